@@ -1,0 +1,55 @@
+"""The FastAPI application: `uvicorn app.main:app`."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.db.engine import make_engine, make_session_factory
+from app.db.migrate import upgrade
+from app.docs import install_docs
+from app.errors import install_error_handlers
+from app.routes import health, jobs
+from app.settings import Settings, get_settings
+from models.registry import TRAINERS
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Train CIFAR-10 classifiers from the University of Amsterdam's 2020 deep-learning assignment 1.
+
+1. `POST /jobs` with a spec (`model` plus hyperparameters; omitted fields take the assignment's defaults).
+2. Poll `GET /jobs/{id}` for status and progress, `GET /jobs/{id}/metrics?since=N` for the curve.
+3. `POST /jobs/{id}/cancel` to stop it.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.resolved_database_url)
+        upgrade(engine)  # pending migrations first: the routes assume the current schema
+        app.state.sessions = make_session_factory(engine)
+        log.info("database %s ready", engine.url.render_as_string(hide_password=True))
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="CIFAR-10 training jobs",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app, set(TRAINERS))
+    install_docs(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,85 @@
+"""/jobs: submit, list, inspect, follow and cancel training jobs."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response
+
+from app.db.jobs import create_job, list_jobs, request_cancel
+from app.db.points import read_points
+from app.db.tables import JobStatus, utcnow
+from app.deps import JobDep, SessionDep
+from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic, PointPublic
+from models.specs import JobSpec
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+SPEC_EXAMPLES: dict[str, Any] = {
+    "default": {
+        "summary": "The assignment's default PyTorch MLP (about 0.49)",
+        "value": {"model": "torch_mlp"},
+    },
+    "report_800_600_400": {
+        "summary": "The report's tuned MLP: 800-600-400, Adam, 5000 steps (about 0.53)",
+        "value": {"model": "torch_mlp", "hidden_units": [800, 600, 400], "optimizer": "adam",
+                  "learning_rate": 0.001, "max_steps": 5000},
+    },
+    "report_deep_narrow": {
+        "summary": "The report's deep MLP: 100-100-50-50-50-50, Adam, 5000 steps (about 0.53)",
+        "value": {"model": "torch_mlp", "hidden_units": [100, 100, 50, 50, 50, 50], "optimizer": "adam",
+                  "max_steps": 5000},
+    },
+}
+NOT_FOUND = {404: {"model": ErrorMessage, "description": "No job with this id."}}
+
+
+@router.post("", status_code=201, response_model=JobPublic, responses={201: {"headers": {"Location": {
+    "description": "/jobs/{id} of the new job", "schema": {"type": "string"}}}}})
+def submit_job(
+    spec: Annotated[JobSpec, Body(openapi_examples=SPEC_EXAMPLES)], session: SessionDep, response: Response
+) -> JobPublic:
+    """Queue a training job. Omitted fields take the assignment's defaults; the answer holds the full spec."""
+    job = create_job(session, spec.model_dump(mode="json"))
+    response.headers["Location"] = f"/jobs/{job.id}"
+    return JobPublic.from_job(job, utcnow())
+
+
+@router.get("", response_model=JobsPublic)
+def get_jobs(
+    session: SessionDep,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
+    model: Annotated[str | None, Query(max_length=40, description="Only jobs of this model kind.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+) -> JobsPublic:
+    """Jobs, newest first."""
+    jobs, count = list_jobs(session, status, model, limit, offset)
+    now = utcnow()
+    return JobsPublic(data=[JobPublic.from_job(j, now) for j in jobs], count=count)
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
+def get_job(job: JobDep) -> JobPublic:
+    """Status, progress, timings, and the final metrics or the error."""
+    return JobPublic.from_job(job, utcnow())
+
+
+@router.get("/{job_id}/metrics", response_model=MetricsPublic, responses=NOT_FOUND)
+def get_metrics(
+    job: JobDep,
+    session: SessionDep,
+    since: Annotated[int | None, Query(ge=-1, le=2**62, description="Only points with step > since.")] = None,
+) -> MetricsPublic:
+    """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
+    points = read_points(session, job.id, since)
+    return MetricsPublic(
+        job_id=job.id,
+        status=JobStatus(job.status),
+        points=[PointPublic(step=p.step, split=p.split, loss=p.loss, accuracy=p.accuracy) for p in points],  # type: ignore[arg-type]
+    )
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic,
+             responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The job has already finished."}})
+def cancel_job(job: JobDep, session: SessionDep) -> JobPublic:
+    """Cancel a queued job at once, or ask a running one to stop (it keeps the points it logged)."""
+    return JobPublic.from_job(request_cancel(session, job.id), utcnow())

@@ -1,0 +1,92 @@
+"""What the API sends back. Requests are the job specs of `models.specs`."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from app.db.tables import Job, JobStatus
+
+
+class Progress(BaseModel):
+    step: int = Field(description="Training steps done.")
+    max_steps: int
+    fraction: float = Field(description="step / max_steps")
+    steps_per_second: float | None = Field(None, description="Training speed, evaluation time left out.")
+    images_per_second: float | None = None
+
+
+class JobPublic(BaseModel):
+    id: int
+    name: str | None
+    model: str
+    status: JobStatus
+    spec: dict[str, Any] = Field(description="The spec as the job runs it, every default filled in.")
+    progress: Progress
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    heartbeat_at: datetime | None
+    queued_seconds: float | None = Field(None, description="From submission to the (last) start.")
+    running_seconds: float | None = Field(None, description="From the (last) start to the end, or to now.")
+    attempts: int
+    cancel_requested: bool
+    error: str | None = Field(None, description="Why the job failed, when it did.")
+    final_metrics: dict[str, Any] | None = Field(
+        None, description="test_accuracy, best_test_accuracy, train_loss, steps_per_second, peak_rss_mb, ..."
+    )
+
+    @classmethod
+    def from_job(cls, job: Job, now: datetime) -> "JobPublic":
+        end = job.finished_at or now
+        return cls(
+            id=job.id,
+            name=job.name,
+            model=job.model,
+            status=JobStatus(job.status),
+            spec=job.spec,
+            progress=Progress(
+                step=job.step,
+                max_steps=job.max_steps,
+                fraction=job.step / job.max_steps if job.max_steps else 0.0,
+                steps_per_second=job.steps_per_second,
+                images_per_second=job.images_per_second,
+            ),
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            heartbeat_at=job.heartbeat_at,
+            queued_seconds=(job.started_at - job.created_at).total_seconds() if job.started_at else None,
+            running_seconds=(end - job.started_at).total_seconds() if job.started_at else None,
+            attempts=job.attempts,
+            cancel_requested=job.cancel_requested,
+            error=job.error,
+            final_metrics=job.final_metrics,
+        )
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int = Field(description="Jobs matching the filters, over all pages.")
+
+
+class PointPublic(BaseModel):
+    step: int
+    split: Literal["train", "test"]
+    loss: float
+    accuracy: float
+
+
+class MetricsPublic(BaseModel):
+    job_id: int
+    status: JobStatus
+    points: list[PointPublic]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]
+
+
+class ErrorMessage(BaseModel):
+    detail: str

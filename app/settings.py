@@ -1,0 +1,31 @@
+"""Service settings, read once from the environment (and a `.env` file when present)."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Folder holding the data sets and, by default, the SQLite file.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file jobs.db in DATA_DIR.")
+    download_datasets: bool = Field(True, description="Download CIFAR-10 when it is missing and the network allows.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    worker_poll_seconds: float = Field(0.5, description="How long an idle worker waits before looking again.")
+    heartbeat_seconds: float = Field(5.0, description="How often a worker refreshes the heartbeat of its job.")
+    flush_seconds: float = Field(1.0, description="How often a training job writes its points and progress.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'jobs.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

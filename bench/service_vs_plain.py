@@ -1,0 +1,112 @@
+"""Training speed through the service against a plain PyTorch loop over the same in-memory data.
+
+    .venv/bin/python bench/service_vs_plain.py --data-dir data
+
+For each MLP configuration: (1) start the API and one worker on a temporary SQLite file,
+submit the job, wait for it, and read the training speed (steps per second, evaluation time
+excluded) and the peak resident memory of the process that trained; (2) in this process, run a
+plain PyTorch loop (float32 tensors prepared up front, random batches by index, no logging, no
+evaluation) for the same steps. Prints a Markdown table; the ratio target is >= 0.95.
+"""
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from models.data.catalog import load_dataset  # noqa: E402
+from models.data.preprocessing import fit_normalization  # noqa: E402
+from models.torch_mlp import TorchMLP, TorchMLPConfig  # noqa: E402
+
+CONFIGS = [
+    {"model": "torch_mlp", "hidden_units": [100], "optimizer": "sgd", "max_steps": 1400},
+    {"model": "torch_mlp", "hidden_units": [800, 600, 400], "optimizer": "adam", "max_steps": 1000},
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def through_service(spec: dict, data_dir: Path) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        env = {**os.environ, "DATA_DIR": str(data_dir.resolve()), "DATABASE_URL": f"sqlite:///{tmp}/jobs.db",
+               "DOWNLOAD_DATASETS": "false"}
+        api = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
+                                "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True)
+        worker = subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env, start_new_session=True,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(300):
+                try:
+                    if httpx.get(f"{url}/healthz").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            job = httpx.post(f"{url}/jobs", json=spec).json()
+            while job["status"] in ("queued", "running"):
+                time.sleep(0.5)
+                job = httpx.get(f"{url}/jobs/{job['id']}").json()
+            if job["status"] != "succeeded":
+                raise RuntimeError(f"job ended {job['status']}: {job['error']}")
+            return job["final_metrics"]
+        finally:
+            for proc in (worker, api):
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait()
+
+
+def plain_loop(spec: dict, data_dir: Path) -> float:
+    """Steps per second of a textbook PyTorch loop on the same data and model."""
+    arrays = load_dataset("cifar10", data_dir)
+    norm = fit_normalization("assignment", arrays.train_x)
+    x_train = torch.from_numpy(norm.apply(arrays.train_x))  # float32, (50000, 3, 32, 32): 614 MB
+    y_train = torch.from_numpy(arrays.train_y)
+    torch.manual_seed(42)
+    model = TorchMLP(TorchMLPConfig(3072, tuple(spec["hidden_units"]), 10))
+    optimizer = (torch.optim.Adam if spec["optimizer"] == "adam" else torch.optim.SGD)(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    batch = 200
+    start = time.perf_counter()
+    for _ in range(spec["max_steps"]):
+        idx = torch.randint(0, len(y_train), (batch,))
+        loss = loss_fn(model(x_train[idx]), y_train[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return spec["max_steps"] / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
+    print("| configuration | service steps/s | plain loop steps/s | ratio | peak RSS of the training process |")
+    print("|---|---|---|---|---|")
+    for spec in CONFIGS:
+        service = through_service(spec, args.data_dir)
+        plain = plain_loop(spec, args.data_dir)
+        label = f"hidden {spec['hidden_units']}, {spec['optimizer']}, batch 200, {spec['max_steps']} steps"
+        print(f"| {label} | {service['steps_per_second']:.1f} | {plain:.1f} | {service['steps_per_second'] / plain:.3f} "
+              f"| {service['peak_rss_mb']:.0f} MB |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Input normalisation constants, fitted on the training images.
+
+`assignment`: subtract the per-pixel mean image of the training set from the raw 0-255 values,
+as the course's `cifar10_utils` does (no scaling). `standardize`: per-channel mean and standard
+deviation, so every channel has zero mean and unit variance. Both are stored as a `mean` and a
+`std` that broadcast against (N, 3, 32, 32): x_normalised = (x - mean) / std.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+PreprocessingKind = Literal["assignment", "standardize"]
+
+
+@dataclass(frozen=True)
+class Normalization:
+    kind: PreprocessingKind
+    mean: np.ndarray  # (3, 32, 32) for `assignment`, (3, 1, 1) for `standardize`; float32
+    std: np.ndarray  # (1, 1, 1) ones for `assignment`, (3, 1, 1) for `standardize`; float32
+
+    def apply(self, images_u8: np.ndarray) -> np.ndarray:
+        """(N, 3, 32, 32) uint8 -> float32, normalised."""
+        out = images_u8.astype(np.float32) - self.mean
+        if self.kind != "assignment":
+            out /= self.std
+        return out
+
+
+def fit_normalization(kind: PreprocessingKind, train_x: np.ndarray) -> Normalization:
+    if kind == "assignment":
+        mean = train_x.mean(axis=0, dtype=np.float64).astype(np.float32)
+        return Normalization(kind, mean, np.ones((1, 1, 1), dtype=np.float32))
+    mean_c = train_x.mean(axis=(0, 2, 3), dtype=np.float64)
+    # E[(x - mean)^2] per channel, in float64 chunks: no full float copy of the data set
+    sq_sum = np.zeros(3)
+    for start in range(0, len(train_x), 4096):
+        chunk = train_x[start : start + 4096].astype(np.float64) - mean_c.reshape(1, 3, 1, 1)
+        sq_sum += np.square(chunk).sum(axis=(0, 2, 3))
+    std_c = np.sqrt(np.maximum(sq_sum / (train_x.size / 3), 1e-12))
+    return Normalization(
+        kind,
+        mean_c.astype(np.float32).reshape(3, 1, 1),
+        std_c.astype(np.float32).reshape(3, 1, 1),
+    )

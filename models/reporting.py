@@ -1,0 +1,33 @@
+"""How a training loop talks to whoever runs it, without knowing who that is."""
+
+from typing import Literal, Protocol
+
+Split = Literal["train", "test"]
+
+
+class Reporter(Protocol):
+    def point(self, step: int, split: Split, loss: float, accuracy: float) -> None:
+        """One curve point: a train running mean or a whole-test-set evaluation."""
+
+    def progress(self, step: int, steps_per_second: float, images_per_second: float) -> None:
+        """Where training is and how fast it goes."""
+
+    def should_stop(self) -> bool:
+        """True when the job was cancelled or its worker is shutting down; checked between steps."""
+
+
+class NullReporter:
+    """Keeps the points in a list; for benchmarks, tests and scripts that run a job in-process."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[int, str, float, float]] = []
+        self.last_progress: tuple[int, float, float] | None = None
+
+    def point(self, step: int, split: Split, loss: float, accuracy: float) -> None:
+        self.points.append((step, split, loss, accuracy))
+
+    def progress(self, step: int, steps_per_second: float, images_per_second: float) -> None:
+        self.last_progress = (step, steps_per_second, images_per_second)
+
+    def should_stop(self) -> bool:
+        return False

@@ -1,0 +1,51 @@
+"""Running one job: knows the spec and a reporter, nothing about HTTP, SQL or who dispatched it."""
+
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.data.arrays import DatasetError
+from models.data.catalog import load_dataset
+from models.data.preprocessing import fit_normalization
+from models.errors import JobError
+from models.registry import trainer_for
+from models.reporting import Reporter
+from models.results import RunResult
+from models.specs import parse_spec
+
+
+@dataclass(frozen=True)
+class RunEnv:
+    data_dir: Path
+    download: bool = False
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def run_job(raw_spec: dict, reporter: Reporter, env: RunEnv) -> RunResult:
+    """Load the data set, train the model the spec names, return its metrics.
+
+    Raises JobError with a message for the user when the job cannot run (missing data set,
+    no GPU for a `cuda` job, out of memory, a diverging loss).
+    """
+    spec = parse_spec(raw_spec)
+    try:
+        arrays = load_dataset(spec.dataset, env.data_dir, download=env.download)
+    except DatasetError as exc:
+        raise JobError(str(exc)) from exc
+    norm = fit_normalization(spec.preprocessing, arrays.train_x)
+    trainer = trainer_for(spec.model)
+    try:
+        result: RunResult = trainer(spec, arrays, norm, reporter)
+    except MemoryError as exc:
+        raise JobError(f"out of memory: {exc or 'the model or batch is too large'}; lower batch_size") from exc
+    except FloatingPointError as exc:
+        raise JobError(str(exc)) from exc
+    except RuntimeError as exc:
+        if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc):
+            raise JobError(f"out of GPU memory: lower batch_size or the model's size ({exc})") from exc
+        raise
+    result.metrics["peak_rss_mb"] = peak_rss_mb()
+    return result

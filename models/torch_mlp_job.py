@@ -1,0 +1,41 @@
+"""Training a `torch_mlp` job."""
+
+import torch
+
+from models.data.arrays import ImageArrays
+from models.data.preprocessing import Normalization
+from models.device_data import DeviceData
+from models.reporting import Reporter
+from models.results import RunResult
+from models.specs import CIFAR_INPUTS, TorchMLPSpec
+from models.torch_mlp import TorchMLP, TorchMLPConfig
+from models.torch_setup import resolve_device, seed_everything
+from models.train_torch import TrainPlan, train
+
+
+def build_optimizer(spec: TorchMLPSpec, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if spec.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=spec.learning_rate)
+    return torch.optim.SGD(model.parameters(), lr=spec.learning_rate)
+
+
+def build_model(spec: TorchMLPSpec, n_classes: int) -> TorchMLP:
+    return TorchMLP(TorchMLPConfig(CIFAR_INPUTS, tuple(spec.hidden_units), n_classes))
+
+
+def train_torch_mlp(spec: TorchMLPSpec, arrays: ImageArrays, norm: Normalization, reporter: Reporter) -> RunResult:
+    device = resolve_device(spec.device)
+    seed_everything(spec.seed)
+    data = DeviceData.build(arrays, norm, device)
+    model = build_model(spec, arrays.n_classes).to(device)
+    plan = TrainPlan(
+        batch_size=spec.batch_size,
+        max_steps=spec.max_steps,
+        eval_every=spec.eval_every,
+        log_every=spec.log_every,
+        seed=spec.seed,
+        optimizer=build_optimizer(spec, model),
+    )
+    result = train(model, data, plan, reporter)
+    result.metrics["device"] = device.type  # type: ignore[assignment]
+    return RunResult(result.steps_done, result.stopped, result.metrics)

@@ -1,0 +1,134 @@
+"""Shared fixtures: tiny data sets, a real SQLite file, a real API server and worker processes."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.engine import make_engine, make_session_factory
+from app.db.migrate import upgrade
+from tests.datagen import write_cifar_batches
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A data directory whose `cifar10` holds tiny pickle batches."""
+    folder = tmp_path / "data"
+    write_cifar_batches(folder / "cifar10")
+    return folder
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Service:
+    url: str
+    env: dict[str, str]
+    log_dir: Path
+    processes: list[subprocess.Popen]
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+    def start_worker(self, name: str = "w") -> subprocess.Popen:
+        with (self.log_dir / f"worker-{name}.log").open("ab") as log:  # the child keeps its own copy
+            proc = subprocess.Popen([sys.executable, "-m", "workers", "--name", name], cwd=ROOT, env=self.env,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append(proc)
+        return proc
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.log_dir.glob("*.log"))
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """Stop one process we started (and its children), by process group id."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not come up")
+
+
+@pytest.fixture
+def service_without_worker(tmp_path: Path, data_dir: Path) -> Iterator[Service]:
+    """A real uvicorn server on a free loopback port, over a SQLite file in tmp_path."""
+    port = free_port()
+    env = {**os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
+           "DOWNLOAD_DATASETS": "false", "FLUSH_SECONDS": "0.2", "WORKER_POLL_SECONDS": "0.1",
+           "HEARTBEAT_SECONDS": "1", "PYTHONUNBUFFERED": "1"}
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    with (log_dir / "api.log").open("ab") as api_log:
+        api = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
+                                str(port)], cwd=ROOT, env=env, stdout=api_log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    service = Service(f"http://127.0.0.1:{port}", env, log_dir, [api])
+    try:
+        wait_until_up(service.url, api)
+        yield service
+    finally:
+        for proc in reversed(service.processes):
+            stop_process(proc)
+
+
+@pytest.fixture
+def service(service_without_worker: Service) -> Service:
+    """The real server plus one real worker process."""
+    service_without_worker.start_worker()
+    return service_without_worker
+
+
+def wait_for_status(client: httpx.Client, job_id: int, statuses: set[str], timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.1)
+    raise TimeoutError(f"job {job_id} still {job['status']} after {timeout}s")

@@ -1,0 +1,80 @@
+"""Bad specs are refused with a 422 that names the field; good ones get the assignment's defaults."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'jobs.db'}")
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+BAD_SPECS = [
+    ({"model": "torch_mlp", "hidden_units": []}, "hidden_units"),
+    ({"model": "torch_mlp", "hidden_units": [0]}, "hidden_units[0]"),
+    ({"model": "torch_mlp", "hidden_units": [16384, 16384, 16384]}, "hidden_units"),
+    ({"model": "torch_mlp", "hidden_units": "100"}, "hidden_units"),
+    ({"model": "torch_mlp", "learning_rate": -1}, "learning_rate"),
+    ({"model": "torch_mlp", "learning_rate": "fast"}, "learning_rate"),
+    ({"model": "torch_mlp", "batch_size": 0}, "batch_size"),
+    ({"model": "torch_mlp", "batch_size": 10**6}, "batch_size"),
+    ({"model": "torch_mlp", "max_steps": 10**9}, "max_steps"),
+    ({"model": "torch_mlp", "eval_every": 0}, "eval_every"),
+    ({"model": "torch_mlp", "optimizer": "rmsprop"}, "optimizer"),
+    ({"model": "torch_mlp", "device": "tpu"}, "device"),
+    ({"model": "torch_mlp", "dataset": "../etc"}, "dataset"),
+    ({"model": "torch_mlp", "dataset": "/abs/path"}, "dataset"),
+    ({"model": "torch_mlp", "dataset": ".hidden"}, "dataset"),
+    ({"model": "torch_mlp", "name": "x" * 500}, "name"),
+    ({"model": "torch_mlp", "learn_rate": 0.1}, "learn_rate"),
+    ({"model": "svm"}, "model"),
+    ({"hidden_units": [100]}, "model"),
+]
+
+
+@pytest.mark.parametrize(("spec", "field"), BAD_SPECS)
+def test_bad_spec_is_422_naming_the_field(client: TestClient, spec: dict, field: str) -> None:
+    response = client.post("/jobs", json=spec)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["message"].startswith(f"{field}:"), body["message"]
+    assert body["detail"] and "input" not in body["detail"][0]
+
+
+def test_body_that_is_not_json_is_422(client: TestClient) -> None:
+    response = client.post("/jobs", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_defaults_are_the_assignments(client: TestClient) -> None:
+    response = client.post("/jobs", json={"model": "torch_mlp"})
+    assert response.status_code == 201
+    spec = response.json()["spec"]
+    assert spec["hidden_units"] == [100]
+    assert spec["learning_rate"] == 1e-3
+    assert spec["optimizer"] == "sgd"
+    assert (spec["batch_size"], spec["max_steps"], spec["eval_every"], spec["seed"]) == (200, 1400, 100, 42)
+    assert spec["preprocessing"] == "assignment" and spec["dataset"] == "cifar10" and spec["log_every"] == 10
+
+
+def test_list_is_newest_first_and_paginated(client: TestClient) -> None:
+    ids = [client.post("/jobs", json={"model": "torch_mlp", "name": f"j{i}"}).json()["id"] for i in range(5)]
+    page = client.get("/jobs", params={"limit": 2, "offset": 1}).json()
+    assert page["count"] == 5
+    assert [j["id"] for j in page["data"]] == [ids[3], ids[2]]
+    assert client.get("/jobs", params={"status": "running"}).json() == {"data": [], "count": 0}
+    assert client.get("/jobs", params={"status": "bogus"}).status_code == 422
+    assert client.get("/jobs", params={"limit": 0}).status_code == 422
+
+
+@pytest.mark.parametrize("path", ["/jobs/0", "/jobs/-1", f"/jobs/{2**70}", "/jobs/abc"])
+def test_out_of_range_job_ids_are_422(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code == 422

@@ -1,0 +1,107 @@
+"""End to end: a real API server and real worker processes over a real SQLite file."""
+
+import time
+
+from tests.conftest import Service, wait_for_status
+
+
+def test_submitted_job_trains_to_success_and_logs_its_curve(service: Service) -> None:
+    with service.client() as client:
+        spec = {"model": "torch_mlp", "hidden_units": [32], "optimizer": "adam", "learning_rate": 0.01,
+                "batch_size": 50, "max_steps": 95, "eval_every": 20, "log_every": 10, "preprocessing": "standardize"}
+        created = client.post("/jobs", json=spec)
+        assert created.status_code == 201, created.text
+        job = created.json()
+        assert created.headers["location"] == f"/jobs/{job['id']}"
+        assert job["status"] == "queued"
+        assert job["spec"]["seed"] == 42 and job["spec"]["device"] == "auto"  # defaults filled in
+
+        done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=90)
+        assert done["status"] == "succeeded", done["error"] or service.logs()
+        assert done["progress"]["step"] == 95 and done["progress"]["fraction"] == 1.0
+        assert done["final_metrics"]["test_accuracy"] >= 0.9  # the tiny classes are easy to tell apart
+        assert done["final_metrics"]["steps_per_second"] > 0
+        assert done["started_at"] and done["finished_at"] and done["running_seconds"] > 0
+
+        metrics = client.get(f"/jobs/{job['id']}/metrics")
+        assert metrics.status_code == 200
+        points = metrics.json()["points"]
+        train_steps = [p["step"] for p in points if p["split"] == "train"]
+        test_steps = [p["step"] for p in points if p["split"] == "test"]
+        assert train_steps == [10, 20, 30, 40, 50, 60, 70, 80, 90, 95]
+        assert test_steps == [20, 40, 60, 80, 95]
+        assert [p["step"] for p in points] == sorted(p["step"] for p in points)
+        assert points[-1]["accuracy"] == done["final_metrics"]["test_accuracy"]
+
+        later = client.get(f"/jobs/{job['id']}/metrics", params={"since": 80}).json()["points"]
+        assert [(p["step"], p["split"]) for p in later] == [(90, "train"), (95, "train"), (95, "test")]
+
+        listed = client.get("/jobs", params={"status": "succeeded", "model": "torch_mlp"}).json()
+        assert listed["count"] == 1 and listed["data"][0]["id"] == job["id"]
+
+
+def test_cancel_running_job_keeps_logged_points(service: Service) -> None:
+    with service.client() as client:
+        job = client.post("/jobs", json={"model": "torch_mlp", "max_steps": 1_000_000, "batch_size": 20,
+                                         "log_every": 5, "eval_every": 100000}).json()
+        wait_for_status(client, job["id"], {"running"})
+        deadline = time.monotonic() + 30
+        while not client.get(f"/jobs/{job['id']}/metrics").json()["points"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        asked = client.post(f"/jobs/{job['id']}/cancel")
+        assert asked.status_code == 200
+        assert asked.json()["cancel_requested"] is True
+        cancelled_at = time.monotonic()
+        done = wait_for_status(client, job["id"], {"cancelled", "failed", "succeeded"}, timeout=20)
+        assert done["status"] == "cancelled", done
+        assert time.monotonic() - cancelled_at < 5
+        points = client.get(f"/jobs/{job['id']}/metrics").json()["points"]
+        assert points and all(p["step"] <= done["progress"]["step"] for p in points)
+
+        again = client.post(f"/jobs/{job['id']}/cancel")
+        assert again.status_code == 409
+        assert "already cancelled" in again.json()["detail"]
+
+
+def test_cancel_queued_job_is_immediate(service_without_worker: Service) -> None:
+    with service_without_worker.client() as client:
+        job = client.post("/jobs", json={"model": "torch_mlp"}).json()
+        cancelled = client.post(f"/jobs/{job['id']}/cancel")
+        assert cancelled.status_code == 200
+        assert cancelled.json()["status"] == "cancelled"
+        assert cancelled.json()["finished_at"] is not None
+
+
+def test_missing_dataset_and_unavailable_device_fail_with_readable_errors(service: Service) -> None:
+    with service.client() as client:
+        missing = client.post("/jobs", json={"model": "torch_mlp", "dataset": "nowhere", "max_steps": 5}).json()
+        done = wait_for_status(client, missing["id"], {"succeeded", "failed"})
+        assert done["status"] == "failed"
+        assert "dataset 'nowhere' not found" in done["error"]
+        assert "nowhere" in done["error"] and service.env["DATA_DIR"] in done["error"]
+
+        import torch
+
+        if not torch.cuda.is_available():
+            cuda = client.post("/jobs", json={"model": "torch_mlp", "device": "cuda", "max_steps": 5}).json()
+            done = wait_for_status(client, cuda["id"], {"succeeded", "failed"})
+            assert done["status"] == "failed"
+            assert "CUDA" in done["error"]
+
+
+def test_unknown_job_is_404_and_docs_are_served_locally(service_without_worker: Service) -> None:
+    with service_without_worker.client() as client:
+        for path in ("/jobs/999", "/jobs/999/metrics"):
+            response = client.get(path)
+            assert response.status_code == 404
+            assert response.json()["detail"] == "job 999 not found"
+        assert client.post("/jobs/999/cancel").status_code == 404
+        docs = client.get("/docs")
+        assert docs.status_code == 200
+        assert "cdn" not in docs.text.lower() and "/static/swagger-ui/swagger-ui-bundle.js" in docs.text
+        bundle = client.get("/static/swagger-ui/swagger-ui-bundle.js")
+        assert bundle.status_code == 200 and len(bundle.content) > 100_000
+        schema = client.get("/openapi.json").json()
+        hidden = schema["components"]["schemas"]["TorchMLPSpec"]["properties"]["hidden_units"]
+        assert hidden["description"]
+        assert client.get("/healthz").json() == {"status": "ok", "database": "ok"}

@@ -1,0 +1,91 @@
+"""The job state machine and the atomic claim, on a real SQLite file."""
+
+import threading
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.jobs import claim_next, create_job, get_job, request_cancel, transition
+from app.db.points import add_points, delete_points_after, read_points
+from app.db.tables import Job, JobStatus
+from models.specs import parse_spec
+
+
+def new_job(sessions: sessionmaker[Session]) -> int:
+    with sessions() as session:
+        return create_job(session, parse_spec({"model": "torch_mlp"}).model_dump(mode="json")).id
+
+
+def status_of(sessions: sessionmaker[Session], job_id: int) -> str:
+    with sessions() as session:
+        return get_job(session, job_id).status
+
+
+def test_transitions_outside_the_table_are_refused(sessions: sessionmaker[Session]) -> None:
+    job_id = new_job(sessions)
+    with sessions() as session:
+        assert transition(session, Job.id == job_id, JobStatus.succeeded) == []  # queued -> succeeded: no
+        assert transition(session, Job.id == job_id, JobStatus.running) == [job_id]
+        assert transition(session, Job.id == job_id, JobStatus.succeeded) == [job_id]
+        assert transition(session, Job.id == job_id, JobStatus.queued) == []  # finished is final
+        session.commit()
+    assert status_of(sessions, job_id) == "succeeded"
+
+
+def test_claim_takes_oldest_first_and_only_queued(sessions: sessionmaker[Session]) -> None:
+    first, second = new_job(sessions), new_job(sessions)
+    with sessions() as session:
+        assert claim_next(session, "a") == first
+        assert claim_next(session, "b") == second
+        assert claim_next(session, "c") is None
+        job = get_job(session, first)
+        assert (job.status, job.worker, job.attempts) == ("running", "a", 1)
+
+
+def test_concurrent_claims_never_share_a_job(sessions: sessionmaker[Session]) -> None:
+    job_ids = {new_job(sessions) for _ in range(40)}
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claim_all(name: str) -> None:
+        while True:
+            with sessions() as session:
+                job_id = claim_next(session, name)
+            if job_id is None:
+                return
+            with lock:
+                claimed.append(job_id)
+
+    threads = [threading.Thread(target=claim_all, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(job_ids)  # each exactly once
+
+
+def test_cancel_flags_running_and_refuses_finished(sessions: sessionmaker[Session]) -> None:
+    job_id = new_job(sessions)
+    with sessions() as session:
+        claim_next(session, "w")
+        assert request_cancel(session, job_id).cancel_requested is True
+        assert get_job(session, job_id).status == "running"
+        transition(session, Job.id == job_id, JobStatus.cancelled)
+        session.commit()
+        try:
+            request_cancel(session, job_id)
+        except Exception as exc:
+            assert "already cancelled" in str(exc)
+        else:
+            raise AssertionError("cancelling a cancelled job must be refused")
+
+
+def test_points_come_back_in_step_order_and_can_be_rolled_back(sessions: sessionmaker[Session]) -> None:
+    job_id = new_job(sessions)
+    with sessions() as session:
+        add_points(session, job_id, [(20, "test", 1.0, 0.5), (10, "train", 2.0, 0.1), (20, "train", 1.5, 0.3)])
+        session.commit()
+        assert [(p.step, p.split) for p in read_points(session, job_id)] == [(10, "train"), (20, "train"), (20, "test")]
+        assert [p.step for p in read_points(session, job_id, since=10)] == [20, 20]
+        delete_points_after(session, job_id, 10)
+        session.commit()
+        assert [p.step for p in read_points(session, job_id)] == [10]
