@@ -26,7 +26,7 @@ _MODEL_TAGS: set[str] = set()
 
 
 def _describe(error: dict) -> str:
-    loc, msg = tuple(error.get("loc", ())), error.get("msg", "invalid")
+    loc, msg = tuple(error.get("loc", ())), str(error.get("msg", "invalid")).removeprefix("Value error, ")
     if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):  # the `model` discriminator
         loc = (*loc, "model")
         msg = f"must be one of {', '.join(sorted(_MODEL_TAGS))}"

@@ -11,6 +11,7 @@ from typing import Any
 
 TRAINERS: dict[str, str] = {
     "torch_mlp": "models.torch_mlp_job:train_torch_mlp",
+    "numpy_mlp": "models.numpy_mlp.train:train_numpy_mlp",
 }
 
 

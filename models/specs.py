@@ -6,7 +6,7 @@ so a spec means the same thing on both sides. Nothing here imports torch.
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator, model_validator
 
 from models.data.catalog import DATASET_NAME_PATTERN
 
@@ -72,8 +72,68 @@ class MLPSpecMixin(BaseModel):
         return hidden_units
 
 
-class TorchMLPSpec(MLPSpecMixin, CommonSpec):
-    """The assignment's PyTorch MLP (part 2)."""
+class TorchTrainingOptions(BaseModel):
+    """Optimizer, schedule, regularisation and augmentation options of every torch model kind."""
+
+    optimizer: Literal["sgd", "sgd_momentum", "adam", "adamw"] = Field(
+        "sgd", description="`sgd` (plain), `sgd_momentum` (see `momentum`), `adam`, or `adamw` (decoupled weight decay)."
+    )
+    momentum: float | None = Field(
+        None, ge=0, lt=1, description="Momentum of `sgd_momentum` (default 0.9); only with that optimizer."
+    )
+    weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty (decoupled for `adamw`).")
+    lr_schedule: Literal["constant", "cosine", "step"] = Field(
+        "constant", description="After warm-up: keep the rate, cosine-decay it to 0, or multiply it by "
+        "`lr_step_gamma` every `lr_step_every` steps."
+    )
+    warmup_steps: int = Field(0, ge=0, le=MAX_STEPS, description="Linear learning-rate warm-up from 0.")
+    lr_step_every: int | None = Field(
+        None, ge=1, le=MAX_STEPS, validate_default=True, description="Required with `lr_schedule: step`, only there."
+    )
+    lr_step_gamma: float | None = Field(
+        None, gt=0, le=1, description="Factor of each `step` decay (default 0.1); only with `lr_schedule: step`."
+    )
+    label_smoothing: float = Field(0.0, ge=0, le=0.5, description="Cross-entropy label smoothing.")
+    augmentation: Literal["none", "crop_flip"] = Field(
+        "none", description="`crop_flip`: random crop after 4-pixel padding and horizontal flips, on the device."
+    )
+
+    @field_validator("momentum")
+    @classmethod
+    def _momentum_needs_sgd_momentum(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("optimizer") != "sgd_momentum":
+            raise ValueError(f'momentum applies only to "optimizer": "sgd_momentum", not {info.data.get("optimizer")!r}')
+        return value
+
+    @field_validator("lr_step_every", "lr_step_gamma")
+    @classmethod
+    def _step_options_go_with_step_schedule(cls, value: object, info: ValidationInfo) -> object:
+        is_step = info.data.get("lr_schedule") == "step"
+        if value is None and is_step and info.field_name == "lr_step_every":
+            raise ValueError('required with "lr_schedule": "step"')
+        if value is not None and not is_step:
+            raise ValueError(f'{info.field_name} applies only to "lr_schedule": "step"')
+        return value
+
+    @field_validator("warmup_steps")
+    @classmethod
+    def _warmup_within_training(cls, value: int, info: ValidationInfo) -> int:
+        max_steps = info.data.get("max_steps")
+        if max_steps is not None and value > max_steps:
+            raise ValueError(f"{value} warm-up steps is more than max_steps ({max_steps})")
+        return value
+
+    @model_validator(mode="after")
+    def _fill_dependent_defaults(self) -> "TorchTrainingOptions":
+        if self.optimizer == "sgd_momentum" and self.momentum is None:
+            self.momentum = 0.9
+        if self.lr_schedule == "step" and self.lr_step_gamma is None:
+            self.lr_step_gamma = 0.1
+        return self
+
+
+class TorchMLPSpec(MLPSpecMixin, TorchTrainingOptions, CommonSpec):
+    """The assignment's PyTorch MLP (part 2), with the options of the report's experiments and more."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -86,10 +146,44 @@ class TorchMLPSpec(MLPSpecMixin, CommonSpec):
     )
 
     model: Literal["torch_mlp"] = Field(description="The kind of network to train.")
-    optimizer: Literal["sgd", "adam"] = Field("sgd", description="Plain mini-batch SGD or Adam.")
+    activation: Literal["elu", "relu", "leaky_relu", "tanh", "gelu"] = Field(
+        "elu", description="Non-linearity after each hidden layer."
+    )
+    norm: Literal["none", "batchnorm", "layernorm", "layernorm_custom", "layernorm_manual"] = Field(
+        "none", description="Normalisation after each hidden Linear: torch's BatchNorm1d or LayerNorm, or the "
+        "custom Layer Normalization (`layernorm_custom`: autograd; `layernorm_manual`: hand-written backward)."
+    )
+    dropout: float = Field(0.0, ge=0, le=0.9, description="Dropout after each hidden activation.")
+    init: Literal["assignment", "default"] = Field(
+        "assignment", description="`assignment`: weights N(0, 1e-4), biases 0; `default`: PyTorch's own."
+    )
 
 
-JobSpec = Annotated[TorchMLPSpec, Field(discriminator="model")]
+class NumpyMLPSpec(MLPSpecMixin, CommonSpec):
+    """The assignment's NumPy MLP (part 1): hand-written backprop, plain SGD, CPU only."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"model": "numpy_mlp"}]})
+
+    model: Literal["numpy_mlp"] = Field(description="The kind of network to train.")
+    optimizer: Literal["sgd"] = Field("sgd", description="The NumPy MLP trains with plain mini-batch SGD only.")
+    dtype: Literal["float32", "float64"] = Field("float32", description="Floating-point type of weights and batches.")
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _sgd_only(cls, value: object) -> object:
+        if value != "sgd":
+            raise ValueError(f"numpy_mlp trains with plain SGD only, not {value!r}; use torch_mlp for other optimizers")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _cpu_only(cls, value: str) -> str:
+        if value == "cuda":
+            raise ValueError('numpy_mlp runs on the CPU only: use "cpu" or "auto", or torch_mlp for a GPU')
+        return value
+
+
+JobSpec = Annotated[TorchMLPSpec | NumpyMLPSpec, Field(discriminator="model")]
 job_spec_adapter: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
 
 

@@ -1,9 +1,21 @@
-"""The assignment's PyTorch MLP: Linear/activation blocks and a final Linear."""
+"""The assignment's PyTorch MLP: blocks of Linear -> [norm] -> activation -> [dropout], then a final Linear."""
 
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from models.layernorm import CustomLayerNormAutograd, CustomLayerNormManualModule
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "elu": nn.ELU, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "gelu": nn.GELU,
+}
+NORMS: dict[str, type[nn.Module]] = {
+    "batchnorm": nn.BatchNorm1d,
+    "layernorm": nn.LayerNorm,
+    "layernorm_custom": CustomLayerNormAutograd,
+    "layernorm_manual": CustomLayerNormManualModule,
+}
 
 
 @dataclass(frozen=True)
@@ -11,7 +23,10 @@ class TorchMLPConfig:
     n_inputs: int
     hidden_units: tuple[int, ...]
     n_classes: int
-    init: str = "assignment"  # N(0, 1e-4) weights, zero biases, as the assignment asks
+    activation: str = "elu"
+    norm: str = "none"  # after each hidden Linear, before the activation
+    dropout: float = 0.0
+    init: str = "assignment"  # N(0, 1e-4) weights and zero biases, as the assignment asks; or PyTorch's
 
 
 class TorchMLP(nn.Module):
@@ -20,7 +35,12 @@ class TorchMLP(nn.Module):
         layers: list[nn.Module] = []
         width = config.n_inputs
         for units in config.hidden_units:
-            layers += [nn.Linear(width, units), nn.ELU()]
+            layers.append(nn.Linear(width, units))
+            if config.norm != "none":
+                layers.append(NORMS[config.norm](units))
+            layers.append(ACTIVATIONS[config.activation]())
+            if config.dropout > 0:
+                layers.append(nn.Dropout(config.dropout))
             width = units
         layers.append(nn.Linear(width, config.n_classes))
         self.layers = nn.Sequential(*layers)

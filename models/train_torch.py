@@ -1,13 +1,12 @@
 """The PyTorch training loop every torch model kind shares."""
 
-import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from models.curve import Cadence, CurveRecorder
 from models.device_data import DeviceData, EpochSampler
 from models.reporting import Reporter
 
@@ -54,17 +53,14 @@ def evaluate(model: nn.Module, data: DeviceData, loss_fn: nn.Module) -> tuple[fl
 
 def train(model: nn.Module, data: DeviceData, plan: TrainPlan, reporter: Reporter) -> TrainResult:
     """Train `model` for `plan.max_steps` steps, reporting curve points and progress."""
+    cadence = Cadence(plan.max_steps, plan.log_every, plan.eval_every)
+    curve = CurveRecorder(cadence, plan.batch_size, reporter)
     sampler = EpochSampler(len(data.train_y), plan.batch_size, plan.seed, data.device)
     model.train()
-    loss_sum = torch.zeros((), device=data.device)
+    loss_sum = torch.zeros((), device=data.device)  # summed on the device: no sync per step
     correct = torch.zeros((), device=data.device, dtype=torch.int64)
-    since_log, seen_since_log = 0, 0
-    train_seconds, eval_seconds = 0.0, 0.0
-    best_acc, best_step = -1.0, 0
-    last: dict[str, float] = {}
-    step = 0
-    tick = time.perf_counter()
-    stopped = False
+    steps_since_log, images_since_log = 0, 0
+    step, stopped = 0, False
     while step < plan.max_steps:
         # forward / backward / step
         idx = sampler.next()
@@ -82,46 +78,19 @@ def train(model: nn.Module, data: DeviceData, plan: TrainPlan, reporter: Reporte
         step += 1
         loss_sum += loss.detach()
         correct += (logits.detach().argmax(1) == y).sum()
-        since_log += 1
-        seen_since_log += len(y)
-
-        is_last = step == plan.max_steps
-        if step % plan.log_every == 0 or is_last or step % plan.eval_every == 0:
-            # log: running means since the last point, and timing (this .item() syncs the device)
-            train_loss = loss_sum.item() / since_log
-            train_acc = correct.item() / seen_since_log
-            if not math.isfinite(train_loss):
-                raise FloatingPointError(f"training loss became {train_loss} at step {step}: lower the learning rate")
-            now = time.perf_counter()
-            train_seconds += now - tick
-            reporter.point(step, "train", train_loss, train_acc)
-            reporter.progress(step, step / train_seconds, step * plan.batch_size / train_seconds)
-            last.update(train_loss=train_loss, train_accuracy=train_acc)
+        steps_since_log += 1
+        images_since_log += len(y)
+        # log / evaluate (.item() syncs the device, so only here)
+        if cadence.is_log_step(step):
+            curve.train_point(step, loss_sum.item(), int(correct.item()), steps_since_log, images_since_log)
             loss_sum.zero_()
             correct.zero_()
-            since_log, seen_since_log = 0, 0
-            # evaluate
-            if step % plan.eval_every == 0 or is_last:
-                test_loss, test_acc = evaluate(model, data, plan.loss_fn)
-                reporter.point(step, "test", test_loss, test_acc)
-                last.update(test_loss=test_loss, test_accuracy=test_acc)
-                if test_acc > best_acc:
-                    best_acc, best_step = test_acc, step
-            tick = time.perf_counter()
-            eval_seconds += tick - now
+            steps_since_log, images_since_log = 0, 0
+            if cadence.is_eval_step(step):
+                curve.test_point(step, *evaluate(model, data, plan.loss_fn))
+            curve.resume_clock()
         # stop check
         if reporter.should_stop():
             stopped = True
             break
-    train_seconds += time.perf_counter() - tick if since_log else 0.0
-    metrics = dict(last)
-    if best_acc >= 0:
-        metrics.update(best_test_accuracy=best_acc, best_step=float(best_step))
-    metrics.update(
-        steps=float(step),
-        train_seconds=train_seconds,
-        eval_seconds=eval_seconds,
-        steps_per_second=step / train_seconds if train_seconds else 0.0,
-        images_per_second=step * plan.batch_size / train_seconds if train_seconds else 0.0,
-    )
-    return TrainResult(steps_done=step, stopped=stopped, metrics=metrics)
+    return TrainResult(steps_done=step, stopped=stopped, metrics=curve.final_metrics(step))

@@ -36,6 +36,10 @@ BAD_SPECS = [
     ({"model": "torch_mlp", "name": "x" * 500}, "name"),
     ({"model": "torch_mlp", "learn_rate": 0.1}, "learn_rate"),
     ({"model": "svm"}, "model"),
+    ({"model": "numpy_mlp", "optimizer": "adam"}, "optimizer"),
+    ({"model": "numpy_mlp", "device": "cuda"}, "device"),
+    ({"model": "numpy_mlp", "dtype": "float16"}, "dtype"),
+    ({"model": "numpy_mlp", "hidden_units": [-5]}, "hidden_units[0]"),
     ({"hidden_units": [100]}, "model"),
 ]
 
@@ -78,3 +82,39 @@ def test_list_is_newest_first_and_paginated(client: TestClient) -> None:
 @pytest.mark.parametrize("path", ["/jobs/0", "/jobs/-1", f"/jobs/{2**70}", "/jobs/abc"])
 def test_out_of_range_job_ids_are_422(client: TestClient, path: str) -> None:
     assert client.get(path).status_code == 422
+
+
+def test_numpy_mlp_refusals_say_why(client: TestClient) -> None:
+    adam = client.post("/jobs", json={"model": "numpy_mlp", "optimizer": "adam"}).json()["message"]
+    assert "plain SGD only" in adam
+    cuda = client.post("/jobs", json={"model": "numpy_mlp", "device": "cuda"}).json()["message"]
+    assert "CPU only" in cuda
+    ok = client.post("/jobs", json={"model": "numpy_mlp"})
+    assert ok.status_code == 201
+    assert ok.json()["spec"]["hidden_units"] == [100] and ok.json()["spec"]["learning_rate"] == 1e-3
+
+
+@pytest.mark.parametrize(("spec", "field", "words"), [
+    ({"model": "torch_mlp", "momentum": 0.5}, "momentum", "only to \"optimizer\": \"sgd_momentum\""),
+    ({"model": "torch_mlp", "lr_schedule": "step"}, "lr_step_every", "required"),
+    ({"model": "torch_mlp", "lr_step_every": 10}, "lr_step_every", "only to \"lr_schedule\": \"step\""),
+    ({"model": "torch_mlp", "lr_step_gamma": 0.5}, "lr_step_gamma", "only to"),
+    ({"model": "torch_mlp", "warmup_steps": 2000}, "warmup_steps", "more than max_steps"),
+    ({"model": "torch_mlp", "dropout": 1.5}, "dropout", "less than or equal"),
+    ({"model": "torch_mlp", "norm": "groupnorm"}, "norm", "layernorm_manual"),
+    ({"model": "torch_mlp", "activation": "swish"}, "activation", "gelu"),
+    ({"model": "torch_mlp", "label_smoothing": -0.1}, "label_smoothing", "greater than"),
+    ({"model": "torch_mlp", "augmentation": "mixup"}, "augmentation", "crop_flip"),
+])
+def test_options_that_do_not_fit_are_named(client: TestClient, spec: dict, field: str, words: str) -> None:
+    response = client.post("/jobs", json=spec)
+    assert response.status_code == 422
+    message = response.json()["message"]
+    assert message.startswith(f"{field}:") and words in message, message
+
+
+def test_every_option_has_a_description_in_the_schema(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    for kind in ("TorchMLPSpec", "NumpyMLPSpec"):
+        for name, prop in schema[kind]["properties"].items():
+            assert prop.get("description"), f"{kind}.{name} has no description"

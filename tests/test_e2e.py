@@ -40,6 +40,19 @@ def test_submitted_job_trains_to_success_and_logs_its_curve(service: Service) ->
         assert listed["count"] == 1 and listed["data"][0]["id"] == job["id"]
 
 
+def test_numpy_mlp_job_trains_through_the_api(service: Service) -> None:
+    with service.client() as client:
+        spec = {"model": "numpy_mlp", "hidden_units": [32], "learning_rate": 0.05, "batch_size": 50,
+                "max_steps": 60, "eval_every": 30, "log_every": 10, "preprocessing": "standardize"}
+        job = client.post("/jobs", json=spec).json()
+        done = wait_for_status(client, job["id"], {"succeeded", "failed"})
+        assert done["status"] == "succeeded", done["error"]
+        assert done["final_metrics"]["test_accuracy"] >= 0.9
+        points = client.get(f"/jobs/{job['id']}/metrics").json()["points"]
+        assert [p["step"] for p in points if p["split"] == "test"] == [30, 60]
+        assert len([p for p in points if p["split"] == "train"]) == 6
+
+
 def test_cancel_running_job_keeps_logged_points(service: Service) -> None:
     with service.client() as client:
         job = client.post("/jobs", json={"model": "torch_mlp", "max_steps": 1_000_000, "batch_size": 20,
