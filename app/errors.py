@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.db.jobs import JobConflict, JobNotFound
+from app.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,10 @@ def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
     @app.exception_handler(JobConflict)
     async def conflict(_request: Request, exc: JobConflict) -> JSONResponse:
         return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -10,9 +10,11 @@ from app.db.engine import make_engine, make_session_factory
 from app.db.migrate import upgrade
 from app.docs import install_docs
 from app.errors import install_error_handlers
-from app.routes import health, jobs
+from app.limits import BodySizeLimit
+from app.routes import health, jobs, predict
+from app.services.model_cache import ModelCache
 from app.settings import Settings, get_settings
-from models.registry import TRAINERS
+from models.registry import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,7 @@ Train CIFAR-10 classifiers from the University of Amsterdam's 2020 deep-learning
 1. `POST /jobs` with a spec (`model` plus hyperparameters; omitted fields take the assignment's defaults).
 2. Poll `GET /jobs/{id}` for status and progress, `GET /jobs/{id}/metrics?since=N` for the curve.
 3. `POST /jobs/{id}/cancel` to stop it.
+4. `POST /predict` with images once a job has succeeded; `GET /jobs/{id}/model` downloads its weights.
 """
 
 
@@ -33,6 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.resolved_database_url)
         upgrade(engine)  # pending migrations first: the routes assume the current schema
         app.state.sessions = make_session_factory(engine)
+        app.state.settings = settings
+        app.state.model_cache = ModelCache(settings.model_cache_size)
         log.info("database %s ready", engine.url.render_as_string(hide_password=True))
         yield
         engine.dispose()
@@ -45,10 +50,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    install_error_handlers(app, set(TRAINERS))
+    install_error_handlers(app, set(KINDS))
     install_docs(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
+    app.include_router(predict.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app
 
 

@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from app.db.artifacts import ArtifactInfo
 from app.db.tables import Job, JobStatus
 
 
@@ -35,9 +36,10 @@ class JobPublic(BaseModel):
     final_metrics: dict[str, Any] | None = Field(
         None, description="test_accuracy, best_test_accuracy, train_loss, steps_per_second, peak_rss_mb, ..."
     )
+    trained_model: "ModelInfo | None" = Field(None, description="The stored model, once the job has succeeded.")
 
     @classmethod
-    def from_job(cls, job: Job, now: datetime) -> "JobPublic":
+    def from_job(cls, job: Job, now: datetime, model: "ArtifactInfo | None" = None) -> "JobPublic":
         end = job.finished_at or now
         return cls(
             id=job.id,
@@ -62,6 +64,11 @@ class JobPublic(BaseModel):
             cancel_requested=job.cancel_requested,
             error=job.error,
             final_metrics=job.final_metrics,
+            trained_model=ModelInfo(
+                size_bytes=model.size_bytes, sha256=model.sha256, download_url=f"/jobs/{job.id}/model"
+            )
+            if model
+            else None,
         )
 
 
@@ -90,3 +97,39 @@ class Health(BaseModel):
 
 class ErrorMessage(BaseModel):
     detail: str
+
+
+class ModelInfo(BaseModel):
+    size_bytes: int
+    sha256: str
+    download_url: str = Field(description="GET it for the safetensors file.")
+
+
+class TopK(BaseModel):
+    label: str
+    probability: float
+
+
+class Prediction(BaseModel):
+    filename: str
+    label: str
+    class_index: int
+    probabilities: dict[str, float]
+    top_k: list[TopK]
+
+
+class PredictionsPublic(BaseModel):
+    job_id: int = Field(description="The job whose model answered.")
+    model: str
+    predictions: list[Prediction] = Field(description="In the order of the uploads.")
+
+
+class PredictJSON(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    images: list[str] = Field(min_length=1, description="Base64-encoded image files (PNG, JPEG, ...).")
+    job_id: int | None = Field(None, ge=1, description="The model to use; default: the best succeeded job.")
+    top_k: int = Field(3, ge=1, le=100)
+
+
+JobPublic.model_rebuild()

@@ -22,8 +22,9 @@ def main() -> int:
         log.warning("listening on %s: every client that reaches it can submit and cancel jobs", settings.host)
     else:
         log.info("listening on %s only (set HOST to accept other machines)", settings.host)
-    api = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", settings.host,
-                            "--port", str(settings.port)])
+    api = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", settings.host, "--port", str(settings.port)]
+    )
     worker = subprocess.Popen([sys.executable, "-m", "workers"])
     children = [api, worker]
 

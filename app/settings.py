@@ -18,6 +18,11 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(0.5, description="How long an idle worker waits before looking again.")
     heartbeat_seconds: float = Field(5.0, description="How often a worker refreshes the heartbeat of its job.")
     flush_seconds: float = Field(1.0, description="How often a training job writes its points and progress.")
+    max_request_bytes: int = Field(64 * 1024 * 1024, description="Largest request body the API accepts.")
+    max_image_bytes: int = Field(10 * 1024 * 1024, description="Largest single image file for /predict.")
+    max_image_pixels: int = Field(25_000_000, description="Largest image (width x height) /predict decodes.")
+    max_images_per_request: int = Field(256, description="Most images in one /predict request.")
+    model_cache_size: int = Field(8, description="Trained models /predict keeps loaded (least recently used go).")
 
     @property
     def resolved_database_url(self) -> str:

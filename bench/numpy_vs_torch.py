@@ -25,8 +25,15 @@ CONFIGS = [([100], 200), ([100], 1000), ([800, 600, 400], 200), ([800, 600, 400]
 
 
 def images_per_second(model: str, hidden: list[int], batch: int, steps: int, data_dir: Path) -> float:
-    spec = {"model": model, "hidden_units": hidden, "batch_size": batch, "max_steps": steps,
-            "eval_every": 10**6, "log_every": 50, "device": "cpu"}
+    spec = {
+        "model": model,
+        "hidden_units": hidden,
+        "batch_size": batch,
+        "max_steps": steps,
+        "eval_every": 10**6,
+        "log_every": 50,
+        "device": "cpu",
+    }
     return run_job(spec, NullReporter(), RunEnv(data_dir)).metrics["images_per_second"]
 
 
@@ -43,8 +50,10 @@ def main() -> None:
         steps = max(50, args.images // batch)
         numpy_rate = images_per_second("numpy_mlp", hidden, batch, steps, args.data_dir)
         torch_rate = images_per_second("torch_mlp", hidden, batch, steps, args.data_dir)
-        print(f"| {hidden} | {batch} | {numpy_rate:,.0f} | {torch_rate:,.0f} | {numpy_rate / torch_rate:.2f} |",
-              flush=True)
+        print(
+            f"| {hidden} | {batch} | {numpy_rate:,.0f} | {torch_rate:,.0f} | {numpy_rate / torch_rate:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,10 @@ def main() -> None:
             sps = f"{m['steps_per_second']:.1f}" if "steps_per_second" in m else "-"
             wall = f"{job['running_seconds']:.0f} s" if job["running_seconds"] else "-"
             status = job["status"] + (f": {job['error']}" if job["error"] else "")
-            print(f"| {label} | `{json.dumps(specs[label])}` | {job_id} | {status} | {final} | {best} | {sps} | {wall} |",
-                  flush=True)
+            print(
+                f"| {label} | `{json.dumps(specs[label])}` | {job_id} | {status} | {final} | {best} | {sps} | {wall} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -45,12 +45,21 @@ def free_port() -> int:
 def through_service(spec: dict, data_dir: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        env = {**os.environ, "DATA_DIR": str(data_dir.resolve()), "DATABASE_URL": f"sqlite:///{tmp}/jobs.db",
-               "DOWNLOAD_DATASETS": "false"}
-        api = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
-                                "--log-level", "warning"], cwd=ROOT, env=env, start_new_session=True)
-        worker = subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env, start_new_session=True,
-                                  stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "DATA_DIR": str(data_dir.resolve()),
+            "DATABASE_URL": f"sqlite:///{tmp}/jobs.db",
+            "DOWNLOAD_DATASETS": "false",
+        }
+        api = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "workers"], cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.DEVNULL
+        )
         try:
             url = f"http://127.0.0.1:{port}"
             for _ in range(300):
@@ -104,8 +113,11 @@ def main() -> None:
         service = through_service(spec, args.data_dir)
         plain = plain_loop(spec, args.data_dir)
         label = f"hidden {spec['hidden_units']}, {spec['optimizer']}, batch 200, {spec['max_steps']} steps"
-        print(f"| {label} | {service['steps_per_second']:.1f} | {plain:.1f} | {service['steps_per_second'] / plain:.3f} "
-              f"| {service['peak_rss_mb']:.0f} MB |", flush=True)
+        print(
+            f"| {label} | {service['steps_per_second']:.1f} | {plain:.1f} | {service['steps_per_second'] / plain:.3f} "
+            f"| {service['peak_rss_mb']:.0f} MB |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,9 @@ class DeviceData:
             return torch.from_numpy(np.ascontiguousarray(a)).to(device)
 
         inv_std = None if norm.kind == "assignment" else put(1.0 / norm.std)
-        return cls(put(arrays.train_x), put(arrays.train_y), put(arrays.test_x), put(arrays.test_y), put(norm.mean), inv_std)
+        return cls(
+            put(arrays.train_x), put(arrays.train_y), put(arrays.test_x), put(arrays.test_y), put(norm.mean), inv_std
+        )
 
     @property
     def device(self) -> torch.device:

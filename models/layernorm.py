@@ -37,8 +37,13 @@ class CustomLayerNormManualFunction(torch.autograd.Function):
     """Layer normalization with its backward written out by hand."""
 
     @staticmethod
-    def forward(ctx: Any, input: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,  # noqa: A002
-                eps: float = 1e-5) -> torch.Tensor:
+    def forward(
+        ctx: Any,
+        input: torch.Tensor,
+        gamma: torch.Tensor,
+        beta: torch.Tensor,  # noqa: A002
+        eps: float = 1e-5,
+    ) -> torch.Tensor:
         mean = input.mean(dim=1, keepdim=True)  # (N, 1)
         centered = input - mean  # (N, D)
         inv_std = torch.rsqrt(centered.pow(2).mean(dim=1, keepdim=True) + eps)  # (N, 1)
@@ -55,9 +60,7 @@ class CustomLayerNormManualFunction(torch.autograd.Function):
         if need_input:
             # dL/dx = (1/sigma) * (g - mean(g) - x_hat * mean(g * x_hat)), g = dL/dy * gamma, means per row
             g = grad_output * gamma  # (N, D)
-            grad_input = inv_std * (
-                g - g.mean(dim=1, keepdim=True) - x_hat * (g * x_hat).mean(dim=1, keepdim=True)
-            )
+            grad_input = inv_std * (g - g.mean(dim=1, keepdim=True) - x_hat * (g * x_hat).mean(dim=1, keepdim=True))
         if need_gamma:
             grad_gamma = (grad_output * x_hat).sum(dim=0)  # (D,)
         if need_beta:

@@ -8,8 +8,9 @@ import torch
 from models.specs import TorchTrainingOptions
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], opts: TorchTrainingOptions,
-                    learning_rate: float) -> torch.optim.Optimizer:
+def build_optimizer(
+    params: Iterable[torch.nn.Parameter], opts: TorchTrainingOptions, learning_rate: float
+) -> torch.optim.Optimizer:
     wd = opts.weight_decay
     if opts.optimizer == "adam":
         return torch.optim.Adam(params, lr=learning_rate, weight_decay=wd)
@@ -34,8 +35,9 @@ def lr_factor(step: int, opts: TorchTrainingOptions, max_steps: int) -> float:
     return 1.0
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, opts: TorchTrainingOptions,
-                    max_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, opts: TorchTrainingOptions, max_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
     if opts.lr_schedule == "constant" and opts.warmup_steps == 0:
         return None
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, opts, max_steps))

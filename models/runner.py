@@ -4,6 +4,7 @@ import resource
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.artifacts import ModelArtifact, pack_model
 from models.data.arrays import DatasetError
 from models.data.catalog import load_dataset
 from models.data.preprocessing import fit_normalization
@@ -47,5 +48,9 @@ def run_job(raw_spec: dict, reporter: Reporter, env: RunEnv) -> RunResult:
         if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc):
             raise JobError(f"out of GPU memory: lower batch_size or the model's size ({exc})") from exc
         raise
+    if not result.stopped:
+        result.artifact = pack_model(
+            ModelArtifact(spec.model_dump(mode="json"), arrays.class_names, norm, result.weights)
+        )
     result.metrics["peak_rss_mb"] = peak_rss_mb()
     return result

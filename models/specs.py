@@ -40,7 +40,10 @@ class CommonSpec(BaseModel):
         100, ge=1, le=MAX_STEPS, description="Evaluate on the whole test set every this many steps and at the end."
     )
     log_every: int = Field(
-        10, ge=1, le=MAX_STEPS, description="Write a train point (running mean since the last one) every this many steps."
+        10,
+        ge=1,
+        le=MAX_STEPS,
+        description="Write a train point (running mean since the last one) every this many steps.",
     )
     seed: int = Field(42, ge=0, le=2**31 - 1, description="Seeds weights and batch order.")
     device: Literal["auto", "cpu", "cuda"] = Field(
@@ -76,15 +79,17 @@ class TorchTrainingOptions(BaseModel):
     """Optimizer, schedule, regularisation and augmentation options of every torch model kind."""
 
     optimizer: Literal["sgd", "sgd_momentum", "adam", "adamw"] = Field(
-        "sgd", description="`sgd` (plain), `sgd_momentum` (see `momentum`), `adam`, or `adamw` (decoupled weight decay)."
+        "sgd",
+        description="`sgd` (plain), `sgd_momentum` (see `momentum`), `adam`, or `adamw` (decoupled weight decay).",
     )
     momentum: float | None = Field(
         None, ge=0, lt=1, description="Momentum of `sgd_momentum` (default 0.9); only with that optimizer."
     )
     weight_decay: float = Field(0.0, ge=0, le=1, description="L2 penalty (decoupled for `adamw`).")
     lr_schedule: Literal["constant", "cosine", "step"] = Field(
-        "constant", description="After warm-up: keep the rate, cosine-decay it to 0, or multiply it by "
-        "`lr_step_gamma` every `lr_step_every` steps."
+        "constant",
+        description="After warm-up: keep the rate, cosine-decay it to 0, or multiply it by "
+        "`lr_step_gamma` every `lr_step_every` steps.",
     )
     warmup_steps: int = Field(0, ge=0, le=MAX_STEPS, description="Linear learning-rate warm-up from 0.")
     lr_step_every: int | None = Field(
@@ -102,7 +107,9 @@ class TorchTrainingOptions(BaseModel):
     @classmethod
     def _momentum_needs_sgd_momentum(cls, value: float | None, info: ValidationInfo) -> float | None:
         if value is not None and info.data.get("optimizer") != "sgd_momentum":
-            raise ValueError(f'momentum applies only to "optimizer": "sgd_momentum", not {info.data.get("optimizer")!r}')
+            raise ValueError(
+                f'momentum applies only to "optimizer": "sgd_momentum", not {info.data.get("optimizer")!r}'
+            )
         return value
 
     @field_validator("lr_step_every", "lr_step_gamma")
@@ -150,8 +157,9 @@ class TorchMLPSpec(MLPSpecMixin, TorchTrainingOptions, CommonSpec):
         "elu", description="Non-linearity after each hidden layer."
     )
     norm: Literal["none", "batchnorm", "layernorm", "layernorm_custom", "layernorm_manual"] = Field(
-        "none", description="Normalisation after each hidden Linear: torch's BatchNorm1d or LayerNorm, or the "
-        "custom Layer Normalization (`layernorm_custom`: autograd; `layernorm_manual`: hand-written backward)."
+        "none",
+        description="Normalisation after each hidden Linear: torch's BatchNorm1d or LayerNorm, or the "
+        "custom Layer Normalization (`layernorm_custom`: autograd; `layernorm_manual`: hand-written backward).",
     )
     dropout: float = Field(0.0, ge=0, le=0.9, description="Dropout after each hidden activation.")
     init: Literal["assignment", "default"] = Field(

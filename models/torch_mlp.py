@@ -8,7 +8,11 @@ from torch import nn
 from models.layernorm import CustomLayerNormAutograd, CustomLayerNormManualModule
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "elu": nn.ELU, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh, "gelu": nn.GELU,
+    "elu": nn.ELU,
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
 }
 NORMS: dict[str, type[nn.Module]] = {
     "batchnorm": nn.BatchNorm1d,

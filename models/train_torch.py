@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -31,6 +32,14 @@ class TrainResult:
     steps_done: int
     stopped: bool  # True when should_stop() ended the loop early
     metrics: dict[str, float] = field(default_factory=dict)
+
+
+def numpy_state_dict(model: nn.Module) -> dict[str, np.ndarray]:
+    """Weights and buffers as float32/int64 NumPy arrays on the CPU, for the safetensors artifact."""
+    return {
+        name: value.detach().float().cpu().numpy() if value.is_floating_point() else value.detach().cpu().numpy()
+        for name, value in model.state_dict().items()
+    }
 
 
 @torch.inference_mode()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,8 +62,14 @@ class Service:
 
     def start_worker(self, name: str = "w") -> subprocess.Popen:
         with (self.log_dir / f"worker-{name}.log").open("ab") as log:  # the child keeps its own copy
-            proc = subprocess.Popen([sys.executable, "-m", "workers", "--name", name], cwd=ROOT, env=self.env,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "workers", "--name", name],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.processes.append(proc)
         return proc
 
@@ -95,19 +102,31 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> None
     raise TimeoutError(f"{url} did not come up")
 
 
-@pytest.fixture
-def service_without_worker(tmp_path: Path, data_dir: Path) -> Iterator[Service]:
-    """A real uvicorn server on a free loopback port, over a SQLite file in tmp_path."""
+@contextmanager
+def running_service(folder: Path, data_dir: Path) -> Iterator[Service]:
+    """A real uvicorn server on a free loopback port, over a SQLite file in `folder`."""
     port = free_port()
-    env = {**os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.db'}",
-           "DOWNLOAD_DATASETS": "false", "FLUSH_SECONDS": "0.2", "WORKER_POLL_SECONDS": "0.1",
-           "HEARTBEAT_SECONDS": "1", "PYTHONUNBUFFERED": "1"}
-    log_dir = tmp_path / "logs"
-    log_dir.mkdir()
+    env = {
+        **os.environ,
+        "DATA_DIR": str(data_dir),
+        "DATABASE_URL": f"sqlite:///{folder / 'jobs.db'}",
+        "DOWNLOAD_DATASETS": "false",
+        "FLUSH_SECONDS": "0.2",
+        "WORKER_POLL_SECONDS": "0.1",
+        "HEARTBEAT_SECONDS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_dir = folder / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / "api.log").open("ab") as api_log:
-        api = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
-                                str(port)], cwd=ROOT, env=env, stdout=api_log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+        api = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=api_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     service = Service(f"http://127.0.0.1:{port}", env, log_dir, [api])
     try:
         wait_until_up(service.url, api)
@@ -115,6 +134,12 @@ def service_without_worker(tmp_path: Path, data_dir: Path) -> Iterator[Service]:
     finally:
         for proc in reversed(service.processes):
             stop_process(proc)
+
+
+@pytest.fixture
+def service_without_worker(tmp_path: Path, data_dir: Path) -> Iterator[Service]:
+    with running_service(tmp_path, data_dir) as service:
+        yield service
 
 
 @pytest.fixture

@@ -44,8 +44,14 @@ def _dump(path: Path, x: np.ndarray, y: np.ndarray) -> None:
         pickle.dump({b"data": x.reshape(len(x), -1), b"labels": y.tolist()}, f)
 
 
-def write_image_folder(folder: Path, classes: list[str], n_train_per_class: int = 12, n_test_per_class: int = 6,
-                       size: tuple[int, int] = (32, 32), fmt: str = "PNG") -> Path:
+def write_image_folder(
+    folder: Path,
+    classes: list[str],
+    n_train_per_class: int = 12,
+    n_test_per_class: int = 6,
+    size: tuple[int, int] = (32, 32),
+    fmt: str = "PNG",
+) -> Path:
     """train/<class>/*.png and test/<class>/*.png, the layout of the shared CIFAR-10 copy."""
     for split, n, seed in (("train", n_train_per_class, 5), ("test", n_test_per_class, 6)):
         x, y = class_images(n, n_classes=len(classes), seed=seed)

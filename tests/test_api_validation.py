@@ -94,18 +94,21 @@ def test_numpy_mlp_refusals_say_why(client: TestClient) -> None:
     assert ok.json()["spec"]["hidden_units"] == [100] and ok.json()["spec"]["learning_rate"] == 1e-3
 
 
-@pytest.mark.parametrize(("spec", "field", "words"), [
-    ({"model": "torch_mlp", "momentum": 0.5}, "momentum", "only to \"optimizer\": \"sgd_momentum\""),
-    ({"model": "torch_mlp", "lr_schedule": "step"}, "lr_step_every", "required"),
-    ({"model": "torch_mlp", "lr_step_every": 10}, "lr_step_every", "only to \"lr_schedule\": \"step\""),
-    ({"model": "torch_mlp", "lr_step_gamma": 0.5}, "lr_step_gamma", "only to"),
-    ({"model": "torch_mlp", "warmup_steps": 2000}, "warmup_steps", "more than max_steps"),
-    ({"model": "torch_mlp", "dropout": 1.5}, "dropout", "less than or equal"),
-    ({"model": "torch_mlp", "norm": "groupnorm"}, "norm", "layernorm_manual"),
-    ({"model": "torch_mlp", "activation": "swish"}, "activation", "gelu"),
-    ({"model": "torch_mlp", "label_smoothing": -0.1}, "label_smoothing", "greater than"),
-    ({"model": "torch_mlp", "augmentation": "mixup"}, "augmentation", "crop_flip"),
-])
+@pytest.mark.parametrize(
+    ("spec", "field", "words"),
+    [
+        ({"model": "torch_mlp", "momentum": 0.5}, "momentum", 'only to "optimizer": "sgd_momentum"'),
+        ({"model": "torch_mlp", "lr_schedule": "step"}, "lr_step_every", "required"),
+        ({"model": "torch_mlp", "lr_step_every": 10}, "lr_step_every", 'only to "lr_schedule": "step"'),
+        ({"model": "torch_mlp", "lr_step_gamma": 0.5}, "lr_step_gamma", "only to"),
+        ({"model": "torch_mlp", "warmup_steps": 2000}, "warmup_steps", "more than max_steps"),
+        ({"model": "torch_mlp", "dropout": 1.5}, "dropout", "less than or equal"),
+        ({"model": "torch_mlp", "norm": "groupnorm"}, "norm", "layernorm_manual"),
+        ({"model": "torch_mlp", "activation": "swish"}, "activation", "gelu"),
+        ({"model": "torch_mlp", "label_smoothing": -0.1}, "label_smoothing", "greater than"),
+        ({"model": "torch_mlp", "augmentation": "mixup"}, "augmentation", "crop_flip"),
+    ],
+)
 def test_options_that_do_not_fit_are_named(client: TestClient, spec: dict, field: str, words: str) -> None:
     response = client.post("/jobs", json=spec)
     assert response.status_code == 422

@@ -7,8 +7,17 @@ from tests.conftest import Service, wait_for_status
 
 def test_submitted_job_trains_to_success_and_logs_its_curve(service: Service) -> None:
     with service.client() as client:
-        spec = {"model": "torch_mlp", "hidden_units": [32], "optimizer": "adam", "learning_rate": 0.01,
-                "batch_size": 50, "max_steps": 95, "eval_every": 20, "log_every": 10, "preprocessing": "standardize"}
+        spec = {
+            "model": "torch_mlp",
+            "hidden_units": [32],
+            "optimizer": "adam",
+            "learning_rate": 0.01,
+            "batch_size": 50,
+            "max_steps": 95,
+            "eval_every": 20,
+            "log_every": 10,
+            "preprocessing": "standardize",
+        }
         created = client.post("/jobs", json=spec)
         assert created.status_code == 201, created.text
         job = created.json()
@@ -42,8 +51,16 @@ def test_submitted_job_trains_to_success_and_logs_its_curve(service: Service) ->
 
 def test_numpy_mlp_job_trains_through_the_api(service: Service) -> None:
     with service.client() as client:
-        spec = {"model": "numpy_mlp", "hidden_units": [32], "learning_rate": 0.05, "batch_size": 50,
-                "max_steps": 60, "eval_every": 30, "log_every": 10, "preprocessing": "standardize"}
+        spec = {
+            "model": "numpy_mlp",
+            "hidden_units": [32],
+            "learning_rate": 0.05,
+            "batch_size": 50,
+            "max_steps": 60,
+            "eval_every": 30,
+            "log_every": 10,
+            "preprocessing": "standardize",
+        }
         job = client.post("/jobs", json=spec).json()
         done = wait_for_status(client, job["id"], {"succeeded", "failed"})
         assert done["status"] == "succeeded", done["error"]
@@ -55,8 +72,10 @@ def test_numpy_mlp_job_trains_through_the_api(service: Service) -> None:
 
 def test_cancel_running_job_keeps_logged_points(service: Service) -> None:
     with service.client() as client:
-        job = client.post("/jobs", json={"model": "torch_mlp", "max_steps": 1_000_000, "batch_size": 20,
-                                         "log_every": 5, "eval_every": 100000}).json()
+        job = client.post(
+            "/jobs",
+            json={"model": "torch_mlp", "max_steps": 1_000_000, "batch_size": 20, "log_every": 5, "eval_every": 100000},
+        ).json()
         wait_for_status(client, job["id"], {"running"})
         deadline = time.monotonic() + 30
         while not client.get(f"/jobs/{job['id']}/metrics").json()["points"] and time.monotonic() < deadline:

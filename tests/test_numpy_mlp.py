@@ -163,8 +163,16 @@ def test_same_weights_in_pytorch_give_the_same_output_and_gradients() -> None:
 
 
 def test_tiny_dataset_is_fitted_to_full_training_accuracy(data_dir: Path) -> None:
-    spec = {"model": "numpy_mlp", "hidden_units": [64], "learning_rate": 0.05, "batch_size": 50,
-            "max_steps": 300, "eval_every": 100, "log_every": 50, "preprocessing": "standardize"}
+    spec = {
+        "model": "numpy_mlp",
+        "hidden_units": [64],
+        "learning_rate": 0.05,
+        "batch_size": 50,
+        "max_steps": 300,
+        "eval_every": 100,
+        "log_every": 50,
+        "preprocessing": "standardize",
+    }
     reporter = NullReporter()
     result = run_job(spec, reporter, RunEnv(data_dir))
     last_train = [p for p in reporter.points if p[1] == "train"][-1]
@@ -176,7 +184,8 @@ def test_numpy_path_does_not_import_torch(data_dir: Path) -> None:
     code = (
         "import sys; from pathlib import Path; from models.runner import run_job, RunEnv; "
         "from models.reporting import NullReporter; "
-        f"run_job({{'model': 'numpy_mlp', 'max_steps': 3, 'batch_size': 10}}, NullReporter(), RunEnv(Path({str(data_dir)!r}))); "
+        "spec = {'model': 'numpy_mlp', 'max_steps': 3, 'batch_size': 10}; "
+        f"run_job(spec, NullReporter(), RunEnv(Path({str(data_dir)!r}))); "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

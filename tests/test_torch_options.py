@@ -23,8 +23,12 @@ def mlp_spec(**overrides: object) -> dict:
 def test_norm_layers_follow_each_hidden_linear(norm: str) -> None:
     model = build_model(parse_spec(mlp_spec(norm=norm, activation="tanh", dropout=0.1)), 10)  # type: ignore[arg-type]
     kinds = [type(m).__name__ for m in model.layers]
-    norm_name = {"batchnorm": "BatchNorm1d", "layernorm": "LayerNorm", "layernorm_custom": "CustomLayerNormAutograd",
-                 "layernorm_manual": "CustomLayerNormManualModule"}[norm]
+    norm_name = {
+        "batchnorm": "BatchNorm1d",
+        "layernorm": "LayerNorm",
+        "layernorm_custom": "CustomLayerNormAutograd",
+        "layernorm_manual": "CustomLayerNormManualModule",
+    }[norm]
     assert kinds == ["Linear", norm_name, "Tanh", "Dropout", "Linear", norm_name, "Tanh", "Dropout", "Linear"]
 
 
@@ -39,8 +43,15 @@ def test_assignment_init_draws_small_weights_and_zero_biases() -> None:
     assert isinstance(default, nn.Linear) and default.weight.std().item() > 1e-3
 
 
-@pytest.mark.parametrize(("name", "cls"), [("sgd", torch.optim.SGD), ("sgd_momentum", torch.optim.SGD),
-                                           ("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)])
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("sgd", torch.optim.SGD),
+        ("sgd_momentum", torch.optim.SGD),
+        ("adam", torch.optim.Adam),
+        ("adamw", torch.optim.AdamW),
+    ],
+)
 def test_optimizers(name: str, cls: type) -> None:
     spec = parse_spec(mlp_spec(optimizer=name, weight_decay=0.01))
     optimizer = build_optimizer(nn.Linear(2, 2).parameters(), spec, 0.1)  # type: ignore[arg-type]
@@ -71,15 +82,39 @@ def test_crop_flip_shifts_and_mirrors_whole_images() -> None:
     assert torch.equal(out, again)  # seeded
 
 
-@pytest.mark.parametrize("options", [
-    {"norm": "layernorm_manual", "optimizer": "adamw", "weight_decay": 0.05, "lr_schedule": "cosine",
-     "warmup_steps": 5, "label_smoothing": 0.1, "augmentation": "crop_flip", "dropout": 0.1, "activation": "gelu",
-     "init": "default"},
-    {"norm": "batchnorm", "optimizer": "sgd_momentum", "learning_rate": 0.05, "lr_schedule": "step",
-     "lr_step_every": 20, "activation": "relu"},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {
+            "norm": "layernorm_manual",
+            "optimizer": "adamw",
+            "weight_decay": 0.05,
+            "lr_schedule": "cosine",
+            "warmup_steps": 5,
+            "label_smoothing": 0.1,
+            "augmentation": "crop_flip",
+            "dropout": 0.1,
+            "activation": "gelu",
+            "init": "default",
+        },
+        {
+            "norm": "batchnorm",
+            "optimizer": "sgd_momentum",
+            "learning_rate": 0.05,
+            "lr_schedule": "step",
+            "lr_step_every": 20,
+            "activation": "relu",
+        },
+    ],
+)
 def test_option_combinations_train_on_tiny_data(data_dir: Path, options: dict) -> None:
-    spec = mlp_spec(batch_size=40, max_steps=60, eval_every=60, log_every=20, preprocessing="standardize",
-                    **{"optimizer": "adam", "learning_rate": 0.01, **options})
+    spec = mlp_spec(
+        batch_size=40,
+        max_steps=60,
+        eval_every=60,
+        log_every=20,
+        preprocessing="standardize",
+        **{"optimizer": "adam", "learning_rate": 0.01, **options},
+    )
     result = run_job(spec, NullReporter(), RunEnv(data_dir))
     assert result.metrics["test_accuracy"] >= 0.8

@@ -16,8 +16,18 @@ class StopAfter(NullReporter):
 
 
 def tiny_spec(**overrides: object) -> dict:
-    return {"model": "torch_mlp", "hidden_units": [32], "batch_size": 40, "max_steps": 60, "eval_every": 20,
-            "log_every": 5, "optimizer": "adam", "learning_rate": 0.01, "preprocessing": "standardize", **overrides}
+    return {
+        "model": "torch_mlp",
+        "hidden_units": [32],
+        "batch_size": 40,
+        "max_steps": 60,
+        "eval_every": 20,
+        "log_every": 5,
+        "optimizer": "adam",
+        "learning_rate": 0.01,
+        "preprocessing": "standardize",
+        **overrides,
+    }
 
 
 def test_same_spec_gives_the_same_curve(data_dir: Path) -> None:
@@ -41,8 +51,11 @@ def test_train_points_are_running_means_and_test_points_cover_the_last_step(data
 
 
 def test_default_sgd_with_assignment_preprocessing_learns(data_dir: Path) -> None:
-    result = run_job({"model": "torch_mlp", "batch_size": 50, "max_steps": 200, "learning_rate": 1e-3}, NullReporter(),
-                     RunEnv(data_dir))
+    result = run_job(
+        {"model": "torch_mlp", "batch_size": 50, "max_steps": 200, "learning_rate": 1e-3},
+        NullReporter(),
+        RunEnv(data_dir),
+    )
     assert result.metrics["test_accuracy"] >= 0.8
 
 

@@ -33,8 +33,9 @@ def die_with_parent(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def train_job_in_child(job_id: int, database_url: str, data_dir: str, download: bool, flush_seconds: float,
-                       parent_pid: int) -> None:
+def train_job_in_child(
+    job_id: int, database_url: str, data_dir: str, download: bool, flush_seconds: float, parent_pid: int
+) -> None:
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     reporter = DatabaseReporter(sessions, job_id, flush_seconds)
@@ -51,7 +52,7 @@ def train_job_in_child(job_id: int, database_url: str, data_dir: str, download: 
         result = run_job(spec, reporter, RunEnv(Path(data_dir), download))
         reporter.flush()
         if not result.stopped:
-            succeed_job(sessions, job_id, result.metrics, result.steps_done)
+            succeed_job(sessions, job_id, result.metrics, result.steps_done, result.artifact)
         elif reporter.cancel_requested:
             cancel_running_job(sessions, job_id, result.metrics, result.steps_done)
         else:

@@ -52,4 +52,3 @@ class DatabaseReporter:
         self.cancel_requested = cancel
         self._points.clear()
         self._last_flush = time.monotonic()
-

@@ -55,7 +55,9 @@ class Worker:
             if self.child is not None and self.child.pid:
                 os.kill(self.child.pid, signal.SIGKILL)
             return
-        log.info("worker %s: %s received, stopping after the current job hands back", self.name, signal.Signals(signum).name)
+        log.info(
+            "worker %s: %s received, stopping after the current job hands back", self.name, signal.Signals(signum).name
+        )
         self.stopping.set()
         if self.child is not None and self.child.pid:
             os.kill(self.child.pid, signal.SIGTERM)

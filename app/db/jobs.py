@@ -133,7 +133,9 @@ def request_cancel(session: Session, job_id: int) -> Job:
     Commits. Raises JobConflict for a job that has already finished.
     """
     job = get_job(session, job_id)
-    if job.status == JobStatus.queued and transition(session, Job.id == job_id, JobStatus.cancelled, [JobStatus.queued]):
+    if job.status == JobStatus.queued and transition(
+        session, Job.id == job_id, JobStatus.cancelled, [JobStatus.queued]
+    ):
         session.commit()
         return get_job(session, job_id)
     flagged = session.execute(

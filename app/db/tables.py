@@ -4,8 +4,21 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -87,3 +100,27 @@ class MetricPoint(Base):
     split: Mapped[str] = mapped_column(String(10))
     loss: Mapped[float] = mapped_column(Float)
     accuracy: Mapped[float] = mapped_column(Float)
+
+
+class ArtifactKind(enum.StrEnum):
+    model = "model"  # the trained weights and what prediction needs
+    checkpoint = "checkpoint"  # full training state, for resuming
+
+
+class Artifact(Base):
+    """Binary artifacts in the database, so workers and the API share them without a shared disk.
+
+    `data` is deferred: listing jobs or reading sizes and hashes never loads the blob.
+    """
+
+    __tablename__ = "artifacts"
+    __table_args__ = (UniqueConstraint("job_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))

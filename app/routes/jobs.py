@@ -4,11 +4,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
-from app.db.jobs import create_job, list_jobs, request_cancel
+from app.db.jobs import create_job, request_cancel
 from app.db.points import read_points
 from app.db.tables import JobStatus, utcnow
 from app.deps import JobDep, SessionDep
 from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic, PointPublic
+from app.services.jobs import job_public, jobs_page
+from app.services.predict import model_bytes
 from models.specs import JobSpec
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -20,20 +22,35 @@ SPEC_EXAMPLES: dict[str, Any] = {
     },
     "report_800_600_400": {
         "summary": "The report's tuned MLP: 800-600-400, Adam, 5000 steps (about 0.53)",
-        "value": {"model": "torch_mlp", "hidden_units": [800, 600, 400], "optimizer": "adam",
-                  "learning_rate": 0.001, "max_steps": 5000},
+        "value": {
+            "model": "torch_mlp",
+            "hidden_units": [800, 600, 400],
+            "optimizer": "adam",
+            "learning_rate": 0.001,
+            "max_steps": 5000,
+        },
     },
     "report_deep_narrow": {
         "summary": "The report's deep MLP: 100-100-50-50-50-50, Adam, 5000 steps (about 0.53)",
-        "value": {"model": "torch_mlp", "hidden_units": [100, 100, 50, 50, 50, 50], "optimizer": "adam",
-                  "max_steps": 5000},
+        "value": {
+            "model": "torch_mlp",
+            "hidden_units": [100, 100, 50, 50, 50, 50],
+            "optimizer": "adam",
+            "max_steps": 5000,
+        },
     },
 }
-NOT_FOUND = {404: {"model": ErrorMessage, "description": "No job with this id."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "description": "No job with this id."}}
 
 
-@router.post("", status_code=201, response_model=JobPublic, responses={201: {"headers": {"Location": {
-    "description": "/jobs/{id} of the new job", "schema": {"type": "string"}}}}})
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobPublic,
+    responses={
+        201: {"headers": {"Location": {"description": "/jobs/{id} of the new job", "schema": {"type": "string"}}}}
+    },
+)
 def submit_job(
     spec: Annotated[JobSpec, Body(openapi_examples=SPEC_EXAMPLES)], session: SessionDep, response: Response
 ) -> JobPublic:
@@ -52,15 +69,13 @@ def get_jobs(
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobsPublic:
     """Jobs, newest first."""
-    jobs, count = list_jobs(session, status, model, limit, offset)
-    now = utcnow()
-    return JobsPublic(data=[JobPublic.from_job(j, now) for j in jobs], count=count)
+    return jobs_page(session, status, model, limit, offset)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
-def get_job(job: JobDep) -> JobPublic:
-    """Status, progress, timings, and the final metrics or the error."""
-    return JobPublic.from_job(job, utcnow())
+def get_job(job: JobDep, session: SessionDep) -> JobPublic:
+    """Status, progress, timings, the final metrics or the error, and the stored model."""
+    return job_public(session, job)
 
 
 @router.get("/{job_id}/metrics", response_model=MetricsPublic, responses=NOT_FOUND)
@@ -78,8 +93,29 @@ def get_metrics(
     )
 
 
-@router.post("/{job_id}/cancel", response_model=JobPublic,
-             responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The job has already finished."}})
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobPublic,
+    responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The job has already finished."}},
+)
 def cancel_job(job: JobDep, session: SessionDep) -> JobPublic:
     """Cancel a queued job at once, or ask a running one to stop (it keeps the points it logged)."""
-    return JobPublic.from_job(request_cancel(session, job.id), utcnow())
+    return job_public(session, request_cancel(session, job.id))
+
+
+@router.get(
+    "/{job_id}/model",
+    response_class=Response,
+    responses={
+        **NOT_FOUND,
+        200: {"content": {"application/octet-stream": {}}, "description": "The model as a safetensors file."},
+        409: {"model": ErrorMessage, "description": "The job has not succeeded or has no model."},
+    },
+)
+def download_model(job: JobDep, session: SessionDep) -> Response:
+    """The trained weights, normalisation constants, spec and class names, as one safetensors file."""
+    return Response(
+        model_bytes(session, job.id),
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="job-{job.id}.safetensors"'},
+    )

@@ -51,9 +51,7 @@ def upgrade() -> None:
         sa.Column("split", sa.String(length=10), nullable=False),
         sa.Column("loss", sa.Float(), nullable=False),
         sa.Column("accuracy", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["job_id"], ["jobs.id"], name=op.f("fk_metric_points_job_id_jobs"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name=op.f("fk_metric_points_job_id_jobs"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_metric_points")),
         sa.UniqueConstraint("job_id", "split", "step", name=op.f("uq_metric_points_job_id")),
     )

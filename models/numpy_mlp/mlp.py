@@ -6,8 +6,9 @@ from models.numpy_mlp.modules import ELUModule, LinearModule
 
 
 class MLP:
-    def __init__(self, n_inputs: int, n_hidden: list[int], n_classes: int, seed: int = 42,
-                 dtype: type = np.float32) -> None:
+    def __init__(
+        self, n_inputs: int, n_hidden: list[int], n_classes: int, seed: int = 42, dtype: type = np.float32
+    ) -> None:
         rng = np.random.default_rng(seed)
         sizes = [n_inputs, *n_hidden, n_classes]
         self.linears = [LinearModule(a, b, rng, dtype) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
@@ -34,4 +35,6 @@ class MLP:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Weights named like torch's nn.Sequential of the same MLP (layers.0.weight, ...)."""
-        return {f"layers.{2 * i}.{name}": value for i, lin in enumerate(self.linears) for name, value in lin.params.items()}
+        return {
+            f"layers.{2 * i}.{name}": value for i, lin in enumerate(self.linears) for name, value in lin.params.items()
+        }

@@ -5,14 +5,16 @@ D_in / D_out features, C classes.
 """
 
 import numpy as np
+import numpy.typing
 
 
 class LinearModule:
     """y = x @ W.T + b, with W of shape (out_features, in_features) as in the assignment."""
 
-    def __init__(self, in_features: int, out_features: int, rng: np.random.Generator,
-                 dtype: type = np.float32, std: float = 1e-4) -> None:
-        self.params = {
+    def __init__(
+        self, in_features: int, out_features: int, rng: np.random.Generator, dtype: type = np.float32, std: float = 1e-4
+    ) -> None:
+        self.params: dict[str, np.ndarray] = {
             "weight": rng.normal(0.0, std, size=(out_features, in_features)).astype(dtype),
             "bias": np.zeros(out_features, dtype=dtype),
         }
@@ -76,10 +78,10 @@ class SoftMaxModule:
         return self.out * (dout - (dout * self.out).sum(axis=1, keepdims=True))
 
 
-def one_hot(targets: np.ndarray, n_classes: int, dtype: type) -> np.ndarray:
+def one_hot(targets: np.ndarray, n_classes: int, dtype: "np.typing.DTypeLike") -> np.ndarray:
     if targets.ndim == 2:
         return targets.astype(dtype, copy=False)
-    out = np.zeros((len(targets), n_classes), dtype=dtype)
+    out: np.ndarray = np.zeros((len(targets), n_classes), dtype=dtype)
     out[np.arange(len(targets)), targets] = 1
     return out
 

@@ -19,8 +19,12 @@ class FlatBatches:
 
     def __init__(self, images: np.ndarray, norm: Normalization, dtype: type, seed: int) -> None:
         self.images = images.reshape(len(images), -1)  # (N, 3072) uint8, a view
-        self.mean = np.broadcast_to(norm.mean, (3, 32, 32)).reshape(-1).astype(dtype)
-        self.inv_std = None if norm.kind == "assignment" else (1 / np.broadcast_to(norm.std, (3, 32, 32))).reshape(-1).astype(dtype)
+        self.mean: np.ndarray = np.broadcast_to(norm.mean, (3, 32, 32)).reshape(-1).astype(dtype)
+        self.inv_std: np.ndarray | None = (
+            None
+            if norm.kind == "assignment"
+            else (1 / np.broadcast_to(norm.std, (3, 32, 32))).reshape(-1).astype(dtype)
+        )
         self.dtype = dtype
         self.rng = np.random.default_rng(seed)
         self.order = np.empty(0, dtype=np.int64)
@@ -91,4 +95,4 @@ def train_numpy_mlp(spec: NumpyMLPSpec, arrays: ImageArrays, norm: Normalization
             break
     metrics = curve.final_metrics(step)
     metrics["device"] = "cpu"  # type: ignore[assignment]
-    return RunResult(step, stopped, metrics)
+    return RunResult(step, stopped, metrics, weights=model.state_dict())

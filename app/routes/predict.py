@@ -1,0 +1,111 @@
+"""/predict: class probabilities for uploaded images from a trained model."""
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from app.schemas import ErrorMessage, PredictionsPublic, PredictJSON
+from app.services.errors import ServiceError
+from app.services.images import Upload
+from app.services.predict import predict
+
+router = APIRouter(tags=["predict"])
+
+REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {
+                    "files": {
+                        "type": "array",
+                        "items": {"type": "string", "format": "binary"},
+                        "description": "Image files: PNG, JPEG, BMP, GIF, WebP; any size or mode.",
+                    },
+                    "job_id": {"type": "integer", "minimum": 1, "description": "As the query parameter."},
+                    "top_k": {"type": "integer", "minimum": 1, "maximum": 100},
+                },
+            }
+        },
+        "application/json": {"schema": PredictJSON.model_json_schema()},
+    },
+}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorMessage, "description": "A base64 image that does not decode."},
+    404: {"model": ErrorMessage, "description": "Unknown job."},
+    409: {"model": ErrorMessage, "description": "The job has no model, or no job has succeeded yet."},
+    413: {"model": ErrorMessage, "description": "Too many images, or one too large."},
+    415: {"model": ErrorMessage, "description": "A file that is not an image, or a body neither multipart nor JSON."},
+}
+
+
+def _int_field(value: Any, name: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ServiceError(422, f"{name}: must be an integer, got {str(value)[:40]!r}") from None
+    if not low <= number <= high:
+        raise ServiceError(422, f"{name}: must be between {low} and {high}")
+    return number
+
+
+async def _read_multipart(request: Request) -> tuple[list[Upload], dict[str, Any]]:
+    settings = request.app.state.settings
+    async with request.form(max_files=settings.max_images_per_request + 1, max_fields=20) as form:
+        uploads: list[Upload] = []
+        for i, item in enumerate(form.getlist("files")):
+            if not isinstance(item, UploadFile):
+                raise ServiceError(415, f"files[{i}]: expected a file upload, got a text field")
+            uploads.append(Upload(item.filename or f"files[{i}]", await item.read(settings.max_image_bytes + 1)))
+        fields = {k: form.get(k) for k in ("job_id", "top_k") if form.get(k) is not None}
+    return uploads, fields
+
+
+async def _read_json(request: Request) -> tuple[list[Upload], dict[str, Any]]:
+    try:
+        body = PredictJSON.model_validate_json(await request.body())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ServiceError(422, f"{where}: {first['msg']}") from None
+    uploads = []
+    for i, text in enumerate(body.images):
+        try:
+            uploads.append(Upload(f"images[{i}]", base64.b64decode(text, validate=True)))
+        except (binascii.Error, ValueError):
+            raise ServiceError(400, f"images[{i}]: not valid base64") from None
+    fields = {k: v for k, v in (("job_id", body.job_id), ("top_k", body.top_k)) if v is not None}
+    return uploads, fields
+
+
+@router.post(
+    "/predict", response_model=PredictionsPublic, responses=ERRORS, openapi_extra={"requestBody": REQUEST_BODY}
+)
+async def predict_images(
+    request: Request,
+    job_id: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="The model; default: the best succeeded job.")
+    ] = None,
+    top_k: Annotated[int | None, Query(ge=1, le=100, description="How many best classes to list (default 3).")] = None,
+) -> PredictionsPublic:
+    """Upload images as multipart `files`, or as base64 strings in a JSON body `{"images": [...]}`."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        uploads, fields = await _read_multipart(request)
+    elif content_type.startswith("application/json"):
+        uploads, fields = await _read_json(request)
+    else:
+        raise ServiceError(415, "send multipart/form-data with `files`, or application/json with `images` (base64)")
+    chosen_job = job_id if job_id is not None else fields.get("job_id")
+    if chosen_job is not None:
+        chosen_job = _int_field(chosen_job, "job_id", 1, 2**63 - 1)
+    k = top_k if top_k is not None else _int_field(fields.get("top_k", 3), "top_k", 1, 100)
+    state = request.app.state
+    return await run_in_threadpool(predict, state.sessions, state.model_cache, state.settings, uploads, chosen_job, k)

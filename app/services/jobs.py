@@ -1,0 +1,20 @@
+"""Jobs as the API shows them: the row plus its model's size and hash (never the blob)."""
+
+from sqlalchemy.orm import Session
+
+from app.db.artifacts import artifact_infos
+from app.db.jobs import list_jobs
+from app.db.tables import ArtifactKind, Job, JobStatus, utcnow
+from app.schemas import JobPublic, JobsPublic
+
+
+def job_public(session: Session, job: Job) -> JobPublic:
+    models = artifact_infos(session, [job.id], ArtifactKind.model)
+    return JobPublic.from_job(job, utcnow(), models.get(job.id))
+
+
+def jobs_page(session: Session, status: JobStatus | None, model: str | None, limit: int, offset: int) -> JobsPublic:
+    jobs, count = list_jobs(session, status, model, limit, offset)
+    models = artifact_infos(session, [j.id for j in jobs], ArtifactKind.model)
+    now = utcnow()
+    return JobsPublic(data=[JobPublic.from_job(j, now, models.get(j.id)) for j in jobs], count=count)

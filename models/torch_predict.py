@@ -1,0 +1,22 @@
+"""Prediction with any torch model kind, on the CPU, in inference mode."""
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.artifacts import ModelArtifact
+
+
+class TorchPredictor:
+    def __init__(self, model: nn.Module, artifact: ModelArtifact) -> None:
+        model.load_state_dict({name: torch.from_numpy(value) for name, value in artifact.weights.items()})
+        self.model = model.eval()
+        self.class_names = artifact.class_names
+        norm = artifact.normalization
+        self.mean = torch.from_numpy(np.ascontiguousarray(norm.mean))
+        self.inv_std = torch.from_numpy(np.ascontiguousarray(1 / norm.std))
+
+    @torch.inference_mode()
+    def probabilities(self, images_u8: np.ndarray) -> np.ndarray:
+        x = (torch.from_numpy(images_u8).float() - self.mean) * self.inv_std
+        return torch.softmax(self.model(x).double(), dim=1).numpy()

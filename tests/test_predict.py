@@ -1,0 +1,203 @@
+"""Trained models as artifacts and POST /predict, end to end on a real server and worker."""
+
+import base64
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from models.artifacts import unpack_model
+from models.predict import load_predictor
+from tests.conftest import Service, running_service, wait_for_status
+from tests.datagen import CLASSES, class_images, write_cifar_batches
+
+TINY_JOBS = {
+    "numpy_mlp": {
+        "model": "numpy_mlp",
+        "hidden_units": [32],
+        "learning_rate": 0.05,
+        "batch_size": 50,
+        "max_steps": 80,
+        "eval_every": 40,
+        "preprocessing": "standardize",
+    },
+    "torch_mlp": {
+        "model": "torch_mlp",
+        "hidden_units": [32],
+        "optimizer": "adam",
+        "learning_rate": 0.01,
+        "batch_size": 50,
+        "max_steps": 80,
+        "eval_every": 40,
+        "norm": "batchnorm",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, dict[str, int]]]:
+    """One server and worker for the module, with one succeeded tiny job of each kind."""
+    folder = tmp_path_factory.mktemp("predict")
+    write_cifar_batches(folder / "data" / "cifar10")
+    with running_service(folder, folder / "data") as service:
+        service.start_worker()
+        with service.client() as client:
+            ids = {kind: client.post("/jobs", json=spec).json()["id"] for kind, spec in TINY_JOBS.items()}
+            for kind, job_id in ids.items():
+                job = wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=120)
+                assert job["status"] == "succeeded", job["error"]
+        yield service, ids
+
+
+def png(image: np.ndarray, size: tuple[int, int] | None = None, mode: str = "RGB") -> bytes:
+    picture = Image.fromarray(image.transpose(1, 2, 0)).convert(mode)
+    if size:
+        picture = picture.resize(size, Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def training_images(n_per_class: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    return class_images(n_per_class, seed=1)  # the generator the training batches came from
+
+
+@pytest.mark.parametrize("kind", list(TINY_JOBS))
+def test_uploaded_training_images_get_their_labels_back(trained: tuple[Service, dict[str, int]], kind: str) -> None:
+    service, ids = trained
+    images, labels = training_images()
+    files = [("files", (f"img{i}.png", png(img), "image/png")) for i, img in enumerate(images)]
+    with service.client() as client:
+        response = client.post("/predict", params={"job_id": ids[kind], "top_k": 2}, files=files)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["job_id"] == ids[kind] and body["model"] == kind
+    predictions = body["predictions"]
+    assert [p["filename"] for p in predictions] == [f"img{i}.png" for i in range(len(images))]
+    assert [p["class_index"] for p in predictions] == labels.tolist()
+    assert [p["label"] for p in predictions] == [CLASSES[i] for i in labels]
+    for p in predictions:
+        assert sum(p["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+        assert len(p["top_k"]) == 2 and p["top_k"][0]["label"] == p["label"]
+        assert p["top_k"][0]["probability"] >= p["top_k"][1]["probability"]
+
+
+def test_base64_json_and_multipart_give_the_same_answer(trained: tuple[Service, dict[str, int]]) -> None:
+    service, ids = trained
+    images, _ = training_images(1)
+    # other sizes and modes go through the same resize as training data
+    blobs = [png(images[0]), png(images[1], size=(64, 48)), png(images[2], mode="RGBA")]
+    with service.client() as client:
+        multipart = client.post(
+            "/predict",
+            params={"job_id": ids["torch_mlp"]},
+            files=[("files", (f"f{i}.png", b, "image/png")) for i, b in enumerate(blobs)],
+        ).json()
+        as_json = client.post(
+            "/predict", json={"job_id": ids["torch_mlp"], "images": [base64.b64encode(b).decode() for b in blobs]}
+        ).json()
+    assert [p["probabilities"] for p in multipart["predictions"]] == [
+        p["probabilities"] for p in as_json["predictions"]
+    ]
+    assert [p["filename"] for p in as_json["predictions"]] == ["images[0]", "images[1]", "images[2]"]
+
+
+def test_without_job_id_the_best_succeeded_job_answers(trained: tuple[Service, dict[str, int]]) -> None:
+    service, ids = trained
+    images, _ = training_images(1)
+    with service.client() as client:
+        jobs = {j["id"]: j for j in client.get("/jobs").json()["data"]}
+        best = max(ids.values(), key=lambda i: (jobs[i]["final_metrics"]["test_accuracy"], i))
+        response = client.post("/predict", files=[("files", ("a.png", png(images[0]), "image/png"))])
+    assert response.status_code == 200
+    assert response.json()["job_id"] == best
+
+
+def test_model_download_reloads_into_an_identical_model(trained: tuple[Service, dict[str, int]]) -> None:
+    service, ids = trained
+    images, _ = training_images(1)
+    with service.client() as client:
+        for kind, job_id in ids.items():
+            job = client.get(f"/jobs/{job_id}").json()
+            info = job["trained_model"]
+            download = client.get(info["download_url"])
+            assert download.status_code == 200
+            assert len(download.content) == info["size_bytes"]
+            import hashlib
+
+            assert hashlib.sha256(download.content).hexdigest() == info["sha256"]
+            artifact = unpack_model(download.content)
+            assert artifact.spec["model"] == kind and artifact.class_names == CLASSES
+            local = load_predictor(artifact).probabilities(images)
+            remote = client.post(
+                "/predict",
+                params={"job_id": job_id, "top_k": 10},
+                files=[("files", (f"{i}.png", png(img), "image/png")) for i, img in enumerate(images)],
+            )
+            served = np.array([[p["probabilities"][c] for c in CLASSES] for p in remote.json()["predictions"]])
+            np.testing.assert_allclose(local, served, rtol=1e-6, atol=1e-9)
+
+
+def test_prediction_errors_name_the_file_or_field(trained: tuple[Service, dict[str, int]]) -> None:
+    service, ids = trained
+    images, _ = training_images(1)
+    good = ("files", ("good.png", png(images[0]), "image/png"))
+    with service.client() as client:
+
+        def post(**kwargs: object) -> httpx.Response:
+            return client.post("/predict", **kwargs)  # type: ignore[arg-type]
+
+        not_image = post(
+            params={"job_id": ids["torch_mlp"]}, files=[good, ("files", ("notes.txt", b"hello", "text/plain"))]
+        )
+        assert not_image.status_code == 415 and "notes.txt" in not_image.json()["detail"]
+
+        huge = io.BytesIO()
+        Image.new("L", (6000, 5000)).save(huge, "PNG")  # 30 megapixels, a few KB compressed
+        bomb = post(params={"job_id": ids["torch_mlp"]}, files=[("files", ("bomb.png", huge.getvalue(), "image/png"))])
+        assert bomb.status_code == 413 and "bomb.png" in bomb.json()["detail"]
+
+        too_many = post(params={"job_id": ids["torch_mlp"]}, files=[good] * 257)
+        assert too_many.status_code == 413 and "files" in too_many.json()["detail"]
+
+        unknown = post(params={"job_id": 999}, files=[good])
+        assert unknown.status_code == 404 and "999" in unknown.json()["detail"]
+
+        queued = client.post("/jobs", json={"model": "torch_mlp", "dataset": "nowhere"}).json()
+        not_done = post(params={"job_id": queued["id"]}, files=[good])
+        assert not_done.status_code == 409 and str(queued["id"]) in not_done.json()["detail"]
+        assert client.get(f"/jobs/{queued['id']}/model").status_code == 409
+
+        bad_b64 = post(json={"images": ["not base64!!"]})
+        assert bad_b64.status_code == 400 and "images[0]" in bad_b64.json()["detail"]
+        no_files = post(files=[("other", ("x.png", b"x", "image/png"))])
+        assert no_files.status_code == 422 and "files" in no_files.json()["detail"]
+        wrong_type = post(content=b"raw", headers={"content-type": "text/plain"})
+        assert wrong_type.status_code == 415
+        bad_k = post(params={"top_k": 0}, files=[good])
+        assert bad_k.status_code == 422
+
+
+def test_no_succeeded_job_at_all_is_409(service_without_worker: Service) -> None:
+    with service_without_worker.client() as client:
+        response = client.post("/predict", files=[("files", ("a.png", png(training_images(1)[0][0]), "image/png"))])
+    assert response.status_code == 409
+    assert "no succeeded job" in response.json()["detail"]
+
+
+def test_request_body_over_the_cap_is_413(tmp_path: Path) -> None:
+    write_cifar_batches(tmp_path / "data" / "cifar10")
+    import os
+
+    os.environ["MAX_REQUEST_BYTES"] = "100000"
+    try:
+        with running_service(tmp_path, tmp_path / "data") as service, service.client() as client:
+            response = client.post("/predict", files=[("files", ("big.png", b"x" * 200_000, "image/png"))])
+            assert response.status_code == 413
+            assert "over the limit" in response.json()["detail"]
+    finally:
+        del os.environ["MAX_REQUEST_BYTES"]
