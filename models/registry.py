@@ -20,6 +20,8 @@ class ModelKind:
 KINDS: dict[str, ModelKind] = {
     "torch_mlp": ModelKind("models.torch_mlp_job:train_torch_mlp", "models.torch_mlp_job:load_torch_mlp"),
     "numpy_mlp": ModelKind("models.numpy_mlp.train:train_numpy_mlp", "models.numpy_mlp.predict:load_numpy_mlp"),
+    "convnet": ModelKind("models.convnet_job:train_convnet", "models.convnet_job:load_convnet"),
+    "resnet18": ModelKind("models.resnet_job:train_resnet18", "models.resnet_job:load_resnet18"),
 }
 
 

@@ -1,8 +1,17 @@
 """What training a job produces."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class RunEnv:
+    """Where a run finds its data, and whether it may download what is missing."""
+
+    data_dir: Path
+    download: bool = False
 
 
 @dataclass

@@ -1,8 +1,6 @@
 """Running one job: knows the spec and a reporter, nothing about HTTP, SQL or who dispatched it."""
 
 import resource
-from dataclasses import dataclass
-from pathlib import Path
 
 from models.artifacts import ModelArtifact, pack_model
 from models.data.arrays import DatasetError
@@ -11,14 +9,8 @@ from models.data.preprocessing import fit_normalization
 from models.errors import JobError
 from models.registry import trainer_for
 from models.reporting import Reporter
-from models.results import RunResult
+from models.results import RunEnv, RunResult
 from models.specs import parse_spec
-
-
-@dataclass(frozen=True)
-class RunEnv:
-    data_dir: Path
-    download: bool = False
 
 
 def peak_rss_mb() -> float:
@@ -36,10 +28,10 @@ def run_job(raw_spec: dict, reporter: Reporter, env: RunEnv) -> RunResult:
         arrays = load_dataset(spec.dataset, env.data_dir, download=env.download)
     except DatasetError as exc:
         raise JobError(str(exc)) from exc
-    norm = fit_normalization(spec.preprocessing, arrays.train_x)
+    norm = fit_normalization(spec.preprocessing or "standardize", arrays.train_x)  # resnet18 fills it in
     trainer = trainer_for(spec.model)
     try:
-        result: RunResult = trainer(spec, arrays, norm, reporter)
+        result: RunResult = trainer(spec, arrays, norm, reporter, env)
     except MemoryError as exc:
         raise JobError(f"out of memory: {exc or 'the model or batch is too large'}; lower batch_size") from exc
     except FloatingPointError as exc:
@@ -54,3 +46,6 @@ def run_job(raw_spec: dict, reporter: Reporter, env: RunEnv) -> RunResult:
         )
     result.metrics["peak_rss_mb"] = peak_rss_mb()
     return result
+
+
+__all__ = ["RunEnv", "RunResult", "run_job"]

@@ -29,10 +29,11 @@ class CommonSpec(BaseModel):
         description="A folder under DATA_DIR: `cifar10` (pickle batches or image folders) or any "
         "`train/<class>/*`, `test/<class>/*` image folder.",
     )
-    preprocessing: Literal["assignment", "standardize"] = Field(
+    preprocessing: Literal["assignment", "standardize", "imagenet"] = Field(
         "assignment",
         description="`assignment`: subtract the per-pixel training mean image (raw 0-255 scale); "
-        "`standardize`: per-channel mean and standard deviation.",
+        "`standardize`: per-channel mean and standard deviation of the training set; `imagenet`: ImageNet's "
+        "per-channel mean and standard deviation (for pretrained weights).",
     )
     batch_size: int = Field(200, ge=1, le=MAX_BATCH, description="Training images per step.")
     max_steps: int = Field(1400, ge=1, le=MAX_STEPS, description="Training steps (mini-batches).")
@@ -139,7 +140,16 @@ class TorchTrainingOptions(BaseModel):
         return self
 
 
-class TorchMLPSpec(MLPSpecMixin, TorchTrainingOptions, CommonSpec):
+class FastPathOptions(BaseModel):
+    """How a torch model runs on its device."""
+
+    mixed_precision: Literal["auto", "off", "bf16"] = Field(
+        "auto", description="`auto`: bfloat16 autocast on a GPU, full float32 on the CPU; `bf16` forces autocast."
+    )
+    compile: bool = Field(False, description="torch.compile the model first (pays off on long GPU runs).")
+
+
+class TorchMLPSpec(MLPSpecMixin, TorchTrainingOptions, FastPathOptions, CommonSpec):
     """The assignment's PyTorch MLP (part 2), with the options of the report's experiments and more."""
 
     model_config = ConfigDict(
@@ -167,6 +177,76 @@ class TorchMLPSpec(MLPSpecMixin, TorchTrainingOptions, CommonSpec):
     )
 
 
+class ConvNetSpec(TorchTrainingOptions, FastPathOptions, CommonSpec):
+    """The assignment's pre-activation ConvNet (part 4); defaults are the assignment's."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"model": "convnet"}]})
+
+    model: Literal["convnet"] = Field(description="The kind of network to train.")
+    learning_rate: float = Field(1e-4, gt=0, le=10, description="Step size of the optimizer.")
+    optimizer: Literal["sgd", "sgd_momentum", "adam", "adamw"] = Field(
+        "adam",
+        description="`sgd` (plain), `sgd_momentum` (see `momentum`), `adam`, or `adamw` (decoupled weight decay).",
+    )
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH, description="Training images per step.")
+    max_steps: int = Field(5000, ge=1, le=MAX_STEPS, description="Training steps (mini-batches).")
+    eval_every: int = Field(
+        500, ge=1, le=MAX_STEPS, description="Evaluate on the whole test set every this many steps and at the end."
+    )
+
+
+class ResNet18Spec(TorchTrainingOptions, FastPathOptions, CommonSpec):
+    """torchvision's ResNet18 with a new 10-class head, from scratch or from ImageNet weights."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"model": "resnet18", "pretrained": True, "stem": "imagenet"},
+                {
+                    "model": "resnet18",
+                    "stem": "cifar",
+                    "augmentation": "crop_flip",
+                    "optimizer": "sgd_momentum",
+                    "learning_rate": 0.1,
+                    "weight_decay": 0.0005,
+                    "lr_schedule": "cosine",
+                    "batch_size": 128,
+                },
+            ]
+        },
+    )
+
+    model: Literal["resnet18"] = Field(description="The kind of network to train.")
+    pretrained: bool = Field(False, description="Start from torchvision's ImageNet weights (see the README).")
+    freeze_backbone: bool = Field(False, description="Train only the new head.")
+    stem: Literal["cifar", "imagenet"] = Field(
+        "cifar",
+        description="`imagenet`: torchvision's 7x7 stride-2 stem and max-pool, as in the report; `cifar`: "
+        "3x3 stride 1 without the max-pool, the usual choice for 32x32 images.",
+    )
+    input_size: int = Field(32, ge=32, le=256, description="Images are upsampled on the device to this size.")
+    preprocessing: Literal["assignment", "standardize", "imagenet"] | None = Field(  # type: ignore[assignment]
+        None, description="Default: `imagenet` with pretrained weights, else `standardize`."
+    )
+    learning_rate: float = Field(1e-4, gt=0, le=10, description="Step size of the optimizer.")
+    optimizer: Literal["sgd", "sgd_momentum", "adam", "adamw"] = Field(
+        "adam",
+        description="`sgd` (plain), `sgd_momentum` (see `momentum`), `adam`, or `adamw` (decoupled weight decay).",
+    )
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH, description="Training images per step.")
+    max_steps: int = Field(5000, ge=1, le=MAX_STEPS, description="Training steps (mini-batches).")
+    eval_every: int = Field(
+        500, ge=1, le=MAX_STEPS, description="Evaluate on the whole test set every this many steps and at the end."
+    )
+
+    @model_validator(mode="after")
+    def _default_preprocessing(self) -> "ResNet18Spec":
+        if self.preprocessing is None:
+            self.preprocessing = "imagenet" if self.pretrained else "standardize"
+        return self
+
+
 class NumpyMLPSpec(MLPSpecMixin, CommonSpec):
     """The assignment's NumPy MLP (part 1): hand-written backprop, plain SGD, CPU only."""
 
@@ -191,7 +271,7 @@ class NumpyMLPSpec(MLPSpecMixin, CommonSpec):
         return value
 
 
-JobSpec = Annotated[TorchMLPSpec | NumpyMLPSpec, Field(discriminator="model")]
+JobSpec = Annotated[TorchMLPSpec | NumpyMLPSpec | ConvNetSpec | ResNet18Spec, Field(discriminator="model")]
 job_spec_adapter: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
 
 

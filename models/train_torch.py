@@ -11,8 +11,6 @@ from models.curve import Cadence, CurveRecorder
 from models.device_data import DeviceData, EpochSampler
 from models.reporting import Reporter
 
-EVAL_BATCH = 2000
-
 
 @dataclass
 class TrainPlan:
@@ -25,6 +23,9 @@ class TrainPlan:
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
     loss_fn: nn.Module = field(default_factory=nn.CrossEntropyLoss)
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # on normalised float batches
+    autocast_dtype: torch.dtype | None = None  # bfloat16 autocast for forward and loss, or none
+    channels_last: bool = False  # NHWC memory order for convolutions on a GPU
+    eval_batch: int = 1000
 
 
 @dataclass
@@ -43,21 +44,33 @@ def numpy_state_dict(model: nn.Module) -> dict[str, np.ndarray]:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, data: DeviceData, loss_fn: nn.Module) -> tuple[float, float]:
+def evaluate(model: nn.Module, data: DeviceData, plan: TrainPlan) -> tuple[float, float]:
     """Mean loss and accuracy over the whole test set, in eval mode."""
     was_training = model.training
     model.eval()
+    loss_fn = plan.loss_fn
     loss_sum = torch.zeros((), device=data.device, dtype=torch.float64)
     correct = torch.zeros((), device=data.device, dtype=torch.int64)
-    n = len(data.test_y)
-    for start in range(0, n, EVAL_BATCH):
-        x = data.normalize(data.test_x[start : start + EVAL_BATCH])
-        y = data.test_y[start : start + EVAL_BATCH]
-        logits = model(x).float()
+    n, size = len(data.test_y), plan.eval_batch
+    for start in range(0, n, size):
+        x = prepare(data.normalize(data.test_x[start : start + size]), plan)
+        y = data.test_y[start : start + size]
+        with autocast(data.device, plan):
+            logits = model(x).float()
         loss_sum += loss_fn(logits, y).double() * len(y)
         correct += (logits.argmax(1) == y).sum()
     model.train(was_training)
     return loss_sum.item() / n, correct.item() / n
+
+
+def prepare(x: torch.Tensor, plan: TrainPlan) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if plan.channels_last else x
+
+
+def autocast(device: torch.device, plan: TrainPlan) -> torch.autocast:
+    return torch.autocast(
+        device.type, dtype=plan.autocast_dtype or torch.float32, enabled=plan.autocast_dtype is not None
+    )
 
 
 def train(model: nn.Module, data: DeviceData, plan: TrainPlan, reporter: Reporter) -> TrainResult:
@@ -77,8 +90,9 @@ def train(model: nn.Module, data: DeviceData, plan: TrainPlan, reporter: Reporte
         y = data.train_y[idx]
         if plan.augment is not None:
             x = plan.augment(x)
-        logits = model(x)
-        loss = plan.loss_fn(logits, y)
+        with autocast(data.device, plan):
+            logits = model(prepare(x, plan))
+            loss = plan.loss_fn(logits.float(), y)
         plan.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         plan.optimizer.step()
@@ -96,7 +110,7 @@ def train(model: nn.Module, data: DeviceData, plan: TrainPlan, reporter: Reporte
             correct.zero_()
             steps_since_log, images_since_log = 0, 0
             if cadence.is_eval_step(step):
-                curve.test_point(step, *evaluate(model, data, plan.loss_fn))
+                curve.test_point(step, *evaluate(model, data, plan))
             curve.resume_clock()
         # stop check
         if reporter.should_stop():

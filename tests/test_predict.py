@@ -16,26 +16,15 @@ from tests.conftest import Service, running_service, wait_for_status
 from tests.datagen import CLASSES, class_images, write_cifar_batches
 
 TINY_JOBS = {
-    "numpy_mlp": {
-        "model": "numpy_mlp",
-        "hidden_units": [32],
-        "learning_rate": 0.05,
-        "batch_size": 50,
-        "max_steps": 80,
-        "eval_every": 40,
-        "preprocessing": "standardize",
-    },
-    "torch_mlp": {
-        "model": "torch_mlp",
-        "hidden_units": [32],
-        "optimizer": "adam",
-        "learning_rate": 0.01,
-        "batch_size": 50,
-        "max_steps": 80,
-        "eval_every": 40,
-        "norm": "batchnorm",
-    },
-}
+    "numpy_mlp": {"model": "numpy_mlp", "hidden_units": [32], "learning_rate": 0.05, "batch_size": 50,
+                  "max_steps": 80, "eval_every": 40, "preprocessing": "standardize"},
+    "torch_mlp": {"model": "torch_mlp", "hidden_units": [32], "optimizer": "adam", "learning_rate": 0.01,
+                  "batch_size": 50, "max_steps": 80, "eval_every": 40, "norm": "batchnorm"},
+    # the convolutional kinds train a few steps only: enough to store and serve a model
+    "convnet": {"model": "convnet", "batch_size": 10, "max_steps": 4, "eval_every": 4},
+    "resnet18": {"model": "resnet18", "batch_size": 10, "max_steps": 4, "eval_every": 4},
+}  # fmt: skip
+FITTED_KINDS = ["numpy_mlp", "torch_mlp"]  # trained long enough to give every training image its label back
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +37,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service,
         with service.client() as client:
             ids = {kind: client.post("/jobs", json=spec).json()["id"] for kind, spec in TINY_JOBS.items()}
             for kind, job_id in ids.items():
-                job = wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=120)
-                assert job["status"] == "succeeded", job["error"]
+                job = wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=300)
+                assert job["status"] == "succeeded", f"{kind}: {job['error']}"
         yield service, ids
 
 
@@ -66,7 +55,7 @@ def training_images(n_per_class: int = 2) -> tuple[np.ndarray, np.ndarray]:
     return class_images(n_per_class, seed=1)  # the generator the training batches came from
 
 
-@pytest.mark.parametrize("kind", list(TINY_JOBS))
+@pytest.mark.parametrize("kind", FITTED_KINDS)
 def test_uploaded_training_images_get_their_labels_back(trained: tuple[Service, dict[str, int]], kind: str) -> None:
     service, ids = trained
     images, labels = training_images()
@@ -139,7 +128,7 @@ def test_model_download_reloads_into_an_identical_model(trained: tuple[Service, 
                 files=[("files", (f"{i}.png", png(img), "image/png")) for i, img in enumerate(images)],
             )
             served = np.array([[p["probabilities"][c] for c in CLASSES] for p in remote.json()["predictions"]])
-            np.testing.assert_allclose(local, served, rtol=1e-6, atol=1e-9)
+            np.testing.assert_allclose(local, served, rtol=1e-4, atol=1e-6)  # float32 convolution rounding
 
 
 def test_prediction_errors_name_the_file_or_field(trained: tuple[Service, dict[str, int]]) -> None:

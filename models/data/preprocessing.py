@@ -2,7 +2,8 @@
 
 `assignment`: subtract the per-pixel mean image of the training set from the raw 0-255 values,
 as the course's `cifar10_utils` does (no scaling). `standardize`: per-channel mean and standard
-deviation, so every channel has zero mean and unit variance. Both are stored as a `mean` and a
+deviation, so every channel has zero mean and unit variance. `imagenet`: the fixed ImageNet
+per-channel constants that pretrained torchvision weights expect. Both are stored as a `mean` and a
 `std` that broadcast against (N, 3, 32, 32): x_normalised = (x - mean) / std.
 """
 
@@ -11,7 +12,9 @@ from typing import Literal
 
 import numpy as np
 
-PreprocessingKind = Literal["assignment", "standardize"]
+PreprocessingKind = Literal["assignment", "standardize", "imagenet"]
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406]) * 255  # torchvision's constants, in 0-255 units
+IMAGENET_STD = np.array([0.229, 0.224, 0.225]) * 255
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,10 @@ class Normalization:
 
 
 def fit_normalization(kind: PreprocessingKind, train_x: np.ndarray) -> Normalization:
+    if kind == "imagenet":
+        return Normalization(
+            kind, IMAGENET_MEAN.astype(np.float32).reshape(3, 1, 1), IMAGENET_STD.astype(np.float32).reshape(3, 1, 1)
+        )
     if kind == "assignment":
         mean = train_x.mean(axis=0, dtype=np.float64).astype(np.float32)
         return Normalization(kind, mean, np.ones((1, 1, 1), dtype=np.float32))

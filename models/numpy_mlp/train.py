@@ -8,7 +8,7 @@ from models.data.preprocessing import Normalization
 from models.numpy_mlp.mlp import MLP
 from models.numpy_mlp.modules import softmax_cross_entropy
 from models.reporting import Reporter
-from models.results import RunResult
+from models.results import RunEnv, RunResult
 from models.specs import CIFAR_INPUTS, NumpyMLPSpec
 
 EVAL_BATCH = 2000
@@ -61,7 +61,9 @@ def evaluate(model: MLP, images: np.ndarray, labels: np.ndarray, batches: FlatBa
     return loss_sum / len(labels), correct / len(labels)
 
 
-def train_numpy_mlp(spec: NumpyMLPSpec, arrays: ImageArrays, norm: Normalization, reporter: Reporter) -> RunResult:
+def train_numpy_mlp(
+    spec: NumpyMLPSpec, arrays: ImageArrays, norm: Normalization, reporter: Reporter, env: RunEnv
+) -> RunResult:
     dtype = np.float64 if spec.dtype == "float64" else np.float32
     model = MLP(CIFAR_INPUTS, list(spec.hidden_units), arrays.n_classes, seed=spec.seed, dtype=dtype)
     batches = FlatBatches(arrays.train_x, norm, dtype, spec.seed)
