@@ -8,7 +8,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from app.db.jobs import JobConflict, JobNotFound
+from app.db.jobs import IdempotencyConflict, JobConflict, JobNotFound
 from app.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,10 @@ def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
     @app.exception_handler(JobNotFound)
     async def not_found(_request: Request, exc: JobNotFound) -> JSONResponse:
         return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(IdempotencyConflict)
+    async def idempotency_conflict(_request: Request, exc: IdempotencyConflict) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"message": f"Idempotency-Key: {exc}", "detail": str(exc)})
 
     @app.exception_handler(JobConflict)
     async def conflict(_request: Request, exc: JobConflict) -> JSONResponse:

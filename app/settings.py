@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     port: int = 8000
     worker_poll_seconds: float = Field(0.5, description="How long an idle worker waits before looking again.")
     heartbeat_seconds: float = Field(5.0, description="How often a worker refreshes the heartbeat of its job.")
+    stale_after_seconds: float = Field(
+        30.0, description="A running job whose heartbeat is older than this lost its worker and is requeued."
+    )
     flush_seconds: float = Field(1.0, description="How often a training job writes its points and progress.")
     max_request_bytes: int = Field(64 * 1024 * 1024, description="Largest request body the API accepts.")
     max_image_bytes: int = Field(10 * 1024 * 1024, description="Largest single image file for /predict.")

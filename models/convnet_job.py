@@ -14,7 +14,7 @@ from models.torch_predict import TorchPredictor
 def train_convnet(
     spec: ConvNetSpec, arrays: ImageArrays, norm: Normalization, reporter: Reporter, env: RunEnv
 ) -> RunResult:
-    return train_torch_model(spec, lambda: ConvNet(3, arrays.n_classes), arrays, norm, reporter)
+    return train_torch_model(spec, lambda: ConvNet(3, arrays.n_classes), arrays, norm, reporter, env.resume)
 
 
 def load_convnet(artifact: ModelArtifact) -> TorchPredictor:

@@ -58,6 +58,21 @@ class CurveRecorder:
         self.eval_seconds += now - self._tick
         self._tick = now
 
+    def state(self) -> dict[str, object]:
+        return {
+            "train_seconds": self.train_seconds,
+            "eval_seconds": self.eval_seconds,
+            "best_accuracy": self.best_accuracy,
+            "best_step": self.best_step,
+            "last": dict(self.last),
+        }
+
+    def load_state(self, state: dict) -> None:
+        self.train_seconds, self.eval_seconds = state["train_seconds"], state["eval_seconds"]
+        self.best_accuracy, self.best_step = state["best_accuracy"], state["best_step"]
+        self.last = dict(state["last"])
+        self._tick = time.perf_counter()
+
     def final_metrics(self, steps_done: int) -> dict[str, float]:
         self.train_seconds += time.perf_counter() - self._tick
         self._tick = time.perf_counter()

@@ -60,3 +60,10 @@ class EpochSampler:
             parts.append(take)
         batch = parts[0] if len(parts) == 1 else torch.cat(parts)
         return batch.to(self.device, non_blocking=True)
+
+    def state(self) -> dict[str, object]:
+        return {"generator": self.generator.get_state(), "order": self.order.clone(), "position": self.position}
+
+    def load_state(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.order, self.position = state["order"], state["position"]

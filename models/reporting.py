@@ -15,6 +15,9 @@ class Reporter(Protocol):
     def should_stop(self) -> bool:
         """True when the job was cancelled or its worker is shutting down; checked between steps."""
 
+    def checkpoint(self, step: int, state: bytes) -> None:
+        """The full training state after `step` steps; every point up to `step` was reported before it."""
+
 
 class NullReporter:
     """Keeps the points in a list; for benchmarks, tests and scripts that run a job in-process."""
@@ -22,6 +25,7 @@ class NullReporter:
     def __init__(self) -> None:
         self.points: list[tuple[int, str, float, float]] = []
         self.last_progress: tuple[int, float, float] | None = None
+        self.checkpoints: list[tuple[int, bytes]] = []
 
     def point(self, step: int, split: Split, loss: float, accuracy: float) -> None:
         self.points.append((step, split, loss, accuracy))
@@ -31,3 +35,6 @@ class NullReporter:
 
     def should_stop(self) -> bool:
         return False
+
+    def checkpoint(self, step: int, state: bytes) -> None:
+        self.checkpoints.append((step, state))

@@ -32,7 +32,7 @@ def train_resnet18(
         return model
 
     scale = (32 / spec.input_size) ** 2 / 4  # ResNet18 needs about 4x the MLP's memory per image at 32x32
-    return train_torch_model(spec, build, arrays, norm, reporter, eval_scale=scale)
+    return train_torch_model(spec, build, arrays, norm, reporter, env.resume, eval_scale=scale)
 
 
 def load_resnet18(artifact: ModelArtifact) -> TorchPredictor:

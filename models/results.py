@@ -12,6 +12,7 @@ class RunEnv:
 
     data_dir: Path
     download: bool = False
+    resume: bytes | None = None  # a checkpoint the run continues from
 
 
 @dataclass

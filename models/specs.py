@@ -50,6 +50,20 @@ class CommonSpec(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="`auto`: a GPU when the worker has one, else the CPU."
     )
+    checkpoint_every: int = Field(
+        1000,
+        ge=1,
+        le=MAX_STEPS,
+        description="Save the full training state every this many steps (and on a "
+        "graceful stop); a job handed back to the queue resumes from its last checkpoint.",
+    )
+    priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first; equal priorities run oldest first.")
+    timeout_s: int | None = Field(
+        None, ge=1, le=30 * 24 * 3600, description="Fail the job when one attempt runs longer than this."
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=20, description="How often a job whose worker was lost is started again before it fails."
+    )
 
 
 def count_mlp_parameters(hidden_units: list[int], n_inputs: int = CIFAR_INPUTS, n_classes: int = 10) -> int:

@@ -28,6 +28,7 @@ def train_torch_model(
     arrays: ImageArrays,
     norm: Normalization,
     reporter: Reporter,
+    resume: bytes | None = None,
     eval_scale: float = 1.0,
 ) -> RunResult:
     """Build the model with `build()` (after seeding) and train it as the spec says.
@@ -59,8 +60,9 @@ def train_torch_model(
         autocast_dtype=torch.bfloat16 if use_bf16 else None,
         channels_last=on_gpu,
         eval_batch=max(1, int(EVAL_IMAGES_PER_BATCH[device.type] * eval_scale)),
+        checkpoint_every=spec.checkpoint_every,
     )
     runnable: nn.Module = torch.compile(model) if spec.compile else model  # type: ignore[assignment]
-    result = train(runnable, data, plan, reporter)
+    result = train(runnable, data, plan, reporter, resume)
     result.metrics["device"] = device.type  # type: ignore[assignment]
     return RunResult(result.steps_done, result.stopped, result.metrics, weights=numpy_state_dict(model))

@@ -22,7 +22,7 @@ def build_model(spec: TorchMLPSpec, n_classes: int) -> TorchMLP:
 def train_torch_mlp(
     spec: TorchMLPSpec, arrays: ImageArrays, norm: Normalization, reporter: Reporter, env: RunEnv
 ) -> RunResult:
-    return train_torch_model(spec, lambda: build_model(spec, arrays.n_classes), arrays, norm, reporter)
+    return train_torch_model(spec, lambda: build_model(spec, arrays.n_classes), arrays, norm, reporter, env.resume)
 
 
 def load_torch_mlp(artifact: ModelArtifact) -> TorchPredictor:

@@ -1,14 +1,18 @@
 """The PyTorch training loop every torch model kind shares."""
 
+import io
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from models.augment import RandomCropFlip
 from models.curve import Cadence, CurveRecorder
 from models.device_data import DeviceData, EpochSampler
+from models.errors import JobError
 from models.reporting import Reporter
 
 
@@ -26,6 +30,7 @@ class TrainPlan:
     autocast_dtype: torch.dtype | None = None  # bfloat16 autocast for forward and loss, or none
     channels_last: bool = False  # NHWC memory order for convolutions on a GPU
     eval_batch: int = 1000
+    checkpoint_every: int = 1000
 
 
 @dataclass
@@ -67,14 +72,57 @@ def prepare(x: torch.Tensor, plan: TrainPlan) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if plan.channels_last else x
 
 
-def autocast(device: torch.device, plan: TrainPlan) -> torch.autocast:
-    return torch.autocast(
-        device.type, dtype=plan.autocast_dtype or torch.float32, enabled=plan.autocast_dtype is not None
-    )
+def autocast(device: torch.device, plan: TrainPlan) -> torch.autocast | nullcontext[None]:
+    if plan.autocast_dtype is None:
+        return nullcontext()  # cheaper than a disabled autocast on every step
+    return torch.autocast(device.type, dtype=plan.autocast_dtype)
 
 
-def train(model: nn.Module, data: DeviceData, plan: TrainPlan, reporter: Reporter) -> TrainResult:
-    """Train `model` for `plan.max_steps` steps, reporting curve points and progress."""
+def _capture(
+    step: int, model: nn.Module, plan: TrainPlan, sampler: EpochSampler, curve: CurveRecorder, running: dict[str, float]
+) -> bytes:
+    """Everything a resumed run needs to continue exactly: weights, optimizer, schedule, every RNG."""
+    state = {
+        "step": step,
+        "model": getattr(model, "_orig_mod", model).state_dict(),  # torch.compile wraps the module
+        "optimizer": plan.optimizer.state_dict(),
+        "scheduler": plan.scheduler.state_dict() if plan.scheduler is not None else None,
+        "torch_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "sampler": sampler.state(),
+        "augment_rng": plan.augment.generator.get_state() if isinstance(plan.augment, RandomCropFlip) else None,
+        "curve": curve.state(),
+        "running": running,
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def _restore(data: bytes, model: nn.Module, plan: TrainPlan, sampler: EpochSampler, curve: CurveRecorder) -> dict:
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise JobError(f"the job's checkpoint cannot be read ({exc}); resubmit the job") from exc
+    getattr(model, "_orig_mod", model).load_state_dict(state["model"])
+    plan.optimizer.load_state_dict(state["optimizer"])
+    if plan.scheduler is not None and state["scheduler"] is not None:
+        plan.scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    if state["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    sampler.load_state(state["sampler"])
+    if isinstance(plan.augment, RandomCropFlip) and state["augment_rng"] is not None:
+        plan.augment.generator.set_state(state["augment_rng"])
+    curve.load_state(state["curve"])
+    return state  # type: ignore[no-any-return]
+
+
+def train(
+    model: nn.Module, data: DeviceData, plan: TrainPlan, reporter: Reporter, resume: bytes | None = None
+) -> TrainResult:
+    """Train `model` for `plan.max_steps` steps (continuing from `resume`, a checkpoint, when given),
+    reporting curve points, progress and checkpoints."""
     cadence = Cadence(plan.max_steps, plan.log_every, plan.eval_every)
     curve = CurveRecorder(cadence, plan.batch_size, reporter)
     sampler = EpochSampler(len(data.train_y), plan.batch_size, plan.seed, data.device)
@@ -83,6 +131,23 @@ def train(model: nn.Module, data: DeviceData, plan: TrainPlan, reporter: Reporte
     correct = torch.zeros((), device=data.device, dtype=torch.int64)
     steps_since_log, images_since_log = 0, 0
     step, stopped = 0, False
+    if resume is not None:
+        state = _restore(resume, model, plan, sampler, curve)
+        step = state["step"]
+        run = state["running"]
+        loss_sum.fill_(run["loss_sum"])
+        correct.fill_(run["correct"])
+        steps_since_log, images_since_log = run["steps"], run["images"]
+
+    def checkpoint() -> None:
+        running = {
+            "loss_sum": loss_sum.item(),
+            "correct": int(correct.item()),
+            "steps": steps_since_log,
+            "images": images_since_log,
+        }
+        reporter.checkpoint(step, _capture(step, model, plan, sampler, curve, running))
+
     while step < plan.max_steps:
         # forward / backward / step
         idx = sampler.next()
@@ -103,7 +168,7 @@ def train(model: nn.Module, data: DeviceData, plan: TrainPlan, reporter: Reporte
         correct += (logits.detach().argmax(1) == y).sum()
         steps_since_log += 1
         images_since_log += len(y)
-        # log / evaluate (.item() syncs the device, so only here)
+        # log / evaluate / checkpoint (.item() syncs the device, so only here)
         if cadence.is_log_step(step):
             curve.train_point(step, loss_sum.item(), int(correct.item()), steps_since_log, images_since_log)
             loss_sum.zero_()
@@ -112,8 +177,12 @@ def train(model: nn.Module, data: DeviceData, plan: TrainPlan, reporter: Reporte
             if cadence.is_eval_step(step):
                 curve.test_point(step, *evaluate(model, data, plan))
             curve.resume_clock()
-        # stop check
-        if reporter.should_stop():
+        if step % plan.checkpoint_every == 0 and step < plan.max_steps:
+            checkpoint()
+            curve.resume_clock()
+        # stop check: a stopped job keeps its state, so that it can resume
+        if reporter.should_stop() and step < plan.max_steps:
+            checkpoint()
             stopped = True
             break
     return TrainResult(steps_done=step, stopped=stopped, metrics=curve.final_metrics(step))

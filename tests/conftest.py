@@ -1,6 +1,12 @@
 """Shared fixtures: tiny data sets, a real SQLite file, a real API server and worker processes."""
 
 import os
+
+# Tiny models on tiny data: one math thread per process keeps the API, the workers and pytest from
+# oversubscribing the cores (set before anything imports torch or NumPy's BLAS).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import signal
 import socket
 import subprocess

@@ -4,7 +4,7 @@ import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.jobs import claim_next, create_job, get_job, request_cancel, transition
+from app.db.jobs import Ownership, claim_next, create_job, get_job, request_cancel, transition
 from app.db.points import add_points, delete_points_after, read_points
 from app.db.tables import Job, JobStatus
 from models.specs import parse_spec
@@ -12,7 +12,7 @@ from models.specs import parse_spec
 
 def new_job(sessions: sessionmaker[Session]) -> int:
     with sessions() as session:
-        return create_job(session, parse_spec({"model": "torch_mlp"}).model_dump(mode="json")).id
+        return create_job(session, parse_spec({"model": "torch_mlp"}).model_dump(mode="json"))[0].id
 
 
 def status_of(sessions: sessionmaker[Session], job_id: int) -> str:
@@ -34,8 +34,8 @@ def test_transitions_outside_the_table_are_refused(sessions: sessionmaker[Sessio
 def test_claim_takes_oldest_first_and_only_queued(sessions: sessionmaker[Session]) -> None:
     first, second = new_job(sessions), new_job(sessions)
     with sessions() as session:
-        assert claim_next(session, "a") == first
-        assert claim_next(session, "b") == second
+        assert claim_next(session, "a") == Ownership(first, 1)
+        assert claim_next(session, "b") == Ownership(second, 1)
         assert claim_next(session, "c") is None
         job = get_job(session, first)
         assert (job.status, job.worker, job.attempts) == ("running", "a", 1)
@@ -49,11 +49,11 @@ def test_concurrent_claims_never_share_a_job(sessions: sessionmaker[Session]) ->
     def claim_all(name: str) -> None:
         while True:
             with sessions() as session:
-                job_id = claim_next(session, name)
-            if job_id is None:
+                taken = claim_next(session, name)
+            if taken is None:
                 return
             with lock:
-                claimed.append(job_id)
+                claimed.append(taken.job_id)
 
     threads = [threading.Thread(target=claim_all, args=(f"w{i}",)) for i in range(4)]
     for t in threads:

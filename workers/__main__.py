@@ -1,17 +1,28 @@
-"""`python -m workers`: one worker process that trains queued jobs."""
+"""`python -m workers`: worker processes that train queued jobs.
+
+python -m workers                    # one worker
+python -m workers --concurrency 4    # four workers on this machine
+python -m workers --gpus 0,1         # one worker per GPU (CUDA_VISIBLE_DEVICES set for each)
+"""
 
 import argparse
 import logging
 
 from app.settings import get_settings
+from workers.supervisor import supervise
 from workers.worker import Worker
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Train queued jobs until stopped (SIGTERM or Ctrl-C).")
     parser.add_argument("--name", help="worker name stored on the jobs it takes (default host:pid)")
+    parser.add_argument("--concurrency", type=int, default=1, help="worker processes to run (default 1)")
+    parser.add_argument("--gpus", help="comma-separated GPU ids: one worker per GPU")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else []
+    if args.concurrency > 1 or gpus:
+        raise SystemExit(supervise(args.concurrency, gpus, args.name))
     Worker(get_settings(), args.name).run()
 
 

@@ -5,24 +5,30 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.jobs import record_progress
+from app.db.artifacts import put_artifact
+from app.db.jobs import Ownership, record_progress
 from app.db.points import PointRow, add_points
+from app.db.tables import ArtifactKind
 from models.reporting import Split
 
 
 class DatabaseReporter:
     """Writes at most once per `flush_seconds` (and on close), one transaction per write.
 
-    The cancel flag is read back with every write, so a cancel reaches the training loop within
-    about `flush_seconds`; `interrupted` is set by the process's signal handler.
+    Every write first checks that the job is still this attempt's (`ownership`): a job that was
+    handed to another worker meanwhile is left alone, and the loop is told to stop. The cancel
+    flag is read back with every write, so a cancel reaches the loop within about
+    `flush_seconds`; `interrupted` is set by the process's signal handler.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], job_id: int, flush_seconds: float) -> None:
+    def __init__(self, sessions: sessionmaker[Session], ownership: Ownership, flush_seconds: float) -> None:
         self.sessions = sessions
-        self.job_id = job_id
+        self.ownership = ownership
+        self.job_id = ownership.job_id
         self.flush_seconds = flush_seconds
         self.interrupted = threading.Event()
         self.cancel_requested = False
+        self.lost = False  # the job is no longer this attempt's
         self._points: list[PointRow] = []
         self._progress: tuple[int, float, float] | None = None
         self._last_flush = time.monotonic()
@@ -37,18 +43,31 @@ class DatabaseReporter:
 
     def should_stop(self) -> bool:
         self._maybe_flush()
-        return self.cancel_requested or self.interrupted.is_set()
+        return self.cancel_requested or self.lost or self.interrupted.is_set()
+
+    def checkpoint(self, step: int, state: bytes) -> None:
+        """The points so far and the checkpoint, in one transaction."""
+        self.flush(checkpoint=(step, state))
 
     def _maybe_flush(self) -> None:
         if time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
 
-    def flush(self) -> None:
-        """Write buffered points and progress, refresh the heartbeat, read the cancel flag; commits."""
+    def flush(self, checkpoint: tuple[int, bytes] | None = None) -> None:
+        """Write buffered points, progress and an optional checkpoint, refresh the heartbeat, read
+        the cancel flag; commits. Writes nothing once the job is no longer this attempt's."""
+        if self.lost:
+            return
         with self.sessions() as session:
+            state = record_progress(session, self.ownership, *(self._progress or ()))
+            if state is None:
+                session.rollback()
+                self.lost = True
+                return
             add_points(session, self.job_id, self._points)
-            cancel = record_progress(session, self.job_id, *(self._progress or ()))
+            if checkpoint is not None:
+                put_artifact(session, self.job_id, ArtifactKind.checkpoint, checkpoint[1], checkpoint[0])
             session.commit()
-        self.cancel_requested = cancel
+        self.cancel_requested = state
         self._points.clear()
         self._last_flush = time.monotonic()

@@ -1,7 +1,11 @@
 """The worker: claim a job, train it in a child process, watch it, record how it ended.
 
-Signals: the first SIGTERM or SIGINT asks the running job to stop and go back to the queue,
-then the worker exits; a second SIGINT kills the child at once (the job is requeued too).
+The loop reads like its description: stop requested? -> hand back stale jobs -> claim the next
+job -> run it in a child -> heartbeat while it runs -> settle what the child did not record.
+
+Signals: the first SIGTERM or SIGINT asks the running job to checkpoint and go back to the
+queue, then the worker exits; a second SIGINT kills the child at once (the job is requeued and
+resumes from its last checkpoint).
 """
 
 import logging
@@ -11,14 +15,15 @@ import signal
 import socket
 import threading
 import time
+from datetime import timedelta
 from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory
-from app.db.jobs import claim_next, get_job, touch_heartbeat
+from app.db.jobs import Ownership, claim_next, get_job, requeue_stale_jobs, touch_heartbeat
 from app.db.migrate import upgrade
-from app.db.tables import JobStatus
+from app.db.tables import JobStatus, utcnow
 from app.settings import Settings
 from models.registry import preload_trainers
 from workers.child import train_job_in_child
@@ -48,6 +53,7 @@ class Worker:
         self.stopping = threading.Event()
         self.killing = False
         self.child: multiprocessing.process.BaseProcess | None = None
+        self._last_reap = 0.0
 
     def on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if self.stopping.is_set() and signum == signal.SIGINT:
@@ -55,9 +61,8 @@ class Worker:
             if self.child is not None and self.child.pid:
                 os.kill(self.child.pid, signal.SIGKILL)
             return
-        log.info(
-            "worker %s: %s received, stopping after the current job hands back", self.name, signal.Signals(signum).name
-        )
+        log.info("worker %s: %s received; the running job checkpoints and goes back to the queue",
+                 self.name, signal.Signals(signum).name)  # fmt: skip
         self.stopping.set()
         if self.child is not None and self.child.pid:
             os.kill(self.child.pid, signal.SIGTERM)
@@ -71,54 +76,79 @@ class Worker:
         log.info("worker %s waiting for jobs", self.name)
         try:
             while not self.stopping.is_set():
+                self.reap_stale_jobs()
                 with self.sessions() as session:
-                    job_id = claim_next(session, self.name)
-                if job_id is None:
+                    ownership = claim_next(session, self.name)
+                if ownership is None:
                     self.stopping.wait(self.settings.worker_poll_seconds)
                     continue
-                self.run_one(job_id)
+                self.run_one(ownership)
         finally:
             self.engine.dispose()
 
-    def run_one(self, job_id: int) -> None:
-        log.info("worker %s: job %s started", self.name, job_id)
+    def reap_stale_jobs(self) -> None:
+        """Hand back jobs whose worker stopped sending heartbeats (at most every few seconds)."""
+        now = time.monotonic()
+        if now - self._last_reap < self.settings.heartbeat_seconds:
+            return
+        self._last_reap = now
+        stale_before = utcnow() - timedelta(seconds=self.settings.stale_after_seconds)
+        with self.sessions() as session:
+            requeued, failed = requeue_stale_jobs(session, stale_before)
+        for job_id in requeued:
+            log.warning("job %s lost its worker (no heartbeat): back in the queue", job_id)
+        for job_id in failed:
+            log.warning("job %s lost its worker on its last allowed attempt: failed", job_id)
+
+    def run_one(self, ownership: Ownership) -> None:
+        log.info("worker %s: job %s started (attempt %s)", self.name, ownership.job_id, ownership.attempt)
         s = self.settings
-        self.child = CONTEXT.Process(
-            target=train_job_in_child,
-            args=(job_id, s.resolved_database_url, str(s.data_dir), s.download_datasets, s.flush_seconds, os.getpid()),
-            name=f"job-{job_id}",
-        )
+        args = (ownership, s.resolved_database_url, str(s.data_dir), s.download_datasets, s.flush_seconds, os.getpid())
+        self.child = CONTEXT.Process(target=train_job_in_child, args=args, name=f"job-{ownership.job_id}")
         self.child.start()
+        timed_out = False
         try:
-            self._watch(job_id, self.child)
+            timed_out = self._watch(ownership)
         finally:
             exitcode = self.child.exitcode
             self.child = None
-            self._settle(job_id, exitcode)
+            self._settle(ownership, exitcode, timed_out)
 
-    def _watch(self, job_id: int, child: multiprocessing.process.BaseProcess) -> None:
-        last_beat = time.monotonic()
+    def _watch(self, ownership: Ownership) -> bool:
+        """Heartbeat until the child ends; returns True when it was killed for its timeout."""
+        child = self.child
+        assert child is not None
+        with self.sessions() as session:
+            timeout_s = get_job(session, ownership.job_id).timeout_s
+        started = last_beat = time.monotonic()
         stop_sent_at: float | None = None
         while child.is_alive():
             child.join(timeout=0.5)
             now = time.monotonic()
             if now - last_beat >= self.settings.heartbeat_seconds:
                 with self.sessions() as session:
-                    touch_heartbeat(session, job_id)
+                    touch_heartbeat(session, ownership.job_id)
                 last_beat = now
+            if timeout_s is not None and now - started > timeout_s and child.pid:
+                os.kill(child.pid, signal.SIGKILL)
+                child.join()
+                return True
             if self.stopping.is_set():
                 stop_sent_at = stop_sent_at or now
                 if now - stop_sent_at > GRACEFUL_STOP_SECONDS and child.pid:
                     os.kill(child.pid, signal.SIGKILL)
+        return False
 
-    def _settle(self, job_id: int, exitcode: int | None) -> None:
+    def _settle(self, ownership: Ownership, exitcode: int | None, timed_out: bool) -> None:
         """Whatever the child did not record: a stop we asked for is a requeue, anything else a failure."""
         with self.sessions() as session:
-            status = get_job(session, job_id).status
-        if status != JobStatus.running:
-            log.info("worker %s: job %s %s", self.name, job_id, status)
+            job = get_job(session, ownership.job_id)
+        if job.status != JobStatus.running or job.attempts != ownership.attempt:
+            log.info("worker %s: job %s %s", self.name, ownership.job_id, job.status)
             return
-        if self.stopping.is_set():
-            requeue_job(self.sessions, job_id)
+        if timed_out:
+            fail_job(self.sessions, ownership, f"timed out: the attempt ran longer than timeout_s={job.timeout_s}")
+        elif self.stopping.is_set():
+            requeue_job(self.sessions, ownership)
         else:
-            fail_job(self.sessions, job_id, describe_exit(exitcode))
+            fail_job(self.sessions, ownership, describe_exit(exitcode))

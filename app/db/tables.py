@@ -65,7 +65,10 @@ class Base(DeclarativeBase):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_jobs_status_id", "status", "id"),
+        Index("ix_jobs_status_priority_id", "status", "priority", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
@@ -85,6 +88,11 @@ class Job(Base):
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str | None] = mapped_column(Text)
     final_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    timeout_s: Mapped[int | None] = mapped_column(Integer)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class MetricPoint(Base):

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Response
 
 from app.db.jobs import create_job, request_cancel
 from app.db.points import read_points
@@ -48,14 +48,28 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "desc
     status_code=201,
     response_model=JobPublic,
     responses={
-        201: {"headers": {"Location": {"description": "/jobs/{id} of the new job", "schema": {"type": "string"}}}}
+        200: {"model": JobPublic, "description": "An earlier job with the same Idempotency-Key and spec."},
+        201: {"headers": {"Location": {"description": "/jobs/{id} of the new job", "schema": {"type": "string"}}}},
     },
 )
 def submit_job(
-    spec: Annotated[JobSpec, Body(openapi_examples=SPEC_EXAMPLES)], session: SessionDep, response: Response
+    spec: Annotated[JobSpec, Body(openapi_examples=SPEC_EXAMPLES)],
+    session: SessionDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            description="Retry-safe submission: the same key and spec return "
+            "the first job (200); the same key with another spec is refused (422).",
+        ),
+    ] = None,
 ) -> JobPublic:
     """Queue a training job. Omitted fields take the assignment's defaults; the answer holds the full spec."""
-    job = create_job(session, spec.model_dump(mode="json"))
+    job, created = create_job(session, spec.model_dump(mode="json"), idempotency_key)
+    if not created:
+        response.status_code = 200
     response.headers["Location"] = f"/jobs/{job.id}"
     return JobPublic.from_job(job, utcnow())
 

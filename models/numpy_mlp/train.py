@@ -1,10 +1,14 @@
 """Training a `numpy_mlp` job: the assignment's loop, in NumPy only."""
 
+import io
+import json
+
 import numpy as np
 
 from models.curve import Cadence, CurveRecorder
 from models.data.arrays import ImageArrays
 from models.data.preprocessing import Normalization
+from models.errors import JobError
 from models.numpy_mlp.mlp import MLP
 from models.numpy_mlp.modules import softmax_cross_entropy
 from models.reporting import Reporter
@@ -61,6 +65,36 @@ def evaluate(model: MLP, images: np.ndarray, labels: np.ndarray, batches: FlatBa
     return loss_sum / len(labels), correct / len(labels)
 
 
+def capture(step: int, model: MLP, batches: FlatBatches, curve: CurveRecorder, running: dict) -> bytes:
+    """The whole training state as one .npz: weights, batch order, the RNG, the curve so far."""
+    meta = {
+        "step": step,
+        "rng": batches.rng.bit_generator.state,
+        "position": batches.position,
+        "curve": curve.state(),
+        "running": running,
+    }
+    buffer = io.BytesIO()
+    arrays = {"order": batches.order, "meta": np.array(json.dumps(meta)), **model.state_dict()}
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def restore(data: bytes, model: MLP, batches: FlatBatches, curve: CurveRecorder) -> dict:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            for name, value in model.state_dict().items():
+                value[...] = npz[name]
+            batches.order = npz["order"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise JobError(f"the job's checkpoint cannot be read ({exc}); resubmit the job") from exc
+    batches.rng.bit_generator.state = meta["rng"]
+    batches.position = meta["position"]
+    curve.load_state(meta["curve"])
+    return meta  # type: ignore[no-any-return]
+
+
 def train_numpy_mlp(
     spec: NumpyMLPSpec, arrays: ImageArrays, norm: Normalization, reporter: Reporter, env: RunEnv
 ) -> RunResult:
@@ -71,6 +105,15 @@ def train_numpy_mlp(
     curve = CurveRecorder(cadence, spec.batch_size, reporter)
     loss_sum, correct, steps_since_log, images_since_log = 0.0, 0, 0, 0
     step, stopped = 0, False
+    if env.resume is not None:
+        meta = restore(env.resume, model, batches, curve)
+        step = meta["step"]
+        loss_sum, correct, steps_since_log, images_since_log = meta["running"]
+
+    def checkpoint() -> None:
+        running = [loss_sum, correct, steps_since_log, images_since_log]
+        reporter.checkpoint(step, capture(step, model, batches, curve, running))  # type: ignore[arg-type]
+
     while step < spec.max_steps:
         # forward / backward / step
         idx = batches.next_indices(spec.batch_size)
@@ -84,15 +127,19 @@ def train_numpy_mlp(
         correct += int((logits.argmax(1) == y).sum())
         steps_since_log += 1
         images_since_log += len(y)
-        # log / evaluate
+        # log / evaluate / checkpoint
         if cadence.is_log_step(step):
             curve.train_point(step, loss_sum, correct, steps_since_log, images_since_log)
             loss_sum, correct, steps_since_log, images_since_log = 0.0, 0, 0, 0
             if cadence.is_eval_step(step):
                 curve.test_point(step, *evaluate(model, arrays.test_x, arrays.test_y, batches))
             curve.resume_clock()
-        # stop check
-        if reporter.should_stop():
+        if step % spec.checkpoint_every == 0 and step < spec.max_steps:
+            checkpoint()
+            curve.resume_clock()
+        # stop check: a stopped job keeps its state, so that it can resume
+        if reporter.should_stop() and step < spec.max_steps:
+            checkpoint()
             stopped = True
             break
     metrics = curve.final_metrics(step)

@@ -1,0 +1,186 @@
+"""Fault tests on a real API server and real worker processes: kills, crashes, restarts."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import ROOT, Service, stop_process, wait_for_status, wait_until_up
+
+LONG_JOB = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 20, "max_steps": 1500, "log_every": 10,
+            "eval_every": 1000, "checkpoint_every": 100, "device": "cpu"}  # fmt: skip
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def wait_for_step(client: httpx.Client, job_id: int, step: int, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["status"] == "running" and job["progress"]["step"] >= step:
+            return job
+        time.sleep(0.1)
+    raise TimeoutError(f"job {job_id} did not reach step {step}")
+
+
+def assert_curve_complete(client: httpx.Client, job_id: int, max_steps: int, log_every: int) -> None:
+    points = client.get(f"/jobs/{job_id}/metrics").json()["points"]
+    pairs = Counter((p["split"], p["step"]) for p in points)
+    assert max(pairs.values()) == 1, "a (split, step) point appears twice"
+    assert sorted(s for sp, s in pairs if sp == "train") == list(range(log_every, max_steps + 1, log_every))
+
+
+def test_worker_killed_mid_job_resumes_on_a_new_worker(service: Service) -> None:
+    worker = service.processes[-1]
+    with service.client() as client:
+        job = client.post("/jobs", json=LONG_JOB).json()
+        wait_for_step(client, job["id"], 150)
+        os.kill(worker.pid, signal.SIGKILL)  # the worker only: its child hears of it and checkpoints
+        requeued = wait_for_status(client, job["id"], {"queued"}, timeout=30)
+        assert requeued["progress"]["step"] >= 150
+        service.start_worker("second")
+        done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=120)
+        assert done["status"] == "succeeded", done["error"]
+        assert done["attempts"] == 2 and done["progress"]["step"] == 1500
+        assert_curve_complete(client, job["id"], 1500, 10)
+    assert "resumes from its checkpoint at step" in (service.log_dir / "worker-second.log").read_text()
+
+
+def test_whole_worker_lost_is_requeued_by_heartbeat_and_resumes(service_without_worker: Service) -> None:
+    service = service_without_worker
+    service.env["STALE_AFTER_SECONDS"] = "3"
+    first = service.start_worker("doomed")
+    with service.client() as client:
+        job = client.post("/jobs", json=LONG_JOB).json()
+        wait_for_step(client, job["id"], 150)
+        os.killpg(first.pid, signal.SIGKILL)  # worker and child at once: nobody hands the job back
+        first.wait()
+        time.sleep(1)
+        assert client.get(f"/jobs/{job['id']}").json()["status"] == "running"  # until the heartbeat goes stale
+        service.start_worker("rescuer")
+        done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=120)
+        assert done["status"] == "succeeded", done["error"]
+        assert done["attempts"] == 2
+        assert_curve_complete(client, job["id"], 1500, 10)
+
+
+def test_lost_job_fails_after_max_attempts(service_without_worker: Service) -> None:
+    service = service_without_worker
+    service.env["STALE_AFTER_SECONDS"] = "2"
+    with service.client() as client:
+        job = client.post("/jobs", json={**LONG_JOB, "max_attempts": 1}).json()
+        doomed = service.start_worker("doomed")
+        wait_for_step(client, job["id"], 50)
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait()
+        service.start_worker("reaper")
+        done = wait_for_status(client, job["id"], {"failed", "succeeded", "queued"}, timeout=30)
+        assert done["status"] == "failed" and "max_attempts" in done["error"]
+
+
+def test_sigterm_checkpoints_requeues_and_exits_quickly(service: Service) -> None:
+    worker = service.processes[-1]
+    with service.client() as client:
+        job = client.post("/jobs", json=LONG_JOB).json()
+        wait_for_step(client, job["id"], 150)
+        sent = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=10)
+        assert time.monotonic() - sent < 5
+        back = client.get(f"/jobs/{job['id']}").json()
+        assert back["status"] == "queued" and back["progress"]["step"] >= 150
+
+
+def test_training_child_killed_by_a_signal_fails_the_job_and_worker_goes_on(service: Service) -> None:
+    worker = service.processes[-1]
+    with service.client() as client:
+        doomed = client.post("/jobs", json=LONG_JOB).json()
+        wait_for_step(client, doomed["id"], 20)
+        (child,) = children_of(worker.pid)
+        os.kill(child, signal.SIGSEGV)
+        failed = wait_for_status(client, doomed["id"], {"failed", "succeeded"}, timeout=30)
+        assert failed["status"] == "failed" and "SIGSEGV" in failed["error"]
+        fine = client.post("/jobs", json={**LONG_JOB, "max_steps": 20}).json()
+        assert wait_for_status(client, fine["id"], {"succeeded", "failed"}, timeout=60)["status"] == "succeeded"
+    assert worker.poll() is None
+
+
+def test_timeout_fails_the_job(service: Service) -> None:
+    with service.client() as client:
+        job = client.post("/jobs", json={**LONG_JOB, "max_steps": 10**6, "timeout_s": 3}).json()
+        done = wait_for_status(client, job["id"], {"failed", "succeeded"}, timeout=30)
+        assert done["status"] == "failed" and "timeout_s=3" in done["error"]
+
+
+def test_four_workers_run_a_hundred_jobs_exactly_once(service_without_worker: Service) -> None:
+    service = service_without_worker
+    tiny = {"model": "numpy_mlp", "hidden_units": [8], "batch_size": 10, "max_steps": 2, "eval_every": 2}
+    with service.client() as client:
+        ids = [client.post("/jobs", json={**tiny, "seed": i}).json()["id"] for i in range(100)]
+        with (service.log_dir / "workers.log").open("ab") as log:
+            pool = subprocess.Popen(
+                [sys.executable, "-m", "workers", "--concurrency", "4"],
+                cwd=ROOT,
+                env=service.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        service.processes.append(pool)
+        jobs = [wait_for_status(client, i, {"succeeded", "failed"}, timeout=180) for i in ids]
+    assert all(j["status"] == "succeeded" for j in jobs)
+    assert all(j["attempts"] == 1 for j in jobs)
+    starts = (service.log_dir / "workers.log").read_text().count(" started (attempt 1)")
+    assert starts == 100  # every job was started once, by exactly one worker
+
+
+def test_api_killed_during_a_burst_loses_no_acknowledged_job(service_without_worker: Service) -> None:
+    service = service_without_worker
+    api = service.processes[0]
+    acknowledged: list[tuple[int, int]] = []  # (job id, seed)
+    lock = threading.Lock()
+
+    def submit(offset: int) -> None:
+        with httpx.Client(base_url=service.url, timeout=5) as client:
+            for i in range(offset, offset + 10_000, 1):
+                try:
+                    response = client.post("/jobs", json={"model": "numpy_mlp", "seed": i})
+                except httpx.HTTPError:
+                    return
+                if response.status_code == 201:
+                    with lock:
+                        acknowledged.append((response.json()["id"], i))
+
+    threads = [threading.Thread(target=submit, args=(k * 10_000,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    os.killpg(api.pid, signal.SIGKILL)
+    for t in threads:
+        t.join()
+    api.wait()
+    assert len(acknowledged) > 20
+    with (service.log_dir / "api2.log").open("ab") as log:
+        port = service.url.rsplit(":", 1)[1]
+        restarted = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port",
+                                      port], cwd=ROOT, env=service.env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # fmt: skip
+    service.processes[0] = restarted
+    wait_until_up(service.url, restarted)
+    with service.client() as client:
+        for job_id, seed in acknowledged:
+            job = client.get(f"/jobs/{job_id}")
+            assert job.status_code == 200, f"acknowledged job {job_id} is gone"
+            assert job.json()["spec"]["seed"] == seed
+    stop_process(restarted)
