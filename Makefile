@@ -1,10 +1,12 @@
-# make serve: install into .venv and start the API (127.0.0.1:8000) with one worker.
-# make test:  install into .venv and run the test suite (lint and type checks included).
+# make serve: install into .venv and start the API (127.0.0.1:8000) with one worker, on SQLite.
+# make test:  install into .venv (and PostgreSQL when missing), lint, type-check, and run the
+#             test suite twice: on SQLite and on a throwaway PostgreSQL server.
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test worker lint bench-service clean
+.PHONY: serve test test-sqlite test-postgresql worker lint postgresql clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +23,18 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check app workers models migrations tests bench
 	$(VENV)/bin/mypy
 
-test: $(STAMP) lint
+# Debian's PostgreSQL server, for the tests (they start their own server on 127.0.0.1).
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql)
+
+test-sqlite: $(STAMP)
 	$(VENV)/bin/python -m pytest
+
+test-postgresql: $(STAMP) postgresql
+	TEST_DATABASE=postgresql $(VENV)/bin/python -m pytest
+
+test: lint test-sqlite test-postgresql
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

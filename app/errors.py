@@ -38,6 +38,14 @@ def validation_message(errors: list[dict]) -> str:
     return "; ".join(_describe(e) for e in errors)
 
 
+def validation_body(loc: tuple[str, ...], message: str) -> dict:
+    """A 422 body shaped like FastAPI's own: `detail` a list of errors, plus one readable `message`."""
+    return {
+        "message": f"{_field_path(loc)}: {message}",
+        "detail": [{"type": "value_error", "loc": list(loc), "msg": message}],
+    }
+
+
 def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
     _MODEL_TAGS.update(model_tags)
 
@@ -55,7 +63,7 @@ def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
 
     @app.exception_handler(IdempotencyConflict)
     async def idempotency_conflict(_request: Request, exc: IdempotencyConflict) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"message": f"Idempotency-Key: {exc}", "detail": str(exc)})
+        return JSONResponse(status_code=422, content=validation_body(("header", "Idempotency-Key"), str(exc)))
 
     @app.exception_handler(JobConflict)
     async def conflict(_request: Request, exc: JobConflict) -> JSONResponse:
@@ -63,6 +71,9 @@ def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
 
     @app.exception_handler(ServiceError)
     async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        if exc.status_code == 422:  # the same shape as every other 422
+            field, _, message = exc.message.partition(": ")
+            return JSONResponse(status_code=422, content=validation_body(("body", field), message or exc.message))
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
 
     @app.exception_handler(Exception)

@@ -4,8 +4,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from app.auth import require_api_key
 from app.db.engine import make_engine, make_session_factory
 from app.db.migrate import upgrade
 from app.docs import install_docs
@@ -36,7 +37,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.resolved_database_url)
         upgrade(engine)  # pending migrations first: the routes assume the current schema
         app.state.sessions = make_session_factory(engine)
-        app.state.settings = settings
         app.state.model_cache = ModelCache(settings.model_cache_size)
         log.info("database %s ready", engine.url.render_as_string(hide_password=True))
         yield
@@ -50,11 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    app.state.settings = settings  # before startup too: dependencies read it
     install_error_handlers(app, set(KINDS))
     install_docs(app)
     app.include_router(health.router)
-    app.include_router(jobs.router)
-    app.include_router(predict.router)
+    protected = [Depends(require_api_key)]
+    app.include_router(jobs.router, dependencies=protected)
+    app.include_router(predict.router, dependencies=protected)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     return app
 

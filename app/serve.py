@@ -13,17 +13,20 @@ from types import FrameType
 from app.settings import get_settings
 
 log = logging.getLogger("serve")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("listening on %s: every client that reaches it can submit and cancel jobs", settings.host)
-    else:
-        log.info("listening on %s only (set HOST to accept other machines)", settings.host)
+    host = settings.host
+    if not settings.api_key and host not in LOOPBACK:
+        log.warning("API_KEY is not set: listening on 127.0.0.1 only, not on HOST=%s (set API_KEY to open it)", host)
+        host = "127.0.0.1"
+    elif not settings.api_key:
+        log.info("API_KEY is not set: listening on %s only; every local caller may submit and cancel jobs", host)
     api = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", settings.host, "--port", str(settings.port)]
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(settings.port)]
     )
     worker = subprocess.Popen([sys.executable, "-m", "workers"])
     children = [api, worker]
@@ -35,7 +38,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    log.info("API on http://%s:%s (docs at /docs), worker pid %s", settings.host, settings.port, worker.pid)
+    log.info("API on http://%s:%s (docs at /docs), worker pid %s", host, settings.port, worker.pid)
     while all(child.poll() is None for child in children):
         time.sleep(0.2)
     stop(signal.SIGTERM, None)  # one ended: take the other down too

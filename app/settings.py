@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="Folder holding the data sets and, by default, the SQLite file.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file jobs.db in DATA_DIR.")
     download_datasets: bool = Field(True, description="Download CIFAR-10 when it is missing and the network allows.")
+    api_key: str | None = Field(
+        None, description="When set, every request but /healthz and the docs needs `Authorization: Bearer <key>`."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     worker_poll_seconds: float = Field(0.5, description="How long an idle worker waits before looking again.")

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db.engine import make_engine, make_session_factory
 from app.db.migrate import upgrade
 from tests.datagen import write_cifar_batches
+from tests.postgres import PostgresServer, start_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,9 +38,32 @@ def data_dir(tmp_path: Path) -> Path:
     return folder
 
 
+TEST_DATABASE = os.environ.get("TEST_DATABASE", "sqlite")  # or "postgresql": the same suite on PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | None]:
+    if TEST_DATABASE != "postgresql":
+        yield None
+        return
+    server = start_postgres(free_port())
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'jobs.db'}")
+def database_url(tmp_path: Path, postgres_server: PostgresServer | None) -> str:
+    """A fresh database for one test: a SQLite file, or a new database on the test PostgreSQL server."""
+    if postgres_server is not None:
+        return postgres_server.new_database_url()
+    return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
     upgrade(engine)
     yield engine
     engine.dispose()
@@ -109,13 +133,13 @@ def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> None
 
 
 @contextmanager
-def running_service(folder: Path, data_dir: Path) -> Iterator[Service]:
-    """A real uvicorn server on a free loopback port, over a SQLite file in `folder`."""
+def running_service(folder: Path, data_dir: Path, database_url: str) -> Iterator[Service]:
+    """A real uvicorn server on a free loopback port, over the given database."""
     port = free_port()
     env = {
         **os.environ,
         "DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"sqlite:///{folder / 'jobs.db'}",
+        "DATABASE_URL": database_url,
         "DOWNLOAD_DATASETS": "false",
         "FLUSH_SECONDS": "0.2",
         "WORKER_POLL_SECONDS": "0.1",
@@ -143,8 +167,8 @@ def running_service(folder: Path, data_dir: Path) -> Iterator[Service]:
 
 
 @pytest.fixture
-def service_without_worker(tmp_path: Path, data_dir: Path) -> Iterator[Service]:
-    with running_service(tmp_path, data_dir) as service:
+def service_without_worker(tmp_path: Path, data_dir: Path, database_url: str) -> Iterator[Service]:
+    with running_service(tmp_path, data_dir, database_url) as service:
         yield service
 
 

@@ -11,8 +11,8 @@ from app.settings import Settings
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'jobs.db'}")
+def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    settings = Settings(data_dir=tmp_path, database_url=database_url)
     with TestClient(create_app(settings)) as client:
         yield client
 

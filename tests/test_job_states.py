@@ -89,3 +89,13 @@ def test_points_come_back_in_step_order_and_can_be_rolled_back(sessions: session
         delete_points_after(session, job_id, 10)
         session.commit()
         assert [p.step for p in read_points(session, job_id)] == [10]
+
+
+def test_higher_priority_is_claimed_first_then_oldest(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        ids = [
+            create_job(session, parse_spec({"model": "torch_mlp", "priority": p}).model_dump(mode="json"))[0].id
+            for p in (0, 5, 5, -1)
+        ]
+        order = [claim_next(session, "w") for _ in ids]
+    assert [o.job_id for o in order if o] == [ids[1], ids[2], ids[0], ids[3]]

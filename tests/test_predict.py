@@ -14,6 +14,7 @@ from models.artifacts import unpack_model
 from models.predict import load_predictor
 from tests.conftest import Service, running_service, wait_for_status
 from tests.datagen import CLASSES, class_images, write_cifar_batches
+from tests.postgres import PostgresServer
 
 TINY_JOBS = {
     "numpy_mlp": {"model": "numpy_mlp", "hidden_units": [32], "learning_rate": 0.05, "batch_size": 50,
@@ -28,11 +29,14 @@ FITTED_KINDS = ["numpy_mlp", "torch_mlp"]  # trained long enough to give every t
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Service, dict[str, int]]]:
+def trained(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer | None
+) -> Iterator[tuple[Service, dict[str, int]]]:
     """One server and worker for the module, with one succeeded tiny job of each kind."""
     folder = tmp_path_factory.mktemp("predict")
     write_cifar_batches(folder / "data" / "cifar10")
-    with running_service(folder, folder / "data") as service:
+    url = postgres_server.new_database_url() if postgres_server else f"sqlite:///{folder / 'jobs.db'}"
+    with running_service(folder, folder / "data", url) as service:
         service.start_worker()
         with service.client() as client:
             ids = {kind: client.post("/jobs", json=spec).json()["id"] for kind, spec in TINY_JOBS.items()}
@@ -164,7 +168,7 @@ def test_prediction_errors_name_the_file_or_field(trained: tuple[Service, dict[s
         bad_b64 = post(json={"images": ["not base64!!"]})
         assert bad_b64.status_code == 400 and "images[0]" in bad_b64.json()["detail"]
         no_files = post(files=[("other", ("x.png", b"x", "image/png"))])
-        assert no_files.status_code == 422 and "files" in no_files.json()["detail"]
+        assert no_files.status_code == 422 and no_files.json()["message"].startswith("files:")
         wrong_type = post(content=b"raw", headers={"content-type": "text/plain"})
         assert wrong_type.status_code == 415
         bad_k = post(params={"top_k": 0}, files=[good])
@@ -178,13 +182,13 @@ def test_no_succeeded_job_at_all_is_409(service_without_worker: Service) -> None
     assert "no succeeded job" in response.json()["detail"]
 
 
-def test_request_body_over_the_cap_is_413(tmp_path: Path) -> None:
+def test_request_body_over_the_cap_is_413(tmp_path: Path, database_url: str) -> None:
     write_cifar_batches(tmp_path / "data" / "cifar10")
     import os
 
     os.environ["MAX_REQUEST_BYTES"] = "100000"
     try:
-        with running_service(tmp_path, tmp_path / "data") as service, service.client() as client:
+        with running_service(tmp_path, tmp_path / "data", database_url) as service, service.client() as client:
             response = client.post("/predict", files=[("files", ("big.png", b"x" * 200_000, "image/png"))])
             assert response.status_code == 413
             assert "over the limit" in response.json()["detail"]

@@ -1,0 +1,67 @@
+"""A throwaway PostgreSQL server for the tests: its own data folder, loopback only, stopped at the end.
+
+Uses Debian's `postgresql` package (.ci/run installs it). The server runs as the `postgres` user
+when the tests run as root, since PostgreSQL refuses to run as root.
+"""
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+
+def _bindir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql (or run .ci/run)")
+    return Path(found[-1])
+
+
+def _as_postgres(args: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@dataclass
+class PostgresServer:
+    base: Path
+    port: int
+    counter: int = 0
+
+    @property
+    def admin_dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+
+    def new_database_url(self) -> str:
+        """A fresh, empty database on the server, for one test."""
+        self.counter += 1
+        name = f"test_{os.getpid()}_{self.counter}"
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        subprocess.run(_as_postgres([str(_bindir() / "pg_ctl"), "-D", str(self.base / "data"), "-m", "immediate",
+                                     "stop"]), check=False, capture_output=True)  # fmt: skip
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def start_postgres(port: int) -> PostgresServer:
+    bindir = _bindir()
+    base = Path(tempfile.mkdtemp(prefix="cifar-jobs-pg-"))
+    base.chmod(0o755)
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        os.chown(base, user.pw_uid, user.pw_gid)
+    data = base / "data"
+    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
+                                 "-E", "UTF8", "--locale=C"]), check=True, capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
+    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"),
+                                 "-w", "start"]), check=True, capture_output=True)  # fmt: skip
+    return PostgresServer(base, port)
