@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     port: int = 8000
     worker_poll_seconds: float = Field(0.5, description="How long an idle worker waits before looking again.")
     heartbeat_seconds: float = Field(5.0, description="How often a worker refreshes the heartbeat of its job.")
+    training_nice: int = Field(
+        10, ge=0, le=19, description="Scheduling niceness of training processes, so the API stays responsive."
+    )
     stale_after_seconds: float = Field(
         30.0, description="A running job whose heartbeat is older than this lost its worker and is requeued."
     )

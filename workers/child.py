@@ -55,7 +55,8 @@ def prepare_attempt(sessions: sessionmaker[Session], ownership: Ownership) -> tu
 
 
 def train_job_in_child(ownership: Ownership, database_url: str, data_dir: str, download: bool,
-                       flush_seconds: float, parent_pid: int) -> None:  # fmt: skip
+                       flush_seconds: float, parent_pid: int, nice: int = 0) -> None:  # fmt: skip
+    os.nice(nice)  # training yields the CPU to the API and the database on a shared machine
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     reporter = DatabaseReporter(sessions, ownership, flush_seconds)

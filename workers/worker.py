@@ -32,7 +32,8 @@ from workers.outcomes import fail_job, requeue_job
 log = logging.getLogger(__name__)
 GRACEFUL_STOP_SECONDS = 30.0
 # fork: the child starts in milliseconds with torch already imported; it opens its own
-# database connections and never touches the parent's.
+# database connections and never touches the parent's. The parent must never run a torch
+# operation itself: a child forked after OpenMP's threads exist can deadlock.
 CONTEXT = multiprocessing.get_context("fork")
 
 
@@ -103,7 +104,8 @@ class Worker:
     def run_one(self, ownership: Ownership) -> None:
         log.info("worker %s: job %s started (attempt %s)", self.name, ownership.job_id, ownership.attempt)
         s = self.settings
-        args = (ownership, s.resolved_database_url, str(s.data_dir), s.download_datasets, s.flush_seconds, os.getpid())
+        args = (ownership, s.resolved_database_url, str(s.data_dir), s.download_datasets, s.flush_seconds, os.getpid(),
+                s.training_nice)
         self.child = CONTEXT.Process(target=train_job_in_child, args=args, name=f"job-{ownership.job_id}")
         self.child.start()
         timed_out = False
