@@ -3,14 +3,17 @@
     .venv/bin/python bench/numpy_vs_torch.py --data-dir data
 
 Each row trains both kinds with the same spec (SGD, assignment preprocessing) via
-`models.runner.run_job` in this process, and compares the training images per second that the
-loops report (evaluation time excluded). Targets: NumPy >= 0.9 of PyTorch everywhere, and
-faster than PyTorch at batch 200 with hidden [100].
+`models.runner.run_job`, each measurement in a fresh process as a worker runs each job in its own
+child (so neither library's idle threads sit beside the other's), and compares the training images
+per second that the loops report (evaluation time excluded). Targets: NumPy >= 0.9 of PyTorch
+everywhere, and faster than PyTorch at batch 200 with hidden [100].
 """
 
 import argparse
+import multiprocessing
 import os
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +40,11 @@ def images_per_second(model: str, hidden: list[int], batch: int, steps: int, dat
     return run_job(spec, NullReporter(), RunEnv(data_dir)).metrics["images_per_second"]
 
 
+def in_fresh_process(model: str, hidden: list[int], batch: int, steps: int, data_dir: Path) -> float:
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(images_per_second, model, hidden, batch, steps, data_dir).result()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
@@ -45,11 +53,11 @@ def main() -> None:
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), {os.cpu_count()} CPUs")
     print("| hidden | batch | NumPy images/s | PyTorch images/s | NumPy / PyTorch |")
     print("|---|---|---|---|---|")
-    images_per_second("numpy_mlp", [100], 200, 20, args.data_dir)  # warm the array cache and BLAS
+    in_fresh_process("numpy_mlp", [100], 200, 20, args.data_dir)  # builds the array cache if needed
     for hidden, batch in CONFIGS:
         steps = max(50, args.images // batch)
-        numpy_rate = images_per_second("numpy_mlp", hidden, batch, steps, args.data_dir)
-        torch_rate = images_per_second("torch_mlp", hidden, batch, steps, args.data_dir)
+        numpy_rate = in_fresh_process("numpy_mlp", hidden, batch, steps, args.data_dir)
+        torch_rate = in_fresh_process("torch_mlp", hidden, batch, steps, args.data_dir)
         print(
             f"| {hidden} | {batch} | {numpy_rate:,.0f} | {torch_rate:,.0f} | {numpy_rate / torch_rate:.2f} |",
             flush=True,

@@ -121,3 +121,18 @@ def test_every_option_has_a_description_in_the_schema(client: TestClient) -> Non
     for kind in ("TorchMLPSpec", "NumpyMLPSpec"):
         for name, prop in schema[kind]["properties"].items():
             assert prop.get("description"), f"{kind}.{name} has no description"
+
+
+def test_unexpected_error_is_a_500_with_an_id_and_no_trace(tmp_path: Path, database_url: str) -> None:
+    app = create_app(Settings(data_dir=tmp_path, database_url=database_url))
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internal detail")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/boom")
+    assert response.status_code == 500
+    detail = response.json()["detail"]
+    assert detail.startswith("internal error; quote id ")
+    assert "secret internal detail" not in response.text and "Traceback" not in response.text

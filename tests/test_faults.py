@@ -24,6 +24,20 @@ def children_of(pid: int) -> list[int]:
         return []
 
 
+def wait_for_exit(pid: int, timeout: float) -> None:
+    """Until process pid is gone (or a zombie, which runs nothing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state == "Z":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} still runs {timeout} s later")
+
+
 def wait_for_step(client: httpx.Client, job_id: int, step: int, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -46,9 +60,13 @@ def test_worker_killed_mid_job_resumes_on_a_new_worker(service: Service) -> None
     with service.client() as client:
         job = client.post("/jobs", json=LONG_JOB).json()
         wait_for_step(client, job["id"], 150)
+        (child,) = children_of(worker.pid)
         os.kill(worker.pid, signal.SIGKILL)  # the worker only: its child hears of it and checkpoints
         requeued = wait_for_status(client, job["id"], {"queued"}, timeout=30)
         assert requeued["progress"]["step"] >= 150
+        wait_for_exit(child, timeout=10)  # no orphan goes on training or writing
+        time.sleep(1.5)  # longer than a flush interval: an orphan would have written by now
+        assert client.get(f"/jobs/{job['id']}").json()["progress"] == requeued["progress"]
         service.start_worker("second")
         done = wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=120)
         assert done["status"] == "succeeded", done["error"]
@@ -100,6 +118,24 @@ def test_sigterm_checkpoints_requeues_and_exits_quickly(service: Service) -> Non
         assert time.monotonic() - sent < 5
         back = client.get(f"/jobs/{job['id']}").json()
         assert back["status"] == "queued" and back["progress"]["step"] >= 150
+
+
+def test_second_sigint_stops_at_once_and_requeues(service: Service) -> None:
+    worker = service.processes[-1]
+    with service.client() as client:
+        job = client.post("/jobs", json={**LONG_JOB, "max_steps": 10**6, "checkpoint_every": 10**6}).json()
+        wait_for_step(client, job["id"], 50)
+        (child,) = children_of(worker.pid)
+        os.kill(child, signal.SIGSTOP)  # a child that cannot stop gracefully: the first SIGINT alone waits 30 s
+        sent = time.monotonic()
+        worker.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=10)
+        assert time.monotonic() - sent < 3
+        wait_for_exit(child, timeout=5)
+        back = client.get(f"/jobs/{job['id']}").json()
+        assert back["status"] == "queued", back
 
 
 def test_training_child_killed_by_a_signal_fails_the_job_and_worker_goes_on(service: Service) -> None:

@@ -84,11 +84,11 @@ def test_points_come_back_in_step_order_and_can_be_rolled_back(sessions: session
     with sessions() as session:
         add_points(session, job_id, [(20, "test", 1.0, 0.5), (10, "train", 2.0, 0.1), (20, "train", 1.5, 0.3)])
         session.commit()
-        assert [(p.step, p.split) for p in read_points(session, job_id)] == [(10, "train"), (20, "train"), (20, "test")]
-        assert [p.step for p in read_points(session, job_id, since=10)] == [20, 20]
+        assert [(p[0], p[1]) for p in read_points(session, job_id)] == [(10, "train"), (20, "train"), (20, "test")]
+        assert [p[0] for p in read_points(session, job_id, since=10)] == [20, 20]
         delete_points_after(session, job_id, 10)
         session.commit()
-        assert [p.step for p in read_points(session, job_id)] == [10]
+        assert [p[0] for p in read_points(session, job_id)] == [10]
 
 
 def test_higher_priority_is_claimed_first_then_oldest(sessions: sessionmaker[Session]) -> None:

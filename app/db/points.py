@@ -1,6 +1,6 @@
 """Metric points: written in batches by the training job, read by pollers."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -17,12 +17,16 @@ def add_points(session: Session, job_id: int, points: Iterable[PointRow]) -> Non
         session.execute(insert(MetricPoint), rows)
 
 
-def read_points(session: Session, job_id: int, since: int | None = None) -> list[MetricPoint]:
-    """The job's points in step order (train before test at the same step), after `since` when given."""
-    query = select(MetricPoint).where(MetricPoint.job_id == job_id)
+def read_points(session: Session, job_id: int, since: int | None = None) -> Sequence[PointRow]:
+    """The job's points as (step, split, loss, accuracy) rows in step order (train before test at the
+    same step), after `since` when given. Plain rows, not ORM objects: pollers read long curves often."""
+    query = select(MetricPoint.step, MetricPoint.split, MetricPoint.loss, MetricPoint.accuracy).where(
+        MetricPoint.job_id == job_id
+    )
     if since is not None:
         query = query.where(MetricPoint.step > since)
-    return list(session.scalars(query.order_by(MetricPoint.step, MetricPoint.split.desc())))
+    result = session.execute(query.order_by(MetricPoint.step, MetricPoint.split.desc()))
+    return [(step, split, loss, accuracy) for step, split, loss, accuracy in result]
 
 
 def delete_points_after(session: Session, job_id: int, step: int) -> None:

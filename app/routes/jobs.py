@@ -8,8 +8,8 @@ from app.db.jobs import create_job, request_cancel
 from app.db.points import read_points
 from app.db.tables import JobStatus, utcnow
 from app.deps import JobDep, SessionDep
-from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic, PointPublic
-from app.services.jobs import job_public, jobs_page
+from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic
+from app.services.jobs import job_public, jobs_page, metrics_json
 from app.services.predict import model_bytes
 from models.specs import JobSpec
 
@@ -97,14 +97,9 @@ def get_metrics(
     job: JobDep,
     session: SessionDep,
     since: Annotated[int | None, Query(ge=-1, le=2**62, description="Only points with step > since.")] = None,
-) -> MetricsPublic:
+) -> Response:
     """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
-    points = read_points(session, job.id, since)
-    return MetricsPublic(
-        job_id=job.id,
-        status=JobStatus(job.status),
-        points=[PointPublic(step=p.step, split=p.split, loss=p.loss, accuracy=p.accuracy) for p in points],  # type: ignore[arg-type]
-    )
+    return Response(metrics_json(job, read_points(session, job.id, since)), media_type="application/json")
 
 
 @router.post(

@@ -1,9 +1,13 @@
-"""Jobs as the API shows them: the row plus its model's size and hash (never the blob)."""
+"""Jobs as the API shows them: the row plus its model's size and hash (never the blob), and their curves."""
+
+import json
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from app.db.artifacts import artifact_infos
 from app.db.jobs import list_jobs
+from app.db.points import PointRow
 from app.db.tables import ArtifactKind, Job, JobStatus, utcnow
 from app.schemas import JobPublic, JobsPublic
 
@@ -18,3 +22,16 @@ def jobs_page(session: Session, status: JobStatus | None, model: str | None, lim
     models = artifact_infos(session, [j.id for j in jobs], ArtifactKind.model)
     now = utcnow()
     return JobsPublic(data=[JobPublic.from_job(j, now, models.get(j.id)) for j in jobs], count=count)
+
+
+def metrics_json(job: Job, points: Sequence[PointRow]) -> bytes:
+    """GET /jobs/{id}/metrics as JSON bytes (the MetricsPublic schema), built straight from the rows:
+    a poller may ask for thousands of points many times a second, and per-point models cost more
+    than the query. Stored losses and accuracies are always finite (the training loop stops on a
+    non-finite loss), so plain JSON numbers suffice."""
+    body = {
+        "job_id": job.id,
+        "status": job.status,
+        "points": [{"step": s, "split": sp, "loss": lo, "accuracy": acc} for s, sp, lo, acc in points],
+    }
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()

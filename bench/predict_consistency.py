@@ -1,0 +1,90 @@
+"""Does /predict see images exactly as training did? A trained job's test images, sent as PNG uploads.
+
+    .venv/bin/python bench/predict_consistency.py --url http://127.0.0.1:8000 --job 8 --data-dir data
+
+Takes `--count` test images of the job's data set (every k-th, so every class is in), and measures
+their accuracy three ways: (1) the job's own evaluation code (`models.train_torch.evaluate`, as at
+the job's test points) with the job's stored model, (2) the loaded model called in this process,
+(3) `POST /predict` with each image re-encoded as a PNG file. (1) and (3) must agree within one
+image (the PNGs hold the decoded pixels, so they normally agree exactly). The stored model is also
+evaluated on the whole test set, which must give the job's final test accuracy. Torch kinds only.
+"""
+
+import argparse
+import io
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from models.artifacts import unpack_model  # noqa: E402
+from models.data.arrays import ImageArrays  # noqa: E402
+from models.data.catalog import load_dataset  # noqa: E402
+from models.device_data import DeviceData  # noqa: E402
+from models.predict import load_predictor  # noqa: E402
+from models.train_torch import TrainPlan, evaluate  # noqa: E402
+
+
+def job_evaluation(model: torch.nn.Module, arrays: ImageArrays, artifact_norm: object) -> float:
+    """Accuracy over arrays' test split through the training loop's own evaluation code."""
+    data = DeviceData.build(arrays, artifact_norm, torch.device("cpu"))  # type: ignore[arg-type]
+    unused_optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    plan = TrainPlan(batch_size=1, max_steps=1, eval_every=1, log_every=1, seed=0, optimizer=unused_optimizer)
+    return evaluate(model, data, plan)[1]
+
+
+def png_bytes(image_chw: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image_chw.transpose(1, 2, 0)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--job", type=int, required=True, help="a succeeded torch_mlp, convnet or resnet18 job")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
+    parser.add_argument("--count", type=int, default=200)
+    args = parser.parse_args()
+
+    with httpx.Client(base_url=args.url, timeout=120) as client:
+        job = client.get(f"/jobs/{args.job}").raise_for_status().json()
+        artifact = unpack_model(client.get(f"/jobs/{args.job}/model").raise_for_status().content)
+        arrays = load_dataset(job["spec"]["dataset"], args.data_dir)
+        chosen = np.arange(0, len(arrays.test_y), len(arrays.test_y) // args.count)[: args.count]
+        subset = replace(arrays, test_x=arrays.test_x[chosen], test_y=arrays.test_y[chosen])
+
+        predictor = load_predictor(artifact)
+        model: torch.nn.Module = predictor.model  # type: ignore[attr-defined]
+        whole_test = job_evaluation(model, arrays, artifact.normalization)
+        evaluated = job_evaluation(model, subset, artifact.normalization)
+        in_process = float((predictor.probabilities(subset.test_x).argmax(1) == subset.test_y).mean())
+
+        files = [("files", (f"test-{i}.png", png_bytes(arrays.test_x[i]), "image/png")) for i in chosen]
+        answer = client.post("/predict", params={"job_id": args.job}, files=files).raise_for_status().json()
+        predicted = np.array([p["class_index"] for p in answer["predictions"]])
+        served = float((predicted == subset.test_y).mean())
+
+    n = len(chosen)
+    final = job["final_metrics"]["test_accuracy"]
+    print(f"job {args.job} ({job['model']}, {job['name']!r}): final test accuracy {final}")
+    print(f"stored model, whole test set, job's evaluation code: {whole_test:.4f}")
+    print(f"| {n} test images | accuracy |\n|---|---|")
+    print(f"| job's evaluation code | {evaluated:.4f} |")
+    print(f"| stored model in this process | {in_process:.4f} |")
+    print(f"| POST /predict, PNG uploads | {served:.4f} |")
+    agree = abs(served - evaluated) * n <= 1
+    verdict = "OK" if agree else "MISMATCH"
+    print(f"/predict vs the job's evaluation: {abs(served - evaluated) * n:.0f} image(s) apart -> {verdict}")
+    sys.exit(0 if agree else 1)
+
+
+if __name__ == "__main__":
+    main()
