@@ -120,6 +120,23 @@ def test_sigterm_checkpoints_requeues_and_exits_quickly(service: Service) -> Non
         assert back["status"] == "queued" and back["progress"]["step"] >= 150
 
 
+def test_a_volley_of_sigterms_still_checkpoints_and_exits(service: Service) -> None:
+    """Signals arriving inside the handler (a supervisor and a group kill at once) must not deadlock."""
+    worker = service.processes[-1]
+    with service.client() as client:
+        job = client.post("/jobs", json=LONG_JOB).json()
+        wait_for_step(client, job["id"], 50)
+        (child,) = children_of(worker.pid)
+        sent = time.monotonic()
+        for _ in range(20):
+            os.killpg(worker.pid, signal.SIGTERM)  # worker and child, again and again
+        worker.wait(timeout=10)
+        assert time.monotonic() - sent < 5
+        wait_for_exit(child, timeout=5)
+        back = client.get(f"/jobs/{job['id']}").json()
+        assert back["status"] == "queued" and back["progress"]["step"] >= 50
+
+
 def test_second_sigint_stops_at_once_and_requeues(service: Service) -> None:
     worker = service.processes[-1]
     with service.client() as client:

@@ -1,6 +1,5 @@
 """The database-backed Reporter: buffers curve points and progress, writes them in batches."""
 
-import threading
 import time
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,6 +9,7 @@ from app.db.jobs import Ownership, record_progress
 from app.db.points import PointRow, add_points
 from app.db.tables import ArtifactKind
 from models.reporting import Split
+from workers.stop_flag import StopFlag
 
 
 class DatabaseReporter:
@@ -26,7 +26,7 @@ class DatabaseReporter:
         self.ownership = ownership
         self.job_id = ownership.job_id
         self.flush_seconds = flush_seconds
-        self.interrupted = threading.Event()
+        self.interrupted = StopFlag()
         self.cancel_requested = False
         self.lost = False  # the job is no longer this attempt's
         self._points: list[PointRow] = []

@@ -13,7 +13,6 @@ import multiprocessing
 import os
 import signal
 import socket
-import threading
 import time
 from datetime import timedelta
 from types import FrameType
@@ -28,6 +27,7 @@ from app.settings import Settings
 from models.registry import preload_trainers
 from workers.child import train_job_in_child
 from workers.outcomes import fail_job, requeue_job
+from workers.stop_flag import StopFlag
 
 log = logging.getLogger(__name__)
 GRACEFUL_STOP_SECONDS = 30.0
@@ -51,16 +51,18 @@ class Worker:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.engine = make_engine(settings.resolved_database_url)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
-        self.stopping = threading.Event()
+        self.stopping = StopFlag()
         self.killing = False
         self.child: multiprocessing.process.BaseProcess | None = None
         self._last_reap = 0.0
 
     def on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        if self.stopping.is_set() and signum == signal.SIGINT:
-            self.killing = True
-            if self.child is not None and self.child.pid:
-                os.kill(self.child.pid, signal.SIGKILL)
+        """Runs in the main thread between bytecodes, possibly inside itself: it takes no lock."""
+        if self.stopping.is_set():
+            if signum == signal.SIGINT:  # the second Ctrl-C: stop now
+                self.killing = True
+                if self.child is not None and self.child.pid:
+                    os.kill(self.child.pid, signal.SIGKILL)
             return
         log.info("worker %s: %s received; the running job checkpoints and goes back to the queue",
                  self.name, signal.Signals(signum).name)  # fmt: skip
