@@ -20,7 +20,10 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def job_or_404(job_id: Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id.")], session: SessionDep) -> Job:
+JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id.")]
+
+
+def job_or_404(job_id: JobId, session: SessionDep) -> Job:
     return get_job(session, job_id)  # raises JobNotFound -> 404
 
 

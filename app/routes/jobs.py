@@ -2,12 +2,13 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 
 from app.db.jobs import create_job, request_cancel
+from app.db.jobs import get_job as load_job
 from app.db.points import read_points
 from app.db.tables import JobStatus, utcnow
-from app.deps import JobDep, SessionDep
+from app.deps import JobDep, JobId, SessionDep
 from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic
 from app.services.jobs import job_public, jobs_page, metrics_json
 from app.services.predict import model_bytes
@@ -87,19 +88,24 @@ def get_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
-def get_job(job: JobDep, session: SessionDep) -> JobPublic:
+def get_job(request: Request, job_id: JobId) -> JobPublic:
     """Status, progress, timings, the final metrics or the error, and the stored model."""
-    return job_public(session, job)
+    with request.app.state.sessions() as session:  # one thread hand-off: pollers call this often
+        return job_public(session, load_job(session, job_id))
 
 
 @router.get("/{job_id}/metrics", response_model=MetricsPublic, responses=NOT_FOUND)
 def get_metrics(
-    job: JobDep,
-    session: SessionDep,
+    request: Request,
+    job_id: JobId,
     since: Annotated[int | None, Query(ge=-1, le=2**62, description="Only points with step > since.")] = None,
 ) -> Response:
     """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
-    return Response(metrics_json(job, read_points(session, job.id, since)), media_type="application/json")
+    # The route pollers call most: one thread hand-off for the whole read (no session or job
+    # dependencies, each of which FastAPI runs in the thread pool separately).
+    with request.app.state.sessions() as session:
+        body = metrics_json(load_job(session, job_id), read_points(session, job_id, since))
+    return Response(body, media_type="application/json")
 
 
 @router.post(
