@@ -18,4 +18,4 @@ def train_convnet(
 
 
 def load_convnet(artifact: ModelArtifact) -> TorchPredictor:
-    return TorchPredictor(ConvNet(3, len(artifact.class_names)), artifact)
+    return TorchPredictor(ConvNet(3, len(artifact.class_names)), artifact, channels_last=True)

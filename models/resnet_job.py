@@ -40,4 +40,4 @@ def load_resnet18(artifact: ModelArtifact) -> TorchPredictor:
     assert isinstance(spec, ResNet18Spec)
     model = build_model(spec, len(artifact.class_names))
     model.freeze_backbone = False  # eval mode everywhere anyway
-    return TorchPredictor(model, artifact)
+    return TorchPredictor(model, artifact, channels_last=True)
