@@ -1,6 +1,6 @@
 """`python -m app.serve`: the API and one worker, stopped together on Ctrl-C or SIGTERM.
 
-Honours HOST, PORT, DATA_DIR and DATABASE_URL (see app/settings.py).
+Honours HOST, PORT, API_WORKERS, DATA_DIR and DATABASE_URL (see app/settings.py).
 """
 
 import logging
@@ -26,7 +26,8 @@ def main() -> int:
     elif not settings.api_key:
         log.info("API_KEY is not set: listening on %s only; every local caller may submit and cancel jobs", host)
     api = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(settings.port)]
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(settings.port),
+         "--workers", str(settings.api_workers)]  # fmt: skip
     )
     worker = subprocess.Popen([sys.executable, "-m", "workers"])
     children = [api, worker]

@@ -1,7 +1,7 @@
 """API load while workers train: job submissions per second, and GET /jobs/{id}/metrics latency
 with 20 concurrent pollers, on SQLite and (with --postgres) on a throwaway PostgreSQL server.
 
-    .venv/bin/python bench/api_load.py --data-dir data [--postgres]
+    .venv/bin/python bench/api_load.py --data-dir data [--postgres] [--api-workers 1 2]
 
 Starts the API and 2 workers (real processes, loopback only), submits 2 MLP training jobs on
 CIFAR-10 and waits until both train; then (1) 20 pollers fetch the running jobs' curves for
@@ -80,12 +80,13 @@ def submit_burst(url: str, seconds: float, clients: int) -> int:
     return count
 
 
-def measure(database_url: str, data_dir: Path, label: str) -> str:
+def measure(database_url: str, data_dir: Path, label: str, api_workers: int) -> str:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATA_DIR": str(data_dir.resolve()), "DATABASE_URL": database_url}
     api = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level",
-                            "warning"], cwd=ROOT, env=env, start_new_session=True)  # fmt: skip
+                            "warning", "--workers", str(api_workers)], cwd=ROOT, env=env,
+                           start_new_session=True)  # fmt: skip
     workers = subprocess.Popen([sys.executable, "-m", "workers", "--concurrency", "2"], cwd=ROOT, env=env,
                                start_new_session=True, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
@@ -100,7 +101,7 @@ def measure(database_url: str, data_dir: Path, label: str) -> str:
             points = len(client.get(f"/jobs/{ids[0]}/metrics").json()["points"])
             training = all(client.get(f"/jobs/{i}").json()["status"] == "running" for i in ids)
         return (
-            f"| {label} | {submitted / 10:.0f} | {percentile(latencies, 0.5) * 1000:.1f} ms | "
+            f"| {label} | {api_workers} | {submitted / 10:.0f} | {percentile(latencies, 0.5) * 1000:.1f} ms | "
             f"{percentile(latencies, 0.99) * 1000:.1f} ms | {len(latencies)} | {points} | {training} |"
         )
     finally:
@@ -113,18 +114,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
     parser.add_argument("--postgres", action="store_true", help="also measure on a throwaway PostgreSQL server")
+    parser.add_argument("--api-workers", type=int, nargs="+", default=[1, 2],
+                        help="uvicorn worker processes to measure with (make serve runs 2)")  # fmt: skip
     args = parser.parse_args()
     print(
-        "| database | submissions/s (16 clients, 10 s) | metrics p50 | metrics p99 | metrics requests "
+        "| database | API processes | submissions/s (16 clients, 10 s) | metrics p50 | metrics p99 | metrics requests "
         "(20 pollers, 30 s) | points per curve at the end | both jobs still training |"
     )
-    print("|---|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        print(measure(f"sqlite:///{tmp}/jobs.db", args.data_dir, "SQLite"), flush=True)
+    print("|---|---|---|---|---|---|---|---|")
+    for api_workers in args.api_workers:
+        with tempfile.TemporaryDirectory() as tmp:
+            print(measure(f"sqlite:///{tmp}/jobs.db", args.data_dir, "SQLite", api_workers), flush=True)
     if args.postgres:
         server = start_postgres(free_port())
         try:
-            print(measure(server.new_database_url(), args.data_dir, "PostgreSQL"), flush=True)
+            for api_workers in args.api_workers:
+                print(measure(server.new_database_url(), args.data_dir, "PostgreSQL", api_workers), flush=True)
         finally:
             server.stop()
 
