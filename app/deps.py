@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.jobs import get_job
 from app.db.tables import Job
@@ -18,6 +18,14 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
+    """For routes that open their session inside one service call (async: no thread hand-off)."""
+    return request.app.state.sessions  # type: ignore[no-any-return]
+
+
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 
 
 JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id.")]

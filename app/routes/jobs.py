@@ -2,15 +2,13 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Response
 
 from app.db.jobs import create_job, request_cancel
-from app.db.jobs import get_job as load_job
-from app.db.points import read_points
 from app.db.tables import JobStatus, utcnow
-from app.deps import JobDep, JobId, SessionDep
+from app.deps import JobDep, JobId, SessionDep, SessionFactoryDep
 from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic
-from app.services.jobs import job_public, jobs_page, metrics_json
+from app.services.jobs import job_public, jobs_page, read_job, read_metrics_json
 from app.services.predict import model_bytes
 from models.specs import JobSpec
 
@@ -88,24 +86,19 @@ def get_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
-def get_job(request: Request, job_id: JobId) -> JobPublic:
+def get_job(sessions: SessionFactoryDep, job_id: JobId) -> JobPublic:
     """Status, progress, timings, the final metrics or the error, and the stored model."""
-    with request.app.state.sessions() as session:  # one thread hand-off: pollers call this often
-        return job_public(session, load_job(session, job_id))
+    return read_job(sessions, job_id)
 
 
 @router.get("/{job_id}/metrics", response_model=MetricsPublic, responses=NOT_FOUND)
 def get_metrics(
-    request: Request,
+    sessions: SessionFactoryDep,
     job_id: JobId,
     since: Annotated[int | None, Query(ge=-1, le=2**62, description="Only points with step > since.")] = None,
 ) -> Response:
     """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
-    # The route pollers call most: one thread hand-off for the whole read (no session or job
-    # dependencies, each of which FastAPI runs in the thread pool separately).
-    with request.app.state.sessions() as session:
-        body = metrics_json(load_job(session, job_id), read_points(session, job_id, since))
-    return Response(body, media_type="application/json")
+    return Response(read_metrics_json(sessions, job_id, since), media_type="application/json")
 
 
 @router.post(

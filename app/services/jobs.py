@@ -3,11 +3,11 @@
 import json
 from collections.abc import Sequence
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.artifacts import artifact_infos
-from app.db.jobs import list_jobs
-from app.db.points import PointRow
+from app.db.jobs import get_job, list_jobs
+from app.db.points import PointRow, read_points
 from app.db.tables import ArtifactKind, Job, JobStatus, utcnow
 from app.schemas import JobPublic, JobsPublic
 
@@ -22,6 +22,23 @@ def jobs_page(session: Session, status: JobStatus | None, model: str | None, lim
     models = artifact_infos(session, [j.id for j in jobs], ArtifactKind.model)
     now = utcnow()
     return JobsPublic(data=[JobPublic.from_job(j, now, models.get(j.id)) for j in jobs], count=count)
+
+
+# The two reads pollers repeat take the session factory rather than FastAPI's session and job
+# dependencies: FastAPI runs each sync dependency in the thread pool separately, and those extra
+# thread hand-offs (each waiting for the GIL) were most of a poll's latency under load.
+
+
+def read_job(sessions: sessionmaker[Session], job_id: int) -> JobPublic:
+    """GET /jobs/{id}. Raises JobNotFound."""
+    with sessions() as session:
+        return job_public(session, get_job(session, job_id))
+
+
+def read_metrics_json(sessions: sessionmaker[Session], job_id: int, since: int | None) -> bytes:
+    """GET /jobs/{id}/metrics as JSON bytes. Raises JobNotFound."""
+    with sessions() as session:
+        return metrics_json(get_job(session, job_id), read_points(session, job_id, since))
 
 
 def metrics_json(job: Job, points: Sequence[PointRow]) -> bytes:
