@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db.jobs import get_job
 from app.db.tables import Job
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**31 - 1  # job ids are 32-bit integer columns (PostgreSQL refuses a larger value: a 500)
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -128,7 +128,9 @@ class PredictJSON(BaseModel):
     model_config = {"extra": "forbid"}
 
     images: list[str] = Field(min_length=1, description="Base64-encoded image files (PNG, JPEG, ...).")
-    job_id: int | None = Field(None, ge=1, description="The model to use; default: the best succeeded job.")
+    job_id: int | None = Field(
+        None, ge=1, le=2**31 - 1, description="The model to use; default: the best succeeded job."
+    )
     top_k: int = Field(3, ge=1, le=100)
 
 

@@ -16,12 +16,22 @@ MAX_STEPS = 1_000_000
 MAX_BATCH = 8192
 
 
+# Text that reaches the database: PostgreSQL refuses NUL in text, and control characters in a label
+# are never meant.
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
+
+
 class CommonSpec(BaseModel):
     """Fields every model kind takes."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(None, max_length=200, description="A label of your own for the job.")
+    name: str | None = Field(
+        None,
+        max_length=200,
+        pattern=NO_CONTROL_CHARACTERS,
+        description="A label of your own for the job (no control characters).",
+    )
     dataset: str = Field(
         "cifar10",
         pattern=DATASET_NAME_PATTERN,

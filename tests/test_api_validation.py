@@ -34,6 +34,7 @@ BAD_SPECS = [
     ({"model": "torch_mlp", "dataset": "/abs/path"}, "dataset"),
     ({"model": "torch_mlp", "dataset": ".hidden"}, "dataset"),
     ({"model": "torch_mlp", "name": "x" * 500}, "name"),
+    ({"model": "torch_mlp", "name": "nul\x00inside"}, "name"),  # PostgreSQL text cannot hold NUL
     ({"model": "torch_mlp", "learn_rate": 0.1}, "learn_rate"),
     ({"model": "svm"}, "model"),
     ({"model": "numpy_mlp", "optimizer": "adam"}, "optimizer"),
@@ -77,6 +78,8 @@ def test_list_is_newest_first_and_paginated(client: TestClient) -> None:
     assert client.get("/jobs", params={"status": "running"}).json() == {"data": [], "count": 0}
     assert client.get("/jobs", params={"status": "bogus"}).status_code == 422
     assert client.get("/jobs", params={"limit": 0}).status_code == 422
+    assert client.get("/jobs", params={"model": "torch\x00mlp"}).status_code == 422  # found by the fuzz run
+    assert client.get("/jobs", params={"model": "torch_mlp"}).json()["count"] == 5
 
 
 @pytest.mark.parametrize("path", ["/jobs/0", "/jobs/-1", f"/jobs/{2**70}", "/jobs/abc"])

@@ -10,7 +10,7 @@ from app.deps import JobDep, JobId, SessionDep, SessionFactoryDep
 from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic
 from app.services.jobs import job_public, jobs_page, read_job, read_metrics_json
 from app.services.predict import model_bytes
-from models.specs import JobSpec
+from models.specs import NO_CONTROL_CHARACTERS, JobSpec
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -60,6 +60,7 @@ def submit_job(
         Header(
             min_length=1,
             max_length=200,
+            pattern=NO_CONTROL_CHARACTERS,
             description="Retry-safe submission: the same key and spec return "
             "the first job (200); the same key with another spec is refused (422).",
         ),
@@ -77,7 +78,9 @@ def submit_job(
 def get_jobs(
     session: SessionDep,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
-    model: Annotated[str | None, Query(max_length=40, description="Only jobs of this model kind.")] = None,
+    model: Annotated[
+        str | None, Query(max_length=40, pattern=r"^[a-z0-9_]+$", description="Only jobs of this model kind.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobsPublic:

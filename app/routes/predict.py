@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from app.deps import MAX_ID
 from app.schemas import ErrorMessage, PredictionsPublic, PredictJSON
 from app.services.errors import ServiceError
 from app.services.images import Upload
@@ -29,7 +30,9 @@ REQUEST_BODY: dict[str, Any] = {
                         "items": {"type": "string", "format": "binary"},
                         "description": "Image files: PNG, JPEG, BMP, GIF, WebP; any size or mode.",
                     },
-                    "job_id": {"type": "integer", "minimum": 1, "description": "As the query parameter."},
+                    "job_id": {
+                        "type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "As the query parameter."
+                    },
                     "top_k": {"type": "integer", "minimum": 1, "maximum": 100},
                 },
             }
@@ -91,7 +94,7 @@ async def _read_json(request: Request) -> tuple[list[Upload], dict[str, Any]]:
 async def predict_images(
     request: Request,
     job_id: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="The model; default: the best succeeded job.")
+        int | None, Query(ge=1, le=MAX_ID, description="The model; default: the best succeeded job.")
     ] = None,
     top_k: Annotated[int | None, Query(ge=1, le=100, description="How many best classes to list (default 3).")] = None,
 ) -> PredictionsPublic:
@@ -105,7 +108,7 @@ async def predict_images(
         raise ServiceError(415, "send multipart/form-data with `files`, or application/json with `images` (base64)")
     chosen_job = job_id if job_id is not None else fields.get("job_id")
     if chosen_job is not None:
-        chosen_job = _int_field(chosen_job, "job_id", 1, 2**63 - 1)
+        chosen_job = _int_field(chosen_job, "job_id", 1, MAX_ID)
     k = top_k if top_k is not None else _int_field(fields.get("top_k", 3), "top_k", 1, 100)
     state = request.app.state
     return await run_in_threadpool(predict, state.sessions, state.model_cache, state.settings, uploads, chosen_job, k)
