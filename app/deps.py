@@ -9,7 +9,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db.jobs import get_job
 from app.db.tables import Job
 
-MAX_ID = 2**31 - 1  # job ids are 32-bit integer columns (PostgreSQL refuses a larger value: a 500)
+# Job ids and steps are 32-bit integer columns: PostgreSQL refuses a larger parameter (a 500 until capped).
+MAX_INT32 = 2**31 - 1
+MAX_ID = MAX_INT32
 
 
 def get_session(request: Request) -> Iterator[Session]:

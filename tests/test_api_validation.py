@@ -80,6 +80,9 @@ def test_list_is_newest_first_and_paginated(client: TestClient) -> None:
     assert client.get("/jobs", params={"limit": 0}).status_code == 422
     assert client.get("/jobs", params={"model": "torch\x00mlp"}).status_code == 422  # found by the fuzz run
     assert client.get("/jobs", params={"model": "torch_mlp"}).json()["count"] == 5
+    assert client.get("/jobs", params={"offset": 2**62}).json() == {"data": [], "count": 5}
+    assert client.get(f"/jobs/{ids[0]}/metrics", params={"since": 2**31 - 1}).json()["points"] == []
+    assert client.get(f"/jobs/{ids[0]}/metrics", params={"since": 2**31}).status_code == 422
 
 
 @pytest.mark.parametrize("path", ["/jobs/0", "/jobs/-1", f"/jobs/{2**70}", "/jobs/abc"])

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Header, Query, Response
 
 from app.db.jobs import create_job, request_cancel
 from app.db.tables import JobStatus, utcnow
-from app.deps import JobDep, JobId, SessionDep, SessionFactoryDep
+from app.deps import MAX_INT32, JobDep, JobId, SessionDep, SessionFactoryDep
 from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic
 from app.services.jobs import job_public, jobs_page, read_job, read_metrics_json
 from app.services.predict import model_bytes
@@ -98,7 +98,7 @@ def get_job(sessions: SessionFactoryDep, job_id: JobId) -> JobPublic:
 def get_metrics(
     sessions: SessionFactoryDep,
     job_id: JobId,
-    since: Annotated[int | None, Query(ge=-1, le=2**62, description="Only points with step > since.")] = None,
+    since: Annotated[int | None, Query(ge=-1, le=MAX_INT32, description="Only points with step > since.")] = None,
 ) -> Response:
     """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
     return Response(read_metrics_json(sessions, job_id, since), media_type="application/json")
