@@ -7,10 +7,8 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.jobs import get_job
-from app.db.tables import Job
+from app.db.tables import MAX_INT32, Job
 
-# Job ids and steps are 32-bit integer columns: PostgreSQL refuses a larger parameter (a 500 until capped).
-MAX_INT32 = 2**31 - 1
 MAX_ID = MAX_INT32
 
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from app.db.artifacts import ArtifactInfo
-from app.db.tables import Job, JobStatus
+from app.db.tables import MAX_INT32, Job, JobStatus
 
 
 class Progress(BaseModel):
@@ -129,7 +129,7 @@ class PredictJSON(BaseModel):
 
     images: list[str] = Field(min_length=1, description="Base64-encoded image files (PNG, JPEG, ...).")
     job_id: int | None = Field(
-        None, ge=1, le=2**31 - 1, description="The model to use; default: the best succeeded job."
+        None, ge=1, le=MAX_INT32, description="The model to use; default: the best succeeded job."
     )
     top_k: int = Field(3, ge=1, le=100)
 

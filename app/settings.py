@@ -18,14 +18,9 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
-    api_workers: int = Field(
-        2,
-        ge=1,
-        le=64,
-        description="API server processes (`make serve` runs uvicorn with this many workers). Routes read the "
-        "database from a thread pool; in one process those threads queue for Python's GIL, which tripled the "
-        "p99 latency of polling under load on 2 cores.",
-    )
+    # Routes read the database from a thread pool; in one process those threads queue for the GIL,
+    # which tripled the p99 latency of polling under load on 2 cores (docs/BENCHMARKS.md).
+    api_workers: int = Field(2, ge=1, le=64, description="API server processes `make serve` starts (uvicorn workers).")
     worker_poll_seconds: float = Field(0.5, description="How long an idle worker waits before looking again.")
     heartbeat_seconds: float = Field(5.0, description="How often a worker refreshes the heartbeat of its job.")
     training_nice: int = Field(

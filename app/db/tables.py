@@ -63,6 +63,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# Ids and steps are 32-bit integer columns; PostgreSQL refuses a larger parameter, so the API caps them.
+MAX_INT32 = 2**31 - 1
+
+
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (

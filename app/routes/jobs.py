@@ -5,8 +5,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Response
 
 from app.db.jobs import create_job, request_cancel
-from app.db.tables import JobStatus, utcnow
-from app.deps import MAX_INT32, JobDep, JobId, SessionDep, SessionFactoryDep
+from app.db.tables import MAX_INT32, JobStatus, utcnow
+from app.deps import JobDep, JobId, SessionDep, SessionFactoryDep
 from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic
 from app.services.jobs import job_public, jobs_page, read_job, read_metrics_json
 from app.services.predict import model_bytes
