@@ -25,14 +25,20 @@ def main() -> int:
         host = "127.0.0.1"
     elif not settings.api_key:
         log.info("API_KEY is not set: listening on %s only; every local caller may submit and cancel jobs", host)
+    # Each child in its own process group: a terminal's Ctrl-C reaches this process only, and each
+    # child gets the signal once, from stop(). A worker that got it twice (from the terminal and
+    # forwarded) would take it for the second Ctrl-C and kill its job instead of checkpointing it.
     api = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(settings.port),
-         "--workers", str(settings.api_workers)]  # fmt: skip
-    )
-    worker = subprocess.Popen([sys.executable, "-m", "workers"])
+         "--workers", str(settings.api_workers)], process_group=0)  # fmt: skip
+    worker = subprocess.Popen([sys.executable, "-m", "workers"], process_group=0)
     children = [api, worker]
 
-    def stop(signum: int, _frame: FrameType | None) -> None:
+    asked_to_stop = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal asked_to_stop
+        asked_to_stop = asked_to_stop or frame is not None  # a signal, not the call below
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM if signum == signal.SIGTERM else signal.SIGINT)
@@ -43,9 +49,12 @@ def main() -> int:
     while all(child.poll() is None for child in children):
         time.sleep(0.2)
     stop(signal.SIGTERM, None)  # one ended: take the other down too
-    for child in children:
-        child.wait()
-    return max(abs(child.returncode or 0) for child in children)
+    codes = [child.wait() for child in children]
+    # uvicorn ends by re-raising the signal it stopped on: that is a clean stop when we asked for it
+    stopped_by_us = {0, -signal.SIGINT, -signal.SIGTERM}
+    if asked_to_stop and all(code in stopped_by_us for code in codes):
+        return 0
+    return max(abs(code) for code in codes)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ROOT, Service, stop_process, wait_for_status, wait_until_up
+from app.db.artifacts import read_artifact
+from app.db.engine import make_engine, make_session_factory
+from app.db.tables import ArtifactKind
+from tests.conftest import ROOT, Service, free_port, stop_process, wait_for_status, wait_until_up
 
 LONG_JOB = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 20, "max_steps": 1500, "log_every": 10,
             "eval_every": 1000, "checkpoint_every": 100, "device": "cpu"}  # fmt: skip
@@ -237,3 +240,35 @@ def test_api_killed_during_a_burst_loses_no_acknowledged_job(service_without_wor
             assert job.status_code == 200, f"acknowledged job {job_id} is gone"
             assert job.json()["spec"]["seed"] == seed
     stop_process(restarted)
+
+
+def _checkpoint_step(database_url: str, job_id: int) -> int | None:
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            found = read_artifact(session, job_id, ArtifactKind.checkpoint)
+    finally:
+        engine.dispose()
+    return found[0].step if found else None
+
+
+def test_ctrl_c_on_serve_checkpoints_the_running_job(tmp_path: Path, data_dir: Path, database_url: str) -> None:
+    """A terminal's Ctrl-C goes to the whole foreground process group: each child must see it once."""
+    port = free_port()
+    env = {**os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "PORT": str(port),
+           "DOWNLOAD_DATASETS": "false", "FLUSH_SECONDS": "0.2", "API_WORKERS": "1"}  # fmt: skip
+    with (tmp_path / "serve.log").open("ab") as log:
+        serve = subprocess.Popen([sys.executable, "-m", "app.serve"], cwd=ROOT, env=env, stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, serve)
+        with httpx.Client(base_url=url, timeout=10) as client:
+            job = client.post("/jobs", json={**LONG_JOB, "max_steps": 10**6, "checkpoint_every": 10**6}).json()
+            wait_for_step(client, job["id"], 50)
+        os.killpg(serve.pid, signal.SIGINT)  # what Ctrl-C in the terminal does
+        assert serve.wait(timeout=30) == 0
+    finally:
+        stop_process(serve)
+    step = _checkpoint_step(database_url, job["id"])
+    assert step is not None and step >= 50, "the job was killed instead of checkpointed"

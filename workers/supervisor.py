@@ -19,7 +19,9 @@ def supervise(concurrency: int, gpus: list[str], name: str | None) -> int:
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         label = f"{base}:gpu{gpu}" if gpu is not None else f"{base}:{i}"
-        children.append(subprocess.Popen([sys.executable, "-m", "workers", "--name", label], env=env))
+        # own process group: a terminal's Ctrl-C reaches the supervisor only, which forwards it once
+        # (a worker that got it twice would kill its job instead of checkpointing it)
+        children.append(subprocess.Popen([sys.executable, "-m", "workers", "--name", label], env=env, process_group=0))
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         for child in children:
