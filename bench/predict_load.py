@@ -11,7 +11,6 @@ machine is otherwise idle: the server and this process share the CPU.
 """
 
 import argparse
-import io
 import sys
 import threading
 import time
@@ -20,10 +19,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import torch
-from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from api_load import percentile  # noqa: E402  (bench/ is on sys.path: the script's folder)
+from predict_consistency import png_bytes  # noqa: E402
 
 from models.artifacts import unpack_model  # noqa: E402
 from models.data.catalog import load_dataset  # noqa: E402
@@ -31,17 +32,6 @@ from models.predict import load_predictor  # noqa: E402
 
 BATCHES = (1, 64)
 CLIENTS = (1, 8)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def png_bytes(image_chw: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image_chw.transpose(1, 2, 0)).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def http_run(url: str, job_id: int, pngs: list[bytes], batch: int, clients: int, seconds: float) -> list[float]:
