@@ -1,12 +1,12 @@
 # make serve: install into .venv and start the API (127.0.0.1:8000) with one worker, on SQLite.
-# make test:  install into .venv (and PostgreSQL when missing), lint, type-check, and run the
+# make test:  install into .venv (and PostgreSQL and Chromium when missing), lint, type-check, and run the
 #             test suite twice: on SQLite and on a throwaway PostgreSQL server.
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test test-sqlite test-postgresql worker lint postgresql clean
+.PHONY: serve test test-sqlite test-postgresql worker lint postgresql browser clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,15 @@ postgresql:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql)
 
-test-sqlite: $(STAMP)
+# Debian's Chromium, for the browser tests (Playwright drives it; it downloads no browser of its own).
+browser:
+	@command -v chromium >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium)
+
+test-sqlite: $(STAMP) browser
 	$(VENV)/bin/python -m pytest
 
-test-postgresql: $(STAMP) postgresql
+test-postgresql: $(STAMP) postgresql browser
 	TEST_DATABASE=postgresql $(VENV)/bin/python -m pytest
 
 test: lint test-sqlite test-postgresql

@@ -1,23 +1,29 @@
-"""Swagger UI served from the packaged copy in `swagger_ui_bundle`, so /docs works offline."""
+"""Swagger UI (5.x, renders OpenAPI 3.1), served from the copy packaged in `fastapi_offline`.
+
+No page or asset comes from a CDN, so `/docs` works without internet. (ReDoc is left out: its page
+fetches its logo from a CDN.)"""
+
+from importlib.resources import files
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
-STATIC_PREFIX = "/static/swagger-ui"
+STATIC_PREFIX = "/static/docs"
+ASSETS = files("fastapi_offline") / "static"  # swagger-ui-bundle.js, swagger-ui.css, favicon.png
 
 
 def install_docs(app: FastAPI) -> None:
-    app.mount(STATIC_PREFIX, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+    app.mount(STATIC_PREFIX, StaticFiles(directory=str(ASSETS)), name="docs-assets")
+    openapi_url = app.openapi_url or "/openapi.json"
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
+            openapi_url=openapi_url,
             title=f"{app.title} - Swagger UI",
             swagger_js_url=f"{STATIC_PREFIX}/swagger-ui-bundle.js",
             swagger_css_url=f"{STATIC_PREFIX}/swagger-ui.css",
-            swagger_favicon_url=f"{STATIC_PREFIX}/favicon-32x32.png",
+            swagger_favicon_url=f"{STATIC_PREFIX}/favicon.png",
         )

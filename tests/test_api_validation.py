@@ -142,3 +142,30 @@ def test_unexpected_error_is_a_500_with_an_id_and_no_trace(tmp_path: Path, datab
     detail = response.json()["detail"]
     assert detail.startswith("internal error; quote id ")
     assert "secret internal detail" not in response.text and "Traceback" not in response.text
+
+
+def documented_examples(schema: dict) -> list[tuple[str, str, object]]:
+    """(method, path, body) for every example request body the OpenAPI document shows in Swagger UI:
+    each operation's `examples` per media type, and the `examples` of the schemas those bodies use."""
+    components = schema["components"]["schemas"]
+    found: list[tuple[str, str, object]] = []
+    for path, methods in schema["paths"].items():
+        for method, op in methods.items():
+            for media in op.get("requestBody", {}).get("content", {}).values():
+                found += [(method, path, example["value"]) for example in media.get("examples", {}).values()]
+                ref_schema = media.get("schema", {})
+                refs = [ref_schema, *ref_schema.get("oneOf", []), *ref_schema.get("anyOf", [])]
+                for ref in refs:
+                    if "$ref" in ref:
+                        target = components[ref["$ref"].rsplit("/", 1)[-1]]
+                        refs += target.get("oneOf", []) + target.get("anyOf", [])
+                        found += [(method, path, value) for value in target.get("examples", [])]
+    return found
+
+
+def test_every_example_in_the_docs_is_accepted(client: TestClient) -> None:
+    examples = documented_examples(client.get("/openapi.json").json())
+    assert len(examples) >= 7  # the three POST /jobs examples and one per model kind's schema
+    for method, path, body in examples:
+        response = client.request(method.upper(), path, json=body)
+        assert 200 <= response.status_code < 300, (method, path, body, response.text)

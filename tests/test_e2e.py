@@ -130,8 +130,8 @@ def test_unknown_job_is_404_and_docs_are_served_locally(service_without_worker: 
         assert client.post("/jobs/999/cancel").status_code == 404
         docs = client.get("/docs")
         assert docs.status_code == 200
-        assert "cdn" not in docs.text.lower() and "/static/swagger-ui/swagger-ui-bundle.js" in docs.text
-        bundle = client.get("/static/swagger-ui/swagger-ui-bundle.js")
+        assert "cdn" not in docs.text.lower() and "/static/docs/swagger-ui-bundle.js" in docs.text
+        bundle = client.get("/static/docs/swagger-ui-bundle.js")
         assert bundle.status_code == 200 and len(bundle.content) > 100_000
         schema = client.get("/openapi.json").json()
         hidden = schema["components"]["schemas"]["TorchMLPSpec"]["properties"]["hidden_units"]

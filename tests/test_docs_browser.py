@@ -1,0 +1,70 @@
+"""Swagger UI as a person sees it: a real Chromium against a real server, nothing from the internet."""
+
+import json
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from tests.browser import browser_session, open_page, screenshot_path
+from tests.conftest import Service
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    yield from browser_session()
+
+
+def operation(page: Page, tag: str, operation_id: str) -> Locator:
+    return page.locator(f"#operations-{tag}-{operation_id}")
+
+
+def try_it_out(block: Locator) -> None:
+    block.locator(".opblock-summary").first.click()
+    block.get_by_role("button", name="Try it out").click()
+
+
+def execute(block: Locator) -> tuple[str, dict]:
+    """Press Execute; the live response's status code and JSON body, as the page shows them."""
+    block.get_by_role("button", name="Execute").click()
+    live = block.locator(".live-responses-table tbody .response")
+    expect(live).to_be_visible()
+    status = live.locator(".response-col_status").inner_text().strip()
+    body = live.locator(".response-col_description pre.microlight").first.inner_text()
+    return status, json.loads(body)
+
+
+def test_swagger_ui_renders_and_runs_a_job_from_the_page(browser: Browser, service_without_worker: Service) -> None:
+    """Open /docs, expand POST /jobs, Try it out, Execute the default example, then GET the job the same way."""
+    url = service_without_worker.url
+    with service_without_worker.client() as client:
+        operations = sum(len(methods) for methods in client.get("/openapi.json").json()["paths"].values())
+    page, requests = open_page(browser, url)
+    page.goto(f"{url}/docs")
+
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("CIFAR-10 training jobs")
+    expect(page.locator(".opblock")).to_have_count(operations)
+    assert "Unable to render this definition" not in page.content()
+
+    submit = operation(page, "jobs", "submit_job_jobs_post")
+    try_it_out(submit)
+    body_editor = submit.locator("textarea.body-param__text")
+    expect(body_editor).to_have_value(re.compile(r'"model":\s*"torch_mlp"'))
+    if path := screenshot_path("docs-post-jobs.png"):
+        submit.scroll_into_view_if_needed()
+        page.screenshot(path=str(path), full_page=False)
+    status, job = execute(submit)
+    assert status == "201", job
+    assert job["status"] == "queued" and job["spec"]["model"] == "torch_mlp"
+
+    read = operation(page, "jobs", "get_job_jobs__job_id__get")
+    try_it_out(read)
+    read.locator('tr[data-param-name="job_id"] input').fill(str(job["id"]))
+    status, shown = execute(read)
+    assert status == "200", shown
+    assert shown["id"] == job["id"] and shown["status"] == "queued"
+
+    assert requests.foreign == [], f"the page asked for something outside {url}: {requests.foreign}"
+    assert any(u.endswith("/swagger-ui-bundle.js") for u in requests.requested)
+
