@@ -19,9 +19,14 @@ serve: $(STAMP)
 worker: $(STAMP)
 	$(VENV)/bin/python -m workers
 
+# The same checks run as pre-commit hooks (.pre-commit-config.yaml): formatting, lint, strict types
+# everywhere, and the import contract of pyproject.toml (which package may import which).
+PY_DIRS := app workers store models migrations harness tests bench
 lint: $(STAMP)
-	$(VENV)/bin/ruff check app workers models migrations tests bench
+	$(VENV)/bin/ruff format --check $(PY_DIRS)
+	$(VENV)/bin/ruff check $(PY_DIRS)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 # Debian's PostgreSQL server, for the tests (they start their own server on 127.0.0.1).
 postgresql:

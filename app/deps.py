@@ -6,8 +6,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.jobs import get_job
-from app.db.tables import MAX_INT32, Job
+from store.jobs import find_job
+from store.tables import MAX_INT32, Job
 
 MAX_ID = MAX_INT32
 
@@ -32,7 +32,7 @@ JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id.")]
 
 
 def job_or_404(job_id: JobId, session: SessionDep) -> Job:
-    return get_job(session, job_id)  # raises JobNotFound -> 404
+    return find_job(session, job_id)  # raises JobNotFound -> 404
 
 
 JobDep = Annotated[Job, Depends(job_or_404)]

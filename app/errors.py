@@ -1,20 +1,35 @@
-"""Domain errors and request errors turned into HTTP answers, in one place."""
+"""Every error the API answers with, in one place: domain errors of the store and the services,
+request validation errors, and anything unexpected (a 500 with an id, never a trace)."""
 
 import logging
 import secrets
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from app.db.jobs import IdempotencyConflict, JobConflict, JobNotFound
-from app.services.errors import ServiceError
+from app.services.errors import InvalidField, NotBase64, TooLarge, UnsupportedMedia
+from store.errors import IdempotencyConflict, JobFinished, JobNotFound, NoModel
 
 log = logging.getLogger(__name__)
 
+# domain error -> HTTP status, answered as {"detail": message}; InvalidField and IdempotencyConflict are
+# 422s shaped like validation errors (below). tests/test_api_validation.py checks every domain error is here.
+STATUS_OF: dict[type[Exception], int] = {
+    JobNotFound: 404,
+    JobFinished: 409,
+    NoModel: 409,
+    NotBase64: 400,
+    TooLarge: 413,
+    UnsupportedMedia: 415,
+}
 
-def _field_path(loc: tuple | list) -> str:
+_MODEL_TAGS: set[str] = set()
+
+
+def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     # ("body", "torch_mlp", "hidden_units", 0) -> "hidden_units[0]"; the union tag is not a field
     parts = [p for p in loc if p not in ("body", "query", "path", "header") and p not in _MODEL_TAGS]
     text = ""
@@ -23,10 +38,7 @@ def _field_path(loc: tuple | list) -> str:
     return text or "body"
 
 
-_MODEL_TAGS: set[str] = set()
-
-
-def _describe(error: dict) -> str:
+def _describe(error: dict[str, Any]) -> str:
     loc, msg = tuple(error.get("loc", ())), str(error.get("msg", "invalid")).removeprefix("Value error, ")
     if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):  # the `model` discriminator
         loc = (*loc, "model")
@@ -34,11 +46,11 @@ def _describe(error: dict) -> str:
     return f"{_field_path(loc)}: {msg}"
 
 
-def validation_message(errors: list[dict]) -> str:
+def validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(_describe(e) for e in errors)
 
 
-def validation_body(loc: tuple[str, ...], message: str) -> dict:
+def validation_body(loc: tuple[str, ...], message: str) -> dict[str, Any]:
     """A 422 body shaped like FastAPI's own: `detail` a list of errors, plus one readable `message`."""
     return {
         "message": f"{_field_path(loc)}: {message}",
@@ -57,24 +69,20 @@ def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
         body = {"message": validation_message(errors), "detail": jsonable_encoder(errors)}
         return JSONResponse(status_code=422, content=body)
 
-    @app.exception_handler(JobNotFound)
-    async def not_found(_request: Request, exc: JobNotFound) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": str(exc)})
+    @app.exception_handler(InvalidField)
+    async def invalid_field(_request: Request, exc: InvalidField) -> JSONResponse:
+        return JSONResponse(status_code=422, content=validation_body(("body", exc.field), exc.problem))
 
     @app.exception_handler(IdempotencyConflict)
     async def idempotency_conflict(_request: Request, exc: IdempotencyConflict) -> JSONResponse:
         return JSONResponse(status_code=422, content=validation_body(("header", "Idempotency-Key"), str(exc)))
 
-    @app.exception_handler(JobConflict)
-    async def conflict(_request: Request, exc: JobConflict) -> JSONResponse:
-        return JSONResponse(status_code=409, content={"detail": str(exc)})
+    async def refused(_request: Request, exc: Exception) -> JSONResponse:
+        status = next(code for kind, code in STATUS_OF.items() if isinstance(exc, kind))
+        return JSONResponse(status_code=status, content={"detail": str(exc)})
 
-    @app.exception_handler(ServiceError)
-    async def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        if exc.status_code == 422:  # the same shape as every other 422
-            field, _, message = exc.message.partition(": ")
-            return JSONResponse(status_code=422, content=validation_body(("body", field), message or exc.message))
-        return JSONResponse(status_code=exc.status_code, content={"detail": exc.message})
+    for kind in STATUS_OF:
+        app.add_exception_handler(kind, refused)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -7,15 +7,15 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from app.auth import require_api_key
-from app.db.engine import make_engine, make_session_factory
-from app.db.migrate import upgrade
+from app.body_limit import BodySizeLimitMiddleware
 from app.docs import install_docs
 from app.errors import install_error_handlers
-from app.limits import BodySizeLimit
 from app.routes import health, jobs, predict
 from app.services.model_cache import ModelCache
-from app.settings import Settings, get_settings
-from models.registry import KINDS
+from app.settings import ApiSettings, get_settings
+from models.kinds import KINDS
+from store.engine import make_engine, make_session_factory
+from store.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ Train CIFAR-10 classifiers from the University of Amsterdam's 2020 deep-learning
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: ApiSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     protected = [Depends(require_api_key)]
     app.include_router(jobs.router, dependencies=protected)
     app.include_router(predict.router, dependencies=protected)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     return app
 
 

@@ -1,12 +1,14 @@
-"""What the API sends back. Requests are the job specs of `models.specs`."""
+"""What the API sends back, and the /predict JSON body. Job specs are the kinds' classes (`models.kinds`)."""
 
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from app.db.artifacts import ArtifactInfo
-from app.db.tables import MAX_INT32, Job, JobStatus
+from store.artifacts import ArtifactInfo
+from store.tables import MAX_INT32, Job, JobStatus
+
+TOP_K_DEFAULT, TOP_K_MAX = 3, 100  # how many best classes /predict lists
 
 
 class Progress(BaseModel):
@@ -131,7 +133,7 @@ class PredictJSON(BaseModel):
     job_id: int | None = Field(
         None, ge=1, le=MAX_INT32, description="The model to use; default: the best succeeded job."
     )
-    top_k: int = Field(3, ge=1, le=100)
+    top_k: int = Field(TOP_K_DEFAULT, ge=1, le=TOP_K_MAX)
 
 
 JobPublic.model_rebuild()

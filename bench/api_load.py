@@ -23,8 +23,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import free_port, wait_until_up  # noqa: E402
-from tests.postgres import start_postgres  # noqa: E402
+from harness.net import free_port, wait_until_up
+from harness.postgres import start_postgres
 
 TRAINING = {"model": "torch_mlp", "hidden_units": [800, 600, 400], "optimizer": "adam", "max_steps": 100_000,
             "log_every": 10, "eval_every": 500, "priority": 100}  # fmt: skip

@@ -1,5 +1,5 @@
 """GPU benchmark: time to 90% and 94% test accuracy for ResNet18 (CIFAR stem) and the ConvNet,
-through the service's own training code (`models.runner.run_job`), plus images per second.
+through the service's own training code (`models.run.run_job`), plus images per second.
 
     python bench/gpu_conv_models.py --data-dir data            # on a GPU machine: the full table
     python bench/gpu_conv_models.py --data-dir data --quick    # any machine: a few steps each, speed only
@@ -20,10 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
+import torch
 
-from models.reporting import NullReporter, Split  # noqa: E402
-from models.runner import RunEnv, run_job  # noqa: E402
+from models.kinds import parse_spec
+from models.run import run_job
+from models.training.reporting import InMemoryReporter, Split
+from models.training.results import DataSource
 
 EPOCH_512 = 50_000 // 512 + 1  # steps per epoch at batch 512
 RUNS = {
@@ -42,7 +44,7 @@ RUNS = {
 THRESHOLDS = (0.90, 0.94)
 
 
-class ClockReporter(NullReporter):
+class ClockReporter(InMemoryReporter):
     """Remembers when the test accuracy first reached each threshold."""
 
     def __init__(self, start: float) -> None:
@@ -89,7 +91,7 @@ def main() -> None:
             spec.update(max_steps=30, eval_every=30, log_every=10, warmup_steps=0, batch_size=64)
         started = time.perf_counter()
         reporter = ClockReporter(started)
-        result = run_job(spec, reporter, RunEnv(args.data_dir))
+        result = run_job(parse_spec(spec), reporter, DataSource(args.data_dir))
         wall = time.perf_counter() - started
         m = result.metrics
         times = [f"{reporter.reached[t]:.1f} s" if t in reporter.reached else "not reached" for t in THRESHOLDS]

@@ -3,7 +3,7 @@
     .venv/bin/python bench/numpy_vs_torch.py --data-dir data
 
 Each row trains both kinds with the same spec (SGD, assignment preprocessing) via
-`models.runner.run_job`, each measurement in a fresh process as a worker runs each job in its own
+`models.run.run_job`, each measurement in a fresh process as a worker runs each job in its own
 child (so neither library's idle threads sit beside the other's), and compares the training images
 per second that the loops report (evaluation time excluded). Targets: NumPy >= 0.9 of PyTorch
 everywhere, and faster than PyTorch at batch 200 with hidden [100].
@@ -19,10 +19,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
+import torch
 
-from models.reporting import NullReporter  # noqa: E402
-from models.runner import RunEnv, run_job  # noqa: E402
+from models.kinds import parse_spec
+from models.run import run_job
+from models.training.reporting import InMemoryReporter
+from models.training.results import DataSource
 
 CONFIGS = [([100], 200), ([100], 1000), ([800, 600, 400], 200), ([800, 600, 400], 1000)]
 
@@ -37,7 +39,7 @@ def images_per_second(model: str, hidden: list[int], batch: int, steps: int, dat
         "log_every": 50,
         "device": "cpu",
     }
-    return run_job(spec, NullReporter(), RunEnv(data_dir)).metrics["images_per_second"]
+    return run_job(parse_spec(spec), InMemoryReporter(), DataSource(data_dir)).metrics["images_per_second"]
 
 
 def in_fresh_process(model: str, hidden: list[int], batch: int, steps: int, data_dir: Path) -> float:

@@ -24,19 +24,19 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.artifacts import unpack_model  # noqa: E402
-from models.data.arrays import ImageArrays  # noqa: E402
-from models.data.catalog import load_dataset  # noqa: E402
-from models.device_data import DeviceData  # noqa: E402
-from models.predict import load_predictor  # noqa: E402
-from models.train_torch import TrainPlan, evaluate  # noqa: E402
+from models.artifacts import unpack_model
+from models.data.arrays import ImageArrays
+from models.data.catalog import load_dataset
+from models.kinds import load_predictor
+from models.training.torch_backend import TorchStepPlan, evaluate
+from models.training.torch_data import DeviceData
 
 
 def job_evaluation(model: torch.nn.Module, arrays: ImageArrays, artifact_norm: object) -> float:
     """Accuracy over arrays' test split through the training loop's own evaluation code."""
     data = DeviceData.build(arrays, artifact_norm, torch.device("cpu"))  # type: ignore[arg-type]
     unused_optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
-    plan = TrainPlan(batch_size=1, max_steps=1, eval_every=1, log_every=1, seed=0, optimizer=unused_optimizer)
+    plan = TorchStepPlan(batch_size=1, seed=0, optimizer=unused_optimizer)
     return evaluate(model, data, plan)[1]
 
 

@@ -24,11 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from api_load import percentile  # noqa: E402  (bench/ is on sys.path: the script's folder)
-from predict_consistency import png_bytes  # noqa: E402
+from predict_consistency import png_bytes
 
-from models.artifacts import unpack_model  # noqa: E402
-from models.data.catalog import load_dataset  # noqa: E402
-from models.predict import load_predictor  # noqa: E402
+from models.artifacts import unpack_model
+from models.data.catalog import load_dataset
+from models.kinds import load_predictor
 
 BATCHES = (1, 64)
 CLIENTS = (1, 8)

@@ -11,18 +11,19 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.specs import parse_spec  # noqa: E402
+from models.kinds import parse_spec
 
 # Fields that say how a job is scheduled, not what it trains: left out of the spec column.
 SCHEDULING = {"name", "priority", "timeout_s", "max_attempts", "checkpoint_every"}
 
 
-def short_spec(spec: dict) -> dict:
+def short_spec(spec: dict[str, Any]) -> dict[str, Any]:
     """The fields of `spec` that differ from its kind's defaults, model first."""
     defaults = parse_spec({"model": spec["model"]}).model_dump(mode="json")
     return {"model": spec["model"]} | {
@@ -30,10 +31,10 @@ def short_spec(spec: dict) -> dict:
     }
 
 
-def wait(client: httpx.Client, job_id: int) -> dict:
+def wait(client: httpx.Client, job_id: int) -> dict[str, Any]:
     while True:
         try:
-            job = client.get(f"/jobs/{job_id}").json()
+            job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
             if job["status"] in ("succeeded", "failed", "cancelled"):
                 return job
         except httpx.HTTPError:
@@ -41,7 +42,7 @@ def wait(client: httpx.Client, job_id: int) -> dict:
         time.sleep(5)
 
 
-def row(label: str, job: dict) -> str:
+def row(label: str, job: dict[str, Any]) -> str:
     m = job["final_metrics"] or {}
     best = f"{m['best_test_accuracy']:.4f} ({int(m['best_step'])})" if "best_test_accuracy" in m else "-"
     final = f"{m['test_accuracy']:.4f}" if "test_accuracy" in m else "-"

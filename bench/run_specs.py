@@ -1,6 +1,6 @@
 """Submit job specs to a running service, wait for them, print a Markdown table of the results.
 
-    python bench/run_specs.py --url http://127.0.0.1:8000 bench/specs/issue4.json
+    python bench/run_specs.py --url http://127.0.0.1:8000 bench/specs/report_mlp_experiments.json
 
 The spec file is a JSON object {"label": spec, ...}; each job is named after its label. Jobs
 run in the order given; the table gives each full spec, the final and best test accuracy, the
@@ -10,6 +10,7 @@ training speed and the wall time. `bench/report_jobs.py` prints the same table f
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 from report_jobs import HEADER, row, wait
@@ -20,7 +21,7 @@ def main() -> None:
     parser.add_argument("spec_file", type=Path)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     args = parser.parse_args()
-    specs: dict[str, dict] = json.loads(args.spec_file.read_text())
+    specs: dict[str, dict[str, Any]] = json.loads(args.spec_file.read_text())
     with httpx.Client(base_url=args.url, timeout=30) as client:
         submitted = {}
         for label, spec in specs.items():

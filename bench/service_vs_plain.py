@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import torch
@@ -26,9 +27,9 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.data.catalog import load_dataset  # noqa: E402
-from models.data.preprocessing import fit_normalization  # noqa: E402
-from models.torch_mlp import TorchMLP, TorchMLPConfig  # noqa: E402
+from models.data.catalog import load_dataset
+from models.data.preprocessing import fit_normalization
+from models.networks.mlp import TorchMLP, TorchMLPConfig
 
 CONFIGS = [
     {"model": "torch_mlp", "hidden_units": [100], "optimizer": "sgd", "max_steps": 1400},
@@ -42,7 +43,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def through_service(spec: dict, data_dir: Path) -> dict:
+def through_service(spec: dict[str, Any], data_dir: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         env = {
@@ -74,14 +75,15 @@ def through_service(spec: dict, data_dir: Path) -> dict:
                 job = httpx.get(f"{url}/jobs/{job['id']}").json()
             if job["status"] != "succeeded":
                 raise RuntimeError(f"job ended {job['status']}: {job['error']}")
-            return job["final_metrics"]
+            metrics: dict[str, Any] = job["final_metrics"]
+            return metrics
         finally:
             for proc in (worker, api):
                 os.killpg(proc.pid, signal.SIGTERM)
                 proc.wait()
 
 
-def plain_loop(spec: dict, data_dir: Path) -> float:
+def plain_loop(spec: dict[str, Any], data_dir: Path) -> float:
     """Steps per second of a textbook PyTorch loop on the same data and model."""
     arrays = load_dataset("cifar10", data_dir)
     norm = fit_normalization("assignment", arrays.train_x)
@@ -99,7 +101,7 @@ def plain_loop(spec: dict, data_dir: Path) -> float:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return spec["max_steps"] / (time.perf_counter() - start)
+    return float(spec["max_steps"]) / (time.perf_counter() - start)
 
 
 def main() -> None:

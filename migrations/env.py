@@ -1,11 +1,11 @@
-"""Alembic environment: the URL comes from the caller (app.db.migrate) or DATABASE_URL."""
+"""Alembic environment: the URL comes from the caller (store.migrate) or DATABASE_URL."""
 
 from alembic import context
 from sqlalchemy import Connection
 
-from app.db.engine import make_engine
-from app.db.tables import Base
-from app.settings import get_settings
+from store.engine import make_engine
+from store.settings import StoreSettings
+from store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -26,7 +26,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = config.get_main_option("sqlalchemy.url") or get_settings().resolved_database_url
+    url = config.get_main_option("sqlalchemy.url") or StoreSettings().resolved_database_url
     engine = make_engine(url)
     with engine.connect() as conn:
         _run(conn)

@@ -1,6 +1,7 @@
 """Shared fixtures: tiny data sets, a real SQLite file, a real API server and worker processes."""
 
 import os
+from typing import Any
 
 # Tiny models on tiny data: one math thread per process keeps the API, the workers and pytest from
 # oversubscribing the cores (set before anything imports torch or NumPy's BLAS).
@@ -8,7 +9,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,10 +22,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.engine import make_engine, make_session_factory
-from app.db.migrate import upgrade
+from harness.net import free_port, wait_until_up
+from harness.postgres import PostgresServer, start_postgres
+from store.engine import make_engine, make_session_factory
+from store.migrate import upgrade
 from tests.datagen import write_cifar_batches
-from tests.postgres import PostgresServer, start_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,23 +75,17 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(engine)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Service:
     url: str
     env: dict[str, str]
     log_dir: Path
-    processes: list[subprocess.Popen]
+    processes: list[subprocess.Popen[bytes]]
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)
 
-    def start_worker(self, name: str = "w") -> subprocess.Popen:
+    def start_worker(self, name: str = "w") -> subprocess.Popen[bytes]:
         with (self.log_dir / f"worker-{name}.log").open("ab") as log:  # the child keeps its own copy
             proc = subprocess.Popen(
                 [sys.executable, "-m", "workers", "--name", name],
@@ -107,7 +102,7 @@ class Service:
         return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.log_dir.glob("*.log"))
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
     """Stop one process we started (and its children), by process group id."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -116,20 +111,6 @@ def stop_process(proc: subprocess.Popen, timeout: float = 15) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-
-
-def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} did not come up")
 
 
 @contextmanager
@@ -179,11 +160,21 @@ def service(service_without_worker: Service) -> Service:
     return service_without_worker
 
 
-def wait_for_status(client: httpx.Client, job_id: int, statuses: set[str], timeout: float = 60) -> dict:
+def wait_for_status(client: httpx.Client, job_id: int, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
+        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
         if job["status"] in statuses:
             return job
         time.sleep(0.1)
     raise TimeoutError(f"job {job_id} still {job['status']} after {timeout}s")
+
+
+def wait_for_log(path: Path, text: str, timeout: float = 30) -> None:
+    """Until the log file at `path` holds `text`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{text!r} not in {path} after {timeout}s")

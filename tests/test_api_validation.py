@@ -2,17 +2,18 @@
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.settings import Settings
+from app.settings import ApiSettings
 
 
 @pytest.fixture
 def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path, database_url=database_url)
+    settings = ApiSettings(data_dir=tmp_path, database_url=database_url)
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -46,7 +47,7 @@ BAD_SPECS = [
 
 
 @pytest.mark.parametrize(("spec", "field"), BAD_SPECS)
-def test_bad_spec_is_422_naming_the_field(client: TestClient, spec: dict, field: str) -> None:
+def test_bad_spec_is_422_naming_the_field(client: TestClient, spec: dict[str, Any], field: str) -> None:
     response = client.post("/jobs", json=spec)
     assert response.status_code == 422
     body = response.json()
@@ -115,7 +116,7 @@ def test_numpy_mlp_refusals_say_why(client: TestClient) -> None:
         ({"model": "torch_mlp", "augmentation": "mixup"}, "augmentation", "crop_flip"),
     ],
 )
-def test_options_that_do_not_fit_are_named(client: TestClient, spec: dict, field: str, words: str) -> None:
+def test_options_that_do_not_fit_are_named(client: TestClient, spec: dict[str, Any], field: str, words: str) -> None:
     response = client.post("/jobs", json=spec)
     assert response.status_code == 422
     message = response.json()["message"]
@@ -130,7 +131,7 @@ def test_every_option_has_a_description_in_the_schema(client: TestClient) -> Non
 
 
 def test_unexpected_error_is_a_500_with_an_id_and_no_trace(tmp_path: Path, database_url: str) -> None:
-    app = create_app(Settings(data_dir=tmp_path, database_url=database_url))
+    app = create_app(ApiSettings(data_dir=tmp_path, database_url=database_url))
 
     @app.get("/boom")
     def boom() -> None:
@@ -144,7 +145,7 @@ def test_unexpected_error_is_a_500_with_an_id_and_no_trace(tmp_path: Path, datab
     assert "secret internal detail" not in response.text and "Traceback" not in response.text
 
 
-def documented_examples(schema: dict) -> list[tuple[str, str, object]]:
+def documented_examples(schema: dict[str, Any]) -> list[tuple[str, str, object]]:
     """(method, path, body) for every example request body the OpenAPI document shows in Swagger UI:
     each operation's `examples` per media type, and the `examples` of the schemas those bodies use."""
     components = schema["components"]["schemas"]

@@ -6,18 +6,21 @@ import numpy as np
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.artifacts import put_artifact, read_artifact
-from app.db.tables import ArtifactKind
 from app.services.jobs import jobs_page
 from app.services.model_cache import ModelCache
 from models.artifacts import ModelArtifact, pack_model, read_metadata, unpack_model
 from models.data.preprocessing import Normalization
+from store.artifacts import put_artifact, read_artifact
+from store.tables import ArtifactKind
 from tests.test_job_states import new_job
 
 
 def test_pack_and_unpack_round_trip_without_pickle() -> None:
     norm = Normalization("standardize", np.ones((3, 1, 1), np.float32), np.full((3, 1, 1), 2, np.float32))
-    weights = {"layers.0.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "bn.count": np.array(3, np.int64)}
+    weights: dict[str, np.ndarray] = {
+        "layers.0.weight": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "bn.count": np.array(3, np.int64),
+    }
     data = pack_model(ModelArtifact({"model": "torch_mlp"}, ["a", "b"], norm, weights))
     assert read_metadata(data)["preprocessing"] == "standardize"
     back = unpack_model(data)

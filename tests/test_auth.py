@@ -10,15 +10,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.settings import Settings
-from tests.conftest import ROOT, free_port, stop_process, wait_until_up
+from app.settings import ApiSettings
+from harness.net import free_port, wait_until_up
+from tests.conftest import ROOT, stop_process
 
 KEY = "s3cret-key"
 
 
 @pytest.fixture
 def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    settings = Settings(data_dir=tmp_path, database_url=database_url, api_key=KEY)
+    settings = ApiSettings(data_dir=tmp_path, database_url=database_url, api_key=KEY)
     with TestClient(create_app(settings)) as client:
         yield client
 

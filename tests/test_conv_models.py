@@ -1,16 +1,19 @@
 """The ConvNet and ResNet18 kinds: architecture, weights loading, and training on tiny data."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
-from models.convnet import ConvNet, PreActBlock
 from models.errors import JobError
-from models.reporting import NullReporter
-from models.resnet import WEIGHTS_FILE, ResNet18Classifier, load_imagenet_weights
-from models.runner import RunEnv, run_job
+from models.kinds import parse_spec
+from models.networks.convnet import ConvNet, PreActBlock
+from models.networks.resnet import WEIGHTS_FILE, ResNet18Classifier, load_imagenet_weights
+from models.run import run_job
+from models.training.reporting import InMemoryReporter
+from models.training.results import DataSource
 from tests.datagen import write_cifar_batches
 
 
@@ -73,7 +76,7 @@ def write_torchvision_weights(folder: Path) -> dict[str, torch.Tensor]:
     from torchvision.models import resnet18
 
     torch.manual_seed(123)
-    state = resnet18(weights=None).state_dict()
+    state: dict[str, torch.Tensor] = resnet18(weights=None).state_dict()
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(state, folder / WEIGHTS_FILE)
     return state
@@ -101,14 +104,22 @@ def test_weights_file_that_is_not_a_state_dict_fails_clearly(tmp_path: Path) -> 
         load_imagenet_weights(ResNet18Classifier(10), bad)
 
 
-def test_pretrained_job_without_weights_says_where_to_put_them(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
+def test_pretrained_job_without_weights_says_where_to_put_them(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     with pytest.raises(JobError) as err:
-        run_job({"model": "resnet18", "pretrained": True, "max_steps": 1}, NullReporter(), RunEnv(data_dir))
+        run_job(
+            parse_spec({"model": "resnet18", "pretrained": True, "max_steps": 1}),
+            InMemoryReporter(),
+            DataSource(data_dir),
+        )
     assert WEIGHTS_FILE in str(err.value) and str(data_dir / "weights") in str(err.value)
 
 
-def test_pretrained_job_trains_from_the_weights_file(data_dir: Path, tmp_path: Path, monkeypatch) -> None:
+def test_pretrained_job_trains_from_the_weights_file(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     write_torchvision_weights(data_dir / "weights")
     spec = {
@@ -119,7 +130,7 @@ def test_pretrained_job_trains_from_the_weights_file(data_dir: Path, tmp_path: P
         "batch_size": 8,
         "eval_every": 3,
     }
-    result = run_job(spec, NullReporter(), RunEnv(data_dir))
+    result = run_job(parse_spec(spec), InMemoryReporter(), DataSource(data_dir))
     assert result.steps_done == 3 and result.artifact is not None
 
 
@@ -138,10 +149,10 @@ def micro_data_dir(tmp_path: Path) -> Path:
     ],
     ids=["convnet", "resnet18"],
 )
-def test_conv_models_overfit_a_tiny_dataset(micro_data_dir: Path, spec: dict) -> None:
+def test_conv_models_overfit_a_tiny_dataset(micro_data_dir: Path, spec: dict[str, Any]) -> None:
     spec = {**spec, "max_steps": 15, "batch_size": 20, "eval_every": 15, "log_every": 5}
-    reporter = NullReporter()
-    result = run_job(spec, reporter, RunEnv(micro_data_dir))
+    reporter = InMemoryReporter()
+    result = run_job(parse_spec(spec), reporter, DataSource(micro_data_dir))
     train_points = [p for p in reporter.points if p[1] == "train"]
     assert train_points[-1][2] < train_points[0][2] / 4  # the training loss falls
     assert train_points[-1][3] == 1.0  # every training image right

@@ -44,7 +44,9 @@ def test_image_to_array_matches_pil_resize() -> None:
     np.testing.assert_array_equal(image_to_array(image), expected)
 
 
-def test_second_load_comes_from_the_cache_and_a_changed_folder_rebuilds(tmp_path: Path, monkeypatch) -> None:
+def test_second_load_comes_from_the_cache_and_a_changed_folder_rebuilds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_image_folder(tmp_path / "pets", ["cat", "dog"])
     first = load_dataset("pets", tmp_path)
     assert cache_path(tmp_path / "pets").is_file()

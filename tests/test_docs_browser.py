@@ -3,6 +3,7 @@
 import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
@@ -25,7 +26,7 @@ def try_it_out(block: Locator) -> None:
     block.get_by_role("button", name="Try it out").click()
 
 
-def execute(block: Locator) -> tuple[str, dict]:
+def execute(block: Locator) -> tuple[str, dict[str, Any]]:
     """Press Execute; the live response's status code and JSON body, as the page shows them."""
     block.get_by_role("button", name="Execute").click()
     live = block.locator(".live-responses-table tbody .response")
@@ -67,4 +68,3 @@ def test_swagger_ui_renders_and_runs_a_job_from_the_page(browser: Browser, servi
 
     assert requests.foreign == [], f"the page asked for something outside {url}: {requests.foreign}"
     assert any(u.endswith("/swagger-ui-bundle.js") for u in requests.requested)
-

@@ -2,30 +2,34 @@
 
 import threading
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.jobs import Ownership, claim_next, create_job, get_job, request_cancel, transition
-from app.db.points import add_points, delete_points_after, read_points
-from app.db.tables import Job, JobStatus
-from models.specs import parse_spec
+from models.kinds import parse_spec
+from store.attempts import Attempt, claim_next
+from store.errors import JobFinished
+from store.jobs import create_job, find_job, request_cancel
+from store.points import add_points, delete_points_after, read_points
+from store.tables import Job, JobStatus
+from store.transitions import transition
 
 
 def new_job(sessions: sessionmaker[Session]) -> int:
     with sessions() as session:
-        return create_job(session, parse_spec({"model": "torch_mlp"}).model_dump(mode="json"))[0].id
+        return create_job(session, parse_spec({"model": "torch_mlp"}))[0].id
 
 
 def status_of(sessions: sessionmaker[Session], job_id: int) -> str:
     with sessions() as session:
-        return get_job(session, job_id).status
+        return find_job(session, job_id).status
 
 
 def test_transitions_outside_the_table_are_refused(sessions: sessionmaker[Session]) -> None:
     job_id = new_job(sessions)
     with sessions() as session:
         assert transition(session, Job.id == job_id, JobStatus.succeeded) == []  # queued -> succeeded: no
-        assert transition(session, Job.id == job_id, JobStatus.running) == [job_id]
-        assert transition(session, Job.id == job_id, JobStatus.succeeded) == [job_id]
+        assert transition(session, Job.id == job_id, JobStatus.running) == [(job_id, 0)]
+        assert transition(session, Job.id == job_id, JobStatus.succeeded) == [(job_id, 0)]
         assert transition(session, Job.id == job_id, JobStatus.queued) == []  # finished is final
         session.commit()
     assert status_of(sessions, job_id) == "succeeded"
@@ -34,10 +38,10 @@ def test_transitions_outside_the_table_are_refused(sessions: sessionmaker[Sessio
 def test_claim_takes_oldest_first_and_only_queued(sessions: sessionmaker[Session]) -> None:
     first, second = new_job(sessions), new_job(sessions)
     with sessions() as session:
-        assert claim_next(session, "a") == Ownership(first, 1)
-        assert claim_next(session, "b") == Ownership(second, 1)
+        assert claim_next(session, "a") == Attempt(first, 1)
+        assert claim_next(session, "b") == Attempt(second, 1)
         assert claim_next(session, "c") is None
-        job = get_job(session, first)
+        job = find_job(session, first)
         assert (job.status, job.worker, job.attempts) == ("running", "a", 1)
 
 
@@ -68,15 +72,11 @@ def test_cancel_flags_running_and_refuses_finished(sessions: sessionmaker[Sessio
     with sessions() as session:
         claim_next(session, "w")
         assert request_cancel(session, job_id).cancel_requested is True
-        assert get_job(session, job_id).status == "running"
+        assert find_job(session, job_id).status == "running"
         transition(session, Job.id == job_id, JobStatus.cancelled)
         session.commit()
-        try:
+        with pytest.raises(JobFinished, match="already cancelled"):
             request_cancel(session, job_id)
-        except Exception as exc:
-            assert "already cancelled" in str(exc)
-        else:
-            raise AssertionError("cancelling a cancelled job must be refused")
 
 
 def test_points_come_back_in_step_order_and_can_be_rolled_back(sessions: sessionmaker[Session]) -> None:
@@ -93,9 +93,6 @@ def test_points_come_back_in_step_order_and_can_be_rolled_back(sessions: session
 
 def test_higher_priority_is_claimed_first_then_oldest(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
-        ids = [
-            create_job(session, parse_spec({"model": "torch_mlp", "priority": p}).model_dump(mode="json"))[0].id
-            for p in (0, 5, 5, -1)
-        ]
+        ids = [create_job(session, parse_spec({"model": "torch_mlp", "priority": p}))[0].id for p in (0, 5, 5, -1)]
         order = [claim_next(session, "w") for _ in ids]
     assert [o.job_id for o in order if o] == [ids[1], ids[2], ids[0], ids[3]]

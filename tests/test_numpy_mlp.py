@@ -9,17 +9,19 @@ import numpy as np
 import pytest
 import torch
 
-from models.numpy_mlp.mlp import MLP
-from models.numpy_mlp.modules import (
+from models.kinds import parse_spec
+from models.networks.mlp import TorchMLP, TorchMLPConfig
+from models.networks.numpy_mlp import MLP
+from models.networks.numpy_modules import (
     CrossEntropyModule,
     ELUModule,
     LinearModule,
     SoftMaxModule,
     softmax_cross_entropy,
 )
-from models.reporting import NullReporter
-from models.runner import RunEnv, run_job
-from models.torch_mlp import TorchMLP, TorchMLPConfig
+from models.run import run_job
+from models.training.reporting import InMemoryReporter
+from models.training.results import DataSource
 
 H = 1e-5
 
@@ -152,7 +154,7 @@ def test_same_weights_in_pytorch_give_the_same_output_and_gradients() -> None:
     mlp.backward(dlogits)
     torch_logits = torch_mlp(torch.from_numpy(x))
     torch_loss = torch.nn.functional.cross_entropy(torch_logits, torch.from_numpy(labels))
-    torch_loss.backward()
+    torch_loss.backward()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
 
     assert rel_error(logits, torch_logits.detach().numpy()) < 1e-5
     assert loss == pytest.approx(torch_loss.item(), rel=1e-5)
@@ -173,8 +175,8 @@ def test_tiny_dataset_is_fitted_to_full_training_accuracy(data_dir: Path) -> Non
         "log_every": 50,
         "preprocessing": "standardize",
     }
-    reporter = NullReporter()
-    result = run_job(spec, reporter, RunEnv(data_dir))
+    reporter = InMemoryReporter()
+    result = run_job(parse_spec(spec), reporter, DataSource(data_dir))
     last_train = [p for p in reporter.points if p[1] == "train"][-1]
     assert last_train[3] == 1.0
     assert result.metrics["test_accuracy"] >= 0.95
@@ -182,10 +184,11 @@ def test_tiny_dataset_is_fitted_to_full_training_accuracy(data_dir: Path) -> Non
 
 def test_numpy_path_does_not_import_torch(data_dir: Path) -> None:
     code = (
-        "import sys; from pathlib import Path; from models.runner import run_job, RunEnv; "
-        "from models.reporting import NullReporter; "
+        "import sys; from pathlib import Path; from models.run import run_job; from models.kinds import parse_spec; "
+        "from models.training.results import DataSource; "
+        "from models.training.reporting import InMemoryReporter; "
         "spec = {'model': 'numpy_mlp', 'max_steps': 3, 'batch_size': 10}; "
-        f"run_job(spec, NullReporter(), RunEnv(Path({str(data_dir)!r}))); "
+        f"run_job(parse_spec(spec), InMemoryReporter(), DataSource(Path({str(data_dir)!r}))); "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

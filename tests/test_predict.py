@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from harness.postgres import PostgresServer
 from models.artifacts import unpack_model
-from models.predict import load_predictor
+from models.kinds import load_predictor
 from tests.conftest import Service, running_service, wait_for_status
 from tests.datagen import CLASSES, class_images, write_cifar_batches
-from tests.postgres import PostgresServer
 
 TINY_JOBS = {
     "numpy_mlp": {"model": "numpy_mlp", "hidden_units": [32], "learning_rate": 0.05, "batch_size": 50,

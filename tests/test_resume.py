@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 from models.artifacts import unpack_model
-from models.reporting import NullReporter
-from models.runner import RunEnv, run_job
+from models.kinds import parse_spec
+from models.run import run_job
+from models.training.reporting import InMemoryReporter
+from models.training.results import DataSource
 
 
-class StopAtStep(NullReporter):
+class StopAtStep(InMemoryReporter):
     """Asks the loop to stop after `steps` steps (should_stop is called once per step)."""
 
     def __init__(self, steps: int) -> None:
@@ -34,16 +36,16 @@ SPECS = {
 def test_resumed_run_ends_with_the_same_weights_and_curve(data_dir: Path, kind: str) -> None:
     spec = {**SPECS[kind], "batch_size": 30, "max_steps": 30, "eval_every": 10, "log_every": 4,
             "checkpoint_every": 8, "device": "cpu"}  # fmt: skip
-    whole = NullReporter()
-    uninterrupted = run_job(spec, whole, RunEnv(data_dir))
+    whole = InMemoryReporter()
+    uninterrupted = run_job(parse_spec(spec), whole, DataSource(data_dir))
 
     first = StopAtStep(13)  # between train points: the running means carry over too
-    stopped = run_job(spec, first, RunEnv(data_dir))
+    stopped = run_job(parse_spec(spec), first, DataSource(data_dir))
     assert stopped.stopped and stopped.steps_done == 13 and stopped.artifact is None
     assert [step for step, _ in first.checkpoints] == [8, 13]  # every checkpoint_every, and at the stop
 
-    second = NullReporter()
-    resumed = run_job(spec, second, RunEnv(data_dir, resume=first.checkpoints[-1][1]))
+    second = InMemoryReporter()
+    resumed = run_job(parse_spec(spec), second, DataSource(data_dir), first.checkpoints[-1][1])
     assert resumed.steps_done == 30 and not resumed.stopped
     assert uninterrupted.artifact is not None and resumed.artifact is not None
     expected, got = unpack_model(uninterrupted.artifact).weights, unpack_model(resumed.artifact).weights

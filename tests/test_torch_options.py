@@ -1,27 +1,29 @@
 """The PyTorch MLP's options: architecture, optimizers, schedules and augmentation."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from torch import nn
 
-from models.augment import RandomCropFlip
-from models.optim import build_optimizer, lr_factor
-from models.reporting import NullReporter
-from models.runner import RunEnv, run_job
-from models.specs import parse_spec
-from models.torch_mlp import TorchMLP, TorchMLPConfig
-from models.torch_mlp_job import build_model
+from models.kinds import parse_spec
+from models.kinds.torch_mlp import build
+from models.networks.mlp import TorchMLP, TorchMLPConfig
+from models.run import run_job
+from models.training.augment import RandomCropFlip
+from models.training.optim import build_optimizer, lr_factor
+from models.training.reporting import InMemoryReporter
+from models.training.results import DataSource
 
 
-def mlp_spec(**overrides: object) -> dict:
+def mlp_spec(**overrides: object) -> dict[str, Any]:
     return {"model": "torch_mlp", "hidden_units": [32, 16], **overrides}
 
 
 @pytest.mark.parametrize("norm", ["batchnorm", "layernorm", "layernorm_custom", "layernorm_manual"])
 def test_norm_layers_follow_each_hidden_linear(norm: str) -> None:
-    model = build_model(parse_spec(mlp_spec(norm=norm, activation="tanh", dropout=0.1)), 10)  # type: ignore[arg-type]
+    model = build(parse_spec(mlp_spec(norm=norm, activation="tanh", dropout=0.1)), 10)  # type: ignore[arg-type]
     kinds = [type(m).__name__ for m in model.layers]
     norm_name = {
         "batchnorm": "BatchNorm1d",
@@ -107,7 +109,7 @@ def test_crop_flip_shifts_and_mirrors_whole_images() -> None:
         },
     ],
 )
-def test_option_combinations_train_on_tiny_data(data_dir: Path, options: dict) -> None:
+def test_option_combinations_train_on_tiny_data(data_dir: Path, options: dict[str, Any]) -> None:
     spec = mlp_spec(
         batch_size=40,
         max_steps=60,
@@ -116,5 +118,5 @@ def test_option_combinations_train_on_tiny_data(data_dir: Path, options: dict) -
         preprocessing="standardize",
         **{"optimizer": "adam", "learning_rate": 0.01, **options},
     )
-    result = run_job(spec, NullReporter(), RunEnv(data_dir))
+    result = run_job(parse_spec(spec), InMemoryReporter(), DataSource(data_dir))
     assert result.metrics["test_accuracy"] >= 0.8

@@ -8,7 +8,7 @@ python -m workers --gpus 0,1         # one worker per GPU (CUDA_VISIBLE_DEVICES 
 import argparse
 import logging
 
-from app.settings import get_settings
+from workers.settings import WorkerSettings
 from workers.supervisor import supervise
 from workers.worker import Worker
 
@@ -23,7 +23,7 @@ def main() -> None:
     gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else []
     if args.concurrency > 1 or gpus:
         raise SystemExit(supervise(args.concurrency, gpus, args.name))
-    Worker(get_settings(), args.name).run()
+    Worker(WorkerSettings(), args.name).run()
 
 
 if __name__ == "__main__":

@@ -4,27 +4,27 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.artifacts import put_artifact
-from app.db.jobs import Ownership, record_progress
-from app.db.points import PointRow, add_points
-from app.db.tables import ArtifactKind
-from models.reporting import Split
+from models.training.reporting import Split
+from store.artifacts import put_artifact
+from store.attempts import Attempt, AttemptState, record_progress
+from store.points import PointRow, add_points
+from store.tables import ArtifactKind
 from workers.stop_flag import StopFlag
 
 
 class DatabaseReporter:
     """Writes at most once per `flush_seconds` (and on close), one transaction per write.
 
-    Every write first checks that the job is still this attempt's (`ownership`): a job that was
+    Every write first checks that the job is still this attempt's: a job that was
     handed to another worker meanwhile is left alone, and the loop is told to stop. The cancel
     flag is read back with every write, so a cancel reaches the loop within about
     `flush_seconds`; `interrupted` is set by the process's signal handler.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], ownership: Ownership, flush_seconds: float) -> None:
+    def __init__(self, sessions: sessionmaker[Session], attempt: Attempt, flush_seconds: float) -> None:
         self.sessions = sessions
-        self.ownership = ownership
-        self.job_id = ownership.job_id
+        self.attempt = attempt
+        self.job_id = attempt.job_id
         self.flush_seconds = flush_seconds
         self.interrupted = StopFlag()
         self.cancel_requested = False
@@ -59,8 +59,8 @@ class DatabaseReporter:
         if self.lost:
             return
         with self.sessions() as session:
-            state = record_progress(session, self.ownership, *(self._progress or ()))
-            if state is None:
+            state = record_progress(session, self.attempt, *(self._progress or ()))
+            if state is AttemptState.lost:
                 session.rollback()
                 self.lost = True
                 return
@@ -68,6 +68,6 @@ class DatabaseReporter:
             if checkpoint is not None:
                 put_artifact(session, self.job_id, ArtifactKind.checkpoint, checkpoint[1], checkpoint[0])
             session.commit()
-        self.cancel_requested = state
+        self.cancel_requested = state is AttemptState.cancel_requested
         self._points.clear()
         self._last_flush = time.monotonic()

@@ -32,4 +32,4 @@ def supervise(concurrency: int, gpus: list[str], name: str | None) -> int:
     signal.signal(signal.SIGINT, forward)
     while any(child.poll() is None for child in children):
         time.sleep(0.2)
-    return max(abs(child.returncode or 0) for child in children)
+    return max(abs(int(child.returncode or 0)) for child in children)

@@ -19,14 +19,22 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.engine import make_engine, make_session_factory
-from app.db.jobs import Ownership, claim_next, get_job, requeue_stale_jobs, touch_heartbeat
-from app.db.migrate import upgrade
-from app.db.tables import JobStatus, utcnow
-from app.settings import Settings
-from models.registry import preload_trainers
-from workers.child import train_job_in_child
-from workers.outcomes import fail_job, requeue_job
+from models.kinds import preload_torch
+from store.attempts import (
+    Attempt,
+    attempt_is_current,
+    claim_next,
+    fail_attempt,
+    hand_back,
+    requeue_stale_jobs,
+    touch_heartbeat,
+)
+from store.engine import make_engine, make_session_factory
+from store.jobs import find_job
+from store.migrate import upgrade
+from store.tables import utcnow
+from workers.child import train_attempt_in_child
+from workers.settings import WorkerSettings
 from workers.stop_flag import StopFlag
 
 log = logging.getLogger(__name__)
@@ -46,7 +54,7 @@ def describe_exit(exitcode: int | None) -> str:
 
 
 class Worker:
-    def __init__(self, settings: Settings, name: str | None = None) -> None:
+    def __init__(self, settings: WorkerSettings, name: str | None = None) -> None:
         self.settings = settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.engine = make_engine(settings.resolved_database_url)
@@ -75,17 +83,17 @@ class Worker:
         signal.signal(signal.SIGTERM, self.on_signal)
         signal.signal(signal.SIGINT, self.on_signal)
         upgrade(self.engine)
-        preload_trainers()  # each forked child then starts with torch already imported
+        preload_torch()  # each forked child then starts with torch already imported
         log.info("worker %s waiting for jobs", self.name)
         try:
             while not self.stopping.is_set():
                 self.reap_stale_jobs()
                 with self.sessions() as session:
-                    ownership = claim_next(session, self.name)
-                if ownership is None:
+                    attempt = claim_next(session, self.name)
+                if attempt is None:
                     self.stopping.wait(self.settings.worker_poll_seconds)
                     continue
-                self.run_one(ownership)
+                self.run_one(attempt)
         finally:
             self.engine.dispose()
 
@@ -103,27 +111,25 @@ class Worker:
         for job_id in failed:
             log.warning("job %s lost its worker on its last allowed attempt: failed", job_id)
 
-    def run_one(self, ownership: Ownership) -> None:
-        log.info("worker %s: job %s started (attempt %s)", self.name, ownership.job_id, ownership.attempt)
-        s = self.settings
-        args = (ownership, s.resolved_database_url, str(s.data_dir), s.download_datasets, s.flush_seconds, os.getpid(),
-                s.training_nice)
-        self.child = CONTEXT.Process(target=train_job_in_child, args=args, name=f"job-{ownership.job_id}")
+    def run_one(self, attempt: Attempt) -> None:
+        log.info("worker %s: job %s started (attempt %s)", self.name, attempt.job_id, attempt.number)
+        args = (attempt, self.settings, os.getpid())
+        self.child = CONTEXT.Process(target=train_attempt_in_child, args=args, name=f"job-{attempt.job_id}")
         self.child.start()
         timed_out = False
         try:
-            timed_out = self._watch(ownership)
+            timed_out = self._watch(attempt)
         finally:
             exitcode = self.child.exitcode
             self.child = None
-            self._settle(ownership, exitcode, timed_out)
+            self._settle(attempt, exitcode, timed_out)
 
-    def _watch(self, ownership: Ownership) -> bool:
+    def _watch(self, attempt: Attempt) -> bool:
         """Heartbeat until the child ends; returns True when it was killed for its timeout."""
         child = self.child
         assert child is not None
         with self.sessions() as session:
-            timeout_s = get_job(session, ownership.job_id).timeout_s
+            timeout_s = find_job(session, attempt.job_id).timeout_s
         started = last_beat = time.monotonic()
         stop_sent_at: float | None = None
         while child.is_alive():
@@ -131,7 +137,7 @@ class Worker:
             now = time.monotonic()
             if now - last_beat >= self.settings.heartbeat_seconds:
                 with self.sessions() as session:
-                    touch_heartbeat(session, ownership.job_id)
+                    touch_heartbeat(session, attempt)
                 last_beat = now
             if timeout_s is not None and now - started > timeout_s and child.pid:
                 os.kill(child.pid, signal.SIGKILL)
@@ -143,16 +149,16 @@ class Worker:
                     os.kill(child.pid, signal.SIGKILL)
         return False
 
-    def _settle(self, ownership: Ownership, exitcode: int | None, timed_out: bool) -> None:
-        """Whatever the child did not record: a stop we asked for is a requeue, anything else a failure."""
+    def _settle(self, attempt: Attempt, exitcode: int | None, timed_out: bool) -> None:
+        """Whatever the child did not record: a stop we asked for is a hand-back, anything else a failure."""
         with self.sessions() as session:
-            job = get_job(session, ownership.job_id)
-        if job.status != JobStatus.running or job.attempts != ownership.attempt:
-            log.info("worker %s: job %s %s", self.name, ownership.job_id, job.status)
-            return
+            if not attempt_is_current(session, attempt):
+                log.info("worker %s: job %s %s", self.name, attempt.job_id, find_job(session, attempt.job_id).status)
+                return
+            timeout_s = find_job(session, attempt.job_id).timeout_s
         if timed_out:
-            fail_job(self.sessions, ownership, f"timed out: the attempt ran longer than timeout_s={job.timeout_s}")
+            fail_attempt(self.sessions, attempt, f"timed out: the attempt ran longer than timeout_s={timeout_s}")
         elif self.stopping.is_set():
-            requeue_job(self.sessions, ownership)
+            hand_back(self.sessions, attempt)
         else:
-            fail_job(self.sessions, ownership, describe_exit(exitcode))
+            fail_attempt(self.sessions, attempt, describe_exit(exitcode))

@@ -4,13 +4,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response
 
-from app.db.jobs import create_job, request_cancel
-from app.db.tables import MAX_INT32, JobStatus, utcnow
 from app.deps import JobDep, JobId, SessionDep, SessionFactoryDep
 from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic
 from app.services.jobs import job_public, jobs_page, read_job, read_metrics_json
-from app.services.predict import model_bytes
-from models.specs import NO_CONTROL_CHARACTERS, JobSpec
+from models.kinds import JobSpec
+from models.kinds.common import NO_CONTROL_CHARACTERS
+from store.artifacts import model_file
+from store.jobs import create_job, request_cancel
+from store.tables import MAX_INT32, JobStatus, utcnow
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -67,7 +68,7 @@ def submit_job(
     ] = None,
 ) -> JobPublic:
     """Queue a training job. Omitted fields take the assignment's defaults; the answer holds the full spec."""
-    job, created = create_job(session, spec.model_dump(mode="json"), idempotency_key)
+    job, created = create_job(session, spec, idempotency_key)
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/jobs/{job.id}"
@@ -126,7 +127,7 @@ def cancel_job(job: JobDep, session: SessionDep) -> JobPublic:
 def download_model(job: JobDep, session: SessionDep) -> Response:
     """The trained weights, normalisation constants, spec and class names, as one safetensors file."""
     return Response(
-        model_bytes(session, job.id),
+        model_file(session, job.id),
         media_type="application/octet-stream",
         headers={"Content-Disposition": f'attachment; filename="job-{job.id}.safetensors"'},
     )

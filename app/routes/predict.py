@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from app.deps import MAX_ID
-from app.schemas import ErrorMessage, PredictionsPublic, PredictJSON
-from app.services.errors import ServiceError
+from app.schemas import TOP_K_DEFAULT, TOP_K_MAX, ErrorMessage, PredictionsPublic, PredictJSON
+from app.services.errors import InvalidField, NotBase64, UnsupportedMedia
 from app.services.images import Upload
 from app.services.predict import predict
 
@@ -31,9 +31,12 @@ REQUEST_BODY: dict[str, Any] = {
                         "description": "Image files: PNG, JPEG, BMP, GIF, WebP; any size or mode.",
                     },
                     "job_id": {
-                        "type": "integer", "minimum": 1, "maximum": MAX_ID, "description": "As the query parameter."
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_ID,
+                        "description": "As the query parameter.",
                     },
-                    "top_k": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "top_k": {"type": "integer", "minimum": 1, "maximum": TOP_K_MAX},
                 },
             }
         },
@@ -53,9 +56,9 @@ def _int_field(value: Any, name: str, low: int, high: int) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise ServiceError(422, f"{name}: must be an integer, got {str(value)[:40]!r}") from None
+        raise InvalidField(name, f"must be an integer, got {str(value)[:40]!r}") from None
     if not low <= number <= high:
-        raise ServiceError(422, f"{name}: must be between {low} and {high}")
+        raise InvalidField(name, f"must be between {low} and {high}")
     return number
 
 
@@ -65,7 +68,7 @@ async def _read_multipart(request: Request) -> tuple[list[Upload], dict[str, Any
         uploads: list[Upload] = []
         for i, item in enumerate(form.getlist("files")):
             if not isinstance(item, UploadFile):
-                raise ServiceError(415, f"files[{i}]: expected a file upload, got a text field")
+                raise UnsupportedMedia(f"files[{i}]: expected a file upload, got a text field")
             uploads.append(Upload(item.filename or f"files[{i}]", await item.read(settings.max_image_bytes + 1)))
         fields = {k: form.get(k) for k in ("job_id", "top_k") if form.get(k) is not None}
     return uploads, fields
@@ -77,13 +80,13 @@ async def _read_json(request: Request) -> tuple[list[Upload], dict[str, Any]]:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise ServiceError(422, f"{where}: {first['msg']}") from None
+        raise InvalidField(where, first["msg"]) from None
     uploads = []
     for i, text in enumerate(body.images):
         try:
             uploads.append(Upload(f"images[{i}]", base64.b64decode(text, validate=True)))
         except (binascii.Error, ValueError):
-            raise ServiceError(400, f"images[{i}]: not valid base64") from None
+            raise NotBase64(f"images[{i}]: not valid base64") from None
     fields = {k: v for k, v in (("job_id", body.job_id), ("top_k", body.top_k)) if v is not None}
     return uploads, fields
 
@@ -96,7 +99,9 @@ async def predict_images(
     job_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="The model; default: the best succeeded job.")
     ] = None,
-    top_k: Annotated[int | None, Query(ge=1, le=100, description="How many best classes to list (default 3).")] = None,
+    top_k: Annotated[
+        int | None, Query(ge=1, le=TOP_K_MAX, description=f"How many best classes to list (default {TOP_K_DEFAULT}).")
+    ] = None,
 ) -> PredictionsPublic:
     """Upload images as multipart `files`, or as base64 strings in a JSON body `{"images": [...]}`."""
     content_type = request.headers.get("content-type", "")
@@ -105,10 +110,10 @@ async def predict_images(
     elif content_type.startswith("application/json"):
         uploads, fields = await _read_json(request)
     else:
-        raise ServiceError(415, "send multipart/form-data with `files`, or application/json with `images` (base64)")
+        raise UnsupportedMedia("send multipart/form-data with `files`, or application/json with `images` (base64)")
     chosen_job = job_id if job_id is not None else fields.get("job_id")
     if chosen_job is not None:
         chosen_job = _int_field(chosen_job, "job_id", 1, MAX_ID)
-    k = top_k if top_k is not None else _int_field(fields.get("top_k", 3), "top_k", 1, 100)
+    k = top_k if top_k is not None else _int_field(fields.get("top_k", TOP_K_DEFAULT), "top_k", 1, TOP_K_MAX)
     state = request.app.state
     return await run_in_threadpool(predict, state.sessions, state.model_cache, state.settings, uploads, chosen_job, k)

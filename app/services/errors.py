@@ -1,8 +1,29 @@
-"""An error a service raises with the HTTP status and message the client should get."""
+"""What the API's services refuse about a request; `app.errors` alone maps each to an HTTP status.
+
+Each message names the field or file it is about."""
 
 
-class ServiceError(Exception):
-    def __init__(self, status_code: int, message: str) -> None:
+class RequestRefused(Exception):
+    def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.status_code = status_code
         self.message = message
+
+
+class InvalidField(RequestRefused):
+    """A field with a bad value (422, in the shape of every other validation error)."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field, self.problem = field, problem
+
+
+class NotBase64(RequestRefused):
+    """A base64 image that does not decode."""
+
+
+class TooLarge(RequestRefused):
+    """Too many images, or one too large in bytes or pixels."""
+
+
+class UnsupportedMedia(RequestRefused):
+    """A file that is not a decodable image, or a body neither multipart nor JSON."""

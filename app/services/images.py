@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from app.services.errors import ServiceError
+from app.services.errors import RequestRefused, TooLarge, UnsupportedMedia
 from models.data.images import image_to_array
 
 
@@ -18,27 +18,24 @@ class Upload:
 
 
 def decode_upload(upload: Upload, max_bytes: int, max_pixels: int) -> np.ndarray:
-    """One upload -> (3, 32, 32) uint8, exactly as training images are made. Raises ServiceError 413/415."""
+    """One upload -> (3, 32, 32) uint8, exactly as training images are made. Raises TooLarge or UnsupportedMedia."""
     if len(upload.data) > max_bytes:
-        raise ServiceError(
-            413, f"file {upload.filename!r} is {len(upload.data):,} bytes, over the limit of {max_bytes:,}"
-        )
+        raise TooLarge(f"file {upload.filename!r} is {len(upload.data):,} bytes, over the limit of {max_bytes:,}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(upload.data)) as image:
                 width, height = image.size  # read from the header; nothing decoded yet
                 if width * height > max_pixels:
-                    raise ServiceError(
-                        413,
+                    raise TooLarge(
                         f"file {upload.filename!r} is {width}x{height} pixels, over the limit of {max_pixels:,} pixels",
                     )
                 return image_to_array(image)
-    except ServiceError:
+    except RequestRefused:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ServiceError(413, f"file {upload.filename!r} is too large to decode: {exc}") from exc
+        raise TooLarge(f"file {upload.filename!r} is too large to decode: {exc}") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise ServiceError(
-            415, f"file {upload.filename!r} is not a decodable image (PNG, JPEG, BMP, GIF, WebP): {type(exc).__name__}"
+        raise UnsupportedMedia(
+            f"file {upload.filename!r} is not a decodable image (PNG, JPEG, BMP, GIF, WebP): {type(exc).__name__}"
         ) from exc

@@ -5,11 +5,11 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.artifacts import artifact_infos
-from app.db.jobs import get_job, list_jobs
-from app.db.points import PointRow, read_points
-from app.db.tables import ArtifactKind, Job, JobStatus, utcnow
 from app.schemas import JobPublic, JobsPublic
+from store.artifacts import artifact_infos
+from store.jobs import find_job, list_jobs
+from store.points import PointRow, read_points
+from store.tables import ArtifactKind, Job, JobStatus, utcnow
 
 
 def job_public(session: Session, job: Job) -> JobPublic:
@@ -32,13 +32,13 @@ def jobs_page(session: Session, status: JobStatus | None, model: str | None, lim
 def read_job(sessions: sessionmaker[Session], job_id: int) -> JobPublic:
     """GET /jobs/{id}. Raises JobNotFound."""
     with sessions() as session:
-        return job_public(session, get_job(session, job_id))
+        return job_public(session, find_job(session, job_id))
 
 
 def read_metrics_json(sessions: sessionmaker[Session], job_id: int, since: int | None) -> bytes:
     """GET /jobs/{id}/metrics as JSON bytes. Raises JobNotFound."""
     with sessions() as session:
-        return metrics_json(get_job(session, job_id), read_points(session, job_id, since))
+        return metrics_json(find_job(session, job_id), read_points(session, job_id, since))
 
 
 def metrics_json(job: Job, points: Sequence[PointRow]) -> bytes:

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from app.db.tables import UTCDateTime
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -26,10 +24,10 @@ def upgrade() -> None:
         sa.Column("model", sa.String(length=40), nullable=False),
         sa.Column("spec", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
-        sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("started_at", UTCDateTime(), nullable=True),
-        sa.Column("finished_at", UTCDateTime(), nullable=True),
-        sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("worker", sa.String(length=200), nullable=True),
         sa.Column("step", sa.Integer(), nullable=False),

@@ -23,11 +23,33 @@ class Normalization:
     mean: np.ndarray  # (3, 32, 32) for `assignment`, (3, 1, 1) for `standardize`; float32
     std: np.ndarray  # (1, 1, 1) ones for `assignment`, (3, 1, 1) for `standardize`; float32
 
+    def inverse_std(self) -> np.ndarray | None:
+        """1 / std, or None for `assignment` (which only subtracts the mean)."""
+        return None if self.kind == "assignment" else (1 / self.std).astype(np.float32)
+
     def apply(self, images_u8: np.ndarray) -> np.ndarray:
         """(N, 3, 32, 32) uint8 -> float32, normalised."""
-        out = images_u8.astype(np.float32) - self.mean
+        out: np.ndarray = images_u8.astype(np.float32) - self.mean
         if self.kind != "assignment":
             out /= self.std
+        return out
+
+
+class FlatNormalizer:
+    """Normalisation of flattened images (N, 3072), its constants broadcast once: the NumPy MLP's input."""
+
+    def __init__(self, norm: Normalization, dtype: type) -> None:
+        self.dtype = dtype
+        self.mean: np.ndarray = np.broadcast_to(norm.mean, (3, 32, 32)).reshape(-1).astype(dtype)
+        inv_std = norm.inverse_std()
+        self.inv_std: np.ndarray | None = (
+            None if inv_std is None else np.broadcast_to(inv_std, (3, 32, 32)).reshape(-1).astype(dtype)
+        )
+
+    def __call__(self, rows_u8: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.subtract(rows_u8, self.mean, dtype=self.dtype)
+        if self.inv_std is not None:
+            out *= self.inv_std
         return out
 
 

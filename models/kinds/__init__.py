@@ -1,0 +1,64 @@
+"""The model kinds: a spec's `model` -> its spec class, how it trains, and how it loads to predict.
+
+Each kind is one module in this package; adding one is that module plus its line in `KINDS` and
+in `JobSpec`. Kind modules import torch only inside their train and load functions, so the API
+and the NumPy kind never import it until they need it.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from models.artifacts import ModelArtifact
+from models.data.arrays import ImageArrays
+from models.data.preprocessing import Normalization
+from models.kinds import convnet, numpy_mlp, resnet18, torch_mlp
+from models.kinds.convnet import ConvNetSpec
+from models.kinds.numpy_mlp import NumpyMLPSpec
+from models.kinds.resnet18 import ResNet18Spec
+from models.kinds.torch_mlp import TorchMLPSpec
+from models.prediction import Predictor
+from models.training.reporting import Reporter
+from models.training.results import DataSource, RunResult
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ModelKind(Generic[SpecT]):
+    spec: type[SpecT]
+    train: Callable[[SpecT, ImageArrays, Normalization, Reporter, DataSource, bytes | None], RunResult]
+    load: Callable[[SpecT, ModelArtifact], Predictor]
+
+
+KINDS: dict[str, ModelKind[Any]] = {
+    "torch_mlp": ModelKind(TorchMLPSpec, torch_mlp.train, torch_mlp.load),
+    "numpy_mlp": ModelKind(NumpyMLPSpec, numpy_mlp.train, numpy_mlp.load),
+    "convnet": ModelKind(ConvNetSpec, convnet.train, convnet.load),
+    "resnet18": ModelKind(ResNet18Spec, resnet18.train, resnet18.load),
+}
+
+JobSpec = Annotated[TorchMLPSpec | NumpyMLPSpec | ConvNetSpec | ResNet18Spec, Field(discriminator="model")]
+job_spec_adapter: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
+
+
+def parse_spec(raw: dict[str, Any]) -> JobSpec:
+    """A stored spec (JSON) back into its typed class."""
+    return job_spec_adapter.validate_python(raw)
+
+
+def load_predictor(artifact: ModelArtifact) -> Predictor:
+    """The predictor of a stored model; its spec is parsed here, once."""
+    spec = parse_spec(artifact.spec)
+    return KINDS[spec.model].load(spec, artifact)
+
+
+def preload_torch() -> None:
+    """Import torch and the torch training code now: a worker does this once, before it forks a
+    child per job, so each child starts with them already imported."""
+    import models.networks.convnet
+    import models.networks.mlp
+    import models.networks.resnet
+    import models.training.torch_setup  # noqa: F401

@@ -1,0 +1,55 @@
+"""The `convnet` kind: the assignment's pre-activation ConvNet (part 4). torch is imported only when
+the kind trains or predicts."""
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import ConfigDict, Field
+
+from models.artifacts import ModelArtifact
+from models.data.arrays import ImageArrays
+from models.data.preprocessing import Normalization
+from models.kinds.common import MAX_BATCH, MAX_STEPS, TorchJobSpec
+from models.training.reporting import Reporter
+from models.training.results import DataSource, RunResult
+
+if TYPE_CHECKING:
+    from models.prediction.torch_predictor import TorchPredictor
+
+
+class ConvNetSpec(TorchJobSpec):
+    """The assignment's pre-activation ConvNet (part 4); defaults are the assignment's."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"model": "convnet"}]})
+
+    model: Literal["convnet"] = Field(description="The kind of network to train.")
+    learning_rate: float = Field(1e-4, gt=0, le=10, description="Step size of the optimizer.")
+    optimizer: Literal["sgd", "sgd_momentum", "adam", "adamw"] = Field(
+        "adam",
+        description="`sgd` (plain), `sgd_momentum` (see `momentum`), `adam`, or `adamw` (decoupled weight decay).",
+    )
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH, description="Training images per step.")
+    max_steps: int = Field(5000, ge=1, le=MAX_STEPS, description="Training steps (mini-batches).")
+    eval_every: int = Field(
+        500, ge=1, le=MAX_STEPS, description="Evaluate on the whole test set every this many steps and at the end."
+    )
+
+
+def train(
+    spec: ConvNetSpec,
+    arrays: ImageArrays,
+    norm: Normalization,
+    reporter: Reporter,
+    source: DataSource,
+    resume: bytes | None,
+) -> RunResult:
+    from models.networks.convnet import ConvNet
+    from models.training.torch_setup import train_torch_network
+
+    return train_torch_network(spec, lambda: ConvNet(3, arrays.n_classes), arrays, norm, reporter, resume)
+
+
+def load(spec: ConvNetSpec, artifact: ModelArtifact) -> "TorchPredictor":
+    from models.networks.convnet import ConvNet
+    from models.prediction.torch_predictor import TorchPredictor
+
+    return TorchPredictor(ConvNet(3, len(artifact.class_names)), artifact, channels_last=True)

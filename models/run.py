@@ -1,0 +1,46 @@
+"""Running one job: knows the spec and a reporter, nothing about HTTP, SQL or who dispatched it."""
+
+import resource
+
+from models.artifacts import ModelArtifact, pack_model
+from models.data.arrays import DatasetError
+from models.data.catalog import load_dataset
+from models.data.preprocessing import fit_normalization
+from models.errors import JobError
+from models.kinds import KINDS, JobSpec
+from models.training.reporting import Reporter
+from models.training.results import DataSource, RunResult
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def run_job(spec: JobSpec, reporter: Reporter, source: DataSource, resume: bytes | None = None) -> RunResult:
+    """Load the data set, train the model the spec names (continuing from `resume`, a checkpoint,
+    when given), return its metrics and, when it ran to the end, the packed model.
+
+    Raises JobError with a message for the user when the job cannot run (missing data set,
+    no GPU for a `cuda` job, out of memory, a diverging loss).
+    """
+    try:
+        arrays = load_dataset(spec.dataset, source.data_dir, download=source.download)
+    except DatasetError as exc:
+        raise JobError(str(exc)) from exc
+    norm = fit_normalization(spec.preprocessing or "standardize", arrays.train_x)  # resnet18 fills it in
+    try:
+        result = KINDS[spec.model].train(spec, arrays, norm, reporter, source, resume)
+    except MemoryError as exc:
+        raise JobError(f"out of memory: {exc or 'the model or batch is too large'}; lower batch_size") from exc
+    except FloatingPointError as exc:
+        raise JobError(str(exc)) from exc
+    except RuntimeError as exc:
+        if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc):
+            raise JobError(f"out of GPU memory: lower batch_size or the model's size ({exc})") from exc
+        raise
+    if not result.stopped:
+        result.artifact = pack_model(
+            ModelArtifact(spec.model_dump(mode="json"), arrays.class_names, norm, result.weights)
+        )
+    result.metrics["peak_rss_mb"] = peak_rss_mb()
+    return result

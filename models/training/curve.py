@@ -1,0 +1,91 @@
+"""What every training loop shares, whatever its array library: when to log and evaluate,
+running means, timing that leaves evaluation out, the best test accuracy, and final metrics."""
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from models.training.reporting import Reporter
+
+
+@dataclass(frozen=True)
+class Cadence:
+    max_steps: int
+    log_every: int
+    eval_every: int
+
+    def is_eval_step(self, step: int) -> bool:
+        return step % self.eval_every == 0 or step == self.max_steps
+
+    def is_log_step(self, step: int) -> bool:
+        """A train point every `log_every` steps, and with every evaluation."""
+        return step % self.log_every == 0 or self.is_eval_step(step)
+
+
+class CurveRecorder:
+    """Turns the loop's raw sums into curve points, progress and final metrics."""
+
+    def __init__(self, cadence: Cadence, batch_size: int, reporter: Reporter) -> None:
+        self.cadence, self.batch_size, self.reporter = cadence, batch_size, reporter
+        self.train_seconds = 0.0
+        self.eval_seconds = 0.0
+        self.best_accuracy, self.best_step = -1.0, 0
+        self.last: dict[str, float] = {}
+        self._tick = time.perf_counter()
+        self._timing_eval_since: float | None = None
+
+    def train_point(self, step: int, loss_sum: float, correct: int, n_steps: int, n_images: int) -> None:
+        """Report the running mean since the last train point; stops the training clock."""
+        now = time.perf_counter()
+        self.train_seconds += now - self._tick
+        self._tick = now
+        loss, accuracy = loss_sum / n_steps, correct / n_images
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss} at step {step}: lower the learning rate")
+        self.reporter.point(step, "train", loss, accuracy)
+        self.reporter.progress(step, step / self.train_seconds, step * self.batch_size / self.train_seconds)
+        self.last.update(train_loss=loss, train_accuracy=accuracy)
+
+    def test_point(self, step: int, loss: float, accuracy: float) -> None:
+        self.reporter.point(step, "test", loss, accuracy)
+        self.last.update(test_loss=loss, test_accuracy=accuracy)
+        if accuracy > self.best_accuracy:
+            self.best_accuracy, self.best_step = accuracy, step
+
+    def resume_clock(self) -> None:
+        """Call after logging and evaluation: what passed since the last train point was not training."""
+        now = time.perf_counter()
+        self.eval_seconds += now - self._tick
+        self._tick = now
+
+    def state(self) -> dict[str, object]:
+        return {
+            "train_seconds": self.train_seconds,
+            "eval_seconds": self.eval_seconds,
+            "best_accuracy": self.best_accuracy,
+            "best_step": self.best_step,
+            "last": dict(self.last),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.train_seconds, self.eval_seconds = state["train_seconds"], state["eval_seconds"]
+        self.best_accuracy, self.best_step = state["best_accuracy"], state["best_step"]
+        self.last = dict(state["last"])
+        self._tick = time.perf_counter()
+
+    def final_metrics(self, steps_done: int) -> dict[str, float]:
+        self.train_seconds += time.perf_counter() - self._tick
+        self._tick = time.perf_counter()
+        metrics = dict(self.last)
+        if self.best_accuracy >= 0:
+            metrics.update(best_test_accuracy=self.best_accuracy, best_step=float(self.best_step))
+        rate = steps_done / self.train_seconds if self.train_seconds else 0.0
+        metrics.update(
+            steps=float(steps_done),
+            train_seconds=self.train_seconds,
+            eval_seconds=self.eval_seconds,
+            steps_per_second=rate,
+            images_per_second=rate * self.batch_size,
+        )
+        return metrics

@@ -1,0 +1,42 @@
+"""How a training loop talks to whoever runs it, without knowing who that is."""
+
+from typing import Literal, Protocol
+
+Split = Literal["train", "test"]
+
+
+class Reporter(Protocol):
+    def point(self, step: int, split: Split, loss: float, accuracy: float) -> None:
+        """One curve point: a train running mean or a whole-test-set evaluation."""
+
+    def progress(self, step: int, steps_per_second: float, images_per_second: float) -> None:
+        """Where training is and how fast it goes."""
+
+    def should_stop(self) -> bool:
+        """True when the job was cancelled or its worker is shutting down; checked between steps."""
+
+    def checkpoint(self, step: int, state: bytes) -> None:
+        """The full training state after `step` steps; every point up to `step` was reported before it."""
+
+
+class InMemoryReporter:
+    """Keeps every point, the last progress and every checkpoint in lists; never asks to stop.
+
+    For benchmarks, tests and scripts that run a job in-process."""
+
+    def __init__(self) -> None:
+        self.points: list[tuple[int, str, float, float]] = []
+        self.last_progress: tuple[int, float, float] | None = None
+        self.checkpoints: list[tuple[int, bytes]] = []
+
+    def point(self, step: int, split: Split, loss: float, accuracy: float) -> None:
+        self.points.append((step, split, loss, accuracy))
+
+    def progress(self, step: int, steps_per_second: float, images_per_second: float) -> None:
+        self.last_progress = (step, steps_per_second, images_per_second)
+
+    def should_stop(self) -> bool:
+        return False
+
+    def checkpoint(self, step: int, state: bytes) -> None:
+        self.checkpoints.append((step, state))

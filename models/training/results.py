@@ -1,0 +1,28 @@
+"""What a run reads besides its spec, and what training a job produces."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where a run finds its data sets (and weights files), and whether it may download what is missing."""
+
+    data_dir: Path
+    download: bool = False
+
+
+@dataclass
+class RunResult:
+    steps_done: int
+    stopped: bool  # ended early because the reporter asked it to stop
+    metrics: dict[str, float] = field(default_factory=dict)
+    device: str = "cpu"  # where it trained
+    weights: dict[str, np.ndarray] = field(default_factory=dict)  # name -> array, for the model artifact
+    artifact: bytes | None = None  # the packed model (models.artifacts), set by run_job on success
+
+    def job_metrics(self) -> dict[str, float | str]:
+        """The metrics as stored on the job: the numbers and the device."""
+        return {**self.metrics, "device": self.device}

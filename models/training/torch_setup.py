@@ -1,0 +1,63 @@
+"""Setting up a torch run: device, seed, data on the device, optimiser, schedule, augmentation,
+precision; then `run_loop` drives the `TorchBackend`."""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from models.data.arrays import ImageArrays
+from models.data.preprocessing import Normalization
+from models.kinds.common import TorchJobSpec
+from models.training.augment import RandomCropFlip
+from models.training.loop import LoopPlan, run_loop
+from models.training.optim import build_optimizer, build_scheduler
+from models.training.reporting import Reporter
+from models.training.results import RunResult
+from models.training.torch_backend import TorchBackend, TorchStepPlan, numpy_state_dict
+from models.training.torch_data import DeviceData
+from models.training.torch_device import resolve_device, seed_everything
+
+EVAL_IMAGES_PER_BATCH = {"cpu": 1000, "cuda": 5000}
+
+
+def train_torch_network(
+    spec: TorchJobSpec,
+    build: Callable[[], nn.Module],
+    arrays: ImageArrays,
+    norm: Normalization,
+    reporter: Reporter,
+    resume: bytes | None = None,
+    eval_scale: float = 1.0,
+) -> RunResult:
+    """Build the network with `build()` (after seeding) and train it as the spec says.
+
+    `eval_scale` shrinks evaluation batches for networks that need more memory per image.
+    """
+    device = resolve_device(spec.device)
+    seed_everything(spec.seed)
+    on_gpu = device.type == "cuda"
+    if on_gpu:
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels once
+    data = DeviceData.build(arrays, norm, device)
+    model = build().to(device)
+    if on_gpu:
+        model = model.to(memory_format=torch.channels_last)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = build_optimizer(trainable, spec, spec.learning_rate)
+    use_bf16 = spec.mixed_precision == "bf16" or (spec.mixed_precision == "auto" and on_gpu)
+    step_plan = TorchStepPlan(
+        batch_size=spec.batch_size,
+        seed=spec.seed,
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, spec, spec.max_steps),
+        loss_fn=nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing),
+        augment=RandomCropFlip(4, spec.seed + 1, device) if spec.augmentation == "crop_flip" else None,
+        autocast_dtype=torch.bfloat16 if use_bf16 else None,
+        channels_last=on_gpu,
+        eval_batch=max(1, int(EVAL_IMAGES_PER_BATCH[device.type] * eval_scale)),
+    )
+    runnable: nn.Module = torch.compile(model) if spec.compile else model  # type: ignore[assignment]
+    loop_plan = LoopPlan(spec.max_steps, spec.log_every, spec.eval_every, spec.checkpoint_every, spec.batch_size)
+    result = run_loop(TorchBackend(runnable, data, step_plan), loop_plan, reporter, resume)
+    return RunResult(result.steps_done, result.stopped, result.metrics, device.type, numpy_state_dict(model))

@@ -1,0 +1,75 @@
+"""Reading and writing artifacts; metadata queries never load the blobs."""
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from store.errors import NoModel
+from store.jobs import find_job
+from store.tables import Artifact, ArtifactKind, Job, JobStatus, utcnow
+
+
+@dataclass(frozen=True)
+class ArtifactInfo:
+    job_id: int
+    size_bytes: int
+    sha256: str
+    step: int
+
+
+def put_artifact(session: Session, job_id: int, kind: ArtifactKind, data: bytes, step: int = 0) -> ArtifactInfo:
+    """Store (or replace) the job's artifact of this kind. No commit."""
+    sha = hashlib.sha256(data).hexdigest()
+    session.execute(delete(Artifact).where(Artifact.job_id == job_id, Artifact.kind == kind.value))
+    session.add(
+        Artifact(
+            job_id=job_id, kind=kind.value, created_at=utcnow(), size_bytes=len(data), sha256=sha, step=step, data=data
+        )
+    )
+    return ArtifactInfo(job_id, len(data), sha, step)
+
+
+def artifact_infos(session: Session, job_ids: list[int], kind: ArtifactKind) -> dict[int, ArtifactInfo]:
+    rows = session.execute(
+        select(Artifact.job_id, Artifact.size_bytes, Artifact.sha256, Artifact.step).where(
+            Artifact.job_id.in_(job_ids), Artifact.kind == kind.value
+        )
+    )
+    return {r.job_id: ArtifactInfo(r.job_id, r.size_bytes, r.sha256, r.step) for r in rows}
+
+
+def read_artifact(session: Session, job_id: int, kind: ArtifactKind) -> tuple[ArtifactInfo, bytes] | None:
+    row = session.execute(
+        select(Artifact.size_bytes, Artifact.sha256, Artifact.step, Artifact.data).where(
+            Artifact.job_id == job_id, Artifact.kind == kind.value
+        )
+    ).first()
+    if row is None:
+        return None
+    return ArtifactInfo(job_id, row.size_bytes, row.sha256, row.step), row.data
+
+
+def best_model_job(session: Session) -> int | None:
+    """The succeeded job with a model and the best final test accuracy (newest on ties)."""
+    accuracy = Job.final_metrics["test_accuracy"].as_float()
+    query = (
+        select(Job.id)
+        .join(Artifact, (Artifact.job_id == Job.id) & (Artifact.kind == ArtifactKind.model.value))
+        .where(Job.status == JobStatus.succeeded.value)
+        .order_by(accuracy.desc(), Job.id.desc())
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
+def model_file(session: Session, job_id: int) -> bytes:
+    """The job's model file. Raises JobNotFound, or NoModel for a job without one."""
+    job = find_job(session, job_id)
+    if job.status != JobStatus.succeeded:
+        raise NoModel(f"job {job_id} is {job.status}: only succeeded jobs have a model")
+    found = read_artifact(session, job_id, ArtifactKind.model)
+    if found is None:
+        raise NoModel(f"job {job_id} succeeded but has no stored model")
+    return found[1]

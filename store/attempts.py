@@ -1,0 +1,197 @@
+"""One attempt at a job, as an executor sees it: claim, start, heartbeat, progress, and how it ended.
+
+Every write is fenced by the attempt: a worker whose job was handed to another attempt meanwhile
+(requeued after a lost heartbeat, say) changes nothing.
+"""
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.artifacts import put_artifact, read_artifact
+from store.jobs import find_job
+from store.points import delete_points_after
+from store.tables import Artifact, ArtifactKind, Job, JobStatus, utcnow
+from store.transitions import transition
+
+log = logging.getLogger(__name__)
+MAX_ERROR_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt at a job: the job id and its attempt number, which fences off a stale worker."""
+
+    job_id: int
+    number: int
+
+
+def _still_runs(attempt: Attempt) -> ColumnElement[bool]:
+    """SQL: the job is running, and this attempt is the one running it."""
+    return (Job.id == attempt.job_id) & (Job.attempts == attempt.number) & (Job.status == JobStatus.running.value)
+
+
+class AttemptState(enum.Enum):
+    """What a heartbeat learns: go on, stop because a cancel was asked, or stop because the job is another's."""
+
+    running = "running"
+    cancel_requested = "cancel_requested"
+    lost = "lost"  # requeued to another attempt, or finished
+
+
+def claim_next(session: Session, worker: str) -> Attempt | None:
+    """Atomically mark the next queued job (highest priority, then oldest) running for `worker`
+    and commit; the new attempt, or None when the queue is empty.
+
+    One UPDATE picks and takes the job, so two workers never get the same one: SQLite runs
+    writes one at a time, and PostgreSQL's SKIP LOCKED lets each worker pass over rows that
+    another is taking.
+    """
+    candidate = (
+        select(Job.id).where(Job.status == JobStatus.queued.value).order_by(Job.priority.desc(), Job.id).limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+    now = utcnow()
+    claimed = transition(
+        session,
+        Job.id == candidate.scalar_subquery(),
+        JobStatus.running,
+        from_statuses=[JobStatus.queued],
+        started_at=now,
+        heartbeat_at=now,
+        worker=worker,
+        attempts=Job.attempts + 1,
+        cancel_requested=False,
+    )
+    session.commit()
+    return Attempt(*claimed[0]) if claimed else None
+
+
+@dataclass(frozen=True)
+class AttemptStart:
+    """What an attempt needs to run: the stored spec, and the checkpoint to resume from (if any)."""
+
+    spec: dict[str, Any]
+    checkpoint: bytes | None
+    checkpoint_step: int
+
+
+def start_attempt(sessions: sessionmaker[Session], attempt: Attempt) -> AttemptStart:
+    """The job's spec and last checkpoint; points logged after that checkpoint are dropped, since
+    this attempt logs them again. Commits."""
+    with sessions() as session:
+        spec = find_job(session, attempt.job_id).spec
+        found = read_artifact(session, attempt.job_id, ArtifactKind.checkpoint)
+        step, checkpoint = (found[0].step, found[1]) if found else (0, None)
+        delete_points_after(session, attempt.job_id, step)
+        session.commit()
+    return AttemptStart(spec, checkpoint, step)
+
+
+def record_progress(
+    session: Session,
+    attempt: Attempt,
+    step: int | None = None,
+    steps_per_second: float | None = None,
+    images_per_second: float | None = None,
+) -> AttemptState:
+    """Refresh the heartbeat (and store progress, when given) of a job this attempt still runs,
+    and read back whether a cancel was requested. No commit; roll back when it says `lost`."""
+    values: dict[str, Any] = {"heartbeat_at": utcnow()}
+    if step is not None:
+        values.update(step=step, steps_per_second=steps_per_second, images_per_second=images_per_second)
+    flags = session.execute(
+        update(Job)
+        .where(_still_runs(attempt))
+        .values(**values)
+        .returning(Job.cancel_requested)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if flags is None:
+        return AttemptState.lost
+    return AttemptState.cancel_requested if flags[0] else AttemptState.running
+
+
+def touch_heartbeat(session: Session, attempt: Attempt) -> AttemptState:
+    """The watching worker's heartbeat for its child's attempt. Commits."""
+    state = record_progress(session, attempt)
+    session.commit()
+    return state
+
+
+def attempt_is_current(session: Session, attempt: Attempt) -> bool:
+    job = find_job(session, attempt.job_id)
+    return job.status == JobStatus.running and job.attempts == attempt.number
+
+
+def requeue_stale_jobs(session: Session, stale_before: datetime) -> tuple[list[int], list[int]]:
+    """Running jobs whose heartbeat is older than `stale_before` lost their worker: hand them back
+    to the queue, or fail them once they used up max_attempts. Commits; returns (requeued, failed)."""
+    stale = (Job.status == JobStatus.running.value) & (Job.heartbeat_at < stale_before)
+    failed = transition(
+        session,
+        stale & (Job.attempts >= Job.max_attempts),
+        JobStatus.failed,
+        error="worker lost (no heartbeat) on the last allowed attempt; max_attempts reached",
+    )
+    requeued = transition(session, stale & (Job.attempts < Job.max_attempts), JobStatus.queued, worker=None)
+    session.commit()
+    return [job_id for job_id, _ in requeued], [job_id for job_id, _ in failed]
+
+
+# How an attempt ended. Each returns False when the job was no longer this attempt's.
+
+
+def _drop_checkpoint(session: Session, job_id: int) -> None:
+    session.execute(delete(Artifact).where(Artifact.job_id == job_id, Artifact.kind == ArtifactKind.checkpoint.value))
+
+
+def fail_attempt(sessions: sessionmaker[Session], attempt: Attempt, message: str) -> bool:
+    """Mark the job failed with a readable error. Every bad ending goes through here."""
+    log.warning("job %s failed: %s", attempt.job_id, message)
+    with sessions() as session:
+        moved = transition(session, _still_runs(attempt), JobStatus.failed, error=message[:MAX_ERROR_CHARS])
+        if moved:
+            _drop_checkpoint(session, attempt.job_id)
+        session.commit()
+    return bool(moved)
+
+
+def succeed_attempt(
+    sessions: sessionmaker[Session], attempt: Attempt, metrics: dict[str, Any], step: int, model: bytes | None
+) -> bool:
+    """The job and its model artifact in one transaction: a succeeded job always has its model."""
+    with sessions() as session:
+        moved = transition(session, _still_runs(attempt), JobStatus.succeeded, final_metrics=metrics, step=step)
+        if moved:
+            if model is not None:
+                put_artifact(session, attempt.job_id, ArtifactKind.model, model, step)
+            _drop_checkpoint(session, attempt.job_id)
+        session.commit()
+    return bool(moved)
+
+
+def cancel_attempt(sessions: sessionmaker[Session], attempt: Attempt, metrics: dict[str, Any], step: int) -> bool:
+    """A cancelled job keeps the points it logged and the metrics it reached."""
+    with sessions() as session:
+        moved = transition(
+            session, _still_runs(attempt), JobStatus.cancelled, [JobStatus.running], final_metrics=metrics, step=step
+        )
+        if moved:
+            _drop_checkpoint(session, attempt.job_id)
+        session.commit()
+    return bool(moved)
+
+
+def hand_back(sessions: sessionmaker[Session], attempt: Attempt) -> bool:
+    """Put the job back in the queue; its next attempt resumes from its last checkpoint."""
+    with sessions() as session:
+        moved = transition(session, _still_runs(attempt), JobStatus.queued, [JobStatus.running], worker=None)
+        session.commit()
+    return bool(moved)

@@ -1,0 +1,23 @@
+"""What the store refuses, phrased for the client; `app.errors` maps each to an HTTP status."""
+
+
+class StoreError(Exception):
+    """A request that does not fit the stored state; the message says why."""
+
+
+class JobNotFound(StoreError):
+    def __init__(self, job_id: int) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class JobFinished(StoreError):
+    """The job has already finished, and the request needs a queued or running one."""
+
+
+class IdempotencyConflict(StoreError):
+    """The idempotency key was used before with a different spec."""
+
+
+class NoModel(StoreError):
+    """The job (or every job) has no stored model to download or predict with."""

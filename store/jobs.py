@@ -1,0 +1,129 @@
+"""Jobs as clients see them: submit, find, list, cancel."""
+
+import hashlib
+import json
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store.errors import IdempotencyConflict, JobFinished, JobNotFound
+from store.tables import Job, JobStatus, utcnow
+from store.transitions import FINISHED, transition
+
+
+class SubmittedSpec(Protocol):
+    """What the store reads of a validated job spec (the `models` spec classes fit it)."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def max_steps(self) -> int: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def timeout_s(self) -> int | None: ...
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
+
+
+def spec_sha256(spec: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def create_job(session: Session, spec: SubmittedSpec, idempotency_key: str | None = None) -> tuple[Job, bool]:
+    """Insert a queued job and commit; returns (job, created).
+
+    With an idempotency key already used for the same spec, returns that first job and False;
+    with the key used for another spec, raises IdempotencyConflict.
+    """
+    stored_spec = spec.model_dump(mode="json")
+    digest = spec_sha256(stored_spec)
+    if idempotency_key is not None:
+        existing = _job_for_key(session, idempotency_key, digest)
+        if existing is not None:
+            return existing, False
+    job = Job(
+        name=spec.name,
+        model=spec.model,
+        spec=stored_spec,
+        status=JobStatus.queued.value,
+        max_steps=spec.max_steps,
+        attempts=0,
+        step=0,
+        cancel_requested=False,
+        created_at=utcnow(),
+        priority=spec.priority,
+        max_attempts=spec.max_attempts,
+        timeout_s=spec.timeout_s,
+        idempotency_key=idempotency_key,
+        request_sha256=digest,
+    )
+    session.add(job)
+    try:
+        session.commit()
+    except IntegrityError:  # another request with the same key won the race
+        session.rollback()
+        existing = _job_for_key(session, idempotency_key or "", digest)
+        if existing is None:
+            raise
+        return existing, False
+    return job, True
+
+
+def _job_for_key(session: Session, key: str, digest: str) -> Job | None:
+    job = session.scalar(select(Job).where(Job.idempotency_key == key))
+    if job is not None and job.request_sha256 != digest:
+        raise IdempotencyConflict(f"Idempotency-Key {key!r} was already used for a different job spec (job {job.id})")
+    return job
+
+
+def find_job(session: Session, job_id: int) -> Job:
+    """The job as stored now (never a stale copy from the session). Raises JobNotFound."""
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+def list_jobs(
+    session: Session, status: JobStatus | None, model: str | None, limit: int, offset: int
+) -> tuple[list[Job], int]:
+    """Newest first, with the total count that matches the filters."""
+    filters = []
+    if status is not None:
+        filters.append(Job.status == status.value)
+    if model is not None:
+        filters.append(Job.model == model)
+    count = session.scalar(select(func.count()).select_from(Job).where(*filters)) or 0
+    jobs = session.scalars(select(Job).where(*filters).order_by(Job.id.desc()).limit(limit).offset(offset))
+    return list(jobs), count
+
+
+def request_cancel(session: Session, job_id: int) -> Job:
+    """Cancel a queued job at once; flag a running one (its training loop stops at the next check).
+
+    Commits. Raises JobNotFound, or JobFinished for a job that has already finished.
+    """
+    job = find_job(session, job_id)
+    if job.status == JobStatus.queued and transition(
+        session, Job.id == job_id, JobStatus.cancelled, [JobStatus.queued]
+    ):
+        session.commit()
+        return find_job(session, job_id)
+    flagged = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.running.value)
+        .values(cancel_requested=True)
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    session.commit()
+    job = find_job(session, job_id)
+    if flagged is None and job.status in FINISHED:
+        raise JobFinished(f"job {job_id} has already {job.status}; only queued or running jobs can be cancelled")
+    return job

@@ -1,0 +1,34 @@
+"""Metric points: written in batches by the training job, read by pollers."""
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+from store.tables import MetricPoint
+
+PointRow = tuple[int, str, float, float]  # step, split, loss, accuracy
+
+
+def add_points(session: Session, job_id: int, points: Iterable[PointRow]) -> None:
+    """Insert points in one statement. No commit."""
+    rows = [{"job_id": job_id, "step": s, "split": sp, "loss": lo, "accuracy": acc} for s, sp, lo, acc in points]
+    if rows:
+        session.execute(insert(MetricPoint), rows)
+
+
+def read_points(session: Session, job_id: int, since: int | None = None) -> Sequence[PointRow]:
+    """The job's points as (step, split, loss, accuracy) rows in step order (train before test at the
+    same step), after `since` when given. Plain rows, not ORM objects: pollers read long curves often."""
+    query = select(MetricPoint.step, MetricPoint.split, MetricPoint.loss, MetricPoint.accuracy).where(
+        MetricPoint.job_id == job_id
+    )
+    if since is not None:
+        query = query.where(MetricPoint.step > since)
+    result = session.execute(query.order_by(MetricPoint.step, MetricPoint.split.desc()))
+    return [(step, split, loss, accuracy) for step, split, loss, accuracy in result]
+
+
+def delete_points_after(session: Session, job_id: int, step: int) -> None:
+    """Drop points a restarted job will log again. No commit."""
+    session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id, MetricPoint.step > step))

@@ -1,0 +1,51 @@
+"""The one function that changes a job's status, and the moves it allows."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, update
+from sqlalchemy.orm import Session
+
+from store.tables import Job, JobStatus, utcnow
+
+# from -> the statuses it may move to; nothing else ever writes jobs.status
+TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
+    JobStatus.queued: {JobStatus.running, JobStatus.cancelled},
+    JobStatus.running: {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled, JobStatus.queued},
+    JobStatus.succeeded: set(),
+    JobStatus.failed: set(),
+    JobStatus.cancelled: set(),
+}
+FINISHED = {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled}
+
+
+def sources_of(target: JobStatus) -> list[JobStatus]:
+    return [source for source, targets in TRANSITIONS.items() if target in targets]
+
+
+def transition(
+    session: Session,
+    which: ColumnElement[bool],
+    target: JobStatus,
+    from_statuses: Sequence[JobStatus] | None = None,
+    **values: Any,
+) -> list[tuple[int, int]]:
+    """Move the jobs matched by `which` to `target` and set `values`, in one conditional UPDATE.
+
+    Only jobs whose current status may move to `target` (and is in `from_statuses`, when given)
+    change, so two processes racing on one job cannot both win. Returns (id, attempts) of each job
+    that moved. Does not commit.
+    """
+    allowed = sources_of(target)
+    if from_statuses is not None:
+        allowed = [s for s in allowed if s in from_statuses]
+    if target in FINISHED:
+        values.setdefault("finished_at", utcnow())
+    stmt = (
+        update(Job)
+        .where(which, Job.status.in_([s.value for s in allowed]))
+        .values(status=target.value, **values)
+        .returning(Job.id, Job.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    return [(row.id, row.attempts) for row in session.execute(stmt)]

@@ -1,0 +1,18 @@
+"""The worker's settings: the store's, plus how it trains, heartbeats and reports."""
+
+from pydantic import Field
+
+from store.settings import StoreSettings
+
+
+class WorkerSettings(StoreSettings):
+    download_datasets: bool = Field(True, description="Download CIFAR-10 when it is missing and the network allows.")
+    worker_poll_seconds: float = Field(0.5, description="How long an idle worker waits before looking again.")
+    heartbeat_seconds: float = Field(5.0, description="How often a worker refreshes the heartbeat of its job.")
+    training_nice: int = Field(
+        10, ge=0, le=19, description="Scheduling niceness of training processes, so the API stays responsive."
+    )
+    stale_after_seconds: float = Field(
+        30.0, description="A running job whose heartbeat is older than this lost its worker and is requeued."
+    )
+    flush_seconds: float = Field(1.0, description="How often a training job writes its points and progress.")
