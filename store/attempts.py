@@ -125,11 +125,6 @@ def touch_heartbeat(session: Session, attempt: Attempt) -> AttemptState:
     return state
 
 
-def attempt_is_current(session: Session, attempt: Attempt) -> bool:
-    job = find_job(session, attempt.job_id)
-    return job.status == JobStatus.running and job.attempts == attempt.number
-
-
 def requeue_stale_jobs(session: Session, stale_before: datetime) -> tuple[list[int], list[int]]:
     """Running jobs whose heartbeat is older than `stale_before` lost their worker: hand them back
     to the queue, or fail them once they used up max_attempts. Commits; returns (requeued, failed)."""

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.kinds import preload_torch
 from store.attempts import (
     Attempt,
-    attempt_is_current,
     claim_next,
     fail_attempt,
     hand_back,
@@ -32,7 +31,7 @@ from store.attempts import (
 from store.engine import make_engine, make_session_factory
 from store.jobs import find_job
 from store.migrate import upgrade
-from store.tables import utcnow
+from store.tables import JobStatus, utcnow
 from workers.child import train_attempt_in_child
 from workers.settings import WorkerSettings
 from workers.stop_flag import StopFlag
@@ -152,12 +151,12 @@ class Worker:
     def _settle(self, attempt: Attempt, exitcode: int | None, timed_out: bool) -> None:
         """Whatever the child did not record: a stop we asked for is a hand-back, anything else a failure."""
         with self.sessions() as session:
-            if not attempt_is_current(session, attempt):
-                log.info("worker %s: job %s %s", self.name, attempt.job_id, find_job(session, attempt.job_id).status)
-                return
-            timeout_s = find_job(session, attempt.job_id).timeout_s
+            job = find_job(session, attempt.job_id)
+        if job.status != JobStatus.running or job.attempts != attempt.number:  # the child recorded how it ended
+            log.info("worker %s: job %s %s", self.name, attempt.job_id, job.status)
+            return
         if timed_out:
-            fail_attempt(self.sessions, attempt, f"timed out: the attempt ran longer than timeout_s={timeout_s}")
+            fail_attempt(self.sessions, attempt, f"timed out: the attempt ran longer than timeout_s={job.timeout_s}")
         elif self.stopping.is_set():
             hand_back(self.sessions, attempt)
         else:
