@@ -23,6 +23,7 @@ import torch
 
 from models.kinds import parse_spec
 from models.run import run_job
+from models.training.precision import cpu_model
 from models.training.reporting import InMemoryReporter
 from models.training.results import DataSource
 
@@ -52,7 +53,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
     parser.add_argument("--images", type=int, default=200_000, help="training images per measurement")
     args = parser.parse_args()
-    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), {os.cpu_count()} CPUs")
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), {os.cpu_count()} CPUs: {cpu_model()}")
     print("| hidden | batch | NumPy images/s | PyTorch images/s | NumPy / PyTorch |")
     print("|---|---|---|---|---|")
     in_fresh_process("numpy_mlp", [100], 200, 20, args.data_dir)  # builds the array cache if needed

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from harness.net import free_port, wait_until_up
 from harness.postgres import PostgresServer, start_postgres
+from models.training.precision import CPU_BF16_ENV, bf16_is_fast_on_cpu
 from store.engine import make_engine, make_session_factory
 from store.migrate import upgrade
 from tests.datagen import write_cifar_batches
@@ -125,6 +126,8 @@ def running_service(folder: Path, data_dir: Path, database_url: str) -> Iterator
         "FLUSH_SECONDS": "0.2",
         "WORKER_POLL_SECONDS": "0.1",
         "HEARTBEAT_SECONDS": "1",
+        # the workers' start-up probe, answered once for the whole session instead of once per worker
+        CPU_BF16_ENV: "1" if bf16_is_fast_on_cpu() else "0",
         "PYTHONUNBUFFERED": "1",
     }
     log_dir = folder / "logs"

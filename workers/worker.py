@@ -20,6 +20,7 @@ from types import FrameType
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.kinds import preload_torch
+from models.training.precision import CPU_BF16_ENV, probe_in_subprocess
 from store.attempts import (
     Attempt,
     claim_next,
@@ -82,6 +83,9 @@ class Worker:
         signal.signal(signal.SIGTERM, self.on_signal)
         signal.signal(signal.SIGINT, self.on_signal)
         upgrade(self.engine)
+        if CPU_BF16_ENV not in os.environ:  # once per worker, in a throwaway process; its children inherit it
+            os.environ[CPU_BF16_ENV] = "1" if probe_in_subprocess() else "0"
+            log.info("bfloat16 autocast on this CPU: %s", "faster, used" if os.environ[CPU_BF16_ENV] == "1" else "no")
         preload_torch()  # each forked child then starts with torch already imported
         log.info("worker %s waiting for jobs", self.name)
         try:

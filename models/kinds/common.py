@@ -169,7 +169,10 @@ class TorchRuntimeOptions(BaseModel):
     """How a torch model runs on its device: precision and compilation."""
 
     mixed_precision: Literal["auto", "off", "bf16"] = Field(
-        "auto", description="`auto`: bfloat16 autocast on a GPU, full float32 on the CPU; `bf16` forces autocast."
+        "auto",
+        description="`auto`: bfloat16 autocast on a GPU, and for the conv nets on a CPU whose bfloat16 kernels "
+        "measured faster (AVX-512 BF16 or AMX; the worker probes once at start); float32 otherwise. `off`: float32; "
+        "`bf16`: autocast wherever it runs. The job's final metrics say which precision it used.",
     )
     compile: bool = Field(False, description="torch.compile the model first (pays off on long GPU runs).")
 

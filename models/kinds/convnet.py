@@ -45,11 +45,13 @@ def train(
     from models.networks.convnet import ConvNet
     from models.training.torch_setup import train_torch_network
 
-    return train_torch_network(spec, lambda: ConvNet(3, arrays.n_classes), arrays, norm, reporter, resume)
+    return train_torch_network(
+        spec, lambda: ConvNet(3, arrays.n_classes), arrays, norm, reporter, resume, convolutional=True
+    )
 
 
 def load(spec: ConvNetSpec, artifact: ModelArtifact) -> "TorchPredictor":
     from models.networks.convnet import ConvNet
     from models.prediction.torch_predictor import TorchPredictor
 
-    return TorchPredictor(ConvNet(3, len(artifact.class_names)), artifact, channels_last=True)
+    return TorchPredictor(ConvNet(3, len(artifact.class_names)), artifact, spec, convolutional=True)

@@ -99,7 +99,9 @@ def train(
         return model
 
     scale = (32 / spec.input_size) ** 2 / 4  # ResNet18 needs about 4x the MLP's memory per image at 32x32
-    return train_torch_network(spec, build_network, arrays, norm, reporter, resume, eval_scale=scale)
+    return train_torch_network(
+        spec, build_network, arrays, norm, reporter, resume, eval_scale=scale, convolutional=True
+    )
 
 
 def load(spec: ResNet18Spec, artifact: ModelArtifact) -> "TorchPredictor":
@@ -107,4 +109,4 @@ def load(spec: ResNet18Spec, artifact: ModelArtifact) -> "TorchPredictor":
 
     model = build(spec, len(artifact.class_names))
     model.freeze_backbone = False  # eval mode everywhere anyway
-    return TorchPredictor(model, artifact, channels_last=True)
+    return TorchPredictor(model, artifact, spec, convolutional=True)

@@ -71,4 +71,4 @@ def train(
 def load(spec: TorchMLPSpec, artifact: ModelArtifact) -> "TorchPredictor":
     from models.prediction.torch_predictor import TorchPredictor
 
-    return TorchPredictor(build(spec, len(artifact.class_names)), artifact)
+    return TorchPredictor(build(spec, len(artifact.class_names)), artifact, spec)

@@ -32,8 +32,8 @@ class CurveRecorder:
         self.eval_seconds = 0.0
         self.best_accuracy, self.best_step = -1.0, 0
         self.last: dict[str, float] = {}
+        self.evaluated_images, self.evaluating_seconds = 0, 0.0  # the evaluations alone, for their speed
         self._tick = time.perf_counter()
-        self._timing_eval_since: float | None = None
 
     def train_point(self, step: int, loss_sum: float, correct: int, n_steps: int, n_images: int) -> None:
         """Report the running mean since the last train point; stops the training clock."""
@@ -47,7 +47,10 @@ class CurveRecorder:
         self.reporter.progress(step, step / self.train_seconds, step * self.batch_size / self.train_seconds)
         self.last.update(train_loss=loss, train_accuracy=accuracy)
 
-    def test_point(self, step: int, loss: float, accuracy: float) -> None:
+    def test_point(self, step: int, loss: float, accuracy: float, images: int, seconds: float) -> None:
+        """A whole-test-set evaluation of `images` images that took `seconds`."""
+        self.evaluated_images += images
+        self.evaluating_seconds += seconds
         self.reporter.point(step, "test", loss, accuracy)
         self.last.update(test_loss=loss, test_accuracy=accuracy)
         if accuracy > self.best_accuracy:
@@ -66,12 +69,16 @@ class CurveRecorder:
             "best_accuracy": self.best_accuracy,
             "best_step": self.best_step,
             "last": dict(self.last),
+            "evaluated_images": self.evaluated_images,
+            "evaluating_seconds": self.evaluating_seconds,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.train_seconds, self.eval_seconds = state["train_seconds"], state["eval_seconds"]
         self.best_accuracy, self.best_step = state["best_accuracy"], state["best_step"]
         self.last = dict(state["last"])
+        self.evaluated_images = int(state.get("evaluated_images", 0))
+        self.evaluating_seconds = float(state.get("evaluating_seconds", 0.0))
         self._tick = time.perf_counter()
 
     def final_metrics(self, steps_done: int) -> dict[str, float]:
@@ -88,4 +95,6 @@ class CurveRecorder:
             steps_per_second=rate,
             images_per_second=rate * self.batch_size,
         )
+        if self.evaluating_seconds > 0:
+            metrics["eval_images_per_second"] = self.evaluated_images / self.evaluating_seconds
         return metrics

@@ -6,6 +6,7 @@ Step; every `log_every` steps a train point (running means since the last one), 
 resume exactly). The backend (NumPy or torch) supplies the step, the evaluation and its state.
 """
 
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +20,10 @@ class Backend(Protocol):
 
     def take_running(self) -> tuple[float, int, int, int]:
         """(loss sum, correct, steps, images) since the last call, and start the sums again."""
+
+    @property
+    def test_size(self) -> int:
+        """Images in the test set."""
 
     def evaluate(self) -> tuple[float, float]:
         """Mean loss and accuracy over the whole test set."""
@@ -66,7 +71,9 @@ def run_loop(backend: Backend, plan: LoopPlan, reporter: Reporter, resume: bytes
         if cadence.is_log_step(step):
             curve.train_point(step, *backend.take_running())
             if cadence.is_eval_step(step):
-                curve.test_point(step, *backend.evaluate())
+                started = time.perf_counter()
+                loss, accuracy = backend.evaluate()
+                curve.test_point(step, loss, accuracy, backend.test_size, time.perf_counter() - started)
             curve.resume_clock()
         if step % plan.checkpoint_every == 0 and step < plan.max_steps:
             checkpoint()

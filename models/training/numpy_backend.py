@@ -47,6 +47,10 @@ class NumpyMLPBackend:
         self.loss_sum, self.correct, self.steps, self.images = 0.0, 0, 0, 0
         return running
 
+    @property
+    def test_size(self) -> int:
+        return len(self.test_y)
+
     def evaluate(self) -> tuple[float, float]:
         loss_sum, correct = 0.0, 0
         for start in range(0, len(self.test_y), EVAL_BATCH):

@@ -19,10 +19,10 @@ class RunResult:
     steps_done: int
     stopped: bool  # ended early because the reporter asked it to stop
     metrics: dict[str, float] = field(default_factory=dict)
-    device: str = "cpu"  # where it trained
+    runtime: dict[str, str] = field(default_factory=dict)  # device, precision, memory_format it trained with
     weights: dict[str, np.ndarray] = field(default_factory=dict)  # name -> array, for the model artifact
     artifact: bytes | None = None  # the packed model (models.artifacts), set by run_job on success
 
     def job_metrics(self) -> dict[str, float | str]:
-        """The metrics as stored on the job: the numbers and the device."""
-        return {**self.metrics, "device": self.device}
+        """The metrics as stored on the job: the numbers, and where and how it trained."""
+        return {**self.metrics, **self.runtime}

@@ -107,6 +107,10 @@ class TorchBackend:
         self.steps, self.images = 0, 0
         return running
 
+    @property
+    def test_size(self) -> int:
+        return len(self.data.test_y)
+
     def evaluate(self) -> tuple[float, float]:
         return evaluate(self.model, self.data, self.plan)
 

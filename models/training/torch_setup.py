@@ -1,5 +1,5 @@
 """Setting up a torch run: device, seed, data on the device, optimiser, schedule, augmentation,
-precision; then `run_loop` drives the `TorchBackend`."""
+precision and memory format; then `run_loop` drives the `TorchBackend`."""
 
 from collections.abc import Callable
 
@@ -10,8 +10,10 @@ from models.data.arrays import ImageArrays
 from models.data.preprocessing import Normalization
 from models.kinds.common import TorchJobSpec
 from models.training.augment import RandomCropFlip
+from models.training.denormals import flush_denormals
 from models.training.loop import LoopPlan, run_loop
 from models.training.optim import build_optimizer, build_scheduler
+from models.training.precision import bf16_is_fast_on_cpu
 from models.training.reporting import Reporter
 from models.training.results import RunResult
 from models.training.torch_backend import TorchBackend, TorchStepPlan, numpy_state_dict
@@ -19,6 +21,16 @@ from models.training.torch_data import DeviceData
 from models.training.torch_device import resolve_device, seed_everything
 
 EVAL_IMAGES_PER_BATCH = {"cpu": 1000, "cuda": 5000}
+
+
+def use_bf16(mixed_precision: str, device: torch.device, convolutional: bool) -> bool:
+    """`bf16` always; `auto` on a GPU, and for convolutional networks on a CPU where bfloat16 measured
+    faster (`models.training.precision`; the MLPs gained nothing from it in bench/cpu_precision.py)."""
+    if mixed_precision != "auto":
+        return mixed_precision == "bf16"
+    if device.type == "cuda":
+        return True
+    return convolutional and bf16_is_fast_on_cpu()
 
 
 def train_torch_network(
@@ -29,11 +41,14 @@ def train_torch_network(
     reporter: Reporter,
     resume: bytes | None = None,
     eval_scale: float = 1.0,
+    convolutional: bool = False,
 ) -> RunResult:
     """Build the network with `build()` (after seeding) and train it as the spec says.
 
-    `eval_scale` shrinks evaluation batches for networks that need more memory per image.
+    `eval_scale` shrinks evaluation batches for networks that need more memory per image;
+    `convolutional` networks run in channels-last memory order, and may use bfloat16 on a CPU.
     """
+    flush_denormals()
     device = resolve_device(spec.device)
     seed_everything(spec.seed)
     on_gpu = device.type == "cuda"
@@ -41,11 +56,11 @@ def train_torch_network(
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels once
     data = DeviceData.build(arrays, norm, device)
     model = build().to(device)
-    if on_gpu:
+    if convolutional:
         model = model.to(memory_format=torch.channels_last)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(trainable, spec, spec.learning_rate)
-    use_bf16 = spec.mixed_precision == "bf16" or (spec.mixed_precision == "auto" and on_gpu)
+    bf16 = use_bf16(spec.mixed_precision, device, convolutional)
     step_plan = TorchStepPlan(
         batch_size=spec.batch_size,
         seed=spec.seed,
@@ -53,11 +68,16 @@ def train_torch_network(
         scheduler=build_scheduler(optimizer, spec, spec.max_steps),
         loss_fn=nn.CrossEntropyLoss(label_smoothing=spec.label_smoothing),
         augment=RandomCropFlip(4, spec.seed + 1, device) if spec.augmentation == "crop_flip" else None,
-        autocast_dtype=torch.bfloat16 if use_bf16 else None,
-        channels_last=on_gpu,
+        autocast_dtype=torch.bfloat16 if bf16 else None,
+        channels_last=convolutional,
         eval_batch=max(1, int(EVAL_IMAGES_PER_BATCH[device.type] * eval_scale)),
     )
     runnable: nn.Module = torch.compile(model) if spec.compile else model  # type: ignore[assignment]
     loop_plan = LoopPlan(spec.max_steps, spec.log_every, spec.eval_every, spec.checkpoint_every, spec.batch_size)
     result = run_loop(TorchBackend(runnable, data, step_plan), loop_plan, reporter, resume)
-    return RunResult(result.steps_done, result.stopped, result.metrics, device.type, numpy_state_dict(model))
+    runtime = {
+        "device": device.type,
+        "precision": "bf16" if bf16 else "float32",
+        "memory_format": "channels_last" if convolutional else "contiguous",
+    }
+    return RunResult(result.steps_done, result.stopped, result.metrics, runtime, numpy_state_dict(model))
