@@ -114,7 +114,9 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
 
 
 @contextmanager
-def running_service(folder: Path, data_dir: Path, database_url: str) -> Iterator[Service]:
+def running_service(
+    folder: Path, data_dir: Path, database_url: str, extra_env: dict[str, str] | None = None
+) -> Iterator[Service]:
     """A real uvicorn server on a free loopback port, over the given database."""
     port = free_port()
     env = {
@@ -126,6 +128,7 @@ def running_service(folder: Path, data_dir: Path, database_url: str) -> Iterator
         "WORKER_POLL_SECONDS": "0.1",
         "HEARTBEAT_SECONDS": "1",
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     log_dir = folder / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
