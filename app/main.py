@@ -10,7 +10,11 @@ from app.auth import require_api_key
 from app.body_limit import BodySizeLimitMiddleware
 from app.docs import install_docs
 from app.errors import install_error_handlers
-from app.routes import health, jobs, predict
+from app.prometheus import install_prometheus
+from app.routes import curves, health, jobs, predict, web
+from app.services.curves import JobCurves
+from app.services.events import JobEvents, JobsTableEvents
+from app.services.jobs import table_rows
 from app.services.model_cache import ModelCache
 from app.settings import ApiSettings, get_settings
 from models.kinds import KINDS
@@ -38,6 +42,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         upgrade(engine)  # pending migrations first: the routes assume the current schema
         app.state.sessions = make_session_factory(engine)
         app.state.model_cache = ModelCache(settings.model_cache_size)
+        app.state.curves = JobCurves(app.state.sessions)
+        app.state.events = JobEvents(app.state.curves, settings.events_interval_seconds)
+        sessions = app.state.sessions
+        app.state.table_events = JobsTableEvents(lambda: table_rows(sessions), settings.events_interval_seconds)
         log.info("database %s ready", engine.url.render_as_string(hide_password=True))
         yield
         engine.dispose()
@@ -53,10 +61,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.settings = settings  # before startup too: dependencies read it
     install_error_handlers(app, set(KINDS))
     install_docs(app)
+    install_prometheus(app)
+    web.install_web_page(app)
     app.include_router(health.router)
     protected = [Depends(require_api_key)]
     app.include_router(jobs.router, dependencies=protected)
     app.include_router(predict.router, dependencies=protected)
+    app.include_router(curves.router, dependencies=protected)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     return app
 

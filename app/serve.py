@@ -4,12 +4,16 @@ Honours HOST, PORT, API_WORKERS, DATA_DIR and DATABASE_URL (see app/settings.py)
 """
 
 import logging
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from types import FrameType
 
+from app.prometheus import MULTIPROC_ENV
 from app.settings import get_settings
 
 log = logging.getLogger("serve")
@@ -28,9 +32,13 @@ def main() -> int:
     # Each child in its own process group: a terminal's Ctrl-C reaches this process only, and each
     # child gets the signal once, from stop(). A worker that got it twice (from the terminal and
     # forwarded) would take it for the second Ctrl-C and kill its job instead of checkpointing it.
+    env = dict(os.environ)
+    shared_metrics: str | None = None
+    if settings.api_workers > 1 and MULTIPROC_ENV not in env:  # Prometheus counts of every API process
+        shared_metrics = env[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="cifar-jobs-prometheus-")
     api = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(settings.port),
-         "--workers", str(settings.api_workers)], process_group=0)  # fmt: skip
+         "--workers", str(settings.api_workers)], process_group=0, env=env)  # fmt: skip
     worker = subprocess.Popen([sys.executable, "-m", "workers"], process_group=0)
     children = [api, worker]
 
@@ -50,6 +58,8 @@ def main() -> int:
         time.sleep(0.2)
     stop(signal.SIGTERM, None)  # one ended: take the other down too
     codes = [child.wait() for child in children]
+    if shared_metrics is not None:
+        shutil.rmtree(shared_metrics, ignore_errors=True)
     # uvicorn ends by re-raising the signal it stopped on: that is a clean stop when we asked for it
     stopped_by_us = {0, -signal.SIGINT, -signal.SIGTERM}
     if asked_to_stop and all(code in stopped_by_us for code in codes):

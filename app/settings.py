@@ -21,6 +21,12 @@ class ApiSettings(StoreSettings):
     max_image_pixels: int = Field(25_000_000, description="Largest image (width x height) /predict decodes.")
     max_images_per_request: int = Field(256, description="Most images in one /predict request.")
     model_cache_size: int = Field(8, description="Trained models /predict keeps loaded (least recently used go).")
+    metrics_require_key: bool = Field(
+        False, description="Whether Prometheus' /metrics needs the API key too (it does not by default)."
+    )
+    events_interval_seconds: float = Field(
+        0.5, gt=0, le=10, description="How often a followed job is read for its event stream (once for all clients)."
+    )
 
 
 @lru_cache

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from store.tables import MetricPoint
@@ -32,3 +32,24 @@ def read_points(session: Session, job_id: int, since: int | None = None) -> Sequ
 def delete_points_after(session: Session, job_id: int, step: int) -> None:
     """Drop points a restarted job will log again. No commit."""
     session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id, MetricPoint.step > step))
+
+
+def latest_test_accuracy(session: Session, job_ids: list[int]) -> dict[int, float]:
+    """Each job's newest test accuracy, for jobs that have one."""
+    if not job_ids:
+        return {}
+    newest = (
+        select(MetricPoint.job_id, func.max(MetricPoint.step).label("step"))
+        .where(MetricPoint.job_id.in_(job_ids), MetricPoint.split == "test")
+        .group_by(MetricPoint.job_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(MetricPoint.job_id, MetricPoint.accuracy)
+        .join(
+            newest,
+            (MetricPoint.job_id == newest.c.job_id) & (MetricPoint.step == newest.c.step),
+        )
+        .where(MetricPoint.split == "test")
+    )
+    return {job_id: accuracy for job_id, accuracy in rows}

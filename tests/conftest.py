@@ -115,7 +115,9 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
 
 
 @contextmanager
-def running_service(folder: Path, data_dir: Path, database_url: str) -> Iterator[Service]:
+def running_service(
+    folder: Path, data_dir: Path, database_url: str, extra_env: dict[str, str] | None = None
+) -> Iterator[Service]:
     """A real uvicorn server on a free loopback port, over the given database."""
     port = free_port()
     env = {
@@ -129,6 +131,7 @@ def running_service(folder: Path, data_dir: Path, database_url: str) -> Iterator
         # the workers' start-up probe, answered once for the whole session instead of once per worker
         CPU_BF16_ENV: "1" if bf16_is_fast_on_cpu() else "0",
         "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
     }
     log_dir = folder / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)

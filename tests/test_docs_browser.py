@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.browser import browser_session, open_page, screenshot_path
+from harness.browser import browser_session, open_page, screenshot_path
 from tests.conftest import Service
 
 

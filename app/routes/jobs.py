@@ -1,12 +1,16 @@
 """/jobs: submit, list, inspect, follow and cancel training jobs."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 
-from app.deps import JobDep, JobId, SessionDep, SessionFactoryDep
+from app.deps import CurvesDep, JobDep, JobId, SessionDep, SessionFactoryDep
 from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic
-from app.services.jobs import job_public, jobs_page, read_job, read_metrics_json
+from app.services.downsample import MIN_MAX_POINTS
+from app.services.jobs import job_public, jobs_page, read_all_points, read_job, read_metrics_json
+from app.services.metrics import points_csv, read_downsampled_json
 from models.kinds import JobSpec
 from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import model_file
@@ -96,13 +100,31 @@ def get_job(sessions: SessionFactoryDep, job_id: JobId) -> JobPublic:
 
 
 @router.get("/{job_id}/metrics", response_model=MetricsPublic, responses=NOT_FOUND)
-def get_metrics(
+async def get_metrics(
     sessions: SessionFactoryDep,
+    curves: CurvesDep,
     job_id: JobId,
     since: Annotated[int | None, Query(ge=-1, le=MAX_INT32, description="Only points with step > since.")] = None,
+    max_points: Annotated[
+        int | None,
+        Query(
+            ge=MIN_MAX_POINTS,
+            le=1_000_000,
+            description="At most this many points that keep the curve's shape: per split, the extremes of "
+            "loss and accuracy in each stretch of steps, the first and last point, and the best test accuracy.",
+        ),
+    ] = None,
+    format: Annotated[Literal["json", "csv"], Query(description="`csv`: every point, as /metrics.csv.")] = "json",
 ) -> Response:
     """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
-    return Response(read_metrics_json(sessions, job_id, since), media_type="application/json")
+    if format == "csv":
+        points = await run_in_threadpool(read_all_points, sessions, job_id)
+        return StreamingResponse(points_csv(points), media_type="text/csv")
+    if max_points is not None:
+        body = await run_in_threadpool(read_downsampled_json, curves, job_id, since, max_points)
+    else:
+        body = await run_in_threadpool(read_metrics_json, sessions, job_id, since)
+    return Response(body, media_type="application/json")
 
 
 @router.post(

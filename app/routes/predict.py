@@ -116,4 +116,6 @@ async def predict_images(
         chosen_job = _int_field(chosen_job, "job_id", 1, MAX_ID)
     k = top_k if top_k is not None else _int_field(fields.get("top_k", TOP_K_DEFAULT), "top_k", 1, TOP_K_MAX)
     state = request.app.state
-    return await run_in_threadpool(predict, state.sessions, state.model_cache, state.settings, uploads, chosen_job, k)
+    answer = await run_in_threadpool(predict, state.sessions, state.model_cache, state.settings, uploads, chosen_job, k)
+    state.predictions_served.inc(len(answer.predictions))
+    return answer

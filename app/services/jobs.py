@@ -1,14 +1,15 @@
 """Jobs as the API shows them: the row plus its model's size and hash (never the blob), and their curves."""
 
-import json
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.schemas import JobPublic, JobsPublic
+from app.services.metrics import points_json
 from store.artifacts import artifact_infos
 from store.jobs import find_job, list_jobs
-from store.points import PointRow, read_points
+from store.points import PointRow, latest_test_accuracy, read_points
 from store.tables import ArtifactKind, Job, JobStatus, utcnow
 
 
@@ -38,17 +39,34 @@ def read_job(sessions: sessionmaker[Session], job_id: int) -> JobPublic:
 def read_metrics_json(sessions: sessionmaker[Session], job_id: int, since: int | None) -> bytes:
     """GET /jobs/{id}/metrics as JSON bytes. Raises JobNotFound."""
     with sessions() as session:
-        return metrics_json(find_job(session, job_id), read_points(session, job_id, since))
+        job = find_job(session, job_id)
+        return points_json(job.id, job.status, read_points(session, job_id, since))
 
 
-def metrics_json(job: Job, points: Sequence[PointRow]) -> bytes:
-    """GET /jobs/{id}/metrics as JSON bytes (the MetricsPublic schema), built straight from the rows:
-    a poller may ask for thousands of points many times a second, and per-point models cost more
-    than the query. Stored losses and accuracies are always finite (the training loop stops on a
-    non-finite loss), so plain JSON numbers suffice."""
-    body = {
-        "job_id": job.id,
-        "status": job.status,
-        "points": [{"step": s, "split": sp, "loss": lo, "accuracy": acc} for s, sp, lo, acc in points],
-    }
-    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+def read_all_points(sessions: sessionmaker[Session], job_id: int) -> Sequence[PointRow]:
+    """Every point of the job, in step order. Raises JobNotFound."""
+    with sessions() as session:
+        find_job(session, job_id)
+        return read_points(session, job_id)
+
+
+TABLE_ROWS = 200
+
+
+def table_rows(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
+    """The newest jobs as the web page's table shows them."""
+    with sessions() as session:
+        jobs, _ = list_jobs(session, None, None, TABLE_ROWS, 0)
+        running = latest_test_accuracy(session, [job.id for job in jobs if job.status == JobStatus.running])
+        return [
+            {
+                "id": job.id,
+                "name": job.name,
+                "model": job.model,
+                "status": job.status,
+                "step": job.step,
+                "max_steps": job.max_steps,
+                "test_accuracy": running.get(job.id, (job.final_metrics or {}).get("test_accuracy")),
+            }
+            for job in jobs
+        ]

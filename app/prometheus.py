@@ -1,0 +1,88 @@
+"""Prometheus at /metrics: requests by route (count, latency), predictions served, and, read from the
+store at each scrape, jobs by status, queue depth, running jobs' speed and workers' heartbeat age.
+
+With several API processes (`make serve` starts API_WORKERS of them) the request metrics are shared
+through PROMETHEUS_MULTIPROC_DIR, which `app.serve` sets; a single process keeps them in memory.
+"""
+
+import os
+from collections.abc import Iterator
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_fastapi_instrumentator import Instrumentator
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.auth import bearer, require_api_key
+from store.stats import jobs_by_status, running_jobs
+from store.tables import utcnow
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class StoreCollector(Collector):
+    """Gauges read from the job store when Prometheus scrapes."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self.sessions() as session:
+            counts = jobs_by_status(session)
+            running = running_jobs(session)
+        by_status = GaugeMetricFamily("cifar_jobs", "Jobs by status.", labels=["status"])
+        for status, count in counts.items():
+            by_status.add_metric([status], count)
+        yield by_status
+        yield GaugeMetricFamily("cifar_queue_depth", "Jobs waiting for a worker.", value=counts["queued"])
+        steps = GaugeMetricFamily("cifar_job_steps_per_second", "Running jobs' speed.", labels=["job_id", "model"])
+        images = GaugeMetricFamily("cifar_job_images_per_second", "Running jobs' speed.", labels=["job_id", "model"])
+        heartbeat = GaugeMetricFamily(
+            "cifar_worker_heartbeat_age_seconds", "Seconds since each busy worker's last heartbeat.", labels=["worker"]
+        )
+        newest: dict[str, float] = {}
+        now = utcnow()
+        for job in running:
+            labels = [str(job.id), job.model]
+            steps.add_metric(labels, job.steps_per_second or 0.0)
+            images.add_metric(labels, job.images_per_second or 0.0)
+            if job.heartbeat_at is not None and job.worker is not None:
+                age = (now - job.heartbeat_at).total_seconds()
+                newest[job.worker] = min(age, newest.get(job.worker, age))
+        for worker, age in newest.items():
+            heartbeat.add_metric([worker], age)
+        yield from (steps, images, heartbeat)
+
+
+async def metrics_access(request: Request) -> None:
+    """The API key guards /metrics only when METRICS_REQUIRE_KEY is set."""
+    if request.app.state.settings.metrics_require_key:
+        await require_api_key(request, await bearer(request))
+
+
+def install_prometheus(app: FastAPI) -> None:
+    registry = CollectorRegistry()  # one per app: the tests build several apps in one process
+    Instrumentator(registry=registry, excluded_handlers=["/metrics"], should_group_status_codes=False).instrument(
+        app, metric_namespace="cifar", metric_subsystem="api"
+    )
+    app.state.predictions_served = Counter(
+        "cifar_predictions_served", "Images classified by /predict.", registry=registry
+    )
+
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
+    async def prometheus_metrics(request: Request) -> Response:
+        def scrape() -> bytes:
+            if MULTIPROC_ENV in os.environ:
+                shared = CollectorRegistry()
+                multiprocess.MultiProcessCollector(shared)  # type: ignore[no-untyped-call]
+                requests = generate_latest(shared)
+            else:
+                requests = generate_latest(registry)
+            store = CollectorRegistry()
+            store.register(StoreCollector(request.app.state.sessions))
+            return requests + generate_latest(store)
+
+        return Response(await run_in_threadpool(scrape), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,142 @@
+"""Watching training: the curve as CSV, live events, and plots like the report's figures."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse
+
+from app.deps import MAX_ID, CurvesDep, EventsDep, JobId, SessionFactoryDep
+from app.schemas import ErrorMessage
+from app.services.errors import InvalidField
+from app.services.events import JobsTableEvents
+from app.services.jobs import read_all_points
+from app.services.metrics import points_csv
+from app.services.plots import MEDIA_TYPES, ImageFormat, Labelled, compare_plot, job_plot
+from store.jobs import find_job
+from store.tables import MAX_INT32
+
+router = APIRouter(tags=["curves"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "description": "No job with this id."}}
+MAX_COMPARED = 20
+Width = Annotated[int, Query(ge=200, le=4000, description="Image width in pixels.")]
+Height = Annotated[int, Query(ge=150, le=3000, description="Image height in pixels.")]
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **NOT_FOUND,
+    200: {"content": {"image/png": {}, "image/svg+xml": {}}, "description": "The plot."},
+}
+
+
+@router.get(
+    "/jobs/{job_id}/metrics.csv",
+    response_class=StreamingResponse,
+    responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}, "description": "step,split,loss,accuracy"}},
+)
+def get_metrics_csv(sessions: SessionFactoryDep, job_id: JobId) -> StreamingResponse:
+    """Every point of the curve as CSV (header `step,split,loss,accuracy`), for a spreadsheet or pandas."""
+    points = read_all_points(sessions, job_id)
+    return StreamingResponse(
+        points_csv(points),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="job-{job_id}-metrics.csv"'},
+    )
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        **NOT_FOUND,
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "Server-sent events: `status`, `progress`, `points` (new curve points) and, last, "
+            "`end`. Each event's id is the last step whose points were sent: reconnect with `Last-Event-ID`.",
+        },
+    },
+)
+async def follow_job(
+    sessions: SessionFactoryDep,
+    events: EventsDep,
+    job_id: JobId,
+    last_event_id: Annotated[
+        int | None, Header(ge=-1, le=MAX_INT32, description="Resume after this step (the last event's id).")
+    ] = None,
+) -> EventSourceResponse:
+    """Follow a job as it trains; the stream ends after the job's final status."""
+    await run_in_threadpool(_check_exists, sessions, job_id)  # 404 before the stream starts
+    stream: AsyncIterator[dict[str, Any]] = events.stream(job_id, last_event_id)
+    return EventSourceResponse(stream, ping=15, headers={"Cache-Control": "no-store"})
+
+
+def _check_exists(sessions: Any, job_id: int) -> None:
+    with sessions() as session:
+        find_job(session, job_id)
+
+
+def _labelled(curves: CurvesDep, sessions: Any, job_id: int) -> Labelled:
+    view = curves.view(job_id)
+    with sessions() as session:
+        job = find_job(session, job_id)
+    return Labelled(view, job.name or f"job {job_id}", job.model)
+
+
+def _plot_response(data: bytes, image_format: ImageFormat) -> Response:
+    return Response(data, media_type=MEDIA_TYPES[image_format], headers={"Cache-Control": "no-store"})
+
+
+@router.get("/jobs/{job_id}/plot.{image_format}", response_class=Response, responses=IMAGE_RESPONSES)
+def plot_job(
+    sessions: SessionFactoryDep,
+    curves: CurvesDep,
+    job_id: JobId,
+    image_format: ImageFormat,
+    width: Width = 1000,
+    height: Height = 400,
+) -> Response:
+    """Loss and accuracy against step, train and test, like the report's figures (also for running jobs)."""
+    return _plot_response(job_plot(_labelled(curves, sessions, job_id), width, height, image_format), image_format)
+
+
+@router.get(
+    "/plots/compare.{image_format}",
+    response_class=Response,
+    responses={**IMAGE_RESPONSES, 422: {"model": ErrorMessage, "description": "A bad list of jobs."}},
+)
+def plot_comparison(
+    sessions: SessionFactoryDep,
+    curves: CurvesDep,
+    image_format: ImageFormat,
+    jobs: Annotated[str, Query(max_length=400, description="Comma-separated job ids, e.g. `3,4,5`.")],
+    metric: Literal["loss", "accuracy"] = "accuracy",
+    split: Literal["train", "test"] = "test",
+    width: Width = 900,
+    height: Height = 500,
+) -> Response:
+    """Several jobs' curves of one metric and split in one plot, with a legend of their names."""
+    try:
+        ids = [int(part) for part in jobs.split(",") if part.strip()]
+    except ValueError:
+        raise InvalidField("jobs", "comma-separated job ids, e.g. 3,4,5") from None
+    if not ids or len(ids) > MAX_COMPARED or not all(1 <= i <= MAX_ID for i in ids):
+        raise InvalidField("jobs", f"between 1 and {MAX_COMPARED} job ids, each from 1 to {MAX_ID}")
+    labelled = [_labelled(curves, sessions, job_id) for job_id in dict.fromkeys(ids)]
+    return _plot_response(compare_plot(labelled, metric, split, width, height, image_format), image_format)
+
+
+@router.get(
+    "/events",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`jobs` (the newest jobs' rows) first, then `job` for each row that changes.",
+        }
+    },
+)
+async def follow_jobs(request: Request) -> EventSourceResponse:
+    """Every job's status, progress and test accuracy as they change (the web page's table)."""
+    table: JobsTableEvents = request.app.state.table_events
+    return EventSourceResponse(table.stream(), ping=15, headers={"Cache-Control": "no-store"})

@@ -1,0 +1,17 @@
+"""The web page at `/`: its HTML, JavaScript and CSS are files of this package (uPlot vendored from npm)."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+
+
+def install_web_page(app: FastAPI) -> None:
+    app.mount("/web", StaticFiles(directory=WEB_DIR), name="web")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,126 @@
+"""Jobs' curves held in this API process and read incrementally: the points of settled steps are
+read once, later reads fetch only what came after them.
+
+A step is settled when every point it will have is stored: the trainer writes a step's train point
+and, at an evaluation step, its test point, possibly in two flushes. So the newest step counts only
+once its test point is in (or it is no evaluation step), and every step of a finished job counts.
+That is what lets an event stream use "the last step sent" as its cursor and never miss a point.
+"""
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.services.downsample import Curve
+from store.jobs import find_job
+from store.points import read_points
+from store.tables import Job, JobStatus
+from store.transitions import FINISHED
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job's state at one read, with its curve up to `settled_step` (and the newest unsettled points)."""
+
+    id: int
+    status: str
+    step: int
+    max_steps: int
+    steps_per_second: float | None
+    images_per_second: float | None
+    attempts: int
+    error: str | None
+    final_metrics: dict[str, Any] | None
+    curve: Curve
+    settled_step: int  # every point with step <= this is in `curve` and will not change
+
+    @property
+    def finished(self) -> bool:
+        return JobStatus(self.status) in FINISHED
+
+    def settled_after(self, cursor: int) -> np.ndarray:
+        """Indices of the curve's settled points with step > cursor."""
+        start = int(np.searchsorted(self.curve.step, cursor, side="right"))
+        end = int(np.searchsorted(self.curve.step, self.settled_step, side="right"))
+        return np.arange(start, max(start, end))
+
+    def progress(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "max_steps": self.max_steps,
+            "fraction": self.step / self.max_steps if self.max_steps else 0.0,
+            "steps_per_second": self.steps_per_second,
+            "images_per_second": self.images_per_second,
+        }
+
+
+def _is_eval_step(step: int, spec: dict[str, Any]) -> bool:
+    return step % int(spec["eval_every"]) == 0 or step == int(spec["max_steps"])
+
+
+def _settled_step(job: Job, curve: Curve) -> int:
+    if not len(curve):
+        return -1
+    last = int(curve.step[-1])
+    if JobStatus(job.status) in FINISHED:
+        return last
+    has_test_at_last = bool(curve.is_test[-1])  # stored order: train before test at a step
+    return last if has_test_at_last or not _is_eval_step(last, job.spec) else last - 1
+
+
+@dataclass
+class _Cached:
+    settled: Curve
+    settled_step: int
+
+
+def _concat(a: Curve, b: Curve) -> Curve:
+    return Curve(
+        np.concatenate([a.step, b.step]),
+        np.concatenate([a.is_test, b.is_test]),
+        np.concatenate([a.loss, b.loss]),
+        np.concatenate([a.accuracy, b.accuracy]),
+    )
+
+
+class JobCurves:
+    """The settled part of recently read jobs' curves (least recently used dropped first). Thread-safe."""
+
+    def __init__(self, sessions: sessionmaker[Session], capacity: int = 32) -> None:
+        self.sessions, self.capacity = sessions, capacity
+        self._cached: OrderedDict[int, _Cached] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def view(self, job_id: int) -> JobView:
+        """The job now, with its whole curve. Raises JobNotFound. Blocking: call off the event loop."""
+        with self._lock:
+            cached = self._cached.get(job_id)
+        settled_step = cached.settled_step if cached else -1
+        with self.sessions() as session:
+            job = find_job(session, job_id)
+            fresh = Curve.from_rows(list(read_points(session, job_id, since=settled_step)))
+        curve = _concat(cached.settled, fresh) if cached else fresh
+        now_settled = _settled_step(job, curve)
+        with self._lock:
+            count = int(np.searchsorted(curve.step, now_settled, side="right"))
+            self._cached[job_id] = _Cached(curve.select(np.arange(count)), now_settled)
+            self._cached.move_to_end(job_id)
+            while len(self._cached) > self.capacity:
+                self._cached.popitem(last=False)
+        return JobView(
+            job.id,
+            job.status,
+            job.step,
+            job.max_steps,
+            job.steps_per_second,
+            job.images_per_second,
+            job.attempts,
+            job.error,
+            job.final_metrics,
+            curve,
+            now_settled,
+        )

@@ -1,0 +1,50 @@
+"""The curve as /metrics answers it: whole, downsampled to `max_points`, or as CSV."""
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from app.services.curves import JobCurves
+from app.services.downsample import downsample
+from store.points import PointRow
+
+CSV_HEADER = ("step", "split", "loss", "accuracy")
+
+
+def points_json(job_id: int, status: str, points: Sequence[PointRow]) -> bytes:
+    """The MetricsPublic schema as JSON bytes, built straight from the rows (no per-point models).
+    Stored losses and accuracies are always finite (the loop stops on a non-finite loss)."""
+    body = {
+        "job_id": job_id,
+        "status": status,
+        "points": [{"step": s, "split": sp, "loss": lo, "accuracy": acc} for s, sp, lo, acc in points],
+    }
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+
+def read_downsampled_json(curves: JobCurves, job_id: int, since: int | None, max_points: int) -> bytes:
+    """At most `max_points` points (after `since`) that keep the curve's shape: first, last, best, extremes.
+    Reads only the points new since the last call for this job. Raises JobNotFound."""
+    view = curves.view(job_id)
+    curve = view.curve
+    start = 0 if since is None else int(np.searchsorted(curve.step, since, side="right"))
+    window = np.arange(start, len(curve))
+    sub = curve.select(window)
+    return points_json(view.id, view.status, sub.rows(downsample(sub, max_points)))
+
+
+def points_csv(points: Sequence[PointRow]) -> Iterator[str]:
+    """Every point as CSV lines, header first; floats with full precision."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for start in range(0, len(points), 10_000):
+        writer.writerows((s, sp, repr(lo), repr(acc)) for s, sp, lo, acc in points[start : start + 10_000])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()

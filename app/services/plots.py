@@ -1,0 +1,95 @@
+"""Curve plots like the assignment report's figures: loss and accuracy against step, train and test.
+
+matplotlib's object API with the Agg (PNG) and SVG canvases, no pyplot state, so plots render in
+the route's worker thread. Long curves are downsampled to about two points per pixel first.
+"""
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_svg import FigureCanvasSVG
+from matplotlib.figure import Figure
+
+from app.services.curves import JobView
+from app.services.downsample import MIN_MAX_POINTS, Curve, downsample
+
+ImageFormat = Literal["png", "svg"]
+DPI = 100
+MEDIA_TYPES: dict[str, str] = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """One job's view with the name to show for it."""
+
+    view: JobView
+    name: str
+    model: str
+
+
+def _thinned(curve: Curve, width_px: int) -> Curve:
+    return curve.select(downsample(curve, max(MIN_MAX_POINTS, 2 * width_px)))
+
+
+def _render(figure: Figure, image_format: ImageFormat) -> bytes:
+    buffer = io.BytesIO()
+    canvas = FigureCanvasAgg(figure) if image_format == "png" else FigureCanvasSVG(figure)
+    canvas.print_figure(buffer, format=image_format, dpi=DPI)
+    return buffer.getvalue()
+
+
+def _where(view: JobView) -> str:
+    if view.status == "succeeded" and view.final_metrics and "test_accuracy" in view.final_metrics:
+        return f"final test accuracy {view.final_metrics['test_accuracy']:.4f}"
+    return f"{view.status}, step {view.step:,} of {view.max_steps:,}"
+
+
+def job_plot(job: Labelled, width_px: int, height_px: int, image_format: ImageFormat) -> bytes:
+    """Two panels, loss and accuracy against step, train and test, titled with the job."""
+    figure = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
+    loss_ax, acc_ax = figure.subplots(1, 2)
+    curve = _thinned(job.view.curve, width_px // 2)
+    for is_test, label, style in ((False, "train", "-"), (True, "test", "o-")):
+        mask = curve.is_test == is_test
+        if mask.any():
+            loss_ax.plot(curve.step[mask], curve.loss[mask], style, label=label, markersize=3, linewidth=1.2)
+            acc_ax.plot(curve.step[mask], curve.accuracy[mask], style, label=label, markersize=3, linewidth=1.2)
+    for ax, what in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+        ax.set_xlabel("step")
+        ax.set_ylabel(what)
+        ax.grid(alpha=0.3)
+        if job.view.max_steps:
+            ax.set_xlim(0, job.view.max_steps)
+        if len(curve):
+            ax.legend()
+    if not len(curve):
+        loss_ax.text(0.5, 0.5, "no points yet", ha="center", va="center", transform=loss_ax.transAxes)
+    figure.suptitle(f"job {job.view.id}: {job.name} ({job.model}), {_where(job.view)}")
+    return _render(figure, image_format)
+
+
+def compare_plot(
+    jobs: Sequence[Labelled],
+    metric: Literal["loss", "accuracy"],
+    split: Literal["train", "test"],
+    width_px: int,
+    height_px: int,
+    image_format: ImageFormat,
+) -> bytes:
+    """One panel: `metric` on `split` against step for each job, with a legend of their names."""
+    figure = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
+    ax = figure.subplots()
+    for job in jobs:
+        curve = _thinned(job.view.curve, width_px)
+        mask = curve.is_test == (split == "test")
+        values = curve.loss if metric == "loss" else curve.accuracy
+        ax.plot(curve.step[mask], values[mask], label=f"{job.view.id}: {job.name}", linewidth=1.2)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"{split} {metric}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    figure.suptitle(f"{split} {metric}")
+    return _render(figure, image_format)

@@ -1,0 +1,228 @@
+// The service's web page: a live jobs table, a submit form, a job page with live curves, cancel,
+// model download and prediction by dropping images. Talks to the API only (same origin).
+"use strict";
+
+const PRESETS = {
+  "PyTorch MLP, the assignment's defaults": { model: "torch_mlp" },
+  "NumPy MLP, the assignment's defaults": { model: "numpy_mlp" },
+  "MLP 800-600-400, Adam, 5000 steps": { model: "torch_mlp", hidden_units: [800, 600, 400], optimizer: "adam", max_steps: 5000 },
+  "MLP 100-100-50-50-50-50, Adam, 5000 steps": { model: "torch_mlp", hidden_units: [100, 100, 50, 50, 50, 50], optimizer: "adam", max_steps: 5000 },
+  "MLP 800-600-400, Adam, Tanh": { model: "torch_mlp", hidden_units: [800, 600, 400], optimizer: "adam", max_steps: 5000, activation: "tanh" },
+  "MLP 800-600-400, Adam, batch norm": { model: "torch_mlp", hidden_units: [800, 600, 400], optimizer: "adam", max_steps: 5000, norm: "batchnorm" },
+  "MLP 800-600-400, Adam, custom Layer Normalization": { model: "torch_mlp", hidden_units: [800, 600, 400], optimizer: "adam", max_steps: 5000, norm: "layernorm_manual" },
+  "ConvNet, the assignment's defaults": { model: "convnet" },
+  "ResNet18 from scratch, CIFAR stem": { model: "resnet18", stem: "cifar", augmentation: "crop_flip", optimizer: "sgd_momentum", learning_rate: 0.1, weight_decay: 0.0005, lr_schedule: "cosine", batch_size: 128 },
+};
+const $ = (id) => document.getElementById(id);
+const keyInput = $("api-key");
+keyInput.value = localStorage.getItem("apiKey") || "";
+keyInput.addEventListener("change", () => { localStorage.setItem("apiKey", keyInput.value); followJobs(); });
+
+function headers(extra = {}) {
+  const key = keyInput.value.trim();
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: headers(options.headers) });
+  const type = response.headers.get("content-type") || "";
+  const body = type.includes("json") ? await response.json() : null;
+  if (!response.ok) {
+    const message = (body && (body.message || body.detail)) || `${response.status} ${response.statusText}`;
+    throw Object.assign(new Error(message), { status: response.status, body });
+  }
+  return body;
+}
+
+// Server-sent events over fetch (EventSource cannot send the API key); reconnects with Last-Event-ID.
+function follow(path, onEvent) {
+  const controller = new AbortController();
+  let lastId = null, done = false;
+  (async () => {
+    while (!done && !controller.signal.aborted) {
+      try {
+        const extra = lastId === null ? {} : { "Last-Event-ID": lastId };
+        const response = await fetch(path, { headers: headers(extra), signal: controller.signal });
+        if (!response.ok) { onEvent("error", { message: `${response.status} ${response.statusText}` }); return; }
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done: ended } = await reader.read();
+          if (ended) break;
+          buffer += value;
+          let end;  // events end with a blank line; sse-starlette sends CRLF line ends
+          while ((end = /\r?\n\r?\n/.exec(buffer)) !== null) {
+            const block = buffer.slice(0, end.index); buffer = buffer.slice(end.index + end[0].length);
+            let name = "message", data = "";
+            for (const line of block.split(/\r?\n/)) {
+              if (line.startsWith("event:")) name = line.slice(6).trim();
+              else if (line.startsWith("id:")) lastId = line.slice(3).trim();
+              else if (line.startsWith("data:")) data += line.slice(5).trim();
+            }
+            if (data) { onEvent(name, JSON.parse(data)); if (name === "end") done = true; }
+          }
+        }
+      } catch (error) {
+        if (controller.signal.aborted) return;
+      }
+      if (!done) await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  })();
+  return () => controller.abort();
+}
+
+// --- the jobs table -----------------------------------------------------------------------------
+const rows = new Map();
+let stopJobs = null;
+
+function renderRow(job) {
+  let tr = rows.get(job.id);
+  if (!tr) {
+    tr = document.createElement("tr");
+    tr.dataset.id = job.id;
+    tr.addEventListener("click", () => { location.hash = `#job/${job.id}`; });
+    rows.set(job.id, tr);
+    const body = document.querySelector("#jobs tbody");
+    const after = [...body.children].find((other) => Number(other.dataset.id) < job.id);
+    body.insertBefore(tr, after || null);
+  }
+  const accuracy = job.test_accuracy == null ? "" : job.test_accuracy.toFixed(4);
+  const cells = [job.id, job.name || "", job.model, job.status, `${job.step} / ${job.max_steps}`, accuracy];
+  tr.replaceChildren(...cells.map((text, i) => {
+    const td = document.createElement("td");
+    td.textContent = text;
+    if (i === 3) td.className = `status status-${job.status}`;
+    return td;
+  }));
+}
+
+function followJobs() {
+  if (stopJobs) stopJobs();
+  stopJobs = follow("/events", (name, data) => {
+    if (name === "jobs") { rows.clear(); document.querySelector("#jobs tbody").replaceChildren(); data.jobs.forEach(renderRow); }
+    else if (name === "job") renderRow(data);
+    $("connection").textContent = name === "error" ? `not connected: ${data.message}` : "live";
+  });
+}
+
+// --- the submit form ----------------------------------------------------------------------------
+for (const name of Object.keys(PRESETS)) $("preset").add(new Option(name, name));
+function showPreset() { $("spec").value = JSON.stringify(PRESETS[$("preset").value], null, 2); }
+$("preset").addEventListener("change", showPreset);
+showPreset();
+
+$("submit-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("spec-error").textContent = "";
+  let spec;
+  try { spec = JSON.parse($("spec").value); } catch (error) { $("spec-error").textContent = `not JSON: ${error.message}`; return; }
+  try {
+    const job = await api("/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(spec) });
+    renderRow({ ...job, step: job.progress.step, max_steps: job.progress.max_steps, test_accuracy: null });
+    location.hash = `#job/${job.id}`;
+  } catch (error) {
+    $("spec-error").textContent = error.message;
+  }
+});
+
+// --- the job page -------------------------------------------------------------------------------
+let stopJob = null, charts = [], curve = new Map(), shownJob = null;
+
+function chart(target, title) {
+  const opts = {
+    title, width: Math.max(300, target.clientWidth || 500), height: 260, scales: { x: { time: false } },
+    series: [{ label: "step" }, { label: "train", stroke: "#175cd3", spanGaps: true },
+             { label: "test", stroke: "#dc6803", spanGaps: true, points: { show: true, size: 5 } }],
+  };
+  return new uPlot(opts, [[], [], []], target);
+}
+
+function redraw() {
+  const steps = [...curve.keys()].sort((a, b) => a - b);
+  const column = (key) => steps.map((s) => curve.get(s)[key] ?? null);
+  charts[0].setData([steps, column("train_loss"), column("test_loss")]);
+  charts[1].setData([steps, column("train_accuracy"), column("test_accuracy")]);
+}
+
+function showJobState(job) {
+  $("job-status").textContent = job.status;
+  $("job-status").className = `status status-${job.status}`;
+  if (job.error) $("job-error").textContent = job.error;
+}
+
+async function openJob(id) {
+  if (stopJob) stopJob();
+  shownJob = id;
+  $("job-section").hidden = false;
+  $("predictions").replaceChildren();
+  $("job-error").textContent = "";
+  charts.forEach((c) => c.destroy());
+  curve = new Map();
+  charts = [chart($("loss-chart"), "loss"), chart($("accuracy-chart"), "accuracy")];
+  $("plot-link").href = `/jobs/${id}/plot.png`;
+  $("csv-link").href = `/jobs/${id}/metrics.csv`;
+  try {
+    const job = await api(`/jobs/${id}`);
+    $("job-title").textContent = `Job ${job.id}: ${job.name || job.model} (${job.model})`;
+    showJobState(job);
+  } catch (error) { $("job-error").textContent = error.message; return; }
+  stopJob = follow(`/jobs/${id}/events`, (name, data) => {
+    if (name === "status" || name === "end") showJobState(data);
+    else if (name === "progress") {
+      $("job-progress").value = data.fraction;
+      $("job-step").textContent = `step ${data.step} of ${data.max_steps}` +
+        (data.steps_per_second ? `, ${data.steps_per_second.toFixed(1)} steps/s` : "");
+    } else if (name === "points") {
+      for (const p of data.points) {
+        const entry = curve.get(p.step) || {};
+        entry[`${p.split}_loss`] = p.loss; entry[`${p.split}_accuracy`] = p.accuracy;
+        curve.set(p.step, entry);
+      }
+      redraw();
+    } else if (name === "error") $("job-error").textContent = data.message;
+  });
+}
+
+$("cancel").addEventListener("click", async () => {
+  try { showJobState(await api(`/jobs/${shownJob}/cancel`, { method: "POST" })); }
+  catch (error) { $("job-error").textContent = error.message; }
+});
+
+$("download").addEventListener("click", async () => {
+  const response = await fetch(`/jobs/${shownJob}/model`, { headers: headers() });
+  if (!response.ok) { $("job-error").textContent = (await response.json()).detail; return; }
+  const link = Object.assign(document.createElement("a"), {
+    href: URL.createObjectURL(await response.blob()), download: `job-${shownJob}.safetensors`,
+  });
+  link.click();
+  URL.revokeObjectURL(link.href);
+});
+
+async function classify(files) {
+  const form = new FormData();
+  for (const file of files) form.append("files", file, file.name);
+  try {
+    const result = await api(`/predict?job_id=${shownJob}&top_k=3`, { method: "POST", body: form });
+    $("predictions").replaceChildren(...result.predictions.map((p) => {
+      const li = document.createElement("li");
+      li.textContent = `${p.filename}: ` + p.top_k.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(", ");
+      return li;
+    }));
+  } catch (error) { $("job-error").textContent = error.message; }
+}
+
+const drop = $("drop");
+drop.addEventListener("click", () => $("files").click());
+$("files").addEventListener("change", () => classify($("files").files));
+drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (event) => { event.preventDefault(); drop.classList.remove("over"); classify(event.dataTransfer.files); });
+
+function route() {
+  const match = location.hash.match(/^#job\/(\d+)$/);
+  if (match) openJob(Number(match[1]));
+  else { if (stopJob) stopJob(); $("job-section").hidden = true; }
+}
+window.addEventListener("hashchange", route);
+followJobs();
+route();

@@ -1,0 +1,5 @@
+"""`python -m cli` is `cifar-jobs`."""
+
+from cli.main import main
+
+main()

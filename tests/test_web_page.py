@@ -1,0 +1,93 @@
+"""The web page in a real browser (Debian's Chromium via Playwright) against a real server and worker."""
+
+import base64
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, Page, expect
+
+from harness.browser import browser_session, open_page, screenshot_path
+from tests.conftest import Service, running_service
+
+TINY = {"model": "torch_mlp", "hidden_units": [16], "batch_size": 20, "max_steps": 150, "log_every": 5,
+        "eval_every": 50, "name": "from the page"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    yield from browser_session()
+
+
+def png_base64(color: tuple[int, int, int]) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), color).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def drop_image(page: Page, name: str, color: tuple[int, int, int]) -> None:
+    """A real drop event on the drop zone, carrying a PNG file."""
+    data = page.evaluate_handle(
+        """([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "image/png" }));
+            return transfer;
+        }""",
+        [name, png_base64(color)],
+    )
+    page.dispatch_event("#drop", "drop", {"dataTransfer": data})
+
+
+def submit(page: Page, spec: dict[str, object] | str) -> None:
+    page.fill("#spec", spec if isinstance(spec, str) else json.dumps(spec))
+    page.click("#submit-form button[type=submit]")
+
+
+def test_submit_watch_the_curve_and_classify_a_dropped_image(browser: Browser, service: Service) -> None:
+    page, requests = open_page(browser, service.url)
+    page.goto(service.url + "/")
+    expect(page.locator("#connection")).to_have_text("live")
+    expect(page.locator("#preset option")).to_have_count(9)
+
+    submit(page, {"model": "torch_mlp", "hidden_units": []})
+    expect(page.locator("#spec-error")).to_contain_text("hidden_units")
+
+    submit(page, TINY)
+    expect(page).to_have_url(re.compile(r"#job/\d+$"))
+    job_id = int(page.url.rsplit("/", 1)[1])
+    row = page.locator(f'#jobs tbody tr[data-id="{job_id}"]')
+    expect(row).to_contain_text("from the page")
+    expect(page.locator("#job-title")).to_contain_text(f"Job {job_id}")
+    # the curve grows while it trains, then the table and the page say it succeeded
+    page.wait_for_function("() => curve.size > 0")
+    expect(row.locator("td.status")).to_have_text("succeeded", timeout=60_000)
+    expect(page.locator("#job-status")).to_have_text("succeeded")
+    page.wait_for_function("() => curve.size === 30 && charts[1].data[0].length === 30")  # 150 / log_every 5
+    assert page.evaluate("() => charts[1].data[2].filter((v) => v !== null).length") == 3  # test at 50, 100, 150
+
+    drop_image(page, "red.png", (240, 20, 20))
+    expect(page.locator("#predictions li")).to_have_count(1)
+    shown = page.locator("#predictions li").inner_text()
+    assert shown.startswith("red.png:") and shown.count("%") == 3  # three classes with probabilities
+    if path := screenshot_path("web-page-job.png"):
+        page.screenshot(path=str(path), full_page=True)
+    assert requests.foreign == [], f"the page asked for something outside {service.url}: {requests.foreign}"
+
+
+def test_the_page_works_with_an_api_key(browser: Browser, tmp_path: Path, data_dir: Path, database_url: str) -> None:
+    with running_service(tmp_path, data_dir, database_url, {"API_KEY": "page-key"}) as service:
+        page, requests = open_page(browser, service.url)
+        page.goto(service.url + "/")
+        expect(page.locator("#connection")).to_contain_text("401")
+        page.fill("#api-key", "page-key")
+        page.dispatch_event("#api-key", "change")
+        expect(page.locator("#connection")).to_have_text("live")
+        submit(page, {"model": "numpy_mlp", "max_steps": 5, "name": "keyed"})
+        expect(page.locator("#jobs tbody")).to_contain_text("keyed")
+        assert page.evaluate("() => localStorage.getItem('apiKey')") == "page-key"
+        assert requests.foreign == []
