@@ -71,7 +71,7 @@ def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
 
     @app.exception_handler(InvalidField)
     async def invalid_field(_request: Request, exc: InvalidField) -> JSONResponse:
-        return JSONResponse(status_code=422, content=validation_body(("body", exc.field), exc.problem))
+        return JSONResponse(status_code=422, content=validation_body((exc.location, exc.field), exc.problem))
 
     @app.exception_handler(IdempotencyConflict)
     async def idempotency_conflict(_request: Request, exc: IdempotencyConflict) -> JSONResponse:

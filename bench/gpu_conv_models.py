@@ -93,7 +93,7 @@ def main() -> None:
         reporter = ClockReporter(started)
         result = run_job(parse_spec(spec), reporter, DataSource(args.data_dir))
         wall = time.perf_counter() - started
-        m = result.metrics
+        m = result.job_metrics()
         times = [f"{reporter.reached[t]:.1f} s" if t in reporter.reached else "not reached" for t in THRESHOLDS]
         print(
             f"| {label} | {m['device']} | {m['images_per_second']:,.0f} | {times[0]} | {times[1]} | "

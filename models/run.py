@@ -8,6 +8,7 @@ from models.data.catalog import load_dataset
 from models.data.preprocessing import fit_normalization
 from models.errors import JobError
 from models.kinds import KINDS, JobSpec
+from models.training.denormals import denormals_flushed
 from models.training.reporting import Reporter
 from models.training.results import DataSource, RunResult
 
@@ -29,7 +30,8 @@ def run_job(spec: JobSpec, reporter: Reporter, source: DataSource, resume: bytes
         raise JobError(str(exc)) from exc
     norm = fit_normalization(spec.preprocessing or "standardize", arrays.train_x)  # resnet18 fills it in
     try:
-        result = KINDS[spec.model].train(spec, arrays, norm, reporter, source, resume)
+        with denormals_flushed():  # the assignment's initialisation makes denormals; many CPUs crawl on them
+            result = KINDS[spec.model].train(spec, arrays, norm, reporter, source, resume)
     except MemoryError as exc:
         raise JobError(f"out of memory: {exc or 'the model or batch is too large'}; lower batch_size") from exc
     except FloatingPointError as exc:

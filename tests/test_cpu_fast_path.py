@@ -14,7 +14,7 @@ from models.kinds import load_predictor, parse_spec
 from models.prediction.torch_predictor import TorchPredictor
 from models.run import run_job
 from models.training.precision import CPU_BF16_ENV, bf16_is_fast_on_cpu, probe_in_subprocess
-from models.training.reporting import InMemoryReporter
+from models.training.reporting import InMemoryReporter, Split
 from models.training.results import DataSource
 from models.training.torch_setup import use_bf16
 from tests.conftest import ROOT
@@ -40,16 +40,24 @@ def test_flush_denormals_makes_denormal_results_zero_in_numpy_and_torch() -> Non
     assert float(python(flushed + "import numpy as np; " + new_thread)) == 0.0  # threads started later too
 
 
-def test_a_numpy_job_trains_with_denormals_flushed_and_without_torch(data_dir: Path) -> None:
-    code = (
-        "import sys; from pathlib import Path; import numpy as np; from models.run import run_job; "
-        "from models.kinds import parse_spec; from models.training.results import DataSource; "
-        "from models.training.reporting import InMemoryReporter; "
-        "spec = parse_spec({'model': 'numpy_mlp', 'max_steps': 3, 'batch_size': 10}); "
-        f"run_job(spec, InMemoryReporter(), DataSource(Path({str(data_dir)!r}))); "
-        "assert 'torch' not in sys.modules; print(float(np.float32(1e-38) * np.float32(0.01)))"
-    )
-    assert float(python(code)) == 0.0
+class DenormalProbe(InMemoryReporter):
+    """Computes a denormal product at every point, i.e. inside the training loop."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.products: list[float] = []
+
+    def point(self, step: int, split: Split, loss: float, accuracy: float) -> None:
+        super().point(step, split, loss, accuracy)
+        self.products.append(float(np.float32(1e-38) * np.float32(0.01)))
+
+
+@pytest.mark.parametrize("model", ["numpy_mlp", "torch_mlp"])
+def test_training_runs_with_denormals_flushed_and_restores_them_after(data_dir: Path, model: str) -> None:
+    probe = DenormalProbe()
+    run_job(parse_spec({"model": model, "max_steps": 4, "batch_size": 10, "log_every": 2}), probe, DataSource(data_dir))
+    assert probe.products and set(probe.products) == {0.0}
+    assert float(np.float32(1e-38) * np.float32(0.01)) > 0  # this process trained in-process: IEEE again
 
 
 def test_which_runs_use_bfloat16() -> None:

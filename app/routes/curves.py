@@ -103,7 +103,7 @@ def plot_job(
 @router.get(
     "/plots/compare.{image_format}",
     response_class=Response,
-    responses={**IMAGE_RESPONSES, 422: {"model": ErrorMessage, "description": "A bad list of jobs."}},
+    responses=IMAGE_RESPONSES,
 )
 def plot_comparison(
     sessions: SessionFactoryDep,
@@ -119,9 +119,9 @@ def plot_comparison(
     try:
         ids = [int(part) for part in jobs.split(",") if part.strip()]
     except ValueError:
-        raise InvalidField("jobs", "comma-separated job ids, e.g. 3,4,5") from None
+        raise InvalidField("jobs", "comma-separated job ids, e.g. 3,4,5", location="query") from None
     if not ids or len(ids) > MAX_COMPARED or not all(1 <= i <= MAX_ID for i in ids):
-        raise InvalidField("jobs", f"between 1 and {MAX_COMPARED} job ids, each from 1 to {MAX_ID}")
+        raise InvalidField("jobs", f"between 1 and {MAX_COMPARED} job ids, each from 1 to {MAX_ID}", location="query")
     labelled = [_labelled(curves, sessions, job_id) for job_id in dict.fromkeys(ids)]
     return _plot_response(compare_plot(labelled, metric, split, width, height, image_format), image_format)
 

@@ -99,7 +99,17 @@ def get_job(sessions: SessionFactoryDep, job_id: JobId) -> JobPublic:
     return read_job(sessions, job_id)
 
 
-@router.get("/{job_id}/metrics", response_model=MetricsPublic, responses=NOT_FOUND)
+@router.get(
+    "/{job_id}/metrics",
+    response_model=MetricsPublic,
+    responses={
+        **NOT_FOUND,
+        200: {
+            "description": "The curve; with `format=csv`, every point as CSV (`step,split,loss,accuracy`).",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+    },
+)
 async def get_metrics(
     sessions: SessionFactoryDep,
     curves: CurvesDep,

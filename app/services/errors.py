@@ -12,9 +12,9 @@ class RequestRefused(Exception):
 class InvalidField(RequestRefused):
     """A field with a bad value (422, in the shape of every other validation error)."""
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(self, field: str, problem: str, location: str = "body") -> None:
         super().__init__(f"{field}: {problem}")
-        self.field, self.problem = field, problem
+        self.field, self.problem, self.location = field, problem, location
 
 
 class NotBase64(RequestRefused):

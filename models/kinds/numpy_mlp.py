@@ -12,7 +12,6 @@ from models.data.preprocessing import FlatNormalizer, Normalization
 from models.kinds.common import CIFAR_INPUTS, CommonSpec, MLPSpecMixin
 from models.networks.numpy_mlp import MLP
 from models.prediction import softmax
-from models.training.denormals import flush_denormals
 from models.training.loop import LoopPlan, run_loop
 from models.training.numpy_backend import NumpyMLPBackend
 from models.training.reporting import Reporter
@@ -56,7 +55,6 @@ def train(
     source: DataSource,
     resume: bytes | None,
 ) -> RunResult:
-    flush_denormals()
     model = build(spec, arrays.n_classes)
     backend = NumpyMLPBackend(model, arrays, norm, spec.batch_size, spec.learning_rate, spec.seed)
     plan = LoopPlan(spec.max_steps, spec.log_every, spec.eval_every, spec.checkpoint_every, spec.batch_size)

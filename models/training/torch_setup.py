@@ -10,7 +10,6 @@ from models.data.arrays import ImageArrays
 from models.data.preprocessing import Normalization
 from models.kinds.common import TorchJobSpec
 from models.training.augment import RandomCropFlip
-from models.training.denormals import flush_denormals
 from models.training.loop import LoopPlan, run_loop
 from models.training.optim import build_optimizer, build_scheduler
 from models.training.precision import bf16_is_fast_on_cpu
@@ -48,7 +47,6 @@ def train_torch_network(
     `eval_scale` shrinks evaluation batches for networks that need more memory per image;
     `convolutional` networks run in channels-last memory order, and may use bfloat16 on a CPU.
     """
-    flush_denormals()
     device = resolve_device(spec.device)
     seed_everything(spec.seed)
     on_gpu = device.type == "cuda"
