@@ -1,50 +1,89 @@
-"""ASGI middleware: a cap on request bodies, enforced while they stream in (not only from Content-Length)."""
+"""ASGI middleware: a cap on request bodies that fits each route, enforced before the route parses.
+
+`POST /predict` takes up to MAX_REQUEST_BYTES (images); every other route takes a few KB at most (a
+job spec), so it gets SMALL_BODY_BYTES. A declared Content-Length over the cap is refused at once; a
+chunked body is read up to the cap first and refused when it goes over (the route never sees a
+body it would only half parse, which FastAPI answers with 400).
+"""
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
-class BodyTooLarge(Exception):
-    pass
+SMALL_BODY_BYTES = 64 * 1024
+LARGE_BODY_PATHS = ("/predict",)
 
 
 class BodySizeLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
+    def cap_for(self, path: str) -> int:
+        return self.max_bytes if path in LARGE_BODY_PATHS else SMALL_BODY_BYTES
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        cap = self.cap_for(scope["path"])
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None:
+            if declared.isdigit() and int(declared) > cap:
+                await self._refuse(send, cap)
+                return
+            await self.app(scope, self._counting(receive, cap), send)
             return
+        body, over = await self._read_up_to(receive, cap)  # chunked: the whole body first, within the cap
+        if over:
+            await self._refuse(send, cap)
+            return
+        await self.app(scope, self._replay(body, receive), send)
+
+    def _counting(self, receive: Receive, cap: int) -> Receive:
+        """A declared length is a claim: count what actually comes (the server cuts at the length anyway)."""
         received = 0
-        response_started = False
 
         async def counting_receive() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge
+                if received > cap:
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
+        return counting_receive
 
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not response_started:
-                await self._refuse(send)
+    @staticmethod
+    async def _read_up_to(receive: Receive, cap: int) -> tuple[bytes, bool]:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks), False
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                return b"", True
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks), False
 
-    async def _refuse(self, send: Send) -> None:
-        body = f'{{"detail":"request body over the limit of {self.max_bytes:,} bytes"}}'.encode()
+    @staticmethod
+    def _replay(body: bytes, receive: Receive) -> Receive:
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # a disconnect, when the client goes away
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
+
+    @staticmethod
+    async def _refuse(send: Send, cap: int) -> None:
+        body = f'{{"detail":"request body over the limit of {cap:,} bytes for this route"}}'.encode()
         await send(
             {
                 "type": "http.response.start",

@@ -5,7 +5,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from app.access import AccessMiddleware
 from app.auth import require_api_key
 from app.body_limit import BodySizeLimitMiddleware
 from app.docs import install_docs
@@ -16,7 +18,7 @@ from app.services.curves import JobCurves
 from app.services.events import JobEvents, JobsTableEvents
 from app.services.jobs import table_rows
 from app.services.model_cache import ModelCache
-from app.settings import ApiSettings, get_settings
+from app.settings import ApiSettings, get_settings, split_list
 from models.kinds import KINDS
 from store.engine import make_engine, make_session_factory
 from store.migrate import upgrade
@@ -69,6 +71,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(predict.router, dependencies=protected)
     app.include_router(curves.router, dependencies=protected)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # added last, so they run first: refuse before any body is read
+    app.add_middleware(
+        AccessMiddleware,
+        api_key_set=bool(settings.api_key),
+        allowed_origins=frozenset(split_list(settings.allowed_origins)),
+    )
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=split_list(settings.allowed_hosts))
     return app
 
 

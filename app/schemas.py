@@ -9,6 +9,7 @@ from store.artifacts import ArtifactInfo
 from store.tables import MAX_INT32, Job, JobStatus
 
 TOP_K_DEFAULT, TOP_K_MAX = 3, 100  # how many best classes /predict lists
+MAX_IMAGES_PER_REQUEST = 256  # the schema's cap; MAX_IMAGES_PER_REQUEST (settings) may only lower it
 
 
 class Progress(BaseModel):
@@ -90,6 +91,9 @@ class MetricsPublic(BaseModel):
     job_id: int
     status: JobStatus
     points: list[PointPublic]
+    next_since: int | None = Field(
+        None, description="More points follow: ask again with since=next_since. None on the last page."
+    )
 
 
 class Health(BaseModel):
@@ -129,7 +133,11 @@ class PredictionsPublic(BaseModel):
 class PredictJSON(BaseModel):
     model_config = {"extra": "forbid"}
 
-    images: list[str] = Field(min_length=1, description="Base64-encoded image files (PNG, JPEG, ...).")
+    images: list[str] = Field(
+        min_length=1,
+        max_length=MAX_IMAGES_PER_REQUEST,
+        description="Base64-encoded image files (PNG, JPEG, BMP, GIF, WebP).",
+    )
     job_id: int | None = Field(
         None, ge=1, le=MAX_INT32, description="The model to use; default: the best succeeded job."
     )

@@ -11,6 +11,13 @@ class ApiSettings(StoreSettings):
     api_key: str | None = Field(
         None, description="When set, every request but /healthz and the docs needs `Authorization: Bearer <key>`."
     )
+    allowed_hosts: str = Field(
+        "127.0.0.1,localhost,[::1],::1",
+        description="Comma-separated Host header values the API answers (DNS rebinding); `*` for any.",
+    )
+    allowed_origins: str = Field(
+        "", description="Comma-separated extra origins (scheme://host:port) allowed to POST from a browser."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     # Routes read the database from a thread pool; in one process those threads queue for the GIL,
@@ -19,7 +26,7 @@ class ApiSettings(StoreSettings):
     max_request_bytes: int = Field(64 * 1024 * 1024, description="Largest request body the API accepts.")
     max_image_bytes: int = Field(10 * 1024 * 1024, description="Largest single image file for /predict.")
     max_image_pixels: int = Field(25_000_000, description="Largest image (width x height) /predict decodes.")
-    max_images_per_request: int = Field(256, description="Most images in one /predict request.")
+    max_images_per_request: int = Field(256, ge=1, le=256, description="Most images in one /predict request.")
     model_cache_size: int = Field(8, description="Trained models /predict keeps loaded (least recently used go).")
     metrics_require_key: bool = Field(
         False, description="Whether Prometheus' /metrics needs the API key too (it does not by default)."
@@ -27,6 +34,10 @@ class ApiSettings(StoreSettings):
     events_interval_seconds: float = Field(
         0.5, gt=0, le=10, description="How often a followed job is read for its event stream (once for all clients)."
     )
+
+
+def split_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 @lru_cache

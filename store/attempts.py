@@ -67,7 +67,6 @@ def claim_next(session: Session, worker: str) -> Attempt | None:
         heartbeat_at=now,
         worker=worker,
         attempts=Job.attempts + 1,
-        cancel_requested=False,
     )
     session.commit()
     return Attempt(*claimed[0]) if claimed else None
@@ -127,15 +126,20 @@ def touch_heartbeat(session: Session, attempt: Attempt) -> AttemptState:
 
 def requeue_stale_jobs(session: Session, stale_before: datetime) -> tuple[list[int], list[int]]:
     """Running jobs whose heartbeat is older than `stale_before` lost their worker: hand them back
-    to the queue, or fail them once they used up max_attempts. Commits; returns (requeued, failed)."""
+    to the queue, or fail them once they lost max_attempts attempts (attempts handed back on purpose
+    do not count); a job with a pending cancel is cancelled instead. Commits; returns (requeued, failed)."""
     stale = (Job.status == JobStatus.running.value) & (Job.heartbeat_at < stale_before)
+    transition(session, stale & Job.cancel_requested, JobStatus.cancelled, worker=None)
+    lost = Job.attempts - Job.handed_back  # this lost attempt included
     failed = transition(
         session,
-        stale & (Job.attempts >= Job.max_attempts),
+        stale & ~Job.cancel_requested & (lost >= Job.max_attempts),
         JobStatus.failed,
         error="worker lost (no heartbeat) on the last allowed attempt; max_attempts reached",
     )
-    requeued = transition(session, stale & (Job.attempts < Job.max_attempts), JobStatus.queued, worker=None)
+    requeued = transition(
+        session, stale & ~Job.cancel_requested & (lost < Job.max_attempts), JobStatus.queued, worker=None
+    )
     session.commit()
     return [job_id for job_id, _ in requeued], [job_id for job_id, _ in failed]
 
@@ -185,8 +189,17 @@ def cancel_attempt(sessions: sessionmaker[Session], attempt: Attempt, metrics: d
 
 
 def hand_back(sessions: sessionmaker[Session], attempt: Attempt) -> bool:
-    """Put the job back in the queue; its next attempt resumes from its last checkpoint."""
+    """Put the job back in the queue on purpose (the worker is stopping): its next attempt resumes from
+    its last checkpoint, and this one does not count against max_attempts. A job whose cancel is
+    pending is cancelled instead."""
     with sessions() as session:
-        moved = transition(session, _still_runs(attempt), JobStatus.queued, [JobStatus.running], worker=None)
+        runs = _still_runs(attempt)
+        moved = transition(session, runs & Job.cancel_requested, JobStatus.cancelled, [JobStatus.running], worker=None)
+        if moved:
+            _drop_checkpoint(session, attempt.job_id)
+        else:
+            moved = transition(
+                session, runs, JobStatus.queued, [JobStatus.running], worker=None, handed_back=Job.handed_back + 1
+            )
         session.commit()
     return bool(moved)

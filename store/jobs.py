@@ -54,6 +54,7 @@ def create_job(session: Session, spec: SubmittedSpec, idempotency_key: str | Non
         status=JobStatus.queued.value,
         max_steps=spec.max_steps,
         attempts=0,
+        handed_back=0,
         step=0,
         cancel_requested=False,
         created_at=utcnow(),

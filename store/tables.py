@@ -84,6 +84,7 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    handed_back: Mapped[int] = mapped_column(Integer, default=0)  # attempts the service ended on purpose
     worker: Mapped[str | None] = mapped_column(String(200))
     step: Mapped[int] = mapped_column(Integer, default=0)
     max_steps: Mapped[int] = mapped_column(Integer)
@@ -99,6 +100,11 @@ class Job(Base):
     request_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
+# 64-bit where rows grow without bound; SQLite's INTEGER PRIMARY KEY is 64-bit already (and must stay
+# INTEGER to be the rowid).
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+
 class MetricPoint(Base):
     __tablename__ = "metric_points"
     __table_args__ = (
@@ -106,7 +112,7 @@ class MetricPoint(Base):
         Index("ix_metric_points_job_id_step", "job_id", "step"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     step: Mapped[int] = mapped_column(Integer)
     split: Mapped[str] = mapped_column(String(10))

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -184,3 +185,9 @@ def wait_for_log(path: Path, text: str, timeout: float = 30) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"{text!r} not in {path} after {timeout}s")
+
+
+def local_client(app: Any, **options: Any) -> TestClient:
+    """Starlette's TestClient as a client on this machine (loopback address, Host 127.0.0.1), which is
+    who the service answers without an API key."""
+    return TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000), **options)

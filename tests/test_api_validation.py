@@ -9,12 +9,13 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import ApiSettings
+from tests.conftest import local_client
 
 
 @pytest.fixture
 def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
     settings = ApiSettings(data_dir=tmp_path, database_url=database_url)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         yield client
 
 
@@ -137,7 +138,7 @@ def test_unexpected_error_is_a_500_with_an_id_and_no_trace(tmp_path: Path, datab
     def boom() -> None:
         raise RuntimeError("secret internal detail")
 
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with local_client(app, raise_server_exceptions=False) as client:
         response = client.get("/boom")
     assert response.status_code == 500
     detail = response.json()["detail"]

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import ApiSettings
 from harness.net import free_port, wait_until_up
-from tests.conftest import ROOT, stop_process
+from tests.conftest import ROOT, local_client, stop_process
 
 KEY = "s3cret-key"
 
@@ -20,7 +20,7 @@ KEY = "s3cret-key"
 @pytest.fixture
 def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
     settings = ApiSettings(data_dir=tmp_path, database_url=database_url, api_key=KEY)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         yield client
 
 

@@ -52,7 +52,7 @@ def test_a_failed_job_exits_non_zero_and_errors_name_the_field(service: Service)
     refused = run(service, "submit", "-", stdin='{"model": "torch_mlp", "hidden_units": []}')
     assert refused.returncode == 1 and "422" in refused.stderr and "hidden_units" in refused.stderr
     with service.client() as client:
-        queued = client.post("/jobs", json={"model": "torch_mlp", "max_steps": 10**6}).json()
+        queued = client.post("/jobs", json={"model": "torch_mlp", "max_steps": 10**6, "eval_every": 10**5}).json()
         wait_for_status(client, queued["id"], {"running"})
     cancelled = run(service, "cancel", str(queued["id"]))
     assert cancelled.returncode == 0 and "cancel" in cancelled.stdout

@@ -74,7 +74,13 @@ def test_cancel_running_job_keeps_logged_points(service: Service) -> None:
     with service.client() as client:
         job = client.post(
             "/jobs",
-            json={"model": "torch_mlp", "max_steps": 1_000_000, "batch_size": 20, "log_every": 5, "eval_every": 100000},
+            json={
+                "model": "torch_mlp",
+                "max_steps": 1_000_000,
+                "batch_size": 20,
+                "log_every": 10,
+                "eval_every": 100000,
+            },
         ).json()
         wait_for_status(client, job["id"], {"running"})
         deadline = time.monotonic() + 30

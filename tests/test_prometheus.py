@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
 from app.settings import ApiSettings
+from tests.conftest import local_client
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -21,7 +22,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 @pytest.fixture
 def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(ApiSettings(data_dir=tmp_path, database_url=database_url, api_key="k"))) as client:
+    with local_client(create_app(ApiSettings(data_dir=tmp_path, database_url=database_url, api_key="k"))) as client:
         yield client
 
 
@@ -48,6 +49,6 @@ def test_jobs_queue_and_requests_are_counted(client: TestClient) -> None:
 
 def test_metrics_can_require_the_key(tmp_path: Path, database_url: str) -> None:
     settings = ApiSettings(data_dir=tmp_path, database_url=database_url, api_key="k", metrics_require_key=True)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers={"Authorization": "Bearer k"}).status_code == 200

@@ -12,6 +12,8 @@ import signal
 import traceback
 from types import FrameType
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from models.errors import JobError
 from models.kinds import parse_spec
 from models.run import run_job
@@ -34,6 +36,14 @@ def die_with_parent(parent_pid: int) -> None:
         pass
     if os.getppid() != parent_pid:  # the worker died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def internal_error(exc: Exception) -> str:
+    """The job's error for an unexpected exception: its type and message, but never a database
+    error's text (it holds SQL and parameters); the full traceback is in the worker's log."""
+    if isinstance(exc, SQLAlchemyError):
+        return f"internal error: {type(exc).__name__} from the database (details in the worker's log)"
+    return f"internal error: {type(exc).__name__}: {str(exc)[:500]}"
 
 
 def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pid: int) -> None:
@@ -68,6 +78,6 @@ def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pi
         fail_attempt(sessions, attempt, str(exc))
     except Exception as exc:  # anything else is a bug or an environment problem: keep the traceback in the log
         log.error("job %s crashed:\n%s", attempt.job_id, traceback.format_exc())
-        fail_attempt(sessions, attempt, f"internal error: {type(exc).__name__}: {exc}")
+        fail_attempt(sessions, attempt, internal_error(exc))
     finally:
         engine.dispose()

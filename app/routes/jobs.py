@@ -44,6 +44,7 @@ SPEC_EXAMPLES: dict[str, Any] = {
         },
     },
 }
+MAX_PAGE_POINTS = 120_000  # a job writes at most 101,000 (models.kinds.common): older ones page
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "description": "No job with this id."}}
 
 
@@ -125,6 +126,9 @@ async def get_metrics(
         ),
     ] = None,
     format: Annotated[Literal["json", "csv"], Query(description="`csv`: every point, as /metrics.csv.")] = "json",
+    limit: Annotated[
+        int, Query(ge=10, le=MAX_PAGE_POINTS, description="Points per answer; `next_since` pages on.")
+    ] = MAX_PAGE_POINTS,
 ) -> Response:
     """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
     if format == "csv":
@@ -133,7 +137,7 @@ async def get_metrics(
     if max_points is not None:
         body = await run_in_threadpool(read_downsampled_json, curves, job_id, since, max_points)
     else:
-        body = await run_in_threadpool(read_metrics_json, sessions, job_id, since)
+        body = await run_in_threadpool(read_metrics_json, sessions, job_id, since, limit)
     return Response(body, media_type="application/json")
 
 

@@ -74,9 +74,10 @@ async def _read_multipart(request: Request) -> tuple[list[Upload], dict[str, Any
     return uploads, fields
 
 
-async def _read_json(request: Request) -> tuple[list[Upload], dict[str, Any]]:
+def _parse_json(raw: bytes) -> tuple[list[Upload], dict[str, Any]]:
+    """Blocking (a body may be tens of MB): called in a worker thread, never on the event loop."""
     try:
-        body = PredictJSON.model_validate_json(await request.body())
+        body = PredictJSON.model_validate_json(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
@@ -89,6 +90,10 @@ async def _read_json(request: Request) -> tuple[list[Upload], dict[str, Any]]:
             raise NotBase64(f"images[{i}]: not valid base64") from None
     fields = {k: v for k, v in (("job_id", body.job_id), ("top_k", body.top_k)) if v is not None}
     return uploads, fields
+
+
+async def _read_json(request: Request) -> tuple[list[Upload], dict[str, Any]]:
+    return await run_in_threadpool(_parse_json, await request.body())
 
 
 @router.post(

@@ -10,6 +10,8 @@ from PIL import Image, UnidentifiedImageError
 from app.services.errors import RequestRefused, TooLarge, UnsupportedMedia
 from models.data.images import image_to_array
 
+ACCEPTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")  # Pillow decodes many more (TGA, PCX, EPS, ...): not here
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -24,7 +26,7 @@ def decode_upload(upload: Upload, max_bytes: int, max_pixels: int) -> np.ndarray
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(upload.data)) as image:
+            with Image.open(io.BytesIO(upload.data), formats=ACCEPTED_FORMATS) as image:
                 width, height = image.size  # read from the header; nothing decoded yet
                 if width * height > max_pixels:
                     raise TooLarge(
@@ -37,5 +39,6 @@ def decode_upload(upload: Upload, max_bytes: int, max_pixels: int) -> np.ndarray
         raise TooLarge(f"file {upload.filename!r} is too large to decode: {exc}") from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise UnsupportedMedia(
-            f"file {upload.filename!r} is not a decodable image (PNG, JPEG, BMP, GIF, WebP): {type(exc).__name__}"
+            f"file {upload.filename!r} is not an image in an accepted format (PNG, JPEG, BMP, GIF, WebP): "
+            f"{type(exc).__name__}"
         ) from exc

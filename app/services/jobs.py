@@ -9,7 +9,7 @@ from app.schemas import JobPublic, JobsPublic
 from app.services.metrics import points_json
 from store.artifacts import artifact_infos
 from store.jobs import find_job, list_jobs
-from store.points import PointRow, latest_test_accuracy, read_points
+from store.points import PointRow, latest_test_accuracy, read_page, read_points
 from store.tables import ArtifactKind, Job, JobStatus, utcnow
 
 
@@ -36,11 +36,12 @@ def read_job(sessions: sessionmaker[Session], job_id: int) -> JobPublic:
         return job_public(session, find_job(session, job_id))
 
 
-def read_metrics_json(sessions: sessionmaker[Session], job_id: int, since: int | None) -> bytes:
-    """GET /jobs/{id}/metrics as JSON bytes. Raises JobNotFound."""
+def read_metrics_json(sessions: sessionmaker[Session], job_id: int, since: int | None, limit: int) -> bytes:
+    """GET /jobs/{id}/metrics as JSON bytes: one page of at most `limit` points. Raises JobNotFound."""
     with sessions() as session:
         job = find_job(session, job_id)
-        return points_json(job.id, job.status, read_points(session, job_id, since))
+        points, next_since = read_page(session, job_id, since, limit)
+        return points_json(job.id, job.status, points, next_since)
 
 
 def read_all_points(sessions: sessionmaker[Session], job_id: int) -> Sequence[PointRow]:

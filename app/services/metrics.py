@@ -14,13 +14,14 @@ from store.points import PointRow
 CSV_HEADER = ("step", "split", "loss", "accuracy")
 
 
-def points_json(job_id: int, status: str, points: Sequence[PointRow]) -> bytes:
+def points_json(job_id: int, status: str, points: Sequence[PointRow], next_since: int | None = None) -> bytes:
     """The MetricsPublic schema as JSON bytes, built straight from the rows (no per-point models).
     Stored losses and accuracies are always finite (the loop stops on a non-finite loss)."""
     body = {
         "job_id": job_id,
         "status": status,
         "points": [{"step": s, "split": sp, "loss": lo, "accuracy": acc} for s, sp, lo, acc in points],
+        "next_since": next_since,
     }
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 

@@ -5,6 +5,7 @@ source files or folders (see `fingerprint`): when the source changes, it is rebu
 Where the data folder is read-only, the arrays are simply not cached.
 """
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -53,6 +54,7 @@ def _read(path: Path, expected_fingerprint: str) -> ImageArrays | None:
 
 
 def _write(path: Path, arrays: ImageArrays, source_fingerprint: str) -> None:
+    tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz.tmp")
@@ -67,8 +69,13 @@ def _write(path: Path, arrays: ImageArrays, source_fingerprint: str) -> None:
                 fingerprint=np.array(source_fingerprint),
             )
         os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
-    except OSError as exc:
+        tmp = None
+    except OSError as exc:  # a full disk, say: training goes on without the cache
         log.warning("could not cache decoded arrays at %s: %s", path, exc)
+    finally:
+        if tmp is not None:  # never leave a partial file behind (about 180 MB for CIFAR-10)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def load_cached(dataset_dir: Path, sources: list[Path], build: Callable[[], ImageArrays]) -> ImageArrays:

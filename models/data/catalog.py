@@ -35,7 +35,7 @@ def _download_cifar10(folder: Path) -> None:
     try:
         torchvision.datasets.CIFAR10(root=str(folder), train=True, download=True)
     except Exception as exc:  # network errors come in many types
-        raise DatasetError(f"CIFAR-10 not found in {folder} and the download failed: {exc}") from exc
+        raise DatasetError(f"CIFAR-10 not found in DATA_DIR/cifar10 and the download failed: {exc}") from exc
 
 
 def load_dataset(name: str, data_dir: Path, download: bool = False) -> ImageArrays:
@@ -58,5 +58,5 @@ def load_dataset(name: str, data_dir: Path, download: bool = False) -> ImageArra
     expected = "cifar-10-batches-py/data_batch_1..5 + test_batch, or " if name == "cifar10" else ""
     raise DatasetError(
         f"dataset {name!r} not found: looked for {expected}train/<class>/* and test/<class>/* image "
-        f"folders in {folder} (set DATA_DIR to the folder that holds {name}/)"
+        f"folders in DATA_DIR/{name} (set DATA_DIR to the folder that holds {name}/)"
     )

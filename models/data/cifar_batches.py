@@ -27,7 +27,7 @@ def _read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except (OSError, pickle.UnpicklingError, KeyError, EOFError, ValueError) as exc:
-        raise DatasetError(f"cannot read CIFAR batch {path}: {exc}") from exc
+        raise DatasetError(f"cannot read CIFAR batch {path.name}: {type(exc).__name__}") from exc
     return data.reshape(-1, 3, 32, 32), labels  # rows are R(1024) G(1024) B(1024), row-major
 
 

@@ -11,6 +11,16 @@ from models.data.images import load_image_file
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 
 
+def _shown(path: Path) -> str:
+    """A path as job errors show it: from the data set's folder on (DATA_DIR/<dataset>/...), never absolute."""
+    parts = path.parts
+    for split in ("train", "test"):
+        if split in parts:
+            at = len(parts) - 1 - parts[::-1].index(split)
+            return "DATA_DIR/" + "/".join(parts[max(0, at - 1) :])
+    return "DATA_DIR/" + path.name
+
+
 def has_image_folders(dataset_dir: Path) -> bool:
     return (dataset_dir / "train").is_dir() and (dataset_dir / "test").is_dir()
 
@@ -37,7 +47,7 @@ def _decode(files: list[tuple[Path, int]]) -> tuple[np.ndarray, np.ndarray]:
         try:
             images[i] = load_image_file(str(files[i][0]))
         except OSError as exc:  # PIL raises UnidentifiedImageError (an OSError) for non-images
-            raise DatasetError(f"cannot decode image {files[i][0]}: {exc}") from exc
+            raise DatasetError(f"cannot decode image {_shown(files[i][0])}: {exc}") from exc
 
     with ThreadPoolExecutor(max_workers=4) as pool:  # PIL releases the GIL while decoding
         list(pool.map(decode_one, range(len(files))))
@@ -48,11 +58,11 @@ def read_image_folder(dataset_dir: Path, class_names: list[str] | None = None) -
     """Decode every image; class names come from train/'s sub-folders (sorted) unless given."""
     names = class_names or [p.name for p in _class_dirs(dataset_dir / "train")]
     if not names:
-        raise DatasetError(f"no class folders in {dataset_dir / 'train'}")
+        raise DatasetError(f"no class folders in {_shown(dataset_dir / 'train')}")
     train_files = list_image_files(dataset_dir / "train", names)
     test_files = list_image_files(dataset_dir / "test", names)
     if not train_files or not test_files:
-        raise DatasetError(f"no images under {dataset_dir / 'train'} or {dataset_dir / 'test'}")
+        raise DatasetError(f"no images under {_shown(dataset_dir / 'train')} or {_shown(dataset_dir / 'test')}")
     train_x, train_y = _decode(train_files)
     test_x, test_y = _decode(test_files)
     return ImageArrays(train_x, train_y, test_x, test_y, names)

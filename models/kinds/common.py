@@ -15,6 +15,8 @@ CIFAR_INPUTS = 3 * 32 * 32
 MAX_PARAMETERS = 50_000_000
 MAX_STEPS = 1_000_000
 MAX_BATCH = 8192
+MAX_TRAIN_POINTS = 100_000  # a curve's train points: bounds the rows a job writes and /metrics reads
+MAX_EVALUATIONS = 1_000  # whole-test-set evaluations per job
 
 
 # Text that reaches the database: PostgreSQL refuses NUL in text, and control characters in a label
@@ -75,6 +77,24 @@ class CommonSpec(BaseModel):
     max_attempts: int = Field(
         3, ge=1, le=20, description="How often a job whose worker was lost is started again before it fails."
     )
+
+    @field_validator("log_every", "eval_every")
+    @classmethod
+    def _bounded_curve(cls, value: int, info: ValidationInfo) -> int:
+        """A job writes at most MAX_TRAIN_POINTS train points and MAX_EVALUATIONS evaluations."""
+        max_steps = info.data.get("max_steps")
+        if max_steps is None:
+            return value
+        count = max_steps // value
+        limit, what = (
+            (MAX_TRAIN_POINTS, "train points") if info.field_name == "log_every" else (MAX_EVALUATIONS, "evaluations")
+        )
+        if count > limit:
+            raise ValueError(
+                f"{max_steps:,} steps with one every {value} is {count:,} {what}, over the limit of {limit:,}: "
+                f"raise {info.field_name} to at least {-(-max_steps // limit)}"
+            )
+        return value
 
 
 def count_mlp_parameters(hidden_units: list[int], n_inputs: int = CIFAR_INPUTS, n_classes: int = 10) -> int:

@@ -1,0 +1,153 @@
+"""Hardening of the API: bounded bodies and curves, only the documented image formats, browser-origin
+attacks, loopback-only without a key, error texts without internals, no temporaries left behind."""
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy.exc import OperationalError
+
+from app.main import create_app
+from app.settings import ApiSettings
+from models.data import cache
+from models.data.arrays import DatasetError
+from models.data.catalog import load_dataset
+from models.kinds import parse_spec
+from store.engine import make_engine, make_session_factory
+from store.jobs import create_job
+from store.points import add_points
+from tests.conftest import Service, local_client
+from tests.datagen import write_image_folder
+from workers.child import internal_error
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> ApiSettings:
+    return ApiSettings(data_dir=tmp_path, database_url=database_url)
+
+
+@pytest.fixture
+def client(settings: ApiSettings) -> Iterator[TestClient]:
+    with local_client(create_app(settings)) as client:
+        yield client
+
+
+def test_a_chunked_job_spec_over_the_cap_is_413(service_without_worker: Service) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"model": "torch_mlp", "name": "'
+        for _ in range(200):
+            yield b"x" * 1000
+        yield b'"}'
+
+    with service_without_worker.client() as client:
+        response = client.post("/jobs", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "over the limit" in response.json()["detail"]
+
+
+def test_a_job_spec_body_is_capped_at_a_few_kilobytes(client: TestClient) -> None:
+    body = json.dumps({"model": "torch_mlp", "hidden_units": [[]] * 40_000})  # 160 KB: far more than any spec
+    response = client.post("/jobs", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_too_many_json_images_are_refused_by_the_schema(client: TestClient) -> None:
+    response = client.post("/predict", json={"images": [""] * 300})
+    assert response.status_code == 422 and response.json()["message"].startswith("images")
+
+
+def test_only_the_documented_image_formats_are_decoded(client: TestClient) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buffer, format="TGA")  # Pillow reads TGA; the API does not
+    response = client.post("/predict", files=[("files", ("old.tga", buffer.getvalue(), "image/x-tga"))])
+    assert response.status_code in (409, 415)  # 409 first when no model exists: check the decode itself
+    from app.services.errors import UnsupportedMedia
+    from app.services.images import Upload, decode_upload
+
+    with pytest.raises(UnsupportedMedia) as refused:
+        decode_upload(Upload("old.tga", buffer.getvalue()), 10**7, 10**7)
+    assert "old.tga" in str(refused.value) and "PNG, JPEG, BMP, GIF, WebP" in str(refused.value)
+
+
+def test_a_job_may_not_write_unbounded_curves(client: TestClient) -> None:
+    spec = {"model": "torch_mlp", "log_every": 1, "eval_every": 1, "max_steps": 1_000_000}
+    response = client.post("/jobs", json=spec)
+    assert response.status_code == 422
+    message = response.json()["message"]
+    assert "log_every" in message and "eval_every" in message and "over the limit" in message
+
+
+def test_metrics_come_in_pages_cut_between_steps(client: TestClient, settings: ApiSettings) -> None:
+    engine = make_engine(settings.resolved_database_url)
+    with make_session_factory(engine)() as session:
+        job, _ = create_job(session, parse_spec({"model": "torch_mlp"}))
+        points = [(s, "train", 1.0, 0.5) for s in range(1, 31)] + [(s, "test", 1.0, 0.5) for s in range(5, 31, 5)]
+        add_points(session, job.id, points)
+        session.commit()
+    engine.dispose()
+    seen: list[tuple[int, str]] = []
+    since: int | None = None
+    pages = 0
+    while True:
+        params = {"limit": 10, **({"since": since} if since is not None else {})}
+        page = client.get(f"/jobs/{job.id}/metrics", params=params).json()
+        pages += 1
+        assert len(page["points"]) <= 10
+        seen += [(p["step"], p["split"]) for p in page["points"]]
+        since = page["next_since"]
+        if since is None:
+            break
+    assert pages >= 4 and len(seen) == len(set(seen)) == len(points)
+
+
+def test_browser_pages_elsewhere_cannot_change_state(client: TestClient) -> None:
+    job = client.post("/jobs", json={"model": "numpy_mlp"}).json()
+    evil = client.post(f"/jobs/{job['id']}/cancel", headers={"Origin": "https://attacker.example"})
+    assert evil.status_code == 403 and "attacker.example" in evil.json()["detail"]
+    own = client.post(f"/jobs/{job['id']}/cancel", headers={"Origin": "http://127.0.0.1"})
+    assert own.status_code == 200  # the service's own web page
+    assert client.get("/jobs", headers={"Host": "attacker.example"}).status_code == 400  # DNS rebinding
+
+
+def test_without_a_key_only_this_machine_is_answered(settings: ApiSettings) -> None:
+    app = create_app(settings)
+    with TestClient(app, base_url="http://127.0.0.1", client=("192.0.2.7", 40000)) as remote:
+        refused = remote.get("/jobs")
+        assert refused.status_code == 403 and "API_KEY" in refused.json()["detail"]
+    keyed = create_app(settings.model_copy(update={"api_key": "k"}))
+    with TestClient(keyed, base_url="http://127.0.0.1", client=("192.0.2.7", 40000)) as remote:
+        assert remote.get("/jobs", headers={"Authorization": "Bearer k"}).status_code == 200
+
+
+def test_job_errors_hold_no_absolute_paths_or_sql(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError) as missing:
+        load_dataset("nowhere", tmp_path / "secret-place")
+    assert "DATA_DIR/nowhere" in str(missing.value) and "secret-place" not in str(missing.value)
+    broken = OperationalError("UPDATE jobs SET password = ? WHERE id = 1", ("hunter2",), Exception("locked"))
+    message = internal_error(broken)
+    assert "OperationalError" in message and "UPDATE" not in message and "hunter2" not in message
+
+
+def test_a_failed_cache_write_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_image_folder(tmp_path / "pets", ["cat", "dog"])
+
+    def disk_full(file: io.BufferedWriter, **arrays: np.ndarray) -> None:
+        file.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache.np, "savez", disk_full)
+    arrays = load_dataset("pets", tmp_path)  # trains on without the cache
+    assert len(arrays.train_y) > 0
+    assert list((tmp_path / "pets").rglob("*.tmp")) == []
+
+
+def test_base64_images_still_decode(client: TestClient) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, format="PNG")
+    response = client.post("/predict", json={"images": [base64.b64encode(buffer.getvalue()).decode()]})
+    assert response.status_code == 409  # decoded and accepted; no model yet
