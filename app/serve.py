@@ -1,4 +1,5 @@
-"""`python -m app.serve`: the API and one worker, stopped together on Ctrl-C or SIGTERM.
+"""`python -m app.serve`: the API and one worker, stopped together on Ctrl-C or SIGTERM; a worker
+that ends on its own is started again (with backoff) and the API stays up.
 
 Honours HOST, PORT, API_WORKERS, DATA_DIR and DATABASE_URL (see app/settings.py).
 """
@@ -39,7 +40,11 @@ def main() -> int:
     api = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(settings.port),
          "--workers", str(settings.api_workers)], process_group=0, env=env)  # fmt: skip
-    worker = subprocess.Popen([sys.executable, "-m", "workers"], process_group=0)
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "workers"], process_group=0)
+
+    worker = start_worker()
     children = [api, worker]
 
     asked_to_stop = False
@@ -54,7 +59,19 @@ def main() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     log.info("API on http://%s:%s (docs at /docs), worker pid %s", host, settings.port, worker.pid)
-    while all(child.poll() is None for child in children):
+    restart_delay, restart_at = 1.0, None
+    while api.poll() is None and not (asked_to_stop and children[1].poll() is not None):
+        # a worker that ends on its own (a crash, the OOM killer) is started again; the API stays up
+        if children[1].poll() is not None and not asked_to_stop:
+            if restart_at is None:
+                log.warning(
+                    "the worker exited with %s; another starts in %.0f s", children[1].returncode, restart_delay
+                )
+                restart_at = time.monotonic() + restart_delay
+            elif time.monotonic() >= restart_at:
+                children[1] = start_worker()
+                log.info("worker restarted, pid %s", children[1].pid)
+                restart_delay, restart_at = min(60.0, restart_delay * 2), None
         time.sleep(0.2)
     stop(signal.SIGTERM, None)  # one ended: take the other down too
     codes = [child.wait() for child in children]

@@ -45,6 +45,11 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
+    def restart(self) -> None:
+        """Drop every connection and start again on the same port (pg_ctl keeps the options)."""
+        subprocess.run(_as_postgres([str(_bindir() / "pg_ctl"), "-D", str(self.base / "data"), "-m", "immediate",
+                                     "-w", "restart"]), check=True, capture_output=True)  # fmt: skip
+
     def stop(self) -> None:
         subprocess.run(_as_postgres([str(_bindir() / "pg_ctl"), "-D", str(self.base / "data"), "-m", "immediate",
                                      "stop"]), check=False, capture_output=True)  # fmt: skip

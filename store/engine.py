@@ -1,6 +1,7 @@
 """Engines and sessions. SQLite gets WAL (readers never block the writer), a busy timeout and
 foreign keys, so the API and several workers can share one file."""
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +9,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+# How long a SQLite statement waits for a lock before "database is locked" (SQLITE_BUSY_TIMEOUT_MS
+# in the environment changes it: the tests use a short one to make an outage quickly).
+SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "30000"))
 # Connections kept open for reuse. The API serves sync routes from a pool of 40 threads; with
 # SQLAlchemy's default (5 kept + 10 overflow) a burst of pollers opened and closed a connection per
 # request (SQLite runs its pragmas on each) or queued for one: that was most of the metrics p99.

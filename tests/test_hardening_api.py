@@ -15,7 +15,6 @@ from sqlalchemy.exc import OperationalError
 
 from app.main import create_app
 from app.settings import ApiSettings
-from models.data import cache
 from models.data.arrays import DatasetError
 from models.data.catalog import load_dataset
 from models.kinds import parse_spec
@@ -140,7 +139,7 @@ def test_a_failed_cache_write_leaves_no_temporary_file(tmp_path: Path, monkeypat
         file.write(b"partial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cache.np, "savez", disk_full)
+    monkeypatch.setattr(np, "savez", disk_full)  # what the cache writes with
     arrays = load_dataset("pets", tmp_path)  # trains on without the cache
     assert len(arrays.train_y) > 0
     assert list((tmp_path / "pets").rglob("*.tmp")) == []

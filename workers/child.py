@@ -21,6 +21,7 @@ from models.training.results import DataSource
 from store.attempts import Attempt, cancel_attempt, fail_attempt, hand_back, start_attempt, succeed_attempt
 from store.engine import make_engine, make_session_factory
 from workers.reporter import DatabaseReporter
+from workers.retry import retrying
 from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -59,25 +60,29 @@ def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pi
     signal.signal(signal.SIGINT, on_signal)
     die_with_parent(parent_pid)
     try:
-        start = start_attempt(sessions, attempt)
+        start = retrying(lambda: start_attempt(sessions, attempt), f"job {attempt.job_id}: starting")
         if start.checkpoint is not None:
             log.info("job %s resumes from its checkpoint at step %s", attempt.job_id, start.checkpoint_step)
         source = DataSource(settings.data_dir, settings.download_datasets)
         result = run_job(parse_spec(start.spec), reporter, source, start.checkpoint)
-        reporter.flush()
+        reporter.flush(final=True)
+        outcome = f"job {attempt.job_id}: recording its outcome"
         if reporter.lost:
             log.warning("job %s was taken over by another attempt; this one stops", attempt.job_id)
         elif not result.stopped:
-            succeed_attempt(sessions, attempt, result.job_metrics(), result.steps_done, result.artifact)
+            metrics = result.job_metrics()
+            retrying(lambda: succeed_attempt(sessions, attempt, metrics, result.steps_done, result.artifact), outcome)
         elif reporter.cancel_requested:
-            cancel_attempt(sessions, attempt, result.job_metrics(), result.steps_done)
+            retrying(lambda: cancel_attempt(sessions, attempt, result.job_metrics(), result.steps_done), outcome)
         else:
-            hand_back(sessions, attempt)
+            retrying(lambda: hand_back(sessions, attempt), outcome)
     except JobError as exc:
-        reporter.flush()
-        fail_attempt(sessions, attempt, str(exc))
+        reporter.flush(final=True)
+        reason = str(exc)
+        retrying(lambda: fail_attempt(sessions, attempt, reason), f"job {attempt.job_id}: recording its failure")
     except Exception as exc:  # anything else is a bug or an environment problem: keep the traceback in the log
         log.error("job %s crashed:\n%s", attempt.job_id, traceback.format_exc())
-        fail_attempt(sessions, attempt, internal_error(exc))
+        message = internal_error(exc)
+        retrying(lambda: fail_attempt(sessions, attempt, message), f"job {attempt.job_id}: recording its failure")
     finally:
         engine.dispose()

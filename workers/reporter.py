@@ -1,5 +1,6 @@
 """The database-backed Reporter: buffers curve points and progress, writes them in batches."""
 
+import logging
 import time
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -9,7 +10,10 @@ from store.artifacts import put_artifact
 from store.attempts import Attempt, AttemptState, record_progress
 from store.points import PointRow, add_points
 from store.tables import ArtifactKind
+from workers.retry import TRANSIENT, retrying
 from workers.stop_flag import StopFlag
+
+log = logging.getLogger(__name__)
 
 
 class DatabaseReporter:
@@ -53,11 +57,26 @@ class DatabaseReporter:
         if time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
 
-    def flush(self, checkpoint: tuple[int, bytes] | None = None) -> None:
+    def flush(self, checkpoint: tuple[int, bytes] | None = None, final: bool = False) -> None:
         """Write buffered points, progress and an optional checkpoint, refresh the heartbeat, read
-        the cancel flag; commits. Writes nothing once the job is no longer this attempt's."""
+        the cancel flag; commits. Writes nothing once the job is no longer this attempt's.
+
+        When the database is unavailable, training goes on: the points stay buffered for the next
+        flush (a checkpoint is skipped; the next one is written). The `final` flush, before the
+        outcome is recorded, retries until the database is back (`workers.retry`)."""
         if self.lost:
             return
+        if final:
+            retrying(lambda: self._write(checkpoint), f"job {self.job_id}: writing its last points")
+            return
+        try:
+            self._write(checkpoint)
+        except TRANSIENT as exc:
+            log.warning("job %s: could not write %d points (%s); they stay buffered", self.job_id,
+                        len(self._points), type(exc).__name__)  # fmt: skip
+            self._last_flush = time.monotonic()
+
+    def _write(self, checkpoint: tuple[int, bytes] | None) -> None:
         with self.sessions() as session:
             state = record_progress(session, self.attempt, *(self._progress or ()))
             if state is AttemptState.lost:

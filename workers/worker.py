@@ -32,8 +32,9 @@ from store.attempts import (
 from store.engine import make_engine, make_session_factory
 from store.jobs import find_job
 from store.migrate import upgrade
-from store.tables import JobStatus, utcnow
+from store.tables import Job, JobStatus, utcnow
 from workers.child import train_attempt_in_child
+from workers.retry import TRANSIENT, retrying
 from workers.settings import WorkerSettings
 from workers.stop_flag import StopFlag
 
@@ -89,10 +90,19 @@ class Worker:
         preload_torch()  # each forked child then starts with torch already imported
         log.info("worker %s waiting for jobs", self.name)
         try:
+            outage_wait = 0.5
             while not self.stopping.is_set():
-                self.reap_stale_jobs()
-                with self.sessions() as session:
-                    attempt = claim_next(session, self.name)
+                try:
+                    self.reap_stale_jobs()
+                    with self.sessions() as session:
+                        attempt = claim_next(session, self.name)
+                except TRANSIENT as exc:  # the database is locked or away: wait for it, do not die
+                    log.warning("worker %s: database unavailable (%s); retrying in %.1f s",
+                                self.name, type(exc).__name__, outage_wait)  # fmt: skip
+                    self.stopping.wait(outage_wait)
+                    outage_wait = min(10.0, outage_wait * 2)
+                    continue
+                outage_wait = 0.5
                 if attempt is None:
                     self.stopping.wait(self.settings.worker_poll_seconds)
                     continue
@@ -131,16 +141,18 @@ class Worker:
         """Heartbeat until the child ends; returns True when it was killed for its timeout."""
         child = self.child
         assert child is not None
-        with self.sessions() as session:
-            timeout_s = find_job(session, attempt.job_id).timeout_s
+        timeout_s = retrying(lambda: self._timeout_of(attempt), f"job {attempt.job_id}: reading its timeout")
         started = last_beat = time.monotonic()
         stop_sent_at: float | None = None
         while child.is_alive():
             child.join(timeout=0.5)
             now = time.monotonic()
             if now - last_beat >= self.settings.heartbeat_seconds:
-                with self.sessions() as session:
-                    touch_heartbeat(session, attempt)
+                try:
+                    with self.sessions() as session:
+                        touch_heartbeat(session, attempt)
+                except TRANSIENT as exc:  # the child buffers its points meanwhile; try again next beat
+                    log.warning("job %s: heartbeat not written (%s)", attempt.job_id, type(exc).__name__)
                 last_beat = now
             if timeout_s is not None and now - started > timeout_s and child.pid:
                 os.kill(child.pid, signal.SIGKILL)
@@ -152,16 +164,25 @@ class Worker:
                     os.kill(child.pid, signal.SIGKILL)
         return False
 
+    def _timeout_of(self, attempt: Attempt) -> int | None:
+        with self.sessions() as session:
+            return find_job(session, attempt.job_id).timeout_s
+
+    def _read_job(self, attempt: Attempt) -> Job:
+        with self.sessions() as session:
+            return find_job(session, attempt.job_id)
+
     def _settle(self, attempt: Attempt, exitcode: int | None, timed_out: bool) -> None:
         """Whatever the child did not record: a stop we asked for is a hand-back, anything else a failure."""
-        with self.sessions() as session:
-            job = find_job(session, attempt.job_id)
+        job = retrying(lambda: self._read_job(attempt), f"job {attempt.job_id}: reading how it ended")
         if job.status != JobStatus.running or job.attempts != attempt.number:  # the child recorded how it ended
             log.info("worker %s: job %s %s", self.name, attempt.job_id, job.status)
             return
+        what = f"job {attempt.job_id}: recording its outcome"
         if timed_out:
-            fail_attempt(self.sessions, attempt, f"timed out: the attempt ran longer than timeout_s={job.timeout_s}")
+            message = f"timed out: the attempt ran longer than timeout_s={job.timeout_s}"
+            retrying(lambda: fail_attempt(self.sessions, attempt, message), what)
         elif self.stopping.is_set():
-            hand_back(self.sessions, attempt)
+            retrying(lambda: hand_back(self.sessions, attempt), what)
         else:
-            fail_attempt(self.sessions, attempt, describe_exit(exitcode))
+            retrying(lambda: fail_attempt(self.sessions, attempt, describe_exit(exitcode)), what)

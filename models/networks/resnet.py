@@ -11,6 +11,7 @@ from torchvision.models import ResNet18_Weights, resnet18
 from models.errors import JobError
 
 WEIGHTS_FILE = Path(ResNet18_Weights.IMAGENET1K_V1.url).name  # resnet18-f37072fd.pth
+WHERE_TO_PUT_WEIGHTS = "DATA_DIR/weights/ or $TORCH_HOME/hub/checkpoints/"  # job errors show no server paths
 
 
 class ResNet18Classifier(nn.Module):
@@ -61,12 +62,12 @@ def find_imagenet_weights(data_dir: Path, download: bool) -> Path:
             return candidates[0]
         except Exception as exc:  # network errors come in many types
             raise JobError(
-                f"ImageNet weights for ResNet18 not found and the download failed ({exc}); put "
-                f"{WEIGHTS_FILE} in {candidates[1].parent} or {candidates[0].parent}"
+                f"ImageNet weights for ResNet18 not found and the download failed ({type(exc).__name__}); put "
+                f"{WEIGHTS_FILE} in {WHERE_TO_PUT_WEIGHTS}"
             ) from exc
     raise JobError(
         f"ImageNet weights for ResNet18 not found: put {WEIGHTS_FILE} (torchvision's "
-        f"{ResNet18_Weights.IMAGENET1K_V1.url}) in {candidates[1].parent} or {candidates[0].parent}"
+        f"{ResNet18_Weights.IMAGENET1K_V1.url}) in {WHERE_TO_PUT_WEIGHTS}"
     )
 
 
