@@ -47,8 +47,10 @@ class PostgresServer:
 
     def restart(self) -> None:
         """Drop every connection and start again on the same port (pg_ctl keeps the options)."""
+        # -l as at start: without it the new server would write to (and hold open) our captured pipes
         subprocess.run(_as_postgres([str(_bindir() / "pg_ctl"), "-D", str(self.base / "data"), "-m", "immediate",
-                                     "-w", "restart"]), check=True, capture_output=True)  # fmt: skip
+                                     "-l", str(self.base / "log"), "-w", "restart"]), check=True,
+                       capture_output=True, timeout=60)  # fmt: skip
 
     def stop(self) -> None:
         subprocess.run(_as_postgres([str(_bindir() / "pg_ctl"), "-D", str(self.base / "data"), "-m", "immediate",
