@@ -191,3 +191,23 @@ def local_client(app: Any, **options: Any) -> TestClient:
     """Starlette's TestClient as a client on this machine (loopback address, Host 127.0.0.1), which is
     who the service answers without an API key."""
     return TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000), **options)
+
+
+def start_serve(
+    folder: Path, data_dir: Path, database_url: str, extra_env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m app.serve` (API and worker) in its own process group, logging to folder/serve.log;
+    its URL once it answers. Stop it with stop_process."""
+    port = free_port()
+    env = {**os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "PORT": str(port),
+           "DOWNLOAD_DATASETS": "false", "API_WORKERS": "1", **extra_env}  # fmt: skip
+    with (folder / "serve.log").open("ab") as log:
+        serve = subprocess.Popen([sys.executable, "-m", "app.serve"], cwd=ROOT, env=env, stdout=log,
+                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, serve)
+    except Exception:
+        stop_process(serve)
+        raise
+    return serve, url

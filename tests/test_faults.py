@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 
-from harness.net import free_port, wait_until_up
+from harness.net import wait_until_up
 from store.artifacts import read_artifact
 from store.engine import make_engine, make_session_factory
 from store.tables import ArtifactKind
-from tests.conftest import ROOT, Service, stop_process, wait_for_log, wait_for_status
+from tests.conftest import ROOT, Service, start_serve, stop_process, wait_for_log, wait_for_status
 
 LONG_JOB = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 20, "max_steps": 1500, "log_every": 10,
             "eval_every": 1000, "checkpoint_every": 100, "device": "cpu"}  # fmt: skip
@@ -249,15 +249,8 @@ def _checkpoint_step(database_url: str, job_id: int) -> int | None:
 
 def test_ctrl_c_on_serve_checkpoints_the_running_job(tmp_path: Path, data_dir: Path, database_url: str) -> None:
     """A terminal's Ctrl-C goes to the whole foreground process group: each child must see it once."""
-    port = free_port()
-    env = {**os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "PORT": str(port),
-           "DOWNLOAD_DATASETS": "false", "FLUSH_SECONDS": "0.2", "API_WORKERS": "1"}  # fmt: skip
-    with (tmp_path / "serve.log").open("ab") as log:
-        serve = subprocess.Popen([sys.executable, "-m", "app.serve"], cwd=ROOT, env=env, stdout=log,
-                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    serve, url = start_serve(tmp_path, data_dir, database_url, {"FLUSH_SECONDS": "0.2"})
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(url, serve)
         with httpx.Client(base_url=url, timeout=10) as client:
             job = client.post("/jobs", json={**LONG_JOB, "max_steps": 10**6, "checkpoint_every": 10**6}).json()
             wait_for_step(client, job["id"], 50)

@@ -4,17 +4,22 @@ SQLite file held locked, a real PostgreSQL server restarted, a worker killed."""
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from harness.net import free_port, wait_until_up
 from harness.postgres import PostgresServer
-from tests.conftest import ROOT, TEST_DATABASE, Service, running_service, stop_process, wait_for_log, wait_for_status
+from tests.conftest import (
+    TEST_DATABASE,
+    Service,
+    running_service,
+    start_serve,
+    stop_process,
+    wait_for_log,
+    wait_for_status,
+)
 from tests.test_faults import LONG_JOB, assert_curve_complete, children_of, wait_for_step
 
 
@@ -56,15 +61,8 @@ def test_a_job_survives_a_postgresql_restart(service: Service, postgres_server: 
 def test_serve_restarts_a_worker_that_died_and_the_api_stays_up(
     tmp_path: Path, data_dir: Path, database_url: str
 ) -> None:
-    port = free_port()
-    env = {**os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "PORT": str(port),
-           "DOWNLOAD_DATASETS": "false", "API_WORKERS": "1", "CPU_BF16": "0"}  # fmt: skip
-    with (tmp_path / "serve.log").open("ab") as log:
-        serve = subprocess.Popen([sys.executable, "-m", "app.serve"], cwd=ROOT, env=env, stdout=log,
-                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    serve, url = start_serve(tmp_path, data_dir, database_url, {"CPU_BF16": "0"})
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(url, serve)
 
         def worker_pids() -> list[int]:
             return [pid for pid in children_of(serve.pid)

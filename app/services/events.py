@@ -43,7 +43,7 @@ class JobEvents:
         while True:
             try:
                 view = await run_in_threadpool(self.curves.view, job_id)
-            except Exception as exc:  # noqa: BLE001 - handed to the followers, who end their streams
+            except Exception as exc:  # handed to the followers, who end their streams
                 async with feed.changed:
                     feed.failure = exc
                     feed.changed.notify_all()
