@@ -21,7 +21,7 @@ worker: $(STAMP)
 
 # The same checks run as pre-commit hooks (.pre-commit-config.yaml): formatting, lint, strict types
 # everywhere, and the import contract of pyproject.toml (which package may import which).
-PY_DIRS := app workers store models migrations cli harness tests bench
+PY_DIRS := app workers store models migrations cli harness tests bench sweeps
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check $(PY_DIRS)
 	$(VENV)/bin/ruff check $(PY_DIRS)

@@ -2,6 +2,7 @@
 request validation errors, and anything unexpected (a 500 with an id, never a trace)."""
 
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from app.services.errors import InvalidField, NotBase64, TooLarge, UnsupportedMedia
 from store.errors import IdempotencyConflict, JobFinished, JobNotFound, NoModel
+from store.sweeps import SweepFinished, SweepNotFound
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +22,8 @@ log = logging.getLogger(__name__)
 STATUS_OF: dict[type[Exception], int] = {
     JobNotFound: 404,
     JobFinished: 409,
+    SweepNotFound: 404,
+    SweepFinished: 409,
     NoModel: 409,
     NotBase64: 400,
     TooLarge: 413,
@@ -27,11 +31,14 @@ STATUS_OF: dict[type[Exception], int] = {
 }
 
 _MODEL_TAGS: set[str] = set()
+FIELD_PREFIX = re.compile(r"^[A-Za-z_][\w.\[\]]*: ")
 
 
 def _field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     # ("body", "torch_mlp", "hidden_units", 0) -> "hidden_units[0]"; the union tag is not a field
     parts = [p for p in loc if p not in ("body", "query", "path", "header") and p not in _MODEL_TAGS]
+    # a tagged union's tag named after the field it picks: ("log_uniform", "log_uniform", 0) -> log_uniform[0]
+    parts = [p for i, p in enumerate(parts) if i + 1 == len(parts) or p != parts[i + 1]]
     text = ""
     for p in parts:
         text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
@@ -43,7 +50,10 @@ def _describe(error: dict[str, Any]) -> str:
     if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):  # the `model` discriminator
         loc = (*loc, "model")
         msg = f"must be one of {', '.join(sorted(_MODEL_TAGS))}"
-    return f"{_field_path(loc)}: {msg}"
+    path = _field_path(loc)
+    if path == "body" and FIELD_PREFIX.match(msg):  # a whole-body check that names the field itself
+        return msg
+    return f"{path}: {msg}"
 
 
 def validation_message(errors: list[dict[str, Any]]) -> str:

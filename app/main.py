@@ -13,11 +13,12 @@ from app.body_limit import BodySizeLimitMiddleware
 from app.docs import install_docs
 from app.errors import install_error_handlers
 from app.prometheus import install_prometheus
-from app.routes import curves, health, jobs, predict, web
+from app.routes import curves, health, jobs, predict, sweeps, web
 from app.services.curves import JobCurves
 from app.services.events import JobEvents, JobsTableEvents
 from app.services.jobs import table_rows
 from app.services.model_cache import ModelCache
+from app.services.sweep_driver import SweepDriver
 from app.settings import ApiSettings, get_settings, split_list
 from models.kinds import KINDS
 from store.engine import make_engine, make_session_factory
@@ -32,6 +33,8 @@ Train CIFAR-10 classifiers from the University of Amsterdam's 2020 deep-learning
 2. Poll `GET /jobs/{id}` for status and progress, `GET /jobs/{id}/metrics?since=N` for the curve.
 3. `POST /jobs/{id}/cancel` to stop it.
 4. `POST /predict` with images once a job has succeeded; `GET /jobs/{id}/model` downloads its weights.
+5. `POST /sweeps` to search hyperparameters (trials are jobs; hopeless ones stop early), `GET /sweeps/{id}`
+   for the leaderboard.
 """
 
 
@@ -49,7 +52,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         sessions = app.state.sessions
         app.state.table_events = JobsTableEvents(lambda: table_rows(sessions), settings.events_interval_seconds)
         log.info("database %s ready", engine.url.render_as_string(hide_password=True))
+        driver = SweepDriver(app.state.sessions, settings.sweep_interval_seconds)
+        driver.start()
         yield
+        await driver.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -70,6 +76,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(jobs.router, dependencies=protected)
     app.include_router(predict.router, dependencies=protected)
     app.include_router(curves.router, dependencies=protected)
+    app.include_router(sweeps.router, dependencies=protected)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     # added last, so they run first: refuse before any body is read
     app.add_middleware(

@@ -35,6 +35,10 @@ class ApiSettings(StoreSettings):
         0.5, gt=0, le=10, description="How often a followed job is read for its event stream (once for all clients)."
     )
 
+    sweep_interval_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often the API's sweep driver creates trials and stops hopeless ones."
+    )
+
 
 def split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]

@@ -19,7 +19,7 @@ def peak_rss_mb() -> float:
 
 def run_job(spec: JobSpec, reporter: Reporter, source: DataSource, resume: bytes | None = None) -> RunResult:
     """Load the data set, train the model the spec names (continuing from `resume`, a checkpoint,
-    when given), return its metrics and, when it ran to the end, the packed model.
+    when given), return its metrics and the packed model (of the last step, also when it stopped early).
 
     Raises JobError with a message for the user when the job cannot run (missing data set,
     no GPU for a `cuda` job, out of memory, a diverging loss).
@@ -40,7 +40,7 @@ def run_job(spec: JobSpec, reporter: Reporter, source: DataSource, resume: bytes
         if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc):
             raise JobError(f"out of GPU memory: lower batch_size or the model's size ({exc})") from exc
         raise
-    if not result.stopped:
+    if result.weights:  # a stopped run keeps the model it reached (a sweep's early stop stores it)
         result.artifact = pack_model(
             ModelArtifact(spec.model_dump(mode="json"), arrays.class_names, norm, result.weights)
         )

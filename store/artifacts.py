@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from store.errors import NoModel
 from store.jobs import find_job
 from store.tables import Artifact, ArtifactKind, Job, JobStatus, utcnow
+from store.transitions import WITH_MODEL
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,9 @@ def best_model_job(session: Session) -> int | None:
 def model_file(session: Session, job_id: int) -> bytes:
     """The job's model file. Raises JobNotFound, or NoModel for a job without one."""
     job = find_job(session, job_id)
-    if job.status != JobStatus.succeeded:
-        raise NoModel(f"job {job_id} is {job.status}: only succeeded jobs have a model")
+    if JobStatus(job.status) not in WITH_MODEL:
+        raise NoModel(f"job {job_id} is {job.status}: only succeeded (or stopped_early) jobs have a model")
     found = read_artifact(session, job_id, ArtifactKind.model)
     if found is None:
-        raise NoModel(f"job {job_id} succeeded but has no stored model")
+        raise NoModel(f"job {job_id} {job.status} but has no stored model")
     return found[1]

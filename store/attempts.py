@@ -37,10 +37,12 @@ def _still_runs(attempt: Attempt) -> ColumnElement[bool]:
 
 
 class AttemptState(enum.Enum):
-    """What a heartbeat learns: go on, stop because a cancel was asked, or stop because the job is another's."""
+    """What a heartbeat learns: go on, stop because a cancel (or a sweep's early stop) was asked, or stop
+    because the job is another's."""
 
     running = "running"
     cancel_requested = "cancel_requested"
+    early_stop_requested = "early_stop_requested"
     lost = "lost"  # requeued to another attempt, or finished
 
 
@@ -101,7 +103,8 @@ def record_progress(
     images_per_second: float | None = None,
 ) -> AttemptState:
     """Refresh the heartbeat (and store progress, when given) of a job this attempt still runs,
-    and read back whether a cancel was requested. No commit; roll back when it says `lost`."""
+    and read back whether a cancel or an early stop was requested (a cancel wins). No commit; roll back
+    when it says `lost`."""
     values: dict[str, Any] = {"heartbeat_at": utcnow()}
     if step is not None:
         values.update(step=step, steps_per_second=steps_per_second, images_per_second=images_per_second)
@@ -109,12 +112,14 @@ def record_progress(
         update(Job)
         .where(_still_runs(attempt))
         .values(**values)
-        .returning(Job.cancel_requested)
+        .returning(Job.cancel_requested, Job.early_stop_requested)
         .execution_options(synchronize_session=False)
     ).first()
     if flags is None:
         return AttemptState.lost
-    return AttemptState.cancel_requested if flags[0] else AttemptState.running
+    if flags.cancel_requested:
+        return AttemptState.cancel_requested
+    return AttemptState.early_stop_requested if flags.early_stop_requested else AttemptState.running
 
 
 def touch_heartbeat(session: Session, attempt: Attempt) -> AttemptState:
@@ -168,6 +173,27 @@ def succeed_attempt(
     """The job and its model artifact in one transaction: a succeeded job always has its model."""
     with sessions() as session:
         moved = transition(session, _still_runs(attempt), JobStatus.succeeded, final_metrics=metrics, step=step)
+        if moved:
+            if model is not None:
+                put_artifact(session, attempt.job_id, ArtifactKind.model, model, step)
+            _drop_checkpoint(session, attempt.job_id)
+        session.commit()
+    return bool(moved)
+
+
+def stop_early_attempt(
+    sessions: sessionmaker[Session], attempt: Attempt, metrics: dict[str, Any], step: int, model: bytes | None
+) -> bool:
+    """A trial its sweep stopped early: it keeps its points, its metrics and the model it reached."""
+    with sessions() as session:
+        moved = transition(
+            session,
+            _still_runs(attempt),
+            JobStatus.stopped_early,
+            [JobStatus.running],
+            final_metrics=metrics,
+            step=step,
+        )
         if moved:
             if model is not None:
                 put_artifact(session, attempt.job_id, ArtifactKind.model, model, step)

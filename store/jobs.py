@@ -47,23 +47,7 @@ def create_job(session: Session, spec: SubmittedSpec, idempotency_key: str | Non
         existing = _job_for_key(session, idempotency_key, digest)
         if existing is not None:
             return existing, False
-    job = Job(
-        name=spec.name,
-        model=spec.model,
-        spec=stored_spec,
-        status=JobStatus.queued.value,
-        max_steps=spec.max_steps,
-        attempts=0,
-        handed_back=0,
-        step=0,
-        cancel_requested=False,
-        created_at=utcnow(),
-        priority=spec.priority,
-        max_attempts=spec.max_attempts,
-        timeout_s=spec.timeout_s,
-        idempotency_key=idempotency_key,
-        request_sha256=digest,
-    )
+    job = new_job(spec, idempotency_key)
     session.add(job)
     try:
         session.commit()
@@ -74,6 +58,29 @@ def create_job(session: Session, spec: SubmittedSpec, idempotency_key: str | Non
             raise
         return existing, False
     return job, True
+
+
+def new_job(spec: SubmittedSpec, idempotency_key: str | None = None) -> Job:
+    """The queued job row of a validated spec, not yet added to a session."""
+    stored_spec = spec.model_dump(mode="json")
+    return Job(
+        name=spec.name,
+        model=spec.model,
+        spec=stored_spec,
+        status=JobStatus.queued.value,
+        max_steps=spec.max_steps,
+        attempts=0,
+        handed_back=0,
+        step=0,
+        cancel_requested=False,
+        early_stop_requested=False,
+        created_at=utcnow(),
+        priority=spec.priority,
+        max_attempts=spec.max_attempts,
+        timeout_s=spec.timeout_s,
+        idempotency_key=idempotency_key,
+        request_sha256=spec_sha256(stored_spec),
+    )
 
 
 def _job_for_key(session: Session, key: str, digest: str) -> Job | None:

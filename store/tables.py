@@ -57,6 +57,7 @@ class JobStatus(enum.StrEnum):
     succeeded = "succeeded"
     failed = "failed"
     cancelled = "cancelled"
+    stopped_early = "stopped_early"  # a sweep's pruner ended it; it keeps its points and model
 
 
 class Base(DeclarativeBase):
@@ -91,6 +92,7 @@ class Job(Base):
     steps_per_second: Mapped[float | None] = mapped_column(Float)
     images_per_second: Mapped[float | None] = mapped_column(Float)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    early_stop_requested: Mapped[bool] = mapped_column(default=False)  # a sweep's pruner asks it to stop
     error: Mapped[str | None] = mapped_column(Text)
     final_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     priority: Mapped[int] = mapped_column(Integer)  # from the spec, like max_attempts and timeout_s
@@ -143,3 +145,44 @@ class Artifact(Base):
     step: Mapped[int] = mapped_column(Integer, default=0)
     # deferred() loses the nullability Mapped[bytes] implies: say it
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
+
+
+class SweepStatus(enum.StrEnum):
+    running = "running"  # trials are queued, running, or still to be asked for
+    finished = "finished"  # every trial has ended
+    cancelled = "cancelled"
+
+
+class Sweep(Base):
+    """A hyperparameter search: its request, and whether it still creates and stops trials."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # the validated request, defaults filled in
+    status: Mapped[str] = mapped_column(String(20), default=SweepStatus.running, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SweepTrial(Base):
+    """One trial of a sweep: its number, parameters and job, and the search library's state for it.
+
+    (sweep_id, number) is unique, so two drivers racing to create the same trial cannot both win.
+    """
+
+    __tablename__ = "sweep_trials"
+    __table_args__ = (UniqueConstraint("sweep_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sweep_id: Mapped[int] = mapped_column(ForeignKey("sweeps.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Optuna's system attributes of the trial (a grid point's id, successive halving's rung values),
+    # so that a restarted driver rebuilds the same study
+    search_state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    pruned_through_step: Mapped[int] = mapped_column(Integer, default=0)  # evaluations shown to the pruner
+    error: Mapped[str | None] = mapped_column(Text)  # why the trial has no job (its spec was refused)

@@ -11,12 +11,20 @@ from store.tables import Job, JobStatus, utcnow
 # from -> the statuses it may move to; nothing else ever writes jobs.status
 TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
     JobStatus.queued: {JobStatus.running, JobStatus.cancelled},
-    JobStatus.running: {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled, JobStatus.queued},
+    JobStatus.running: {
+        JobStatus.succeeded,
+        JobStatus.failed,
+        JobStatus.cancelled,
+        JobStatus.queued,
+        JobStatus.stopped_early,
+    },
     JobStatus.succeeded: set(),
     JobStatus.failed: set(),
     JobStatus.cancelled: set(),
+    JobStatus.stopped_early: set(),
 }
-FINISHED = {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled}
+FINISHED = {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled, JobStatus.stopped_early}
+WITH_MODEL = {JobStatus.succeeded, JobStatus.stopped_early}  # the endings that store a model
 
 
 def sources_of(target: JobStatus) -> list[JobStatus]:

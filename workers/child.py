@@ -18,7 +18,15 @@ from models.errors import JobError
 from models.kinds import parse_spec
 from models.run import run_job
 from models.training.results import DataSource
-from store.attempts import Attempt, cancel_attempt, fail_attempt, hand_back, start_attempt, succeed_attempt
+from store.attempts import (
+    Attempt,
+    cancel_attempt,
+    fail_attempt,
+    hand_back,
+    start_attempt,
+    stop_early_attempt,
+    succeed_attempt,
+)
 from store.engine import make_engine, make_session_factory
 from workers.reporter import DatabaseReporter
 from workers.retry import retrying
@@ -74,6 +82,9 @@ def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pi
             retrying(lambda: succeed_attempt(sessions, attempt, metrics, result.steps_done, result.artifact), outcome)
         elif reporter.cancel_requested:
             retrying(lambda: cancel_attempt(sessions, attempt, result.job_metrics(), result.steps_done), outcome)
+        elif reporter.early_stop_requested:
+            metrics, steps, model = result.job_metrics(), result.steps_done, result.artifact
+            retrying(lambda: stop_early_attempt(sessions, attempt, metrics, steps, model), outcome)
         else:
             retrying(lambda: hand_back(sessions, attempt), outcome)
     except JobError as exc:

@@ -32,6 +32,7 @@ class DatabaseReporter:
         self.flush_seconds = flush_seconds
         self.interrupted = StopFlag()
         self.cancel_requested = False
+        self.early_stop_requested = False  # its sweep stopped it: it ends with its model, as stopped_early
         self.lost = False  # the job is no longer this attempt's
         self._points: list[PointRow] = []
         self._progress: tuple[int, float, float] | None = None
@@ -47,7 +48,7 @@ class DatabaseReporter:
 
     def should_stop(self) -> bool:
         self._maybe_flush()
-        return self.cancel_requested or self.lost or self.interrupted.is_set()
+        return self.cancel_requested or self.early_stop_requested or self.lost or self.interrupted.is_set()
 
     def checkpoint(self, step: int, state: bytes) -> None:
         """The points so far and the checkpoint, in one transaction."""
@@ -88,5 +89,6 @@ class DatabaseReporter:
                 put_artifact(session, self.job_id, ArtifactKind.checkpoint, checkpoint[1], checkpoint[0])
             session.commit()
         self.cancel_requested = state is AttemptState.cancel_requested
+        self.early_stop_requested = state is AttemptState.early_stop_requested
         self._points.clear()
         self._last_flush = time.monotonic()

@@ -34,7 +34,7 @@ def _thinned(curve: Curve, width_px: int) -> Curve:
     return curve.select(downsample(curve, max(MIN_MAX_POINTS, 2 * width_px)))
 
 
-def _render(figure: Figure, image_format: ImageFormat) -> bytes:
+def render(figure: Figure, image_format: ImageFormat) -> bytes:
     buffer = io.BytesIO()
     canvas = FigureCanvasAgg(figure) if image_format == "png" else FigureCanvasSVG(figure)
     canvas.print_figure(buffer, format=image_format, dpi=DPI)
@@ -68,7 +68,7 @@ def job_plot(job: Labelled, width_px: int, height_px: int, image_format: ImageFo
     if not len(curve):
         loss_ax.text(0.5, 0.5, "no points yet", ha="center", va="center", transform=loss_ax.transAxes)
     figure.suptitle(f"job {job.view.id}: {job.name} ({job.model}), {_where(job.view)}")
-    return _render(figure, image_format)
+    return render(figure, image_format)
 
 
 def compare_plot(
@@ -92,4 +92,4 @@ def compare_plot(
     ax.grid(alpha=0.3)
     ax.legend()
     figure.suptitle(f"{split} {metric}")
-    return _render(figure, image_format)
+    return render(figure, image_format)

@@ -21,7 +21,7 @@ class RunResult:
     metrics: dict[str, float] = field(default_factory=dict)
     runtime: dict[str, str] = field(default_factory=dict)  # device, precision, memory_format it trained with
     weights: dict[str, np.ndarray] = field(default_factory=dict)  # name -> array, for the model artifact
-    artifact: bytes | None = None  # the packed model (models.artifacts), set by run_job on success
+    artifact: bytes | None = None  # the packed model (models.artifacts), set by run_job (also for a stopped run)
 
     def job_metrics(self) -> dict[str, float | str]:
         """The metrics as stored on the job: the numbers, and where and how it trained."""

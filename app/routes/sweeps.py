@@ -1,0 +1,77 @@
+"""/sweeps: hyperparameter searches whose trials are ordinary jobs, with early stopping."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, Response
+
+from app.deps import MAX_ID, SessionDep
+from app.schemas import ErrorMessage
+from app.services.plots import MEDIA_TYPES, ImageFormat
+from app.services.sweeps import sweep_plot_image, sweep_public, sweeps_page
+from app.sweep_schemas import SweepPublic, SweepsPublic
+from store.sweeps import cancel_sweep, create_sweep
+from sweeps.spec import SweepSpec
+
+router = APIRouter(prefix="/sweeps", tags=["sweeps"])
+
+SweepId = Annotated[int, Path(ge=1, le=MAX_ID, description="The sweep's id.")]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "description": "No sweep with this id."}}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SweepPublic,
+    responses={201: {"headers": {"Location": {"description": "/sweeps/{id}", "schema": {"type": "string"}}}}},
+)
+def submit_sweep(spec: Annotated[SweepSpec, Body()], session: SessionDep, response: Response) -> SweepPublic:
+    """Start a search: trials are jobs built from `base` with the searched fields set, created up to
+    `max_concurrent` at a time; with `early_stopping`, a trial behind the others at a rung stops
+    (status `stopped_early`, keeping its points and model)."""
+    sweep = create_sweep(session, spec.name, spec.model_dump(mode="json"))
+    response.headers["Location"] = f"/sweeps/{sweep.id}"
+    return sweep_public(session, sweep.id)
+
+
+@router.get("", response_model=SweepsPublic)
+def get_sweeps(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+) -> SweepsPublic:
+    """Sweeps, newest first, each with its best trial so far."""
+    return sweeps_page(session, limit, offset)
+
+
+@router.get("/{sweep_id}", response_model=SweepPublic, responses=NOT_FOUND)
+def get_sweep(session: SessionDep, sweep_id: SweepId) -> SweepPublic:
+    """The leaderboard: every trial (its job, parameters, status, objective) best first, and the steps spent."""
+    return sweep_public(session, sweep_id)
+
+
+@router.post(
+    "/{sweep_id}/cancel",
+    response_model=SweepPublic,
+    responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The sweep has already ended."}},
+)
+def cancel(session: SessionDep, sweep_id: SweepId) -> SweepPublic:
+    """Create no more trials, and cancel the queued and running ones (they keep their points)."""
+    cancel_sweep(session, sweep_id)
+    return sweep_public(session, sweep_id)
+
+
+@router.get(
+    "/{sweep_id}/plot.{image_format}",
+    response_class=Response,
+    responses={**NOT_FOUND, 200: {"content": {"image/png": {}, "image/svg+xml": {}}, "description": "The plot."}},
+)
+def get_sweep_plot(
+    session: SessionDep,
+    sweep_id: SweepId,
+    image_format: ImageFormat,
+    width: Annotated[int, Query(ge=200, le=4000)] = 1100,
+    height: Annotated[int, Query(ge=150, le=3000)] = 450,
+) -> Response:
+    """Each trial's objective (early-stopped ones marked) and the test curves of the best three."""
+    image = sweep_plot_image(session, sweep_id, width, height, image_format)
+    return Response(image, media_type=MEDIA_TYPES[image_format], headers={"Cache-Control": "no-store"})

@@ -1,0 +1,48 @@
+"""What the sweep routes send back."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from store.tables import SweepStatus
+
+
+class TrialPublic(BaseModel):
+    number: int = Field(description="The trial's number in its sweep, from 0.")
+    job_id: int | None = Field(description="Its job (None when its spec was refused or the job was deleted).")
+    status: str = Field(description="The job's status (`stopped_early` when early stopping ended it).")
+    params: dict[str, Any] = Field(description="The values the search chose; the rest of the spec is the base.")
+    objective: float | None = Field(description="The objective's metric at the trial's last test evaluation.")
+    best: float | None = Field(description="The best value of that metric over its evaluations.")
+    step: int
+    max_steps: int | None
+    error: str | None = None
+
+
+class SweepSummary(BaseModel):
+    id: int
+    name: str | None
+    status: SweepStatus
+    method: str
+    trials: int = Field(description="Trials the sweep runs in all.")
+    trials_created: int
+    created_at: datetime
+    finished_at: datetime | None
+    best: TrialPublic | None = Field(description="The best trial so far by the objective.")
+
+
+class SweepPublic(SweepSummary):
+    spec: dict[str, Any] = Field(description="The request, with every default filled in.")
+    counts: dict[str, int] = Field(description="Trials per status.")
+    steps_spent: int = Field(description="Training steps the trials have run.")
+    steps_if_run_to_end: int = Field(description="The steps of every trial created so far, run to its max_steps.")
+    leaderboard: list[TrialPublic] = Field(
+        description="Trials best first by the objective; trials without an evaluation last."
+    )
+    error: str | None = None
+
+
+class SweepsPublic(BaseModel):
+    data: list[SweepSummary]
+    count: int

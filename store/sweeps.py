@@ -1,0 +1,192 @@
+"""Sweeps and their trials as stored: create, find, list, add a trial with its job, stop, cancel, finish.
+
+A trial and its job are inserted in one transaction, and (sweep, trial number) is unique: a driver
+that restarts, or a second one racing it, can never create a trial, or its job, twice.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store.errors import JobFinished, StoreError
+from store.jobs import SubmittedSpec, new_job, request_cancel
+from store.tables import Job, JobStatus, MetricPoint, Sweep, SweepStatus, SweepTrial, utcnow
+from store.transitions import FINISHED
+
+
+class SweepNotFound(StoreError):
+    def __init__(self, sweep_id: int) -> None:
+        super().__init__(f"sweep {sweep_id} not found")
+        self.sweep_id = sweep_id
+
+
+class SweepFinished(StoreError):
+    """The sweep has already ended, and the request needs a running one."""
+
+
+def create_sweep(session: Session, name: str | None, spec: dict[str, Any]) -> Sweep:
+    """Insert a running sweep and commit; its driver creates the trials."""
+    sweep = Sweep(name=name, spec=spec, status=SweepStatus.running.value, created_at=utcnow())
+    session.add(sweep)
+    session.commit()
+    return sweep
+
+
+def find_sweep(session: Session, sweep_id: int) -> Sweep:
+    sweep = session.get(Sweep, sweep_id, populate_existing=True)
+    if sweep is None:
+        raise SweepNotFound(sweep_id)
+    return sweep
+
+
+def list_sweeps(session: Session, limit: int, offset: int) -> tuple[list[Sweep], int]:
+    """Newest first, with the total count."""
+    count = session.scalar(select(func.count()).select_from(Sweep)) or 0
+    return list(session.scalars(select(Sweep).order_by(Sweep.id.desc()).limit(limit).offset(offset))), count
+
+
+def running_sweep_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Sweep.id).where(Sweep.status == SweepStatus.running.value).order_by(Sweep.id)))
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """A trial with what the driver and the leaderboard read of its job."""
+
+    trial: SweepTrial
+    job: Job | None  # None when the trial's spec was refused, or its job was deleted
+
+    @property
+    def status(self) -> str:
+        if self.job is not None:
+            return self.job.status
+        return JobStatus.failed.value if self.trial.error else "deleted"
+
+    @property
+    def active(self) -> bool:
+        return self.job is not None and JobStatus(self.job.status) not in FINISHED
+
+
+def sweep_trials(session: Session, sweep_id: int) -> list[TrialView]:
+    """The sweep's trials in number order, each with its job as stored now."""
+    rows = session.execute(
+        select(SweepTrial, Job)
+        .outerjoin(Job, Job.id == SweepTrial.job_id)
+        .where(SweepTrial.sweep_id == sweep_id)
+        .order_by(SweepTrial.number)
+        .execution_options(populate_existing=True)
+    )
+    return [TrialView(trial, job) for trial, job in rows]
+
+
+def evaluations(session: Session, job_ids: Sequence[int], metric: str) -> dict[int, list[tuple[int, float]]]:
+    """Each job's test evaluations of `metric` ("accuracy" or "loss") as (step, value) in step order."""
+    found: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    if not job_ids:
+        return found
+    column = MetricPoint.accuracy if metric == "accuracy" else MetricPoint.loss
+    rows = session.execute(
+        select(MetricPoint.job_id, MetricPoint.step, column)
+        .where(MetricPoint.job_id.in_(list(job_ids)), MetricPoint.split == "test")
+        .order_by(MetricPoint.job_id, MetricPoint.step)
+    )
+    for job_id, step, value in rows:
+        found[job_id].append((step, value))
+    return found
+
+
+def add_trial(
+    session: Session,
+    sweep_id: int,
+    number: int,
+    params: dict[str, Any],
+    search_state: dict[str, Any],
+    spec: SubmittedSpec | None,
+    error: str | None = None,
+) -> bool:
+    """Insert trial `number` and, with a spec, its queued job, in one transaction; commits.
+
+    False when that trial already exists (another driver made it first)."""
+    job_id = None
+    if spec is not None:
+        job = new_job(spec)
+        session.add(job)
+        session.flush()
+        job_id = job.id
+    session.add(
+        SweepTrial(
+            sweep_id=sweep_id,
+            number=number,
+            job_id=job_id,
+            params=params,
+            search_state=search_state,
+            pruned_through_step=0,
+            error=error,
+        )
+    )
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        return False
+    return True
+
+
+def record_pruning(session: Session, trial_id: int, through_step: int, search_state: dict[str, Any]) -> None:
+    """The evaluations up to `through_step` were shown to the pruner, which left this state. No commit."""
+    session.execute(
+        update(SweepTrial)
+        .where(SweepTrial.id == trial_id, SweepTrial.pruned_through_step < through_step)
+        .values(pruned_through_step=through_step, search_state=search_state)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def request_early_stop(session: Session, job_id: int) -> None:
+    """Ask a running trial to stop and keep its model (it ends stopped_early). No commit."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_([JobStatus.running.value, JobStatus.queued.value]))
+        .values(early_stop_requested=True)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def finish_sweep(session: Session, sweep_id: int, error: str | None = None) -> None:
+    """A running sweep whose trials have all ended. Commits."""
+    session.execute(
+        update(Sweep)
+        .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.running.value)
+        .values(status=SweepStatus.finished.value, finished_at=utcnow(), error=error)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def cancel_sweep(session: Session, sweep_id: int) -> Sweep:
+    """Stop creating trials and cancel the queued and running ones (they keep their points). Commits.
+
+    Raises SweepNotFound, or SweepFinished for a sweep that has already ended."""
+    sweep = find_sweep(session, sweep_id)
+    moved = session.execute(
+        update(Sweep)
+        .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.running.value)
+        .values(status=SweepStatus.cancelled.value, finished_at=utcnow())
+        .returning(Sweep.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    session.commit()
+    if moved is None:
+        raise SweepFinished(f"sweep {sweep_id} has already {sweep.status}; only a running sweep can be cancelled")
+    for view in sweep_trials(session, sweep_id):
+        if view.active and view.job is not None:
+            try:
+                request_cancel(session, view.job.id)
+            except JobFinished:  # it ended meanwhile
+                pass
+    return find_sweep(session, sweep_id)

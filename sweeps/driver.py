@@ -1,0 +1,100 @@
+"""Moving sweeps forward: one pass shows new evaluations to the pruner (stopping hopeless trials),
+creates trials up to `max_concurrent`, and finishes a sweep whose trials have all ended.
+
+Every pass starts from the database alone, so a driver can stop and start (or two can run) at any
+time: a trial and its job are created in one transaction, and a trial number exists at most once.
+"""
+
+import logging
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.kinds import job_spec_adapter
+from store.sweeps import (
+    add_trial,
+    evaluations,
+    find_sweep,
+    finish_sweep,
+    record_pruning,
+    request_early_stop,
+    running_sweep_ids,
+    sweep_trials,
+)
+from store.tables import JobStatus, SweepStatus
+from sweeps import search
+from sweeps.spec import SweepSpec
+
+log = logging.getLogger(__name__)
+
+
+def advance_all(sessions: sessionmaker[Session]) -> None:
+    """One pass over every running sweep."""
+    with sessions() as session:
+        sweep_ids = running_sweep_ids(session)
+    for sweep_id in sweep_ids:
+        try:
+            advance(sessions, sweep_id)
+        except Exception:  # one broken sweep must not stop the others
+            log.exception("sweep %s: the driver's pass failed", sweep_id)
+
+
+def advance(sessions: sessionmaker[Session], sweep_id: int) -> None:
+    with sessions() as session:
+        sweep = find_sweep(session, sweep_id)
+        if sweep.status != SweepStatus.running:
+            return
+        spec = SweepSpec.model_validate(sweep.spec)
+        if spec.early_stopping is not None:
+            _show_new_evaluations(session, spec, sweep_id)
+        _create_trials(session, spec, sweep_id, sweep.name)
+
+
+def _show_new_evaluations(session: Session, spec: SweepSpec, sweep_id: int) -> None:
+    views = sweep_trials(session, sweep_id)
+    evals = evaluations(session, [v.job.id for v in views if v.job is not None], spec.objective.metric)
+    pending = [
+        v
+        for v in views
+        if v.job is not None and any(step > v.trial.pruned_through_step for step, _ in evals.get(v.job.id, []))
+    ]
+    if not pending:
+        return
+    study = search.rebuild_study(spec, sweep_id, views, evals, replaying={v.trial.number for v in pending})
+    for view in pending:
+        assert view.job is not None
+        shown, stop, state = search.show_evaluations(
+            study, view.trial.number, evals[view.job.id], view.trial.pruned_through_step
+        )
+        record_pruning(session, view.trial.id, shown, state)
+        if stop and view.job.status == JobStatus.running and shown < view.job.max_steps:
+            log.info("sweep %s: trial %s (job %s) stops early at step %s", sweep_id, view.trial.number,
+                     view.job.id, shown)  # fmt: skip
+            request_early_stop(session, view.job.id)
+    session.commit()
+
+
+def _create_trials(session: Session, spec: SweepSpec, sweep_id: int, sweep_name: str | None) -> None:
+    assert spec.trials is not None
+    while True:
+        views = sweep_trials(session, sweep_id)
+        active = sum(view.active for view in views)
+        if len(views) >= spec.trials:
+            if active == 0:
+                finish_sweep(session, sweep_id)
+            return
+        if active >= spec.max_concurrent:
+            return
+        number = len(views)
+        evals = evaluations(session, [v.job.id for v in views if v.job is not None], spec.objective.metric)
+        study = search.rebuild_study(spec, sweep_id, views, evals)
+        params, state = search.ask(study, spec)
+        label = f"{sweep_name or f'sweep {sweep_id}'} #{number}"[:200]
+        try:
+            job_spec = job_spec_adapter.validate_python({**spec.base, **params, "name": label})
+            error = None
+        except ValidationError as exc:  # ranges are checked ends only: a combination may still be refused
+            job_spec, error = None, f"the trial's spec was refused: {exc.errors()[0]['msg']}"
+        if not add_trial(session, sweep_id, number, params, state, job_spec, error):
+            return  # another driver created this trial first: leave the rest to the next pass
+        log.info("sweep %s: trial %s %s", sweep_id, number, params if error is None else error)

@@ -1,0 +1,139 @@
+"""The sweep as an Optuna study, rebuilt from the service's own tables whenever the driver needs it.
+
+Optuna keeps its study in memory only (no second schema in the service's database): the trials'
+parameters, their test evaluations (from the metric points) and the sampler's and pruner's state
+(Optuna's system attributes, stored per trial) are enough to rebuild the same study after any
+restart. Choices are handed to Optuna as JSON strings, since its categorical values must be scalars
+and a choice may be a list (`hidden_units`).
+"""
+
+import json
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from store.sweeps import TrialView
+from store.tables import JobStatus
+from sweeps.spec import Choices, SweepSpec, Uniform
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+Evaluations = dict[int, list[tuple[int, float]]]  # job id -> (step, value) in step order
+
+
+def distributions(spec: SweepSpec) -> dict[str, BaseDistribution]:
+    found: dict[str, BaseDistribution] = {}
+    for field, dimension in spec.search.items():
+        if isinstance(dimension, Choices):
+            found[field] = CategoricalDistribution([json.dumps(choice) for choice in dimension.choices])
+            continue
+        log = not isinstance(dimension, Uniform)
+        low, high = dimension.uniform if isinstance(dimension, Uniform) else dimension.log_uniform
+        if spec.is_integer_field(field):
+            found[field] = IntDistribution(round(low), round(high), log=log)
+        else:
+            found[field] = FloatDistribution(low, high, log=log)
+    return found
+
+
+def to_optuna(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
+    return {f: json.dumps(v) if isinstance(spec.search[f], Choices) else v for f, v in params.items()}
+
+
+def from_optuna(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
+    return {f: json.loads(v) if isinstance(spec.search[f], Choices) else v for f, v in params.items()}
+
+
+def _sampler(spec: SweepSpec, number: int) -> optuna.samplers.BaseSampler:
+    """A sampler seeded by the sweep's seed and the trial number: the same history asks the same trial."""
+    seed = spec.seed + number
+    if spec.method == "grid":
+        choices = {f: [json.dumps(c) for c in d.choices] for f, d in spec.search.items() if isinstance(d, Choices)}
+        return optuna.samplers.GridSampler(choices, seed=spec.seed)
+    if spec.method == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    assert spec.trials is not None
+    startup = max(3, min(10, spec.trials // 3))  # random trials before TPE models the results
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
+
+
+def _pruner(spec: SweepSpec) -> optuna.pruners.BasePruner:
+    stopping = spec.early_stopping
+    if stopping is None:
+        return optuna.pruners.NopPruner()
+    if stopping.method == "hyperband":
+        max_steps = int(spec.base_spec()["max_steps"])
+        return optuna.pruners.HyperbandPruner(stopping.min_steps, max_steps, stopping.reduction_factor)
+    return optuna.pruners.SuccessiveHalvingPruner(stopping.min_steps, stopping.reduction_factor)
+
+
+def _frozen(
+    spec: SweepSpec, dists: dict[str, BaseDistribution], view: TrialView, evals: Evaluations, replaying: bool
+) -> FrozenTrial:
+    shown = evals.get(view.job.id, []) if view.job is not None else []
+    intermediate = dict(shown)
+    state, value = TrialState.FAIL, None
+    if replaying:  # running, with only the evaluations the pruner has seen so far
+        state = TrialState.RUNNING
+        intermediate = {s: v for s, v in shown if s <= view.trial.pruned_through_step}
+    elif view.job is not None and view.job.status in (JobStatus.queued, JobStatus.running):
+        state = TrialState.RUNNING
+    elif view.job is not None and view.job.status == JobStatus.stopped_early:
+        state = TrialState.PRUNED
+    elif view.job is not None and view.job.status == JobStatus.succeeded and shown:
+        state, value = TrialState.COMPLETE, shown[-1][1]
+    params = to_optuna(spec, view.trial.params)
+    return create_trial(
+        state=state,
+        value=value,
+        params=params,
+        distributions={f: dists[f] for f in params},
+        system_attrs=dict(view.trial.search_state),
+        intermediate_values=intermediate,
+    )
+
+
+def rebuild_study(
+    spec: SweepSpec, sweep_id: int, views: list[TrialView], evals: Evaluations, replaying: set[int] | None = None
+) -> optuna.Study:
+    """The study with every trial so far; trials numbered in `replaying` are added as running with
+    only the evaluations already shown to the pruner, so the rest can be shown one by one."""
+    direction = "maximize" if spec.objective.mode == "max" else "minimize"
+    study = optuna.create_study(
+        study_name=f"sweep-{sweep_id}", direction=direction, sampler=_sampler(spec, len(views)), pruner=_pruner(spec)
+    )
+    dists = distributions(spec)
+    for view in views:  # in number order, so Optuna's trial numbers are ours
+        study.add_trial(_frozen(spec, dists, view, evals, view.trial.number in (replaying or set())))
+    return study
+
+
+def show_evaluations(
+    study: optuna.Study, number: int, evaluations: list[tuple[int, float]], shown_through: int
+) -> tuple[int, bool, dict[str, Any]]:
+    """Report trial `number`'s evaluations after `shown_through` to the pruner, in step order, as a
+    live trial would have; returns (the last step shown, whether the pruner stops the trial, the
+    trial's search state to store)."""
+    trial_id = study.trials[number]._trial_id
+    storage = study._storage
+    stop = False
+    for step, value in evaluations:
+        if step <= shown_through:
+            continue
+        storage.set_trial_intermediate_value(trial_id, step, value)
+        shown_through = step
+        if study.pruner.prune(study, storage.get_trial(trial_id)):
+            stop = True
+            break
+    if stop and evaluations:  # a stopped trial's later evaluations (it ends within a second) count as shown
+        shown_through = max(shown_through, evaluations[-1][0])
+    return shown_through, stop, dict(storage.get_trial_system_attrs(trial_id))
+
+
+def ask(study: optuna.Study, spec: SweepSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The next trial's parameters (as spec values) and its search state to store."""
+    trial = study.ask(distributions(spec))
+    params = from_optuna(spec, trial.params)
+    return params, dict(study._storage.get_trial_system_attrs(trial._trial_id))
