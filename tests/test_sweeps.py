@@ -79,7 +79,9 @@ def test_grid_sweep_stops_the_worst_trials_early_and_ranks_the_rest(sweep_servic
         sweep = wait_for_sweep(client, sweep_id, {"finished"})
         board = sweep["leaderboard"]
         assert sweep["trials_created"] == 4 and len(board) == 4
-        assert sorted(t["params"]["learning_rate"] for t in board) == sorted(request["search"]["learning_rate"]["choices"])  # type: ignore[index]
+        assert sorted(t["params"]["learning_rate"] for t in board) == sorted(
+            request["search"]["learning_rate"]["choices"]
+        )  # type: ignore[index]
         objectives = [t["objective"] for t in board]
         assert objectives == sorted(objectives, reverse=True)  # best first
         best = board[0]
@@ -185,12 +187,18 @@ def test_cancel_sweep_cancels_its_trials_and_creates_no_more(sweep_service: Serv
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"search": {"hidden_layers": {"choices": [1, 2]}}}, "search.hidden_layers: the torch_mlp model kind has no field"),
+        (
+            {"search": {"hidden_layers": {"choices": [1, 2]}}},
+            "search.hidden_layers: the torch_mlp model kind has no field",
+        ),
         ({"search": {"dtype": {"choices": ["float64"]}}}, "search.dtype: the torch_mlp model kind has no field"),
         ({"search": {"hidden_units": {"choices": [[100], [0]]}}}, "search.hidden_units.choices[1]: hidden_units.0:"),
         ({"search": {"learning_rate": {"uniform": [0.1, 20]}}}, "search.learning_rate.uniform[1]: learning_rate:"),
         ({"search": {"learning_rate": {"log_uniform": [0.1, 0.01]}}}, "low < high"),
-        ({"search": {"learning_rate": {"log_uniform": [0.0, 0.01]}}}, "search.learning_rate.log_uniform[0]: Input should be greater than 0"),
+        (
+            {"search": {"learning_rate": {"log_uniform": [0.0, 0.01]}}},
+            "search.learning_rate.log_uniform[0]: Input should be greater than 0",
+        ),
         ({"search": {"norm": {"choices": ["none", "groupnorm"]}}}, "search.norm.choices[1]: norm:"),
         ({"search": {"model": {"choices": ["numpy_mlp"]}}}, "search.model: the torch_mlp model kind has no field"),
         ({"method": "grid"}, "search.learning_rate: a grid takes only `choices`"),
