@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.services.errors import InvalidField, NotBase64, TooLarge, UnsupportedMedia
-from store.errors import IdempotencyConflict, JobFinished, JobNotFound, NoModel
+from store.errors import IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, NoModel
 from store.sweeps import SweepFinished, SweepNotFound
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 STATUS_OF: dict[type[Exception], int] = {
     JobNotFound: 404,
     JobFinished: 409,
+    JobNotFinished: 409,
     SweepNotFound: 404,
     SweepFinished: 409,
     NoModel: 409,

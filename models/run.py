@@ -10,16 +10,17 @@ from models.errors import JobError
 from models.kinds import KINDS, JobSpec
 from models.training.denormals import denormals_flushed
 from models.training.reporting import Reporter
-from models.training.results import DataSource, RunResult
+from models.training.results import DataSource, RunResult, StartFrom
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def run_job(spec: JobSpec, reporter: Reporter, source: DataSource, resume: bytes | None = None) -> RunResult:
-    """Load the data set, train the model the spec names (continuing from `resume`, a checkpoint,
-    when given), return its metrics and the packed model (of the last step, also when it stopped early).
+def run_job(spec: JobSpec, reporter: Reporter, source: DataSource, start: StartFrom | None = None) -> RunResult:
+    """Load the data set, train the model the spec names (continuing from `start.checkpoint`, or
+    starting from `start.init`'s weights and normalisation, when given); return its metrics and the
+    packed model (of the last step, also when it stopped early).
 
     Raises JobError with a message for the user when the job cannot run (missing data set,
     no GPU for a `cuda` job, out of memory, a diverging loss).
@@ -28,10 +29,14 @@ def run_job(spec: JobSpec, reporter: Reporter, source: DataSource, resume: bytes
         arrays = load_dataset(spec.dataset, source.data_dir, download=source.download)
     except DatasetError as exc:
         raise JobError(str(exc)) from exc
-    norm = fit_normalization(spec.preprocessing or "standardize", arrays.train_x)  # resnet18 fills it in
+    start = start or StartFrom()
+    if start.init is not None:  # the weights were trained on inputs normalised this way
+        norm = start.init.normalization
+    else:
+        norm = fit_normalization(spec.preprocessing or "standardize", arrays.train_x)  # resnet18 fills it in
     try:
         with denormals_flushed():  # the assignment's initialisation makes denormals; many CPUs crawl on them
-            result = KINDS[spec.model].train(spec, arrays, norm, reporter, source, resume)
+            result = KINDS[spec.model].train(spec, arrays, norm, reporter, source, start)
     except MemoryError as exc:
         raise JobError(f"out of memory: {exc or 'the model or batch is too large'}; lower batch_size") from exc
     except FloatingPointError as exc:

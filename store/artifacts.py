@@ -65,6 +65,17 @@ def best_model_job(session: Session) -> int | None:
     return session.scalar(query)
 
 
+def model_info(session: Session, job_id: int) -> ArtifactInfo:
+    """The job's model metadata, without the blob. Raises JobNotFound, or NoModel for a job without one."""
+    job = find_job(session, job_id)
+    if JobStatus(job.status) not in WITH_MODEL:
+        raise NoModel(f"job {job_id} is {job.status}: only succeeded (or stopped_early) jobs have a model")
+    found = artifact_infos(session, [job_id], ArtifactKind.model).get(job_id)
+    if found is None:
+        raise NoModel(f"job {job_id} {job.status} but has no stored model")
+    return found
+
+
 def model_file(session: Session, job_id: int) -> bytes:
     """The job's model file. Raises JobNotFound, or NoModel for a job without one."""
     job = find_job(session, job_id)

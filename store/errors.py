@@ -15,6 +15,10 @@ class JobFinished(StoreError):
     """The job has already finished, and the request needs a queued or running one."""
 
 
+class JobNotFinished(StoreError):
+    """The job is queued or running, and the request needs a finished one."""
+
+
 class IdempotencyConflict(StoreError):
     """The idempotency key was used before with a different spec."""
 

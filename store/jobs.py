@@ -4,12 +4,12 @@ import hashlib
 import json
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store.errors import IdempotencyConflict, JobFinished, JobNotFound
-from store.tables import Job, JobStatus, utcnow
+from store.errors import IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound
+from store.tables import Artifact, Job, JobStatus, MetricPoint, SweepTrial, utcnow
 from store.transitions import FINISHED, transition
 
 
@@ -135,3 +135,29 @@ def request_cancel(session: Session, job_id: int) -> Job:
     if flagged is None and job.status in FINISHED:
         raise JobFinished(f"job {job_id} has already {job.status}; only queued or running jobs can be cancelled")
     return job
+
+
+def delete_job(session: Session, job_id: int) -> None:
+    """Remove a finished job with its points, checkpoint and model (a sweep keeps the trial, without
+    its job). Commits. Raises JobNotFound, or JobNotFinished for a queued or running job: cancel it first.
+    """
+    job = find_job(session, job_id)
+    finished = [status.value for status in FINISHED]
+    # children first (the foreign keys cascade too; said here so no database setting leaves rows behind),
+    # then the job only if it has finished; otherwise all of it is rolled back
+    session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id))
+    session.execute(delete(Artifact).where(Artifact.job_id == job_id))
+    session.execute(update(SweepTrial).where(SweepTrial.job_id == job_id).values(job_id=None))
+    gone = session.execute(
+        delete(Job)
+        .where(Job.id == job_id, Job.status.in_(finished))
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if gone is None:
+        session.rollback()
+        raise JobNotFinished(
+            f"job {job_id} is {job.status}: cancel it first (POST /jobs/{job_id}/cancel), then delete it"
+        )
+    session.commit()
+    session.expunge_all()

@@ -64,11 +64,11 @@ def test_model_cache_loads_once_and_drops_the_least_recently_used() -> None:
 
         return load
 
-    first = cache.get(1, loader(1))
-    assert cache.get(1, loader(1)) is first and loads == [1]
-    cache.get(2, loader(2))
-    cache.get(1, loader(1))  # 1 is now the most recent
-    cache.get(3, loader(3))  # evicts 2
-    cache.get(1, loader(1))
-    cache.get(2, loader(2))
+    first = cache.get((1, "a"), loader(1))
+    assert cache.get((1, "a"), loader(1)) is first and loads == [1]
+    cache.get((2, "b"), loader(2))
+    cache.get((1, "a"), loader(1))  # 1 is now the most recent
+    cache.get((3, "c"), loader(3))  # evicts 2
+    cache.get((1, "a"), loader(1))
+    cache.get((2, "b"), loader(2))
     assert loads == [1, 2, 3, 2]

@@ -9,7 +9,7 @@ from models.artifacts import unpack_model
 from models.kinds import parse_spec
 from models.run import run_job
 from models.training.reporting import InMemoryReporter
-from models.training.results import DataSource
+from models.training.results import DataSource, StartFrom
 
 
 class StopAtStep(InMemoryReporter):
@@ -41,11 +41,11 @@ def test_resumed_run_ends_with_the_same_weights_and_curve(data_dir: Path, kind: 
 
     first = StopAtStep(13)  # between train points: the running means carry over too
     stopped = run_job(parse_spec(spec), first, DataSource(data_dir))
-    assert stopped.stopped and stopped.steps_done == 13 and stopped.artifact is None
+    assert stopped.stopped and stopped.steps_done == 13 and stopped.artifact is not None  # the model it reached
     assert [step for step, _ in first.checkpoints] == [8, 13]  # every checkpoint_every, and at the stop
 
     second = InMemoryReporter()
-    resumed = run_job(parse_spec(spec), second, DataSource(data_dir), first.checkpoints[-1][1])
+    resumed = run_job(parse_spec(spec), second, DataSource(data_dir), StartFrom(first.checkpoints[-1][1]))
     assert resumed.steps_done == 30 and not resumed.stopped
     assert uninterrupted.artifact is not None and resumed.artifact is not None
     expected, got = unpack_model(uninterrupted.artifact).weights, unpack_model(resumed.artifact).weights

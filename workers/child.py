@@ -13,11 +13,14 @@ import traceback
 from types import FrameType
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
+from models.artifacts import ModelArtifact, unpack_model
 from models.errors import JobError
 from models.kinds import parse_spec
 from models.run import run_job
-from models.training.results import DataSource
+from models.training.results import DataSource, StartFrom
+from store.artifacts import model_file
 from store.attempts import (
     Attempt,
     cancel_attempt,
@@ -28,6 +31,7 @@ from store.attempts import (
     succeed_attempt,
 )
 from store.engine import make_engine, make_session_factory
+from store.errors import StoreError
 from workers.reporter import DatabaseReporter
 from workers.retry import retrying
 from workers.settings import WorkerSettings
@@ -55,6 +59,16 @@ def internal_error(exc: Exception) -> str:
     return f"internal error: {type(exc).__name__}: {str(exc)[:500]}"
 
 
+def read_init_model(sessions: sessionmaker[Session], job_id: int | None) -> ModelArtifact:
+    """The model of the job a spec starts from; JobError when it is gone or has none."""
+    assert job_id is not None
+    with sessions() as session:
+        try:
+            return unpack_model(model_file(session, job_id))
+        except StoreError as exc:
+            raise JobError(f"init_from_job: {exc}") from exc
+
+
 def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pid: int) -> None:
     os.nice(settings.training_nice)  # training yields the CPU to the API and the database on a shared machine
     engine = make_engine(settings.resolved_database_url)
@@ -72,7 +86,15 @@ def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pi
         if start.checkpoint is not None:
             log.info("job %s resumes from its checkpoint at step %s", attempt.job_id, start.checkpoint_step)
         source = DataSource(settings.data_dir, settings.download_datasets)
-        result = run_job(parse_spec(start.spec), reporter, source, start.checkpoint)
+        spec = parse_spec(start.spec)
+        begin = StartFrom(start.checkpoint)
+        if spec.init_from_job is not None and start.checkpoint is None:
+            begin = StartFrom(
+                None,
+                retrying(lambda: read_init_model(sessions, spec.init_from_job), "reading init_from_job's model"),
+                spec.init_from_job,
+            )
+        result = run_job(spec, reporter, source, begin)
         reporter.flush(final=True)
         outcome = f"job {attempt.job_id}: recording its outcome"
         if reporter.lost:

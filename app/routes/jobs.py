@@ -9,12 +9,19 @@ from fastapi.responses import StreamingResponse
 from app.deps import CurvesDep, JobDep, JobId, SessionDep, SessionFactoryDep
 from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic
 from app.services.downsample import MIN_MAX_POINTS
-from app.services.jobs import job_public, jobs_page, read_all_points, read_job, read_metrics_json
+from app.services.jobs import (
+    check_init_from_job,
+    job_public,
+    jobs_page,
+    read_all_points,
+    read_job,
+    read_metrics_json,
+)
 from app.services.metrics import points_csv, read_downsampled_json
 from models.kinds import JobSpec
 from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import model_file
-from store.jobs import create_job, request_cancel
+from store.jobs import create_job, delete_job, request_cancel
 from store.tables import MAX_INT32, JobStatus, utcnow
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -73,6 +80,7 @@ def submit_job(
     ] = None,
 ) -> JobPublic:
     """Queue a training job. Omitted fields take the assignment's defaults; the answer holds the full spec."""
+    check_init_from_job(session, spec)
     job, created = create_job(session, spec, idempotency_key)
     if not created:
         response.status_code = 200
@@ -167,3 +175,19 @@ def download_model(job: JobDep, session: SessionDep) -> Response:
         media_type="application/octet-stream",
         headers={"Content-Disposition": f'attachment; filename="job-{job.id}.safetensors"'},
     )
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    response_class=Response,
+    responses={
+        **NOT_FOUND,
+        409: {"model": ErrorMessage, "description": "The job is queued or running: cancel it first."},
+    },
+)
+def remove_job(job_id: JobId, session: SessionDep) -> Response:
+    """Delete a finished job: its points, checkpoint and model go with it (a sweep keeps the trial's
+    parameters). A queued or running job is refused with 409: cancel it first, then delete it."""
+    delete_job(session, job_id)
+    return Response(status_code=204)

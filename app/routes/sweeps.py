@@ -6,9 +6,11 @@ from fastapi import APIRouter, Body, Path, Query, Response
 
 from app.deps import MAX_ID, SessionDep
 from app.schemas import ErrorMessage
+from app.services.jobs import check_init_from_job
 from app.services.plots import MEDIA_TYPES, ImageFormat
 from app.services.sweeps import sweep_plot_image, sweep_public, sweeps_page
 from app.sweep_schemas import SweepPublic, SweepsPublic
+from models.kinds import parse_spec
 from store.sweeps import cancel_sweep, create_sweep
 from sweeps.spec import SweepSpec
 
@@ -28,6 +30,7 @@ def submit_sweep(spec: Annotated[SweepSpec, Body()], session: SessionDep, respon
     """Start a search: trials are jobs built from `base` with the searched fields set, created up to
     `max_concurrent` at a time; with `early_stopping`, a trial behind the others at a rung stops
     (status `stopped_early`, keeping its points and model)."""
+    check_init_from_job(session, parse_spec(spec.base_spec()))
     sweep = create_sweep(session, spec.name, spec.model_dump(mode="json"))
     response.headers["Location"] = f"/sweeps/{sweep.id}"
     return sweep_public(session, sweep.id)

@@ -10,6 +10,7 @@ That is what lets an event stream use "the last step sent" as its cursor and nev
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,7 @@ def _settled_step(job: Job, curve: Curve) -> int:
 
 @dataclass
 class _Cached:
+    created_at: datetime  # which job: SQLite gives a deleted job's id to the next one
     settled: Curve
     settled_step: int
 
@@ -102,12 +104,14 @@ class JobCurves:
         settled_step = cached.settled_step if cached else -1
         with self.sessions() as session:
             job = find_job(session, job_id)
+            if cached is not None and cached.created_at != job.created_at:  # another job with this id
+                cached, settled_step = None, -1
             fresh = Curve.from_rows(list(read_points(session, job_id, since=settled_step)))
         curve = _concat(cached.settled, fresh) if cached else fresh
         now_settled = _settled_step(job, curve)
         with self._lock:
             count = int(np.searchsorted(curve.step, now_settled, side="right"))
-            self._cached[job_id] = _Cached(curve.select(np.arange(count)), now_settled)
+            self._cached[job_id] = _Cached(job.created_at, curve.select(np.arange(count)), now_settled)
             self._cached.move_to_end(job_id)
             while len(self._cached) > self.capacity:
                 self._cached.popitem(last=False)

@@ -6,8 +6,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.schemas import JobPublic, JobsPublic
+from app.services.errors import InvalidField
 from app.services.metrics import points_json
-from store.artifacts import artifact_infos
+from models.kinds import JobSpec, architecture_mismatch
+from store.artifacts import artifact_infos, model_info
+from store.errors import JobNotFound, NoModel
 from store.jobs import find_job, list_jobs
 from store.points import PointRow, latest_test_accuracy, read_page, read_points
 from store.tables import ArtifactKind, Job, JobStatus, utcnow
@@ -16,6 +19,23 @@ from store.tables import ArtifactKind, Job, JobStatus, utcnow
 def job_public(session: Session, job: Job) -> JobPublic:
     models = artifact_infos(session, [job.id], ArtifactKind.model)
     return JobPublic.from_job(job, utcnow(), models.get(job.id))
+
+
+def check_init_from_job(session: Session, spec: JobSpec) -> None:
+    """A spec that starts from an earlier job needs one with a model of the same kind and architecture;
+    InvalidField (a 422 naming `init_from_job`) says what is wrong otherwise."""
+    source_id = spec.init_from_job
+    if source_id is None:
+        return
+    try:
+        model_info(session, source_id)
+    except JobNotFound:
+        raise InvalidField("init_from_job", f"job {source_id} not found") from None
+    except NoModel as exc:
+        raise InvalidField("init_from_job", str(exc)) from None
+    mismatch = architecture_mismatch(find_job(session, source_id).spec, spec)
+    if mismatch is not None:
+        raise InvalidField("init_from_job", f"job {source_id} cannot seed this spec: {mismatch}")
 
 
 def jobs_page(session: Session, status: JobStatus | None, model: str | None, limit: int, offset: int) -> JobsPublic:

@@ -1,4 +1,8 @@
-"""Loaded models for /predict, least recently used dropped first; a hit reads nothing from the database."""
+"""Loaded models for /predict, least recently used dropped first.
+
+Keyed by the job and its model's SHA-256, which the request reads first (metadata only): a deleted
+job, or a new job that got a deleted one's id (SQLite reuses the highest id), never answers from
+another model."""
 
 import threading
 from collections import OrderedDict
@@ -17,19 +21,19 @@ class LoadedModel:
 class ModelCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = max(1, capacity)
-        self._models: OrderedDict[int, LoadedModel] = OrderedDict()
+        self._models: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, job_id: int, load: Callable[[], LoadedModel]) -> LoadedModel:
-        """The job's loaded model, loaded with `load()` on a miss."""
+    def get(self, key: tuple[int, str], load: Callable[[], LoadedModel]) -> LoadedModel:
+        """The model of (job id, model sha256), loaded with `load()` on a miss."""
         with self._lock:
-            if job_id in self._models:
-                self._models.move_to_end(job_id)
-                return self._models[job_id]
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
         entry = load()  # outside the lock: other models stay available while one loads
         with self._lock:
-            self._models[job_id] = entry
-            self._models.move_to_end(job_id)
+            self._models[key] = entry
+            self._models.move_to_end(key)
             while len(self._models) > self.capacity:
                 self._models.popitem(last=False)
         return entry

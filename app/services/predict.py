@@ -10,7 +10,7 @@ from app.services.model_cache import LoadedModel, ModelCache
 from app.settings import ApiSettings
 from models.artifacts import unpack_model
 from models.kinds import load_predictor
-from store.artifacts import best_model_job, model_file
+from store.artifacts import best_model_job, model_file, model_info
 from store.errors import NoModel
 
 
@@ -45,7 +45,9 @@ def predict(
     if len(uploads) > settings.max_images_per_request:
         raise TooLarge(f"files: {len(uploads)} images, over the limit of {settings.max_images_per_request}")
     chosen = choose_job(sessions, job_id)
-    loaded = cache.get(chosen, lambda: _load(sessions, chosen))
+    with sessions() as session:
+        sha256 = model_info(session, chosen).sha256  # raises JobNotFound / NoModel, e.g. for a deleted job
+    loaded = cache.get((chosen, sha256), lambda: _load(sessions, chosen))
     images = np.stack([decode_upload(u, settings.max_image_bytes, settings.max_image_pixels) for u in uploads])
     probabilities = loaded.predictor.probabilities(images)  # one batch for the whole request
     names = loaded.predictor.class_names

@@ -21,7 +21,7 @@ from models.kinds.resnet18 import ResNet18Spec
 from models.kinds.torch_mlp import TorchMLPSpec
 from models.prediction import Predictor
 from models.training.reporting import Reporter
-from models.training.results import DataSource, RunResult
+from models.training.results import DataSource, RunResult, StartFrom
 
 SpecT = TypeVar("SpecT", bound=BaseModel)
 
@@ -29,15 +29,16 @@ SpecT = TypeVar("SpecT", bound=BaseModel)
 @dataclass(frozen=True)
 class ModelKind(Generic[SpecT]):
     spec: type[SpecT]
-    train: Callable[[SpecT, ImageArrays, Normalization, Reporter, DataSource, bytes | None], RunResult]
+    train: Callable[[SpecT, ImageArrays, Normalization, Reporter, DataSource, StartFrom], RunResult]
     load: Callable[[SpecT, ModelArtifact], Predictor]
+    architecture: tuple[str, ...] = ()  # the spec fields that change the network's tensors
 
 
 KINDS: dict[str, ModelKind[Any]] = {
-    "torch_mlp": ModelKind(TorchMLPSpec, torch_mlp.train, torch_mlp.load),
-    "numpy_mlp": ModelKind(NumpyMLPSpec, numpy_mlp.train, numpy_mlp.load),
+    "torch_mlp": ModelKind(TorchMLPSpec, torch_mlp.train, torch_mlp.load, ("hidden_units", "norm")),
+    "numpy_mlp": ModelKind(NumpyMLPSpec, numpy_mlp.train, numpy_mlp.load, ("hidden_units",)),
     "convnet": ModelKind(ConvNetSpec, convnet.train, convnet.load),
-    "resnet18": ModelKind(ResNet18Spec, resnet18.train, resnet18.load),
+    "resnet18": ModelKind(ResNet18Spec, resnet18.train, resnet18.load, ("stem",)),
 }
 
 JobSpec = Annotated[TorchMLPSpec | NumpyMLPSpec | ConvNetSpec | ResNet18Spec, Field(discriminator="model")]
@@ -62,3 +63,20 @@ def preload_torch() -> None:
     import models.networks.mlp
     import models.networks.resnet
     import models.training.torch_setup  # noqa: F401
+
+
+def architecture_mismatch(source_spec: dict[str, Any], spec: JobSpec) -> str | None:
+    """Why a job with `source_spec` cannot seed `spec` (another kind, another architecture), or None."""
+    if source_spec.get("model") != spec.model:
+        return f"it trained a {source_spec.get('model')}, not a {spec.model}"
+    for field in KINDS[spec.model].architecture:
+        theirs, ours = source_spec.get(field), getattr(spec, field)
+        if field == "hidden_units" and theirs != ours:
+            assert isinstance(theirs, list)
+            if len(theirs) != len(ours):
+                return f"it has {len(theirs)} hidden layers ({theirs}) and this spec {len(ours)} ({ours})"
+            layer = next(i for i, (a, b) in enumerate(zip(theirs, ours, strict=True)) if a != b)
+            return f"hidden layer {layer + 1} has {theirs[layer]} units there and {ours[layer]} here"
+        if theirs != ours:
+            return f"its {field} is {theirs!r} and this spec's {ours!r}"
+    return None

@@ -77,6 +77,15 @@ class CommonSpec(BaseModel):
     max_attempts: int = Field(
         3, ge=1, le=20, description="How often a job whose worker was lost is started again before it fails."
     )
+    init_from_job: int | None = Field(
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="Start from this earlier job's weights (same model kind and architecture; a conv net's "
+        "head starts new when the data set has another class count) and its normalisation; the job's curve "
+        "then starts with an evaluation at step 0. With the same spec and more steps it continues that run "
+        "(the optimizer starts afresh).",
+    )
 
     @field_validator("log_every", "eval_every")
     @classmethod

@@ -10,7 +10,7 @@ from models.data.arrays import ImageArrays
 from models.data.preprocessing import Normalization
 from models.kinds.common import MAX_BATCH, MAX_STEPS, TorchJobSpec
 from models.training.reporting import Reporter
-from models.training.results import DataSource, RunResult
+from models.training.results import DataSource, RunResult, StartFrom
 
 if TYPE_CHECKING:
     from models.prediction.torch_predictor import TorchPredictor
@@ -40,13 +40,13 @@ def train(
     norm: Normalization,
     reporter: Reporter,
     source: DataSource,
-    resume: bytes | None,
+    start: StartFrom,
 ) -> RunResult:
     from models.networks.convnet import ConvNet
     from models.training.torch_setup import train_torch_network
 
     return train_torch_network(
-        spec, lambda: ConvNet(3, arrays.n_classes), arrays, norm, reporter, resume, convolutional=True
+        spec, lambda: ConvNet(3, arrays.n_classes), arrays, norm, reporter, start, convolutional=True
     )
 
 

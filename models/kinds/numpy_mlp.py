@@ -12,10 +12,11 @@ from models.data.preprocessing import FlatNormalizer, Normalization
 from models.kinds.common import CIFAR_INPUTS, CommonSpec, MLPSpecMixin
 from models.networks.numpy_mlp import MLP
 from models.prediction import softmax
+from models.training.init_weights import matched_weights
 from models.training.loop import LoopPlan, run_loop
 from models.training.numpy_backend import NumpyMLPBackend
 from models.training.reporting import Reporter
-from models.training.results import DataSource, RunResult
+from models.training.results import DataSource, RunResult, StartFrom
 
 
 class NumpyMLPSpec(MLPSpecMixin, CommonSpec):
@@ -53,12 +54,17 @@ def train(
     norm: Normalization,
     reporter: Reporter,
     source: DataSource,
-    resume: bytes | None,
+    start: StartFrom,
 ) -> RunResult:
     model = build(spec, arrays.n_classes)
+    if start.init is not None and start.checkpoint is None:
+        weights = model.state_dict()
+        shapes = {name: tuple(value.shape) for name, value in weights.items()}
+        for name, value in matched_weights(shapes, start.init, start.init_job or 0, arrays.n_classes).items():
+            weights[name][...] = value
     backend = NumpyMLPBackend(model, arrays, norm, spec.batch_size, spec.learning_rate, spec.seed)
     plan = LoopPlan(spec.max_steps, spec.log_every, spec.eval_every, spec.checkpoint_every, spec.batch_size)
-    result = run_loop(backend, plan, reporter, resume)
+    result = run_loop(backend, plan, reporter, start.checkpoint, evaluate_first=start.init is not None)
     runtime = {"device": "cpu", "precision": spec.dtype}
     return RunResult(result.steps_done, result.stopped, result.metrics, runtime, model.state_dict())
 

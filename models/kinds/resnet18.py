@@ -11,7 +11,7 @@ from models.data.arrays import ImageArrays
 from models.data.preprocessing import Normalization
 from models.kinds.common import MAX_BATCH, MAX_STEPS, TorchJobSpec
 from models.training.reporting import Reporter
-from models.training.results import DataSource, RunResult
+from models.training.results import DataSource, RunResult, StartFrom
 
 if TYPE_CHECKING:
     from models.networks.resnet import ResNet18Classifier
@@ -84,7 +84,7 @@ def train(
     norm: Normalization,
     reporter: Reporter,
     source: DataSource,
-    resume: bytes | None,
+    start: StartFrom,
 ) -> RunResult:
     from models.networks.resnet import find_imagenet_weights, load_imagenet_weights
     from models.training.torch_setup import train_torch_network
@@ -99,9 +99,7 @@ def train(
         return model
 
     scale = (32 / spec.input_size) ** 2 / 4  # ResNet18 needs about 4x the MLP's memory per image at 32x32
-    return train_torch_network(
-        spec, build_network, arrays, norm, reporter, resume, eval_scale=scale, convolutional=True
-    )
+    return train_torch_network(spec, build_network, arrays, norm, reporter, start, eval_scale=scale, convolutional=True)
 
 
 def load(spec: ResNet18Spec, artifact: ModelArtifact) -> "TorchPredictor":

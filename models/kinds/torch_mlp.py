@@ -10,7 +10,7 @@ from models.data.arrays import ImageArrays
 from models.data.preprocessing import Normalization
 from models.kinds.common import CIFAR_INPUTS, MLPSpecMixin, TorchJobSpec
 from models.training.reporting import Reporter
-from models.training.results import DataSource, RunResult
+from models.training.results import DataSource, RunResult, StartFrom
 
 if TYPE_CHECKING:
     from models.networks.mlp import TorchMLP
@@ -61,11 +61,11 @@ def train(
     norm: Normalization,
     reporter: Reporter,
     source: DataSource,
-    resume: bytes | None,
+    start: StartFrom,
 ) -> RunResult:
     from models.training.torch_setup import train_torch_network
 
-    return train_torch_network(spec, lambda: build(spec, arrays.n_classes), arrays, norm, reporter, resume)
+    return train_torch_network(spec, lambda: build(spec, arrays.n_classes), arrays, norm, reporter, start)
 
 
 def load(spec: TorchMLPSpec, artifact: ModelArtifact) -> "TorchPredictor":

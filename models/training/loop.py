@@ -51,9 +51,16 @@ class LoopResult:
     metrics: dict[str, float]
 
 
-def run_loop(backend: Backend, plan: LoopPlan, reporter: Reporter, resume: bytes | None = None) -> LoopResult:
+def run_loop(
+    backend: Backend,
+    plan: LoopPlan,
+    reporter: Reporter,
+    resume: bytes | None = None,
+    evaluate_first: bool = False,
+) -> LoopResult:
     """Train for `plan.max_steps` steps (continuing from `resume`, a checkpoint, when given),
-    reporting curve points, progress and checkpoints."""
+    reporting curve points, progress and checkpoints. `evaluate_first`: a network that starts from
+    trained weights is evaluated at step 0 too (not again when resuming)."""
     cadence = Cadence(plan.max_steps, plan.log_every, plan.eval_every)
     curve = CurveRecorder(cadence, plan.batch_size, reporter)
     step, stopped = 0, False
@@ -61,6 +68,11 @@ def run_loop(backend: Backend, plan: LoopPlan, reporter: Reporter, resume: bytes
         loop_state = backend.restore(resume)
         step = int(loop_state["step"])
         curve.load_state(loop_state["curve"])
+    elif evaluate_first:
+        started = time.perf_counter()
+        loss, accuracy = backend.evaluate()
+        curve.test_point(0, loss, accuracy, backend.test_size, time.perf_counter() - started)
+        curve.resume_clock()
 
     def checkpoint() -> None:
         reporter.checkpoint(step, backend.capture({"step": step, "curve": curve.state()}))

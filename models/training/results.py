@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.artifacts import ModelArtifact
+
 
 @dataclass(frozen=True)
 class DataSource:
@@ -12,6 +14,15 @@ class DataSource:
 
     data_dir: Path
     download: bool = False
+
+
+@dataclass(frozen=True)
+class StartFrom:
+    """Where a run starts: a checkpoint of this job (resume), or an earlier job's model (init_from_job)."""
+
+    checkpoint: bytes | None = None
+    init: ModelArtifact | None = None
+    init_job: int | None = None
 
 
 @dataclass

@@ -10,11 +10,12 @@ from models.data.arrays import ImageArrays
 from models.data.preprocessing import Normalization
 from models.kinds.common import TorchJobSpec
 from models.training.augment import RandomCropFlip
+from models.training.init_weights import matched_weights
 from models.training.loop import LoopPlan, run_loop
 from models.training.optim import build_optimizer, build_scheduler
 from models.training.precision import bf16_is_fast_on_cpu
 from models.training.reporting import Reporter
-from models.training.results import RunResult
+from models.training.results import RunResult, StartFrom
 from models.training.torch_backend import TorchBackend, TorchStepPlan, numpy_state_dict
 from models.training.torch_data import DeviceData
 from models.training.torch_device import resolve_device, seed_everything
@@ -38,11 +39,12 @@ def train_torch_network(
     arrays: ImageArrays,
     norm: Normalization,
     reporter: Reporter,
-    resume: bytes | None = None,
+    start: StartFrom,
     eval_scale: float = 1.0,
     convolutional: bool = False,
 ) -> RunResult:
-    """Build the network with `build()` (after seeding) and train it as the spec says.
+    """Build the network with `build()` (after seeding), load `start.init`'s weights into it when
+    given, and train it as the spec says (from `start.checkpoint`, when given).
 
     `eval_scale` shrinks evaluation batches for networks that need more memory per image;
     `convolutional` networks run in channels-last memory order, and may use bfloat16 on a CPU.
@@ -53,7 +55,12 @@ def train_torch_network(
     if on_gpu:
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels once
     data = DeviceData.build(arrays, norm, device)
-    model = build().to(device)
+    model = build()
+    if start.init is not None and start.checkpoint is None:
+        shapes = {name: tuple(value.shape) for name, value in model.state_dict().items()}
+        matched = matched_weights(shapes, start.init, start.init_job or 0, arrays.n_classes)
+        model.load_state_dict({name: torch.from_numpy(value) for name, value in matched.items()}, strict=False)
+    model = model.to(device)
     if convolutional:
         model = model.to(memory_format=torch.channels_last)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -72,7 +79,8 @@ def train_torch_network(
     )
     runnable: nn.Module = torch.compile(model) if spec.compile else model  # type: ignore[assignment]
     loop_plan = LoopPlan(spec.max_steps, spec.log_every, spec.eval_every, spec.checkpoint_every, spec.batch_size)
-    result = run_loop(TorchBackend(runnable, data, step_plan), loop_plan, reporter, resume)
+    backend = TorchBackend(runnable, data, step_plan)
+    result = run_loop(backend, loop_plan, reporter, start.checkpoint, evaluate_first=start.init is not None)
     runtime = {
         "device": device.type,
         "precision": "bf16" if bf16 else "float32",

@@ -1,0 +1,172 @@
+"""Starting from an earlier job's model (`init_from_job`) and deleting jobs (`DELETE /jobs/{id}`)."""
+
+import io
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.artifacts import ModelArtifact, unpack_model
+from models.errors import JobError
+from models.kinds import parse_spec
+from models.run import run_job
+from models.training.init_weights import matched_weights
+from models.training.reporting import InMemoryReporter
+from models.training.results import DataSource, StartFrom
+from store.engine import make_engine, make_session_factory
+from store.tables import Artifact, Job, MetricPoint, SweepTrial
+from tests.conftest import Service, wait_for_status
+from tests.datagen import write_image_folder
+
+TINY: dict[str, Any] = {
+    "hidden_units": [32],
+    "batch_size": 50,
+    "preprocessing": "standardize",
+    "max_steps": 40,
+    "eval_every": 20,
+    "log_every": 10,
+}
+
+
+def test_matched_weights_keep_every_layer_but_a_head_for_other_classes() -> None:
+    source = ModelArtifact(
+        {}, [str(i) for i in range(10)], None,  # type: ignore[arg-type]
+        {"body.weight": np.ones((64, 3)), "head.weight": np.ones((10, 64)), "head.bias": np.ones(10)},
+    )  # fmt: skip
+    same = matched_weights({"body.weight": (64, 3), "head.weight": (10, 64), "head.bias": (10,)}, source, 7, 10)
+    assert set(same) == {"body.weight", "head.weight", "head.bias"}
+    three = matched_weights({"body.weight": (64, 3), "head.weight": (3, 64), "head.bias": (3,)}, source, 7, 3)
+    assert set(three) == {"body.weight"}  # the head starts new
+    with pytest.raises(JobError, match=r"body.weight is \(64, 3\) in job 7's model and \(32, 3\) here"):
+        matched_weights({"body.weight": (32, 3), "head.weight": (10, 64), "head.bias": (10,)}, source, 7, 10)
+
+
+@pytest.mark.parametrize("model", ["torch_mlp", "numpy_mlp"])
+def test_a_run_from_a_model_first_evaluates_exactly_where_that_model_ended(data_dir: Path, model: str) -> None:
+    spec = parse_spec({"model": model, **TINY, "learning_rate": 0.01})
+    first = run_job(spec, InMemoryReporter(), DataSource(data_dir))
+    assert first.artifact is not None
+    source = unpack_model(first.artifact)
+    last_test = [p for p in first_points(spec, data_dir) if p[1] == "test"][-1]
+
+    reporter = InMemoryReporter()
+    second = run_job(spec, reporter, DataSource(data_dir), StartFrom(None, source, 1))
+    step0 = reporter.points[0]
+    assert step0[:2] == (0, "test")
+    assert step0[2] == pytest.approx(last_test[2], rel=1e-6) and step0[3] == last_test[3]
+    assert second.steps_done == 40 and [p[0] for p in reporter.points if p[1] == "test"] == [0, 20, 40]
+
+
+def first_points(spec: Any, data_dir: Path) -> list[tuple[int, str, float, float]]:
+    reporter = InMemoryReporter()
+    run_job(spec, reporter, DataSource(data_dir))  # seeded: the same points as the first run
+    return reporter.points
+
+
+def test_convnet_from_a_cifar_job_gets_a_new_head_for_three_classes(data_dir: Path) -> None:
+    write_image_folder(data_dir / "my_photos", ["cat", "dog", "frog"], n_train_per_class=8, n_test_per_class=4)
+    spec = {"model": "convnet", "batch_size": 16, "max_steps": 2, "eval_every": 2, "log_every": 1}
+    first = run_job(parse_spec(spec), InMemoryReporter(), DataSource(data_dir))
+    assert first.artifact is not None
+    source = unpack_model(first.artifact)
+    tuned = run_job(
+        parse_spec({**spec, "dataset": "my_photos", "learning_rate": 1e-12}),
+        InMemoryReporter(),
+        DataSource(data_dir),
+        StartFrom(None, source, 1),
+    )
+    assert tuned.artifact is not None
+    weights = unpack_model(tuned.artifact).weights
+    heads = [name for name, value in weights.items() if value.shape[:1] == (3,)]
+    assert heads and all(source.weights[name].shape[:1] == (10,) for name in heads)
+    first_conv = next(name for name in weights if name.endswith("weight") and weights[name].ndim == 4)
+    np.testing.assert_allclose(weights[first_conv], source.weights[first_conv], atol=1e-6)  # lr 1e-12: unchanged
+
+
+def test_init_from_job_through_the_service(service: Service) -> None:
+    spec = {"model": "torch_mlp", **TINY, "optimizer": "adam", "learning_rate": 0.01}
+    with service.client() as client:
+        source_id = client.post("/jobs", json=spec).json()["id"]
+        source = wait_for_status(client, source_id, {"succeeded", "failed"})
+        assert source["status"] == "succeeded", source["error"]
+        final_test = [p for p in client.get(f"/jobs/{source_id}/metrics").json()["points"] if p["split"] == "test"][-1]
+
+        more = client.post("/jobs", json={**spec, "init_from_job": source_id, "max_steps": 60})
+        assert more.status_code == 201, more.text
+        done = wait_for_status(client, more.json()["id"], {"succeeded", "failed"})
+        assert done["status"] == "succeeded", done["error"]
+        first = client.get(f"/jobs/{done['id']}/metrics").json()["points"][0]
+        assert (first["step"], first["split"], first["accuracy"]) == (0, "test", final_test["accuracy"])
+        assert first["loss"] == pytest.approx(final_test["loss"], rel=1e-6)
+
+        refused = {
+            "hidden layer 1 has 32 units there and 16 here": {**spec, "hidden_units": [16]},
+            "it has 1 hidden layers ([32]) and this spec 2 ([32, 8])": {**spec, "hidden_units": [32, 8]},
+            "its norm is 'none' and this spec's 'batchnorm'": {**spec, "norm": "batchnorm"},
+            "it trained a torch_mlp, not a numpy_mlp": {"model": "numpy_mlp", "hidden_units": [32]},
+        }
+        for expected, bad in refused.items():
+            answer = client.post("/jobs", json={**bad, "init_from_job": source_id})
+            assert answer.status_code == 422 and expected in answer.json()["message"], answer.text
+            assert answer.json()["message"].startswith("init_from_job: ")
+        missing = client.post("/jobs", json={**spec, "init_from_job": 9999})
+        assert missing.status_code == 422 and missing.json()["message"] == "init_from_job: job 9999 not found"
+        long_job = client.post("/jobs", json={**spec, "max_steps": 1_000_000, "eval_every": 1000, "log_every": 100})
+        wait_for_status(client, long_job.json()["id"], {"running"})
+        unfinished = client.post("/jobs", json={**spec, "init_from_job": long_job.json()["id"]})
+        assert unfinished.status_code == 422 and "is running: only succeeded" in unfinished.json()["message"]
+        client.post(f"/jobs/{long_job.json()['id']}/cancel")
+
+
+def predict(client: httpx.Client, job_id: int) -> httpx.Response:
+    png = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(png, format="PNG")
+    return client.post(
+        "/predict", params={"job_id": job_id}, files=[("files", ("red.png", png.getvalue(), "image/png"))]
+    )
+
+
+def count_rows(sessions: sessionmaker[Session], job_id: int) -> dict[str, int]:
+    with sessions() as session:
+        return {
+            "jobs": session.scalar(select(func.count()).select_from(Job).where(Job.id == job_id)) or 0,
+            "points": session.scalar(select(func.count()).where(MetricPoint.job_id == job_id)) or 0,
+            "artifacts": session.scalar(select(func.count()).where(Artifact.job_id == job_id)) or 0,
+            "trials": session.scalar(select(func.count()).where(SweepTrial.job_id == job_id)) or 0,
+        }
+
+
+def test_delete_removes_a_finished_job_and_everything_it_stored(service: Service, database_url: str) -> None:
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    spec = {"model": "torch_mlp", **TINY}
+    with service.client() as client:
+        job_id = client.post("/jobs", json=spec).json()["id"]
+        assert wait_for_status(client, job_id, {"succeeded", "failed"})["status"] == "succeeded"
+        before = count_rows(sessions, job_id)
+        assert before["jobs"] == 1 and before["points"] > 0 and before["artifacts"] == 1
+        assert predict(client, job_id).status_code == 200  # its model is now in the API's cache
+        long_job = client.post("/jobs", json={**spec, "max_steps": 1_000_000, "eval_every": 1000, "log_every": 100})
+        running_id = long_job.json()["id"]
+        wait_for_status(client, running_id, {"running"})
+
+        refused = client.delete(f"/jobs/{running_id}")
+        assert refused.status_code == 409 and "cancel it first" in refused.json()["detail"]
+        gone = client.delete(f"/jobs/{job_id}")
+        assert gone.status_code == 204 and gone.content == b""
+        assert count_rows(sessions, job_id) == {"jobs": 0, "points": 0, "artifacts": 0, "trials": 0}
+        for path in (f"/jobs/{job_id}", f"/jobs/{job_id}/metrics", f"/jobs/{job_id}/model", f"/jobs/{job_id}/plot.png"):
+            assert client.get(path).status_code == 404, path
+        assert predict(client, job_id).status_code == 404  # not answered from the cache
+        assert client.delete(f"/jobs/{job_id}").status_code == 404
+
+        client.post(f"/jobs/{running_id}/cancel")
+        wait_for_status(client, running_id, {"cancelled"})
+        assert client.delete(f"/jobs/{running_id}").status_code == 204
+        assert count_rows(sessions, running_id)["points"] == 0
+    engine.dispose()
