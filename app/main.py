@@ -13,7 +13,7 @@ from app.body_limit import BodySizeLimitMiddleware
 from app.docs import install_docs
 from app.errors import install_error_handlers
 from app.prometheus import install_prometheus
-from app.routes import curves, health, jobs, predict, sweeps, web
+from app.routes import curves, health, jobs, predict, reports, sweeps, web
 from app.services.curves import JobCurves
 from app.services.events import JobEvents, JobsTableEvents
 from app.services.jobs import table_rows
@@ -77,6 +77,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(predict.router, dependencies=protected)
     app.include_router(curves.router, dependencies=protected)
     app.include_router(sweeps.router, dependencies=protected)
+    app.include_router(reports.router, dependencies=protected)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     # added last, so they run first: refuse before any body is read
     app.add_middleware(

@@ -7,10 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from models.data.weights_files import WEIGHTS_FILE
 from models.errors import JobError
 from models.kinds import parse_spec
 from models.networks.convnet import ConvNet, PreActBlock
-from models.networks.resnet import WEIGHTS_FILE, ResNet18Classifier, load_imagenet_weights
+from models.networks.resnet import ResNet18Classifier, load_imagenet_weights
 from models.run import run_job
 from models.training.reporting import InMemoryReporter
 from models.training.results import DataSource
@@ -53,6 +54,12 @@ def test_convnet_layers_and_parameter_count_match_the_assignment() -> None:
     assert out.shape == (2, 10)
     out.sum().backward()
     assert all(p.grad is not None for p in net.parameters())
+
+
+def test_the_weights_file_name_is_torchvisions() -> None:
+    from torchvision.models import ResNet18_Weights
+
+    assert Path(ResNet18_Weights.IMAGENET1K_V1.url).name == WEIGHTS_FILE
 
 
 @pytest.mark.parametrize("stem", ["cifar", "imagenet"])

@@ -170,3 +170,33 @@ def test_delete_removes_a_finished_job_and_everything_it_stored(service: Service
         assert client.delete(f"/jobs/{running_id}").status_code == 204
         assert count_rows(sessions, running_id)["points"] == 0
     engine.dispose()
+
+
+def test_checkpoints_are_replaced_then_dropped_and_the_database_does_not_grow_with_them(
+    service: Service, database_url: str
+) -> None:
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    spec = {"model": "torch_mlp", **TINY, "hidden_units": [128], "optimizer": "adam", "max_steps": 80,
+            "checkpoint_every": 2, "eval_every": 40}  # fmt: skip
+    with service.client() as client:
+        job_id = client.post("/jobs", json=spec).json()["id"]
+        sizes: set[int] = set()
+        most_at_once = 0
+        while client.get(f"/jobs/{job_id}").json()["status"] in ("queued", "running"):
+            with sessions() as session:
+                rows = session.execute(
+                    select(Artifact.size_bytes).where(Artifact.job_id == job_id, Artifact.kind == "checkpoint")
+                ).all()
+            most_at_once = max(most_at_once, len(rows))
+            sizes.update(size for (size,) in rows)
+        assert wait_for_status(client, job_id, {"succeeded", "failed"})["status"] == "succeeded"
+    with sessions() as session:
+        kinds = session.scalars(select(Artifact.kind).where(Artifact.job_id == job_id)).all()
+    assert kinds == ["model"]  # the checkpoint went with the job's end; the model stays
+    assert most_at_once == 1 and sizes  # 40 checkpoints written, one kept at a time
+    if database_url.startswith("sqlite"):
+        files = Path(database_url.removeprefix("sqlite:///"))
+        on_disk = sum(p.stat().st_size for p in files.parent.glob(files.name + "*"))
+        assert on_disk < 10 * max(sizes), (on_disk, max(sizes))  # 40 kept would be 40x
+    engine.dispose()

@@ -1,6 +1,5 @@
 """torchvision's ResNet18 with a new classification head, an optional CIFAR stem, and ImageNet weights."""
 
-import os
 from pathlib import Path
 
 import torch
@@ -8,9 +7,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
+from models.data.weights_files import WEIGHTS_FILE, weight_candidates
 from models.errors import JobError
 
-WEIGHTS_FILE = Path(ResNet18_Weights.IMAGENET1K_V1.url).name  # resnet18-f37072fd.pth
 WHERE_TO_PUT_WEIGHTS = "DATA_DIR/weights/ or $TORCH_HOME/hub/checkpoints/"  # job errors show no server paths
 
 
@@ -43,11 +42,6 @@ class ResNet18Classifier(nn.Module):
         if x.shape[-1] != self.input_size:  # upsampled on the device, e.g. to 224 for ImageNet weights
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
         return self.net(x)  # type: ignore[no-any-return]
-
-
-def weight_candidates(data_dir: Path) -> list[Path]:
-    torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
-    return [torch_home / "hub" / "checkpoints" / WEIGHTS_FILE, data_dir / "weights" / WEIGHTS_FILE]
 
 
 def find_imagenet_weights(data_dir: Path, download: bool) -> Path:

@@ -1,0 +1,129 @@
+"""The assignment report's runs as jobs: which runs, submitted (or an identical earlier job reused),
+and each run's job now.
+
+A run's job is found by its spec: any job whose spec, every default filled in, equals the run's,
+apart from the fields that do not change what is trained (its name, priority, timeout, attempts).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.data.weights_files import imagenet_weights_present
+from models.kinds import JobSpec, parse_spec
+from store.jobs import create_job, spec_sha256
+from store.tables import Job, JobStatus
+
+BOOKKEEPING_FIELDS = {"name", "priority", "timeout_s", "max_attempts"}
+ADAM_5000 = {"model": "torch_mlp", "optimizer": "adam", "max_steps": 5000}
+WIDE, DEEP, TANH = [800, 600, 400], [100, 100, 50, 50, 50, 50], "tanh"
+CONVNET_STEPS, RESNET_STEPS = 5000, 5000  # the kinds' defaults, which are the report's
+
+
+@dataclass(frozen=True)
+class ReportRun:
+    figure: str  # the report's figures 1-6; a letter per run where a figure compares several
+    title: str
+    spec: dict[str, Any]  # as submitted: the report's settings, the rest the kind's defaults
+    report_accuracy: float | None  # the report's test accuracy, where its text gives one
+    note: str | None = None  # how this run differs from the report's, when it does
+    report_steps: int | None = None  # set for the runs that may be cut short on a CPU: the report's steps
+
+    def steps_note(self, steps: int) -> str | None:
+        if self.report_steps is None or steps == self.report_steps:
+            return None
+        return f"{steps:,} of the report's {self.report_steps:,} steps, for CPU time"
+
+
+def report_runs(data_dir: Path, convnet_steps: int, resnet_steps: int) -> list[ReportRun]:
+    """The report's runs, with the ConvNet and ResNet18 cut to the given steps (CPU time) and ResNet18
+    from ImageNet weights when the weights file is present, else from scratch."""
+    pretrained = imagenet_weights_present(data_dir)
+    resnet = {"model": "resnet18", "stem": "imagenet", "pretrained": pretrained}
+    runs = [
+        ReportRun("1", "NumPy MLP, hand-written backprop, assignment defaults", {"model": "numpy_mlp"}, 0.48),
+        ReportRun("2", "PyTorch MLP, assignment defaults", {"model": "torch_mlp"}, 0.49),
+        ReportRun("3a", "MLP 800-600-400, Adam, 5000 steps", {**ADAM_5000, "hidden_units": WIDE}, 0.53),
+        ReportRun("3b", "MLP 100-100-50-50-50-50, Adam, 5000 steps", {**ADAM_5000, "hidden_units": DEEP}, 0.53),
+        ReportRun("3c", "MLP 800-600-400, Adam, Tanh", {**ADAM_5000, "hidden_units": WIDE, "activation": TANH}, None),
+        ReportRun("3d", "MLP 100-100-50-50-50-50, Adam, Tanh", {**ADAM_5000, "hidden_units": DEEP, "activation": TANH},
+                  None),
+        ReportRun("4a", "MLP 800-600-400, Adam, batch norm", {**ADAM_5000, "hidden_units": WIDE, "norm": "batchnorm"},
+                  None),
+        ReportRun(
+            "4b",
+            "MLP 800-600-400, Adam, custom Layer Normalization (hand-written backward)",
+            {**ADAM_5000, "hidden_units": WIDE, "norm": "layernorm_manual"},
+            None,
+        ),
+        ReportRun("5", "Pre-activation ConvNet, assignment defaults", {"model": "convnet", "max_steps": convnet_steps},
+                  None, None, CONVNET_STEPS),
+        ReportRun("6", "ResNet18 " + ("from ImageNet weights" if pretrained else "from scratch"),
+                  {**resnet, "max_steps": resnet_steps}, None,
+                  None if pretrained else "no ImageNet weights file here: trained from scratch, not fine-tuned",
+                  RESNET_STEPS),
+    ]  # fmt: skip
+    return runs
+
+
+def training_identity(spec: dict[str, Any], any_steps: bool = False) -> str:
+    """What decides the trained model: the full spec without its bookkeeping fields (and, with
+    `any_steps`, without max_steps)."""
+    ignored = BOOKKEEPING_FIELDS | ({"max_steps"} if any_steps else set())
+    return spec_sha256({k: v for k, v in spec.items() if k not in ignored})
+
+
+def full_spec(run: ReportRun) -> JobSpec:
+    return parse_spec({**run.spec, "name": f"report figure {run.figure}: {run.title}"})
+
+
+# a succeeded job first, then one still on its way, newest first among equals
+PREFERENCE = {JobStatus.succeeded.value: 0, JobStatus.running.value: 1, JobStatus.queued.value: 1}
+
+
+def find_run_jobs(session: Session, runs: list[ReportRun], exact_steps: bool = True) -> dict[str, Job]:
+    """Each run's job (by figure): the best matching job, or none. Without `exact_steps`, a run that
+    may be cut short matches a job of any length (the newest among equals)."""
+    wanted: dict[tuple[str, bool], str] = {}
+    for run in runs:
+        any_steps = run.report_steps is not None and not exact_steps
+        wanted[(training_identity(full_spec(run).model_dump(mode="json"), any_steps), any_steps)] = run.figure
+    kinds = {run.spec["model"] for run in runs}
+    candidates = session.scalars(
+        select(Job).where(Job.model.in_(kinds), Job.status.in_(list(PREFERENCE))).order_by(Job.id.desc())
+    )
+    found: dict[str, Job] = {}
+    for job in candidates:
+        figure = wanted.get((training_identity(job.spec), False)) or wanted.get(
+            (training_identity(job.spec, True), True)
+        )
+        if figure is None:
+            continue
+        current = found.get(figure)
+        if current is None or PREFERENCE[job.status] < PREFERENCE[current.status]:
+            found[figure] = job
+    return found
+
+
+@dataclass(frozen=True)
+class Submitted:
+    run: ReportRun
+    job_id: int
+    reused: bool
+    status: str
+
+
+def submit_report_runs(session: Session, runs: list[ReportRun]) -> list[Submitted]:
+    """Submit each run that has no succeeded or unfinished identical job; reuse those that have."""
+    existing = find_run_jobs(session, runs)
+    submitted = []
+    for run in runs:
+        job = existing.get(run.figure)
+        reused = job is not None
+        if job is None:
+            job, _ = create_job(session, full_spec(run))
+        submitted.append(Submitted(run, job.id, reused, job.status))
+    return submitted

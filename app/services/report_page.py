@@ -1,0 +1,135 @@
+"""The assignment report regenerated from its jobs: a table (the report's accuracy beside this
+service's, steps, wall time) and one figure per run, as an HTML page or as Markdown."""
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.services.assignment_report import ReportRun, find_run_jobs
+from store.points import latest_test_accuracy
+from store.tables import Job, JobStatus, utcnow
+
+INTRO = (
+    "The University of Amsterdam's 2020 deep-learning assignment 1, its report's runs trained by this "
+    "service on CIFAR-10. Each figure is train and test loss and accuracy against step for one run, "
+    "numbered by the report's six figures (a letter per run where a figure compares several)."
+)
+
+NUMBERS_NOTE = "The report's accuracy is given where its text states one (—: the report shows it in a figure only)."
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: ReportRun
+    job: Job | None
+    accuracy: float | None  # the final test accuracy, or the latest while it trains
+    best: float | None
+
+    @property
+    def state(self) -> str:
+        if self.job is None:
+            return "not submitted"
+        if self.job.status == JobStatus.succeeded:
+            return "succeeded"
+        return f"{self.job.status}, step {self.job.step:,} of {self.job.max_steps:,}"
+
+    def wall_time(self, now: datetime) -> str:
+        if self.job is None or self.job.started_at is None:
+            return ""
+        seconds = ((self.job.finished_at or now) - self.job.started_at).total_seconds()
+        return f"{seconds / 60:.1f} min"
+
+    @property
+    def note(self) -> str | None:
+        notes = [self.run.note, self.run.steps_note(self.job.max_steps) if self.job is not None else None]
+        return "; ".join(n for n in notes if n) or None
+
+
+def report_rows(session: Session, runs: list[ReportRun]) -> list[RunRow]:
+    jobs = find_run_jobs(session, runs, exact_steps=False)
+    latest = latest_test_accuracy(session, [job.id for job in jobs.values()])
+    rows = []
+    for run in runs:
+        job = jobs.get(run.figure)
+        metrics = (job.final_metrics or {}) if job is not None else {}
+        accuracy = metrics.get("test_accuracy", latest.get(job.id) if job is not None else None)
+        rows.append(RunRow(run, job, accuracy, metrics.get("best_test_accuracy")))
+    return rows
+
+
+def _number(value: float | None) -> str:
+    return f"{value:.4f}" if value is not None else "—"
+
+
+def _cells(row: RunRow, now: datetime) -> list[str]:
+    job = row.job
+    return [
+        row.run.figure,
+        row.run.title + (f" ({row.note})" if row.note else ""),
+        f"{row.run.report_accuracy:.2f}" if row.run.report_accuracy is not None else "—",
+        _number(row.accuracy)
+        + ("" if job is None or job.status == JobStatus.succeeded or row.accuracy is None else " so far"),
+        _number(row.best),
+        f"{job.step:,} / {job.max_steps:,}" if job is not None else "",
+        row.wall_time(now),
+        row.state,
+        str(job.id) if job is not None else "",
+    ]
+
+
+HEADER = ["figure", "run", "report's accuracy", "test accuracy here", "best", "steps", "wall time", "status", "job"]
+
+
+def markdown(rows: list[RunRow], figure_prefix: str) -> str:
+    now = utcnow()
+    lines = ["# Assignment 1, the report regenerated", "", INTRO, "", "| " + " | ".join(HEADER) + " |"]
+    lines.append("|" + "---|" * len(HEADER))
+    lines += ["| " + " | ".join(_cells(row, now)) + " |" for row in rows]
+    lines += ["", NUMBERS_NOTE, ""]
+    for row in rows:
+        lines += [f"## Figure {row.run.figure}: {row.run.title}", ""]
+        if row.note:
+            lines += [f"Differs from the report: {row.note}.", ""]
+        if row.job is None:
+            lines += ["Not submitted yet: `POST /reports/assignment`.", ""]
+            continue
+        if row.job.status != JobStatus.succeeded:
+            lines += [f"Job {row.job.id} is {row.state}: the figure shows its curve so far.", ""]
+        lines += [f"![Figure {row.run.figure}]({figure_prefix}figure-{row.run.figure}.png)", ""]
+    return "\n".join(lines)
+
+
+def html_page(rows: list[RunRow]) -> str:
+    now = utcnow()
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
+    body = "".join(
+        f'<tr data-figure="{html.escape(row.run.figure)}">'
+        + "".join(f"<td>{html.escape(cell)}</td>" for cell in _cells(row, now))
+        + "</tr>"
+        for row in rows
+    )
+    figures = []
+    for row in rows:
+        figure = html.escape(row.run.figure)
+        title = html.escape(row.run.title)
+        if row.job is None:
+            figures.append(f"<section><h2>Figure {figure}: {title}</h2><p>Not submitted yet.</p></section>")
+            continue
+        note = f"<p>Differs from the report: {html.escape(row.note)}.</p>" if row.note else ""
+        figures.append(
+            f"<section><h2>Figure {figure}: {title}</h2>{note}<p>{html.escape(row.state)}</p>"
+            f'<img id="figure-{figure}" alt="Figure {figure}" src="/reports/assignment/figures/figure-{figure}.png" '
+            'width="1000" height="400"></section>'
+        )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Assignment 1, the report regenerated</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3rem .5rem;text-align:left}}
+img{{max-width:100%;height:auto}}</style></head>
+<body><h1>Assignment 1, the report regenerated</h1><p>{html.escape(INTRO)}</p>
+<table id="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+<p>{NUMBERS_NOTE} <a href="/reports/assignment?format=md">Markdown</a></p>
+{"".join(figures)}
+</body></html>"""

@@ -1,0 +1,66 @@
+"""The assignment report: its runs submitted (an identical finished job reused), and the page in a
+real browser with finished and unfinished runs."""
+
+import io
+import re
+from collections.abc import Iterator
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, expect
+
+from harness.browser import browser_session, open_page, screenshot_path
+from tests.conftest import Service, wait_for_status
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    yield from browser_session()
+
+
+def test_report_reuses_identical_jobs_and_renders_finished_and_unfinished_runs(
+    service: Service, browser: Browser
+) -> None:
+    with service.client() as client:
+        earlier = client.post("/jobs", json={"model": "numpy_mlp", "name": "my own default run"}).json()["id"]
+        assert wait_for_status(client, earlier, {"succeeded", "failed"})["status"] == "succeeded"
+
+        submitted = client.post("/reports/assignment", json={"convnet_max_steps": 3, "resnet18_max_steps": 2})
+        assert submitted.status_code == 200, submitted.text
+        runs = {run["figure"]: run for run in submitted.json()["runs"]}
+        assert list(runs) == ["1", "2", "3a", "3b", "3c", "3d", "4a", "4b", "5", "6"]
+        assert runs["1"]["job_id"] == earlier and runs["1"]["reused"]  # the same spec bar its name
+        assert not any(run["reused"] for figure, run in runs.items() if figure != "1")
+        assert "3 of the report's 5,000 steps" in runs["5"]["note"]
+        assert "from scratch" in runs["6"]["note"]  # no ImageNet weights file in the test's DATA_DIR
+        again = client.post("/reports/assignment", json={"convnet_max_steps": 3, "resnet18_max_steps": 2}).json()
+        assert [run["job_id"] for run in again["runs"]] == [run["job_id"] for run in runs.values()]
+        assert all(run["reused"] for run in again["runs"])
+        job = client.get(f"/jobs/{runs['2']['job_id']}").json()
+        assert job["spec"]["hidden_units"] == [100] and job["name"].startswith("report figure 2")
+
+        assert wait_for_status(client, runs["2"]["job_id"], {"succeeded", "failed"})["status"] == "succeeded"
+        markdown = client.get("/reports/assignment", params={"format": "md", "figure_prefix": "report/"})
+        assert markdown.status_code == 200 and markdown.headers["content-type"].startswith("text/markdown")
+        assert "![Figure 1](report/figure-1.png)" in markdown.text and "## Figure 4b:" in markdown.text
+        figure = client.get("/reports/assignment/figures/figure-2.png")
+        assert figure.status_code == 200 and Image.open(io.BytesIO(figure.content)).size == (1000, 400)
+
+    page, requests = open_page(browser, service.url)
+    page.goto(service.url + "/reports/assignment")
+    expect(page.locator("h1")).to_have_text("Assignment 1, the report regenerated")
+    rows = page.locator("#runs tbody tr")
+    expect(rows).to_have_count(10)
+    first = page.locator('#runs tr[data-figure="1"] td')
+    expect(first.nth(2)).to_have_text("0.48")  # the report's number beside ours
+    expect(first.nth(3)).to_have_text(re.compile(r"^[01]\.\d{4}$"))
+    expect(first.nth(7)).to_have_text("succeeded")
+    expect(page.locator('#runs tr[data-figure="6"] td').nth(7)).to_have_text(re.compile(r"^(queued|running)"))
+    for figure in ("1", "2", "5"):  # finished and unfinished runs both get their figure
+        image = page.locator(f"#figure-{figure}")
+        image.scroll_into_view_if_needed()
+        expect(image).to_be_visible()
+        page.wait_for_function(f"document.getElementById('figure-{figure}').naturalWidth === 1000")
+    if path := screenshot_path("assignment-report.png"):
+        page.screenshot(path=str(path), full_page=True)
+    assert not requests.foreign
