@@ -43,8 +43,8 @@ def test_report_reuses_identical_jobs_and_renders_finished_and_unfinished_runs(
         markdown = client.get("/reports/assignment", params={"format": "md", "figure_prefix": "report/"})
         assert markdown.status_code == 200 and markdown.headers["content-type"].startswith("text/markdown")
         assert "![Figure 1](report/figure-1.png)" in markdown.text and "## Figure 4b:" in markdown.text
-        figure = client.get("/reports/assignment/figures/figure-2.png")
-        assert figure.status_code == 200 and Image.open(io.BytesIO(figure.content)).size == (1000, 400)
+        figure_2 = client.get("/reports/assignment/figures/figure-2.png")
+        assert figure_2.status_code == 200 and Image.open(io.BytesIO(figure_2.content)).size == (1000, 400)
 
     page, requests = open_page(browser, service.url)
     page.goto(service.url + "/reports/assignment")
