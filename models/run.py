@@ -44,6 +44,9 @@ def run_job(spec: JobSpec, reporter: Reporter, source: DataSource, start: StartF
     except RuntimeError as exc:
         if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc):
             raise JobError(f"out of GPU memory: lower batch_size or the model's size ({exc})") from exc
+        if "can't allocate memory" in str(exc):  # torch's CPU allocator, at the process's memory limit
+            raise JobError("out of memory: the training process reached its memory limit; lower batch_size "
+                           "or the model's size") from exc  # fmt: skip
         raise
     if result.weights:  # a stopped run keeps the model it reached (a sweep's early stop stores it)
         result.artifact = pack_model(

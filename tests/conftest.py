@@ -129,6 +129,7 @@ def running_service(
         "FLUSH_SECONDS": "0.2",
         "WORKER_POLL_SECONDS": "0.1",
         "HEARTBEAT_SECONDS": "1",
+        "CHECKPOINT_MIN_SECONDS": "0",  # every checkpoint_every steps, as the tests' specs say
         # the workers' start-up probe, answered once for the whole session instead of once per worker
         CPU_BF16_ENV: "1" if bf16_is_fast_on_cpu() else "0",
         "PYTHONUNBUFFERED": "1",
@@ -200,7 +201,7 @@ def start_serve(
     its URL once it answers. Stop it with stop_process."""
     port = free_port()
     env = {**os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "PORT": str(port),
-           "DOWNLOAD_DATASETS": "false", "API_WORKERS": "1", **extra_env}  # fmt: skip
+           "DOWNLOAD_DATASETS": "false", "API_WORKERS": "1", "CHECKPOINT_MIN_SECONDS": "0", **extra_env}  # fmt: skip
     with (folder / "serve.log").open("ab") as log:
         serve = subprocess.Popen([sys.executable, "-m", "app.serve"], cwd=ROOT, env=env, stdout=log,
                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip

@@ -32,6 +32,7 @@ from store.attempts import (
 )
 from store.engine import make_engine, make_session_factory
 from store.errors import StoreError
+from workers.memory_guard import guard_training_memory
 from workers.reporter import DatabaseReporter
 from workers.retry import retrying
 from workers.settings import WorkerSettings
@@ -73,7 +74,7 @@ def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pi
     os.nice(settings.training_nice)  # training yields the CPU to the API and the database on a shared machine
     engine = make_engine(settings.resolved_database_url)
     sessions = make_session_factory(engine)
-    reporter = DatabaseReporter(sessions, attempt, settings.flush_seconds)
+    reporter = DatabaseReporter(sessions, attempt, settings.flush_seconds, settings.checkpoint_min_seconds)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         reporter.interrupted.set()  # the loop checkpoints and stops at its next check; the job is handed back
@@ -87,6 +88,7 @@ def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pi
             log.info("job %s resumes from its checkpoint at step %s", attempt.job_id, start.checkpoint_step)
         source = DataSource(settings.data_dir, settings.download_datasets)
         spec = parse_spec(start.spec)
+        guard_training_memory(settings.training_memory_limit_mb, spec.device)
         begin = StartFrom(start.checkpoint)
         if spec.init_from_job is not None and start.checkpoint is None:
             begin = StartFrom(

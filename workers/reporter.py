@@ -25,7 +25,13 @@ class DatabaseReporter:
     `flush_seconds`; `interrupted` is set by the process's signal handler.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], attempt: Attempt, flush_seconds: float) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        attempt: Attempt,
+        flush_seconds: float,
+        checkpoint_min_seconds: float = 0.0,
+    ) -> None:
         self.sessions = sessions
         self.attempt = attempt
         self.job_id = attempt.job_id
@@ -37,6 +43,8 @@ class DatabaseReporter:
         self._points: list[PointRow] = []
         self._progress: tuple[int, float, float] | None = None
         self._last_flush = time.monotonic()
+        self.checkpoint_min_seconds = checkpoint_min_seconds
+        self._last_checkpoint = time.monotonic()  # training starts: the first one is due a floor later
 
     def point(self, step: int, split: Split, loss: float, accuracy: float) -> None:
         self._points.append((step, split, loss, accuracy))
@@ -53,6 +61,12 @@ class DatabaseReporter:
     def checkpoint(self, step: int, state: bytes) -> None:
         """The points so far and the checkpoint, in one transaction."""
         self.flush(checkpoint=(step, state))
+        self._last_checkpoint = time.monotonic()
+
+    def checkpoint_due(self) -> bool:
+        """At most one periodic checkpoint per `checkpoint_min_seconds` (CHECKPOINT_MIN_SECONDS): a
+        large model's checkpoint is hundreds of MB, and on SQLite its write holds the database's lock."""
+        return time.monotonic() - self._last_checkpoint >= self.checkpoint_min_seconds
 
     def _maybe_flush(self) -> None:
         if time.monotonic() - self._last_flush >= self.flush_seconds:

@@ -16,3 +16,16 @@ class WorkerSettings(StoreSettings):
         30.0, description="A running job whose heartbeat is older than this lost its worker and is requeued."
     )
     flush_seconds: float = Field(1.0, description="How often a training job writes its points and progress.")
+    checkpoint_min_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="At most one periodic checkpoint per this many seconds, whatever a spec's checkpoint_every "
+        "(a stop always checkpoints).",
+    )
+    training_memory_limit_mb: int = Field(
+        -1,
+        ge=-1,
+        description="Address space a CPU training process may add to what it starts with (RLIMIT_AS), in MB; "
+        "-1: three quarters of the machine's memory; 0: no limit. Not applied with a GPU (CUDA maps large "
+        "virtual ranges).",
+    )

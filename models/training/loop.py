@@ -87,7 +87,7 @@ def run_loop(
                 loss, accuracy = backend.evaluate()
                 curve.test_point(step, loss, accuracy, backend.test_size, time.perf_counter() - started)
             curve.resume_clock()
-        if step % plan.checkpoint_every == 0 and step < plan.max_steps:
+        if step % plan.checkpoint_every == 0 and step < plan.max_steps and reporter.checkpoint_due():
             checkpoint()
             curve.resume_clock()
         if reporter.should_stop() and step < plan.max_steps:

@@ -18,6 +18,10 @@ class Reporter(Protocol):
     def checkpoint(self, step: int, state: bytes) -> None:
         """The full training state after `step` steps; every point up to `step` was reported before it."""
 
+    def checkpoint_due(self) -> bool:
+        """Whether a periodic checkpoint (every `checkpoint_every` steps) may be written now: an executor
+        may space them out in time. The checkpoint of a stop is always written."""
+
 
 class InMemoryReporter:
     """Keeps every point, the last progress and every checkpoint in lists; never asks to stop.
@@ -40,3 +44,6 @@ class InMemoryReporter:
 
     def checkpoint(self, step: int, state: bytes) -> None:
         self.checkpoints.append((step, state))
+
+    def checkpoint_due(self) -> bool:
+        return True
