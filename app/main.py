@@ -18,6 +18,7 @@ from app.services.curves import JobCurves
 from app.services.events import JobEvents, JobsTableEvents
 from app.services.jobs import table_rows
 from app.services.model_cache import ModelCache
+from app.services.predict_pool import PredictPool
 from app.services.sweep_driver import SweepDriver
 from app.settings import ApiSettings, get_settings, split_list
 from models.kinds import KINDS
@@ -46,7 +47,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         engine = make_engine(settings.resolved_database_url)
         upgrade(engine)  # pending migrations first: the routes assume the current schema
         app.state.sessions = make_session_factory(engine)
-        app.state.model_cache = ModelCache(settings.model_cache_size)
+        app.state.model_cache = ModelCache(settings.model_cache_mb * 1024 * 1024)
+        app.state.predict_pool = PredictPool(settings.predict_concurrency)
         app.state.curves = JobCurves(app.state.sessions)
         app.state.events = JobEvents(app.state.curves, settings.events_interval_seconds)
         sessions = app.state.sessions
@@ -56,6 +58,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         driver.start()
         yield
         await driver.stop()
+        app.state.predict_pool.shutdown()
         engine.dispose()
 
     app = FastAPI(

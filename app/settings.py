@@ -25,9 +25,23 @@ class ApiSettings(StoreSettings):
     api_workers: int = Field(2, ge=1, le=64, description="API server processes `make serve` starts (uvicorn workers).")
     max_request_bytes: int = Field(64 * 1024 * 1024, description="Largest request body the API accepts.")
     max_image_bytes: int = Field(10 * 1024 * 1024, description="Largest single image file for /predict.")
-    max_image_pixels: int = Field(25_000_000, description="Largest image (width x height) /predict decodes.")
+    max_image_pixels: int = Field(
+        4_000_000,
+        description="Largest image (width x height) /predict decodes; a JPEG counts at the reduced scale it is "
+        "decoded at (up to 1/8 per side).",
+    )
+    max_request_pixels: int = Field(
+        16_000_000, description="Pixels one /predict request may decode in all (its images together)."
+    )
+    predict_concurrency: int = Field(
+        2, ge=1, le=64, description="/predict requests decoded and run at once per API process; more wait their turn."
+    )
     max_images_per_request: int = Field(256, ge=1, le=256, description="Most images in one /predict request.")
-    model_cache_size: int = Field(8, description="Trained models /predict keeps loaded (least recently used go).")
+    model_cache_mb: int = Field(
+        1024,
+        ge=0,
+        description="Memory for the models /predict keeps loaded, by their file size (least recently used go).",
+    )
     metrics_require_key: bool = Field(
         False, description="Whether Prometheus' /metrics needs the API key too (it does not by default)."
     )

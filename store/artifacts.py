@@ -1,10 +1,11 @@
 """Reading and writing artifacts; metadata queries never load the blobs."""
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import NoModel
 from store.jobs import find_job
@@ -85,3 +86,26 @@ def model_file(session: Session, job_id: int) -> bytes:
     if found is None:
         raise NoModel(f"job {job_id} {job.status} but has no stored model")
     return found[1]
+
+
+CHUNK_BYTES = 1024 * 1024
+
+
+def model_chunks(
+    sessions: sessionmaker[Session], info: ArtifactInfo, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[bytes]:
+    """The model file of `info` in chunks, each read in its own short transaction: a download holds at
+    most one chunk in memory, and no connection while the client reads. Stops (raises NoModel) when
+    the model is deleted or replaced meanwhile."""
+    for offset in range(0, info.size_bytes, chunk_bytes):
+        with sessions() as session:
+            chunk = session.scalar(
+                select(func.substr(Artifact.data, offset + 1, chunk_bytes)).where(
+                    Artifact.job_id == info.job_id,
+                    Artifact.kind == ArtifactKind.model.value,
+                    Artifact.sha256 == info.sha256,
+                )
+            )
+        if chunk is None:
+            raise NoModel(f"job {info.job_id}'s model was deleted during the download")
+        yield bytes(chunk)

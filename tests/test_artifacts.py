@@ -1,16 +1,21 @@
 """Artifacts in the database and the model cache."""
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.services.jobs import jobs_page
-from app.services.model_cache import ModelCache
+from app.services.model_cache import LoadedModel, ModelCache
 from models.artifacts import ModelArtifact, pack_model, read_metadata, unpack_model
 from models.data.preprocessing import Normalization
-from store.artifacts import put_artifact, read_artifact
+from store.artifacts import model_chunks, put_artifact, read_artifact
+from store.errors import NoModel
 from store.tables import ArtifactKind
 from tests.test_job_states import new_job
 
@@ -53,22 +58,60 @@ def test_listing_jobs_never_selects_the_blob(engine: Engine, sessions: sessionma
     assert found is not None and len(found[1]) == 1_000_000
 
 
-def test_model_cache_loads_once_and_drops_the_least_recently_used() -> None:
-    cache = ModelCache(capacity=2)
+def loader(loads: list[int], job_id: int, wait: threading.Event | None = None) -> Any:
+    def load() -> Any:
+        if wait is not None:
+            wait.wait(10)
+        loads.append(job_id)
+        return LoadedModel("kind", object())  # type: ignore[arg-type]
+
+    return load
+
+
+def test_model_cache_keeps_a_byte_budget_dropping_the_least_recently_used() -> None:
+    cache = ModelCache(capacity_bytes=250)
     loads: list[int] = []
-
-    def loader(job_id: int) -> Any:
-        def load() -> tuple[str, Any]:
-            loads.append(job_id)
-            return "kind", object()
-
-        return load
-
-    first = cache.get((1, "a"), loader(1))
-    assert cache.get((1, "a"), loader(1)) is first and loads == [1]
-    cache.get((2, "b"), loader(2))
-    cache.get((1, "a"), loader(1))  # 1 is now the most recent
-    cache.get((3, "c"), loader(3))  # evicts 2
-    cache.get((1, "a"), loader(1))
-    cache.get((2, "b"), loader(2))
+    first = cache.get((1, "a"), 100, loader(loads, 1))
+    assert cache.get((1, "a"), 100, loader(loads, 1)) is first and loads == [1]
+    cache.get((2, "b"), 100, loader(loads, 2))
+    cache.get((1, "a"), 100, loader(loads, 1))  # 1 is now the most recent
+    cache.get((3, "c"), 100, loader(loads, 3))  # 300 bytes > 250: evicts 2
+    assert cache.cached_bytes == 200
+    cache.get((1, "a"), 100, loader(loads, 1))
+    cache.get((2, "b"), 100, loader(loads, 2))
     assert loads == [1, 2, 3, 2]
+    cache.get((4, "d"), 400, loader(loads, 4))  # larger than the budget: answered, not kept
+    cache.get((4, "d"), 400, loader(loads, 4))
+    assert loads == [1, 2, 3, 2, 4, 4] and cache.cached_bytes <= 250
+
+
+def test_model_cache_loads_a_model_once_for_concurrent_misses() -> None:
+    cache = ModelCache(capacity_bytes=1000)
+    loads: list[int] = []
+    release = threading.Event()
+    with ThreadPoolExecutor(8) as pool:
+        answers = [pool.submit(cache.get, (1, "a"), 10, loader(loads, 1, release)) for _ in range(8)]
+        deadline = time.monotonic() + 10
+        while cache.waiting < 7:  # all eight missed: one loads, seven wait for it
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        release.set()
+        models = {id(f.result()) for f in answers}
+    assert loads == [1] and len(models) == 1
+
+
+def test_model_downloads_stream_in_chunks_and_stop_if_the_model_goes(sessions: sessionmaker[Session]) -> None:
+    job_id = new_job(sessions)
+    blob = bytes(range(256)) * 4000  # 1,024,000 bytes
+    with sessions() as session:
+        info = put_artifact(session, job_id, ArtifactKind.model, blob)
+        session.commit()
+    chunks = list(model_chunks(sessions, info, chunk_bytes=100_000))
+    assert [len(c) for c in chunks] == [100_000] * 10 + [24_000] and b"".join(chunks) == blob
+    stream = model_chunks(sessions, info, chunk_bytes=100_000)
+    next(stream)
+    with sessions() as session:
+        put_artifact(session, job_id, ArtifactKind.model, b"another model")
+        session.commit()
+    with pytest.raises(NoModel, match="deleted during the download"):
+        next(stream)

@@ -150,3 +150,70 @@ def test_base64_images_still_decode(client: TestClient) -> None:
     Image.new("RGB", (8, 8)).save(buffer, format="PNG")
     response = client.post("/predict", json={"images": [base64.b64encode(buffer.getvalue()).decode()]})
     assert response.status_code == 409  # decoded and accepted; no model yet
+
+
+def image_bytes(size: tuple[int, int], fmt: str) -> bytes:
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 255, (size[1] // 100, size[0] // 100, 3), dtype=np.uint8)  # a smooth picture
+    buffer = io.BytesIO()
+    Image.fromarray(small).resize(size, Image.Resampling.BILINEAR).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def test_a_request_has_a_budget_of_decoded_pixels() -> None:
+    from app.services.errors import TooLarge
+    from app.services.images import PixelBudget, Upload, decode_upload
+
+    budget = PixelBudget(5_000_000)
+    png = image_bytes((1500, 1500), "PNG")  # 2.25 M pixels each: under the per-image cap of 4 M
+    decode_upload(Upload("a.png", png), 10**8, 4_000_000, budget)
+    decode_upload(Upload("b.png", png), 10**8, 4_000_000, budget)
+    with pytest.raises(TooLarge) as refused:
+        decode_upload(Upload("c.png", png), 10**8, 4_000_000, budget)
+    assert "c.png" in str(refused.value) and "5,000,000 decoded pixels" in str(refused.value)
+
+
+def test_a_large_jpeg_decodes_at_a_reduced_scale_and_a_large_png_is_refused() -> None:
+    from app.services.errors import TooLarge
+    from app.services.images import PixelBudget, Upload, decode_upload
+    from models.data.images import image_to_array
+
+    jpeg = image_bytes((4000, 3000), "JPEG")  # 12 M pixels in its header
+    budget = PixelBudget(16_000_000)
+    array = decode_upload(Upload("photo.jpg", jpeg), 10**8, 4_000_000, budget)
+    assert array.shape == (3, 32, 32) and budget.total - budget.left == 500 * 375  # decoded at 1/8 scale
+    with Image.open(io.BytesIO(jpeg)) as full:
+        reference = image_to_array(full).astype(int)  # the whole 12 M pixels, resized
+    assert np.abs(array.astype(int) - reference).mean() < 6  # the same picture
+    with pytest.raises(TooLarge) as refused:
+        decode_upload(Upload("photo.png", image_bytes((4000, 3000), "PNG")), 10**8, 4_000_000, PixelBudget(10**9))
+    assert "photo.png" in str(refused.value) and "4000x3000" in str(refused.value)
+
+
+def test_predictions_run_at_most_predict_concurrency_at_a_time(client: TestClient, settings: ApiSettings) -> None:
+    import asyncio
+    import threading
+    import time
+
+    from app.services.predict_pool import PredictPool
+
+    assert client.app.state.predict_pool.workers == settings.predict_concurrency == 2  # type: ignore[attr-defined]
+    pool = PredictPool(2)
+    release = threading.Event()
+
+    def held() -> int:
+        release.wait(10)
+        return 1
+
+    async def flood() -> list[int]:
+        calls = [asyncio.ensure_future(pool.run(held)) for _ in range(8)]
+        deadline = time.monotonic() + 10
+        while pool.running < 2:  # two run, six wait for a thread
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        release.set()
+        return await asyncio.gather(*calls)
+
+    assert asyncio.run(flood()) == [1] * 8
+    assert pool.peak == 2
+    pool.shutdown()

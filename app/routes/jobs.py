@@ -20,7 +20,7 @@ from app.services.jobs import (
 from app.services.metrics import points_csv, read_downsampled_json
 from models.kinds import JobSpec
 from models.kinds.common import NO_CONTROL_CHARACTERS
-from store.artifacts import model_file
+from store.artifacts import model_chunks, model_info
 from store.jobs import create_job, delete_job, request_cancel
 from store.tables import MAX_INT32, JobStatus, utcnow
 
@@ -168,12 +168,18 @@ def cancel_job(job: JobDep, session: SessionDep) -> JobPublic:
         409: {"model": ErrorMessage, "description": "The job has not succeeded or has no model."},
     },
 )
-def download_model(job: JobDep, session: SessionDep) -> Response:
-    """The trained weights, normalisation constants, spec and class names, as one safetensors file."""
-    return Response(
-        model_file(session, job.id),
+def download_model(job: JobDep, session: SessionDep, sessions: SessionFactoryDep) -> StreamingResponse:
+    """The trained weights, normalisation constants, spec and class names, as one safetensors file
+    (streamed from the database in 1 MB chunks)."""
+    info = model_info(session, job.id)
+    return StreamingResponse(
+        model_chunks(sessions, info),
         media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="job-{job.id}.safetensors"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="job-{job.id}.safetensors"',
+            "Content-Length": str(info.size_bytes),
+            "ETag": f'"{info.sha256}"',
+        },
     )
 
 

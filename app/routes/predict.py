@@ -5,7 +5,6 @@ import binascii
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
@@ -14,6 +13,7 @@ from app.schemas import TOP_K_DEFAULT, TOP_K_MAX, ErrorMessage, PredictionsPubli
 from app.services.errors import InvalidField, NotBase64, UnsupportedMedia
 from app.services.images import Upload
 from app.services.predict import predict
+from app.services.predict_pool import PredictPool
 
 router = APIRouter(tags=["predict"])
 
@@ -93,7 +93,8 @@ def _parse_json(raw: bytes) -> tuple[list[Upload], dict[str, Any]]:
 
 
 async def _read_json(request: Request) -> tuple[list[Upload], dict[str, Any]]:
-    return await run_in_threadpool(_parse_json, await request.body())
+    pool: PredictPool = request.app.state.predict_pool
+    return await pool.run(_parse_json, await request.body())
 
 
 @router.post(
@@ -121,6 +122,7 @@ async def predict_images(
         chosen_job = _int_field(chosen_job, "job_id", 1, MAX_ID)
     k = top_k if top_k is not None else _int_field(fields.get("top_k", TOP_K_DEFAULT), "top_k", 1, TOP_K_MAX)
     state = request.app.state
-    answer = await run_in_threadpool(predict, state.sessions, state.model_cache, state.settings, uploads, chosen_job, k)
+    pool: PredictPool = state.predict_pool
+    answer = await pool.run(predict, state.sessions, state.model_cache, state.settings, uploads, chosen_job, k)
     state.predictions_served.inc(len(answer.predictions))
     return answer

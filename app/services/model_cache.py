@@ -1,15 +1,20 @@
-"""Loaded models for /predict, least recently used dropped first.
+"""Loaded models for /predict, within a byte budget, least recently used dropped first.
 
 Keyed by the job and its model's SHA-256, which the request reads first (metadata only): a deleted
 job, or a new job that got a deleted one's id (SQLite reuses the highest id), never answers from
-another model."""
+another model. Requests that miss the same model at the same time load it once; a model larger than
+the whole budget is loaded for its request and not kept.
+"""
 
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from models.prediction import Predictor
+
+Key = tuple[int, str]  # job id, model sha256
 
 
 @dataclass(frozen=True)
@@ -19,21 +24,50 @@ class LoadedModel:
 
 
 class ModelCache:
-    def __init__(self, capacity: int) -> None:
-        self.capacity = max(1, capacity)
-        self._models: OrderedDict[tuple[int, str], LoadedModel] = OrderedDict()
+    def __init__(self, capacity_bytes: int) -> None:
+        self.capacity_bytes = max(0, capacity_bytes)
+        self._models: OrderedDict[Key, tuple[LoadedModel, int]] = OrderedDict()
+        self._loading: dict[Key, Future[LoadedModel]] = {}
         self._lock = threading.Lock()
+        self.loads = 0  # how many times a model was loaded
+        self.waiting = 0  # requests waiting for another request's load of the same model
 
-    def get(self, key: tuple[int, str], load: Callable[[], LoadedModel]) -> LoadedModel:
-        """The model of (job id, model sha256), loaded with `load()` on a miss."""
+    @property
+    def cached_bytes(self) -> int:
+        with self._lock:
+            return sum(size for _, size in self._models.values())
+
+    def get(self, key: Key, size_bytes: int, load: Callable[[], LoadedModel]) -> LoadedModel:
+        """The model of `key` (its file `size_bytes` long), loaded with `load()` on a miss."""
         with self._lock:
             if key in self._models:
                 self._models.move_to_end(key)
-                return self._models[key]
-        entry = load()  # outside the lock: other models stay available while one loads
+                return self._models[key][0]
+            pending = self._loading.get(key)
+            leader = pending is None
+            if pending is None:
+                pending = self._loading[key] = Future()
+        if not leader:  # another request is loading it: wait for that one
+            with self._lock:
+                self.waiting += 1
+            try:
+                return pending.result()
+            finally:
+                with self._lock:
+                    self.waiting -= 1
+        try:
+            entry = load()  # outside the lock: other models stay available while one loads
+        except BaseException as exc:
+            with self._lock:
+                del self._loading[key]
+            pending.set_exception(exc)
+            raise
         with self._lock:
-            self._models[key] = entry
-            self._models.move_to_end(key)
-            while len(self._models) > self.capacity:
-                self._models.popitem(last=False)
+            del self._loading[key]
+            self.loads += 1
+            if size_bytes <= self.capacity_bytes:
+                self._models[key] = (entry, size_bytes)
+                while sum(size for _, size in self._models.values()) > self.capacity_bytes:
+                    self._models.popitem(last=False)
+        pending.set_result(entry)
         return entry

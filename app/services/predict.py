@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.schemas import Prediction, PredictionsPublic, TopK
 from app.services.errors import InvalidField, TooLarge
-from app.services.images import Upload, decode_upload
+from app.services.images import PixelBudget, Upload, decode_upload
 from app.services.model_cache import LoadedModel, ModelCache
 from app.settings import ApiSettings
 from models.artifacts import unpack_model
@@ -46,9 +46,10 @@ def predict(
         raise TooLarge(f"files: {len(uploads)} images, over the limit of {settings.max_images_per_request}")
     chosen = choose_job(sessions, job_id)
     with sessions() as session:
-        sha256 = model_info(session, chosen).sha256  # raises JobNotFound / NoModel, e.g. for a deleted job
-    loaded = cache.get((chosen, sha256), lambda: _load(sessions, chosen))
-    images = np.stack([decode_upload(u, settings.max_image_bytes, settings.max_image_pixels) for u in uploads])
+        info = model_info(session, chosen)  # raises JobNotFound / NoModel, e.g. for a deleted job
+    loaded = cache.get((chosen, info.sha256), info.size_bytes, lambda: _load(sessions, chosen))
+    budget = PixelBudget(settings.max_request_pixels)
+    images = np.stack([decode_upload(u, settings.max_image_bytes, settings.max_image_pixels, budget) for u in uploads])
     probabilities = loaded.predictor.probabilities(images)  # one batch for the whole request
     names = loaded.predictor.class_names
     k = min(top_k, len(names))

@@ -1,0 +1,184 @@
+"""Hostile load: the API's peak memory and the pollers' latency with 8 hostile clients, against a
+quiet run, in one run.
+
+    .venv/bin/python bench/hostile_load.py --data-dir data [--seconds 20]
+
+Starts one API process and one worker (real processes, loopback only, SQLite in a temporary
+folder), trains a small model (for /predict to decode against) and starts a long MLP job whose curve
+20 pollers read (`GET /jobs/{id}/metrics?max_points=500` and `GET /jobs/{id}`). Then twice, each time
+with a fresh API process: `quiet` (the pollers alone) and `hostile` (the pollers, plus 8 clients
+sending the requests of issue 12's items 1, 2 and 4: a 24 MB JSON body of empty image strings, a
+24 MB job spec, 5000x5000 PNGs, a request of 16 large JPEGs, an unbounded-curve spec, the whole
+curve of the job). Prints the API's peak resident memory (VmHWM) and the pollers' p50/p99 latency
+side by side, with the ratios. Every request loop is bounded in time.
+"""
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from harness.net import free_port, wait_until_up
+
+TRAINING = {"model": "torch_mlp", "hidden_units": [256], "max_steps": 200_000, "log_every": 10,
+            "eval_every": 2000, "name": "polled"}  # fmt: skip
+MODEL = {"model": "torch_mlp", "hidden_units": [64], "max_steps": 50, "eval_every": 50, "name": "for /predict"}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def hostile_requests() -> list[tuple[str, Callable[[httpx.Client, int], httpx.Response]]]:
+    empty_images = b'{"images": [' + b",".join([b'""'] * 8_000_000) + b"]}"  # 24 MB
+    nested_units = json.dumps({"model": "torch_mlp", "hidden_units": [[]] * 6_000_000}).encode()  # ~24 MB
+    bomb = io.BytesIO()
+    Image.new("L", (5000, 5000)).save(bomb, format="PNG")  # tens of KB, 25 M pixels
+    rng = np.random.default_rng(0)
+    photo = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).resize((4000, 3000)).save(photo, "JPEG")
+    unbounded = {"model": "torch_mlp", "log_every": 1, "eval_every": 1, "max_steps": 1_000_000}
+    json_headers = {"content-type": "application/json"}
+    return [
+        ("24 MB of empty images", lambda c, j: c.post("/predict", content=empty_images, headers=json_headers)),
+        ("24 MB job spec", lambda c, j: c.post("/jobs", content=nested_units, headers=json_headers)),
+        ("8 PNGs of 25 M pixels", lambda c, j: c.post(
+            "/predict", files=[("files", (f"{i}.png", bomb.getvalue(), "image/png")) for i in range(8)])),
+        ("16 JPEGs of 12 M pixels", lambda c, j: c.post(
+            "/predict", files=[("files", (f"{i}.jpg", photo.getvalue(), "image/jpeg")) for i in range(16)])),
+        ("unbounded curve spec", lambda c, j: c.post("/jobs", json=unbounded)),
+        ("the whole curve", lambda c, j: c.get(f"/jobs/{j}/metrics")),
+    ]  # fmt: skip
+
+
+def run_clients(
+    url: str, job_id: int, seconds: float, pollers: int, hostile: int
+) -> tuple[list[float], dict[str, list[int]]]:
+    latencies: list[float] = []
+    statuses: dict[str, list[int]] = {}
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+    requests = hostile_requests() if hostile else []
+
+    def poller() -> None:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            i = 0
+            while time.monotonic() < deadline:
+                started = time.perf_counter()
+                if i % 2:
+                    response = client.get(f"/jobs/{job_id}")
+                else:
+                    response = client.get(f"/jobs/{job_id}/metrics", params={"max_points": 500})
+                elapsed = time.perf_counter() - started
+                response.raise_for_status()
+                with lock:
+                    latencies.append(elapsed)
+                i += 1
+                time.sleep(0.05)
+
+    def attacker(n: int) -> None:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            i = n
+            while time.monotonic() < deadline:
+                name, send = requests[i % len(requests)]
+                try:
+                    status = send(client, job_id).status_code
+                except httpx.HTTPError:
+                    status = -1
+                with lock:
+                    statuses.setdefault(name, []).append(status)
+                i += 1
+
+    threads = [threading.Thread(target=poller) for _ in range(pollers)]
+    threads += [threading.Thread(target=attacker, args=(n,)) for n in range(hostile)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, statuses
+
+
+def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        api = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)], cwd=ROOT,
+                               env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    wait_until_up(f"http://127.0.0.1:{port}", api)
+    return api
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, 15)
+        proc.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
+    parser.add_argument("--seconds", type=float, default=20)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="hostile-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATA_DIR": str(args.data_dir.resolve()), "DATABASE_URL": f"sqlite:///{folder}/jobs.db",
+           "DOWNLOAD_DATASETS": "false", "OMP_NUM_THREADS": "1"}  # fmt: skip
+    api = start_api(env, port, folder / "api.log")
+    with (folder / "worker.log").open("ab") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            model_job = client.post("/jobs", json=MODEL).raise_for_status().json()["id"]
+            while client.get(f"/jobs/{model_job}").json()["status"] != "succeeded":
+                time.sleep(1)
+            job_id = client.post("/jobs", json=TRAINING).raise_for_status().json()["id"]
+            while client.get(f"/jobs/{job_id}").json()["progress"]["step"] < 2000:
+                time.sleep(1)
+        results = {}
+        for phase, hostile in (("quiet", 0), ("hostile", 8)):
+            stop(api)  # a fresh API process per phase: its peak memory is that phase's
+            api = start_api(env, port, folder / "api.log")
+            latencies, statuses = run_clients(url, job_id, args.seconds, pollers=20, hostile=hostile)
+            results[phase] = (peak_rss_mb(api.pid), percentile(latencies, 0.5), percentile(latencies, 0.99),
+                              len(latencies), statuses)  # fmt: skip
+    finally:
+        stop(worker)
+        stop(api)
+    quiet, hostile_run = results["quiet"], results["hostile"]
+    print(f"| run | API peak RSS (MB) | pollers' p50 (ms) | pollers' p99 (ms) | polls in {args.seconds:.0f} s |")
+    print("|---|---|---|---|---|")
+    for name, (rss, p50, p99, count, _) in results.items():
+        print(f"| {name} | {rss:.0f} | {p50 * 1000:.1f} | {p99 * 1000:.1f} | {count} |")
+    print(f"| hostile vs quiet | +{hostile_run[0] - quiet[0]:.0f} MB | {hostile_run[1] / quiet[1]:.2f}x | "
+          f"{hostile_run[2] / quiet[2]:.2f}x | |")  # fmt: skip
+    print()
+    print("Hostile requests and their answers:")
+    for name, codes in sorted(hostile_run[4].items()):
+        counted = {code: codes.count(code) for code in sorted(set(codes))}
+        print(f"- {name}: {len(codes)} sent, answers {counted}")
+
+
+if __name__ == "__main__":
+    main()
