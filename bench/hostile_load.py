@@ -6,7 +6,8 @@ quiet run, in one run.
 Starts one API process and one worker (real processes, loopback only, SQLite in a temporary
 folder), trains a small model (for /predict to decode against) and starts a long MLP job whose curve
 20 pollers read (`GET /jobs/{id}/metrics?max_points=500` and `GET /jobs/{id}`). Then twice, each time
-with a fresh API process: `quiet` (the pollers alone) and `hostile` (the pollers, plus 8 clients
+with a fresh API process that first answers one ordinary prediction (so both have the model and torch
+loaded): `quiet` (the pollers alone) and `hostile` (the pollers, plus 8 clients
 sending the requests of issue 12's items 1, 2 and 4: a 24 MB JSON body of empty image strings, a
 24 MB job spec, 5000x5000 PNGs, a request of 16 large JPEGs, an unbounded-curve spec, the whole
 curve of the job). Prints the API's peak resident memory (VmHWM) and the pollers' p50/p99 latency
@@ -120,6 +121,12 @@ def run_clients(
     return latencies, statuses
 
 
+def small_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (120, 30, 200)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def start_api(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         api = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port)], cwd=ROOT,
@@ -160,6 +167,8 @@ def main() -> None:
         for phase, hostile in (("quiet", 0), ("hostile", 8)):
             stop(api)  # a fresh API process per phase: its peak memory is that phase's
             api = start_api(env, port, folder / "api.log")
+            with httpx.Client(base_url=url, timeout=60) as client:  # both phases serve predictions: torch loaded
+                client.post("/predict", files=[("files", ("ok.png", small_png(), "image/png"))]).raise_for_status()
             latencies, statuses = run_clients(url, job_id, args.seconds, pollers=20, hostile=hostile)
             results[phase] = (peak_rss_mb(api.pid), percentile(latencies, 0.5), percentile(latencies, 0.99),
                               len(latencies), statuses)  # fmt: skip

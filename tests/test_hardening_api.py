@@ -60,6 +60,16 @@ def test_too_many_json_images_are_refused_by_the_schema(client: TestClient) -> N
     assert response.status_code == 422 and response.json()["message"].startswith("images")
 
 
+def test_a_json_body_of_millions_of_items_is_refused_before_it_is_parsed(client: TestClient) -> None:
+    """The schema's cap applies only after the parser has built every item (1.3 GB for 24 MB of
+    empty strings, bench/hostile_load.py); the count of separators refuses such a body first."""
+    for items in (b'""', b"0", b"[]"):
+        body = b'{"images": [' + b",".join([items] * 2_000_000) + b"]}"
+        response = client.post("/predict", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422, items
+        assert response.json()["message"] == "images: at most 256 images (base64 strings) per request"
+
+
 def test_only_the_documented_image_formats_are_decoded(client: TestClient) -> None:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (1, 2, 3)).save(buffer, format="TGA")  # Pillow reads TGA; the API does not

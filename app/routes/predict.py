@@ -9,7 +9,14 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from app.deps import MAX_ID
-from app.schemas import TOP_K_DEFAULT, TOP_K_MAX, ErrorMessage, PredictionsPublic, PredictJSON
+from app.schemas import (
+    MAX_IMAGES_PER_REQUEST,
+    TOP_K_DEFAULT,
+    TOP_K_MAX,
+    ErrorMessage,
+    PredictionsPublic,
+    PredictJSON,
+)
 from app.services.errors import InvalidField, NotBase64, UnsupportedMedia
 from app.services.images import Upload
 from app.services.predict import predict
@@ -74,8 +81,16 @@ async def _read_multipart(request: Request) -> tuple[list[Upload], dict[str, Any
     return uploads, fields
 
 
+# A valid body is {"images": [...], "job_id": n, "top_k": k}: base64 holds neither commas nor quotes,
+# so it has at most this many of each. Counting them (C speed, no allocation) refuses a body of
+# millions of tiny items before a parser expands it into millions of objects.
+MAX_JSON_ITEMS = MAX_IMAGES_PER_REQUEST + 8
+
+
 def _parse_json(raw: bytes) -> tuple[list[Upload], dict[str, Any]]:
     """Blocking (a body may be tens of MB): called in a worker thread, never on the event loop."""
+    if raw.count(b",") > MAX_JSON_ITEMS or raw.count(b'"') > 2 * MAX_JSON_ITEMS:
+        raise InvalidField("images", f"at most {MAX_IMAGES_PER_REQUEST} images (base64 strings) per request")
     try:
         body = PredictJSON.model_validate_json(raw)
     except ValidationError as exc:
