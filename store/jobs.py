@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.errors import IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound
-from store.tables import Artifact, Job, JobStatus, MetricPoint, SweepTrial, utcnow
+from store.tables import Artifact, Job, JobLog, JobStatus, MetricPoint, SweepTrial, utcnow
 from store.transitions import FINISHED, transition
 
 
@@ -138,7 +138,7 @@ def request_cancel(session: Session, job_id: int) -> Job:
 
 
 def delete_job(session: Session, job_id: int) -> None:
-    """Remove a finished job with its points, checkpoint and model (a sweep keeps the trial, without
+    """Remove a finished job with its points, logs, checkpoint and model (a sweep keeps the trial, without
     its job). Commits. Raises JobNotFound, or JobNotFinished for a queued or running job: cancel it first.
     """
     job = find_job(session, job_id)
@@ -147,6 +147,7 @@ def delete_job(session: Session, job_id: int) -> None:
     # then the job only if it has finished; otherwise all of it is rolled back
     session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id))
     session.execute(delete(Artifact).where(Artifact.job_id == job_id))
+    session.execute(delete(JobLog).where(JobLog.job_id == job_id))
     session.execute(update(SweepTrial).where(SweepTrial.job_id == job_id).values(job_id=None))
     gone = session.execute(
         delete(Job)

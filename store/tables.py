@@ -147,6 +147,20 @@ class Artifact(Base):
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
 
 
+class JobLog(Base):
+    """What an attempt's training process printed (stdout and stderr), the newest part when long."""
+
+    __tablename__ = "job_logs"
+    __table_args__ = (UniqueConstraint("job_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    truncated: Mapped[bool] = mapped_column(default=False)  # older output was dropped to keep the newest
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class SweepStatus(enum.StrEnum):
     running = "running"  # trials are queued, running, or still to be asked for
     finished = "finished"  # every trial has ended

@@ -9,7 +9,9 @@ import ctypes
 import logging
 import os
 import signal
+import sys
 import traceback
+from pathlib import Path
 from types import FrameType
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -70,7 +72,24 @@ def read_init_model(sessions: sessionmaker[Session], job_id: int | None) -> Mode
             raise JobError(f"init_from_job: {exc}") from exc
 
 
-def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pid: int) -> None:
+def _summary(metrics: dict[str, float]) -> str:
+    shown = ("test_accuracy", "test_loss", "train_loss", "steps_per_second")
+    return ", ".join(f"{name} {metrics[name]:.4g}" for name in shown if name in metrics)
+
+
+def capture_output(path: Path) -> None:
+    """This process's stdout and stderr (print, logging, tracebacks, a crash's last words) into `path`,
+    which the worker copies into the job's logs."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pid: int, log_path: Path) -> None:
+    capture_output(log_path)
     os.nice(settings.training_nice)  # training yields the CPU to the API and the database on a shared machine
     engine = make_engine(settings.resolved_database_url)
     sessions = make_session_factory(engine)
@@ -88,6 +107,7 @@ def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pi
             log.info("job %s resumes from its checkpoint at step %s", attempt.job_id, start.checkpoint_step)
         source = DataSource(settings.data_dir, settings.download_datasets)
         spec = parse_spec(start.spec)
+        log.info("job %s, attempt %s: %s, %s steps", attempt.job_id, attempt.number, spec.model, f"{spec.max_steps:,}")
         guard_training_memory(settings.training_memory_limit_mb, spec.device)
         begin = StartFrom(start.checkpoint)
         if spec.init_from_job is not None and start.checkpoint is None:
@@ -102,6 +122,7 @@ def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pi
         if reporter.lost:
             log.warning("job %s was taken over by another attempt; this one stops", attempt.job_id)
         elif not result.stopped:
+            log.info("job %s: %s steps done, %s", attempt.job_id, result.steps_done, _summary(result.metrics))
             metrics = result.job_metrics()
             retrying(lambda: succeed_attempt(sessions, attempt, metrics, result.steps_done, result.artifact), outcome)
         elif reporter.cancel_requested:

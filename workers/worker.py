@@ -11,10 +11,13 @@ resumes from its last checkpoint).
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from datetime import timedelta
+from pathlib import Path
 from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,9 +34,11 @@ from store.attempts import (
 )
 from store.engine import make_engine, make_session_factory
 from store.jobs import find_job
+from store.logs import save_log
 from store.migrate import upgrade
 from store.tables import Job, JobStatus, utcnow
 from workers.child import train_attempt_in_child
+from workers.output import JobOutput
 from workers.retry import TRANSIENT, retrying
 from workers.settings import WorkerSettings
 from workers.stop_flag import StopFlag
@@ -64,6 +69,7 @@ class Worker:
         self.killing = False
         self.child: multiprocessing.process.BaseProcess | None = None
         self._last_reap = 0.0
+        self.log_dir = Path(tempfile.mkdtemp(prefix="cifar-jobs-logs-"))  # the children's output, until copied
 
     def on_signal(self, signum: int, _frame: FrameType | None) -> None:
         """Runs in the main thread between bytecodes, possibly inside itself: it takes no lock."""
@@ -108,6 +114,7 @@ class Worker:
                     continue
                 self.run_one(attempt)
         finally:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
             self.engine.dispose()
 
     def reap_stale_jobs(self) -> None:
@@ -126,18 +133,35 @@ class Worker:
 
     def run_one(self, attempt: Attempt) -> None:
         log.info("worker %s: job %s started (attempt %s)", self.name, attempt.job_id, attempt.number)
-        args = (attempt, self.settings, os.getpid())
+        output = JobOutput(self.log_dir / f"job-{attempt.job_id}-attempt-{attempt.number}.log")
+        args = (attempt, self.settings, os.getpid(), output.path)
         self.child = CONTEXT.Process(target=train_attempt_in_child, args=args, name=f"job-{attempt.job_id}")
         self.child.start()
         timed_out = False
         try:
-            timed_out = self._watch(attempt)
+            timed_out = self._watch(attempt, output)
         finally:
             exitcode = self.child.exitcode
             self.child = None
+            self._copy_output(attempt, output)
+            output.remove()
             self._settle(attempt, exitcode, timed_out)
 
-    def _watch(self, attempt: Attempt) -> bool:
+    def _copy_output(self, attempt: Attempt, output: JobOutput) -> None:
+        """The child's output so far into the job's logs (best effort: a database outage skips a copy)."""
+        changed = output.read_if_changed()
+        if changed is None:
+            return
+        text, truncated = changed
+        try:
+            with self.sessions() as session:
+                save_log(session, attempt.job_id, attempt.number, text, truncated)
+                session.commit()
+        except TRANSIENT as exc:
+            output.forget()  # try again next time
+            log.warning("job %s: logs not copied (%s)", attempt.job_id, type(exc).__name__)
+
+    def _watch(self, attempt: Attempt, output: JobOutput) -> bool:
         """Heartbeat until the child ends; returns True when it was killed for its timeout."""
         child = self.child
         assert child is not None
@@ -153,6 +177,7 @@ class Worker:
                         touch_heartbeat(session, attempt)
                 except TRANSIENT as exc:  # the child buffers its points meanwhile; try again next beat
                     log.warning("job %s: heartbeat not written (%s)", attempt.job_id, type(exc).__name__)
+                self._copy_output(attempt, output)
                 last_beat = now
             if timeout_s is not None and now - started > timeout_s and child.pid:
                 os.kill(child.pid, signal.SIGKILL)

@@ -4,11 +4,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from app.deps import CurvesDep, JobDep, JobId, SessionDep, SessionFactoryDep
 from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic
 from app.services.downsample import MIN_MAX_POINTS
+from app.services.errors import InvalidField
 from app.services.jobs import (
     check_init_from_job,
     job_public,
@@ -22,6 +23,7 @@ from models.kinds import JobSpec
 from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import model_chunks, model_info
 from store.jobs import create_job, delete_job, request_cancel
+from store.logs import read_log
 from store.tables import MAX_INT32, JobStatus, utcnow
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -197,3 +199,36 @@ def remove_job(job_id: JobId, session: SessionDep) -> Response:
     parameters). A queued or running job is refused with 409: cancel it first, then delete it."""
     delete_job(session, job_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/{job_id}/logs",
+    response_class=PlainTextResponse,
+    responses={
+        **NOT_FOUND,
+        200: {
+            "content": {"text/plain": {}},
+            "description": "The output; headers say which attempt (`X-Attempt`) and whether older output was "
+            "left out (`X-Truncated`).",
+        },
+    },
+)
+def get_logs(
+    job: JobDep,
+    session: SessionDep,
+    attempt: Annotated[int | None, Query(ge=1, le=1000, description="Which attempt; default: the latest.")] = None,
+    tail: Annotated[int | None, Query(ge=1, le=100_000, description="Only the last this many lines.")] = None,
+) -> PlainTextResponse:
+    """What the job's training process printed (its log lines, warnings, a failure's whole traceback):
+    the newest 256 KB of each attempt, copied every few seconds while it runs. Empty before it starts."""
+    found = read_log(session, job.id, attempt)
+    if found is None:
+        if attempt is not None and attempt > job.attempts:
+            raise InvalidField("attempt", f"job {job.id} has had {job.attempts} attempts", location="query")
+        return PlainTextResponse("", headers={"X-Attempt": str(attempt or job.attempts), "X-Truncated": "false"})
+    text = found.text
+    lines = text.splitlines(keepends=True)
+    truncated = found.truncated or (tail is not None and len(lines) > tail)
+    if tail is not None:
+        text = "".join(lines[-tail:])
+    return PlainTextResponse(text, headers={"X-Attempt": str(found.attempt), "X-Truncated": str(truncated).lower()})

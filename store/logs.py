@@ -1,0 +1,42 @@
+"""Job logs: what each attempt's training process printed, kept bounded (the newest part)."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from store.tables import JobLog, utcnow
+
+MAX_LOG_CHARS = 256 * 1024  # per attempt: the newest output is kept
+
+
+@dataclass(frozen=True)
+class LogText:
+    attempt: int
+    text: str
+    truncated: bool
+
+
+def save_log(session: Session, job_id: int, attempt: int, text: str, truncated: bool = False) -> None:
+    """Store (replace) the attempt's output, cut to its newest MAX_LOG_CHARS. No commit."""
+    if len(text) > MAX_LOG_CHARS:
+        text, truncated = text[-MAX_LOG_CHARS:], True
+    text = text.replace("\x00", "")  # PostgreSQL text refuses NUL
+    row = session.scalar(select(JobLog).where(JobLog.job_id == job_id, JobLog.attempt == attempt))
+    if row is None:
+        session.add(JobLog(job_id=job_id, attempt=attempt, text=text, truncated=truncated, updated_at=utcnow()))
+    else:
+        row.text, row.truncated, row.updated_at = text, truncated, utcnow()
+
+
+def read_log(session: Session, job_id: int, attempt: int | None) -> LogText | None:
+    """The attempt's output (the latest attempt's by default), or None when there is none."""
+    query = select(JobLog.attempt, JobLog.text, JobLog.truncated).where(JobLog.job_id == job_id)
+    if attempt is not None:
+        query = query.where(JobLog.attempt == attempt)
+    row = session.execute(query.order_by(JobLog.attempt.desc()).limit(1)).first()
+    return LogText(row.attempt, row.text, row.truncated) if row else None
+
+
+def delete_logs(session: Session, job_id: int) -> None:
+    session.execute(delete(JobLog).where(JobLog.job_id == job_id))
