@@ -36,13 +36,18 @@ class JobPublic(BaseModel):
     attempts: int
     cancel_requested: bool
     error: str | None = Field(None, description="Why the job failed, when it did.")
+    waiting_reason: str | None = Field(
+        None, description="Why a queued job cannot start: no running worker could take it (its `gpus`, `cpus`)."
+    )
     final_metrics: dict[str, Any] | None = Field(
         None, description="test_accuracy, best_test_accuracy, train_loss, steps_per_second, peak_rss_mb, ..."
     )
     trained_model: "ModelInfo | None" = Field(None, description="The stored model, once the job has succeeded.")
 
     @classmethod
-    def from_job(cls, job: Job, now: datetime, model: "ArtifactInfo | None" = None) -> "JobPublic":
+    def from_job(
+        cls, job: Job, now: datetime, model: "ArtifactInfo | None" = None, waiting_reason: str | None = None
+    ) -> "JobPublic":
         end = job.finished_at or now
         return cls(
             id=job.id,
@@ -66,6 +71,7 @@ class JobPublic(BaseModel):
             attempts=job.attempts,
             cancel_requested=job.cancel_requested,
             error=job.error,
+            waiting_reason=waiting_reason,
             final_metrics=job.final_metrics,
             trained_model=ModelInfo(
                 size_bytes=model.size_bytes, sha256=model.sha256, download_url=f"/jobs/{job.id}/model"

@@ -46,16 +46,17 @@ class AttemptState(enum.Enum):
     lost = "lost"  # requeued to another attempt, or finished
 
 
-def claim_next(session: Session, worker: str) -> Attempt | None:
-    """Atomically mark the next queued job (highest priority, then oldest) running for `worker`
-    and commit; the new attempt, or None when the queue is empty.
+def claim_next(session: Session, worker: str, gpus: float = 0.0, cpus: float = 1e9) -> Attempt | None:
+    """Atomically mark the next queued job that fits `gpus` and `cpus` (highest priority, then oldest)
+    running for `worker` and commit; the new attempt, or None when no queued job fits.
 
     One UPDATE picks and takes the job, so two workers never get the same one: SQLite runs
     writes one at a time, and PostgreSQL's SKIP LOCKED lets each worker pass over rows that
     another is taking.
     """
+    fits = (Job.gpus <= gpus) & (Job.cpus <= cpus)
     candidate = (
-        select(Job.id).where(Job.status == JobStatus.queued.value).order_by(Job.priority.desc(), Job.id).limit(1)
+        select(Job.id).where(Job.status == JobStatus.queued.value, fits).order_by(Job.priority.desc(), Job.id).limit(1)
     )
     if session.get_bind().dialect.name == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)

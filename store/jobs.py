@@ -28,6 +28,10 @@ class SubmittedSpec(Protocol):
     def max_attempts(self) -> int: ...
     @property
     def timeout_s(self) -> int | None: ...
+    @property
+    def gpus(self) -> float: ...
+    @property
+    def cpus(self) -> float: ...
     def model_dump(self, *, mode: str) -> dict[str, Any]: ...
 
 
@@ -78,6 +82,8 @@ def new_job(spec: SubmittedSpec, idempotency_key: str | None = None) -> Job:
         priority=spec.priority,
         max_attempts=spec.max_attempts,
         timeout_s=spec.timeout_s,
+        gpus=spec.gpus,
+        cpus=spec.cpus,
         idempotency_key=idempotency_key,
         request_sha256=spec_sha256(stored_spec),
     )

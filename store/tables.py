@@ -98,6 +98,8 @@ class Job(Base):
     priority: Mapped[int] = mapped_column(Integer)  # from the spec, like max_attempts and timeout_s
     max_attempts: Mapped[int] = mapped_column(Integer)
     timeout_s: Mapped[int | None] = mapped_column(Integer)
+    gpus: Mapped[float] = mapped_column(Float, default=0.0)  # from the spec: what an executor must have
+    cpus: Mapped[float] = mapped_column(Float, default=1.0)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     request_sha256: Mapped[str | None] = mapped_column(String(64))
 
@@ -145,6 +147,17 @@ class Artifact(Base):
     step: Mapped[int] = mapped_column(Integer, default=0)
     # deferred() loses the nullability Mapped[bytes] implies: say it
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
+
+
+class Executor(Base):
+    """A running worker (or a cluster's dispatcher) and what it can give one job; refreshed while alive."""
+
+    __tablename__ = "executors"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    gpus: Mapped[float] = mapped_column(Float)
+    cpus: Mapped[float] = mapped_column(Float)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class JobLog(Base):

@@ -8,6 +8,7 @@ queue, then the worker exits; a second SIGINT kills the child at once (the job i
 resumes from its last checkpoint).
 """
 
+import glob
 import logging
 import multiprocessing
 import os
@@ -33,6 +34,7 @@ from store.attempts import (
     touch_heartbeat,
 )
 from store.engine import make_engine, make_session_factory
+from store.executors import register_executor, remove_executor
 from store.jobs import find_job
 from store.logs import save_log
 from store.migrate import upgrade
@@ -49,6 +51,15 @@ GRACEFUL_STOP_SECONDS = 30.0
 # database connections and never touches the parent's. The parent must never run a torch
 # operation itself: a child forked after OpenMP's threads exist can deadlock.
 CONTEXT = multiprocessing.get_context("fork")
+
+
+def visible_gpus() -> int:
+    """The GPUs this worker may use: CUDA_VISIBLE_DEVICES when set (`--gpus` sets it), else the
+    NVIDIA devices present; read without initialising CUDA (children are forked)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    return len(glob.glob("/dev/nvidia[0-9]*"))
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -94,14 +105,16 @@ class Worker:
             os.environ[CPU_BF16_ENV] = "1" if probe_in_subprocess() else "0"
             log.info("bfloat16 autocast on this CPU: %s", "faster, used" if os.environ[CPU_BF16_ENV] == "1" else "no")
         preload_torch()  # each forked child then starts with torch already imported
-        log.info("worker %s waiting for jobs", self.name)
+        self.gpus, self.cpus = visible_gpus(), float(os.cpu_count() or 1)
+        retrying(self._register, "registering the worker")
+        log.info("worker %s waiting for jobs (%g GPUs, %g CPUs)", self.name, self.gpus, self.cpus)
         try:
             outage_wait = 0.5
             while not self.stopping.is_set():
                 try:
                     self.reap_stale_jobs()
                     with self.sessions() as session:
-                        attempt = claim_next(session, self.name)
+                        attempt = claim_next(session, self.name, self.gpus, self.cpus)
                 except TRANSIENT as exc:  # the database is locked or away: wait for it, do not die
                     log.warning("worker %s: database unavailable (%s); retrying in %.1f s",
                                 self.name, type(exc).__name__, outage_wait)  # fmt: skip
@@ -114,6 +127,11 @@ class Worker:
                     continue
                 self.run_one(attempt)
         finally:
+            try:
+                with self.sessions() as session:
+                    remove_executor(session, self.name)
+            except TRANSIENT:
+                pass  # its row goes stale on its own
             shutil.rmtree(self.log_dir, ignore_errors=True)
             self.engine.dispose()
 
@@ -123,6 +141,7 @@ class Worker:
         if now - self._last_reap < self.settings.heartbeat_seconds:
             return
         self._last_reap = now
+        self._register()
         stale_before = utcnow() - timedelta(seconds=self.settings.stale_after_seconds)
         with self.sessions() as session:
             requeued, failed = requeue_stale_jobs(session, stale_before)
@@ -130,6 +149,10 @@ class Worker:
             log.warning("job %s lost its worker (no heartbeat): back in the queue", job_id)
         for job_id in failed:
             log.warning("job %s lost its worker on its last allowed attempt: failed", job_id)
+
+    def _register(self) -> None:
+        with self.sessions() as session:
+            register_executor(session, self.name, self.gpus, self.cpus)
 
     def run_one(self, attempt: Attempt) -> None:
         log.info("worker %s: job %s started (attempt %s)", self.name, attempt.job_id, attempt.number)

@@ -24,7 +24,7 @@ from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import model_chunks, model_info
 from store.jobs import create_job, delete_job, request_cancel
 from store.logs import read_log
-from store.tables import MAX_INT32, JobStatus, utcnow
+from store.tables import MAX_INT32, JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -87,7 +87,7 @@ def submit_job(
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/jobs/{job.id}"
-    return JobPublic.from_job(job, utcnow())
+    return job_public(session, job)
 
 
 @router.get("", response_model=JobsPublic)

@@ -11,6 +11,7 @@ from app.services.metrics import points_json
 from models.kinds import JobSpec, architecture_mismatch
 from store.artifacts import artifact_infos, model_info
 from store.errors import JobNotFound, NoModel
+from store.executors import alive_since, waiting_reason
 from store.jobs import find_job, list_jobs
 from store.points import PointRow, latest_test_accuracy, read_page, read_points
 from store.tables import ArtifactKind, Job, JobStatus, utcnow
@@ -18,7 +19,8 @@ from store.tables import ArtifactKind, Job, JobStatus, utcnow
 
 def job_public(session: Session, job: Job) -> JobPublic:
     models = artifact_infos(session, [job.id], ArtifactKind.model)
-    return JobPublic.from_job(job, utcnow(), models.get(job.id))
+    reason = waiting_reason(session, job, alive_since()) if job.status == JobStatus.queued else None
+    return JobPublic.from_job(job, utcnow(), models.get(job.id), reason)
 
 
 def check_init_from_job(session: Session, spec: JobSpec) -> None:

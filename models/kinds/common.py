@@ -77,6 +77,15 @@ class CommonSpec(BaseModel):
     max_attempts: int = Field(
         3, ge=1, le=20, description="How often a job whose worker was lost is started again before it fails."
     )
+    gpus: float = Field(
+        0,
+        ge=0,
+        le=64,
+        description="GPUs the job needs: 0, a fraction (sharing one) or a whole number. 0 keeps today's behaviour: "
+        "`device: auto` still uses a GPU a worker has. A job that asks for more than any running worker has waits "
+        "in the queue, with the reason in GET /jobs/{id}.",
+    )
+    cpus: float = Field(1, gt=0, le=256, description="CPU cores the job needs.")
     init_from_job: int | None = Field(
         None,
         ge=1,
@@ -86,6 +95,13 @@ class CommonSpec(BaseModel):
         "then starts with an evaluation at step 0. With the same spec and more steps it continues that run "
         "(the optimizer starts afresh).",
     )
+
+    @field_validator("gpus")
+    @classmethod
+    def _whole_gpus_above_one(cls, value: float) -> float:
+        if value > 1 and value != int(value):
+            raise ValueError("a fraction of a GPU is below 1; above 1, a whole number of GPUs")
+        return value
 
     @field_validator("log_every", "eval_every")
     @classmethod

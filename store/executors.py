@@ -1,0 +1,45 @@
+"""Executors (local workers, a cluster's dispatcher) as the store knows them: what each can give
+one job, refreshed while it runs, so a job that fits none can say why it waits."""
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from store.tables import Executor, Job, JobStatus, utcnow
+
+ALIVE_SECONDS = 60.0  # an executor refreshes its row every few seconds; one unseen this long has stopped
+
+
+def alive_since() -> datetime:
+    return utcnow() - timedelta(seconds=ALIVE_SECONDS)
+
+
+def register_executor(session: Session, name: str, gpus: float, cpus: float) -> None:
+    """Insert or refresh this executor's row. Commits."""
+    row = session.get(Executor, name)
+    if row is None:
+        session.add(Executor(name=name, gpus=gpus, cpus=cpus, seen_at=utcnow()))
+    else:
+        row.gpus, row.cpus, row.seen_at = gpus, cpus, utcnow()
+    session.commit()
+
+
+def remove_executor(session: Session, name: str) -> None:
+    session.execute(delete(Executor).where(Executor.name == name))
+    session.commit()
+
+
+def waiting_reason(session: Session, job: Job, alive_since: datetime) -> str | None:
+    """Why a queued job cannot start now, when no live executor could ever take it; else None."""
+    if job.status != JobStatus.queued:
+        return None
+    live = session.execute(select(Executor.gpus, Executor.cpus).where(Executor.seen_at >= alive_since)).all()
+    if not live:
+        return "no worker is running: start one (make serve, or python -m workers)"
+    if any(job.gpus <= gpus and job.cpus <= cpus for gpus, cpus in live):
+        return None
+    most_gpus, most_cpus = max(g for g, _ in live), max(c for _, c in live)
+    if job.gpus > most_gpus:
+        return f"needs {job.gpus:g} GPUs; the largest running worker has {most_gpus:g}: it waits for one that has"
+    return f"needs {job.cpus:g} CPUs; the largest running worker has {most_cpus:g}: it waits for one that has"

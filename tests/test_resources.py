@@ -1,0 +1,57 @@
+"""Resource requests: a job's `gpus` and `cpus`; a worker takes only jobs that fit it, and a job that
+fits no running worker waits with the reason in GET /jobs/{id}."""
+
+import subprocess
+import sys
+import time
+
+from tests.conftest import ROOT, Service, wait_for_status
+
+TINY = {"model": "torch_mlp", "hidden_units": [16], "batch_size": 50, "max_steps": 30, "eval_every": 30,
+        "preprocessing": "standardize"}  # fmt: skip
+
+
+def start_worker(service: Service, name: str, gpus: str) -> subprocess.Popen[bytes]:
+    """A worker that sees `gpus` as its GPUs (CUDA_VISIBLE_DEVICES; no GPU is used here)."""
+    with (service.log_dir / f"worker-{name}.log").open("ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "workers", "--name", name], cwd=ROOT,
+                                env={**service.env, "CUDA_VISIBLE_DEVICES": gpus}, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    service.processes.append(proc)
+    return proc
+
+
+def wait_for_reason(service: Service, job_id: int, text: str) -> None:
+    deadline = time.monotonic() + 60
+    with service.client() as client:
+        while text not in (client.get(f"/jobs/{job_id}").json()["waiting_reason"] or ""):
+            assert time.monotonic() < deadline, client.get(f"/jobs/{job_id}").json()
+            time.sleep(0.1)
+
+
+def test_resource_fields_are_checked(service_without_worker: Service) -> None:
+    with service_without_worker.client() as client:
+        for bad, field in (({"gpus": 1.5}, "gpus"), ({"gpus": -1}, "gpus"), ({"cpus": 0}, "cpus")):
+            answer = client.post("/jobs", json={**TINY, **bad})
+            assert answer.status_code == 422 and answer.json()["message"].startswith(field), answer.text
+        job = client.post("/jobs", json={**TINY, "gpus": 0.5, "cpus": 2}).json()
+        assert job["spec"]["gpus"] == 0.5 and job["spec"]["cpus"] == 2
+        assert job["waiting_reason"].startswith("no worker is running")
+
+
+def test_a_gpu_job_waits_for_a_worker_with_a_gpu_while_others_run(service_without_worker: Service) -> None:
+    service = service_without_worker
+    cpu_only = start_worker(service, "cpu-only", "")
+    with service.client() as client:
+        gpu_job = client.post("/jobs", json={**TINY, "gpus": 1}).json()["id"]
+        wait_for_reason(service, gpu_job, "needs 1 GPUs; the largest running worker has 0")
+        other = client.post("/jobs", json=TINY).json()["id"]
+        assert wait_for_status(client, other, {"succeeded", "failed"})["status"] == "succeeded"  # not blocked
+        assert client.get(f"/jobs/{gpu_job}").json()["status"] == "queued"
+        start_worker(service, "one-gpu", "0")
+        done = wait_for_status(client, gpu_job, {"succeeded", "failed"})
+        assert done["status"] == "succeeded" and done["waiting_reason"] is None
+        assert client.get(f"/jobs/{other}").json()["spec"]["gpus"] == 0
+    assert cpu_only.poll() is None
+    assert f"worker one-gpu: job {gpu_job} started" in (service.log_dir / "worker-one-gpu.log").read_text()
+    assert f"job {gpu_job} started" not in (service.log_dir / "worker-cpu-only.log").read_text()
