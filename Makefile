@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test test-sqlite test-postgresql worker lint postgresql browser clean
+.PHONY: serve test test-sqlite test-postgresql worker lint postgresql browser compose clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -38,10 +38,15 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || \
 		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium)
 
-test-sqlite: $(STAMP) browser
+# Debian's docker-compose, to check docker-compose.yml (no Docker engine is needed or started).
+compose:
+	@command -v docker-compose >/dev/null 2>&1 || \
+		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q docker-compose)
+
+test-sqlite: $(STAMP) postgresql browser compose
 	$(VENV)/bin/python -m pytest
 
-test-postgresql: $(STAMP) postgresql browser
+test-postgresql: $(STAMP) postgresql browser compose
 	TEST_DATABASE=postgresql $(VENV)/bin/python -m pytest
 
 test: lint test-sqlite test-postgresql
