@@ -6,7 +6,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test test-sqlite test-postgresql worker lint postgresql browser compose clean
+.PHONY: serve test test-sqlite test-postgresql test-ray worker lint postgresql browser compose clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -49,7 +49,12 @@ test-sqlite: $(STAMP) postgresql browser compose
 test-postgresql: $(STAMP) postgresql browser compose
 	TEST_DATABASE=postgresql $(VENV)/bin/python -m pytest
 
-test: lint test-sqlite test-postgresql
+# The Ray executor against a real two-node Ray cluster, inside a private network namespace (root):
+# there loopback is the only address, so Ray cannot advertise another one.
+test-ray: $(STAMP)
+	unshare --net sh -c 'ip link set lo up && $(VENV)/bin/python -m pytest -m ray tests/test_ray.py'
+
+test: lint test-sqlite test-postgresql test-ray
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,8 @@
 """`python -m app.serve`: the API and one worker, stopped together on Ctrl-C or SIGTERM; a worker
 that ends on its own is started again (with backoff) and the API stays up.
 
-Honours HOST, PORT, API_WORKERS, DATA_DIR and DATABASE_URL (see app/settings.py).
+Honours HOST, PORT, API_WORKERS, DATA_DIR and DATABASE_URL (see app/settings.py), and EXECUTOR: `local`
+(the default, a worker on this machine) or `ray` (`workers.ray_dispatcher`, with RAY_ADDRESS).
 """
 
 import logging
@@ -41,8 +42,11 @@ def main() -> int:
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(settings.port),
          "--workers", str(settings.api_workers)], process_group=0, env=env)  # fmt: skip
 
+    executor = ["workers.ray_dispatcher"] if os.environ.get("EXECUTOR", "local") == "ray" else ["workers"]
+
     def start_worker() -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "workers"], process_group=0)
+        """The executor: a local worker, or with EXECUTOR=ray the dispatcher to a Ray cluster."""
+        return subprocess.Popen([sys.executable, "-m", *executor], process_group=0)
 
     worker = start_worker()
     children = [api, worker]

@@ -230,3 +230,26 @@ def hand_back(sessions: sessionmaker[Session], attempt: Attempt) -> bool:
             )
         session.commit()
     return bool(moved)
+
+
+def lose_attempt(sessions: sessionmaker[Session], attempt: Attempt, why: str) -> str | None:
+    """An attempt whose process ended without recording an outcome (its node lost, killed, out of
+    memory): the job goes back to the queue (resuming from its checkpoint), or fails with `why` once it
+    lost max_attempts attempts; a pending cancel cancels it. Returns the new status, or None when the
+    job was no longer this attempt's."""
+    with sessions() as session:
+        runs = _still_runs(attempt)
+        lost = Job.attempts - Job.handed_back
+        for target, which, values in (
+            (JobStatus.cancelled, runs & Job.cancel_requested, {"worker": None}),
+            (JobStatus.failed, runs & ~Job.cancel_requested & (lost >= Job.max_attempts),
+             {"error": f"{why[:MAX_ERROR_CHARS - 60]} (on the last allowed attempt)"}),
+            (JobStatus.queued, runs & ~Job.cancel_requested & (lost < Job.max_attempts), {"worker": None}),
+        ):  # fmt: skip
+            if transition(session, which, target, [JobStatus.running], **values):
+                if target != JobStatus.queued:
+                    _drop_checkpoint(session, attempt.job_id)
+                session.commit()
+                return target.value
+        session.rollback()
+    return None

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -89,8 +90,17 @@ def capture_output(path: Path) -> None:
 
 
 def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pid: int, log_path: Path) -> None:
+    """The local worker's child: its output into `log_path`, dies with its worker."""
     capture_output(log_path)
     os.nice(settings.training_nice)  # training yields the CPU to the API and the database on a shared machine
+    run_attempt(attempt, settings, lambda: die_with_parent(parent_pid))
+
+
+def run_attempt(attempt: Attempt, settings: WorkerSettings, after_signals: Callable[[], None] | None = None) -> None:
+    """Train one attempt at a job in this process and record how it ended: the body of the local
+    worker's child and of the Ray executor's entrypoint (`python -m workers.run_attempt`).
+
+    SIGTERM or SIGINT: the loop checkpoints at its next check and the job goes back to the queue."""
     engine = make_engine(settings.resolved_database_url)
     sessions = make_session_factory(engine)
     reporter = DatabaseReporter(sessions, attempt, settings.flush_seconds, settings.checkpoint_min_seconds)
@@ -100,7 +110,17 @@ def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pi
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    die_with_parent(parent_pid)
+    if after_signals is not None:
+        after_signals()
+    try:
+        _train(attempt, settings, sessions, reporter)
+    finally:
+        engine.dispose()
+
+
+def _train(
+    attempt: Attempt, settings: WorkerSettings, sessions: sessionmaker[Session], reporter: DatabaseReporter
+) -> None:
     try:
         start = retrying(lambda: start_attempt(sessions, attempt), f"job {attempt.job_id}: starting")
         if start.checkpoint is not None:
@@ -140,5 +160,3 @@ def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pi
         log.error("job %s crashed:\n%s", attempt.job_id, traceback.format_exc())
         message = internal_error(exc)
         retrying(lambda: fail_attempt(sessions, attempt, message), f"job {attempt.job_id}: recording its failure")
-    finally:
-        engine.dispose()

@@ -1,0 +1,204 @@
+"""The Ray executor against a real two-node Ray cluster (token authentication, loopback only).
+
+Run by `make test-ray`, inside a private network namespace; elsewhere these tests skip, since Ray
+would advertise the machine's network address."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from harness.ray_cluster import RayCluster, only_loopback, start_ray_cluster
+from store.engine import make_engine, make_session_factory
+from store.tables import MetricPoint
+from tests.conftest import ROOT, Service, running_service, stop_process, wait_for_status
+
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.skipif(not only_loopback(), reason="needs a private network namespace: `make test-ray`"),
+]
+
+TINY = {"model": "torch_mlp", "hidden_units": [16], "batch_size": 50, "max_steps": 60, "eval_every": 30,
+        "preprocessing": "standardize"}  # fmt: skip
+LONG = {**TINY, "max_steps": 1_000_000, "eval_every": 1000, "log_every": 50, "checkpoint_every": 200}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RayCluster]:
+    started = start_ray_cluster(head_cpus=2, worker_cpus=1, worker_gpus=1)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def ray_service(tmp_path: Path, data_dir: Path, database_url: str, cluster: RayCluster) -> Iterator[Service]:
+    with running_service(tmp_path, data_dir, database_url, cluster.env) as service:
+        start_dispatcher(service, cluster)
+        yield service
+
+
+def start_dispatcher(service: Service, cluster: RayCluster, name: str = "dispatcher") -> subprocess.Popen[bytes]:
+    env = {**service.env, **cluster.env, "RAY_PYTHON": sys.executable, "DISPATCH_SECONDS": "0.3",
+           "STOP_GRACE_SECONDS": "2", "LOGS_EVERY_SECONDS": "1"}  # fmt: skip
+    with (service.log_dir / f"{name}.log").open("ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "workers.ray_dispatcher"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    service.processes.append(proc)
+    return proc
+
+
+def sid_of(job: dict[str, Any], attempt: int = 1) -> str:
+    """The dispatcher's submission id for this job's attempt (workers.ray_dispatcher.submission_id)."""
+    return f"cifar-jobs-{job['id']}-{int(datetime.fromisoformat(job['created_at']).timestamp() * 1000)}-{attempt}"
+
+
+def wait_for_logs(client: httpx.Client, job_id: int, text: str, attempt: int | None = None) -> str:
+    deadline = time.monotonic() + 60
+    params = {"attempt": attempt} if attempt else {}
+    while text not in (logs := client.get(f"/jobs/{job_id}/logs", params=params).text):
+        assert time.monotonic() < deadline, logs
+        time.sleep(0.2)
+    return logs
+
+
+def test_a_cluster_without_token_auth_is_refused(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    done = subprocess.run([sys.executable, "-m", "workers.ray_dispatcher"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode != 0 and "RAY_AUTH_MODE=token" in done.stderr
+
+
+def test_jobs_spread_over_both_nodes_gpu_jobs_go_to_the_gpu_node(ray_service: Service, cluster: RayCluster) -> None:
+    with ray_service.client() as client:
+        # long enough that all three run at once: two fit on the head (2 CPUs), the third on the other node
+        ids = [client.post("/jobs", json={**TINY, "max_steps": 1500, "eval_every": 750}).json()["id"] for _ in range(3)]
+        gpu = client.post("/jobs", json={**TINY, "gpus": 1, "cpus": 0.5}).json()["id"]
+        too_big = client.post("/jobs", json={**TINY, "gpus": 2}).json()["id"]
+        for job_id in [*ids, gpu]:
+            done = wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=180)
+            assert done["status"] == "succeeded", (done["error"], ray_service.logs())
+        waiting = client.get(f"/jobs/{too_big}").json()
+        assert waiting["status"] == "queued"
+        assert waiting["waiting_reason"].startswith("needs 2 GPUs; the largest running worker has 1")
+        logs = wait_for_logs(client, gpu, f"job {gpu}: 60 steps done")  # copied once the Ray job has ended
+        assert f"job {gpu}, attempt 1 on" in logs and "CUDA_VISIBLE_DEVICES=0" in logs  # the GPU Ray gave it
+        points = client.get(f"/jobs/{ids[0]}/metrics").json()["points"]
+        assert [p["step"] for p in points if p["split"] == "test"] == [750, 1500]
+        client.post(f"/jobs/{too_big}/cancel")
+        jobs = {job_id: client.get(f"/jobs/{job_id}").json() for job_id in [*ids, gpu]}
+    submitted = cluster.submissions()
+    nodes = {submitted[sid_of(jobs[job_id])]["driver_node_id"] for job_id in ids}
+    assert len(nodes) == 2, [
+        (s["submission_id"], s["driver_node_id"], s["start_time"], s["end_time"], s.get("entrypoint_num_cpus"))
+        for s in submitted.values()
+    ]  # three one-CPU jobs: two fit on the head, one on the other node
+    assert [submitted[sid_of(jobs[gpu])]["driver_node_id"]] == cluster.gpu_node_ids()
+
+
+def test_cancel_and_timeout_end_ray_jobs(ray_service: Service) -> None:
+    with ray_service.client() as client:
+        cancelled = client.post("/jobs", json=LONG).json()["id"]
+        wait_for_status(client, cancelled, {"running"}, timeout=120)
+        client.post(f"/jobs/{cancelled}/cancel")
+        done = wait_for_status(client, cancelled, {"cancelled", "failed", "succeeded"}, timeout=120)
+        assert done["status"] == "cancelled"
+        timed = client.post("/jobs", json={**LONG, "timeout_s": 8}).json()["id"]
+        done = wait_for_status(client, timed, {"cancelled", "failed", "succeeded"}, timeout=120)
+        assert done["status"] == "failed" and done["error"].startswith("timed out")
+
+
+def test_a_killed_training_process_is_requeued_and_resumes_from_its_checkpoint(
+    ray_service: Service, database_url: str
+) -> None:
+    with ray_service.client() as client:
+        job_id = client.post("/jobs", json={**LONG, "max_steps": 3000, "eval_every": 500}).json()["id"]
+        deadline = time.monotonic() + 120
+        while client.get(f"/jobs/{job_id}").json()["progress"]["step"] < 900:  # past its checkpoints at 200..800
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        found = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _is_entrypoint(p, job_id)]
+        assert len(found) == 1, (found, client.get(f"/jobs/{job_id}").json(), _commands("run_attempt"))
+        (pid,) = found
+        os.kill(pid, signal.SIGKILL)
+        done = wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=240)
+        assert done["status"] == "succeeded" and done["attempts"] == 2, done
+        wait_for_logs(client, job_id, "resumes from its checkpoint", attempt=2)
+    engine = make_engine(database_url)
+    with make_session_factory(engine)() as session:
+        rows = session.execute(
+            select(MetricPoint.split, func.count(), func.count(func.distinct(MetricPoint.step)))
+            .where(MetricPoint.job_id == job_id)
+            .group_by(MetricPoint.split)
+        ).all()
+    engine.dispose()
+    assert {split: (n, distinct) for split, n, distinct in rows} == {"train": (60, 60), "test": (6, 6)}
+
+
+def _commands(text: str) -> list[str]:
+    commands = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if text in command:
+            commands.append(command)
+    return commands
+
+
+def _is_entrypoint(proc: Path, job_id: int) -> bool:
+    try:
+        command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    return f"-m workers.run_attempt {job_id} 1" in command and not command.startswith(
+        "/bin/sh"
+    )  # python, not its shell
+
+
+def test_a_restarted_dispatcher_submits_nothing_twice(ray_service: Service, cluster: RayCluster) -> None:
+    with ray_service.client() as client:
+        ids = [client.post("/jobs", json={**TINY, "max_steps": 400}).json()["id"] for _ in range(4)]
+        wait_for_status(client, ids[0], {"running"}, timeout=120)
+        dispatcher = ray_service.processes[-1]  # the fixture's dispatcher, started after the API
+        assert "workers.ray_dispatcher" in str(dispatcher.args)
+        os.killpg(dispatcher.pid, signal.SIGKILL)
+        dispatcher.wait()
+        start_dispatcher(ray_service, cluster, "dispatcher-2")
+        jobs = []
+        for job_id in ids:
+            done = wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=240)
+            assert done["status"] == "succeeded" and done["attempts"] == 1, done
+            jobs.append(done)
+    submitted = cluster.submissions()
+    for job in jobs:
+        ours = sid_of(job).removesuffix("-1")
+        assert [sid for sid in submitted if sid.startswith(ours)] == [sid_of(job)]  # one submission, once
+
+
+def test_serve_with_executor_ray_starts_the_dispatcher(
+    tmp_path: Path, data_dir: Path, database_url: str, cluster: RayCluster
+) -> None:
+    from tests.conftest import start_serve
+
+    env = {**cluster.env, "EXECUTOR": "ray", "RAY_PYTHON": sys.executable, "DISPATCH_SECONDS": "0.3"}
+    serve, url = start_serve(tmp_path, data_dir, database_url, env)
+    try:
+        with httpx.Client(base_url=url, timeout=10) as client:
+            job_id = client.post("/jobs", json=TINY).json()["id"]
+            assert wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=180)["status"] == "succeeded"
+            job = client.get(f"/jobs/{job_id}").json()
+        assert sid_of(job) in cluster.submissions()
+    finally:
+        stop_process(serve)
