@@ -79,7 +79,9 @@ def _create_trials(session: Session, spec: SweepSpec, sweep_id: int, sweep_name:
     while True:
         views = sweep_trials(session, sweep_id)
         active = sum(view.active for view in views)
-        if len(views) >= spec.trials:
+        failed = sum(view.status == JobStatus.failed for view in views)
+        # a trial that failed (its job crashed, its spec was refused) is replaced, `trials` times at most
+        if len(views) - failed >= spec.trials or len(views) >= 2 * spec.trials:
             if active == 0:
                 finish_sweep(session, sweep_id)
             return

@@ -185,6 +185,19 @@ def test_cancel_sweep_cancels_its_trials_and_creates_no_more(sweep_service: Serv
         assert client.get("/sweeps/999").status_code == 404
 
 
+def test_failed_trials_are_replaced_up_to_the_number_of_trials(sweep_service: Service) -> None:
+    request = {
+        "base": {**TINY_MLP, "dataset": "nowhere", "max_steps": 100},  # every trial fails at once
+        "search": {"learning_rate": {"uniform": [0.001, 0.01]}},
+        "method": "random",
+        "trials": 2,
+    }
+    with sweep_service.client() as client:
+        sweep_id = client.post("/sweeps", json=request).json()["id"]
+        sweep = wait_for_sweep(client, sweep_id, {"finished"})
+    assert sweep["trials_created"] == 4 and sweep["counts"] == {"failed": 4}  # 2 trials and 2 replacements
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [

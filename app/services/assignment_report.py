@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,7 +18,7 @@ from models.kinds import JobSpec, parse_spec
 from store.jobs import create_job, spec_sha256
 from store.tables import Job, JobStatus
 
-BOOKKEEPING_FIELDS = {"name", "priority", "timeout_s", "max_attempts"}
+BOOKKEEPING_FIELDS = {"name", "priority", "timeout_s", "max_attempts", "gpus", "cpus"}
 ADAM_5000 = {"model": "torch_mlp", "optimizer": "adam", "max_steps": 5000}
 WIDE, DEEP, TANH = [800, 600, 400], [100, 100, 50, 50, 50, 50], "tanh"
 CONVNET_STEPS, RESNET_STEPS = 5000, 5000  # the kinds' defaults, which are the report's
@@ -70,10 +71,15 @@ def report_runs(data_dir: Path, convnet_steps: int, resnet_steps: int) -> list[R
 
 
 def training_identity(spec: dict[str, Any], any_steps: bool = False) -> str:
-    """What decides the trained model: the full spec without its bookkeeping fields (and, with
-    `any_steps`, without max_steps)."""
+    """What decides the trained model: the full spec, with the defaults of today's fields filled in
+    (a job stored before a field existed ran with its default), without its bookkeeping fields (and,
+    with `any_steps`, without max_steps)."""
+    try:
+        full = parse_spec(spec).model_dump(mode="json")
+    except ValidationError:  # a spec of fields that no longer exist: it matches nothing of today's
+        full = spec
     ignored = BOOKKEEPING_FIELDS | ({"max_steps"} if any_steps else set())
-    return spec_sha256({k: v for k, v in spec.items() if k not in ignored})
+    return spec_sha256({k: v for k, v in full.items() if k not in ignored})
 
 
 def full_spec(run: ReportRun) -> JobSpec:

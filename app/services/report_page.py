@@ -17,7 +17,10 @@ INTRO = (
     "numbered by the report's six figures (a letter per run where a figure compares several)."
 )
 
-NUMBERS_NOTE = "The report's accuracy is given where its text states one (—: the report shows it in a figure only)."
+NUMBERS_NOTE = (
+    "The report's accuracy is given where this project has it on record (docs/RESULTS.md); — where it has not. "
+    "Test accuracy is over the whole test set at the run's last step."
+)
 
 
 @dataclass(frozen=True)
