@@ -11,7 +11,7 @@ COPY sweeps sweeps
 COPY migrations migrations
 COPY cli cli
 COPY alembic.ini ./
-RUN pip install .
+RUN pip install '.[ray]'
 # data sets, the SQLite file if no DATABASE_URL is given, ImageNet weights: a volume
 ENV DATA_DIR=/data
 VOLUME /data

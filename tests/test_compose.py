@@ -21,14 +21,14 @@ pytestmark = pytest.mark.skipif(shutil.which("docker-compose") is None, reason="
 
 
 def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("API_KEY", "ALLOWED_HOSTS")}
+    clean = {k: v for k, v in os.environ.items() if k not in ("API_KEY", "ALLOWED_HOSTS", "RAY_AUTH_TOKEN")}
     return subprocess.run(["docker-compose", "config"], cwd=ROOT, env={**clean, **env}, capture_output=True,
                           text=True, timeout=60)  # fmt: skip
 
 
 @pytest.fixture
 def config() -> dict[str, Any]:
-    done = compose_config(API_KEY="compose-test-key")
+    done = compose_config(API_KEY="compose-test-key", RAY_AUTH_TOKEN="compose-test-token")
     assert done.returncode == 0, done.stderr
     parsed: dict[str, Any] = yaml.safe_load(done.stdout)
     return parsed
@@ -49,13 +49,23 @@ def postgres(postgres_server: PostgresServer | None) -> Iterator[PostgresServer]
 
 def test_the_file_has_healthchecks_a_gpu_reservation_and_one_image(config: dict[str, Any]) -> None:
     services = config["services"]
-    assert set(services) == {"postgres", "api", "worker"}
+    assert set(services) == {"postgres", "api", "worker", "ray-head", "ray-worker", "ray-dispatcher"}
+    assert all(services[name]["profiles"] == ["ray"] for name in ("ray-head", "ray-worker", "ray-dispatcher"))
+    assert "profiles" not in services["worker"] and "profiles" not in services["api"]
+    assert services["ray-head"]["healthcheck"]["test"][:2] == ["CMD", "ray"]
+    assert services["ray-worker"]["depends_on"]["ray-head"]["condition"] == "service_healthy"
+    (ray_gpu,) = services["ray-worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert ray_gpu["capabilities"] == ["gpu"]
+    for name in ("ray-head", "ray-worker", "ray-dispatcher"):  # token authentication everywhere
+        assert services[name]["environment"]["RAY_AUTH_MODE"] == "token"
+        assert services[name]["environment"]["RAY_AUTH_TOKEN"] == "compose-test-token"
+    assert services["ray-dispatcher"]["environment"]["RAY_ADDRESS"] == "http://ray-head:8265"
+    assert {services[name]["image"] for name in services if name != "postgres"} == {"cifar-jobs:latest"}
     assert services["postgres"]["healthcheck"]["test"][0] == "CMD-SHELL"
     assert services["api"]["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert services["worker"]["depends_on"]["api"]["condition"] == "service_healthy"  # migrations first
     (device,) = services["worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"] and device["count"] == 1
-    assert services["api"]["image"] == services["worker"]["image"]
     assert "database" in config["volumes"]
     assert all(volume.endswith(":/data:rw") for volume in services["worker"]["volumes"])
 

@@ -202,3 +202,30 @@ def test_serve_with_executor_ray_starts_the_dispatcher(
         assert sid_of(job) in cluster.submissions()
     finally:
         stop_process(serve)
+
+
+def test_the_compose_files_dispatcher_runs_against_the_cluster(
+    tmp_path: Path, data_dir: Path, database_url: str, cluster: RayCluster
+) -> None:
+    import shutil
+
+    import yaml
+
+    if shutil.which("docker-compose") is None:
+        pytest.skip("`make compose` installs docker-compose")
+    shown = subprocess.run(["docker-compose", "config"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                           check=True, env={**os.environ, "API_KEY": "k", "RAY_AUTH_TOKEN": cluster.token})  # fmt: skip
+    service = yaml.safe_load(shown.stdout)["services"]["ray-dispatcher"]
+    given = {k: str(v) for k, v in service["environment"].items()}
+    assert given["RAY_AUTH_MODE"] == "token" and given["RAY_AUTH_TOKEN"] == cluster.token
+    # the containers' names, outside containers: the test cluster, database and data
+    given.update(RAY_ADDRESS=cluster.address, DATABASE_URL=database_url, DATA_DIR=str(data_dir))
+    command = [sys.executable if part == "python" else part for part in service["command"]]
+    with running_service(tmp_path, data_dir, database_url, cluster.env) as api:
+        env = {**api.env, **given, "RAY_PYTHON": sys.executable, "DISPATCH_SECONDS": "0.3"}
+        with (api.log_dir / "compose-dispatcher.log").open("ab") as log:
+            api.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                                  start_new_session=True))  # fmt: skip
+        with api.client() as client:
+            job_id = client.post("/jobs", json=TINY).json()["id"]
+            assert wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=180)["status"] == "succeeded"
