@@ -34,6 +34,12 @@ class JobPublic(BaseModel):
     queued_seconds: float | None = Field(None, description="From submission to the (last) start.")
     running_seconds: float | None = Field(None, description="From the (last) start to the end, or to now.")
     attempts: int
+    executor: Literal["local", "ray"] | None = Field(
+        None, description="Who runs (or last ran) it: a local worker, or the Ray dispatcher."
+    )
+    placement: dict[str, Any] | None = Field(
+        None, description='Where: `{"worker": name}` locally; `{"node": id, "ray_submission_id": id}` on Ray.'
+    )
     cancel_requested: bool
     error: str | None = Field(None, description="Why the job failed, when it did.")
     waiting_reason: str | None = Field(
@@ -69,6 +75,8 @@ class JobPublic(BaseModel):
             queued_seconds=(job.started_at - job.created_at).total_seconds() if job.started_at else None,
             running_seconds=(end - job.started_at).total_seconds() if job.started_at else None,
             attempts=job.attempts,
+            executor=None if job.worker is None and job.placement is None else _executor(job),
+            placement=job.placement or ({"worker": job.worker} if job.worker else None),
             cancel_requested=job.cancel_requested,
             error=job.error,
             waiting_reason=waiting_reason,
@@ -79,6 +87,11 @@ class JobPublic(BaseModel):
             if model
             else None,
         )
+
+
+def _executor(job: Job) -> Literal["local", "ray"]:
+    ray = (job.worker or "").startswith("ray:") or "ray_submission_id" in (job.placement or {})
+    return "ray" if ray else "local"
 
 
 class JobsPublic(BaseModel):

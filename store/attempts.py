@@ -253,3 +253,11 @@ def lose_attempt(sessions: sessionmaker[Session], attempt: Attempt, why: str) ->
                 return target.value
         session.rollback()
     return None
+
+
+def record_placement(session: Session, attempt: Attempt, placement: dict[str, Any]) -> None:
+    """Where the attempt runs (a Ray node and submission, say). Commits."""
+    session.execute(
+        update(Job).where(_still_runs(attempt)).values(placement=placement).execution_options(synchronize_session=False)
+    )
+    session.commit()

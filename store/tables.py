@@ -87,6 +87,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     handed_back: Mapped[int] = mapped_column(Integer, default=0)  # attempts the service ended on purpose
     worker: Mapped[str | None] = mapped_column(String(200))
+    placement: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # where the executor runs it (a Ray node, ...)
     step: Mapped[int] = mapped_column(Integer, default=0)
     max_steps: Mapped[int] = mapped_column(Integer)
     steps_per_second: Mapped[float | None] = mapped_column(Float)

@@ -104,6 +104,8 @@ def test_jobs_spread_over_both_nodes_gpu_jobs_go_to_the_gpu_node(ray_service: Se
         for s in submitted.values()
     ]  # three one-CPU jobs: two fit on the head, one on the other node
     assert [submitted[sid_of(jobs[gpu])]["driver_node_id"]] == cluster.gpu_node_ids()
+    assert jobs[gpu]["executor"] == "ray"
+    assert jobs[gpu]["placement"] == {"node": cluster.gpu_node_ids()[0], "ray_submission_id": sid_of(jobs[gpu])}
 
 
 def test_cancel_and_timeout_end_ray_jobs(ray_service: Service) -> None:

@@ -51,6 +51,7 @@ def test_a_gpu_job_waits_for_a_worker_with_a_gpu_while_others_run(service_withou
         start_worker(service, "one-gpu", "0")
         done = wait_for_status(client, gpu_job, {"succeeded", "failed"})
         assert done["status"] == "succeeded" and done["waiting_reason"] is None
+        assert done["executor"] == "local" and done["placement"] == {"worker": "one-gpu"}
         assert client.get(f"/jobs/{other}").json()["spec"]["gpus"] == 0
     assert cpu_only.poll() is None
     assert f"worker one-gpu: job {gpu_job} started" in (service.log_dir / "worker-one-gpu.log").read_text()

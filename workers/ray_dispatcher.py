@@ -31,7 +31,15 @@ from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.attempts import Attempt, claim_next, fail_attempt, hand_back, lose_attempt, touch_heartbeat
+from store.attempts import (
+    Attempt,
+    claim_next,
+    fail_attempt,
+    hand_back,
+    lose_attempt,
+    record_placement,
+    touch_heartbeat,
+)
 from store.engine import make_engine, make_session_factory
 from store.executors import register_executor, remove_executor
 from store.logs import save_log
@@ -212,6 +220,9 @@ class RayDispatcher:
         if status in ACTIVE:
             with self.sessions() as session:
                 touch_heartbeat(session, attempt)
+                node = submitted.driver_node_id
+                if node and (job.placement or {}).get("node") != node:
+                    record_placement(session, attempt, {"node": node, "ray_submission_id": sid})
             if now - self._logs_copied.get(sid, 0.0) >= self.settings.logs_every_seconds:
                 self._copy_logs(sid, attempt)
             self._stop_if_asked(job, attempt, sid, now)
