@@ -1,6 +1,7 @@
 # make serve: install into .venv and start the API (127.0.0.1:8000) with one worker, on SQLite.
-# make test:  install into .venv (and PostgreSQL and Chromium when missing), lint, type-check, and run the
-#             test suite twice: on SQLite and on a throwaway PostgreSQL server.
+# make test:  install into .venv (and PostgreSQL, Chromium and docker-compose when missing), lint, type-check,
+#             run the test suite on SQLite and on a throwaway PostgreSQL server, and the Ray tests in a private
+#             network namespace.
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
