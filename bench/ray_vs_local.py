@@ -12,6 +12,7 @@ Ray submission each), no duplicate points, jobs per minute.
 
 import argparse
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,17 @@ def wait_finished(client: httpx.Client, job_id: int) -> dict[str, Any]:
         time.sleep(0.2)
 
 
+def wait_registered(database: Path, name_like: str) -> None:
+    """Until the executor (worker or dispatcher) is up: its row in the executors table."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with sqlite3.connect(database) as connection:
+            if connection.execute("select count(*) from executors where name like ?", (name_like,)).fetchone()[0]:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"no executor {name_like} registered")
+
+
 def one_job(client: httpx.Client) -> tuple[float, float, str]:
     """(seconds from submit to running, training steps/s, status)."""
     submitted = time.monotonic()
@@ -104,12 +116,16 @@ def main() -> None:
     try:
         with httpx.Client(base_url=url, timeout=30) as client:
             worker = start([sys.executable, "-m", "workers"], env, folder / "worker.log")
+            wait_registered(folder / "jobs.db", "%")  # measured from a ready worker, as from a ready dispatcher
             results["local worker"] = one_job(client)
             stop(worker)
+            with sqlite3.connect(folder / "jobs.db") as connection:
+                connection.execute("delete from executors")  # the stopped worker's row
             cluster = start_ray_cluster(head_cpus=1, worker_cpus=1, worker_gpus=0, log=folder / "ray.log")
             try:
                 ray_env = {**env, **cluster.env, "RAY_PYTHON": sys.executable, "DISPATCH_SECONDS": "0.2"}
                 dispatcher = start([sys.executable, "-m", "workers.ray_dispatcher"], ray_env, folder / "dispatcher.log")
+                wait_registered(folder / "jobs.db", "ray:%")
                 results["Ray (2 nodes)"] = one_job(client)
                 started = time.monotonic()
                 ids = [client.post("/jobs", json={**SHORT, "seed": i}).raise_for_status().json()["id"]
