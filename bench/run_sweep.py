@@ -38,11 +38,13 @@ def table(sweep: dict[str, Any]) -> str:
             f"| {rank} | {trial['number']} | {trial['job_id']} | `{params}` | {trial['status']} | "
             f"{trial['step']:,}/{trial['max_steps'] or 0:,} | {final} | {best} |"
         )
-    spent, full = sweep["steps_spent"], sweep["steps_if_run_to_end"]
+    trained = [t for t in sweep["leaderboard"] if t["step"] > 0]  # a trial that failed at once trained nothing
+    spent, full = sum(t["step"] for t in trained), sum(t["max_steps"] or 0 for t in trained)
     lines.append("")
     lines.append(
-        f"Sweep {sweep['id']} ({sweep['status']}): {sweep['trials_created']} trials, {spent:,} training steps "
-        f"against {full:,} with every trial run to the end: early stopping saved {1 - spent / full:.1%}."
+        f"Sweep {sweep['id']} ({sweep['status']}): {sweep['trials_created']} trials, {len(trained)} of them trained: "
+        f"{spent:,} training steps against {full:,} with each of those run to the end: early stopping saved "
+        f"{1 - spent / full:.1%}."
     )
     return "\n".join(lines)
 
