@@ -80,13 +80,19 @@ def _summary(metrics: dict[str, float]) -> str:
 
 def capture_output(path: Path) -> None:
     """This process's stdout and stderr (print, logging, tracebacks, a crash's last words) into `path`,
-    which the worker copies into the job's logs."""
+    which the worker copies into the job's logs; its log records go on to the worker's log too."""
     sys.stdout.flush()
     sys.stderr.flush()
+    worker_log = os.fdopen(os.dup(2), "w", buffering=1)  # the worker's stderr, before it is replaced
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    to_worker = logging.StreamHandler(worker_log)
+    root = logging.getLogger()
+    if root.handlers:
+        to_worker.setFormatter(root.handlers[0].formatter)
+    root.addHandler(to_worker)
 
 
 def train_attempt_in_child(attempt: Attempt, settings: WorkerSettings, parent_pid: int, log_path: Path) -> None:

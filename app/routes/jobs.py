@@ -203,7 +203,7 @@ def remove_job(job_id: JobId, session: SessionDep) -> Response:
 
 @router.get(
     "/{job_id}/logs",
-    response_class=PlainTextResponse,
+    response_class=Response,  # errors stay JSON; the 200 is text/plain
     responses={
         **NOT_FOUND,
         200: {
