@@ -4,8 +4,9 @@ fits no running worker waits with the reason in GET /jobs/{id}."""
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from tests.conftest import ROOT, Service, wait_for_status
+from tests.conftest import ROOT, Service, running_service, wait_for_status
 
 TINY = {"model": "torch_mlp", "hidden_units": [16], "batch_size": 50, "max_steps": 30, "eval_every": 30,
         "preprocessing": "standardize"}  # fmt: skip
@@ -56,3 +57,23 @@ def test_a_gpu_job_waits_for_a_worker_with_a_gpu_while_others_run(service_withou
     assert cpu_only.poll() is None
     assert f"worker one-gpu: job {gpu_job} started" in (service.log_dir / "worker-one-gpu.log").read_text()
     assert f"job {gpu_job} started" not in (service.log_dir / "worker-cpu-only.log").read_text()
+
+
+def test_a_busy_worker_still_counts_for_the_jobs_that_wait_for_it(
+    tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    with running_service(tmp_path, data_dir, database_url, {"EXECUTOR_ALIVE_SECONDS": "3"}) as service:
+        start_worker(service, "busy", "")
+        busy_worker_counts(service)
+
+
+def busy_worker_counts(service: Service) -> None:
+    with service.client() as client:
+        long_job = client.post("/jobs", json={**TINY, "max_steps": 1_000_000, "eval_every": 1000}).json()["id"]
+        wait_for_status(client, long_job, {"running"})
+        waiting = client.post("/jobs", json=TINY).json()["id"]
+        seen = time.monotonic()
+        while time.monotonic() - seen < 6:  # twice as long as a row stays alive, while the worker trains
+            assert client.get(f"/jobs/{waiting}").json()["waiting_reason"] is None
+            time.sleep(0.2)
+        client.post(f"/jobs/{long_job}/cancel")

@@ -198,6 +198,7 @@ class Worker:
                 try:
                     with self.sessions() as session:
                         touch_heartbeat(session, attempt)
+                    self._register()  # still alive while busy: queued jobs that fit it wait for it, no reason
                 except TRANSIENT as exc:  # the child buffers its points meanwhile; try again next beat
                     log.warning("job %s: heartbeat not written (%s)", attempt.job_id, type(exc).__name__)
                 self._copy_output(attempt, output)
