@@ -22,20 +22,22 @@ class SweepDriver:
         self.sessions = sessions
         self.interval_seconds = interval_seconds
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sweep-driver")
 
     async def stop(self) -> None:
+        """After the pass in progress (its thread cannot be cancelled: the engine is disposed after it)."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await run_in_threadpool(advance_all, self.sessions)
             except Exception:  # the database away for a moment: try again next time
                 log.exception("the sweep driver's pass failed")
-            await asyncio.sleep(self.interval_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_seconds)
