@@ -54,7 +54,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         sessions = app.state.sessions
         app.state.table_events = JobsTableEvents(lambda: table_rows(sessions), settings.events_interval_seconds)
         log.info("database %s ready", engine.url.render_as_string(hide_password=True))
-        driver = SweepDriver(app.state.sessions, settings.sweep_interval_seconds)
+        driver = SweepDriver(app.state.sessions, settings.sweep_interval_seconds, app.state.sweep_driver_passes)
         driver.start()
         yield
         await driver.stop()

@@ -71,6 +71,9 @@ def install_prometheus(app: FastAPI) -> None:
     app.state.predictions_served = Counter(
         "cifar_predictions_served", "Images classified by /predict.", registry=registry
     )
+    app.state.sweep_driver_passes = Counter(
+        "cifar_sweep_driver_passes", "Passes the sweep driver finished, failed ones too.", registry=registry
+    )
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
     async def prometheus_metrics(request: Request) -> Response:

@@ -24,7 +24,6 @@ from rich.table import Table
 app = typer.Typer(help=__doc__.splitlines()[0] if __doc__ else None, no_args_is_help=True, add_completion=False)
 console = Console()
 errors = Console(stderr=True)
-FINISHED = ("succeeded", "failed", "cancelled", "stopped_early")
 
 
 def client() -> httpx.Client:

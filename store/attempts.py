@@ -168,39 +168,37 @@ def fail_attempt(sessions: sessionmaker[Session], attempt: Attempt, message: str
     return bool(moved)
 
 
-def succeed_attempt(
-    sessions: sessionmaker[Session], attempt: Attempt, metrics: dict[str, Any], step: int, model: bytes | None
+def _end_with_model(
+    sessions: sessionmaker[Session],
+    attempt: Attempt,
+    target: JobStatus,
+    metrics: dict[str, Any],
+    step: int,
+    model: bytes | None,
 ) -> bool:
-    """The job and its model artifact in one transaction: a succeeded job always has its model."""
+    """The job's ending and its model artifact in one transaction."""
     with sessions() as session:
-        moved = transition(session, _still_runs(attempt), JobStatus.succeeded, final_metrics=metrics, step=step)
+        moved = transition(session, _still_runs(attempt), target, [JobStatus.running], final_metrics=metrics, step=step)
         if moved:
             if model is not None:
                 put_artifact(session, attempt.job_id, ArtifactKind.model, model, step)
             _drop_checkpoint(session, attempt.job_id)
         session.commit()
     return bool(moved)
+
+
+def succeed_attempt(
+    sessions: sessionmaker[Session], attempt: Attempt, metrics: dict[str, Any], step: int, model: bytes | None
+) -> bool:
+    """A succeeded job always has its model."""
+    return _end_with_model(sessions, attempt, JobStatus.succeeded, metrics, step, model)
 
 
 def stop_early_attempt(
     sessions: sessionmaker[Session], attempt: Attempt, metrics: dict[str, Any], step: int, model: bytes | None
 ) -> bool:
     """A trial its sweep stopped early: it keeps its points, its metrics and the model it reached."""
-    with sessions() as session:
-        moved = transition(
-            session,
-            _still_runs(attempt),
-            JobStatus.stopped_early,
-            [JobStatus.running],
-            final_metrics=metrics,
-            step=step,
-        )
-        if moved:
-            if model is not None:
-                put_artifact(session, attempt.job_id, ArtifactKind.model, model, step)
-            _drop_checkpoint(session, attempt.job_id)
-        session.commit()
-    return bool(moved)
+    return _end_with_model(sessions, attempt, JobStatus.stopped_early, metrics, step, model)
 
 
 def cancel_attempt(sessions: sessionmaker[Session], attempt: Attempt, metrics: dict[str, Any], step: int) -> bool:

@@ -7,9 +7,9 @@ field the kind does not take, a choice or a range end the field refuses, each is
 
 import itertools
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError, model_validator
 
 from models.kinds import KINDS, job_spec_adapter
 from models.kinds.common import NO_CONTROL_CHARACTERS
@@ -122,10 +122,11 @@ class SweepSpec(BaseModel):
     objective: Objective = Field(default_factory=lambda: Objective(metric="accuracy", split="test", mode=None))
     early_stopping: EarlyStopping | None = Field(None, description="Stop hopeless trials early (off when absent).")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the sampler.")
+    _base: dict[str, Any] = PrivateAttr(default_factory=dict)  # the base with defaults, parsed once
 
     @model_validator(mode="after")
     def _check_against_the_kind(self) -> "SweepSpec":
-        base = self._parsed_base()
+        base = self._base = self._parsed_base()
         kind_fields = KINDS[base["model"]].spec.model_fields
         for field, dimension in self.search.items():
             where = f"search.{field}"
@@ -179,16 +180,15 @@ class SweepSpec(BaseModel):
 
     def base_spec(self) -> dict[str, Any]:
         """The base spec with the kind's defaults filled in."""
-        return self._parsed_base()
+        return self._base
 
     def is_integer_field(self, field: str) -> bool:
         return _is_integer(self.base_spec(), field)
 
 
 def _is_integer(base: dict[str, Any], field: str) -> bool:
-    default = base.get(field)
-    annotation = str(KINDS[base["model"]].spec.model_fields[field].annotation)
-    return (isinstance(default, int) and not isinstance(default, bool)) or annotation in ("<class 'int'>", "int | None")
+    annotation = KINDS[base["model"]].spec.model_fields[field].annotation
+    return annotation is int or (int in get_args(annotation) and bool not in get_args(annotation))
 
 
 def _as_field_number(base: dict[str, Any], field: str, value: float) -> float | int:

@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,6 +166,16 @@ def service(service_without_worker: Service) -> Service:
     """The real server plus one real worker process."""
     service_without_worker.start_worker()
     return service_without_worker
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Until `condition()` returns something true (returned), polling every 0.1 s."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not after {timeout}s")
+        time.sleep(0.1)
+    return value
 
 
 def wait_for_status(client: httpx.Client, job_id: int, statuses: set[str], timeout: float = 60) -> dict[str, Any]:

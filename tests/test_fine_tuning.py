@@ -49,10 +49,11 @@ def test_matched_weights_keep_every_layer_but_a_head_for_other_classes() -> None
 @pytest.mark.parametrize("model", ["torch_mlp", "numpy_mlp"])
 def test_a_run_from_a_model_first_evaluates_exactly_where_that_model_ended(data_dir: Path, model: str) -> None:
     spec = parse_spec({"model": model, **TINY, "learning_rate": 0.01})
-    first = run_job(spec, InMemoryReporter(), DataSource(data_dir))
+    first_reporter = InMemoryReporter()
+    first = run_job(spec, first_reporter, DataSource(data_dir))
     assert first.artifact is not None
     source = unpack_model(first.artifact)
-    last_test = [p for p in first_points(spec, data_dir) if p[1] == "test"][-1]
+    last_test = [p for p in first_reporter.points if p[1] == "test"][-1]
 
     reporter = InMemoryReporter()
     second = run_job(spec, reporter, DataSource(data_dir), StartFrom(None, source, 1))
@@ -60,12 +61,6 @@ def test_a_run_from_a_model_first_evaluates_exactly_where_that_model_ended(data_
     assert step0[:2] == (0, "test")
     assert step0[2] == pytest.approx(last_test[2], rel=1e-6) and step0[3] == last_test[3]
     assert second.steps_done == 40 and [p[0] for p in reporter.points if p[1] == "test"] == [0, 20, 40]
-
-
-def first_points(spec: Any, data_dir: Path) -> list[tuple[int, str, float, float]]:
-    reporter = InMemoryReporter()
-    run_job(spec, reporter, DataSource(data_dir))  # seeded: the same points as the first run
-    return reporter.points
 
 
 def test_convnet_from_a_cifar_job_gets_a_new_head_for_three_classes(data_dir: Path) -> None:

@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import pytest
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
 from app.settings import ApiSettings
-from tests.conftest import Service, local_client, running_service, stop_process
+from tests.conftest import Service, local_client, running_service, stop_process, wait_until
 
 TINY_MLP = {
     "model": "torch_mlp",
@@ -35,6 +36,30 @@ def wait_for_sweep(client: httpx.Client, sweep_id: int, statuses: set[str], time
             return sweep
         time.sleep(0.2)
     raise TimeoutError(f"sweep {sweep_id} still {sweep.get('status')} after {timeout}s: {sweep}")
+
+
+def driver_passes(client: httpx.Client) -> float:
+    """The sweep driver's finished passes, from Prometheus."""
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "cifar_sweep_driver_passes_total":
+                return sample.value
+    raise AssertionError("no cifar_sweep_driver_passes_total in /metrics")
+
+
+def wait_for_driver_passes(client: httpx.Client, passes: int) -> None:
+    start = driver_passes(client)
+    wait_until(lambda: driver_passes(client) >= start + passes, 60, f"{passes} sweep driver passes")
+
+
+def trials_with(client: httpx.Client, sweep_id: int, status: str) -> int:
+    counts: dict[str, int] = client.get(f"/sweeps/{sweep_id}").json()["counts"]
+    return counts.get(status, 0)
+
+
+def every_trial_cancelled(client: httpx.Client, sweep_id: int) -> dict[str, Any] | None:
+    sweep: dict[str, Any] = client.get(f"/sweeps/{sweep_id}").json()
+    return sweep if set(sweep["counts"]) == {"cancelled"} else None
 
 
 def intervals_overlap_at_most(jobs: list[dict[str, Any]], limit: int) -> bool:
@@ -130,10 +155,7 @@ def test_tpe_sweep_keeps_max_concurrent_and_survives_restarts(
         worker = service.start_worker()
         with service.client() as client:
             sweep_id = client.post("/sweeps", json=request).json()["id"]
-            deadline = time.monotonic() + 60
-            while client.get(f"/sweeps/{sweep_id}").json()["counts"].get("succeeded", 0) < 2:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            wait_until(lambda: trials_with(client, sweep_id, "succeeded") >= 2, 60, "two trials succeeded")
         stop_process(worker)  # the running trial checkpoints and goes back to the queue
     with running_service(tmp_path / "second", data_dir, database_url, FAST_DRIVER) as service:
         service.start_worker()
@@ -164,21 +186,12 @@ def test_cancel_sweep_cancels_its_trials_and_creates_no_more(sweep_service: Serv
     }
     with sweep_service.client() as client:
         sweep_id = client.post("/sweeps", json=request).json()["id"]
-        deadline = time.monotonic() + 60
-        while client.get(f"/sweeps/{sweep_id}").json()["counts"].get("running", 0) < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_until(lambda: trials_with(client, sweep_id, "running") >= 1, 60, "a trial running")
         cancelled = client.post(f"/sweeps/{sweep_id}/cancel")
         assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
-        deadline = time.monotonic() + 60
-        while True:
-            sweep = client.get(f"/sweeps/{sweep_id}").json()
-            if set(sweep["counts"]) == {"cancelled"}:
-                break
-            assert time.monotonic() < deadline, sweep
-            time.sleep(0.1)
+        sweep = wait_until(lambda: every_trial_cancelled(client, sweep_id), 60, "every trial cancelled")
         assert sweep["trials_created"] == 2
-        time.sleep(1.0)  # five driver passes: still no new trial
+        wait_for_driver_passes(client, 3)  # passes that started after the cancel: still no new trial
         assert client.get(f"/sweeps/{sweep_id}").json()["trials_created"] == 2
         again = client.post(f"/sweeps/{sweep_id}/cancel")
         assert again.status_code == 409 and "already cancelled" in again.json()["detail"]

@@ -10,6 +10,7 @@ import contextlib
 import logging
 
 from fastapi.concurrency import run_in_threadpool
+from prometheus_client import Counter
 from sqlalchemy.orm import Session, sessionmaker
 
 from sweeps.driver import advance_all
@@ -18,9 +19,10 @@ log = logging.getLogger(__name__)
 
 
 class SweepDriver:
-    def __init__(self, sessions: sessionmaker[Session], interval_seconds: float) -> None:
+    def __init__(self, sessions: sessionmaker[Session], interval_seconds: float, passes: Counter) -> None:
         self.sessions = sessions
         self.interval_seconds = interval_seconds
+        self.passes = passes  # Prometheus: an operator (or a test) sees the driver is alive
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -39,5 +41,6 @@ class SweepDriver:
                 await run_in_threadpool(advance_all, self.sessions)
             except Exception:  # the database away for a moment: try again next time
                 log.exception("the sweep driver's pass failed")
+            self.passes.inc()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_seconds)

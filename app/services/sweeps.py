@@ -29,8 +29,8 @@ def _trial(view: TrialView, curve: list[tuple[int, float]], maximize: bool) -> T
     )
 
 
-def _ranked(sweep: Sweep, views: list[TrialView], curves: dict[int, list[tuple[int, float]]]) -> list[TrialPublic]:
-    maximize = SweepSpec.model_validate(sweep.spec).objective.mode == "max"
+def _ranked(spec: SweepSpec, views: list[TrialView], curves: dict[int, list[tuple[int, float]]]) -> list[TrialPublic]:
+    maximize = spec.objective.mode == "max"
     trials = [_trial(v, curves.get(v.job.id, []) if v.job is not None else [], maximize) for v in views]
     scored = sorted(
         (t for t in trials if t.objective is not None),
@@ -39,8 +39,9 @@ def _ranked(sweep: Sweep, views: list[TrialView], curves: dict[int, list[tuple[i
     return scored + [t for t in trials if t.objective is None]
 
 
-def _summary_fields(sweep: Sweep, views: list[TrialView], ranked: list[TrialPublic]) -> dict[str, object]:
-    spec = SweepSpec.model_validate(sweep.spec)
+def _summary_fields(
+    sweep: Sweep, spec: SweepSpec, views: list[TrialView], ranked: list[TrialPublic]
+) -> dict[str, object]:
     return {
         "id": sweep.id,
         "name": sweep.name,
@@ -57,11 +58,12 @@ def _summary_fields(sweep: Sweep, views: list[TrialView], ranked: list[TrialPubl
 def sweep_public(session: Session, sweep_id: int) -> SweepPublic:
     sweep = find_sweep(session, sweep_id)
     views = sweep_trials(session, sweep_id)
-    metric = SweepSpec.model_validate(sweep.spec).objective.metric
-    ranked = _ranked(sweep, views, evaluations(session, [v.job.id for v in views if v.job is not None], metric))
+    spec = SweepSpec.model_validate(sweep.spec)  # once per request: its checks parse every choice
+    curves = evaluations(session, [v.job.id for v in views if v.job is not None], spec.objective.metric)
+    ranked = _ranked(spec, views, curves)
     jobs = [v.job for v in views if v.job is not None]
     return SweepPublic(
-        **_summary_fields(sweep, views, ranked),
+        **_summary_fields(sweep, spec, views, ranked),
         spec=sweep.spec,
         counts=dict(Counter(t.status for t in ranked)),
         steps_spent=sum(job.step for job in jobs),
@@ -76,9 +78,9 @@ def sweeps_page(session: Session, limit: int, offset: int) -> SweepsPublic:
     data = []
     for sweep in sweeps:
         views = sweep_trials(session, sweep.id)
-        metric = SweepSpec.model_validate(sweep.spec).objective.metric
-        curves = evaluations(session, [v.job.id for v in views if v.job is not None], metric)
-        data.append(SweepSummary(**_summary_fields(sweep, views, _ranked(sweep, views, curves))))
+        spec = SweepSpec.model_validate(sweep.spec)
+        curves = evaluations(session, [v.job.id for v in views if v.job is not None], spec.objective.metric)
+        data.append(SweepSummary(**_summary_fields(sweep, spec, views, _ranked(spec, views, curves))))
     return SweepsPublic(data=data, count=count)
 
 
@@ -89,7 +91,7 @@ def sweep_plot_image(
     views = sweep_trials(session, sweep_id)
     spec = SweepSpec.model_validate(sweep.spec)
     curves = evaluations(session, [v.job.id for v in views if v.job is not None], spec.objective.metric)
-    ranked = _ranked(sweep, views, curves)
+    ranked = _ranked(spec, views, curves)
     job_of = {v.trial.number: v.trial.job_id for v in views}
     data = SweepPlotData(
         title=f"sweep {sweep.id}: {sweep.name or spec.method} ({sweep.status})",
