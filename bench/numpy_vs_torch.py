@@ -5,13 +5,16 @@
 Each row trains both kinds with the same spec (SGD, assignment preprocessing) via
 `models.run.run_job`, each measurement in a fresh process as a worker runs each job in its own
 child (so neither library's idle threads sit beside the other's), and compares the training images
-per second that the loops report (evaluation time excluded). Targets: NumPy >= 0.9 of PyTorch
-everywhere, and faster than PyTorch at batch 200 with hidden [100].
+per second that the loops report (evaluation time excluded). Each row is measured `--rounds` times,
+the two kinds interleaved (the order alternating), and the table gives the medians: on a shared host
+single measurements move by tens of percent. Targets: NumPy >= 0.9 of PyTorch everywhere, and
+faster than PyTorch at batch 200 with hidden [100].
 """
 
 import argparse
 import multiprocessing
 import os
+import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -51,18 +54,25 @@ def in_fresh_process(model: str, hidden: list[int], batch: int, steps: int, data
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
-    parser.add_argument("--images", type=int, default=200_000, help="training images per measurement")
+    parser.add_argument("--images", type=int, default=120_000, help="training images per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved measurements of each kind per row")
     args = parser.parse_args()
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), {os.cpu_count()} CPUs: {cpu_model()}")
-    print("| hidden | batch | NumPy images/s | PyTorch images/s | NumPy / PyTorch |")
-    print("|---|---|---|---|---|")
+    print("| hidden | batch | NumPy images/s | PyTorch images/s | NumPy / PyTorch | each round |")
+    print("|---|---|---|---|---|---|")
     in_fresh_process("numpy_mlp", [100], 200, 20, args.data_dir)  # builds the array cache if needed
     for hidden, batch in CONFIGS:
         steps = max(50, args.images // batch)
-        numpy_rate = in_fresh_process("numpy_mlp", hidden, batch, steps, args.data_dir)
-        torch_rate = in_fresh_process("torch_mlp", hidden, batch, steps, args.data_dir)
+        rates: dict[str, list[float]] = {"numpy_mlp": [], "torch_mlp": []}
+        for round_number in range(args.rounds):
+            order = ["numpy_mlp", "torch_mlp"] if round_number % 2 == 0 else ["torch_mlp", "numpy_mlp"]
+            for model in order:
+                rates[model].append(in_fresh_process(model, hidden, batch, steps, args.data_dir))
+        ratios = [n / t for n, t in zip(rates["numpy_mlp"], rates["torch_mlp"], strict=True)]
+        numpy_rate, torch_rate = statistics.median(rates["numpy_mlp"]), statistics.median(rates["torch_mlp"])
         print(
-            f"| {hidden} | {batch} | {numpy_rate:,.0f} | {torch_rate:,.0f} | {numpy_rate / torch_rate:.2f} |",
+            f"| {hidden} | {batch} | {numpy_rate:,.0f} | {torch_rate:,.0f} | {statistics.median(ratios):.2f} "
+            f"| {', '.join(f'{r:.2f}' for r in ratios)} |",
             flush=True,
         )
 

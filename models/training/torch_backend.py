@@ -27,7 +27,7 @@ class TorchStepPlan:
     loss_fn: nn.Module = field(default_factory=nn.CrossEntropyLoss)
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # on normalised float batches
     autocast_dtype: torch.dtype | None = None  # bfloat16 autocast for forward and loss, or none
-    channels_last: bool = False  # NHWC memory order for convolutions on a GPU
+    channels_last: bool = False  # NHWC memory order for the conv nets (CPU and GPU)
     eval_batch: int = 1000
 
 
