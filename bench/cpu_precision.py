@@ -11,20 +11,15 @@ CPU without fast bfloat16, auto >= 0.97x of off.
 """
 
 import argparse
-import multiprocessing
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.kinds import parse_spec
-from models.run import run_job
+from bench.measure import in_fresh_process, train_on_cpu
 from models.training.precision import cpu_model
-from models.training.reporting import InMemoryReporter
-from models.training.results import DataSource
 
 MODELS: dict[str, dict[str, Any]] = {
     "ConvNet, batch 32": {"model": "convnet", "batch_size": 32, "max_steps": 150},
@@ -33,13 +28,7 @@ MODELS: dict[str, dict[str, Any]] = {
 
 
 def measure(spec: dict[str, Any], data_dir: Path) -> dict[str, Any]:
-    full = {**spec, "eval_every": spec["max_steps"], "log_every": 10, "device": "cpu"}
-    return run_job(parse_spec(full), InMemoryReporter(), DataSource(data_dir)).job_metrics()
-
-
-def in_fresh_process(spec: dict[str, Any], data_dir: Path) -> dict[str, Any]:
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(measure, spec, data_dir).result()
+    return in_fresh_process(train_on_cpu, {**spec, "eval_every": spec["max_steps"], "log_every": 10}, data_dir)
 
 
 def main() -> None:
@@ -53,8 +42,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for label, spec in MODELS.items():
         for _ in range(args.rounds):
-            off = in_fresh_process({**spec, "mixed_precision": "off"}, args.data_dir)
-            auto = in_fresh_process({**spec, "mixed_precision": "auto"}, args.data_dir)
+            off = measure({**spec, "mixed_precision": "off"}, args.data_dir)
+            auto = measure({**spec, "mixed_precision": "auto"}, args.data_dir)
             train_ratio = auto["images_per_second"] / off["images_per_second"]
             eval_ratio = auto["eval_images_per_second"] / off["eval_images_per_second"]
             print(

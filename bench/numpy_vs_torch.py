@@ -12,11 +12,9 @@ faster than PyTorch at batch 200 with hidden [100].
 """
 
 import argparse
-import multiprocessing
 import os
 import statistics
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,31 +22,17 @@ sys.path.insert(0, str(ROOT))
 
 import torch
 
-from models.kinds import parse_spec
-from models.run import run_job
+from bench.measure import in_fresh_process, train_on_cpu
 from models.training.precision import cpu_model
-from models.training.reporting import InMemoryReporter
-from models.training.results import DataSource
 
 CONFIGS = [([100], 200), ([100], 1000), ([800, 600, 400], 200), ([800, 600, 400], 1000)]
 
 
 def images_per_second(model: str, hidden: list[int], batch: int, steps: int, data_dir: Path) -> float:
-    spec = {
-        "model": model,
-        "hidden_units": hidden,
-        "batch_size": batch,
-        "max_steps": steps,
-        "eval_every": 10**6,
-        "log_every": 50,
-        "device": "cpu",
-    }
-    return run_job(parse_spec(spec), InMemoryReporter(), DataSource(data_dir)).metrics["images_per_second"]
-
-
-def in_fresh_process(model: str, hidden: list[int], batch: int, steps: int, data_dir: Path) -> float:
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(images_per_second, model, hidden, batch, steps, data_dir).result()
+    """Training images per second of one run, in a fresh process."""
+    spec = {"model": model, "hidden_units": hidden, "batch_size": batch, "max_steps": steps, "log_every": 50}
+    rate: float = in_fresh_process(train_on_cpu, {**spec, "eval_every": 10**6}, data_dir)["images_per_second"]
+    return rate
 
 
 def main() -> None:
@@ -60,14 +44,14 @@ def main() -> None:
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), {os.cpu_count()} CPUs: {cpu_model()}")
     print("| hidden | batch | NumPy images/s | PyTorch images/s | NumPy / PyTorch | each round |")
     print("|---|---|---|---|---|---|")
-    in_fresh_process("numpy_mlp", [100], 200, 20, args.data_dir)  # builds the array cache if needed
+    images_per_second("numpy_mlp", [100], 200, 20, args.data_dir)  # builds the array cache if needed
     for hidden, batch in CONFIGS:
         steps = max(50, args.images // batch)
         rates: dict[str, list[float]] = {"numpy_mlp": [], "torch_mlp": []}
         for round_number in range(args.rounds):
             order = ["numpy_mlp", "torch_mlp"] if round_number % 2 == 0 else ["torch_mlp", "numpy_mlp"]
             for model in order:
-                rates[model].append(in_fresh_process(model, hidden, batch, steps, args.data_dir))
+                rates[model].append(images_per_second(model, hidden, batch, steps, args.data_dir))
         ratios = [n / t for n, t in zip(rates["numpy_mlp"], rates["torch_mlp"], strict=True)]
         numpy_rate, torch_rate = statistics.median(rates["numpy_mlp"]), statistics.median(rates["torch_mlp"])
         print(

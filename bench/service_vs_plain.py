@@ -12,16 +12,13 @@ measurements move by tens of percent. Prints a Markdown table; the ratio target 
 """
 
 import argparse
-import multiprocessing
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +29,8 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import in_fresh_process
+from harness.net import free_port, wait_until_up
 from models.data.catalog import load_dataset
 from models.data.preprocessing import fit_normalization
 from models.networks.mlp import TorchMLP, TorchMLPConfig
@@ -42,12 +41,6 @@ CONFIGS = [  # [100] runs 5000 steps (about 20 s): the assignment's 1400 take 5 
     {"model": "torch_mlp", "hidden_units": [100], "optimizer": "sgd", "max_steps": 5000},
     {"model": "torch_mlp", "hidden_units": [800, 600, 400], "optimizer": "adam", "max_steps": 1000},
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:
@@ -76,12 +69,7 @@ def through_service(spec: dict[str, Any], data_dir: Path) -> dict[str, Any]:
         )
         try:
             url = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{url}/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            wait_until_up(url, api)
             job = httpx.post(f"{url}/jobs", json=spec).json()
             others_since: tuple[float, float] | None = None  # (time, CPU seconds of the API and worker)
             while job["status"] in ("queued", "running"):
@@ -125,13 +113,6 @@ def plain_loop(spec: dict[str, Any], data_dir: Path) -> float:
     return float(spec["max_steps"]) / (time.perf_counter() - start)
 
 
-def plain_loop_in_fresh_process(spec: dict[str, Any], data_dir: Path) -> float:
-    """The plain loop in a new process, as the worker starts one for each job: both pay the same
-    start-up (the thread pool, first use of memory), and neither runs in a process that trained before."""
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(plain_loop, spec, data_dir).result()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
@@ -151,13 +132,13 @@ def main() -> None:
         for round_number in range(args.rounds):
             service_first = round_number % 2 == 0
             if not service_first:
-                plain_rates.append(plain_loop_in_fresh_process(spec, args.data_dir))
+                plain_rates.append(in_fresh_process(plain_loop, spec, args.data_dir))  # as the worker runs a job
             metrics = through_service(spec, args.data_dir)
             service_rates.append(metrics["steps_per_second"])
             peak_rss.append(metrics["peak_rss_mb"])
             others_cpu.append(metrics.get("others_cpu_percent", 0.0))
             if service_first:
-                plain_rates.append(plain_loop_in_fresh_process(spec, args.data_dir))
+                plain_rates.append(in_fresh_process(plain_loop, spec, args.data_dir))  # as the worker runs a job
         ratios = [s / p for s, p in zip(service_rates, plain_rates, strict=True)]
         label = f"hidden {spec['hidden_units']}, {spec['optimizer']}, batch 200, {spec['max_steps']} steps"
         print(

@@ -10,38 +10,25 @@ the service's does not, the difference is in the service around the training cod
 """
 
 import argparse
-import multiprocessing
 import os
 import statistics
 import sys
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.measure import in_fresh_process, train_on_cpu
 from bench.service_vs_plain import CONFIGS, plain_loop
-from models.kinds import parse_spec
-from models.run import run_job
 from models.training.precision import cpu_model
-from models.training.reporting import InMemoryReporter
-from models.training.results import DataSource
 
 
 def training_code(spec: dict[str, Any], data_dir: Path, nice: int) -> float:
+    """Steps per second of `run_job` at niceness `nice` (call it in a fresh process)."""
     os.nice(nice)
-    full = {**spec, "device": "cpu", "eval_every": spec["max_steps"]}
-    steps_per_second: float = run_job(parse_spec(full), InMemoryReporter(), DataSource(data_dir)).metrics[
-        "steps_per_second"
-    ]
+    steps_per_second: float = train_on_cpu({**spec, "eval_every": spec["max_steps"]}, data_dir)["steps_per_second"]
     return steps_per_second
-
-
-def in_fresh_process(function: Callable[..., float], *args: Any) -> float:
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(function, *args).result()
 
 
 def main() -> None:

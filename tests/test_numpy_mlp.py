@@ -82,6 +82,22 @@ def test_elu_forward_is_x_or_exp_minus_one() -> None:
     np.testing.assert_allclose(ELUModule().forward(x), [[np.exp(-2) - 1, np.exp(-0.5) - 1, 0, 0.5, 1000]])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_elu_equals_its_branch_by_branch_definition_bit_for_bit(dtype: type) -> None:
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.normal(size=500) * 1e-3, rng.normal(size=500) * 5, [0.0, -0.0, 800.0, -800.0]])
+    x = x.astype(dtype).reshape(4, -1)
+    upstream: np.ndarray = rng.normal(size=x.shape).astype(dtype)
+    elu = ELUModule()
+    out = elu.forward(x)
+    dx = elu.backward(upstream)
+    with np.errstate(over="ignore"):  # expm1 of the large positives, which the definition does not take
+        negative_branch = np.expm1(x)
+    assert np.array_equal(out, np.where(x >= 0, x, negative_branch))
+    assert np.array_equal(dx, upstream * np.where(x >= 0, dtype(1), negative_branch + 1))
+    assert out.dtype == dx.dtype == dtype
+
+
 def test_softmax_backward_matches_finite_differences_and_survives_large_inputs() -> None:
     rng = np.random.default_rng(2)
     x = rng.normal(size=(5, 10))

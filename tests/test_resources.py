@@ -4,9 +4,15 @@ fits no running worker waits with the reason in GET /jobs/{id}."""
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import ROOT, Service, running_service, wait_for_status
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from store.engine import make_engine
+from store.tables import Executor, utcnow
+from tests.conftest import ROOT, Service, running_service, wait_for_status, wait_until
 
 TINY = {"model": "torch_mlp", "hidden_units": [16], "batch_size": 50, "max_steps": 30, "eval_every": 30,
         "preprocessing": "standardize"}  # fmt: skip
@@ -62,18 +68,23 @@ def test_a_gpu_job_waits_for_a_worker_with_a_gpu_while_others_run(service_withou
 def test_a_busy_worker_still_counts_for_the_jobs_that_wait_for_it(
     tmp_path: Path, data_dir: Path, database_url: str
 ) -> None:
-    with running_service(tmp_path, data_dir, database_url, {"EXECUTOR_ALIVE_SECONDS": "3"}) as service:
+    alive_seconds = 3
+    with running_service(tmp_path, data_dir, database_url, {"EXECUTOR_ALIVE_SECONDS": str(alive_seconds)}) as service:
         start_worker(service, "busy", "")
-        busy_worker_counts(service)
-
-
-def busy_worker_counts(service: Service) -> None:
-    with service.client() as client:
-        long_job = client.post("/jobs", json={**TINY, "max_steps": 1_000_000, "eval_every": 1000}).json()["id"]
-        wait_for_status(client, long_job, {"running"})
-        waiting = client.post("/jobs", json=TINY).json()["id"]
-        seen = time.monotonic()
-        while time.monotonic() - seen < 6:  # twice as long as a row stays alive, while the worker trains
+        with service.client() as client:
+            long_job = client.post("/jobs", json={**TINY, "max_steps": 1_000_000, "eval_every": 1000}).json()["id"]
+            wait_for_status(client, long_job, {"running"})
+            waiting = client.post("/jobs", json=TINY).json()["id"]
+            expired_unless_refreshed = utcnow() + timedelta(seconds=alive_seconds)
+            engine = make_engine(database_url)
+            try:  # the row a busy worker would have let expire, refreshed while it trains
+                wait_until(lambda: seen_at(engine, "busy") > expired_unless_refreshed, 30, "the busy worker's row")
+            finally:
+                engine.dispose()
             assert client.get(f"/jobs/{waiting}").json()["waiting_reason"] is None
-            time.sleep(0.2)
-        client.post(f"/jobs/{long_job}/cancel")
+            client.post(f"/jobs/{long_job}/cancel")
+
+
+def seen_at(engine: Engine, name: str) -> datetime:
+    with Session(engine) as session:
+        return session.execute(select(Executor.seen_at).where(Executor.name == name)).scalar_one()
