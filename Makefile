@@ -1,29 +1,51 @@
-# make serve: install into .venv and start the API (127.0.0.1:8000) with one worker, on SQLite.
-# make test:  install into .venv (and PostgreSQL, Chromium and docker-compose when missing), lint, type-check,
-#             run the test suite on SQLite and on a throwaway PostgreSQL server, and the Ray tests in a private
-#             network namespace.
+# make serve: install what serving needs into .venv and start the API (127.0.0.1:8000) with one worker, on
+#             SQLite (EXECUTOR=ray: the Ray dispatcher instead, with Ray installed too).
+# make test:  install the same plus the test tools and Ray (and PostgreSQL, Chromium and docker-compose when
+#             missing), lint, type-check, run the test suite on SQLite and on a throwaway PostgreSQL server,
+#             and the Ray tests in a private network namespace.
+# make data ARCHIVE=cifar10-jpeg.tar.gz: unpack an offline copy of CIFAR-10 into $(DATA_DIR)/cifar10.
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+RAY_STAMP := $(VENV)/.installed-ray
+DATA_DIR ?= data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test test-sqlite test-postgresql test-ray worker lint postgresql browser compose clean
+.PHONY: serve test test-sqlite test-postgresql test-ray worker lint postgresql browser compose ray data clean
 
+# what serving needs; PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu picks PyTorch's CPU-only build
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e .
 	touch $(STAMP)
 
-serve: $(STAMP)
+$(TEST_STAMP): $(STAMP)
+	$(VENV)/bin/pip install -q -e '.[test,ray]'
+	touch $(TEST_STAMP) $(RAY_STAMP)
+
+$(RAY_STAMP): $(STAMP)
+	$(VENV)/bin/pip install -q -e '.[ray]'
+	touch $(RAY_STAMP)
+
+ray: $(RAY_STAMP)
+
+serve: $(STAMP) $(if $(filter ray,$(EXECUTOR)),$(RAY_STAMP))
 	$(VENV)/bin/python -m app.serve
 
 worker: $(STAMP)
 	$(VENV)/bin/python -m workers
 
+data:
+	@test -n "$(ARCHIVE)" || (echo "usage: make data ARCHIVE=path/to/cifar10-jpeg.tar.gz" >&2; exit 2)
+	mkdir -p $(DATA_DIR)/cifar10
+	tar -xzf $(ARCHIVE) -C $(DATA_DIR)/cifar10
+	@echo "CIFAR-10 in $(DATA_DIR)/cifar10: $$(find $(DATA_DIR)/cifar10/train -name '*.jpg' | wc -l) training images"
+
 # The same checks run as pre-commit hooks (.pre-commit-config.yaml): formatting, lint, strict types
 # everywhere, and the import contract of pyproject.toml (which package may import which).
 PY_DIRS := app workers store models migrations cli harness tests bench sweeps
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff format --check $(PY_DIRS)
 	$(VENV)/bin/ruff check $(PY_DIRS)
 	$(VENV)/bin/mypy
@@ -44,15 +66,15 @@ compose:
 	@command -v docker-compose >/dev/null 2>&1 || \
 		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q docker-compose)
 
-test-sqlite: $(STAMP) postgresql browser compose
+test-sqlite: $(TEST_STAMP) postgresql browser compose
 	$(VENV)/bin/python -m pytest
 
-test-postgresql: $(STAMP) postgresql browser compose
+test-postgresql: $(TEST_STAMP) postgresql browser compose
 	TEST_DATABASE=postgresql $(VENV)/bin/python -m pytest
 
 # The Ray executor against a real two-node Ray cluster, inside a private network namespace (root):
 # there loopback is the only address, so Ray cannot advertise another one.
-test-ray: $(STAMP)
+test-ray: $(TEST_STAMP)
 	unshare --net sh -c 'ip link set lo up && $(VENV)/bin/python -m pytest -m ray tests/test_ray.py'
 
 test: lint test-sqlite test-postgresql test-ray

@@ -8,6 +8,8 @@ body it would only half parse, which FastAPI answers with 400).
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import send_error
+
 SMALL_BODY_BYTES = 64 * 1024
 LARGE_BODY_PATHS = ("/predict",)
 
@@ -83,12 +85,4 @@ class BodySizeLimitMiddleware:
 
     @staticmethod
     async def _refuse(send: Send, cap: int) -> None:
-        body = f'{{"detail":"request body over the limit of {cap:,} bytes for this route"}}'.encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_error(send, 413, f"request body over the limit of {cap:,} bytes for this route")

@@ -1,23 +1,31 @@
 """Every error the API answers with, in one place: domain errors of the store and the services,
-request validation errors, and anything unexpected (a 500 with an id, never a trace)."""
+request validation errors, HTTP errors (an unknown route, a wrong key), and anything unexpected (a 500
+with an id, never a trace). Every answer has one shape: `{"message": ..., "detail": ...}`, where
+`message` names the field, file or job and says what the client can do (`app.schemas.ErrorMessage`)."""
 
+import json
 import logging
 import re
 import secrets
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import Send
 
+from app.schemas import ErrorMessage, ValidationErrorMessage
+from app.services.downsample import KEPT_PER_BUCKET
 from app.services.errors import InvalidField, NotBase64, TooLarge, UnsupportedMedia
 from store.errors import IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, NoModel
 from store.sweeps import SweepFinished, SweepNotFound
 
 log = logging.getLogger(__name__)
 
-# domain error -> HTTP status, answered as {"detail": message}; InvalidField and IdempotencyConflict are
+# domain error -> HTTP status, answered as {"message": ..., "detail": ...}; InvalidField and IdempotencyConflict are
 # 422s shaped like validation errors (below). tests/test_api_validation.py checks every domain error is here.
 STATUS_OF: dict[type[Exception], int] = {
     JobNotFound: 404,
@@ -31,7 +39,18 @@ STATUS_OF: dict[type[Exception], int] = {
     UnsupportedMedia: 415,
 }
 
+
+def status_of(exc: Exception) -> int:
+    """The HTTP status of a domain error."""
+    return next(code for kind, code in STATUS_OF.items() if isinstance(exc, kind))
+
+
 _MODEL_TAGS: set[str] = set()
+# Why a limit is what it is, said beside the limit in a 422 (parameter location and name -> reason).
+LIMIT_REASONS = {
+    ("query", "max_points"): f"each split keeps its first, last and best point and the {KEPT_PER_BUCKET} extremes "
+    "of at least one stretch of steps",
+}
 FIELD_PREFIX = re.compile(r"^[A-Za-z_][\w.\[\]]*: ")
 
 
@@ -51,6 +70,9 @@ def _describe(error: dict[str, Any]) -> str:
     if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):  # the `model` discriminator
         loc = (*loc, "model")
         msg = f"must be one of {', '.join(sorted(_MODEL_TAGS))}"
+    reason = LIMIT_REASONS.get(tuple(loc[:2]))
+    if reason is not None and str(error.get("type", "")).startswith(("greater_than", "less_than")):
+        msg = f"{msg}: {reason}"
     path = _field_path(loc)
     if path == "body" and FIELD_PREFIX.match(msg):  # a whole-body check that names the field itself
         return msg
@@ -67,6 +89,70 @@ def validation_body(loc: tuple[str, ...], message: str) -> dict[str, Any]:
         "message": f"{_field_path(loc)}: {message}",
         "detail": [{"type": "value_error", "loc": list(loc), "msg": message}],
     }
+
+
+def error_body(message: str) -> dict[str, str]:
+    """The body of every error but a 422."""
+    return {"message": message, "detail": message}
+
+
+async def send_error(send: Send, status: int, message: str) -> None:
+    """The error answer from an ASGI middleware, before any route runs."""
+    body = json.dumps(error_body(message)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def error_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """A route's documented errors (OpenAPI `responses`), each with the one error shape."""
+    return {code: {"model": ErrorMessage, "description": text} for code, text in descriptions.items()}
+
+
+# What every API route may answer, documented on each (the routers add it).
+COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
+    **error_responses(
+        {
+            401: "API_KEY is set and the request did not send it (`Authorization: Bearer <key>`).",
+            403: "A client on another machine without API_KEY set, or a cross-origin browser request.",
+            500: "An unexpected error; the message holds an id to find it in the server log.",
+        }
+    ),
+    422: {
+        "model": ValidationErrorMessage,
+        "description": "A field, parameter or header is refused; "
+        "`message` names it. Unknown query parameters are refused too.",
+    },  # fmt: skip
+}
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route takes, its dependencies' included."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+async def refuse_unknown_query_parameters(request: Request) -> None:
+    """A dependency of every API route: a query parameter the route does not take is a 422 naming it
+    (a misspelt `?satus=` must not look like a filter that matched everything)."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = _QUERY_NAMES.get(id(route))
+    if known is None:
+        known = _QUERY_NAMES[id(route)] = frozenset(_query_names(dependant))
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        raise InvalidField(unknown[0], f"unknown query parameter (this route takes: {takes})", location="query")
 
 
 def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
@@ -89,16 +175,23 @@ def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
         return JSONResponse(status_code=422, content=validation_body(("header", "Idempotency-Key"), str(exc)))
 
     async def refused(_request: Request, exc: Exception) -> JSONResponse:
-        status = next(code for kind, code in STATUS_OF.items() if isinstance(exc, kind))
-        return JSONResponse(status_code=status, content={"detail": str(exc)})
+        return JSONResponse(status_code=status_of(exc), content=error_body(str(exc)))
 
     for kind in STATUS_OF:
         app.add_exception_handler(kind, refused)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.url.path}: the routes are listed at /docs"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not a method of {request.url.path}: see /docs"
+        return JSONResponse(status_code=exc.status_code, content=error_body(message), headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         error_id = secrets.token_hex(4)
         log.exception("unexpected error %s on %s %s", error_id, request.method, request.url.path)
-        return JSONResponse(
-            status_code=500, content={"detail": f"internal error; quote id {error_id} to find it in the server log"}
-        )
+        message = f"internal error; quote id {error_id} to find it in the server log"
+        return JSONResponse(status_code=500, content=error_body(message))

@@ -5,13 +5,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.access import AccessMiddleware
 from app.auth import require_api_key
 from app.body_limit import BodySizeLimitMiddleware
 from app.docs import install_docs
-from app.errors import install_error_handlers
+from app.errors import COMMON_ERRORS, install_error_handlers, refuse_unknown_query_parameters
 from app.prometheus import install_prometheus
 from app.routes import curves, health, jobs, predict, reports, sweeps, web
 from app.services.curves import JobCurves
@@ -74,21 +73,20 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     install_docs(app)
     install_prometheus(app)
     web.install_web_page(app)
-    app.include_router(health.router)
-    protected = [Depends(require_api_key)]
-    app.include_router(jobs.router, dependencies=protected)
-    app.include_router(predict.router, dependencies=protected)
-    app.include_router(curves.router, dependencies=protected)
-    app.include_router(sweeps.router, dependencies=protected)
-    app.include_router(reports.router, dependencies=protected)
+    checked = [Depends(refuse_unknown_query_parameters)]
+    without_key = {code: answer for code, answer in COMMON_ERRORS.items() if code != 401}
+    app.include_router(health.router, dependencies=checked, responses=without_key)
+    protected = [Depends(require_api_key), *checked]
+    for router in (jobs.router, predict.router, curves.router, sweeps.router, reports.router):
+        app.include_router(router, dependencies=protected, responses=COMMON_ERRORS)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    # added last, so they run first: refuse before any body is read
+    # added last, so it runs first: refuse before any body is read
     app.add_middleware(
         AccessMiddleware,
         api_key_set=bool(settings.api_key),
         allowed_origins=frozenset(split_list(settings.allowed_origins)),
+        allowed_hosts=frozenset(split_list(settings.allowed_hosts)),
     )
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=split_list(settings.allowed_hosts))
     return app
 
 

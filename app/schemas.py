@@ -121,7 +121,24 @@ class Health(BaseModel):
 
 
 class ErrorMessage(BaseModel):
+    """Every error the API answers (but 422): `message` says what is wrong, naming the field, file or job,
+    and what the client can do; `detail` repeats it (FastAPI's field, which older clients read)."""
+
+    message: str
     detail: str
+
+
+class FieldError(BaseModel):
+    type: str
+    loc: list[str | int] = Field(description="Where: `body`/`query`/`path`/`header`, then the field's path.")
+    msg: str
+
+
+class ValidationErrorMessage(BaseModel):
+    """A 422: `message` names each refused field (`hidden_units[0]: ...`); `detail` lists them one by one."""
+
+    message: str
+    detail: list[FieldError]
 
 
 class ModelInfo(BaseModel):
@@ -135,18 +152,30 @@ class TopK(BaseModel):
     probability: float
 
 
+class FileError(BaseModel):
+    status: int = Field(description="The HTTP status this file alone would get: 400, 413 or 415.")
+    message: str = Field(description="What is wrong with the file (its limit, its format) and what to do.")
+
+
 class Prediction(BaseModel):
+    """One uploaded file's answer: its classes, or (`error`) why it could not be read; the other files of
+    the request are answered all the same."""
+
     filename: str
-    label: str
-    class_index: int
-    probabilities: dict[str, float]
-    top_k: list[TopK]
+    label: str | None = None
+    class_index: int | None = None
+    probabilities: dict[str, float] | None = None
+    top_k: list[TopK] | None = None
+    error: FileError | None = None
 
 
 class PredictionsPublic(BaseModel):
     job_id: int = Field(description="The job whose model answered.")
     model: str
-    predictions: list[Prediction] = Field(description="In the order of the uploads.")
+    predictions: list[Prediction] = Field(
+        description="In the order of the uploads; a file that could not be read has an `error` instead of classes "
+        "(when no file could be read, the request gets that error's status)."
+    )
 
 
 class PredictJSON(BaseModel):

@@ -48,6 +48,9 @@ class ApiSettings(StoreSettings):
     events_interval_seconds: float = Field(
         0.5, gt=0, le=10, description="How often a followed job is read for its event stream (once for all clients)."
     )
+    events_ping_seconds: float = Field(
+        15, gt=0, le=300, description="How often an event stream sends a keep-alive comment while nothing happens."
+    )
 
     sweep_interval_seconds: float = Field(
         1.0, gt=0, le=60, description="How often the API's sweep driver creates trials and stops hopeless ones."

@@ -4,46 +4,32 @@ cifar-jobs submit '{"model": "convnet"}' --watch
 cifar-jobs submit --model torch_mlp --set hidden_units=[800,600,400] --set optimizer=adam --watch
 cifar-jobs list --status running
 cifar-jobs watch 7
+cifar-jobs logs 7 --follow
 cifar-jobs predict cat.png ship.jpg --job 7
 cifar-jobs plot 7 -o job7.png
+cifar-jobs download 7
+cifar-jobs delete 7
+cifar-jobs sweeps submit @sweep.json
+cifar-jobs report submit
 """
 
+import hashlib
 import json
-import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
-from httpx_sse import connect_sse
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cli import report, sweeps
+from cli.http import answer, client, console, fail, read_json_argument
+from cli.logs import show_logs
+from cli.watch import summary
+from cli.watch import watch as watch_job
+
 app = typer.Typer(help=__doc__.splitlines()[0] if __doc__ else None, no_args_is_help=True, add_completion=False)
-console = Console()
-errors = Console(stderr=True)
-
-
-def client() -> httpx.Client:
-    url = os.environ.get("CIFAR_JOBS_URL", "http://127.0.0.1:8000")
-    key = os.environ.get("API_KEY")
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(base_url=url, headers=headers, timeout=60)
-
-
-def answer(response: httpx.Response) -> Any:
-    """The JSON body, or the service's message and exit code 1."""
-    if response.is_success:
-        return response.json()
-    try:
-        body = response.json()
-        message = body.get("message") or body.get("detail") or response.text
-    except ValueError:
-        message = response.text
-    errors.print(f"[red]{response.status_code}[/red]: {message}")
-    raise typer.Exit(1)
+app.add_typer(sweeps.app, name="sweeps")
+app.add_typer(report.app, name="report")
 
 
 def _value(text: str) -> Any:
@@ -54,14 +40,7 @@ def _value(text: str) -> Any:
 
 
 def _spec(spec: str | None, model: str | None, settings: list[str]) -> dict[str, Any]:
-    if spec is None:
-        body: dict[str, Any] = {}
-    elif spec == "-":
-        body = json.loads(sys.stdin.read())
-    elif spec.startswith("@"):
-        body = json.loads(Path(spec[1:]).read_text())
-    else:
-        body = json.loads(spec)
+    body: dict[str, Any] = {} if spec is None else read_json_argument(spec, "SPEC")
     if model:
         body["model"] = model
     for item in settings:
@@ -70,47 +49,6 @@ def _spec(spec: str | None, model: str | None, settings: list[str]) -> dict[str,
             raise typer.BadParameter(f"{item!r}: use key=value", param_hint="--set")
         body[key] = _value(value)
     return body
-
-
-def _summary(job: dict[str, Any]) -> str:
-    metrics = job.get("final_metrics") or {}
-    parts = [f"job {job['id']} {job['status']}", f"step {job['progress']['step']}/{job['progress']['max_steps']}"]
-    for key in ("test_accuracy", "best_test_accuracy", "train_loss", "steps_per_second"):
-        if isinstance(metrics.get(key), int | float):
-            parts.append(f"{key} {metrics[key]:.4g}")
-    if job.get("cancel_requested") and job["status"] == "running":
-        parts.append("cancel requested: it stops within seconds")
-    if job.get("error"):
-        parts.append(f"error: {job['error']}")
-    return ", ".join(parts)
-
-
-def _watch(http: httpx.Client, job_id: int) -> int:
-    """Follow the job's event stream with a progress bar; the exit code: 0 when it succeeded."""
-    columns = (TextColumn("job {task.fields[job]} {task.fields[status]}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[accuracy]}"), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("", total=None, job=job_id, status="", accuracy="")
-        with connect_sse(http, "GET", f"/jobs/{job_id}/events", timeout=None) as source:
-            if not source.response.is_success:
-                source.response.read()
-                answer(source.response)
-            for event in source.iter_sse():
-                data = event.json()
-                if event.event == "status":
-                    progress.update(task, status=data["status"])
-                elif event.event == "progress":
-                    progress.update(task, total=data["max_steps"], completed=data["step"])
-                elif event.event == "points":
-                    tests = [p for p in data["points"] if p["split"] == "test"]
-                    if tests:
-                        progress.update(task, accuracy=f"test accuracy {tests[-1]['accuracy']:.4f}")
-                elif event.event == "end":
-                    progress.update(task, status=data["status"])
-                    break
-    job = answer(http.get(f"/jobs/{job_id}"))
-    console.print(_summary(job))
-    return 0 if job["status"] == "succeeded" else 1
 
 
 @app.command()
@@ -125,30 +63,35 @@ def submit(
         job = answer(http.post("/jobs", json=_spec(spec, model, set_ or [])))
         console.print(f"job {job['id']} {job['status']}: {json.dumps(job['spec'], separators=(',', ':'))}")
         if watch:
-            raise typer.Exit(_watch(http, job["id"]))
+            raise typer.Exit(watch_job(http, job["id"]))
 
 
 @app.command()
 def watch(job_id: int) -> None:
     """Follow a job with a progress bar until it ends; exit 1 unless it succeeded."""
     with client() as http:
-        raise typer.Exit(_watch(http, job_id))
+        raise typer.Exit(watch_job(http, job_id))
 
 
 @app.command()
 def status(job_id: int) -> None:
     """A job's status, progress and final numbers."""
     with client() as http:
-        console.print(_summary(answer(http.get(f"/jobs/{job_id}"))))
+        console.print(summary(answer(http.get(f"/jobs/{job_id}"))))
 
 
 @app.command("list")
 def list_jobs(
     status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only jobs of this model kind.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
 ) -> None:
     """Jobs, newest first."""
-    params: dict[str, Any] = {"limit": limit, **({"status": status} if status else {})}
+    params: dict[str, Any] = {
+        "limit": limit,
+        **({"status": status} if status else {}),
+        **({"model": model} if model else {}),
+    }
     with client() as http:
         page = answer(http.get("/jobs", params=params))
     table = Table("id", "name", "model", "status", "step", "test accuracy")
@@ -165,7 +108,54 @@ def list_jobs(
 def cancel(job_id: int) -> None:
     """Cancel a queued job, or ask a running one to stop."""
     with client() as http:
-        console.print(_summary(answer(http.post(f"/jobs/{job_id}/cancel"))))
+        console.print(summary(answer(http.post(f"/jobs/{job_id}/cancel"))))
+
+
+@app.command()
+def delete(
+    job_id: int, yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for a confirmation.")] = False
+) -> None:
+    """Delete a finished job with its points, logs and model (a queued or running one: cancel it first)."""
+    if not yes:
+        typer.confirm(f"Delete job {job_id} with its points, logs and model?", abort=True)
+    with client() as http:
+        answer(http.delete(f"/jobs/{job_id}"))
+    console.print(f"job {job_id} deleted")
+
+
+@app.command()
+def logs(
+    job_id: int,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Print new output until the job ends.")] = False,
+    attempt: Annotated[int | None, typer.Option(min=1, help="Which attempt; default: the latest.")] = None,
+    tail: Annotated[int | None, typer.Option(min=1, help="Only the last this many lines at first.")] = None,
+) -> None:
+    """What the job's training process printed: its data, device, one line per log interval, its outcome."""
+    with client() as http:
+        show_logs(http, job_id, attempt, tail, follow)
+
+
+@app.command()
+def download(
+    job_id: int,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Default: job-<id>.safetensors.")] = None,
+) -> None:
+    """Save the job's trained model (a safetensors file), checked against the service's SHA-256."""
+    path = output or Path(f"job-{job_id}.safetensors")
+    digest = hashlib.sha256()
+    with client() as http, http.stream("GET", f"/jobs/{job_id}/model") as response:
+        if not response.is_success:
+            response.read()
+            answer(response)
+        expected = response.headers.get("ETag", "").strip('"')
+        with path.open("wb") as file:
+            for chunk in response.iter_bytes():
+                digest.update(chunk)
+                file.write(chunk)
+    if expected and digest.hexdigest() != expected:
+        path.unlink()
+        raise fail(f"the download of job {job_id}'s model was damaged (SHA-256 differs); try again")
+    console.print(f"{path} ({path.stat().st_size:,} bytes, sha256 {digest.hexdigest()[:12]}...)")
 
 
 @app.command()
@@ -174,15 +164,22 @@ def predict(
     job: Annotated[int | None, typer.Option(help="The model's job; default: the best succeeded job.")] = None,
     top_k: Annotated[int, typer.Option(min=1, max=100)] = 3,
 ) -> None:
-    """The top classes of each image."""
+    """The top classes of each image (a file that cannot be read gets its own error)."""
     params: dict[str, Any] = {"top_k": top_k, **({"job_id": job} if job else {})}
     uploads = [("files", (path.name, path.read_bytes())) for path in files]
     with client() as http:
         result = answer(http.post("/predict", params=params, files=uploads))
     console.print(f"job {result['job_id']} ({result['model']})")
+    failed = 0
     for item in result["predictions"]:
+        if item.get("error"):
+            failed += 1
+            console.print(f"{item['filename']}: {item['error']['status']} {item['error']['message']}", markup=False)
+            continue
         best = ", ".join(f"{t['label']} {t['probability']:.3f}" for t in item["top_k"])
-        console.print(f"{item['filename']}: {best}")
+        console.print(f"{item['filename']}: {best}", markup=False)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

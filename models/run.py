@@ -1,5 +1,6 @@
 """Running one job: knows the spec and a reporter, nothing about HTTP, SQL or who dispatched it."""
 
+import logging
 import resource
 
 from models.artifacts import ModelArtifact, pack_model
@@ -11,6 +12,8 @@ from models.kinds import KINDS, JobSpec
 from models.training.denormals import denormals_flushed
 from models.training.reporting import Reporter
 from models.training.results import DataSource, RunResult, StartFrom
+
+log = logging.getLogger(__name__)
 
 
 def peak_rss_mb() -> float:
@@ -29,6 +32,8 @@ def run_job(spec: JobSpec, reporter: Reporter, source: DataSource, start: StartF
         arrays = load_dataset(spec.dataset, source.data_dir, download=source.download)
     except DatasetError as exc:
         raise JobError(str(exc)) from exc
+    log.info("data set %s: %s training and %s test images of %s classes", spec.dataset, f"{len(arrays.train_y):,}",
+             f"{len(arrays.test_y):,}", arrays.n_classes)  # fmt: skip
     start = start or StartFrom()
     if start.init is not None:  # the weights were trained on inputs normalised this way
         norm = start.init.normalization

@@ -7,7 +7,7 @@ class StoreError(Exception):
 
 class JobNotFound(StoreError):
     def __init__(self, job_id: int) -> None:
-        super().__init__(f"job {job_id} not found")
+        super().__init__(f"job {job_id} not found (GET /jobs lists the jobs there are)")
         self.job_id = job_id
 
 

@@ -43,5 +43,10 @@ def waiting_reason(session: Session, job: Job, alive_since: datetime) -> str | N
         return None
     most_gpus, most_cpus = max(g for g, _ in live), max(c for _, c in live)
     if job.gpus > most_gpus:
-        return f"needs {job.gpus:g} GPUs; the largest running worker has {most_gpus:g}: it waits for one that has"
-    return f"needs {job.cpus:g} CPUs; the largest running worker has {most_cpus:g}: it waits for one that has"
+        return f"needs {_count(job.gpus, 'GPU')}; the largest running worker has {most_gpus:g}: it waits for one"
+    return f"needs {_count(job.cpus, 'CPU')}; the largest running worker has {most_cpus:g}: it waits for one"
+
+
+def _count(amount: float, unit: str) -> str:
+    """1 GPU, 0.5 GPU, 2 GPUs."""
+    return f"{amount:g} {unit}" if amount <= 1 else f"{amount:g} {unit}s"

@@ -139,7 +139,9 @@ def request_cancel(session: Session, job_id: int) -> Job:
     session.commit()
     job = find_job(session, job_id)
     if flagged is None and job.status in FINISHED:
-        raise JobFinished(f"job {job_id} has already {job.status}; only queued or running jobs can be cancelled")
+        raise JobFinished(
+            f"job {job_id} has already ended ({job.status}); only queued or running jobs can be cancelled"
+        )
     return job
 
 

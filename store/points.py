@@ -18,26 +18,30 @@ def add_points(session: Session, job_id: int, points: Iterable[PointRow]) -> Non
 
 
 def read_points(
-    session: Session, job_id: int, since: int | None = None, limit: int | None = None
+    session: Session, job_id: int, since: int | None = None, limit: int | None = None, split: str | None = None
 ) -> Sequence[PointRow]:
     """The job's points as (step, split, loss, accuracy) rows in step order (train before test at the
-    same step), after `since` when given, at most `limit` of them. Plain rows, not ORM objects:
-    pollers read long curves often."""
+    same step), after `since` when given, of one split when given, at most `limit` of them. Plain rows,
+    not ORM objects: pollers read long curves often."""
     query = select(MetricPoint.step, MetricPoint.split, MetricPoint.loss, MetricPoint.accuracy).where(
         MetricPoint.job_id == job_id
     )
     if since is not None:
         query = query.where(MetricPoint.step > since)
+    if split is not None:
+        query = query.where(MetricPoint.split == split)
     query = query.order_by(MetricPoint.step, MetricPoint.split.desc())
     if limit is not None:
         query = query.limit(limit)
     return [(step, split, loss, accuracy) for step, split, loss, accuracy in session.execute(query)]
 
 
-def read_page(session: Session, job_id: int, since: int | None, limit: int) -> tuple[Sequence[PointRow], int | None]:
-    """At most `limit` (>= 2) points after `since`, cut between steps, and the `since` of the next page
-    (None after the last page)."""
-    rows = read_points(session, job_id, since, limit + 1)
+def read_page(
+    session: Session, job_id: int, since: int | None, limit: int, split: str | None = None
+) -> tuple[Sequence[PointRow], int | None]:
+    """At most `limit` (>= 2) points after `since` (of one split, when given), cut between steps, and the
+    `since` of the next page (None after the last page)."""
+    rows = read_points(session, job_id, since, limit + 1, split)
     if len(rows) <= limit:
         return rows, None
     last_whole_step = rows[limit][0] - 1  # the step the (limit+1)-th point starts may be cut: leave it whole

@@ -21,7 +21,7 @@ from store.transitions import FINISHED
 
 class SweepNotFound(StoreError):
     def __init__(self, sweep_id: int) -> None:
-        super().__init__(f"sweep {sweep_id} not found")
+        super().__init__(f"sweep {sweep_id} not found (GET /sweeps lists the sweeps there are)")
         self.sweep_id = sweep_id
 
 
@@ -182,7 +182,9 @@ def cancel_sweep(session: Session, sweep_id: int) -> Sweep:
     ).first()
     session.commit()
     if moved is None:
-        raise SweepFinished(f"sweep {sweep_id} has already {sweep.status}; only a running sweep can be cancelled")
+        raise SweepFinished(
+            f"sweep {sweep_id} has already ended ({sweep.status}); only a running sweep can be cancelled"
+        )
     for view in sweep_trials(session, sweep_id):
         if view.active and view.job is not None:
             try:

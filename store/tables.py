@@ -73,6 +73,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_status_id", "status", "id"),
         Index("ix_jobs_status_priority_id", "status", "priority", "id"),
+        {"sqlite_autoincrement": True},  # a deleted job's id is never given to another (links, notes, CSVs)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -185,6 +186,7 @@ class Sweep(Base):
     """A hyperparameter search: its request, and whether it still creates and stops trials."""
 
     __tablename__ = "sweeps"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))

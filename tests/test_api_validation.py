@@ -6,9 +6,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
 from app.settings import ApiSettings
+from store.points import add_points
 from tests.conftest import local_client
 
 
@@ -141,8 +143,8 @@ def test_unexpected_error_is_a_500_with_an_id_and_no_trace(tmp_path: Path, datab
     with local_client(app, raise_server_exceptions=False) as client:
         response = client.get("/boom")
     assert response.status_code == 500
-    detail = response.json()["detail"]
-    assert detail.startswith("internal error; quote id ")
+    detail = response.json()["message"]
+    assert detail.startswith("internal error; quote id ") and response.json()["detail"] == detail
     assert "secret internal detail" not in response.text and "Traceback" not in response.text
 
 
@@ -171,3 +173,89 @@ def test_every_example_in_the_docs_is_accepted(client: TestClient) -> None:
     for method, path, body in examples:
         response = client.request(method.upper(), path, json=body)
         assert 200 <= response.status_code < 300, (method, path, body, response.text)
+
+
+def test_every_error_answer_has_one_shape(client: TestClient) -> None:
+    """`message` (naming the field, file or job) and `detail`, whatever refused the request."""
+    job = client.post("/jobs", json={"model": "torch_mlp"}).json()
+    client.post(f"/jobs/{job['id']}/cancel")
+    answers = {
+        "unknown job": client.get("/jobs/999"),
+        "unknown route": client.get("/nowhere"),
+        "wrong method": client.put("/jobs"),
+        "finished job": client.post(f"/jobs/{job['id']}/cancel"),
+        "no model": client.get(f"/jobs/{job['id']}/model"),
+        "bad spec": client.post("/jobs", json={"model": "torch_mlp", "batch_size": 0}),
+        "unknown parameter": client.get("/jobs", params={"satus": "running"}),
+        "bad host": client.get("/jobs", headers={"Host": "attacker.example"}),
+        "other origin": client.post("/jobs", json={}, headers={"Origin": "http://evil.example"}),
+        "large body": client.post("/jobs", content=b"x" * 100_000, headers={"content-type": "application/json"}),
+        "not an image": client.post("/predict", files=[("files", ("a.txt", b"hi", "text/plain"))]),
+    }
+    expected = {
+        "unknown job": 404,
+        "unknown route": 404,
+        "wrong method": 405,
+        "finished job": 409,
+        "no model": 409,
+        "bad spec": 422,
+        "unknown parameter": 422,
+        "bad host": 400,
+        "other origin": 403,
+        "large body": 413,
+        "not an image": 409,
+    }  # fmt: skip  (no job has a model: 409 before any file is read)
+    for what, response in answers.items():
+        assert response.status_code == expected[what], (what, response.text)
+        body = response.json()
+        assert isinstance(body["message"], str) and body["message"] and "detail" in body, (what, body)
+    assert answers["unknown job"].json()["message"].startswith("job 999 not found")
+    assert "/docs" in answers["unknown route"].json()["message"]
+    assert answers["finished job"].json()["message"].startswith(f"job {job['id']} has already ended (cancelled)")
+    assert "ALLOWED_HOSTS" in answers["bad host"].json()["message"]
+
+
+def test_unknown_query_parameters_are_refused_naming_them(client: TestClient) -> None:
+    for path, params in (("/jobs", {"satus": "queued"}), ("/jobs/1/metrics", {"since": 3, "step": 4}),
+                         ("/healthz", {"verbose": 1}), ("/sweeps", {"limit": 5, "page": 2})):  # fmt: skip
+        response = client.get(path, params=params)
+        assert response.status_code == 422, (path, response.text)
+        unknown = next(name for name in params if name not in ("since", "limit"))
+        assert response.json()["message"].startswith(f"{unknown}: unknown query parameter"), response.text
+    assert client.get("/jobs", params={"status": "queued", "limit": 5}).status_code == 200
+
+
+def test_max_points_minimum_says_why(client: TestClient) -> None:
+    job = client.post("/jobs", json={"model": "torch_mlp"}).json()
+    response = client.get(f"/jobs/{job['id']}/metrics", params={"max_points": 5})
+    assert response.status_code == 422
+    message = response.json()["message"]
+    assert message.startswith("max_points: Input should be greater than or equal to 14: ") and "extremes" in message
+
+
+def test_metrics_filter_by_split(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    job = client.post("/jobs", json={"model": "torch_mlp"}).json()
+    with sessions() as session:
+        add_points(session, job["id"], [(s, "train", 1.0, 0.5) for s in range(10, 110, 10)] + [(100, "test", 2, 0.4)])
+        session.commit()
+    metrics = f"/jobs/{job['id']}/metrics"
+    tests = client.get(metrics, params={"split": "test"}).json()["points"]
+    assert [(p["step"], p["split"]) for p in tests] == [(100, "test")]
+    assert {p["split"] for p in client.get(metrics, params={"split": "train"}).json()["points"]} == {"train"}
+    assert len(client.get(metrics, params={"split": "train", "max_points": 14}).json()["points"]) <= 14
+    assert client.get(metrics, params={"split": "test", "format": "csv"}).text.splitlines()[1:] == ["100,test,2.0,0.4"]
+    assert client.get(metrics, params={"split": "validation"}).status_code == 422
+
+
+def test_the_openapi_document_lists_each_routes_errors(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert {"422", "500"} <= set(responses), (method, path)
+            for code, response in responses.items():
+                if code.startswith(("4", "5")):
+                    ref = response["content"]["application/json"]["schema"]["$ref"]
+                    assert ref.endswith(("/ErrorMessage", "/ValidationErrorMessage")), (method, path, code)
+            if "{job_id}" in path or "{sweep_id}" in path:
+                assert "404" in responses, (method, path)

@@ -96,7 +96,7 @@ def test_cancel_running_job_keeps_logged_points(service: Service) -> None:
 
         again = client.post(f"/jobs/{job['id']}/cancel")
         assert again.status_code == 409
-        assert "already cancelled" in again.json()["detail"]
+        assert "has already ended (cancelled)" in again.json()["message"]
 
 
 def test_cancel_queued_job_is_immediate(service_without_worker: Service) -> None:
@@ -130,7 +130,7 @@ def test_unknown_job_is_404_and_docs_are_served_locally(service_without_worker: 
         for path in ("/jobs/999", "/jobs/999/metrics"):
             response = client.get(path)
             assert response.status_code == 404
-            assert response.json()["detail"] == "job 999 not found"
+            assert response.json()["message"] == "job 999 not found (GET /jobs lists the jobs there are)"
         assert client.post("/jobs/999/cancel").status_code == 404
         docs = client.get("/docs")
         assert docs.status_code == 200

@@ -1,5 +1,7 @@
 """GET /jobs/{id}/logs: what a job's training process printed, copied by the local worker, bounded."""
 
+import re
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.logs import MAX_LOG_CHARS, read_log, save_log
@@ -21,7 +23,12 @@ def test_logs_of_a_succeeded_and_a_failed_job(service: Service) -> None:
         logs = client.get(f"/jobs/{good}/logs")
         assert logs.status_code == 200 and logs.headers["content-type"].startswith("text/plain")
         assert logs.headers["x-attempt"] == "1" and logs.headers["x-truncated"] == "false"
-        assert f"job {good}, attempt 1: torch_mlp, 40 steps" in logs.text
+        # what it trained on and where, a line per log interval and per evaluation, and how it ended
+        assert f"job {good}, attempt 1: torch_mlp on cifar10, 40 steps of 50 images" in logs.text
+        assert "data set cifar10: 200 training and 100 test images of 10 classes" in logs.text
+        assert "training on the CPU, 1 thread in float32, 49,338 parameters" in logs.text
+        assert re.search(r"step \d+/40: train loss [\d.]+ accuracy [\d.]+, [\d.]+ steps/s, \d+ images/s", logs.text)
+        assert "step 20/40: test loss" in logs.text and "step 40/40: test loss" in logs.text
         assert f"job {good}: 40 steps done, test_accuracy" in logs.text
         last = client.get(f"/jobs/{good}/logs", params={"tail": 1})
         assert last.text.count("\n") == 1 and last.text in logs.text and last.headers["x-truncated"] == "true"

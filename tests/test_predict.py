@@ -144,29 +144,39 @@ def test_prediction_errors_name_the_file_or_field(trained: tuple[Service, dict[s
         def post(**kwargs: object) -> httpx.Response:
             return client.post("/predict", **kwargs)  # type: ignore[arg-type]
 
-        not_image = post(
-            params={"job_id": ids["torch_mlp"]}, files=[good, ("files", ("notes.txt", b"hello", "text/plain"))]
-        )
-        assert not_image.status_code == 415 and "notes.txt" in not_image.json()["detail"]
-
         huge = io.BytesIO()
         Image.new("L", (6000, 5000)).save(huge, "PNG")  # 30 megapixels, a few KB compressed
-        bomb = post(params={"job_id": ids["torch_mlp"]}, files=[("files", ("bomb.png", huge.getvalue(), "image/png"))])
-        assert bomb.status_code == 413 and "bomb.png" in bomb.json()["detail"]
+        big = ("files", ("bomb.png", huge.getvalue(), "image/png"))
+        # each file of a batch is answered on its own: the unreadable ones get their error, the rest their classes
+        mixed = post(params={"job_id": ids["torch_mlp"]}, files=[good, ("files", ("notes.txt", b"hi", "text/plain")),
+                                                                  big, good])  # fmt: skip
+        assert mixed.status_code == 200
+        answers = mixed.json()["predictions"]
+        assert [a["filename"] for a in answers] == ["good.png", "notes.txt", "bomb.png", "good.png"]
+        assert answers[0]["label"] and answers[0]["error"] is None and answers[3]["top_k"] == answers[0]["top_k"]
+        assert answers[1]["label"] is None and answers[1]["error"]["status"] == 415
+        assert "notes.txt" in answers[1]["error"]["message"]
+        assert answers[2]["error"]["status"] == 413 and "over the limit of 4,000,000" in answers[2]["error"]["message"]
+        assert "resize it to at most 2000x2000" in answers[2]["error"]["message"]
+
+        not_image = post(params={"job_id": ids["torch_mlp"]}, files=[("files", ("notes.txt", b"hi", "text/plain"))])
+        assert not_image.status_code == 415 and "notes.txt" in not_image.json()["message"]
+        bomb = post(params={"job_id": ids["torch_mlp"]}, files=[big])  # the only file: the request's own error
+        assert bomb.status_code == 413 and "bomb.png" in bomb.json()["message"]
 
         too_many = post(params={"job_id": ids["torch_mlp"]}, files=[good] * 257)
-        assert too_many.status_code == 413 and "files" in too_many.json()["detail"]
+        assert too_many.status_code == 413 and "files" in too_many.json()["message"]
 
         unknown = post(params={"job_id": 999}, files=[good])
-        assert unknown.status_code == 404 and "999" in unknown.json()["detail"]
+        assert unknown.status_code == 404 and "999" in unknown.json()["message"]
 
         queued = client.post("/jobs", json={"model": "torch_mlp", "dataset": "nowhere"}).json()
         not_done = post(params={"job_id": queued["id"]}, files=[good])
-        assert not_done.status_code == 409 and str(queued["id"]) in not_done.json()["detail"]
+        assert not_done.status_code == 409 and str(queued["id"]) in not_done.json()["message"]
         assert client.get(f"/jobs/{queued['id']}/model").status_code == 409
 
         bad_b64 = post(json={"images": ["not base64!!"]})
-        assert bad_b64.status_code == 400 and "images[0]" in bad_b64.json()["detail"]
+        assert bad_b64.status_code == 400 and "images[0]" in bad_b64.json()["message"]
         no_files = post(files=[("other", ("x.png", b"x", "image/png"))])
         assert no_files.status_code == 422 and no_files.json()["message"].startswith("files:")
         wrong_type = post(content=b"raw", headers={"content-type": "text/plain"})

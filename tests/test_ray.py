@@ -49,8 +49,9 @@ def ray_service(tmp_path: Path, data_dir: Path, database_url: str, cluster: RayC
 
 
 def start_dispatcher(service: Service, cluster: RayCluster, name: str = "dispatcher") -> subprocess.Popen[bytes]:
-    env = {**service.env, **cluster.env, "RAY_PYTHON": sys.executable, "DISPATCH_SECONDS": "0.3",
-           "STOP_GRACE_SECONDS": "2", "LOGS_EVERY_SECONDS": "1"}  # fmt: skip
+    # RAY_PYTHON left at its default: the dispatcher's own interpreter (this project's environment)
+    env = {**service.env, **cluster.env, "DISPATCH_SECONDS": "0.3", "STOP_GRACE_SECONDS": "2",
+           "LOGS_EVERY_SECONDS": "1"}  # fmt: skip
     with (service.log_dir / f"{name}.log").open("ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "workers.ray_dispatcher"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
@@ -191,7 +192,7 @@ def test_serve_with_executor_ray_starts_the_dispatcher(
 ) -> None:
     from tests.conftest import start_serve
 
-    env = {**cluster.env, "EXECUTOR": "ray", "RAY_PYTHON": sys.executable, "DISPATCH_SECONDS": "0.3"}
+    env = {**cluster.env, "EXECUTOR": "ray", "DISPATCH_SECONDS": "0.3"}  # RAY_PYTHON: its default
     serve, url = start_serve(tmp_path, data_dir, database_url, env)
     try:
         with httpx.Client(base_url=url, timeout=10) as client:
@@ -221,7 +222,7 @@ def test_the_compose_files_dispatcher_runs_against_the_cluster(
     given.update(RAY_ADDRESS=cluster.address, DATABASE_URL=database_url, DATA_DIR=str(data_dir))
     command = [sys.executable if part == "python" else part for part in service["command"]]
     with running_service(tmp_path, data_dir, database_url, cluster.env) as api:
-        env = {**api.env, **given, "RAY_PYTHON": sys.executable, "DISPATCH_SECONDS": "0.3"}
+        env = {**api.env, **given, "DISPATCH_SECONDS": "0.3"}
         with (api.log_dir / "compose-dispatcher.log").open("ab") as log:
             api.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                                   start_new_session=True))  # fmt: skip

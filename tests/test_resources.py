@@ -51,7 +51,7 @@ def test_a_gpu_job_waits_for_a_worker_with_a_gpu_while_others_run(service_withou
     cpu_only = start_worker(service, "cpu-only", "")
     with service.client() as client:
         gpu_job = client.post("/jobs", json={**TINY, "gpus": 1}).json()["id"]
-        wait_for_reason(service, gpu_job, "needs 1 GPUs; the largest running worker has 0")
+        wait_for_reason(service, gpu_job, "needs 1 GPU; the largest running worker has 0")
         other = client.post("/jobs", json=TINY).json()["id"]
         assert wait_for_status(client, other, {"succeeded", "failed"})["status"] == "succeeded"  # not blocked
         assert client.get(f"/jobs/{gpu_job}").json()["status"] == "queued"

@@ -194,7 +194,7 @@ def test_cancel_sweep_cancels_its_trials_and_creates_no_more(sweep_service: Serv
         wait_for_driver_passes(client, 3)  # passes that started after the cancel: still no new trial
         assert client.get(f"/sweeps/{sweep_id}").json()["trials_created"] == 2
         again = client.post(f"/sweeps/{sweep_id}/cancel")
-        assert again.status_code == 409 and "already cancelled" in again.json()["detail"]
+        assert again.status_code == 409 and "already ended (cancelled)" in again.json()["message"]
         assert client.get("/sweeps/999").status_code == 404
 
 

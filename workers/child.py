@@ -133,7 +133,9 @@ def _train(
             log.info("job %s resumes from its checkpoint at step %s", attempt.job_id, start.checkpoint_step)
         source = DataSource(settings.data_dir, settings.download_datasets)
         spec = parse_spec(start.spec)
-        log.info("job %s, attempt %s: %s, %s steps", attempt.job_id, attempt.number, spec.model, f"{spec.max_steps:,}")
+        reporter.max_steps = spec.max_steps
+        log.info("job %s, attempt %s: %s on %s, %s steps of %s images", attempt.job_id, attempt.number, spec.model,
+                 spec.dataset, f"{spec.max_steps:,}", spec.batch_size)  # fmt: skip
         guard_training_memory(settings.training_memory_limit_mb, spec.device)
         begin = StartFrom(start.checkpoint)
         if spec.init_from_job is not None and start.checkpoint is None:
@@ -152,11 +154,16 @@ def _train(
             metrics = result.job_metrics()
             retrying(lambda: succeed_attempt(sessions, attempt, metrics, result.steps_done, result.artifact), outcome)
         elif reporter.cancel_requested:
+            log.info("job %s cancelled at step %s", attempt.job_id, result.steps_done)
             retrying(lambda: cancel_attempt(sessions, attempt, result.job_metrics(), result.steps_done), outcome)
         elif reporter.early_stop_requested:
+            log.info("job %s stopped early by its sweep at step %s", attempt.job_id, result.steps_done)
             metrics, steps, model = result.job_metrics(), result.steps_done, result.artifact
             retrying(lambda: stop_early_attempt(sessions, attempt, metrics, steps, model), outcome)
         else:
+            log.info(
+                "job %s stopped at step %s with a checkpoint: back to the queue", attempt.job_id, result.steps_done
+            )
             retrying(lambda: hand_back(sessions, attempt), outcome)
     except JobError as exc:
         reporter.flush(final=True)

@@ -20,6 +20,7 @@ itself. Token authentication is required: a cluster that answers without a token
 import logging
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -59,7 +60,10 @@ PASSED_ENV = ("DATABASE_URL", "DATA_DIR", "DOWNLOAD_DATASETS", "FLUSH_SECONDS", 
 class DispatcherSettings(WorkerSettings):
     ray_address: str = Field("http://127.0.0.1:8265", description="The Ray cluster's dashboard (Jobs API) address.")
     ray_python: str = Field(
-        "python", description="The Python, on the cluster's nodes, that has this service installed."
+        default_factory=lambda: sys.executable,
+        description="The Python, on the cluster's nodes, that has this service installed; default: the one "
+        "running this dispatcher (the project's .venv, or the image's), which Ray nodes started from the same "
+        "environment or image have at the same path.",
     )
     dispatch_seconds: float = Field(1.0, gt=0, description="How often the dispatcher reconciles and submits.")
     stop_grace_seconds: float = Field(

@@ -31,6 +31,7 @@ class DatabaseReporter:
         attempt: Attempt,
         flush_seconds: float,
         checkpoint_min_seconds: float = 0.0,
+        max_steps: int | None = None,
     ) -> None:
         self.sessions = sessions
         self.attempt = attempt
@@ -45,13 +46,29 @@ class DatabaseReporter:
         self._last_flush = time.monotonic()
         self.checkpoint_min_seconds = checkpoint_min_seconds
         self._last_checkpoint = time.monotonic()  # training starts: the first one is due a floor later
+        self.max_steps = max_steps
+        self._last_train: tuple[float, float] | None = None
+        self._last_line = float("-inf")
+
+    def _of(self, step: int) -> str:
+        return f"{step:,}/{self.max_steps:,}" if self.max_steps else f"{step:,}"
 
     def point(self, step: int, split: Split, loss: float, accuracy: float) -> None:
         self._points.append((step, split, loss, accuracy))
+        if split == "test":  # every evaluation gets its line in the job's log
+            log.info("step %s: test loss %.4f accuracy %.4f", self._of(step), loss, accuracy)
+        else:
+            self._last_train = (loss, accuracy)
         self._maybe_flush()
 
     def progress(self, step: int, steps_per_second: float, images_per_second: float) -> None:
         self._progress = (step, steps_per_second, images_per_second)
+        now = time.monotonic()
+        if self._last_train is not None and now - self._last_line >= self.flush_seconds:  # a line per log interval,
+            self._last_line = now  # at most one per flush_seconds
+            loss, accuracy = self._last_train
+            log.info("step %s: train loss %.4f accuracy %.4f, %.1f steps/s, %.0f images/s",
+                     self._of(step), loss, accuracy, steps_per_second, images_per_second)  # fmt: skip
         self._maybe_flush()
 
     def should_stop(self) -> bool:

@@ -58,6 +58,7 @@ def get_metrics_csv(sessions: SessionFactoryDep, job_id: JobId) -> StreamingResp
     },
 )
 async def follow_job(
+    request: Request,
     sessions: SessionFactoryDep,
     events: EventsDep,
     job_id: JobId,
@@ -68,7 +69,8 @@ async def follow_job(
     """Follow a job as it trains; the stream ends after the job's final status."""
     await run_in_threadpool(_check_exists, sessions, job_id)  # 404 before the stream starts
     stream: AsyncIterator[dict[str, Any]] = events.stream(job_id, last_event_id)
-    return EventSourceResponse(stream, ping=15, headers={"Cache-Control": "no-store"})
+    ping = request.app.state.settings.events_ping_seconds
+    return EventSourceResponse(stream, ping=ping, headers={"Cache-Control": "no-store"})
 
 
 def _check_exists(sessions: Any, job_id: int) -> None:
@@ -80,7 +82,7 @@ def _labelled(curves: CurvesDep, sessions: Any, job_id: int) -> Labelled:
     view = curves.view(job_id)
     with sessions() as session:
         job = find_job(session, job_id)
-    return Labelled(view, job.name or f"job {job_id}", job.model)
+    return Labelled(view, job.name, job.model)
 
 
 def _plot_response(data: bytes, image_format: ImageFormat) -> Response:
@@ -139,4 +141,5 @@ def plot_comparison(
 async def follow_jobs(request: Request) -> EventSourceResponse:
     """Every job's status, progress and test accuracy as they change (the web page's table)."""
     table: JobsTableEvents = request.app.state.table_events
-    return EventSourceResponse(table.stream(), ping=15, headers={"Cache-Control": "no-store"})
+    ping = request.app.state.settings.events_ping_seconds
+    return EventSourceResponse(table.stream(), ping=ping, headers={"Cache-Control": "no-store"})

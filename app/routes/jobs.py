@@ -135,6 +135,7 @@ async def get_metrics(
             "loss and accuracy in each stretch of steps, the first and last point, and the best test accuracy.",
         ),
     ] = None,
+    split: Annotated[Literal["train", "test"] | None, Query(description="Only this split's points.")] = None,
     format: Annotated[Literal["json", "csv"], Query(description="`csv`: every point, as /metrics.csv.")] = "json",
     limit: Annotated[
         int, Query(ge=10, le=MAX_PAGE_POINTS, description="Points per answer; `next_since` pages on.")
@@ -142,12 +143,12 @@ async def get_metrics(
 ) -> Response:
     """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
     if format == "csv":
-        points = await run_in_threadpool(read_all_points, sessions, job_id)
+        points = await run_in_threadpool(read_all_points, sessions, job_id, split)
         return StreamingResponse(points_csv(points), media_type="text/csv")
     if max_points is not None:
-        body = await run_in_threadpool(read_downsampled_json, curves, job_id, since, max_points)
+        body = await run_in_threadpool(read_downsampled_json, curves, job_id, since, max_points, split)
     else:
-        body = await run_in_threadpool(read_metrics_json, sessions, job_id, since, limit)
+        body = await run_in_threadpool(read_metrics_json, sessions, job_id, since, limit, split)
     return Response(body, media_type="application/json")
 
 

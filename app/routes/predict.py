@@ -9,14 +9,8 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from app.deps import MAX_ID
-from app.schemas import (
-    MAX_IMAGES_PER_REQUEST,
-    TOP_K_DEFAULT,
-    TOP_K_MAX,
-    ErrorMessage,
-    PredictionsPublic,
-    PredictJSON,
-)
+from app.errors import error_responses
+from app.schemas import MAX_IMAGES_PER_REQUEST, TOP_K_DEFAULT, TOP_K_MAX, PredictionsPublic, PredictJSON
 from app.services.errors import InvalidField, NotBase64, UnsupportedMedia
 from app.services.images import Upload
 from app.services.predict import predict
@@ -35,7 +29,8 @@ REQUEST_BODY: dict[str, Any] = {
                     "files": {
                         "type": "array",
                         "items": {"type": "string", "format": "binary"},
-                        "description": "Image files: PNG, JPEG, BMP, GIF, WebP; any size or mode.",
+                        "description": "Image files: PNG, JPEG, BMP, GIF, WebP, in any mode; a JPEG of any "
+                        "size (decoded at a reduced scale), other formats up to MAX_IMAGE_PIXELS (4 M) pixels.",
                     },
                     "job_id": {
                         "type": "integer",
@@ -51,11 +46,15 @@ REQUEST_BODY: dict[str, Any] = {
     },
 }
 ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorMessage, "description": "A base64 image that does not decode."},
-    404: {"model": ErrorMessage, "description": "Unknown job."},
-    409: {"model": ErrorMessage, "description": "The job has no model, or no job has succeeded yet."},
-    413: {"model": ErrorMessage, "description": "Too many images, or one too large."},
-    415: {"model": ErrorMessage, "description": "A file that is not an image, or a body neither multipart nor JSON."},
+    **error_responses(
+        {
+            400: "The only image is base64 that does not decode.",
+            404: "Unknown job.",
+            409: "The job has no model, or no job has succeeded yet.",
+            413: "Too many images or too large a body; or the only image is over a limit.",
+            415: "A body neither multipart nor JSON; or the only file is not an image in an accepted format.",
+        }
+    )
 }
 
 
@@ -102,7 +101,7 @@ def _parse_json(raw: bytes) -> tuple[list[Upload], dict[str, Any]]:
         try:
             uploads.append(Upload(f"images[{i}]", base64.b64decode(text, validate=True)))
         except (binascii.Error, ValueError):
-            raise NotBase64(f"images[{i}]: not valid base64") from None
+            uploads.append(Upload(f"images[{i}]", b"", NotBase64(f"images[{i}]: not valid base64")))
     fields = {k: v for k, v in (("job_id", body.job_id), ("top_k", body.top_k)) if v is not None}
     return uploads, fields
 

@@ -68,7 +68,7 @@ def submit_report(
 
 @router.get(
     "",
-    response_class=HTMLResponse,
+    response_class=Response,  # errors stay JSON; the 200 is HTML or Markdown
     responses={200: {"content": {"text/html": {}, "text/markdown": {}}, "description": "The report."}},
 )
 def get_report(

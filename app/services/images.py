@@ -2,6 +2,7 @@
 per request, and JPEGs decoded at a reduced scale (the models see 32x32)."""
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ DRAFT_EDGE = 64  # JPEG decodes at 1/2 to 1/8 scale while both sides stay at lea
 class Upload:
     filename: str
     data: bytes
+    refused: RequestRefused | None = None  # why it cannot be decoded, known before decoding (bad base64)
 
 
 class PixelBudget:
@@ -39,7 +41,10 @@ class PixelBudget:
 
 
 def decode_upload(upload: Upload, max_bytes: int, max_pixels: int, budget: PixelBudget | None = None) -> np.ndarray:
-    """One upload -> (3, 32, 32) uint8, as training images are made. Raises TooLarge or UnsupportedMedia."""
+    """One upload -> (3, 32, 32) uint8, as training images are made. Raises TooLarge or UnsupportedMedia
+    (or the upload's own refusal)."""
+    if upload.refused is not None:
+        raise upload.refused
     if len(upload.data) > max_bytes:
         raise TooLarge(f"file {upload.filename!r} is {len(upload.data):,} bytes, over the limit of {max_bytes:,}")
     try:
@@ -49,8 +54,12 @@ def decode_upload(upload: Upload, max_bytes: int, max_pixels: int, budget: Pixel
                 image.draft("RGB", (DRAFT_EDGE, DRAFT_EDGE))  # JPEG only: a smaller decode, header read only
                 width, height = image.size  # what will be decoded; nothing decoded yet
                 if width * height > max_pixels:
+                    side = math.isqrt(max_pixels)
+                    or_jpeg = ", or send it as JPEG (decoded at up to 1/8 scale)" if image.format != "JPEG" else ""
                     raise TooLarge(
-                        f"file {upload.filename!r} is {width}x{height} pixels, over the limit of {max_pixels:,} pixels",
+                        f"file {upload.filename!r} is {width}x{height} pixels as decoded, over the limit of "
+                        f"{max_pixels:,}: resize it to at most {side}x{side} (the models see 32x32; e.g. "
+                        f"`convert in.png -resize 512x512 out.png`){or_jpeg}"
                     )
                 if budget is not None:
                     budget.take(upload.filename, width * height)

@@ -58,19 +58,21 @@ def read_job(sessions: sessionmaker[Session], job_id: int) -> JobPublic:
         return job_public(session, find_job(session, job_id))
 
 
-def read_metrics_json(sessions: sessionmaker[Session], job_id: int, since: int | None, limit: int) -> bytes:
+def read_metrics_json(
+    sessions: sessionmaker[Session], job_id: int, since: int | None, limit: int, split: str | None = None
+) -> bytes:
     """GET /jobs/{id}/metrics as JSON bytes: one page of at most `limit` points. Raises JobNotFound."""
     with sessions() as session:
         job = find_job(session, job_id)
-        points, next_since = read_page(session, job_id, since, limit)
+        points, next_since = read_page(session, job_id, since, limit, split)
         return points_json(job.id, job.status, points, next_since)
 
 
-def read_all_points(sessions: sessionmaker[Session], job_id: int) -> Sequence[PointRow]:
-    """Every point of the job, in step order. Raises JobNotFound."""
+def read_all_points(sessions: sessionmaker[Session], job_id: int, split: str | None = None) -> Sequence[PointRow]:
+    """Every point of the job (of one split, when given), in step order. Raises JobNotFound."""
     with sessions() as session:
         find_job(session, job_id)
-        return read_points(session, job_id)
+        return read_points(session, job_id, split=split)
 
 
 TABLE_ROWS = 200

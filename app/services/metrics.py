@@ -26,13 +26,18 @@ def points_json(job_id: int, status: str, points: Sequence[PointRow], next_since
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
-def read_downsampled_json(curves: JobCurves, job_id: int, since: int | None, max_points: int) -> bytes:
-    """At most `max_points` points (after `since`) that keep the curve's shape: first, last, best, extremes.
-    Reads only the points new since the last call for this job. Raises JobNotFound."""
+def read_downsampled_json(
+    curves: JobCurves, job_id: int, since: int | None, max_points: int, split: str | None = None
+) -> bytes:
+    """At most `max_points` points (after `since`, of one split when given) that keep the curve's shape:
+    first, last, best, extremes. Reads only the points new since the last call for this job. Raises
+    JobNotFound."""
     view = curves.view(job_id)
     curve = view.curve
     start = 0 if since is None else int(np.searchsorted(curve.step, since, side="right"))
     window = np.arange(start, len(curve))
+    if split is not None:
+        window = window[curve.is_test[window] == (split == "test")]
     sub = curve.select(window)
     return points_json(view.id, view.status, sub.rows(downsample(sub, max_points)))
 

@@ -23,11 +23,30 @@ MEDIA_TYPES: dict[str, str] = {"png": "image/png", "svg": "image/svg+xml"}
 
 @dataclass(frozen=True)
 class Labelled:
-    """One job's view with the name to show for it."""
+    """One job's view with its name (None when it has none) and model kind."""
 
     view: JobView
-    name: str
+    name: str | None
     model: str
+
+    @property
+    def label(self) -> str:
+        """`job 3: wide (torch_mlp)`, or `job 3 (torch_mlp)` for a job without a name; drawn as literal text."""
+        named = f": {shortened(self.name)}" if self.name else ""
+        return literal(f"job {self.view.id}{named} ({self.model})")
+
+
+NAME_CHARS = 60  # a longer name is cut (with an ellipsis) in titles and legends
+
+
+def shortened(name: str) -> str:
+    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
+
+
+def literal(text: str) -> str:
+    """`text` drawn as it is: matplotlib reads what stands between two `$` as mathtext (a user's name such
+    as `a $\\x$ b` would fail to render, or recurse), and `\\$` is its literal dollar sign."""
+    return text.replace("$", r"\$")
 
 
 def _thinned(curve: Curve, width_px: int) -> Curve:
@@ -49,6 +68,10 @@ def _where(view: JobView) -> str:
 
 def job_plot(job: Labelled, width_px: int, height_px: int, image_format: ImageFormat) -> bytes:
     """Two panels, loss and accuracy against step, train and test, titled with the job."""
+    return render(job_figure(job, width_px, height_px), image_format)
+
+
+def job_figure(job: Labelled, width_px: int, height_px: int) -> Figure:
     figure = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
     loss_ax, acc_ax = figure.subplots(1, 2)
     curve = _thinned(job.view.curve, width_px // 2)
@@ -67,8 +90,8 @@ def job_plot(job: Labelled, width_px: int, height_px: int, image_format: ImageFo
             ax.legend()
     if not len(curve):
         loss_ax.text(0.5, 0.5, "no points yet", ha="center", va="center", transform=loss_ax.transAxes)
-    figure.suptitle(f"job {job.view.id}: {job.name} ({job.model}), {_where(job.view)}")
-    return render(figure, image_format)
+    figure.suptitle(f"{job.label}, {_where(job.view)}")
+    return figure
 
 
 def compare_plot(
@@ -86,7 +109,7 @@ def compare_plot(
         curve = _thinned(job.view.curve, width_px)
         mask = curve.is_test == (split == "test")
         values = curve.loss if metric == "loss" else curve.accuracy
-        ax.plot(curve.step[mask], values[mask], label=f"{job.view.id}: {job.name}", linewidth=1.2)
+        ax.plot(curve.step[mask], values[mask], label=job.label, linewidth=1.2)
     ax.set_xlabel("step")
     ax.set_ylabel(f"{split} {metric}")
     ax.grid(alpha=0.3)

@@ -3,8 +3,9 @@
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.schemas import Prediction, PredictionsPublic, TopK
-from app.services.errors import InvalidField, TooLarge
+from app.errors import status_of
+from app.schemas import FileError, Prediction, PredictionsPublic, TopK
+from app.services.errors import InvalidField, RequestRefused, TooLarge
 from app.services.images import PixelBudget, Upload, decode_upload
 from app.services.model_cache import LoadedModel, ModelCache
 from app.settings import ApiSettings
@@ -49,12 +50,25 @@ def predict(
         info = model_info(session, chosen)  # raises JobNotFound / NoModel, e.g. for a deleted job
     loaded = cache.get((chosen, info.sha256), info.size_bytes, lambda: _load(sessions, chosen))
     budget = PixelBudget(settings.max_request_pixels)
-    images = np.stack([decode_upload(u, settings.max_image_bytes, settings.max_image_pixels, budget) for u in uploads])
-    probabilities = loaded.predictor.probabilities(images)  # one batch for the whole request
+    images: list[np.ndarray] = []
+    refused: dict[int, RequestRefused] = {}  # each file is answered on its own
+    for i, upload in enumerate(uploads):
+        try:
+            images.append(decode_upload(upload, settings.max_image_bytes, settings.max_image_pixels, budget))
+        except RequestRefused as exc:
+            refused[i] = exc
+    if not images:  # nothing to answer: the request gets the (first) file's error
+        raise refused[0]
+    probabilities = iter(loaded.predictor.probabilities(np.stack(images)))  # one batch for the whole request
     names = loaded.predictor.class_names
     k = min(top_k, len(names))
     predictions = []
-    for upload, probs in zip(uploads, probabilities, strict=True):
+    for i, upload in enumerate(uploads):
+        if i in refused:
+            error = FileError(status=status_of(refused[i]), message=str(refused[i]))
+            predictions.append(Prediction(filename=upload.filename, error=error))
+            continue
+        probs = next(probabilities)
         order = np.argsort(-probs, kind="stable")[:k]
         best = int(order[0])
         predictions.append(

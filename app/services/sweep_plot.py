@@ -4,8 +4,9 @@ the best few over the rest in grey. matplotlib's object API, as the job plots.""
 from dataclasses import dataclass
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from app.services.plots import DPI, ImageFormat, render
+from app.services.plots import DPI, ImageFormat, literal, render
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,10 @@ STATUS_STYLE = {"succeeded": ("o", "tab:blue"), "stopped_early": ("x", "tab:red"
 
 
 def sweep_plot(data: SweepPlotData, width_px: int, height_px: int, image_format: ImageFormat) -> bytes:
+    return render(sweep_figure(data, width_px, height_px), image_format)
+
+
+def sweep_figure(data: SweepPlotData, width_px: int, height_px: int) -> Figure:
     figure = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
     trials_ax, curves_ax = figure.subplots(1, 2)
     for status in sorted({s for _, v, s in data.trials if v is not None}):
@@ -28,6 +33,7 @@ def sweep_plot(data: SweepPlotData, width_px: int, height_px: int, image_format:
         points = [(n, v) for n, v, s in data.trials if s == status and v is not None]
         trials_ax.scatter([n for n, _ in points], [v for _, v in points], marker=marker, color=color, label=status)
     trials_ax.set_xlabel("trial")
+    trials_ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers: no tick at 0.25
     trials_ax.set_ylabel(f"{data.metric} (last evaluation)")
     trials_ax.grid(alpha=0.3)
     if any(v is not None for _, v, _ in data.trials):
@@ -44,5 +50,5 @@ def sweep_plot(data: SweepPlotData, width_px: int, height_px: int, image_format:
     curves_ax.grid(alpha=0.3)
     if data.best_curves:
         curves_ax.legend()
-    figure.suptitle(data.title)
-    return render(figure, image_format)
+    figure.suptitle(literal(data.title))
+    return figure

@@ -4,7 +4,7 @@ from collections import Counter
 
 from sqlalchemy.orm import Session
 
-from app.services.plots import ImageFormat
+from app.services.plots import ImageFormat, shortened
 from app.services.sweep_plot import SweepPlotData, sweep_plot
 from app.sweep_schemas import SweepPublic, SweepsPublic, SweepSummary, TrialPublic
 from store.sweeps import TrialView, evaluations, find_sweep, list_sweeps, sweep_trials
@@ -94,7 +94,7 @@ def sweep_plot_image(
     ranked = _ranked(spec, views, curves)
     job_of = {v.trial.number: v.trial.job_id for v in views}
     data = SweepPlotData(
-        title=f"sweep {sweep.id}: {sweep.name or spec.method} ({sweep.status})",
+        title=f"sweep {sweep.id}: {shortened(sweep.name or spec.method)} ({sweep.status})",
         metric=f"test {spec.objective.metric}",
         trials=[(t.number, t.objective, t.status) for t in ranked],
         best_curves=[

@@ -190,7 +190,7 @@ $("cancel").addEventListener("click", async () => {
 
 $("download").addEventListener("click", async () => {
   const response = await fetch(`/jobs/${shownJob}/model`, { headers: headers() });
-  if (!response.ok) { $("job-error").textContent = (await response.json()).detail; return; }
+  if (!response.ok) { $("job-error").textContent = (await response.json()).message; return; }
   const link = Object.assign(document.createElement("a"), {
     href: URL.createObjectURL(await response.blob()), download: `job-${shownJob}.safetensors`,
   });
@@ -204,7 +204,8 @@ async function classify(files) {
   try {
     const result = await api(`/predict?job_id=${shownJob}&top_k=3`, { method: "POST", body: form });
     $("predictions").replaceChildren(...result.predictions.map((p) => {
-      const li = document.createElement("li");
+      const li = document.createElement("li");  // each file its own answer: its classes, or why it was refused
+      if (p.error) { li.className = "error"; li.textContent = `${p.filename}: ${p.error.message}`; return li; }
       li.textContent = `${p.filename}: ` + p.top_k.map((t) => `${t.label} ${(100 * t.probability).toFixed(1)}%`).join(", ");
       return li;
     }));

@@ -1,6 +1,7 @@
 """The `numpy_mlp` kind: the assignment's NumPy MLP (part 1), hand-written backprop, plain SGD, CPU only.
 Never imports torch."""
 
+import logging
 from typing import Literal
 
 import numpy as np
@@ -17,6 +18,8 @@ from models.training.loop import LoopPlan, run_loop
 from models.training.numpy_backend import NumpyMLPBackend
 from models.training.reporting import Reporter
 from models.training.results import DataSource, RunResult, StartFrom
+
+log = logging.getLogger(__name__)
 
 
 class NumpyMLPSpec(MLPSpecMixin, CommonSpec):
@@ -63,6 +66,8 @@ def train(
         for name, value in matched_weights(shapes, start.init, start.init_job or 0, arrays.n_classes).items():
             weights[name][...] = value
     backend = NumpyMLPBackend(model, arrays, norm, spec.batch_size, spec.learning_rate, spec.seed)
+    log.info("training on the CPU with NumPy in %s, %s parameters", spec.dtype,
+             f"{sum(w.size for w in model.state_dict().values()):,}")  # fmt: skip
     plan = LoopPlan(spec.max_steps, spec.log_every, spec.eval_every, spec.checkpoint_every, spec.batch_size)
     result = run_loop(backend, plan, reporter, start.checkpoint, evaluate_first=start.init is not None)
     runtime = {"device": "cpu", "precision": spec.dtype}

@@ -1,6 +1,7 @@
 """Setting up a torch run: device, seed, data on the device, optimiser, schedule, augmentation,
 precision and memory format; then `run_loop` drives the `TorchBackend`."""
 
+import logging
 from collections.abc import Callable
 
 import torch
@@ -21,6 +22,7 @@ from models.training.torch_data import DeviceData
 from models.training.torch_device import resolve_device, seed_everything
 
 EVAL_IMAGES_PER_BATCH = {"cpu": 1000, "cuda": 5000}
+log = logging.getLogger(__name__)
 
 
 def use_bf16(mixed_precision: str, device: torch.device, convolutional: bool) -> bool:
@@ -77,6 +79,10 @@ def train_torch_network(
         channels_last=convolutional,
         eval_batch=max(1, int(EVAL_IMAGES_PER_BATCH[device.type] * eval_scale)),
     )
+    threads = torch.get_num_threads()
+    where = torch.cuda.get_device_name(device) if on_gpu else f"the CPU, {threads} thread{'s' * (threads != 1)}"
+    log.info("training on %s in %s%s, %s parameters", where, "bfloat16 autocast" if bf16 else "float32",
+             ", channels-last" if convolutional else "", f"{sum(p.numel() for p in model.parameters()):,}")  # fmt: skip
     runnable: nn.Module = torch.compile(model) if spec.compile else model  # type: ignore[assignment]
     loop_plan = LoopPlan(spec.max_steps, spec.log_every, spec.eval_every, spec.checkpoint_every, spec.batch_size)
     backend = TorchBackend(runnable, data, step_plan)

@@ -1,0 +1,61 @@
+"""`cifar-jobs sweeps`: submit, list, show and cancel hyperparameter sweeps."""
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from cli.http import answer, client, console, read_json_argument
+
+app = typer.Typer(help="Hyperparameter sweeps: their trials are ordinary jobs.", no_args_is_help=True)
+
+
+def _line(sweep: dict[str, Any]) -> str:
+    best = sweep.get("best")
+    best_text = f", best trial {best['number']} (job {best['job_id']}) {best['objective']:.4f}" if best else ""
+    return (f"sweep {sweep['id']} {sweep['status']}: {sweep['method']}, "
+            f"{sweep['trials_created']} of {sweep['trials']} trials{best_text}")  # fmt: skip
+
+
+@app.command()
+def submit(
+    spec: Annotated[str, typer.Argument(help="The sweep as JSON, @file.json, or - for standard input.")],
+) -> None:
+    """Start a sweep (the request `POST /sweeps` takes)."""
+    with client() as http:
+        console.print(_line(answer(http.post("/sweeps", json=read_json_argument(spec, "SPEC")))))
+
+
+@app.command("list")
+def list_sweeps(limit: Annotated[int, typer.Option(min=1, max=100)] = 20) -> None:
+    """Sweeps, newest first, each with its best trial."""
+    with client() as http:
+        page = answer(http.get("/sweeps", params={"limit": limit}))
+    for sweep in page["data"]:
+        console.print(_line(sweep), markup=False)
+    console.print(f"{len(page['data'])} of {page['count']}")
+
+
+@app.command()
+def show(sweep_id: int) -> None:
+    """The leaderboard: every trial best first, with its job, parameters, status and objective."""
+    with client() as http:
+        sweep = answer(http.get(f"/sweeps/{sweep_id}"))
+    console.print(_line(sweep), markup=False)
+    table = Table("trial", "job", "status", "objective", "step", "params")
+    for trial in sweep["leaderboard"]:
+        objective = trial["objective"]
+        table.add_row(str(trial["number"]), str(trial["job_id"] or ""), trial["status"],
+                      f"{objective:.4f}" if objective is not None else "",
+                      f"{trial['step']}/{trial['max_steps'] or ''}",
+                      json.dumps(trial["params"], separators=(",", ":")))  # fmt: skip
+    console.print(table)
+    console.print(f"steps spent {sweep['steps_spent']:,} of {sweep['steps_if_run_to_end']:,} run to the end")
+
+
+@app.command()
+def cancel(sweep_id: int) -> None:
+    """Create no more trials, and cancel the queued and running ones."""
+    with client() as http:
+        console.print(_line(answer(http.post(f"/sweeps/{sweep_id}/cancel"))), markup=False)
