@@ -20,7 +20,7 @@ from starlette.types import Send
 from app.schemas import ErrorMessage, ValidationErrorMessage
 from app.services.downsample import KEPT_PER_BUCKET
 from app.services.errors import InvalidField, NotBase64, TooLarge, UnsupportedMedia
-from store.errors import IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, NoModel
+from store.errors import ArtifactCorrupt, IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, NoModel
 from store.sweeps import SweepFinished, SweepNotFound
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ STATUS_OF: dict[type[Exception], int] = {
     SweepNotFound: 404,
     SweepFinished: 409,
     NoModel: 409,
+    ArtifactCorrupt: 409,
     NotBase64: 400,
     TooLarge: 413,
     UnsupportedMedia: 415,

@@ -13,6 +13,7 @@ from app.docs import install_docs
 from app.errors import COMMON_ERRORS, install_error_handlers, refuse_unknown_query_parameters
 from app.prometheus import install_prometheus
 from app.routes import curves, health, jobs, predict, reports, sweeps, web
+from app.security_headers import SecurityHeadersMiddleware
 from app.services.curves import JobCurves
 from app.services.events import JobEvents, JobsTableEvents
 from app.services.jobs import table_rows
@@ -70,7 +71,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings  # before startup too: dependencies read it
     install_error_handlers(app, set(KINDS))
-    install_docs(app)
+    docs_scripts = install_docs(app)
     install_prometheus(app)
     web.install_web_page(app)
     checked = [Depends(refuse_unknown_query_parameters)]
@@ -87,6 +88,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         allowed_origins=frozenset(split_list(settings.allowed_origins)),
         allowed_hosts=frozenset(split_list(settings.allowed_hosts)),
     )
+    app.add_middleware(SecurityHeadersMiddleware, script_hashes=docs_scripts)  # outermost: on every answer
     return app
 
 

@@ -47,6 +47,7 @@ class RequestLog:
     allowed_origin: str
     requested: list[str] = field(default_factory=list)
     foreign: list[str] = field(default_factory=list)
+    refused_by_csp: list[str] = field(default_factory=list)  # console reports of what the page's CSP blocked
 
     def route(self, route: Route) -> None:
         url = route.request.url
@@ -64,7 +65,13 @@ def open_page(browser: Browser, origin: str) -> tuple[Page, RequestLog]:
     page.set_default_timeout(20_000)
     log = RequestLog(origin)
     page.route("**/*", log.route)
+    page.on("console", lambda message: _note_csp(log, message.text))
     return page, log
+
+
+def _note_csp(log: RequestLog, text: str) -> None:
+    if "Content Security Policy" in text:
+        log.refused_by_csp.append(text)
 
 
 def screenshot_path(name: str) -> Path | None:

@@ -1,13 +1,13 @@
 """Reading and writing artifacts; metadata queries never load the blobs."""
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.errors import NoModel
+from store.errors import ArtifactCorrupt, NoModel
 from store.jobs import find_job
 from store.tables import Artifact, ArtifactKind, Job, JobStatus, utcnow
 from store.transitions import WITH_MODEL
@@ -43,6 +43,8 @@ def artifact_infos(session: Session, job_ids: list[int], kind: ArtifactKind) -> 
 
 
 def read_artifact(session: Session, job_id: int, kind: ArtifactKind) -> tuple[ArtifactInfo, bytes] | None:
+    """The artifact and its bytes, checked against their stored SHA-256 (ArtifactCorrupt when they
+    differ: a damaged disk or a hand-edited database must not reach a model loader)."""
     row = session.execute(
         select(Artifact.size_bytes, Artifact.sha256, Artifact.step, Artifact.data).where(
             Artifact.job_id == job_id, Artifact.kind == kind.value
@@ -50,16 +52,20 @@ def read_artifact(session: Session, job_id: int, kind: ArtifactKind) -> tuple[Ar
     ).first()
     if row is None:
         return None
-    return ArtifactInfo(job_id, row.size_bytes, row.sha256, row.step), row.data
+    data = bytes(row.data)
+    if hashlib.sha256(data).hexdigest() != row.sha256:
+        raise ArtifactCorrupt(job_id, kind.value)
+    return ArtifactInfo(job_id, row.size_bytes, row.sha256, row.step), data
 
 
-def best_model_job(session: Session) -> int | None:
-    """The succeeded job with a model and the best final test accuracy (newest on ties)."""
+def best_model_job(session: Session, passed_over: Collection[int] = ()) -> int | None:
+    """The succeeded job with a model and the best final test accuracy (newest on ties), leaving out
+    the jobs `passed_over` (their models are damaged, say)."""
     accuracy = Job.final_metrics["test_accuracy"].as_float()
     query = (
         select(Job.id)
         .join(Artifact, (Artifact.job_id == Job.id) & (Artifact.kind == ArtifactKind.model.value))
-        .where(Job.status == JobStatus.succeeded.value)
+        .where(Job.status == JobStatus.succeeded.value, Job.id.not_in(list(passed_over)))
         .order_by(accuracy.desc(), Job.id.desc())
         .limit(1)
     )
@@ -91,6 +97,29 @@ def model_file(session: Session, job_id: int) -> bytes:
 CHUNK_BYTES = 1024 * 1024
 
 
+def verify_model(session: Session, info: ArtifactInfo, chunk_bytes: int = CHUNK_BYTES) -> None:
+    """Read the model in chunks and check its SHA-256 (raises ArtifactCorrupt, or NoModel when it is
+    gone): before a download sends its first byte under that hash as ETag, or a job starts from it."""
+    digest = hashlib.sha256()
+    for offset in range(0, info.size_bytes, chunk_bytes):
+        digest.update(_model_chunk(session, info, offset, chunk_bytes))
+    if digest.hexdigest() != info.sha256:
+        raise ArtifactCorrupt(info.job_id, ArtifactKind.model.value)
+
+
+def _model_chunk(session: Session, info: ArtifactInfo, offset: int, chunk_bytes: int) -> bytes:
+    chunk = session.scalar(
+        select(func.substr(Artifact.data, offset + 1, chunk_bytes)).where(
+            Artifact.job_id == info.job_id,
+            Artifact.kind == ArtifactKind.model.value,
+            Artifact.sha256 == info.sha256,
+        )
+    )
+    if chunk is None:
+        raise NoModel(f"job {info.job_id}'s model was deleted meanwhile")
+    return bytes(chunk)
+
+
 def model_chunks(
     sessions: sessionmaker[Session], info: ArtifactInfo, chunk_bytes: int = CHUNK_BYTES
 ) -> Iterator[bytes]:
@@ -99,13 +128,4 @@ def model_chunks(
     the model is deleted or replaced meanwhile."""
     for offset in range(0, info.size_bytes, chunk_bytes):
         with sessions() as session:
-            chunk = session.scalar(
-                select(func.substr(Artifact.data, offset + 1, chunk_bytes)).where(
-                    Artifact.job_id == info.job_id,
-                    Artifact.kind == ArtifactKind.model.value,
-                    Artifact.sha256 == info.sha256,
-                )
-            )
-        if chunk is None:
-            raise NoModel(f"job {info.job_id}'s model was deleted during the download")
-        yield bytes(chunk)
+            yield _model_chunk(session, info, offset, chunk_bytes)

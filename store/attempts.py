@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.artifacts import put_artifact, read_artifact
+from store.errors import ArtifactCorrupt
 from store.jobs import find_job
 from store.points import delete_points_after
 from store.tables import Artifact, ArtifactKind, Job, JobStatus, utcnow
@@ -86,10 +87,16 @@ class AttemptStart:
 
 def start_attempt(sessions: sessionmaker[Session], attempt: Attempt) -> AttemptStart:
     """The job's spec and last checkpoint; points logged after that checkpoint are dropped, since
-    this attempt logs them again. Commits."""
+    this attempt logs them again. A damaged checkpoint is dropped: the attempt starts from step 0. Commits."""
     with sessions() as session:
         spec = find_job(session, attempt.job_id).spec
-        found = read_artifact(session, attempt.job_id, ArtifactKind.checkpoint)
+        try:
+            found = read_artifact(session, attempt.job_id, ArtifactKind.checkpoint)
+        except ArtifactCorrupt as exc:
+            log.warning("%s; it starts again from step 0", exc)
+            damaged = (Artifact.job_id == attempt.job_id) & (Artifact.kind == ArtifactKind.checkpoint.value)
+            session.execute(delete(Artifact).where(damaged))
+            found = None
         step, checkpoint = (found[0].step, found[1]) if found else (0, None)
         delete_points_after(session, attempt.job_id, step)
         session.commit()
@@ -150,11 +157,8 @@ def requeue_stale_jobs(session: Session, stale_before: datetime) -> tuple[list[i
     return [job_id for job_id, _ in requeued], [job_id for job_id, _ in failed]
 
 
-# How an attempt ended. Each returns False when the job was no longer this attempt's.
-
-
-def _drop_checkpoint(session: Session, job_id: int) -> None:
-    session.execute(delete(Artifact).where(Artifact.job_id == job_id, Artifact.kind == ArtifactKind.checkpoint.value))
+# How an attempt ended. Each returns False when the job was no longer this attempt's. (An ending drops
+# the job's checkpoint: `transition` does it for every finished status.)
 
 
 def fail_attempt(sessions: sessionmaker[Session], attempt: Attempt, message: str) -> bool:
@@ -162,8 +166,6 @@ def fail_attempt(sessions: sessionmaker[Session], attempt: Attempt, message: str
     log.warning("job %s failed: %s", attempt.job_id, message)
     with sessions() as session:
         moved = transition(session, _still_runs(attempt), JobStatus.failed, error=message[:MAX_ERROR_CHARS])
-        if moved:
-            _drop_checkpoint(session, attempt.job_id)
         session.commit()
     return bool(moved)
 
@@ -179,10 +181,8 @@ def _end_with_model(
     """The job's ending and its model artifact in one transaction."""
     with sessions() as session:
         moved = transition(session, _still_runs(attempt), target, [JobStatus.running], final_metrics=metrics, step=step)
-        if moved:
-            if model is not None:
-                put_artifact(session, attempt.job_id, ArtifactKind.model, model, step)
-            _drop_checkpoint(session, attempt.job_id)
+        if moved and model is not None:
+            put_artifact(session, attempt.job_id, ArtifactKind.model, model, step)
         session.commit()
     return bool(moved)
 
@@ -207,8 +207,6 @@ def cancel_attempt(sessions: sessionmaker[Session], attempt: Attempt, metrics: d
         moved = transition(
             session, _still_runs(attempt), JobStatus.cancelled, [JobStatus.running], final_metrics=metrics, step=step
         )
-        if moved:
-            _drop_checkpoint(session, attempt.job_id)
         session.commit()
     return bool(moved)
 
@@ -220,9 +218,7 @@ def hand_back(sessions: sessionmaker[Session], attempt: Attempt) -> bool:
     with sessions() as session:
         runs = _still_runs(attempt)
         moved = transition(session, runs & Job.cancel_requested, JobStatus.cancelled, [JobStatus.running], worker=None)
-        if moved:
-            _drop_checkpoint(session, attempt.job_id)
-        else:
+        if not moved:
             moved = transition(
                 session, runs, JobStatus.queued, [JobStatus.running], worker=None, handed_back=Job.handed_back + 1
             )
@@ -245,8 +241,6 @@ def lose_attempt(sessions: sessionmaker[Session], attempt: Attempt, why: str) ->
             (JobStatus.queued, runs & ~Job.cancel_requested & (lost < Job.max_attempts), {"worker": None}),
         ):  # fmt: skip
             if transition(session, which, target, [JobStatus.running], **values):
-                if target != JobStatus.queued:
-                    _drop_checkpoint(session, attempt.job_id)
                 session.commit()
                 return target.value
         session.rollback()

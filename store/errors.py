@@ -25,3 +25,14 @@ class IdempotencyConflict(StoreError):
 
 class NoModel(StoreError):
     """The job (or every job) has no stored model to download or predict with."""
+
+
+class ArtifactCorrupt(StoreError):
+    """A stored file (a model, a checkpoint) whose bytes no longer match the SHA-256 stored with it."""
+
+    def __init__(self, job_id: int, kind: str) -> None:
+        super().__init__(
+            f"job {job_id}'s {kind} is damaged: its bytes do not match the SHA-256 stored with it "
+            "(train the job again, or delete it)"
+        )
+        self.job_id, self.kind = job_id, kind

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.tables import JobLog, utcnow
@@ -17,8 +18,9 @@ class LogText:
     truncated: bool
 
 
-def save_log(session: Session, job_id: int, attempt: int, text: str, truncated: bool = False) -> None:
-    """Store (replace) the attempt's output, cut to its newest MAX_LOG_CHARS. No commit."""
+def save_log(session: Session, job_id: int, attempt: int, text: str, truncated: bool = False) -> bool:
+    """Store (replace) the attempt's output, cut to its newest MAX_LOG_CHARS, and commit. False when the
+    job is gone (deleted once it ended, between its last output and this copy): its logs went with it."""
     if len(text) > MAX_LOG_CHARS:
         text, truncated = text[-MAX_LOG_CHARS:], True
     text = text.replace("\x00", "")  # PostgreSQL text refuses NUL
@@ -27,6 +29,12 @@ def save_log(session: Session, job_id: int, attempt: int, text: str, truncated: 
         session.add(JobLog(job_id=job_id, attempt=attempt, text=text, truncated=truncated, updated_at=utcnow()))
     else:
         row.text, row.truncated, row.updated_at = text, truncated, utcnow()
+    try:
+        session.commit()
+    except IntegrityError:  # the job's row is gone (foreign key)
+        session.rollback()
+        return False
+    return True
 
 
 def read_log(session: Session, job_id: int, attempt: int | None) -> LogText | None:

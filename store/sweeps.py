@@ -111,7 +111,19 @@ def add_trial(
 ) -> bool:
     """Insert trial `number` and, with a spec, its queued job, in one transaction; commits.
 
-    False when that trial already exists (another driver made it first)."""
+    False when that trial already exists (another driver made it first), or when the sweep no longer
+    runs: the sweep's row is locked first (a no-op update), so a cancel that commits before this
+    transaction is seen, and one that comes after it cancels this trial's job with the others."""
+    still_running = session.execute(
+        update(Sweep)
+        .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.running.value)
+        .values(status=Sweep.status)
+        .returning(Sweep.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if still_running is None:
+        session.rollback()
+        return False
     job_id = None
     if spec is not None:
         job = new_job(spec)
@@ -158,14 +170,18 @@ def request_early_stop(session: Session, job_id: int) -> None:
 
 
 def finish_sweep(session: Session, sweep_id: int, error: str | None = None) -> None:
-    """A running sweep whose trials have all ended. Commits."""
+    """A running sweep whose trials have all ended (finished), or that cannot go on (failed, with the
+    `error` that says why; its queued and running trials are cancelled). Commits."""
+    status = SweepStatus.finished if error is None else SweepStatus.failed
     session.execute(
         update(Sweep)
         .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.running.value)
-        .values(status=SweepStatus.finished.value, finished_at=utcnow(), error=error)
+        .values(status=status.value, finished_at=utcnow(), error=error)
         .execution_options(synchronize_session=False)
     )
     session.commit()
+    if error is not None:
+        _cancel_active_trials(session, sweep_id)
 
 
 def cancel_sweep(session: Session, sweep_id: int) -> Sweep:
@@ -185,10 +201,14 @@ def cancel_sweep(session: Session, sweep_id: int) -> Sweep:
         raise SweepFinished(
             f"sweep {sweep_id} has already ended ({sweep.status}); only a running sweep can be cancelled"
         )
+    _cancel_active_trials(session, sweep_id)
+    return find_sweep(session, sweep_id)
+
+
+def _cancel_active_trials(session: Session, sweep_id: int) -> None:
     for view in sweep_trials(session, sweep_id):
         if view.active and view.job is not None:
             try:
                 request_cancel(session, view.job.id)
             except JobFinished:  # it ended meanwhile
                 pass
-    return find_sweep(session, sweep_id)

@@ -180,6 +180,7 @@ class SweepStatus(enum.StrEnum):
     running = "running"  # trials are queued, running, or still to be asked for
     finished = "finished"  # every trial has ended
     cancelled = "cancelled"
+    failed = "failed"  # it could not go on (its proposals were refused again and again): `error` says why
 
 
 class Sweep(Base):

@@ -3,10 +3,10 @@
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, delete, update
 from sqlalchemy.orm import Session
 
-from store.tables import Job, JobStatus, utcnow
+from store.tables import Artifact, ArtifactKind, Job, JobStatus, utcnow
 
 # from -> the statuses it may move to; nothing else ever writes jobs.status
 TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
@@ -38,7 +38,9 @@ def transition(
     from_statuses: Sequence[JobStatus] | None = None,
     **values: Any,
 ) -> list[tuple[int, int]]:
-    """Move the jobs matched by `which` to `target` and set `values`, in one conditional UPDATE.
+    """Move the jobs matched by `which` to `target` and set `values`, in one conditional UPDATE; a job
+    that ends (any finished status) loses its checkpoint in the same transaction (a finished job never
+    resumes; its model, when it has one, is a separate artifact).
 
     Only jobs whose current status may move to `target` (and is in `from_statuses`, when given)
     change, so two processes racing on one job cannot both win. Returns (id, attempts) of each job
@@ -56,4 +58,10 @@ def transition(
         .returning(Job.id, Job.attempts)
         .execution_options(synchronize_session=False)
     )
-    return [(row.id, row.attempts) for row in session.execute(stmt)]
+    moved = [(row.id, row.attempts) for row in session.execute(stmt)]
+    if moved and target in FINISHED:
+        ended = [job_id for job_id, _ in moved]
+        session.execute(
+            delete(Artifact).where(Artifact.job_id.in_(ended), Artifact.kind == ArtifactKind.checkpoint.value)
+        )
+    return moved

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.kinds import job_spec_adapter
 from store.sweeps import (
+    TrialView,
     add_trial,
     evaluations,
     find_sweep,
@@ -26,6 +27,10 @@ from sweeps import search
 from sweeps.spec import SweepSpec
 
 log = logging.getLogger(__name__)
+# Bounded work per pass: a sweep creates at most this many trials in one pass (each new trial rebuilds
+# the study), so a sweep whose proposals are refused cannot take the driver from the others.
+MAX_NEW_TRIALS_PER_PASS = 4
+MAX_REFUSED_IN_A_ROW = 20  # then the sweep fails, saying why: its search space proposes no runnable job
 
 
 def advance_all(sessions: sessionmaker[Session]) -> None:
@@ -74,9 +79,19 @@ def _show_new_evaluations(session: Session, spec: SweepSpec, sweep_id: int) -> N
     session.commit()
 
 
+def _refused_in_a_row(views: list[TrialView]) -> list[TrialView]:
+    """The newest trials whose specs were refused, up to the last one that got a job."""
+    streak: list[TrialView] = []
+    for view in reversed(views):
+        if view.trial.job_id is not None or view.trial.error is None:
+            break
+        streak.append(view)
+    return streak
+
+
 def _create_trials(session: Session, spec: SweepSpec, sweep_id: int, sweep_name: str | None) -> None:
     assert spec.trials is not None
-    while True:
+    for _ in range(MAX_NEW_TRIALS_PER_PASS):
         views = sweep_trials(session, sweep_id)
         active = sum(view.active for view in views)
         failed = sum(view.status == JobStatus.failed for view in views)
@@ -98,5 +113,12 @@ def _create_trials(session: Session, spec: SweepSpec, sweep_id: int, sweep_name:
         except ValidationError as exc:  # ranges are checked ends only: a combination may still be refused
             job_spec, error = None, f"the trial's spec was refused: {exc.errors()[0]['msg']}"
         if not add_trial(session, sweep_id, number, params, state, job_spec, error):
-            return  # another driver created this trial first: leave the rest to the next pass
+            return  # another driver created this trial first, or the sweep was cancelled: the next pass sees
         log.info("sweep %s: trial %s %s", sweep_id, number, params if error is None else error)
+        refused = _refused_in_a_row(sweep_trials(session, sweep_id))
+        if len(refused) >= MAX_REFUSED_IN_A_ROW:
+            reason = (f"its last {len(refused)} proposals were refused, the last one: {refused[0].trial.error}; "
+                      "narrow the search space to values the model kind accepts together")  # fmt: skip
+            log.warning("sweep %s failed: %s", sweep_id, reason)
+            finish_sweep(session, sweep_id, reason)
+            return

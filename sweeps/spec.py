@@ -18,6 +18,11 @@ MAX_TRIALS = 500
 MAX_CHOICES = 100
 # the kind's fields a search may not vary: what the job is, and its label
 FIXED_FIELDS = {"model", "name"}
+# fields a search may not vary, with why: each would need its own checks per trial
+NOT_SEARCHABLE = {
+    "init_from_job": "the job to start from is checked once, for the base (set it there); a sweep over "
+    "starting points is one sweep per starting job",
+}
 
 
 class Choices(BaseModel):
@@ -130,6 +135,8 @@ class SweepSpec(BaseModel):
         kind_fields = KINDS[base["model"]].spec.model_fields
         for field, dimension in self.search.items():
             where = f"search.{field}"
+            if field in NOT_SEARCHABLE:
+                raise ValueError(f"{where}: not searchable: {NOT_SEARCHABLE[field]}")
             if field in FIXED_FIELDS or field not in kind_fields:
                 raise ValueError(f"{where}: the {base['model']} model kind has no field {field!r} to search")
             if isinstance(dimension, Choices):

@@ -146,7 +146,9 @@ def test_second_sigint_stops_at_once_and_requeues(service: Service) -> None:
         worker.send_signal(signal.SIGINT)
         wait_for_log(service.log_dir / "worker-w.log", "SIGINT received")
         worker.send_signal(signal.SIGINT)
-        worker.wait(timeout=10)  # well before GRACEFUL_STOP_SECONDS (30 s): the second SIGINT killed the child
+        worker.wait(
+            timeout=10
+        )  # well before GRACEFUL_STOP_SECONDS (30 s by default): the second SIGINT killed the child
         wait_for_exit(child, timeout=5)
         back = client.get(f"/jobs/{job['id']}").json()
         assert back["status"] == "queued", back

@@ -227,3 +227,19 @@ def test_predictions_run_at_most_predict_concurrency_at_a_time(client: TestClien
     assert asyncio.run(flood()) == [1] * 8
     assert pool.peak == 2
     pool.shutdown()
+
+
+def test_every_answer_sends_the_security_headers(client: TestClient) -> None:
+    """The page, the report, /docs and every API answer: no framing, no sniffing, no referrer, and a CSP
+    without inline script (but Swagger UI's one start-up script, allowed by its hash)."""
+    for path in ("/", "/docs", "/reports/assignment", "/jobs", "/jobs/999", "/web/app.js", "/openapi.json"):
+        response = client.get(path)
+        headers = response.headers
+        assert headers["x-frame-options"] == "DENY", path
+        assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer", path
+        policy = dict(part.strip().split(" ", 1) for part in headers["content-security-policy"].split(";"))
+        assert policy["frame-ancestors"] == "'none'" and policy["object-src"] == "'none'", path
+        assert "'unsafe-inline'" not in policy["script-src"] and "'unsafe-eval'" not in policy["script-src"], path
+    docs_hash = policy["script-src"].split()[1]
+    assert docs_hash.startswith("'sha256-")
+    assert client.get("/", headers={"Host": "attacker.example"}).headers["x-frame-options"] == "DENY"

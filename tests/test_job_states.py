@@ -75,7 +75,7 @@ def test_cancel_flags_running_and_refuses_finished(sessions: sessionmaker[Sessio
         assert find_job(session, job_id).status == "running"
         transition(session, Job.id == job_id, JobStatus.cancelled)
         session.commit()
-        with pytest.raises(JobFinished, match="already cancelled"):
+        with pytest.raises(JobFinished, match=r"already ended \(cancelled\)"):
             request_cancel(session, job_id)
 
 

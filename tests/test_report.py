@@ -63,4 +63,4 @@ def test_report_reuses_identical_jobs_and_renders_finished_and_unfinished_runs(
         page.wait_for_function(f"document.getElementById('figure-{figure}').naturalWidth === 1000")
     if path := screenshot_path("assignment-report.png"):
         page.screenshot(path=str(path), full_page=True)
-    assert not requests.foreign
+    assert not requests.foreign and not requests.refused_by_csp

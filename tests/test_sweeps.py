@@ -228,6 +228,7 @@ def test_failed_trials_are_replaced_up_to_the_number_of_trials(sweep_service: Se
         ),
         ({"search": {"norm": {"choices": ["none", "groupnorm"]}}}, "search.norm.choices[1]: norm:"),
         ({"search": {"model": {"choices": ["numpy_mlp"]}}}, "search.model: the torch_mlp model kind has no field"),
+        ({"search": {"init_from_job": {"choices": [999999, 1]}}}, "search.init_from_job: not searchable"),
         ({"method": "grid"}, "search.learning_rate: a grid takes only `choices`"),
         ({"early_stopping": {"min_steps": 1000}}, "early_stopping.min_steps: 1000 is not below the base max_steps"),
         ({"base": {"model": "torch_mlp", "batch_size": 0}}, "base: batch_size:"),

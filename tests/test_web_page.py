@@ -77,6 +77,7 @@ def test_submit_watch_the_curve_and_classify_a_dropped_image(browser: Browser, s
     if path := screenshot_path("web-page-job.png"):
         page.screenshot(path=str(path), full_page=True)
     assert requests.foreign == [], f"the page asked for something outside {service.url}: {requests.foreign}"
+    assert requests.refused_by_csp == []  # it runs under its Content Security Policy
 
 
 def test_the_page_works_with_an_api_key(browser: Browser, tmp_path: Path, data_dir: Path, database_url: str) -> None:
@@ -91,3 +92,17 @@ def test_the_page_works_with_an_api_key(browser: Browser, tmp_path: Path, data_d
         expect(page.locator("#jobs tbody")).to_contain_text("keyed")
         assert page.evaluate("() => localStorage.getItem('apiKey')") == "page-key"
         assert requests.foreign == []
+
+
+def test_the_page_cannot_be_framed_by_another_page(browser: Browser, service: Service) -> None:
+    """In an invisible frame on another page, one click once cancelled a job (clickjacking); with
+    `frame-ancestors 'none'` the browser shows no frame of the service at all."""
+    page = browser.new_page()
+    page.set_content(f'<iframe id="framed" src="{service.url}/" width="800" height="600"></iframe>')
+    framed = page.frame_locator("#framed")
+    page.wait_for_function("() => document.getElementById('framed').contentWindow !== null")
+    frame = next(f for f in page.frames if f != page.main_frame)
+    frame.wait_for_load_state()
+    assert frame.url.startswith("chrome-error://"), frame.url  # the browser refused to show it
+    assert framed.locator("#jobs").count() == 0
+    page.close()

@@ -265,7 +265,6 @@ class RayDispatcher:
             return
         with self.sessions() as session:
             save_log(session, attempt.job_id, attempt.number, text)
-            session.commit()
         self._logs_copied[sid] = time.monotonic()
 
 

@@ -12,6 +12,9 @@ class WorkerSettings(StoreSettings):
     training_nice: int = Field(
         10, ge=0, le=19, description="Scheduling niceness of training processes, so the API stays responsive."
     )
+    graceful_stop_seconds: float = Field(
+        30.0, ge=0, description="After SIGTERM, how long a training process has to checkpoint before it is killed."
+    )
     stale_after_seconds: float = Field(
         30.0, description="A running job whose heartbeat is older than this lost its worker and is requeued."
     )

@@ -34,6 +34,7 @@ from store.attempts import (
     touch_heartbeat,
 )
 from store.engine import make_engine, make_session_factory
+from store.errors import JobNotFound
 from store.executors import register_executor, remove_executor
 from store.jobs import find_job
 from store.logs import save_log
@@ -46,7 +47,6 @@ from workers.settings import WorkerSettings
 from workers.stop_flag import StopFlag
 
 log = logging.getLogger(__name__)
-GRACEFUL_STOP_SECONDS = 30.0
 # fork: the child starts in milliseconds with torch already imported; it opens its own
 # database connections and never touches the parent's. The parent must never run a torch
 # operation itself: a child forked after OpenMP's threads exist can deadlock.
@@ -60,6 +60,17 @@ def visible_gpus() -> int:
     if visible is not None:
         return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
     return len(glob.glob("/dev/nvidia[0-9]*"))
+
+
+def _signal_child(child: multiprocessing.process.BaseProcess | None, signum: int) -> None:
+    """Signal the training process if it is still there. `is_alive()` reaps it when it has ended, and a
+    reaped pid must not be signalled (ProcessLookupError, or another process that got the pid)."""
+    if child is None or child.pid is None or not child.is_alive():
+        return
+    try:
+        os.kill(child.pid, signum)
+    except ProcessLookupError:
+        pass
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -87,14 +98,12 @@ class Worker:
         if self.stopping.is_set():
             if signum == signal.SIGINT:  # the second Ctrl-C: stop now
                 self.killing = True
-                if self.child is not None and self.child.pid:
-                    os.kill(self.child.pid, signal.SIGKILL)
+                _signal_child(self.child, signal.SIGKILL)
             return
         log.info("worker %s: %s received; the running job checkpoints and goes back to the queue",
                  self.name, signal.Signals(signum).name)  # fmt: skip
         self.stopping.set()
-        if self.child is not None and self.child.pid:
-            os.kill(self.child.pid, signal.SIGTERM)
+        _signal_child(self.child, signal.SIGTERM)
 
     def run(self) -> None:
         """Claim and train jobs until a stop signal; never returns while a child is alive."""
@@ -178,8 +187,8 @@ class Worker:
         text, truncated = changed
         try:
             with self.sessions() as session:
-                save_log(session, attempt.job_id, attempt.number, text, truncated)
-                session.commit()
+                if not save_log(session, attempt.job_id, attempt.number, text, truncated):
+                    log.info("job %s was deleted after it ended: its output goes with it", attempt.job_id)
         except TRANSIENT as exc:
             output.forget()  # try again next time
             log.warning("job %s: logs not copied (%s)", attempt.job_id, type(exc).__name__)
@@ -203,27 +212,35 @@ class Worker:
                     log.warning("job %s: heartbeat not written (%s)", attempt.job_id, type(exc).__name__)
                 self._copy_output(attempt, output)
                 last_beat = now
-            if timeout_s is not None and now - started > timeout_s and child.pid:
-                os.kill(child.pid, signal.SIGKILL)
+            if timeout_s is not None and now - started > timeout_s and child.is_alive():
+                _signal_child(child, signal.SIGKILL)
                 child.join()
                 return True
             if self.stopping.is_set():
                 stop_sent_at = stop_sent_at or now
-                if now - stop_sent_at > GRACEFUL_STOP_SECONDS and child.pid:
-                    os.kill(child.pid, signal.SIGKILL)
+                if now - stop_sent_at > self.settings.graceful_stop_seconds:
+                    _signal_child(child, signal.SIGKILL)  # it may have ended meanwhile: then nothing
         return False
 
     def _timeout_of(self, attempt: Attempt) -> int | None:
         with self.sessions() as session:
-            return find_job(session, attempt.job_id).timeout_s
+            try:
+                return find_job(session, attempt.job_id).timeout_s
+            except JobNotFound:  # it ended and was deleted already
+                return None
 
     def _read_job(self, attempt: Attempt) -> Job:
         with self.sessions() as session:
             return find_job(session, attempt.job_id)
 
     def _settle(self, attempt: Attempt, exitcode: int | None, timed_out: bool) -> None:
-        """Whatever the child did not record: a stop we asked for is a hand-back, anything else a failure."""
-        job = retrying(lambda: self._read_job(attempt), f"job {attempt.job_id}: reading how it ended")
+        """Whatever the child did not record: a stop we asked for is a hand-back, anything else a failure.
+        A job that is gone (it ended, and was deleted at once) is as good as cancelled: nothing to do."""
+        try:
+            job = retrying(lambda: self._read_job(attempt), f"job {attempt.job_id}: reading how it ended")
+        except JobNotFound:
+            log.info("worker %s: job %s was deleted meanwhile; nothing to record", self.name, attempt.job_id)
+            return
         if job.status != JobStatus.running or job.attempts != attempt.number:  # the child recorded how it ended
             log.info("worker %s: job %s %s", self.name, attempt.job_id, job.status)
             return

@@ -21,7 +21,7 @@ from app.services.jobs import (
 from app.services.metrics import points_csv, read_downsampled_json
 from models.kinds import JobSpec
 from models.kinds.common import NO_CONTROL_CHARACTERS
-from store.artifacts import model_chunks, model_info
+from store.artifacts import model_chunks, model_info, verify_model
 from store.jobs import create_job, delete_job, request_cancel
 from store.logs import read_log
 from store.tables import MAX_INT32, JobStatus
@@ -168,13 +168,15 @@ def cancel_job(job: JobDep, session: SessionDep) -> JobPublic:
     responses={
         **NOT_FOUND,
         200: {"content": {"application/octet-stream": {}}, "description": "The model as a safetensors file."},
-        409: {"model": ErrorMessage, "description": "The job has not succeeded or has no model."},
+        409: {"model": ErrorMessage, "description": "The job has not succeeded, has no model, or its model is damaged"},
     },
 )
 def download_model(job: JobDep, session: SessionDep, sessions: SessionFactoryDep) -> StreamingResponse:
     """The trained weights, normalisation constants, spec and class names, as one safetensors file
-    (streamed from the database in 1 MB chunks)."""
+    (streamed from the database in 1 MB chunks, after a first read checks them against their SHA-256,
+    which is the ETag)."""
     info = model_info(session, job.id)
+    verify_model(session, info)
     return StreamingResponse(
         model_chunks(sessions, info),
         media_type="application/octet-stream",

@@ -9,8 +9,8 @@ from app.schemas import JobPublic, JobsPublic
 from app.services.errors import InvalidField
 from app.services.metrics import points_json
 from models.kinds import JobSpec, architecture_mismatch
-from store.artifacts import artifact_infos, model_info
-from store.errors import JobNotFound, NoModel
+from store.artifacts import artifact_infos, model_info, verify_model
+from store.errors import ArtifactCorrupt, JobNotFound, NoModel
 from store.executors import alive_since, waiting_reason
 from store.jobs import find_job, list_jobs
 from store.points import PointRow, latest_test_accuracy, read_page, read_points
@@ -30,10 +30,11 @@ def check_init_from_job(session: Session, spec: JobSpec) -> None:
     if source_id is None:
         return
     try:
-        model_info(session, source_id)
+        info = model_info(session, source_id)
+        verify_model(session, info)
     except JobNotFound:
         raise InvalidField("init_from_job", f"job {source_id} not found") from None
-    except NoModel as exc:
+    except (NoModel, ArtifactCorrupt) as exc:
         raise InvalidField("init_from_job", str(exc)) from None
     mismatch = architecture_mismatch(find_job(session, source_id).spec, spec)
     if mismatch is not None:

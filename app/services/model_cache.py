@@ -13,6 +13,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from models.prediction import Predictor
+from store.errors import ArtifactCorrupt
 
 Key = tuple[int, str]  # job id, model sha256
 
@@ -29,6 +30,7 @@ class ModelCache:
         self._models: OrderedDict[Key, tuple[LoadedModel, int]] = OrderedDict()
         self._loading: dict[Key, Future[LoadedModel]] = {}
         self._lock = threading.Lock()
+        self._damaged: set[Key] = set()  # models whose bytes failed their SHA-256: not read again
         self.loads = 0  # how many times a model was loaded
         self.waiting = 0  # requests waiting for another request's load of the same model
 
@@ -43,6 +45,8 @@ class ModelCache:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key][0]
+            if key in self._damaged:
+                raise ArtifactCorrupt(key[0], "model")
             pending = self._loading.get(key)
             leader = pending is None
             if pending is None:
@@ -60,6 +64,8 @@ class ModelCache:
         except BaseException as exc:
             with self._lock:
                 del self._loading[key]
+                if isinstance(exc, ArtifactCorrupt):
+                    self._damaged.add(key)
             pending.set_exception(exc)
             raise
         with self._lock:

@@ -1,5 +1,7 @@
 """Answering /predict: pick the model, load it (cached), decode the images, run them as one batch."""
 
+from functools import partial
+
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -12,7 +14,7 @@ from app.settings import ApiSettings
 from models.artifacts import unpack_model
 from models.kinds import load_predictor
 from store.artifacts import best_model_job, model_file, model_info
-from store.errors import NoModel
+from store.errors import ArtifactCorrupt, NoModel
 
 
 def _load(sessions: sessionmaker[Session], job_id: int) -> LoadedModel:
@@ -22,14 +24,25 @@ def _load(sessions: sessionmaker[Session], job_id: int) -> LoadedModel:
     return LoadedModel(artifact.spec["model"], load_predictor(artifact))
 
 
-def choose_job(sessions: sessionmaker[Session], job_id: int | None) -> int:
-    if job_id is not None:
-        return job_id
-    with sessions() as session:
-        best = best_model_job(session)
-    if best is None:
-        raise NoModel("no succeeded job with a model yet: train one first (POST /jobs)")
-    return best
+MAX_DAMAGED_PASSED_OVER = 20  # bounds the work of one request that finds damaged models
+
+
+def load_model(sessions: sessionmaker[Session], cache: ModelCache, job_id: int | None) -> tuple[int, LoadedModel]:
+    """The model of `job_id`, or of the best succeeded job whose model is intact (a damaged one is passed
+    over, and remembered as damaged). Raises JobNotFound, NoModel or ArtifactCorrupt."""
+    passed_over: list[int] = []
+    while True:
+        with sessions() as session:
+            chosen = job_id if job_id is not None else best_model_job(session, passed_over)
+            if chosen is None:
+                raise NoModel("no succeeded job with an intact model yet: train one first (POST /jobs)")
+            info = model_info(session, chosen)  # JobNotFound / NoModel, e.g. for a deleted job
+        try:
+            return chosen, cache.get((chosen, info.sha256), info.size_bytes, partial(_load, sessions, chosen))
+        except ArtifactCorrupt:
+            if job_id is not None or len(passed_over) >= MAX_DAMAGED_PASSED_OVER:
+                raise
+            passed_over.append(chosen)
 
 
 def predict(
@@ -45,10 +58,7 @@ def predict(
         raise InvalidField("files", "send at least one image")
     if len(uploads) > settings.max_images_per_request:
         raise TooLarge(f"files: {len(uploads)} images, over the limit of {settings.max_images_per_request}")
-    chosen = choose_job(sessions, job_id)
-    with sessions() as session:
-        info = model_info(session, chosen)  # raises JobNotFound / NoModel, e.g. for a deleted job
-    loaded = cache.get((chosen, info.sha256), info.size_bytes, lambda: _load(sessions, chosen))
+    chosen, loaded = load_model(sessions, cache, job_id)
     budget = PixelBudget(settings.max_request_pixels)
     images: list[np.ndarray] = []
     refused: dict[int, RequestRefused] = {}  # each file is answered on its own

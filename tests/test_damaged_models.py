@@ -1,0 +1,105 @@
+"""A model (or checkpoint) whose stored bytes were damaged is found by its SHA-256 wherever it is read:
+/predict refuses it naming the job (and passes over it when choosing the best job), a download refuses
+it instead of serving bytes under a hash that is not theirs, init_from_job refuses it, and a damaged
+checkpoint is dropped so the attempt starts again. In process, on the real database."""
+
+import hashlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.main import create_app
+from app.settings import ApiSettings
+from models.artifacts import ModelArtifact, pack_model
+from models.data.preprocessing import fit_normalization
+from models.kinds import parse_spec
+from models.kinds.numpy_mlp import build
+from store.artifacts import put_artifact
+from store.attempts import claim_next, start_attempt, succeed_attempt
+from store.jobs import create_job
+from store.tables import Artifact, ArtifactKind
+from tests.conftest import local_client
+from tests.datagen import CLASSES
+
+SPEC = {"model": "numpy_mlp", "hidden_units": [8]}
+
+
+def succeeded_job(sessions: sessionmaker[Session], test_accuracy: float) -> int:
+    spec = parse_spec(SPEC)
+    weights = build(spec, 10).state_dict()  # type: ignore[arg-type]
+    images = np.random.default_rng(0).integers(0, 256, (20, 3, 32, 32), dtype=np.uint8)
+    norm = fit_normalization("assignment", images)
+    model = pack_model(ModelArtifact(spec.model_dump(mode="json"), CLASSES, norm, dict(weights)))
+    with sessions() as session:
+        create_job(session, spec)
+        attempt = claim_next(session, "w")
+    assert attempt is not None
+    assert succeed_attempt(sessions, attempt, {"test_accuracy": test_accuracy}, 1400, model)
+    return attempt.job_id
+
+
+def damage(sessions: sessionmaker[Session], job_id: int, kind: ArtifactKind) -> None:
+    with sessions() as session:
+        data = session.scalar(select(Artifact.data).where(Artifact.job_id == job_id, Artifact.kind == kind.value))
+        assert data is not None
+        session.execute(
+            update(Artifact)
+            .where(Artifact.job_id == job_id, Artifact.kind == kind.value)
+            .values(data=b"\xff" * 8 + bytes(data)[8:])
+        )
+        session.commit()
+
+
+@pytest.fixture
+def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    with local_client(create_app(ApiSettings(data_dir=tmp_path, database_url=database_url))) as client:
+        yield client
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_damaged_model_is_refused_and_passed_over(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    intact, best = succeeded_job(sessions, 0.40), succeeded_job(sessions, 0.55)
+    damage(sessions, best, ArtifactKind.model)
+    files = [("files", ("red.png", png(), "image/png"))]
+
+    chosen = client.post("/predict", files=files)  # the best job's model is damaged: the next one answers
+    assert chosen.status_code == 200 and chosen.json()["job_id"] == intact
+    for _ in range(2):  # asked for by id: refused, naming it (the second time from the cache's memory)
+        refused = client.post("/predict", params={"job_id": best}, files=files)
+        assert refused.status_code == 409 and refused.json()["message"].startswith(f"job {best}'s model is damaged")
+
+    download = client.get(f"/jobs/{best}/model")
+    assert download.status_code == 409 and "damaged" in download.json()["message"]
+    good = client.get(f"/jobs/{intact}/model")
+    assert good.status_code == 200 and good.headers["etag"] == f'"{hashlib.sha256(good.content).hexdigest()}"'
+
+    seeded = client.post("/jobs", json={**SPEC, "init_from_job": best})
+    assert seeded.status_code == 422
+    assert seeded.json()["message"].startswith(f"init_from_job: job {best}'s model is damaged")
+    assert client.post("/jobs", json={**SPEC, "init_from_job": intact}).status_code == 201
+
+
+def test_a_damaged_checkpoint_is_dropped_and_the_attempt_starts_over(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        create_job(session, parse_spec(SPEC))
+        attempt = claim_next(session, "w")
+        assert attempt is not None
+        put_artifact(session, attempt.job_id, ArtifactKind.checkpoint, b"checkpoint bytes" * 100, 700)
+        session.commit()
+    damage(sessions, attempt.job_id, ArtifactKind.checkpoint)
+    start = start_attempt(sessions, attempt)
+    assert start.checkpoint is None and start.checkpoint_step == 0
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Artifact)) == 0

@@ -1,0 +1,67 @@
+"""The sweep driver's pass, in process on the real database: bounded and fair across sweeps, a sweep whose
+proposals are all refused fails with the reason, and no trial is created once a cancel has committed."""
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.kinds import job_spec_adapter
+from store.sweeps import add_trial, cancel_sweep, create_sweep, find_sweep, sweep_trials
+from store.tables import Job
+from sweeps.driver import MAX_NEW_TRIALS_PER_PASS, MAX_REFUSED_IN_A_ROW, advance_all
+from sweeps.spec import SweepSpec
+
+BASE = {"model": "torch_mlp", "hidden_units": [16], "max_steps": 200}
+# every combination refused: warm-up longer than training, whatever is drawn
+ALL_REFUSED = {"base": BASE, "search": {"warmup_steps": {"uniform": [150, 199]}, "max_steps": {"uniform": [100, 149]}},
+               "method": "random", "trials": 500, "max_concurrent": 8}  # fmt: skip
+ORDINARY = {"base": BASE, "search": {"learning_rate": {"log_uniform": [1e-4, 1e-2]}}, "method": "random", "trials": 4}
+
+
+def new_sweep(sessions: sessionmaker[Session], request: dict[str, Any]) -> int:
+    spec = SweepSpec.model_validate(request)
+    with sessions() as session:
+        return create_sweep(session, spec.name, spec.model_dump(mode="json")).id
+
+
+def trials(sessions: sessionmaker[Session], sweep_id: int) -> int:
+    with sessions() as session:
+        return len(sweep_trials(session, sweep_id))
+
+
+def test_a_sweep_whose_proposals_are_all_refused_neither_starves_others_nor_runs_forever(
+    sessions: sessionmaker[Session],
+) -> None:
+    refused_a, refused_b = new_sweep(sessions, ALL_REFUSED), new_sweep(sessions, ALL_REFUSED)
+    ordinary = new_sweep(sessions, ORDINARY)
+    advance_all(sessions)  # one pass: bounded work for each sweep, and the ordinary one gets its trials
+    assert trials(sessions, refused_a) == trials(sessions, refused_b) == MAX_NEW_TRIALS_PER_PASS
+    assert trials(sessions, ordinary) >= 1
+    passes = 1
+    while passes < 100:
+        with sessions() as session:
+            if find_sweep(session, refused_a).status != "running":
+                break
+        advance_all(sessions)
+        passes += 1
+    with sessions() as session:
+        failed = find_sweep(session, refused_a)
+        assert failed.status == "failed" and failed.finished_at is not None
+        assert f"its last {MAX_REFUSED_IN_A_ROW} proposals were refused" in (failed.error or "")
+        assert "warmup_steps" in (failed.error or "") or "warm-up" in (failed.error or "")
+        assert find_sweep(session, ordinary).status == "running"
+    assert passes <= MAX_REFUSED_IN_A_ROW // MAX_NEW_TRIALS_PER_PASS + 1
+    assert trials(sessions, refused_a) == MAX_REFUSED_IN_A_ROW
+
+
+def test_no_trial_is_created_after_a_cancel_commits(sessions: sessionmaker[Session]) -> None:
+    sweep_id = new_sweep(sessions, ORDINARY)
+    spec = SweepSpec.model_validate(ORDINARY)
+    with sessions() as session:
+        cancel_sweep(session, sweep_id)
+    job_spec = job_spec_adapter.validate_python({**spec.base_spec(), "learning_rate": 0.001})
+    with sessions() as session:  # a driver pass that had proposed before the cancel, inserting after it
+        assert add_trial(session, sweep_id, 0, {"learning_rate": 0.001}, {}, job_spec) is False
+        assert session.scalar(select(func.count()).select_from(Job)) == 0
+    assert trials(sessions, sweep_id) == 0

@@ -1,0 +1,82 @@
+"""The worker at the edges of a job's life, in process (no server): a job deleted the moment it ended,
+and a training process that ends on its own just as the worker gives up waiting for it."""
+
+import multiprocessing
+import signal
+import time
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.kinds import parse_spec
+from store.attempts import Attempt, claim_next, succeed_attempt
+from store.jobs import create_job, delete_job
+from store.logs import read_log
+from workers.output import JobOutput
+from workers.settings import WorkerSettings
+from workers.worker import Worker
+
+CONTEXT = multiprocessing.get_context("fork")
+
+
+def worker_for(engine: Engine, tmp_path: Path, **settings: float) -> Worker:
+    url = engine.url.render_as_string(hide_password=False)
+    return Worker(WorkerSettings.model_validate({"database_url": url, "data_dir": tmp_path, **settings}), "edge")
+
+
+def running_attempt(sessions: sessionmaker[Session]) -> Attempt:
+    with sessions() as session:
+        create_job(session, parse_spec({"model": "torch_mlp"}))
+        attempt = claim_next(session, "edge")
+    assert attempt is not None
+    return attempt
+
+
+def test_a_job_deleted_right_after_it_succeeded_is_left_alone(
+    engine: Engine, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """The child recorded success, the user deleted the job at once, then the worker copied the child's
+    last output and settled: that once died on the logs' foreign key (and stayed down under compose)."""
+    attempt = running_attempt(sessions)
+    output = JobOutput(tmp_path / "out.log")
+    output.path.write_text("step 1400/1400: test loss 1.5 accuracy 0.49\n")
+    assert succeed_attempt(sessions, attempt, {"test_accuracy": 0.49}, 1400, b"model")
+    with sessions() as session:
+        delete_job(session, attempt.job_id)
+    worker = worker_for(engine, tmp_path)
+    try:
+        worker._copy_output(attempt, output)  # nothing to copy into: no error
+        worker._settle(attempt, exitcode=0, timed_out=False)
+        with sessions() as session:
+            assert read_log(session, attempt.job_id, None) is None
+        assert worker._timeout_of(attempt) is None
+    finally:
+        worker.engine.dispose()
+
+
+def _slow_to_stop(seconds: float) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as a child stuck in a locked database would
+    time.sleep(seconds)
+
+
+def test_the_stop_deadline_passing_as_the_child_ends_on_its_own_is_no_crash(
+    engine: Engine, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """SIGTERM to the worker, the child slow to stop: past `graceful_stop_seconds` it is killed. When the
+    child ended (and was reaped) just before that kill, the worker once died of ProcessLookupError."""
+    attempt = running_attempt(sessions)
+    worker = worker_for(engine, tmp_path, graceful_stop_seconds=0.05, heartbeat_seconds=3600)
+    try:
+        worker.child = CONTEXT.Process(target=_slow_to_stop, args=(0.7,))  # ends between two 0.5 s waits
+        worker.child.start()
+        worker.stopping.set()
+        started = time.monotonic()
+        assert worker._watch(attempt, JobOutput(tmp_path / "out.log")) is False
+        assert worker.child.exitcode == 0 and time.monotonic() - started < 5  # it ended by itself, not killed
+        worker.child = CONTEXT.Process(target=_slow_to_stop, args=(60,))  # one that never stops: killed
+        worker.child.start()
+        assert worker._watch(attempt, JobOutput(tmp_path / "out.log")) is False
+        assert worker.child.exitcode == -signal.SIGKILL
+    finally:
+        worker.engine.dispose()
