@@ -12,7 +12,10 @@ COPY migrations migrations
 COPY cli cli
 COPY alembic.ini ./
 RUN pip install '.[ray]'
-# data sets, the SQLite file if no DATABASE_URL is given, ImageNet weights: a volume
+# an unprivileged user runs every service; data sets, the SQLite file if no DATABASE_URL is given and
+# ImageNet weights live on a volume it owns
+RUN useradd --uid 10001 --create-home --shell /usr/sbin/nologin cifar && mkdir /data && chown cifar:cifar /data
+USER cifar
 ENV DATA_DIR=/data
 VOLUME /data
 EXPOSE 8000

@@ -12,7 +12,7 @@ RAY_STAMP := $(VENV)/.installed-ray
 DATA_DIR ?= data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test test-sqlite test-postgresql test-ray worker lint postgresql browser compose ray data clean
+.PHONY: serve test test-sqlite test-postgresql test-ray worker lint postgresql browser compose ray data secrets clean
 
 # what serving needs; PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu picks PyTorch's CPU-only build
 $(STAMP): pyproject.toml
@@ -50,6 +50,16 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check $(PY_DIRS)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+
+# docker-compose.yml's secrets, random, written once into ./secrets (0700; the files stay readable for the
+# containers' unprivileged user, which docker-compose mounts them for)
+secrets:
+	@mkdir -p secrets && chmod 700 secrets
+	@for name in postgres_password api_key ray_auth_token; do \
+		test -s secrets/$$name || (umask 022 && openssl rand -hex 24 > secrets/$$name); done
+	@test -s secrets/database_url || (umask 022 && \
+		echo "postgresql+psycopg://cifar:$$(cat secrets/postgres_password)@postgres:5432/cifar" > secrets/database_url)
+	@echo "secrets in ./secrets: the API key is in secrets/api_key"
 
 # Debian's PostgreSQL server, for the tests (they start their own server on 127.0.0.1).
 postgresql:

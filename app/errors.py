@@ -14,13 +14,15 @@ from fastapi.dependencies.models import Dependant
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import Send
 
 from app.schemas import ErrorMessage, ValidationErrorMessage
 from app.services.downsample import KEPT_PER_BUCKET
-from app.services.errors import InvalidField, NotBase64, TooLarge, UnsupportedMedia
+from app.services.errors import Busy, InvalidField, NotBase64, TooLarge, UnsupportedMedia
 from store.errors import ArtifactCorrupt, IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, NoModel
+from store.health import database_problem, describe
 from store.sweeps import SweepFinished, SweepNotFound
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ STATUS_OF: dict[type[Exception], int] = {
     NotBase64: 400,
     TooLarge: 413,
     UnsupportedMedia: 415,
+    Busy: 503,
 }
 
 
@@ -117,6 +120,7 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
             401: "API_KEY is set and the request did not send it (`Authorization: Bearer <key>`).",
             403: "A client on another machine without API_KEY set, or a cross-origin browser request.",
             500: "An unexpected error; the message holds an id to find it in the server log.",
+            503: "The database is read-only, full or unavailable (the message says which): see Retry-After.",
         }
     ),
     422: {
@@ -176,7 +180,8 @@ def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
         return JSONResponse(status_code=422, content=validation_body(("header", "Idempotency-Key"), str(exc)))
 
     async def refused(_request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=status_of(exc), content=error_body(str(exc)))
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
+        return JSONResponse(status_code=status_of(exc), content=error_body(str(exc)), headers=headers)
 
     for kind in STATUS_OF:
         app.add_exception_handler(kind, refused)
@@ -189,6 +194,14 @@ def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
         elif exc.status_code == 405:
             message = f"{request.method} is not a method of {request.url.path}: see /docs"
         return JSONResponse(status_code=exc.status_code, content=error_body(message), headers=exc.headers)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        problem = database_problem(exc)
+        if problem is None:
+            return await unexpected(request, exc)
+        log.warning("%s %s: %s (%s)", request.method, request.url.path, describe(problem), type(exc.orig).__name__)
+        return JSONResponse(status_code=503, content=error_body(describe(problem)), headers={"Retry-After": "10"})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

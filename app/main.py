@@ -14,8 +14,9 @@ from app.errors import COMMON_ERRORS, install_error_handlers, refuse_unknown_que
 from app.prometheus import install_prometheus
 from app.routes import curves, health, jobs, predict, reports, sweeps, web
 from app.security_headers import SecurityHeadersMiddleware
+from app.services.assignment_report import with_todays_defaults
 from app.services.curves import JobCurves
-from app.services.events import JobEvents, JobsTableEvents
+from app.services.events import JobEvents, JobsTableEvents, StreamSlots
 from app.services.jobs import table_rows
 from app.services.model_cache import ModelCache
 from app.services.predict_pool import PredictPool
@@ -23,6 +24,7 @@ from app.services.sweep_driver import SweepDriver
 from app.settings import ApiSettings, get_settings, split_list
 from models.kinds import KINDS
 from store.engine import make_engine, make_session_factory
+from store.jobs import fill_training_identities
 from store.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -47,10 +49,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         engine = make_engine(settings.resolved_database_url)
         upgrade(engine)  # pending migrations first: the routes assume the current schema
         app.state.sessions = make_session_factory(engine)
+        with app.state.sessions() as session:  # jobs stored before their training hashes existed (once)
+            if filled := fill_training_identities(session, with_todays_defaults):
+                log.info("training hashes filled in for %s jobs stored before them", filled)
         app.state.model_cache = ModelCache(settings.model_cache_mb * 1024 * 1024)
         app.state.predict_pool = PredictPool(settings.predict_concurrency)
         app.state.curves = JobCurves(app.state.sessions)
         app.state.events = JobEvents(app.state.curves, settings.events_interval_seconds)
+        app.state.stream_slots = StreamSlots(settings.events_max_streams)
         sessions = app.state.sessions
         app.state.table_events = JobsTableEvents(lambda: table_rows(sessions), settings.events_interval_seconds)
         log.info("database %s ready", engine.url.render_as_string(hide_password=True))

@@ -1,16 +1,18 @@
 """The API's settings: the store's, plus access, serving and request limits."""
 
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from store.settings import StoreSettings
+from store.settings import StoreSettings, read_secret
 
 
 class ApiSettings(StoreSettings):
     api_key: str | None = Field(
         None, description="When set, every request but /healthz and the docs needs `Authorization: Bearer <key>`."
     )
+    api_key_file: Path | None = Field(None, description="A file holding API_KEY (a container secret, say).")
     allowed_hosts: str = Field(
         "127.0.0.1,localhost,[::1],::1",
         description="Comma-separated Host header values the API answers (DNS rebinding); `*` for any.",
@@ -48,6 +50,12 @@ class ApiSettings(StoreSettings):
     events_interval_seconds: float = Field(
         0.5, gt=0, le=10, description="How often a followed job is read for its event stream (once for all clients)."
     )
+    events_max_streams: int = Field(
+        256, ge=1, le=100_000, description="Event streams one API process keeps open at once; past it, 503."
+    )
+    events_idle_seconds: float = Field(
+        300, gt=0, description="An event stream that had nothing to send this long ends (its client reconnects)."
+    )
     events_ping_seconds: float = Field(
         15, gt=0, le=300, description="How often an event stream sends a keep-alive comment while nothing happens."
     )
@@ -55,6 +63,12 @@ class ApiSettings(StoreSettings):
     sweep_interval_seconds: float = Field(
         1.0, gt=0, le=60, description="How often the API's sweep driver creates trials and stops hopeless ones."
     )
+
+    @model_validator(mode="after")
+    def _read_api_key_file(self) -> "ApiSettings":
+        if self.api_key is None and self.api_key_file is not None:
+            self.api_key = read_secret(self.api_key_file, "API_KEY_FILE")
+        return self
 
 
 def split_list(text: str) -> list[str]:

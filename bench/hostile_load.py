@@ -1,23 +1,27 @@
-"""Hostile load: the API's peak memory and the pollers' latency with 8 hostile clients, against a
-quiet run, in one run.
+"""Hostile load: the API's peak memory and the pollers' latency with hostile clients, against a quiet
+run, in one run.
 
     .venv/bin/python bench/hostile_load.py --data-dir data [--seconds 20]
 
 Starts one API process and one worker (real processes, loopback only, SQLite in a temporary
-folder), trains a small model (for /predict to decode against) and starts a long MLP job whose curve
-20 pollers read (`GET /jobs/{id}/metrics?max_points=500` and `GET /jobs/{id}`). Then twice, each time
-with a fresh API process that first answers one ordinary prediction (so both have the model and torch
-loaded): `quiet` (the pollers alone) and `hostile` (the pollers, plus 8 clients
-sending the requests of issue 12's items 1, 2 and 4: a 24 MB JSON body of empty image strings, a
-24 MB job spec, 5000x5000 PNGs, a request of 16 large JPEGs, an unbounded-curve spec, the whole
-curve of the job). Prints the API's peak resident memory (VmHWM) and the pollers' p50/p99 latency
-side by side, with the ratios. Every request loop is bounded in time.
+folder), stores a finished job with a 101,000-point curve, trains a small model (for /predict to
+decode against) and starts a long MLP job whose curve 20 pollers read (`GET /jobs/{id}/metrics?
+max_points=500` and `GET /jobs/{id}`). Then twice, each time with a fresh API process that first
+answers one ordinary prediction (so both have the model and torch loaded): `quiet` (the pollers
+alone) and `hostile` (the pollers, plus: 8 clients sending the requests of issue 12's items 1, 2 and 4
+(a 24 MB JSON body of empty image strings, a 24 MB job spec, 5000x5000 PNGs, a request of 16 large
+JPEGs, an unbounded-curve spec, the whole curve of the job); and issue 22's: two sweeps whose every
+proposal is refused (500 trials each), 20 streams catching up on the 101,000-point curve over and
+over, and 1,000 idle event streams held open). Prints the API's peak resident memory (VmHWM) and the
+pollers' p50/p99 latency side by side, with the ratios. Every request loop is bounded in time.
 """
 
 import argparse
 import io
 import json
 import os
+import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,10 +38,55 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.net import free_port, wait_until_up
+from models.kinds import parse_spec
+from store.attempts import cancel_attempt, claim_next
+from store.engine import make_engine, make_session_factory
+from store.jobs import create_job
+from store.points import add_points
 
 TRAINING = {"model": "torch_mlp", "hidden_units": [256], "max_steps": 200_000, "log_every": 10,
             "eval_every": 2000, "name": "polled"}  # fmt: skip
 MODEL = {"model": "torch_mlp", "hidden_units": [64], "max_steps": 50, "eval_every": 50, "name": "for /predict"}
+LONG_CURVE = {"model": "torch_mlp", "max_steps": 1_000_000, "log_every": 10, "eval_every": 1000, "name": "long"}
+ALL_REFUSED = {"base": {"model": "torch_mlp", "max_steps": 200}, "method": "random", "trials": 500,
+               "search": {"warmup_steps": {"uniform": [150, 199]}, "max_steps": {"uniform": [100, 149]}}}  # fmt: skip
+IDLE_STREAMS = 1000
+CATCH_UP_STREAMS = 20
+
+
+def store_long_curve(database_url: str) -> int:
+    """A finished (cancelled) job with 100,000 train and 1,000 test points, written through the store."""
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    with sessions() as session:
+        create_job(session, parse_spec(LONG_CURVE))
+        attempt = claim_next(session, "bench")
+    assert attempt is not None
+    points = [(step, "train", 1.0 / step, 0.5) for step in range(10, 1_000_001, 10)]
+    points += [(step, "test", 1.0 / step, 0.5) for step in range(1000, 1_000_001, 1000)]
+    points.sort(key=lambda p: (p[0], p[1] == "test"))
+    with sessions() as session:
+        add_points(session, attempt.job_id, points)
+        session.commit()
+    cancel_attempt(sessions, attempt, {}, 1_000_000)
+    engine.dispose()
+    return attempt.job_id
+
+
+def open_idle_streams(port: int, count: int) -> tuple[list[socket.socket], dict[str, int]]:
+    """`count` connections that ask for the jobs table's event stream and never read it."""
+    sockets, answers = [], {"200": 0, "503": 0, "other": 0}
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        sock.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        sockets.append(sock)
+    for sock in sockets:
+        try:
+            status = sock.recv(64).split(b" ", 2)[1].decode()
+        except (OSError, IndexError):
+            status = "other"
+        answers[status if status in answers else "other"] += 1
+    return sockets, answers
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -75,7 +124,7 @@ def hostile_requests() -> list[tuple[str, Callable[[httpx.Client, int], httpx.Re
 
 
 def run_clients(
-    url: str, job_id: int, seconds: float, pollers: int, hostile: int
+    url: str, job_id: int, seconds: float, pollers: int, hostile: int, long_job: int
 ) -> tuple[list[float], dict[str, list[int]]]:
     latencies: list[float] = []
     statuses: dict[str, list[int]] = {}
@@ -112,8 +161,23 @@ def run_clients(
                     statuses.setdefault(name, []).append(status)
                 i += 1
 
+    def catching_up() -> None:
+        with httpx.Client(base_url=url, timeout=120) as client:
+            while time.monotonic() < deadline:
+                try:
+                    with client.stream("GET", f"/jobs/{long_job}/events") as stream:
+                        status = stream.status_code
+                        for _ in stream.iter_bytes():
+                            if time.monotonic() > deadline:
+                                break
+                except httpx.HTTPError:
+                    status = -1
+                with lock:
+                    statuses.setdefault("a catch-up of 101,000 points", []).append(status)
+
     threads = [threading.Thread(target=poller) for _ in range(pollers)]
     threads += [threading.Thread(target=attacker, args=(n,)) for n in range(hostile)]
+    threads += [threading.Thread(target=catching_up) for _ in range(CATCH_UP_STREAMS if hostile else 0)]
     for t in threads:
         t.start()
     for t in threads:
@@ -146,12 +210,15 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # this process holds the 1,000 idle streams
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4096)), hard))
     folder = Path(tempfile.mkdtemp(prefix="hostile-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "DATA_DIR": str(args.data_dir.resolve()), "DATABASE_URL": f"sqlite:///{folder}/jobs.db",
            "DOWNLOAD_DATASETS": "false", "OMP_NUM_THREADS": "1"}  # fmt: skip
-    api = start_api(env, port, folder / "api.log")
+    api = start_api(env, port, folder / "api.log")  # the API migrates the database first
+    long_job = store_long_curve(env["DATABASE_URL"])
     with (folder / "worker.log").open("ab") as out:
         worker = subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env, stdout=out,
                                   stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
@@ -164,12 +231,29 @@ def main() -> None:
             while client.get(f"/jobs/{job_id}").json()["progress"]["step"] < 2000:
                 time.sleep(1)
         results = {}
+        notes: list[str] = []
         for phase, hostile in (("quiet", 0), ("hostile", 8)):
             stop(api)  # a fresh API process per phase: its peak memory is that phase's
             api = start_api(env, port, folder / "api.log")
             with httpx.Client(base_url=url, timeout=60) as client:  # both phases serve predictions: torch loaded
                 client.post("/predict", files=[("files", ("ok.png", small_png(), "image/png"))]).raise_for_status()
-            latencies, statuses = run_clients(url, job_id, args.seconds, pollers=20, hostile=hostile)
+            idle: list[socket.socket] = []
+            if hostile:
+                with httpx.Client(base_url=url, timeout=60) as client:
+                    sweeps = [client.post("/sweeps", json=ALL_REFUSED).status_code for _ in range(2)]
+                idle, idle_answers = open_idle_streams(port, IDLE_STREAMS)
+            latencies, statuses = run_clients(url, job_id, args.seconds, pollers=20, hostile=hostile,
+                                              long_job=long_job)  # fmt: skip
+            if hostile:
+                statuses["2 sweeps of refused proposals"] = sweeps
+                with httpx.Client(base_url=url, timeout=60) as client:
+                    ended = [client.get(f"/sweeps/{i}").json() for i in (1, 2)]
+                notes.append("the refused sweeps ended " + ", ".join(
+                    f"{sweep['status']} after {sweep['trials_created']} trials" for sweep in ended))  # fmt: skip
+                notes.append(f"{IDLE_STREAMS} idle streams: {idle_answers['200']} held open (200), "
+                             f"{idle_answers['503']} refused (503), {idle_answers['other']} other")  # fmt: skip
+            for sock in idle:
+                sock.close()
             results[phase] = (peak_rss_mb(api.pid), percentile(latencies, 0.5), percentile(latencies, 0.99),
                               len(latencies), statuses)  # fmt: skip
     finally:
@@ -187,6 +271,8 @@ def main() -> None:
     for name, codes in sorted(hostile_run[4].items()):
         counted = {code: codes.count(code) for code in sorted(set(codes))}
         print(f"- {name}: {len(codes)} sent, answers {counted}")
+    for note in notes:
+        print(f"- {note}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select, update
@@ -39,6 +40,18 @@ def spec_sha256(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
+# The fields of a spec that say how a job runs (the queue's, and its label), not what it trains.
+RUN_FIELDS = frozenset({"name", "priority", "timeout_s", "max_attempts", "gpus", "cpus"})
+
+
+def training_identity(full_spec: dict[str, Any]) -> tuple[str, str]:
+    """What decides the trained model, hashed: the spec (every default filled in) without its run fields;
+    and the same without max_steps (a run that may be cut short matches a job of any length)."""
+    trained = {key: value for key, value in full_spec.items() if key not in RUN_FIELDS}
+    any_steps = {key: value for key, value in trained.items() if key != "max_steps"}
+    return spec_sha256(trained), spec_sha256(any_steps)
+
+
 def create_job(session: Session, spec: SubmittedSpec, idempotency_key: str | None = None) -> tuple[Job, bool]:
     """Insert a queued job and commit; returns (job, created).
 
@@ -67,6 +80,7 @@ def create_job(session: Session, spec: SubmittedSpec, idempotency_key: str | Non
 def new_job(spec: SubmittedSpec, idempotency_key: str | None = None) -> Job:
     """The queued job row of a validated spec, not yet added to a session."""
     stored_spec = spec.model_dump(mode="json")
+    exact, any_steps = training_identity(stored_spec)
     return Job(
         name=spec.name,
         model=spec.model,
@@ -86,7 +100,29 @@ def new_job(spec: SubmittedSpec, idempotency_key: str | None = None) -> Job:
         cpus=spec.cpus,
         idempotency_key=idempotency_key,
         request_sha256=spec_sha256(stored_spec),
+        training_sha256=exact,
+        training_sha256_any_steps=any_steps,
     )
+
+
+def fill_training_identities(session: Session, full_spec: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
+    """Give the jobs stored without them (before migration 0010) their training hashes, reading each spec
+    through `full_spec` (today's defaults filled in). Commits in batches; returns how many were filled."""
+    filled = 0
+    while True:
+        rows = session.execute(select(Job.id, Job.spec).where(Job.training_sha256.is_(None)).limit(500)).all()
+        if not rows:
+            return filled
+        for job_id, spec in rows:
+            exact, any_steps = training_identity(full_spec(spec))
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id)
+                .values(training_sha256=exact, training_sha256_any_steps=any_steps)
+                .execution_options(synchronize_session=False)
+            )
+        session.commit()
+        filled += len(rows)
 
 
 def _job_for_key(session: Session, key: str, digest: str) -> Job | None:

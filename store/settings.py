@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,9 +13,28 @@ class StoreSettings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="Folder holding the data sets and, by default, the SQLite file.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file jobs.db in DATA_DIR.")
+    database_url_file: Path | None = Field(
+        None,
+        description="A file holding DATABASE_URL (a container secret, say): a URL with a password then never "
+        "sits in the environment, or in a Ray job's metadata.",
+    )
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> "StoreSettings":
+        if self.database_url is None and self.database_url_file is not None:
+            self.database_url = read_secret(self.database_url_file, "DATABASE_URL_FILE")
+        return self
 
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'jobs.db').resolve()}"
+
+
+def read_secret(path: Path, setting: str) -> str:
+    """A secret's value from its file (surrounding whitespace and a final newline left out)."""
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ValueError(f"{setting}={path}: cannot read it ({exc.strerror})") from None

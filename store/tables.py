@@ -104,6 +104,10 @@ class Job(Base):
     cpus: Mapped[float] = mapped_column(Float, default=1.0)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     request_sha256: Mapped[str | None] = mapped_column(String(64))
+    # what it trains, hashed (the spec without how it runs; store.jobs.training_identity): identical runs
+    # are found by an index, not by parsing every stored spec
+    training_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    training_sha256_any_steps: Mapped[str | None] = mapped_column(String(64), index=True)  # max_steps aside
 
 
 # 64-bit where rows grow without bound; SQLite's INTEGER PRIMARY KEY is 64-bit already (and must stay
@@ -217,3 +221,12 @@ class SweepTrial(Base):
     search_state: Mapped[dict[str, Any]] = mapped_column(JSON)
     pruned_through_step: Mapped[int] = mapped_column(Integer, default=0)  # evaluations shown to the pruner
     error: Mapped[str | None] = mapped_column(Text)  # why the trial has no job (its spec was refused)
+
+
+class HealthCheck(Base):
+    """One row the health check writes, to see that the database can still be written."""
+
+    __tablename__ = "health_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -222,3 +222,16 @@ def start_serve(
         stop_process(serve)
         raise
     return serve, url
+
+
+def with_secret_files(environment: dict[str, str], folder: Path, secrets: dict[str, str]) -> dict[str, str]:
+    """A service's environment from docker-compose.yml, run outside its container: each `/run/secrets/NAME`
+    it names becomes a file in `folder` holding `secrets[NAME]`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = dict(environment)
+    for key, value in environment.items():
+        if value.startswith("/run/secrets/"):
+            name = value.removeprefix("/run/secrets/")
+            (folder / name).write_text(secrets[name] + "\n")
+            out[key] = str(folder / name)
+    return out

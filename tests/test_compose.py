@@ -15,7 +15,7 @@ import yaml
 
 from harness.net import free_port, wait_until_up
 from harness.postgres import PostgresServer, start_postgres
-from tests.conftest import ROOT, stop_process, wait_for_status
+from tests.conftest import ROOT, stop_process, wait_for_status, with_secret_files
 
 pytestmark = pytest.mark.skipif(shutil.which("docker-compose") is None, reason="`make compose` installs it")
 
@@ -28,7 +28,7 @@ def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def config() -> dict[str, Any]:
-    done = compose_config(API_KEY="compose-test-key", RAY_AUTH_TOKEN="compose-test-token")
+    done = compose_config()
     assert done.returncode == 0, done.stderr
     parsed: dict[str, Any] = yaml.safe_load(done.stdout)
     return parsed
@@ -58,7 +58,7 @@ def test_the_file_has_healthchecks_a_gpu_reservation_and_one_image(config: dict[
     assert ray_gpu["capabilities"] == ["gpu"]
     for name in ("ray-head", "ray-worker", "ray-dispatcher"):  # token authentication everywhere
         assert services[name]["environment"]["RAY_AUTH_MODE"] == "token"
-        assert services[name]["environment"]["RAY_AUTH_TOKEN"] == "compose-test-token"
+        assert services[name]["environment"]["RAY_AUTH_TOKEN_PATH"] == "/run/secrets/ray_auth_token"
     assert services["ray-dispatcher"]["environment"]["RAY_ADDRESS"] == "http://ray-head:8265"
     assert {services[name]["image"] for name in services if name != "postgres"} == {"cifar-jobs:latest"}
     assert services["postgres"]["healthcheck"]["test"][0] == "CMD-SHELL"
@@ -70,9 +70,38 @@ def test_the_file_has_healthchecks_a_gpu_reservation_and_one_image(config: dict[
     assert all(volume.endswith(":/data:rw") for volume in services["worker"]["volumes"])
 
 
-def test_the_api_refuses_to_start_without_a_key() -> None:
-    done = compose_config()
-    assert done.returncode != 0 and "set API_KEY" in done.stderr
+def test_secrets_come_as_files_and_services_restart_as_an_unprivileged_user(config: dict[str, Any]) -> None:
+    """No password, key or token in any service's environment (nor a default one): files mounted as
+    secrets; every service restarts unless stopped; the image's user is not root."""
+    services = config["services"]
+    for name, service in services.items():
+        assert service["restart"] == "unless-stopped", name
+        for key, value in service["environment"].items():
+            secret_like = any(word in key for word in ("PASSWORD", "TOKEN", "KEY")) or key == "DATABASE_URL"
+            assert not secret_like or key.endswith(("_FILE", "_PATH")), (name, key, value)
+            assert "cifar:cifar@" not in str(value), (name, key)
+    assert services["api"]["environment"]["API_KEY_FILE"] == "/run/secrets/api_key"
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert {s["source"] if isinstance(s, dict) else s for s in services["api"]["secrets"]} == {
+        "database_url",
+        "api_key",
+    }
+    assert all(Path(secret["file"]).parent.name == "secrets" for secret in config["secrets"].values())
+    dockerfile = (ROOT / "Dockerfile").read_text().splitlines()
+    users = [line.split()[1] for line in dockerfile if line.startswith("USER ")]
+    assert users and users[-1] not in ("root", "0")
+
+
+def test_make_secrets_writes_random_secrets_once(tmp_path: Path) -> None:
+    (tmp_path / "Makefile").symlink_to(ROOT / "Makefile")
+    subprocess.run(["make", "-s", "secrets"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    secrets = {path.name: path.read_text().strip() for path in (tmp_path / "secrets").iterdir()}
+    assert set(secrets) == {"postgres_password", "api_key", "ray_auth_token", "database_url"}
+    assert len({secrets["postgres_password"], secrets["api_key"], secrets["ray_auth_token"]}) == 3
+    assert secrets["database_url"] == f"postgresql+psycopg://cifar:{secrets['postgres_password']}@postgres:5432/cifar"
+    assert (tmp_path / "secrets").stat().st_mode & 0o077 == 0  # the folder is the owner's alone
+    subprocess.run(["make", "-s", "secrets"], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    assert (tmp_path / "secrets" / "api_key").read_text().strip() == secrets["api_key"]  # kept, not replaced
 
 
 def run_service(service: dict[str, Any], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -91,9 +120,11 @@ def test_each_service_command_runs_with_the_files_environment(
 
     def environment(name: str) -> dict[str, str]:
         given: dict[str, str] = {k: str(v) for k, v in config["services"][name]["environment"].items()}
-        assert given["DATABASE_URL"].startswith("postgresql+psycopg://cifar:cifar@postgres:5432/")
-        # the container's names, outside containers: the test server, the test's data folder
-        given.update(DATABASE_URL=database_url, DATA_DIR=str(data_dir))
+        # the container's secrets and names, outside containers: files of the test's, the test server, the
+        # test's data folder
+        given = with_secret_files(given, tmp_path / "secrets", {"database_url": database_url,
+                                                                 "api_key": "compose-test-key"})  # fmt: skip
+        given.update(DATA_DIR=str(data_dir))
         return {**os.environ, **given, "CHECKPOINT_MIN_SECONDS": "0"}
 
     api = dict(config["services"]["api"])

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from harness.ray_cluster import RayCluster, only_loopback, start_ray_cluster
 from store.engine import make_engine, make_session_factory
 from store.tables import MetricPoint
-from tests.conftest import ROOT, Service, running_service, stop_process, wait_for_status
+from tests.conftest import ROOT, Service, running_service, stop_process, wait_for_status, with_secret_files
 
 pytestmark = [
     pytest.mark.ray,
@@ -214,15 +214,20 @@ def test_the_compose_files_dispatcher_runs_against_the_cluster(
     if shutil.which("docker-compose") is None:
         pytest.skip("`make compose` installs docker-compose")
     shown = subprocess.run(["docker-compose", "config"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                           check=True, env={**os.environ, "API_KEY": "k", "RAY_AUTH_TOKEN": cluster.token})  # fmt: skip
+                           check=True)  # fmt: skip
     service = yaml.safe_load(shown.stdout)["services"]["ray-dispatcher"]
     given = {k: str(v) for k, v in service["environment"].items()}
-    assert given["RAY_AUTH_MODE"] == "token" and given["RAY_AUTH_TOKEN"] == cluster.token
-    # the containers' names, outside containers: the test cluster, database and data
-    given.update(RAY_ADDRESS=cluster.address, DATABASE_URL=database_url, DATA_DIR=str(data_dir))
+    assert given["RAY_AUTH_MODE"] == "token" and given["RAY_AUTH_TOKEN_PATH"] == "/run/secrets/ray_auth_token"
+    # the containers' secrets and names, outside containers: files of the test's, the test cluster, database
+    # and data (the cluster's nodes read the same files: one machine)
+    given = with_secret_files(given, tmp_path / "secrets", {"database_url": database_url,
+                                                             "ray_auth_token": cluster.token})  # fmt: skip
+    given.update(RAY_ADDRESS=cluster.address, DATA_DIR=str(data_dir))
     command = [sys.executable if part == "python" else part for part in service["command"]]
     with running_service(tmp_path, data_dir, database_url, cluster.env) as api:
         env = {**api.env, **given, "DISPATCH_SECONDS": "0.3"}
+        for name in ("RAY_AUTH_TOKEN", "DATABASE_URL"):  # from their files only, as in the container: the
+            env.pop(name, None)  # dispatcher, and the Ray jobs it submits, read DATABASE_URL_FILE
         with (api.log_dir / "compose-dispatcher.log").open("ab") as log:
             api.processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                                   start_new_session=True))  # fmt: skip

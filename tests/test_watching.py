@@ -4,8 +4,11 @@ import asyncio
 import csv
 import io
 import json
+import threading
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +19,7 @@ from PIL import Image
 from app.services.curves import JobView
 from app.services.downsample import Curve, downsample
 from app.services.events import JobEvents
-from tests.conftest import Service, wait_for_status
+from tests.conftest import Service, running_service, wait_for_status
 
 STEADY_JOB = {"model": "torch_mlp", "hidden_units": [32], "batch_size": 20, "max_steps": 400, "log_every": 5,
               "eval_every": 50, "device": "cpu"}  # fmt: skip
@@ -111,6 +114,43 @@ def test_many_followers_share_one_read_per_interval() -> None:
     assert all(r == [1, 2, 3, 4, 5] for r in results)
 
 
+class FinishedCurves:
+    """A finished job with a long curve (a catch-up of many points events)."""
+
+    def __init__(self, points: int) -> None:
+        steps = np.arange(1, points + 1)
+        self.curve = Curve(steps, np.zeros(points, bool), np.ones(points), np.zeros(points))
+
+    def view(self, job_id: int) -> JobView:
+        last = int(self.curve.step[-1])
+        return JobView(job_id, "succeeded", last, last, None, None, 1, None, {}, self.curve, last)
+
+
+def test_a_catch_up_is_built_off_the_event_loop_one_page_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """20 streams catching up on a 101,000-point job once built every event on the event loop, and every
+    other request of the process waited seconds."""
+    import app.services.events as events_module
+
+    built_on: list[int] = []
+    build = events_module._points_event
+
+    def recording(view: JobView, chunk: np.ndarray) -> dict[str, Any]:
+        built_on.append(threading.get_ident())
+        return build(view, chunk)
+
+    monkeypatch.setattr(events_module, "_points_event", recording)
+    events = JobEvents(FinishedCurves(101_000), interval_seconds=0.01)  # type: ignore[arg-type]
+
+    async def catch_up() -> tuple[int, list[dict[str, Any]]]:
+        return threading.get_ident(), [event async for event in events.stream(1, None)]
+
+    loop_thread, sent = asyncio.run(catch_up())
+    pages = [json.loads(e["data"])["points"] for e in sent if e["event"] == "points"]
+    assert len(pages) == 21 and all(len(page) <= 5000 for page in pages)  # paged
+    assert sum(len(page) for page in pages) == 101_000 and sent[-1]["event"] == "end"
+    assert len(built_on) == 21 and loop_thread not in built_on  # each page built in a worker thread
+
+
 def test_downsampling_keeps_shape_first_last_and_best() -> None:
     rng = np.random.default_rng(0)
     n = 100_000
@@ -177,3 +217,26 @@ def test_metrics_downsampled_csv_and_plots_through_the_api(service: Service) -> 
 def test_unknown_jobs_are_404(service_without_worker: Service, path: str) -> None:
     with service_without_worker.client() as client:
         assert client.get(path).status_code == 404
+
+
+def test_event_streams_are_capped_per_process_and_end_when_idle(
+    tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    """A thousand idle streams once exhausted the API's file descriptors: a process keeps at most
+    EVENTS_MAX_STREAMS open (503 with Retry-After past it), and a stream with nothing to send for
+    EVENTS_IDLE_SECONDS ends (its client reconnects). Run past both, with short settings."""
+    settings = {"EVENTS_MAX_STREAMS": "2", "EVENTS_IDLE_SECONDS": "1", "EVENTS_PING_SECONDS": "0.3"}
+    with running_service(tmp_path, data_dir, database_url, settings) as service, service.client() as client:
+        job = client.post("/jobs", json=STEADY_JOB).json()  # no worker: it stays queued, its stream idle
+        with client.stream("GET", f"/jobs/{job['id']}/events") as first, client.stream("GET", "/events") as table:
+            assert first.status_code == table.status_code == 200
+            third = client.get(f"/jobs/{job['id']}/events")
+            assert third.status_code == 503 and third.headers["retry-after"] == "5"
+            assert "2 event streams open, its limit" in third.json()["message"]
+            started = time.monotonic()
+            first_lines, table_lines = list(first.iter_lines()), list(table.iter_lines())  # both end by themselves
+            assert time.monotonic() - started < 10
+        assert "event: status" in first_lines and "event: jobs" in table_lines
+        assert any(line.startswith(": ping") for line in first_lines + table_lines)  # pings do not count as events
+        with client.stream("GET", f"/jobs/{job['id']}/events") as again:  # the slots were given back
+            assert again.status_code == 200

@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from types import FrameType
@@ -30,6 +31,7 @@ from typing import Any
 import httpx
 from pydantic import Field
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.attempts import (
@@ -51,9 +53,9 @@ from workers.settings import WorkerSettings
 log = logging.getLogger("workers.ray_dispatcher")
 PREFIX = "cifar-jobs-"
 ACTIVE = {"PENDING", "RUNNING"}
-# the settings an entrypoint needs, passed on when set here
-PASSED_ENV = ("DATABASE_URL", "DATA_DIR", "DOWNLOAD_DATASETS", "FLUSH_SECONDS", "CHECKPOINT_MIN_SECONDS",
-              "TRAINING_NICE", "TRAINING_MEMORY_LIMIT_MB", "CPU_BF16", "OMP_NUM_THREADS",
+# the settings an entrypoint needs, passed on when set here (DATABASE_URL only without a password)
+PASSED_ENV = ("DATABASE_URL", "DATABASE_URL_FILE", "DATA_DIR", "DOWNLOAD_DATASETS", "FLUSH_SECONDS",
+              "CHECKPOINT_MIN_SECONDS", "TRAINING_NICE", "TRAINING_MEMORY_LIMIT_MB", "CPU_BF16", "OMP_NUM_THREADS",
               "SQLITE_BUSY_TIMEOUT_MS")  # fmt: skip
 
 
@@ -81,6 +83,21 @@ def submission_id(job: Job, attempt: Attempt) -> str:
 def _attempt_of(sid: str) -> Attempt:
     job_id, _created, number = sid.removeprefix(PREFIX).split("-")
     return Attempt(int(job_id), int(number))
+
+
+def entrypoint_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The settings a Ray job gets in its runtime environment, which anyone holding the cluster's token can
+    read: never a password. A DATABASE_URL that holds one must come as DATABASE_URL_FILE, a file that every
+    node can read (a mounted secret); SystemExit when there is none."""
+    env = {name: environ[name] for name in PASSED_ENV if name in environ}
+    url = env.get("DATABASE_URL")
+    if url is not None and make_url(url).password is not None:
+        if "DATABASE_URL_FILE" not in env:
+            raise SystemExit("DATABASE_URL holds a password, which Ray would show in every job's runtime "
+                             "environment: put the URL in a file every Ray node can read (a mounted secret) "
+                             "and set DATABASE_URL_FILE to it instead")  # fmt: skip
+        del env["DATABASE_URL"]  # the nodes read the file
+    return env
 
 
 def require_token_auth(address: str) -> None:
@@ -194,7 +211,7 @@ class RayDispatcher:
             job = session.get(Job, attempt.job_id)
             assert job is not None
             gpus, cpus, sid = job.gpus, job.cpus, submission_id(job, attempt)
-        env = {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
+        env = entrypoint_env(os.environ)
         try:
             self.client.submit_job(
                 entrypoint=f"{self.settings.ray_python} -m workers.run_attempt {attempt.job_id} {attempt.number}",
@@ -271,6 +288,7 @@ class RayDispatcher:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = DispatcherSettings()
+    entrypoint_env(os.environ)  # refuses a password it would pass on, before anything starts
     require_token_auth(settings.ray_address)
     RayDispatcher(settings).run()
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.training.reporting import Split
 from store.artifacts import put_artifact
 from store.attempts import Attempt, AttemptState, record_progress
+from store.health import database_problem, describe
 from store.points import PointRow, add_points
 from store.tables import ArtifactKind
 from workers.retry import TRANSIENT, retrying
@@ -104,8 +105,9 @@ class DatabaseReporter:
         try:
             self._write(checkpoint)
         except TRANSIENT as exc:
-            log.warning("job %s: could not write %d points (%s); they stay buffered", self.job_id,
-                        len(self._points), type(exc).__name__)  # fmt: skip
+            log.warning("job %s: could not write %d points (%s: %s); they stay buffered", self.job_id,
+                        len(self._points), describe(database_problem(exc) or "unavailable"),
+                        type(exc).__name__)  # fmt: skip
             self._last_flush = time.monotonic()
 
     def _write(self, checkpoint: tuple[int, bytes] | None) -> None:

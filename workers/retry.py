@@ -10,6 +10,8 @@ from typing import TypeVar
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from store.health import database_problem
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 TRANSIENT: tuple[type[Exception], ...] = (OperationalError, InterfaceError)  # locked, disconnected, disk I/O
@@ -26,6 +28,7 @@ def retrying(action: Callable[[], T], what: str, deadline_seconds: float = OUTAG
         except TRANSIENT as exc:
             if time.monotonic() + wait > give_up_at:
                 raise
-            log.warning("%s: database unavailable (%s); retrying in %.1f s", what, type(exc).__name__, wait)
+            problem = database_problem(exc) or "unavailable"
+            log.warning("%s: database %s (%s); retrying in %.1f s", what, problem, type(exc).__name__, wait)
             time.sleep(wait)
             wait = min(10.0, wait * 2)

@@ -36,6 +36,7 @@ from store.attempts import (
 from store.engine import make_engine, make_session_factory
 from store.errors import JobNotFound
 from store.executors import register_executor, remove_executor
+from store.health import database_problem, describe
 from store.jobs import find_job
 from store.logs import save_log
 from store.migrate import upgrade
@@ -125,8 +126,9 @@ class Worker:
                     with self.sessions() as session:
                         attempt = claim_next(session, self.name, self.gpus, self.cpus)
                 except TRANSIENT as exc:  # the database is locked or away: wait for it, do not die
-                    log.warning("worker %s: database unavailable (%s); retrying in %.1f s",
-                                self.name, type(exc).__name__, outage_wait)  # fmt: skip
+                    log.warning("worker %s: %s (%s); retrying in %.1f s", self.name,
+                                describe(database_problem(exc) or "unavailable"), type(exc).__name__,
+                                outage_wait)  # fmt: skip
                     self.stopping.wait(outage_wait)
                     outage_wait = min(10.0, outage_wait * 2)
                     continue

@@ -7,11 +7,13 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from app.deps import MAX_ID, CurvesDep, EventsDep, JobId, SessionFactoryDep
+from app.errors import error_responses
 from app.schemas import ErrorMessage
-from app.services.errors import InvalidField
-from app.services.events import JobsTableEvents
+from app.services.errors import Busy, InvalidField
+from app.services.events import JobsTableEvents, holding
 from app.services.jobs import read_all_points
 from app.services.metrics import points_csv
 from app.services.plots import MEDIA_TYPES, ImageFormat, Labelled, compare_plot, job_plot
@@ -55,6 +57,7 @@ def get_metrics_csv(sessions: SessionFactoryDep, job_id: JobId) -> StreamingResp
             "description": "Server-sent events: `status`, `progress`, `points` (new curve points) and, last, "
             "`end`. Each event's id is the last step whose points were sent: reconnect with `Last-Event-ID`.",
         },
+        **error_responses({503: "This API process has EVENTS_MAX_STREAMS streams open: see Retry-After."}),
     },
 )
 async def follow_job(
@@ -66,11 +69,27 @@ async def follow_job(
         int | None, Header(ge=-1, le=MAX_INT32, description="Resume after this step (the last event's id).")
     ] = None,
 ) -> EventSourceResponse:
-    """Follow a job as it trains; the stream ends after the job's final status."""
+    """Follow a job as it trains; the stream ends after the job's final status (or after
+    EVENTS_IDLE_SECONDS without anything to send: reconnect with `Last-Event-ID`)."""
     await run_in_threadpool(_check_exists, sessions, job_id)  # 404 before the stream starts
-    stream: AsyncIterator[dict[str, Any]] = events.stream(job_id, last_event_id)
-    ping = request.app.state.settings.events_ping_seconds
-    return EventSourceResponse(stream, ping=ping, headers={"Cache-Control": "no-store"})
+    settings = request.app.state.settings
+    return _event_stream(request, events.stream(job_id, last_event_id, settings.events_idle_seconds))
+
+
+def _event_stream(request: Request, events: AsyncIterator[dict[str, Any]]) -> EventSourceResponse:
+    """An SSE answer that holds one of this process's stream slots while it is open (503 when none is
+    free), with keep-alive pings every EVENTS_PING_SECONDS."""
+    settings = request.app.state.settings
+    slot = request.app.state.stream_slots.take()
+    if slot is None:
+        raise Busy(f"this API process has {settings.events_max_streams} event streams open, its limit: "
+                   "try again in a few seconds, or poll GET /jobs/{id}", retry_after=5)  # fmt: skip
+    return EventSourceResponse(
+        holding(slot, events),
+        ping=settings.events_ping_seconds,
+        headers={"Cache-Control": "no-store"},
+        background=BackgroundTask(slot.release),
+    )
 
 
 def _check_exists(sessions: Any, job_id: int) -> None:
@@ -135,11 +154,12 @@ def plot_comparison(
         200: {
             "content": {"text/event-stream": {}},
             "description": "`jobs` (the newest jobs' rows) first, then `job` for each row that changes.",
-        }
+        },
+        **error_responses({503: "This API process has EVENTS_MAX_STREAMS streams open: see Retry-After."}),
     },
 )
 async def follow_jobs(request: Request) -> EventSourceResponse:
-    """Every job's status, progress and test accuracy as they change (the web page's table)."""
+    """Every job's status, progress and test accuracy as they change (the web page's table); the stream
+    ends after EVENTS_IDLE_SECONDS without a change (a browser's EventSource reconnects by itself)."""
     table: JobsTableEvents = request.app.state.table_events
-    ping = request.app.state.settings.events_ping_seconds
-    return EventSourceResponse(table.stream(), ping=ping, headers={"Cache-Control": "no-store"})
+    return _event_stream(request, table.stream(request.app.state.settings.events_idle_seconds))

@@ -1,15 +1,23 @@
-"""/healthz: the service is up and its database answers."""
+"""/healthz: the service is up and its database can be read and written (503 with the reason when not)."""
 
 from fastapi import APIRouter
 from sqlalchemy import text
 
 from app.deps import SessionDep
+from app.errors import error_responses
 from app.schemas import Health
+from store.health import check_writable
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", response_model=Health)
+@router.get(
+    "/healthz",
+    response_model=Health,
+    responses=error_responses({503: "The database is read-only, full or unavailable: the message says which."}),
+)
 def healthz(session: SessionDep) -> Health:
+    """A read and a small write (one row): a read-only or full database is not healthy."""
     session.execute(text("SELECT 1"))
+    check_writable(session)
     return Health(status="ok", database="ok")

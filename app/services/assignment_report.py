@@ -2,7 +2,8 @@
 and each run's job now.
 
 A run's job is found by its spec: any job whose spec, every default filled in, equals the run's,
-apart from the fields that do not change what is trained (its name, priority, timeout, attempts).
+apart from the fields that do not change what is trained (its name, priority, timeout, attempts):
+through the jobs' indexed training hashes (`store.jobs.training_identity`), never by reading every spec.
 """
 
 from dataclasses import dataclass
@@ -15,10 +16,9 @@ from sqlalchemy.orm import Session
 
 from models.data.weights_files import imagenet_weights_present
 from models.kinds import JobSpec, parse_spec
-from store.jobs import create_job, spec_sha256
+from store.jobs import create_job, training_identity
 from store.tables import Job, JobStatus
 
-BOOKKEEPING_FIELDS = {"name", "priority", "timeout_s", "max_attempts", "gpus", "cpus"}
 ADAM_5000 = {"model": "torch_mlp", "optimizer": "adam", "max_steps": 5000}
 WIDE, DEEP, TANH = [800, 600, 400], [100, 100, 50, 50, 50, 50], "tanh"
 CONVNET_STEPS, RESNET_STEPS = 5000, 5000  # the kinds' defaults, which are the report's
@@ -70,16 +70,13 @@ def report_runs(data_dir: Path, convnet_steps: int, resnet_steps: int) -> list[R
     return runs
 
 
-def training_identity(spec: dict[str, Any], any_steps: bool = False) -> str:
-    """What decides the trained model: the full spec, with the defaults of today's fields filled in
-    (a job stored before a field existed ran with its default), without its bookkeeping fields (and,
-    with `any_steps`, without max_steps)."""
+def with_todays_defaults(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with the defaults of today's fields filled in (a job stored before a field existed ran
+    with its default); a spec of fields that no longer exist stays as it is (it matches no run of today's)."""
     try:
-        full = parse_spec(spec).model_dump(mode="json")
-    except ValidationError:  # a spec of fields that no longer exist: it matches nothing of today's
-        full = spec
-    ignored = BOOKKEEPING_FIELDS | ({"max_steps"} if any_steps else set())
-    return spec_sha256({k: v for k, v in full.items() if k not in ignored})
+        return parse_spec(spec).model_dump(mode="json")
+    except ValidationError:
+        return spec
 
 
 def full_spec(run: ReportRun) -> JobSpec:
@@ -93,19 +90,25 @@ PREFERENCE = {JobStatus.succeeded.value: 0, JobStatus.running.value: 1, JobStatu
 def find_run_jobs(session: Session, runs: list[ReportRun], exact_steps: bool = True) -> dict[str, Job]:
     """Each run's job (by figure): the best matching job, or none. Without `exact_steps`, a run that
     may be cut short matches a job of any length (the newest among equals)."""
-    wanted: dict[tuple[str, bool], str] = {}
+    exact: dict[str, str] = {}
+    any_length: dict[str, str] = {}
     for run in runs:
-        any_steps = run.report_steps is not None and not exact_steps
-        wanted[(training_identity(full_spec(run).model_dump(mode="json"), any_steps), any_steps)] = run.figure
-    kinds = {run.spec["model"] for run in runs}
+        same, any_steps = training_identity(full_spec(run).model_dump(mode="json"))
+        if run.report_steps is not None and not exact_steps:
+            any_length[any_steps] = run.figure
+        else:
+            exact[same] = run.figure
     candidates = session.scalars(
-        select(Job).where(Job.model.in_(kinds), Job.status.in_(list(PREFERENCE))).order_by(Job.id.desc())
+        select(Job)
+        .where(
+            Job.training_sha256.in_(list(exact)) | Job.training_sha256_any_steps.in_(list(any_length)),
+            Job.status.in_(list(PREFERENCE)),
+        )
+        .order_by(Job.id.desc())
     )
     found: dict[str, Job] = {}
     for job in candidates:
-        figure = wanted.get((training_identity(job.spec), False)) or wanted.get(
-            (training_identity(job.spec, True), True)
-        )
+        figure = exact.get(job.training_sha256 or "") or any_length.get(job.training_sha256_any_steps or "")
         if figure is None:
             continue
         current = found.get(figure)

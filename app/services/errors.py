@@ -27,3 +27,11 @@ class TooLarge(RequestRefused):
 
 class UnsupportedMedia(RequestRefused):
     """A file that is not a decodable image, or a body neither multipart nor JSON."""
+
+
+class Busy(RequestRefused):
+    """The service is at a limit for now (open event streams): try again after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

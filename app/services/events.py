@@ -8,11 +8,13 @@ with `Last-Event-ID` gets every later point exactly once.
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import numpy as np
 from fastapi.concurrency import run_in_threadpool
 
 from app.services.curves import JobCurves, JobView
@@ -81,34 +83,48 @@ class JobEvents:
                 if feed.poller is not None:
                     feed.poller.cancel()
 
-    async def stream(self, job_id: int, last_event_id: int | None) -> AsyncIterator[dict[str, Any]]:
-        """The events for one client, as sse-starlette expects them."""
+    async def stream(
+        self, job_id: int, last_event_id: int | None, idle_seconds: float | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events for one client, as sse-starlette expects them. A catch-up on a long curve is built in
+        a worker thread, one event of at most POINTS_PER_EVENT points at a time (never on the event
+        loop). A stream that had nothing to send for `idle_seconds` ends (the client reconnects)."""
         cursor = -1 if last_event_id is None else last_event_id
         sent_status: str | None = None
         sent_progress: dict[str, Any] | None = None
+        last_sent = time.monotonic()
         async for view in self.views(job_id):
             if view.status != sent_status:
                 sent_status = view.status
                 body = {"status": view.status, "attempts": view.attempts, "error": view.error}
                 yield _event("status", cursor, body)
+                last_sent = time.monotonic()
             fresh = view.settled_after(cursor)
             for start in range(0, len(fresh), POINTS_PER_EVENT):
                 chunk = fresh[start : start + POINTS_PER_EVENT]
-                points = [
-                    {"step": s, "split": sp, "loss": lo, "accuracy": acc} for s, sp, lo, acc in view.curve.rows(chunk)
-                ]
+                event = await run_in_threadpool(_points_event, view, chunk)
                 cursor = int(view.curve.step[chunk[-1]])
-                yield _event("points", cursor, {"points": points})
+                yield event
+                last_sent = time.monotonic()
             progress = view.progress()
             if progress != sent_progress:
                 sent_progress = progress
                 yield _event("progress", cursor, progress)
+                last_sent = time.monotonic()
             if view.finished:
                 yield _event("end", cursor, {"status": view.status, "final_metrics": view.final_metrics})
+                return
+            if idle_seconds is not None and time.monotonic() - last_sent > idle_seconds:
+                return
 
 
 def _event(name: str, cursor: int, body: dict[str, Any]) -> dict[str, Any]:
     return {"event": name, "id": str(cursor), "data": json.dumps(body, separators=(",", ":"), allow_nan=False)}
+
+
+def _points_event(view: JobView, chunk: np.ndarray) -> dict[str, Any]:
+    points = [{"step": s, "split": sp, "loss": lo, "accuracy": acc} for s, sp, lo, acc in view.curve.rows(chunk)]
+    return _event("points", int(view.curve.step[chunk[-1]]), {"points": points})
 
 
 class JobsTableEvents:
@@ -135,7 +151,8 @@ class JobsTableEvents:
     def _newer_than(self, version: int) -> bool:
         return self._version > version
 
-    async def stream(self) -> AsyncIterator[dict[str, Any]]:
+    async def stream(self, idle_seconds: float | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Every row first, then the rows that change; ends when nothing changed for `idle_seconds`."""
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll())
         self._followers += 1
@@ -143,7 +160,10 @@ class JobsTableEvents:
         try:
             while True:
                 async with self._changed:
-                    await self._changed.wait_for(partial(self._newer_than, seen))
+                    try:
+                        await asyncio.wait_for(self._changed.wait_for(partial(self._newer_than, seen)), idle_seconds)
+                    except TimeoutError:
+                        return
                     rows, seen = self._latest, self._version
                 if not sent:
                     yield {"event": "jobs", "data": json.dumps({"jobs": rows}, separators=(",", ":"))}
@@ -157,3 +177,38 @@ class JobsTableEvents:
             if self._followers == 0 and self._poller is not None:
                 self._poller.cancel()
                 self._poller = None
+
+
+class StreamSlots:
+    """At most `limit` event streams open at once in this process: each holds a connection (a file
+    descriptor) for as long as its client stays, so without a cap a thousand idle clients exhaust the
+    process's descriptors and nothing else is answered. Release is idempotent: both the stream's end
+    and the response's background task call it (a client may leave before its stream starts)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.open = limit, 0
+
+    def take(self) -> "Slot | None":
+        if self.open >= self.limit:
+            return None
+        self.open += 1
+        return Slot(self)
+
+
+class Slot:
+    def __init__(self, slots: StreamSlots) -> None:
+        self._slots, self._held = slots, True
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._slots.open -= 1
+
+
+async def holding(slot: Slot, events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """`events`, releasing `slot` when they end or the client leaves."""
+    try:
+        async for event in events:
+            yield event
+    finally:
+        slot.release()
