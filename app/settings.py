@@ -1,5 +1,6 @@
 """The API's settings: the store's, plus access, serving and request limits."""
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,7 +37,11 @@ class ApiSettings(StoreSettings):
         16_000_000, description="Pixels one /predict request may decode in all (its images together)."
     )
     predict_concurrency: int = Field(
-        2, ge=1, le=64, description="/predict requests decoded and run at once per API process; more wait their turn."
+        default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
+        ge=1,
+        le=64,
+        description="/predict requests decoded and run at once per API process, more wait their turn; default: "
+        "half the cores (on 2 cores, 2 at once took both from polling: bench/hostile_load.py).",
     )
     max_images_per_request: int = Field(256, ge=1, le=256, description="Most images in one /predict request.")
     model_cache_mb: int = Field(

@@ -1,19 +1,22 @@
 """Hostile load: the API's peak memory and the pollers' latency with hostile clients, against a quiet
 run, in one run.
 
-    .venv/bin/python bench/hostile_load.py --data-dir data [--seconds 20]
+    .venv/bin/python bench/hostile_load.py --data-dir data [--seconds 20] [--catch-ups 20]
 
 Starts one API process and one worker (real processes, loopback only, SQLite in a temporary
 folder), stores a finished job with a 101,000-point curve, trains a small model (for /predict to
 decode against) and starts a long MLP job whose curve 20 pollers read (`GET /jobs/{id}/metrics?
-max_points=500` and `GET /jobs/{id}`). Then twice, each time with a fresh API process that first
-answers one ordinary prediction (so both have the model and torch loaded): `quiet` (the pollers
-alone) and `hostile` (the pollers, plus: 8 clients sending the requests of issue 12's items 1, 2 and 4
-(a 24 MB JSON body of empty image strings, a 24 MB job spec, 5000x5000 PNGs, a request of 16 large
-JPEGs, an unbounded-curve spec, the whole curve of the job); and issue 22's: two sweeps whose every
-proposal is refused (500 trials each), 20 streams catching up on the 101,000-point curve over and
-over, and 1,000 idle event streams held open). Prints the API's peak resident memory (VmHWM) and the
-pollers' p50/p99 latency side by side, with the ratios. Every request loop is bounded in time.
+max_points=500` and `GET /jobs/{id}`). Then three phases, each with a fresh API process that first
+answers one ordinary prediction (so each has the model and torch loaded):
+- `quiet`: the pollers alone;
+- `hostile`: the pollers, plus 8 clients sending the requests of issue 12's items 1, 2 and 4 (a 24 MB
+  JSON body of empty image strings, a 24 MB job spec, 5000x5000 PNGs, a request of 16 large JPEGs, an
+  unbounded-curve spec, the whole curve of the job), and issue 22's: two sweeps whose every proposal
+  is refused (500 trials each), and 20 clients catching up on the 101,000-point curve from its start,
+  again 2 s after each catch-up;
+- `idle streams`: the pollers, and 1,000 event streams opened and never read.
+Prints the API's peak resident memory (VmHWM) and the pollers' p50/p99 latency side by side, with the
+ratios against `quiet`. Every request loop is bounded in time.
 """
 
 import argparse
@@ -51,7 +54,14 @@ LONG_CURVE = {"model": "torch_mlp", "max_steps": 1_000_000, "log_every": 10, "ev
 ALL_REFUSED = {"base": {"model": "torch_mlp", "max_steps": 200}, "method": "random", "trials": 500,
                "search": {"warmup_steps": {"uniform": [150, 199]}, "max_steps": {"uniform": [100, 149]}}}  # fmt: skip
 IDLE_STREAMS = 1000
-CATCH_UP_STREAMS = 20
+CATCH_UP_PAUSE_SECONDS = 2.0  # each catch-up client follows the long curve from its start every 2 s
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    return "unknown"
 
 
 def store_long_curve(database_url: str) -> int:
@@ -124,7 +134,7 @@ def hostile_requests() -> list[tuple[str, Callable[[httpx.Client, int], httpx.Re
 
 
 def run_clients(
-    url: str, job_id: int, seconds: float, pollers: int, hostile: int, long_job: int
+    url: str, job_id: int, seconds: float, pollers: int, hostile: int, long_job: int, catch_ups: int
 ) -> tuple[list[float], dict[str, list[int]]]:
     latencies: list[float] = []
     statuses: dict[str, list[int]] = {}
@@ -164,9 +174,11 @@ def run_clients(
     def catching_up() -> None:
         with httpx.Client(base_url=url, timeout=120) as client:
             while time.monotonic() < deadline:
+                retry_after = 0.0
                 try:
                     with client.stream("GET", f"/jobs/{long_job}/events") as stream:
                         status = stream.status_code
+                        retry_after = float(stream.headers.get("Retry-After", 0))  # a 503: as a client would
                         for _ in stream.iter_bytes():
                             if time.monotonic() > deadline:
                                 break
@@ -174,10 +186,12 @@ def run_clients(
                     status = -1
                 with lock:
                     statuses.setdefault("a catch-up of 101,000 points", []).append(status)
+                pause = retry_after or CATCH_UP_PAUSE_SECONDS  # then again, as a follower that reconnects
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
 
     threads = [threading.Thread(target=poller) for _ in range(pollers)]
     threads += [threading.Thread(target=attacker, args=(n,)) for n in range(hostile)]
-    threads += [threading.Thread(target=catching_up) for _ in range(CATCH_UP_STREAMS if hostile else 0)]
+    threads += [threading.Thread(target=catching_up) for _ in range(catch_ups if hostile else 0)]
     for t in threads:
         t.start()
     for t in threads:
@@ -209,6 +223,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--catch-ups", type=int, default=20, help="clients catching up on the long curve, again "
+                        "and again (0: leave that attack out)")  # fmt: skip
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # this process holds the 1,000 idle streams
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4096)), hard))
@@ -232,25 +248,27 @@ def main() -> None:
                 time.sleep(1)
         results = {}
         notes: list[str] = []
-        for phase, hostile in (("quiet", 0), ("hostile", 8)):
+        # quiet: the pollers alone; hostile: the attacks on requests, sweeps and catch-ups; idle streams: a
+        # flood of event streams that never read (the per-process cap is what stands against it)
+        for phase, attackers, flood in (("quiet", 0, 0), ("hostile", 8, 0), ("idle streams", 0, IDLE_STREAMS)):
             stop(api)  # a fresh API process per phase: its peak memory is that phase's
             api = start_api(env, port, folder / "api.log")
             with httpx.Client(base_url=url, timeout=60) as client:  # both phases serve predictions: torch loaded
                 client.post("/predict", files=[("files", ("ok.png", small_png(), "image/png"))]).raise_for_status()
-            idle: list[socket.socket] = []
-            if hostile:
+            sweeps: list[int] = []
+            if attackers:
                 with httpx.Client(base_url=url, timeout=60) as client:
-                    sweeps = [client.post("/sweeps", json=ALL_REFUSED).status_code for _ in range(2)]
-                idle, idle_answers = open_idle_streams(port, IDLE_STREAMS)
-            latencies, statuses = run_clients(url, job_id, args.seconds, pollers=20, hostile=hostile,
-                                              long_job=long_job)  # fmt: skip
-            if hostile:
-                statuses["2 sweeps of refused proposals"] = sweeps
-                with httpx.Client(base_url=url, timeout=60) as client:
-                    ended = [client.get(f"/sweeps/{i}").json() for i in (1, 2)]
-                notes.append("the refused sweeps ended " + ", ".join(
+                    sweeps = [client.post("/sweeps", json=ALL_REFUSED).json()["id"] for _ in range(2)]
+            idle, idle_answers = open_idle_streams(port, flood)
+            latencies, statuses = run_clients(url, job_id, args.seconds, pollers=20, hostile=attackers,
+                                              long_job=long_job, catch_ups=args.catch_ups)  # fmt: skip
+            with httpx.Client(base_url=url, timeout=60) as client:
+                ended = [client.get(f"/sweeps/{sweep}").json() for sweep in sweeps]
+            if ended:
+                notes.append("the two sweeps of refused proposals ended " + ", ".join(
                     f"{sweep['status']} after {sweep['trials_created']} trials" for sweep in ended))  # fmt: skip
-                notes.append(f"{IDLE_STREAMS} idle streams: {idle_answers['200']} held open (200), "
+            if flood:
+                notes.append(f"{flood} idle streams: {idle_answers['200']} held open (200), "
                              f"{idle_answers['503']} refused (503), {idle_answers['other']} other")  # fmt: skip
             for sock in idle:
                 sock.close()
@@ -260,12 +278,15 @@ def main() -> None:
         stop(worker)
         stop(api)
     quiet, hostile_run = results["quiet"], results["hostile"]
+    print(f"CPU: {cpu_model()}")
     print(f"| run | API peak RSS (MB) | pollers' p50 (ms) | pollers' p99 (ms) | polls in {args.seconds:.0f} s |")
     print("|---|---|---|---|---|")
     for name, (rss, p50, p99, count, _) in results.items():
         print(f"| {name} | {rss:.0f} | {p50 * 1000:.1f} | {p99 * 1000:.1f} | {count} |")
-    print(f"| hostile vs quiet | +{hostile_run[0] - quiet[0]:.0f} MB | {hostile_run[1] / quiet[1]:.2f}x | "
-          f"{hostile_run[2] / quiet[2]:.2f}x | |")  # fmt: skip
+    for name in ("hostile", "idle streams"):
+        run = results[name]
+        print(f"| {name} vs quiet | +{run[0] - quiet[0]:.0f} MB | {run[1] / quiet[1]:.2f}x | "
+              f"{run[2] / quiet[2]:.2f}x | |")  # fmt: skip
     print()
     print("Hostile requests and their answers:")
     for name, codes in sorted(hostile_run[4].items()):

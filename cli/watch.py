@@ -65,6 +65,12 @@ def _follow(http: httpx.Client, job_id: int, display: _Display) -> None:
         headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
         try:
             with connect_sse(http, "GET", f"/jobs/{job_id}/events", headers=headers, timeout=None) as source:
+                if source.response.status_code == 503 and failures < len(RECONNECT_DELAYS):  # busy: wait, again
+                    wait = float(source.response.headers.get("Retry-After", RECONNECT_DELAYS[failures]))
+                    errors.print(f"the service is busy; trying again in {wait:g} s")
+                    time.sleep(wait)
+                    failures += 1
+                    continue
                 if not source.response.is_success:
                     source.response.read()
                     answer(source.response)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -25,10 +26,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from harness.net import free_port, wait_until_up
 from harness.postgres import PostgresServer, start_postgres
+from models.artifacts import ModelArtifact, pack_model
+from models.data.preprocessing import fit_normalization
+from models.kinds import parse_spec
+from models.kinds.numpy_mlp import build
 from models.training.precision import CPU_BF16_ENV, bf16_is_fast_on_cpu
+from store.attempts import claim_next, succeed_attempt
 from store.engine import make_engine, make_session_factory
+from store.jobs import create_job
 from store.migrate import upgrade
-from tests.datagen import write_cifar_batches
+from tests.datagen import CLASSES, write_cifar_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -235,3 +242,19 @@ def with_secret_files(environment: dict[str, str], folder: Path, secrets: dict[s
             (folder / name).write_text(secrets[name] + "\n")
             out[key] = str(folder / name)
     return out
+
+
+def store_succeeded_job(sessions: sessionmaker[Session], test_accuracy: float) -> int:
+    """A succeeded numpy_mlp job with a real (untrained) model, written through the store: for what needs
+    a model without training one."""
+    spec = parse_spec({"model": "numpy_mlp", "hidden_units": [8]})
+    weights = build(spec, 10).state_dict()  # type: ignore[arg-type]
+    images = np.random.default_rng(0).integers(0, 256, (20, 3, 32, 32), dtype=np.uint8)
+    norm = fit_normalization("assignment", images)
+    model = pack_model(ModelArtifact(spec.model_dump(mode="json"), CLASSES, norm, dict(weights)))
+    with sessions() as session:
+        create_job(session, spec)
+        attempt = claim_next(session, "w")
+    assert attempt is not None
+    assert succeed_attempt(sessions, attempt, {"test_accuracy": test_accuracy}, 1400, model)
+    return attempt.job_id

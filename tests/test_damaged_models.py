@@ -8,7 +8,6 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -17,32 +16,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
 from app.settings import ApiSettings
-from models.artifacts import ModelArtifact, pack_model
-from models.data.preprocessing import fit_normalization
 from models.kinds import parse_spec
-from models.kinds.numpy_mlp import build
 from store.artifacts import put_artifact
-from store.attempts import claim_next, start_attempt, succeed_attempt
+from store.attempts import claim_next, start_attempt
 from store.jobs import create_job
 from store.tables import Artifact, ArtifactKind
-from tests.conftest import local_client
-from tests.datagen import CLASSES
+from tests.conftest import local_client, store_succeeded_job
 
 SPEC = {"model": "numpy_mlp", "hidden_units": [8]}
-
-
-def succeeded_job(sessions: sessionmaker[Session], test_accuracy: float) -> int:
-    spec = parse_spec(SPEC)
-    weights = build(spec, 10).state_dict()  # type: ignore[arg-type]
-    images = np.random.default_rng(0).integers(0, 256, (20, 3, 32, 32), dtype=np.uint8)
-    norm = fit_normalization("assignment", images)
-    model = pack_model(ModelArtifact(spec.model_dump(mode="json"), CLASSES, norm, dict(weights)))
-    with sessions() as session:
-        create_job(session, spec)
-        attempt = claim_next(session, "w")
-    assert attempt is not None
-    assert succeed_attempt(sessions, attempt, {"test_accuracy": test_accuracy}, 1400, model)
-    return attempt.job_id
 
 
 def damage(sessions: sessionmaker[Session], job_id: int, kind: ArtifactKind) -> None:
@@ -70,7 +51,7 @@ def png() -> bytes:
 
 
 def test_a_damaged_model_is_refused_and_passed_over(client: TestClient, sessions: sessionmaker[Session]) -> None:
-    intact, best = succeeded_job(sessions, 0.40), succeeded_job(sessions, 0.55)
+    intact, best = store_succeeded_job(sessions, 0.40), store_succeeded_job(sessions, 0.55)
     damage(sessions, best, ArtifactKind.model)
     files = [("files", ("red.png", png(), "image/png"))]
 

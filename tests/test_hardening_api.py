@@ -1,9 +1,13 @@
 """Hardening of the API: bounded bodies and curves, only the documented image formats, browser-origin
 attacks, loopback-only without a key, error texts without internals, no temporaries left behind."""
 
+import asyncio
 import base64
 import io
 import json
+import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
+from app.services.predict_pool import PredictPool
 from app.settings import ApiSettings
 from models.data.arrays import DatasetError
 from models.data.catalog import load_dataset
@@ -21,8 +27,8 @@ from models.kinds import parse_spec
 from store.engine import make_engine, make_session_factory
 from store.jobs import create_job
 from store.points import add_points
-from tests.conftest import Service, local_client
-from tests.datagen import write_image_folder
+from tests.conftest import Service, local_client, store_succeeded_job
+from tests.datagen import CLASSES, write_image_folder
 from workers.child import internal_error
 
 
@@ -70,17 +76,19 @@ def test_a_json_body_of_millions_of_items_is_refused_before_it_is_parsed(client:
         assert response.json()["message"] == "images: at most 256 images (base64 strings) per request"
 
 
-def test_only_the_documented_image_formats_are_decoded(client: TestClient) -> None:
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8), (1, 2, 3)).save(buffer, format="TGA")  # Pillow reads TGA; the API does not
-    response = client.post("/predict", files=[("files", ("old.tga", buffer.getvalue(), "image/x-tga"))])
-    assert response.status_code in (409, 415)  # 409 first when no model exists: check the decode itself
-    from app.services.errors import UnsupportedMedia
-    from app.services.images import Upload, decode_upload
-
-    with pytest.raises(UnsupportedMedia) as refused:
-        decode_upload(Upload("old.tga", buffer.getvalue()), 10**7, 10**7)
-    assert "old.tga" in str(refused.value) and "PNG, JPEG, BMP, GIF, WebP" in str(refused.value)
+def test_only_the_documented_image_formats_are_decoded(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    store_succeeded_job(sessions, 0.5)
+    tga, png = io.BytesIO(), io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(tga, format="TGA")  # Pillow reads TGA; the API does not
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(png, format="PNG")
+    alone = client.post("/predict", files=[("files", ("old.tga", tga.getvalue(), "image/x-tga"))])
+    assert alone.status_code == 415
+    assert "old.tga" in alone.json()["message"] and "PNG, JPEG, BMP, GIF, WebP" in alone.json()["message"]
+    both = client.post("/predict", files=[("files", ("old.tga", tga.getvalue(), "image/x-tga")),
+                                          ("files", ("new.png", png.getvalue(), "image/png"))])  # fmt: skip
+    assert both.status_code == 200
+    tga_answer, png_answer = both.json()["predictions"]
+    assert tga_answer["error"]["status"] == 415 and png_answer["label"] in CLASSES
 
 
 def test_a_job_may_not_write_unbounded_curves(client: TestClient) -> None:
@@ -155,11 +163,15 @@ def test_a_failed_cache_write_leaves_no_temporary_file(tmp_path: Path, monkeypat
     assert list((tmp_path / "pets").rglob("*.tmp")) == []
 
 
-def test_base64_images_still_decode(client: TestClient) -> None:
+def test_base64_images_still_decode(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    job_id = store_succeeded_job(sessions, 0.5)
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buffer, format="PNG")
-    response = client.post("/predict", json={"images": [base64.b64encode(buffer.getvalue()).decode()]})
-    assert response.status_code == 409  # decoded and accepted; no model yet
+    response = client.post("/predict", json={"images": [base64.b64encode(buffer.getvalue()).decode(), "bad!"]})
+    assert response.status_code == 200 and response.json()["job_id"] == job_id
+    decoded, refused = response.json()["predictions"]
+    assert decoded["label"] in CLASSES and sum(decoded["probabilities"].values()) == pytest.approx(1.0)
+    assert refused["error"] == {"status": 400, "message": "images[1]: not valid base64"}
 
 
 def image_bytes(size: tuple[int, int], fmt: str) -> bytes:
@@ -200,33 +212,30 @@ def test_a_large_jpeg_decodes_at_a_reduced_scale_and_a_large_png_is_refused() ->
     assert "photo.png" in str(refused.value) and "4000x3000" in str(refused.value)
 
 
-def test_predictions_run_at_most_predict_concurrency_at_a_time(client: TestClient, settings: ApiSettings) -> None:
-    import asyncio
-    import threading
-    import time
-
-    from app.services.predict_pool import PredictPool
-
-    assert client.app.state.predict_pool.workers == settings.predict_concurrency == 2  # type: ignore[attr-defined]
-    pool = PredictPool(2)
+def test_predictions_run_at_most_predict_concurrency_at_a_time(tmp_path: Path, database_url: str) -> None:
+    """The application's own pool: a flood of calls runs PREDICT_CONCURRENCY at a time, the rest wait."""
+    assert ApiSettings(data_dir=tmp_path).predict_concurrency == max(1, (os.cpu_count() or 2) // 2)  # the default
     release = threading.Event()
 
     def held() -> int:
         release.wait(10)
         return 1
 
-    async def flood() -> list[int]:
-        calls = [asyncio.ensure_future(pool.run(held)) for _ in range(8)]
-        deadline = time.monotonic() + 10
-        while pool.running < 2:  # two run, six wait for a thread
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.01)
-        release.set()
-        return await asyncio.gather(*calls)
+    settings = ApiSettings(data_dir=tmp_path, database_url=database_url, predict_concurrency=2)
+    with local_client(create_app(settings)) as client:
+        pool: PredictPool = client.app.state.predict_pool  # type: ignore[attr-defined]
 
-    assert asyncio.run(flood()) == [1] * 8
-    assert pool.peak == 2
-    pool.shutdown()
+        async def flood() -> list[int]:
+            calls = [asyncio.ensure_future(pool.run(held)) for _ in range(8)]
+            deadline = time.monotonic() + 10
+            while pool.running < 2:  # two run, six wait for a thread
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.01)
+            release.set()
+            return await asyncio.gather(*calls)
+
+        assert asyncio.run(flood()) == [1] * 8
+        assert pool.peak == 2
 
 
 def test_every_answer_sends_the_security_headers(client: TestClient) -> None:

@@ -98,13 +98,22 @@ class CountingCurves:
                        curve, self.reads)  # fmt: skip
 
 
+def decoded(event: dict[str, Any] | bytes) -> tuple[str, dict[str, Any]]:
+    """(name, data) of an event as JobEvents yields it: a dict, or a server-sent event already encoded."""
+    if isinstance(event, dict):
+        return event["event"], json.loads(event["data"])
+    lines = event.decode().split("\r\n")
+    name = next(line.split(": ", 1)[1] for line in lines if line.startswith("event: "))
+    return name, json.loads("".join(line.split(": ", 1)[1] for line in lines if line.startswith("data: ")))
+
+
 def test_many_followers_share_one_read_per_interval() -> None:
     curves = CountingCurves(reads_to_finish=5)
     events = JobEvents(curves, interval_seconds=0.01)  # type: ignore[arg-type]
 
     async def follow() -> list[int]:
-        return [s for e in [x async for x in events.stream(7, None)] if e["event"] == "points"
-                for s in [p["step"] for p in json.loads(e["data"])["points"]]]  # fmt: skip
+        sent = [decoded(x) async for x in events.stream(7, None)]
+        return [p["step"] for name, data in sent if name == "points" for p in data["points"]]
 
     async def main() -> list[list[int]]:
         return await asyncio.gather(*(follow() for _ in range(50)))
@@ -126,29 +135,37 @@ class FinishedCurves:
         return JobView(job_id, "succeeded", last, last, None, None, 1, None, {}, self.curve, last)
 
 
-def test_a_catch_up_is_built_off_the_event_loop_one_page_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_catch_ups_are_built_off_the_event_loop_once_per_page(monkeypatch: pytest.MonkeyPatch) -> None:
     """20 streams catching up on a 101,000-point job once built every event on the event loop, and every
-    other request of the process waited seconds."""
+    other request of the process waited seconds: each page is now serialised once, in a worker thread,
+    for every client; a client resuming mid-page gets that page's rest built for it alone."""
     import app.services.events as events_module
 
     built_on: list[int] = []
     build = events_module._points_event
 
-    def recording(view: JobView, chunk: np.ndarray) -> dict[str, Any]:
+    def recording(view: JobView, chunk: np.ndarray) -> bytes:
         built_on.append(threading.get_ident())
         return build(view, chunk)
 
     monkeypatch.setattr(events_module, "_points_event", recording)
     events = JobEvents(FinishedCurves(101_000), interval_seconds=0.01)  # type: ignore[arg-type]
 
-    async def catch_up() -> tuple[int, list[dict[str, Any]]]:
-        return threading.get_ident(), [event async for event in events.stream(1, None)]
+    async def catch_up(last_event_id: int | None) -> list[tuple[str, dict[str, Any]]]:
+        return [decoded(event) async for event in events.stream(1, last_event_id)]
 
-    loop_thread, sent = asyncio.run(catch_up())
-    pages = [json.loads(e["data"])["points"] for e in sent if e["event"] == "points"]
-    assert len(pages) == 21 and all(len(page) <= 5000 for page in pages)  # paged
-    assert sum(len(page) for page in pages) == 101_000 and sent[-1]["event"] == "end"
-    assert len(built_on) == 21 and loop_thread not in built_on  # each page built in a worker thread
+    async def twenty_at_once() -> tuple[int, list[list[tuple[str, dict[str, Any]]]]]:
+        return threading.get_ident(), await asyncio.gather(*(catch_up(None) for _ in range(20)))
+
+    loop_thread, everyone = asyncio.run(twenty_at_once())
+    for sent in everyone:
+        pages = [data["points"] for name, data in sent if name == "points"]
+        assert len(pages) == 21 and all(len(page) <= 5000 for page in pages)  # paged
+        assert [p["step"] for page in pages for p in page] == list(range(1, 101_001)) and sent[-1][0] == "end"
+    assert len(built_on) == 21 and loop_thread not in built_on  # once per page, each in a worker thread
+    resumed = asyncio.run(catch_up(7_500))  # mid-page: its rest, then the pages everyone shares
+    steps = [p["step"] for name, data in resumed if name == "points" for p in data["points"]]
+    assert steps == list(range(7_501, 101_001)) and len(built_on) == 22
 
 
 def test_downsampling_keeps_shape_first_last_and_best() -> None:

@@ -13,7 +13,7 @@ from app.deps import MAX_ID, CurvesDep, EventsDep, JobId, SessionFactoryDep
 from app.errors import error_responses
 from app.schemas import ErrorMessage
 from app.services.errors import Busy, InvalidField
-from app.services.events import JobsTableEvents, holding
+from app.services.events import JobsTableEvents, Slot, holding
 from app.services.jobs import read_all_points
 from app.services.metrics import points_csv
 from app.services.plots import MEDIA_TYPES, ImageFormat, Labelled, compare_plot, job_plot
@@ -71,19 +71,30 @@ async def follow_job(
 ) -> EventSourceResponse:
     """Follow a job as it trains; the stream ends after the job's final status (or after
     EVENTS_IDLE_SECONDS without anything to send: reconnect with `Last-Event-ID`)."""
-    await run_in_threadpool(_check_exists, sessions, job_id)  # 404 before the stream starts
+    slot = _stream_slot(request)  # before any database read: a refusal costs next to nothing
+    try:
+        await run_in_threadpool(_check_exists, sessions, job_id)  # 404 before the stream starts
+    except BaseException:
+        slot.release()
+        raise
     settings = request.app.state.settings
-    return _event_stream(request, events.stream(job_id, last_event_id, settings.events_idle_seconds))
+    return _event_stream(request, slot, events.stream(job_id, last_event_id, settings.events_idle_seconds))
 
 
-def _event_stream(request: Request, events: AsyncIterator[dict[str, Any]]) -> EventSourceResponse:
-    """An SSE answer that holds one of this process's stream slots while it is open (503 when none is
-    free), with keep-alive pings every EVENTS_PING_SECONDS."""
-    settings = request.app.state.settings
-    slot = request.app.state.stream_slots.take()
+def _stream_slot(request: Request) -> Slot:
+    """One of this process's EVENTS_MAX_STREAMS stream slots, or a 503 with Retry-After."""
+    slot: Slot | None = request.app.state.stream_slots.take()
     if slot is None:
-        raise Busy(f"this API process has {settings.events_max_streams} event streams open, its limit: "
-                   "try again in a few seconds, or poll GET /jobs/{id}", retry_after=5)  # fmt: skip
+        limit = request.app.state.settings.events_max_streams
+        raise Busy(f"this API process has {limit} event streams open, its limit: try again in a few seconds, "
+                   "or poll GET /jobs/{id}", retry_after=5)  # fmt: skip
+    return slot
+
+
+def _event_stream(request: Request, slot: Slot, events: AsyncIterator[dict[str, Any] | bytes]) -> EventSourceResponse:
+    """An SSE answer that holds its stream slot while it is open, with keep-alive pings every
+    EVENTS_PING_SECONDS."""
+    settings = request.app.state.settings
     return EventSourceResponse(
         holding(slot, events),
         ping=settings.events_ping_seconds,
@@ -162,4 +173,5 @@ async def follow_jobs(request: Request) -> EventSourceResponse:
     """Every job's status, progress and test accuracy as they change (the web page's table); the stream
     ends after EVENTS_IDLE_SECONDS without a change (a browser's EventSource reconnects by itself)."""
     table: JobsTableEvents = request.app.state.table_events
-    return _event_stream(request, table.stream(request.app.state.settings.events_idle_seconds))
+    slot = _stream_slot(request)
+    return _event_stream(request, slot, table.stream(request.app.state.settings.events_idle_seconds))

@@ -9,6 +9,7 @@ with `Last-Event-ID` gets every later point exactly once.
 import asyncio
 import json
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -16,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from fastapi.concurrency import run_in_threadpool
+from sse_starlette import ServerSentEvent
 
 from app.services.curves import JobCurves, JobView
 
@@ -37,9 +39,10 @@ def _moved_on(feed: _Feed, seen: int) -> bool:
 
 
 class JobEvents:
-    def __init__(self, curves: JobCurves, interval_seconds: float) -> None:
+    def __init__(self, curves: JobCurves, interval_seconds: float, page_cache_bytes: int = 64 * 1024 * 1024) -> None:
         self.curves, self.interval = curves, interval_seconds
         self._feeds: dict[int, _Feed] = {}
+        self.pages = PageCache(page_cache_bytes)
 
     async def _poll(self, job_id: int, feed: _Feed) -> None:
         while True:
@@ -85,10 +88,12 @@ class JobEvents:
 
     async def stream(
         self, job_id: int, last_event_id: int | None, idle_seconds: float | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
-        """The events for one client, as sse-starlette expects them. A catch-up on a long curve is built in
-        a worker thread, one event of at most POINTS_PER_EVENT points at a time (never on the event
-        loop). A stream that had nothing to send for `idle_seconds` ends (the client reconnects)."""
+    ) -> AsyncIterator[dict[str, Any] | bytes]:
+        """The events for one client, as sse-starlette expects them. A catch-up on a long curve comes in
+        pages of POINTS_PER_EVENT points, aligned on the curve: each whole page of settled points is
+        serialised once, in a worker thread (never on the event loop), and kept for every other client
+        that catches up on the same job. A stream that had nothing to send for `idle_seconds` ends (the
+        client reconnects)."""
         cursor = -1 if last_event_id is None else last_event_id
         sent_status: str | None = None
         sent_progress: dict[str, Any] | None = None
@@ -100,11 +105,10 @@ class JobEvents:
                 yield _event("status", cursor, body)
                 last_sent = time.monotonic()
             fresh = view.settled_after(cursor)
-            for start in range(0, len(fresh), POINTS_PER_EVENT):
-                chunk = fresh[start : start + POINTS_PER_EVENT]
-                event = await run_in_threadpool(_points_event, view, chunk)
-                cursor = int(view.curve.step[chunk[-1]])
-                yield event
+            if len(fresh):
+                async for page_cursor, page in self._pages_of(view, int(fresh[0]), int(fresh[-1]) + 1):
+                    cursor = page_cursor
+                    yield page
                 last_sent = time.monotonic()
             progress = view.progress()
             if progress != sent_progress:
@@ -117,14 +121,68 @@ class JobEvents:
             if idle_seconds is not None and time.monotonic() - last_sent > idle_seconds:
                 return
 
+    async def _pages_of(self, view: JobView, start: int, end: int) -> AsyncIterator[tuple[int, bytes]]:
+        """(cursor, encoded points event) for the settled points [start, end), page by page."""
+        while start < end:
+            number = start // POINTS_PER_EVENT
+            stop = min((number + 1) * POINTS_PER_EVENT, end)
+            from_its_start = start == number * POINTS_PER_EVENT
+            # final: a whole page, or a finished job's last one (neither changes again)
+            final = from_its_start and (stop == (number + 1) * POINTS_PER_EVENT or (view.finished and stop == end))
+            chunk = np.arange(start, stop)
+            if final:  # built once for every client catching up, even when they ask together
+                page = await self.pages.get_or_build((view.id, number), partial(_points_event, view, chunk))
+            else:
+                page = await run_in_threadpool(_points_event, view, chunk)
+            yield int(view.curve.step[stop - 1]), page
+            start = stop
+
+
+class PageCache:
+    """Encoded pages of settled points (they never change), least recently used dropped past `capacity_bytes`;
+    a page asked for while it is being built waits for that build (single flight). Used from the event loop
+    only; the builds run in worker threads."""
+
+    def __init__(self, capacity_bytes: int) -> None:
+        self.capacity_bytes = capacity_bytes
+        self._pages: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._building: dict[tuple[int, int], asyncio.Future[bytes]] = {}
+        self._bytes = 0
+
+    async def get_or_build(self, key: tuple[int, int], build: Callable[[], bytes]) -> bytes:
+        page = self._pages.get(key)
+        if page is not None:
+            self._pages.move_to_end(key)
+            return page
+        pending = self._building.get(key)
+        if pending is None:
+            pending = self._building[key] = asyncio.ensure_future(run_in_threadpool(build))
+            pending.add_done_callback(partial(self._built, key))
+        return await asyncio.shield(pending)  # a client that leaves does not cancel the others' page
+
+    def _built(self, key: tuple[int, int], done: "asyncio.Future[bytes]") -> None:
+        del self._building[key]
+        if done.cancelled() or done.exception() is not None:
+            return
+        page = done.result()
+        if len(page) > self.capacity_bytes:
+            return
+        self._pages[key] = page
+        self._bytes += len(page)
+        while self._bytes > self.capacity_bytes:
+            _, dropped = self._pages.popitem(last=False)
+            self._bytes -= len(dropped)
+
 
 def _event(name: str, cursor: int, body: dict[str, Any]) -> dict[str, Any]:
     return {"event": name, "id": str(cursor), "data": json.dumps(body, separators=(",", ":"), allow_nan=False)}
 
 
-def _points_event(view: JobView, chunk: np.ndarray) -> dict[str, Any]:
+def _points_event(view: JobView, chunk: np.ndarray) -> bytes:
+    """The points of `chunk` (indices into the view's curve) as one encoded server-sent event."""
     points = [{"step": s, "split": sp, "loss": lo, "accuracy": acc} for s, sp, lo, acc in view.curve.rows(chunk)]
-    return _event("points", int(view.curve.step[chunk[-1]]), {"points": points})
+    event = _event("points", int(view.curve.step[chunk[-1]]), {"points": points})
+    return ServerSentEvent(**event, sep="\r\n").encode()
 
 
 class JobsTableEvents:
@@ -205,7 +263,7 @@ class Slot:
             self._slots.open -= 1
 
 
-async def holding(slot: Slot, events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+async def holding(slot: Slot, events: AsyncIterator[dict[str, Any] | bytes]) -> AsyncIterator[dict[str, Any] | bytes]:
     """`events`, releasing `slot` when they end or the client leaves."""
     try:
         async for event in events:

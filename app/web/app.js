@@ -34,7 +34,8 @@ async function api(path, options = {}) {
   return body;
 }
 
-// Server-sent events over fetch (EventSource cannot send the API key); reconnects with Last-Event-ID.
+// Server-sent events over fetch (EventSource cannot send the API key); reconnects with Last-Event-ID when
+// the stream drops or ends without `end` (the server ends idle streams), and after Retry-After on a 503.
 function follow(path, onEvent) {
   const controller = new AbortController();
   let lastId = null, done = false;
@@ -43,6 +44,11 @@ function follow(path, onEvent) {
       try {
         const extra = lastId === null ? {} : { "Last-Event-ID": lastId };
         const response = await fetch(path, { headers: headers(extra), signal: controller.signal });
+        if (response.status === 503) {  // the process has all the streams it takes: again after Retry-After
+          onEvent("error", { message: "busy, trying again" });
+          await new Promise((resolve) => setTimeout(resolve, 1000 * Number(response.headers.get("Retry-After") || 5)));
+          continue;
+        }
         if (!response.ok) { onEvent("error", { message: `${response.status} ${response.statusText}` }); return; }
         const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = "";
