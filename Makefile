@@ -76,16 +76,21 @@ compose:
 	@command -v docker-compose >/dev/null 2>&1 || \
 		($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q docker-compose)
 
+# The layers (tests/conftest.py): unit, store, service and browser on SQLite; on PostgreSQL the store
+# layer and the service tests marked `postgresql`; Ray in its own namespace. TEST_PROCESSES pytest
+# processes at a time (pytest-xdist; a module's tests stay together in one).
+TEST_PROCESSES ?= 2
+PYTEST := $(VENV)/bin/python -m pytest -n $(TEST_PROCESSES) --dist loadfile
 test-sqlite: $(TEST_STAMP) postgresql browser compose
-	$(VENV)/bin/python -m pytest
+	$(PYTEST) tests/unit tests/store tests/service tests/browser
 
 test-postgresql: $(TEST_STAMP) postgresql browser compose
-	TEST_DATABASE=postgresql $(VENV)/bin/python -m pytest
+	TEST_DATABASE=postgresql $(PYTEST) tests/store tests/service -m "store or postgresql"
 
 # The Ray executor against a real two-node Ray cluster, inside a private network namespace (root):
 # there loopback is the only address, so Ray cannot advertise another one.
 test-ray: $(TEST_STAMP)
-	unshare --net sh -c 'ip link set lo up && $(VENV)/bin/python -m pytest -m ray tests/test_ray.py'
+	unshare --net sh -c 'ip link set lo up && $(VENV)/bin/python -m pytest tests/ray'
 
 test: lint test-sqlite test-postgresql test-ray
 

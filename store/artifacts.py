@@ -116,7 +116,7 @@ def _model_chunk(session: Session, info: ArtifactInfo, offset: int, chunk_bytes:
         )
     )
     if chunk is None:
-        raise NoModel(f"job {info.job_id}'s model was deleted meanwhile")
+        raise NoModel(f"job {info.job_id}'s model was deleted during the download")
     return bytes(chunk)
 
 

@@ -27,7 +27,10 @@ def alembic_config(connection: Connection | None = None) -> Config:
 @contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        lock_path = Path(str(engine.url.database) + ".migrate.lock")
+        database = str(engine.url.database)
+        if database.startswith("file:"):  # a URI (`?mode=ro&uri=true`): the file's path is in it
+            database = database.removeprefix("file:").split("?", 1)[0]
+        lock_path = Path(database + ".migrate.lock")
         with lock_path.open("w") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:

@@ -1,4 +1,13 @@
-"""Shared fixtures: tiny data sets, a real SQLite file, a real API server and worker processes."""
+"""Shared fixtures: tiny data sets, a real SQLite file, a real API server and worker processes.
+
+The suite comes in layers, one folder each (`make test` runs them; each test is marked with its layer):
+- `unit/`: no database, no processes of ours: learning code, plots, schedules, parsers, CLI-free logic;
+- `store/`: in process, on a real database: the store, the API through Starlette's TestClient, the
+  worker's and the sweep driver's passes; run on SQLite and on PostgreSQL;
+- `service/`: real processes (uvicorn, workers, `make serve`, the CLI) on SQLite; the few marked
+  `postgresql` (claims under SKIP LOCKED, restarts, resumes) run on PostgreSQL too;
+- `browser/`: pages in a real Chromium; `ray/`: a real Ray cluster (`make test-ray`).
+"""
 
 import os
 from typing import Any
@@ -12,6 +21,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -258,3 +268,73 @@ def store_succeeded_job(sessions: sessionmaker[Session], test_accuracy: float) -
     assert attempt is not None
     assert succeed_attempt(sessions, attempt, {"test_accuracy": test_accuracy}, 1400, model)
     return attempt.job_id
+
+
+def new_job(sessions: sessionmaker[Session]) -> int:
+    """A queued torch_mlp job with the assignment's defaults, through the store; its id."""
+    with sessions() as session:
+        return create_job(session, parse_spec({"model": "torch_mlp"}))[0].id
+
+
+# Long enough to kill, stop or lose mid-run; short enough to finish in seconds.
+LONG_JOB = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 20, "max_steps": 1500, "log_every": 10,
+            "eval_every": 1000, "checkpoint_every": 100, "device": "cpu"}  # fmt: skip
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def wait_for_exit(pid: int, timeout: float) -> None:
+    """Until process pid is gone (or a zombie, which runs nothing)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state == "Z":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} still runs {timeout} s later")
+
+
+def wait_for_step(client: httpx.Client, job_id: int, step: int, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
+        if job["status"] == "running" and job["progress"]["step"] >= step:
+            return job
+        time.sleep(0.1)
+    raise TimeoutError(f"job {job_id} did not reach step {step}")
+
+
+def assert_curve_complete(client: httpx.Client, job_id: int, max_steps: int, log_every: int) -> None:
+    points = client.get(f"/jobs/{job_id}/metrics").json()["points"]
+    pairs = Counter((p["split"], p["step"]) for p in points)
+    assert max(pairs.values()) == 1, "a (split, step) point appears twice"
+    assert sorted(s for sp, s in pairs if sp == "train") == list(range(log_every, max_steps + 1, log_every))
+
+
+LAYERS = ("unit", "store", "service", "browser", "ray")
+PROCESS_FIXTURES = {"service", "service_without_worker", "pinging_service", "sweep_service", "trained", "cluster"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its layer (its folder), and keep the layers honest: a unit test touches no
+    database, and neither a unit nor a store test starts servers or workers."""
+    for item in items:
+        layer = Path(str(item.path)).parent.name
+        if layer not in LAYERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in one of the layers' folders: {', '.join(LAYERS)}")
+        item.add_marker(getattr(pytest.mark, layer))
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if layer in ("unit", "store") and fixtures & PROCESS_FIXTURES:
+            raise pytest.UsageError(
+                f"{item.nodeid}: a {layer} test starts no processes ({fixtures & PROCESS_FIXTURES})"
+            )
+        if layer == "unit" and "database_url" in fixtures:
+            raise pytest.UsageError(f"{item.nodeid}: a unit test touches no database: it belongs in store/")

@@ -1,11 +1,13 @@
 """Bad specs are refused with a 422 that names the field; good ones get the assignment's defaults."""
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
@@ -259,3 +261,38 @@ def test_the_openapi_document_lists_each_routes_errors(client: TestClient) -> No
                     assert ref.endswith(("/ErrorMessage", "/ValidationErrorMessage")), (method, path, code)
             if "{job_id}" in path or "{sweep_id}" in path:
                 assert "404" in responses, (method, path)
+
+
+@pytest.mark.parametrize("path", ["/jobs/999/metrics.csv", "/jobs/999/plot.png", "/jobs/999/metrics?max_points=50"])
+def test_unknown_jobs_are_404(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404 and response.json()["message"].startswith("job 999 not found")
+
+
+def test_unknown_job_is_404_and_docs_are_served_locally(client: TestClient) -> None:
+    for path in ("/jobs/999", "/jobs/999/metrics"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.json()["message"] == "job 999 not found (GET /jobs lists the jobs there are)"
+    assert client.post("/jobs/999/cancel").status_code == 404
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert "cdn" not in docs.text.lower() and "/static/docs/swagger-ui-bundle.js" in docs.text
+    bundle = client.get("/static/docs/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000
+    hidden = client.get("/openapi.json").json()["components"]["schemas"]["TorchMLPSpec"]["properties"]["hidden_units"]
+    assert hidden["description"]
+
+
+def test_no_succeeded_job_at_all_is_409(client: TestClient) -> None:
+    image = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(image, "PNG")
+    response = client.post("/predict", files=[("files", ("a.png", image.getvalue(), "image/png"))])
+    assert response.status_code == 409 and "no succeeded job" in response.json()["message"]
+
+
+def test_request_body_over_the_cap_is_413(tmp_path: Path, database_url: str) -> None:
+    settings = ApiSettings(data_dir=tmp_path, database_url=database_url, max_request_bytes=100_000)
+    with local_client(create_app(settings)) as client:
+        response = client.post("/predict", files=[("files", ("big.png", b"x" * 200_000, "image/png"))])
+    assert response.status_code == 413 and "over the limit of 100,000 bytes" in response.json()["message"]

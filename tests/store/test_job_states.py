@@ -12,11 +12,7 @@ from store.jobs import create_job, find_job, request_cancel
 from store.points import add_points, delete_points_after, read_points
 from store.tables import Job, JobStatus
 from store.transitions import transition
-
-
-def new_job(sessions: sessionmaker[Session]) -> int:
-    with sessions() as session:
-        return create_job(session, parse_spec({"model": "torch_mlp"}))[0].id
+from tests.conftest import new_job
 
 
 def status_of(sessions: sessionmaker[Session], job_id: int) -> str:

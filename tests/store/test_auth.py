@@ -1,8 +1,5 @@
 """The API key: refused without it, accepted with it, never needed for /healthz and the docs."""
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +8,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import ApiSettings
-from harness.net import free_port, wait_until_up
-from tests.conftest import ROOT, local_client, stop_process
+from tests.conftest import local_client
 
 KEY = "s3cret-key"
 
@@ -59,23 +55,3 @@ def test_idempotency_key_returns_the_first_job_or_refuses_another_spec(client: T
     assert again.json()["id"] == first.json()["id"]
     assert other.status_code == 422 and other.json()["message"].startswith("Idempotency-Key:")
     assert client.get("/jobs", headers=auth).json()["count"] == 1
-
-
-def test_serve_without_a_key_listens_on_loopback_only_and_says_so(tmp_path: Path, database_url: str) -> None:
-    port = free_port()
-    env = {**os.environ, "DATA_DIR": str(tmp_path), "DATABASE_URL": database_url, "HOST": "0.0.0.0",
-           "PORT": str(port), "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    env.pop("API_KEY", None)
-    log_path = tmp_path / "serve.log"
-    with log_path.open("ab") as log:
-        serve = subprocess.Popen([sys.executable, "-m", "app.serve"], cwd=ROOT, env=env, stdout=log,
-                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}", serve)
-        listening = {conn.split()[1] for conn in Path("/proc/net/tcp").read_text().splitlines()[1:]
-                     if conn.split()[3] == "0A"}  # fmt: skip
-        assert f"0100007F:{port:04X}" in listening  # 127.0.0.1
-        assert f"00000000:{port:04X}" not in listening  # not 0.0.0.0
-        assert "API_KEY is not set: listening on 127.0.0.1 only" in log_path.read_text()
-    finally:
-        stop_process(serve)

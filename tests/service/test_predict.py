@@ -3,7 +3,6 @@
 import base64
 import io
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -183,24 +182,3 @@ def test_prediction_errors_name_the_file_or_field(trained: tuple[Service, dict[s
         assert wrong_type.status_code == 415
         bad_k = post(params={"top_k": 0}, files=[good])
         assert bad_k.status_code == 422
-
-
-def test_no_succeeded_job_at_all_is_409(service_without_worker: Service) -> None:
-    with service_without_worker.client() as client:
-        response = client.post("/predict", files=[("files", ("a.png", png(training_images(1)[0][0]), "image/png"))])
-    assert response.status_code == 409
-    assert "no succeeded job" in response.json()["detail"]
-
-
-def test_request_body_over_the_cap_is_413(tmp_path: Path, database_url: str) -> None:
-    write_cifar_batches(tmp_path / "data" / "cifar10")
-    import os
-
-    os.environ["MAX_REQUEST_BYTES"] = "100000"
-    try:
-        with running_service(tmp_path, tmp_path / "data", database_url) as service, service.client() as client:
-            response = client.post("/predict", files=[("files", ("big.png", b"x" * 200_000, "image/png"))])
-            assert response.status_code == 413
-            assert "over the limit" in response.json()["detail"]
-    finally:
-        del os.environ["MAX_REQUEST_BYTES"]

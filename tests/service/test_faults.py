@@ -6,60 +6,31 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
+import pytest
 
 from harness.net import wait_until_up
 from store.artifacts import read_artifact
 from store.engine import make_engine, make_session_factory
 from store.tables import ArtifactKind
-from tests.conftest import ROOT, Service, start_serve, stop_process, wait_for_log, wait_for_status
-
-LONG_JOB = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 20, "max_steps": 1500, "log_every": 10,
-            "eval_every": 1000, "checkpoint_every": 100, "device": "cpu"}  # fmt: skip
-
-
-def children_of(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except FileNotFoundError:
-        return []
-
-
-def wait_for_exit(pid: int, timeout: float) -> None:
-    """Until process pid is gone (or a zombie, which runs nothing)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return
-        if state == "Z":
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"process {pid} still runs {timeout} s later")
+from tests.conftest import (
+    LONG_JOB,
+    ROOT,
+    Service,
+    assert_curve_complete,
+    children_of,
+    start_serve,
+    stop_process,
+    wait_for_exit,
+    wait_for_log,
+    wait_for_status,
+    wait_for_step,
+)
 
 
-def wait_for_step(client: httpx.Client, job_id: int, step: int, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
-        if job["status"] == "running" and job["progress"]["step"] >= step:
-            return job
-        time.sleep(0.1)
-    raise TimeoutError(f"job {job_id} did not reach step {step}")
-
-
-def assert_curve_complete(client: httpx.Client, job_id: int, max_steps: int, log_every: int) -> None:
-    points = client.get(f"/jobs/{job_id}/metrics").json()["points"]
-    pairs = Counter((p["split"], p["step"]) for p in points)
-    assert max(pairs.values()) == 1, "a (split, step) point appears twice"
-    assert sorted(s for sp, s in pairs if sp == "train") == list(range(log_every, max_steps + 1, log_every))
-
-
+@pytest.mark.postgresql
 def test_worker_killed_mid_job_resumes_on_a_new_worker(service: Service) -> None:
     worker = service.processes[-1]
     with service.client() as client:
@@ -175,6 +146,7 @@ def test_timeout_fails_the_job(service: Service) -> None:
         assert done["status"] == "failed" and "timeout_s=3" in done["error"]
 
 
+@pytest.mark.postgresql
 def test_four_workers_run_a_hundred_jobs_exactly_once(service_without_worker: Service) -> None:
     service = service_without_worker
     tiny = {"model": "numpy_mlp", "hidden_units": [8], "batch_size": 10, "max_steps": 2, "eval_every": 2}
@@ -196,6 +168,7 @@ def test_four_workers_run_a_hundred_jobs_exactly_once(service_without_worker: Se
     assert len({j["id"] for j in jobs}) == 100
 
 
+@pytest.mark.postgresql
 def test_api_killed_during_a_burst_loses_no_acknowledged_job(service_without_worker: Service) -> None:
     service = service_without_worker
     api = service.processes[0]

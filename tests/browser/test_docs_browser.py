@@ -2,19 +2,12 @@
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from harness.browser import browser_session, open_page, screenshot_path
+from harness.browser import open_page, screenshot_path
 from tests.conftest import Service
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from browser_session()
 
 
 def operation(page: Page, tag: str, operation_id: str) -> Locator:

@@ -27,7 +27,7 @@ from models.kinds import parse_spec
 from store.engine import make_engine, make_session_factory
 from store.jobs import create_job
 from store.points import add_points
-from tests.conftest import Service, local_client, store_succeeded_job
+from tests.conftest import local_client, store_succeeded_job
 from tests.datagen import CLASSES, write_image_folder
 from workers.child import internal_error
 
@@ -41,18 +41,6 @@ def settings(tmp_path: Path, database_url: str) -> ApiSettings:
 def client(settings: ApiSettings) -> Iterator[TestClient]:
     with local_client(create_app(settings)) as client:
         yield client
-
-
-def test_a_chunked_job_spec_over_the_cap_is_413(service_without_worker: Service) -> None:
-    def chunks() -> Iterator[bytes]:
-        yield b'{"model": "torch_mlp", "name": "'
-        for _ in range(200):
-            yield b"x" * 1000
-        yield b'"}'
-
-    with service_without_worker.client() as client:
-        response = client.post("/jobs", content=chunks(), headers={"content-type": "application/json"})
-    assert response.status_code == 413 and "over the limit" in response.json()["detail"]
 
 
 def test_a_job_spec_body_is_capped_at_a_few_kilobytes(client: TestClient) -> None:

@@ -1,10 +1,8 @@
 """Watching training: live events, downsampled and CSV curves, plots, through a real server and worker."""
 
-import asyncio
 import csv
 import io
 import json
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -13,12 +11,8 @@ from typing import Any
 
 import httpx
 import numpy as np
-import pytest
 from PIL import Image
 
-from app.services.curves import JobView
-from app.services.downsample import Curve, downsample
-from app.services.events import JobEvents
 from tests.conftest import Service, running_service, wait_for_status
 
 STEADY_JOB = {"model": "torch_mlp", "hidden_units": [32], "batch_size": 20, "max_steps": 400, "log_every": 5,
@@ -83,110 +77,6 @@ def test_events_of_a_finished_job_replay_the_curve_and_end(service: Service) -> 
         assert client.get("/jobs/999/events").status_code == 404
 
 
-class CountingCurves:
-    """Stands in for JobCurves: counts reads, finishes the job after `reads_to_finish` of them."""
-
-    def __init__(self, reads_to_finish: int) -> None:
-        self.reads, self.reads_to_finish = 0, reads_to_finish
-
-    def view(self, job_id: int) -> JobView:
-        self.reads += 1
-        done = self.reads >= self.reads_to_finish
-        steps = np.arange(1, self.reads + 1, dtype=np.int64)
-        curve = Curve(steps, np.zeros(len(steps), bool), np.ones(len(steps)), np.zeros(len(steps)))
-        return JobView(job_id, "succeeded" if done else "running", self.reads, 10, None, None, 1, None, None,
-                       curve, self.reads)  # fmt: skip
-
-
-def decoded(event: dict[str, Any] | bytes) -> tuple[str, dict[str, Any]]:
-    """(name, data) of an event as JobEvents yields it: a dict, or a server-sent event already encoded."""
-    if isinstance(event, dict):
-        return event["event"], json.loads(event["data"])
-    lines = event.decode().split("\r\n")
-    name = next(line.split(": ", 1)[1] for line in lines if line.startswith("event: "))
-    return name, json.loads("".join(line.split(": ", 1)[1] for line in lines if line.startswith("data: ")))
-
-
-def test_many_followers_share_one_read_per_interval() -> None:
-    curves = CountingCurves(reads_to_finish=5)
-    events = JobEvents(curves, interval_seconds=0.01)  # type: ignore[arg-type]
-
-    async def follow() -> list[int]:
-        sent = [decoded(x) async for x in events.stream(7, None)]
-        return [p["step"] for name, data in sent if name == "points" for p in data["points"]]
-
-    async def main() -> list[list[int]]:
-        return await asyncio.gather(*(follow() for _ in range(50)))
-
-    results = asyncio.run(main())
-    assert curves.reads == 5  # not 50 x 5
-    assert all(r == [1, 2, 3, 4, 5] for r in results)
-
-
-class FinishedCurves:
-    """A finished job with a long curve (a catch-up of many points events)."""
-
-    def __init__(self, points: int) -> None:
-        steps = np.arange(1, points + 1)
-        self.curve = Curve(steps, np.zeros(points, bool), np.ones(points), np.zeros(points))
-
-    def view(self, job_id: int) -> JobView:
-        last = int(self.curve.step[-1])
-        return JobView(job_id, "succeeded", last, last, None, None, 1, None, {}, self.curve, last)
-
-
-def test_catch_ups_are_built_off_the_event_loop_once_per_page(monkeypatch: pytest.MonkeyPatch) -> None:
-    """20 streams catching up on a 101,000-point job once built every event on the event loop, and every
-    other request of the process waited seconds: each page is now serialised once, in a worker thread,
-    for every client; a client resuming mid-page gets that page's rest built for it alone."""
-    import app.services.events as events_module
-
-    built_on: list[int] = []
-    build = events_module._points_event
-
-    def recording(view: JobView, chunk: np.ndarray) -> bytes:
-        built_on.append(threading.get_ident())
-        return build(view, chunk)
-
-    monkeypatch.setattr(events_module, "_points_event", recording)
-    events = JobEvents(FinishedCurves(101_000), interval_seconds=0.01)  # type: ignore[arg-type]
-
-    async def catch_up(last_event_id: int | None) -> list[tuple[str, dict[str, Any]]]:
-        return [decoded(event) async for event in events.stream(1, last_event_id)]
-
-    async def twenty_at_once() -> tuple[int, list[list[tuple[str, dict[str, Any]]]]]:
-        return threading.get_ident(), await asyncio.gather(*(catch_up(None) for _ in range(20)))
-
-    loop_thread, everyone = asyncio.run(twenty_at_once())
-    for sent in everyone:
-        pages = [data["points"] for name, data in sent if name == "points"]
-        assert len(pages) == 21 and all(len(page) <= 5000 for page in pages)  # paged
-        assert [p["step"] for page in pages for p in page] == list(range(1, 101_001)) and sent[-1][0] == "end"
-    assert len(built_on) == 21 and loop_thread not in built_on  # once per page, each in a worker thread
-    resumed = asyncio.run(catch_up(7_500))  # mid-page: its rest, then the pages everyone shares
-    steps = [p["step"] for name, data in resumed if name == "points" for p in data["points"]]
-    assert steps == list(range(7_501, 101_001)) and len(built_on) == 22
-
-
-def test_downsampling_keeps_shape_first_last_and_best() -> None:
-    rng = np.random.default_rng(0)
-    n = 100_000
-    steps = np.repeat(np.arange(1, n // 2 + 1), 2)
-    is_test = np.tile([False, True], n // 2)
-    loss = np.exp(-steps / 20_000) + rng.normal(0, 0.01, n)
-    accuracy = 1 - loss / 2
-    loss[31_337] = 9.0  # a spike
-    accuracy[77_777] = 0.999  # the best test accuracy (index 77_777 is a test point)
-    curve = Curve(steps.astype(np.int64), is_test, loss, accuracy)
-    kept = downsample(curve, 500)
-    assert len(kept) <= 500
-    assert list(kept) == sorted(kept)
-    train, test = np.flatnonzero(~is_test), np.flatnonzero(is_test)
-    assert {train[0], train[-1], test[0], test[-1], 77_777, 31_337} <= set(kept.tolist())
-    short = Curve(steps[:100].astype(np.int64), is_test[:100], loss[:100], accuracy[:100])
-    assert list(downsample(short, 500)) == list(range(100))  # within budget: whole
-
-
 def test_metrics_downsampled_csv_and_plots_through_the_api(service: Service) -> None:
     with service.client() as client:
         job = client.post("/jobs", json={**STEADY_JOB, "max_steps": 300, "log_every": 1, "eval_every": 10}).json()
@@ -228,12 +118,6 @@ def test_metrics_downsampled_csv_and_plots_through_the_api(service: Service) -> 
     assert f"job {done['id']}" in svg.text and "final test accuracy" in svg.text
     assert compared.status_code == 200 and Image.open(io.BytesIO(compared.content)).size == (900, 500)
     assert bad.status_code == 422 and bad.json()["message"].startswith("jobs:")
-
-
-@pytest.mark.parametrize("path", ["/jobs/999/metrics.csv", "/jobs/999/plot.png", "/jobs/999/metrics?max_points=50"])
-def test_unknown_jobs_are_404(service_without_worker: Service, path: str) -> None:
-    with service_without_worker.client() as client:
-        assert client.get(path).status_code == 404
 
 
 def test_event_streams_are_capped_per_process_and_end_when_idle(

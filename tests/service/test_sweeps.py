@@ -12,9 +12,7 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.main import create_app
-from app.settings import ApiSettings
-from tests.conftest import Service, local_client, running_service, stop_process, wait_until
+from tests.conftest import Service, running_service, stop_process, wait_until
 
 TINY_MLP = {
     "model": "torch_mlp",
@@ -24,6 +22,8 @@ TINY_MLP = {
     "preprocessing": "standardize",
     "log_every": 50,
 }
+
+
 FAST_DRIVER = {"SWEEP_INTERVAL_SECONDS": "0.2"}
 
 
@@ -137,6 +137,7 @@ def test_grid_sweep_stops_the_worst_trials_early_and_ranks_the_rest(sweep_servic
         assert listed["count"] == 1 and listed["data"][0]["best"]["job_id"] == best["job_id"]
 
 
+@pytest.mark.postgresql
 def test_tpe_sweep_keeps_max_concurrent_and_survives_restarts(
     tmp_path: Path, data_dir: Path, database_url: str
 ) -> None:
@@ -209,45 +210,3 @@ def test_failed_trials_are_replaced_up_to_the_number_of_trials(sweep_service: Se
         sweep_id = client.post("/sweeps", json=request).json()["id"]
         sweep = wait_for_sweep(client, sweep_id, {"finished"})
     assert sweep["trials_created"] == 4 and sweep["counts"] == {"failed": 4}  # 2 trials and 2 replacements
-
-
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        (
-            {"search": {"hidden_layers": {"choices": [1, 2]}}},
-            "search.hidden_layers: the torch_mlp model kind has no field",
-        ),
-        ({"search": {"dtype": {"choices": ["float64"]}}}, "search.dtype: the torch_mlp model kind has no field"),
-        ({"search": {"hidden_units": {"choices": [[100], [0]]}}}, "search.hidden_units.choices[1]: hidden_units.0:"),
-        ({"search": {"learning_rate": {"uniform": [0.1, 20]}}}, "search.learning_rate.uniform[1]: learning_rate:"),
-        ({"search": {"learning_rate": {"log_uniform": [0.1, 0.01]}}}, "low < high"),
-        (
-            {"search": {"learning_rate": {"log_uniform": [0.0, 0.01]}}},
-            "search.learning_rate.log_uniform[0]: Input should be greater than 0",
-        ),
-        ({"search": {"norm": {"choices": ["none", "groupnorm"]}}}, "search.norm.choices[1]: norm:"),
-        ({"search": {"model": {"choices": ["numpy_mlp"]}}}, "search.model: the torch_mlp model kind has no field"),
-        ({"search": {"init_from_job": {"choices": [999999, 1]}}}, "search.init_from_job: not searchable"),
-        ({"method": "grid"}, "search.learning_rate: a grid takes only `choices`"),
-        ({"early_stopping": {"min_steps": 1000}}, "early_stopping.min_steps: 1000 is not below the base max_steps"),
-        ({"base": {"model": "torch_mlp", "batch_size": 0}}, "base: batch_size:"),
-        ({"base": {"model": "resnet50"}}, "base:"),
-        ({"trials": 501}, "trials:"),
-        ({"method": "grid", "search": {"norm": {"choices": ["none"]}}, "trials": 2}, "trials: 2 is more than"),
-    ],
-)
-def test_sweep_requests_are_checked_against_the_model_kind(
-    tmp_path: Path, change: dict[str, Any], expected: str
-) -> None:
-    request: dict[str, Any] = {
-        "base": {"model": "torch_mlp", "max_steps": 1000},
-        "search": {"learning_rate": {"log_uniform": [1e-4, 1e-2]}},
-        **change,
-    }
-    settings = ApiSettings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'jobs.db'}")
-    with local_client(create_app(settings)) as client:
-        answer = client.post("/sweeps", json=request)
-        assert answer.status_code == 422, answer.text
-        assert expected in answer.json()["message"], answer.json()["message"]
-        assert client.get("/sweeps").json()["count"] == 0  # nothing stored

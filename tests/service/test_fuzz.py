@@ -23,7 +23,7 @@ def test_no_server_error_and_every_response_matches_the_schema(service_without_w
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]  # Err raises
     assert len(operations) >= 8  # every route is in the schema
     # Event streams stay open until their job ends (/events: for good), so every fuzzed call would wait
-    # out its timeout; tests/test_watching.py covers them, 404s included.
+    # out its timeout; tests/service/test_watching.py covers them, 404s included.
     operations = [op for op in operations if not op.path.endswith("/events")]
 
     for operation in operations:

@@ -17,7 +17,7 @@ from models.data.preprocessing import Normalization
 from store.artifacts import model_chunks, put_artifact, read_artifact
 from store.errors import NoModel
 from store.tables import ArtifactKind
-from tests.test_job_states import new_job
+from tests.conftest import new_job
 
 
 def test_pack_and_unpack_round_trip_without_pickle() -> None:

@@ -4,23 +4,16 @@ import base64
 import io
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from harness.browser import browser_session, open_page, screenshot_path
+from harness.browser import open_page, screenshot_path
 from tests.conftest import Service, running_service
 
 TINY = {"model": "torch_mlp", "hidden_units": [16], "batch_size": 20, "max_steps": 150, "log_every": 5,
         "eval_every": 50, "name": "from the page"}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from browser_session()
 
 
 def png_base64(color: tuple[int, int, int]) -> str:

@@ -207,4 +207,4 @@ def test_numpy_path_does_not_import_torch(data_dir: Path) -> None:
         f"run_job(parse_spec(spec), InMemoryReporter(), DataSource(Path({str(data_dir)!r}))); "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

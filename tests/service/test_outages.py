@@ -12,15 +12,18 @@ import pytest
 
 from harness.postgres import PostgresServer
 from tests.conftest import (
+    LONG_JOB,
     TEST_DATABASE,
     Service,
+    assert_curve_complete,
+    children_of,
     running_service,
     start_serve,
     stop_process,
     wait_for_log,
     wait_for_status,
+    wait_for_step,
 )
-from tests.test_faults import LONG_JOB, assert_curve_complete, children_of, wait_for_step
 
 
 @pytest.mark.skipif(TEST_DATABASE != "sqlite", reason="a SQLite file lock")
@@ -45,6 +48,7 @@ def test_a_job_survives_the_database_file_locked_longer_than_the_busy_timeout(
         assert service.processes[-1].poll() is None  # the worker is still there
 
 
+@pytest.mark.postgresql
 @pytest.mark.skipif(TEST_DATABASE != "postgresql", reason="restarts the test PostgreSQL server")
 def test_a_job_survives_a_postgresql_restart(service: Service, postgres_server: PostgresServer | None) -> None:
     assert postgres_server is not None

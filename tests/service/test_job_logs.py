@@ -2,16 +2,17 @@
 
 import re
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.logs import MAX_LOG_CHARS, read_log, save_log
-from tests.conftest import Service, wait_for_status
-from tests.test_job_states import new_job
+from tests.conftest import Service, new_job, wait_for_status
 
 TINY = {"model": "torch_mlp", "hidden_units": [16], "batch_size": 50, "max_steps": 40, "eval_every": 20,
         "preprocessing": "standardize"}  # fmt: skip
 
 
+@pytest.mark.postgresql
 def test_logs_of_a_succeeded_and_a_failed_job(service: Service) -> None:
     with service.client() as client:
         good = client.post("/jobs", json=TINY).json()["id"]
