@@ -28,7 +28,7 @@ from store.sweeps import SweepFinished, SweepNotFound
 log = logging.getLogger(__name__)
 
 # domain error -> HTTP status, answered as {"message": ..., "detail": ...}; InvalidField and IdempotencyConflict are
-# 422s shaped like validation errors (below). tests/test_api_validation.py checks every domain error is here.
+# 422s shaped like validation errors (below). tests/store/test_api_validation.py checks every domain error is here.
 STATUS_OF: dict[type[Exception], int] = {
     JobNotFound: 404,
     JobFinished: 409,

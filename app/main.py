@@ -23,7 +23,7 @@ from app.services.predict_pool import PredictPool
 from app.services.sweep_driver import SweepDriver
 from app.settings import ApiSettings, get_settings, split_list
 from models.kinds import KINDS
-from store.engine import make_engine, make_session_factory
+from store.engine import engine_for, make_session_factory
 from store.jobs import fill_training_identities
 from store.migrate import upgrade
 
@@ -46,7 +46,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.resolved_database_url)
+        engine = engine_for(settings)
         upgrade(engine)  # pending migrations first: the routes assume the current schema
         app.state.sessions = make_session_factory(engine)
         with app.state.sessions() as session:  # jobs stored before their training hashes existed (once)

@@ -78,7 +78,7 @@ def install_prometheus(app: FastAPI) -> None:
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
     async def prometheus_metrics(request: Request) -> Response:
         def scrape() -> bytes:
-            if MULTIPROC_ENV in os.environ:
+            if MULTIPROC_ENV in os.environ:  # noqa: TID251  (prometheus_client's own variable)
                 shared = CollectorRegistry()
                 multiprocess.MultiProcessCollector(shared)  # type: ignore[no-untyped-call]
                 requests = generate_latest(shared)

@@ -34,7 +34,7 @@ def main() -> int:
     # Each child in its own process group: a terminal's Ctrl-C reaches this process only, and each
     # child gets the signal once, from stop(). A worker that got it twice (from the terminal and
     # forwarded) would take it for the second Ctrl-C and kill its job instead of checkpointing it.
-    env = dict(os.environ)
+    env = dict(os.environ)  # noqa: TID251  (the children's environment: they read their own settings)
     shared_metrics: str | None = None
     if settings.api_workers > 1 and MULTIPROC_ENV not in env:  # Prometheus counts of every API process
         shared_metrics = env[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="cifar-jobs-prometheus-")
@@ -42,7 +42,7 @@ def main() -> int:
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(settings.port),
          "--workers", str(settings.api_workers)], process_group=0, env=env)  # fmt: skip
 
-    executor = ["workers.ray_dispatcher"] if os.environ.get("EXECUTOR", "local") == "ray" else ["workers"]
+    executor = ["workers.ray_dispatcher"] if settings.executor == "ray" else ["workers"]
 
     def start_worker() -> subprocess.Popen[bytes]:
         """The executor: a local worker, or with EXECUTOR=ray the dispatcher to a Ray cluster."""

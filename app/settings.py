@@ -3,6 +3,7 @@
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -20,6 +21,9 @@ class ApiSettings(StoreSettings):
     )
     allowed_origins: str = Field(
         "", description="Comma-separated extra origins (scheme://host:port) allowed to POST from a browser."
+    )
+    executor: Literal["local", "ray"] = Field(
+        "local", description="What `make serve` starts beside the API: a local worker, or the Ray dispatcher."
     )
     host: str = "127.0.0.1"
     port: int = 8000

@@ -1,7 +1,6 @@
 """The CLI's connection to the service: the client, and turning an answer into data or a message."""
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,16 +9,17 @@ import httpx
 import typer
 from rich.console import Console
 
+from cli.settings import CliSettings
+
 console = Console()
 errors = Console(stderr=True)
 
 
 def client() -> httpx.Client:
     """A client of CIFAR_JOBS_URL (default http://127.0.0.1:8000), with API_KEY when it is set."""
-    url = os.environ.get("CIFAR_JOBS_URL", "http://127.0.0.1:8000")
-    key = os.environ.get("API_KEY")
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(base_url=url, headers=headers, timeout=60)
+    settings = CliSettings()
+    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    return httpx.Client(base_url=settings.cifar_jobs_url, headers=headers, timeout=60)
 
 
 def fail(message: str) -> typer.Exit:

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import Connection
 
-from store.engine import make_engine
+from store.engine import engine_for, make_engine
 from store.settings import StoreSettings
 from store.tables import Base
 
@@ -26,8 +26,8 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = config.get_main_option("sqlalchemy.url") or StoreSettings().resolved_database_url
-    engine = make_engine(url)
+    url = config.get_main_option("sqlalchemy.url")
+    engine = make_engine(url) if url else engine_for(StoreSettings())
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()

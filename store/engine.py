@@ -1,7 +1,7 @@
 """Engines and sessions. SQLite gets WAL (readers never block the writer), a busy timeout and
 foreign keys, so the API and several workers can share one file."""
 
-import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +9,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-# How long a SQLite statement waits for a lock before "database is locked" (SQLITE_BUSY_TIMEOUT_MS
-# in the environment changes it: the tests use a short one to make an outage quickly).
-SQLITE_BUSY_TIMEOUT_MS = int(os.environ.get("SQLITE_BUSY_TIMEOUT_MS", "30000"))
+from store.settings import StoreSettings
+
+# How long a SQLite statement waits for a lock before "database is locked" (StoreSettings'
+# SQLITE_BUSY_TIMEOUT_MS: the tests use a short one to make an outage quickly).
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Connections kept open for reuse. The API serves sync routes from a pool of 40 threads; with
 # SQLAlchemy's default (5 kept + 10 overflow) a burst of pollers opened and closed a connection per
 # request (SQLite runs its pragmas on each) or queued for one: that was most of the metrics p99.
@@ -19,27 +21,32 @@ POOL_SIZE = 20
 MAX_OVERFLOW = 30
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def engine_for(settings: StoreSettings) -> Engine:
+    """The engine of the store the settings name, with their SQLite busy timeout."""
+    return make_engine(settings.resolved_database_url, settings.sqlite_busy_timeout_ms)
+
+
+def make_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)  # (a `file:` URI names an existing one)
         engine = create_engine(
             url,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
             pool_size=POOL_SIZE,
             max_overflow=MAX_OVERFLOW,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_ms))
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
 

@@ -1,7 +1,6 @@
 """Executors (local workers, a cluster's dispatcher) as the store knows them: what each can give
 one job, refreshed while it runs, so a job that fits none can say why it waits."""
 
-import os
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -9,12 +8,11 @@ from sqlalchemy.orm import Session
 
 from store.tables import Executor, Job, JobStatus, utcnow
 
-# An executor refreshes its row every heartbeat; one unseen this long has stopped (the tests shorten it).
-ALIVE_SECONDS = float(os.environ.get("EXECUTOR_ALIVE_SECONDS", "60"))
 
-
-def alive_since() -> datetime:
-    return utcnow() - timedelta(seconds=ALIVE_SECONDS)
+def alive_since(seconds: float) -> datetime:
+    """An executor refreshes its row every heartbeat; one unseen for `seconds` (EXECUTOR_ALIVE_SECONDS)
+    has stopped."""
+    return utcnow() - timedelta(seconds=seconds)
 
 
 def register_executor(session: Session, name: str, gpus: float, cpus: float) -> None:

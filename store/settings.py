@@ -13,6 +13,14 @@ class StoreSettings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="Folder holding the data sets and, by default, the SQLite file.")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default: SQLite file jobs.db in DATA_DIR.")
+    sqlite_busy_timeout_ms: int = Field(
+        30_000,
+        ge=0,
+        description="How long a SQLite statement waits for a lock; past it, workers keep training and retry.",
+    )
+    executor_alive_seconds: float = Field(
+        60.0, gt=0, description="An executor unseen this long no longer counts for a queued job's waiting_reason."
+    )
     database_url_file: Path | None = Field(
         None,
         description="A file holding DATABASE_URL (a container secret, say): a URL with a password then never "

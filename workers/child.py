@@ -33,7 +33,7 @@ from store.attempts import (
     stop_early_attempt,
     succeed_attempt,
 )
-from store.engine import make_engine, make_session_factory
+from store.engine import engine_for, make_session_factory
 from store.errors import StoreError
 from workers.memory_guard import guard_training_memory
 from workers.reporter import DatabaseReporter
@@ -107,7 +107,7 @@ def run_attempt(attempt: Attempt, settings: WorkerSettings, after_signals: Calla
     worker's child and of the Ray executor's entrypoint (`python -m workers.run_attempt`).
 
     SIGTERM or SIGINT: the loop checkpoints at its next check and the job goes back to the queue."""
-    engine = make_engine(settings.resolved_database_url)
+    engine = engine_for(settings)
     sessions = make_session_factory(engine)
     reporter = DatabaseReporter(sessions, attempt, settings.flush_seconds, settings.checkpoint_min_seconds)
 

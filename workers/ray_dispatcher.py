@@ -43,7 +43,7 @@ from store.attempts import (
     record_placement,
     touch_heartbeat,
 )
-from store.engine import make_engine, make_session_factory
+from store.engine import engine_for, make_session_factory
 from store.executors import register_executor, remove_executor
 from store.logs import save_log
 from store.migrate import upgrade
@@ -102,10 +102,11 @@ def entrypoint_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 def require_token_auth(address: str) -> None:
     """Refuse to talk to a cluster without Ray's token authentication, or without the token here."""
-    if os.environ.get("RAY_AUTH_MODE") != "token":
+    ray = os.environ  # noqa: TID251  (Ray's own variables: its client reads them too)
+    if ray.get("RAY_AUTH_MODE") != "token":
         raise SystemExit("EXECUTOR=ray needs RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN or "
                          "RAY_AUTH_TOKEN_PATH): a Ray cluster without authentication runs anyone's code")  # fmt: skip
-    if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")):
+    if not (ray.get("RAY_AUTH_TOKEN") or ray.get("RAY_AUTH_TOKEN_PATH")):
         raise SystemExit("RAY_AUTH_MODE=token is set, but no token: set RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH")
     try:
         anonymous = httpx.get(f"{address.rstrip('/')}/api/jobs/", timeout=10)
@@ -133,7 +134,7 @@ class RayDispatcher:
         self.address = settings.ray_address
         self.name = f"ray:{self.address}"
         self.client = JobSubmissionClient(self.address)
-        self.engine = make_engine(settings.resolved_database_url)
+        self.engine = engine_for(settings)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.stopping = False
         self._cancel_seen: dict[str, float] = {}
@@ -211,7 +212,7 @@ class RayDispatcher:
             job = session.get(Job, attempt.job_id)
             assert job is not None
             gpus, cpus, sid = job.gpus, job.cpus, submission_id(job, attempt)
-        env = entrypoint_env(os.environ)
+        env = entrypoint_env(os.environ)  # noqa: TID251  (the settings a Ray job gets, passed on)
         try:
             self.client.submit_job(
                 entrypoint=f"{self.settings.ray_python} -m workers.run_attempt {attempt.job_id} {attempt.number}",
@@ -288,7 +289,7 @@ class RayDispatcher:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = DispatcherSettings()
-    entrypoint_env(os.environ)  # refuses a password it would pass on, before anything starts
+    entrypoint_env(os.environ)  # noqa: TID251  (refuses a password it would pass on, before anything starts)
     require_token_auth(settings.ray_address)
     RayDispatcher(settings).run()
 

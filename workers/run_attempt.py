@@ -24,8 +24,9 @@ def main() -> None:
     parser.add_argument("attempt", type=int)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    devices = os.environ.get("CUDA_VISIBLE_DEVICES", "")  # noqa: TID251  (CUDA's, as Ray set it)
     log.info("job %s, attempt %s on %s (CUDA_VISIBLE_DEVICES=%s)", args.job_id, args.attempt, socket.gethostname(),
-             os.environ.get("CUDA_VISIBLE_DEVICES", ""))  # fmt: skip
+             devices)  # fmt: skip
     run_attempt(Attempt(args.job_id, args.attempt), WorkerSettings())
 
 

@@ -15,7 +15,7 @@ def supervise(concurrency: int, gpus: list[str], name: str | None) -> int:
     slots: list[str | None] = list(gpus) if gpus else [None] * concurrency
     children = []
     for i, gpu in enumerate(slots):
-        env = dict(os.environ)
+        env = dict(os.environ)  # noqa: TID251  (each worker's environment: it reads its own settings)
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         label = f"{base}:gpu{gpu}" if gpu is not None else f"{base}:{i}"

@@ -33,7 +33,7 @@ from store.attempts import (
     requeue_stale_jobs,
     touch_heartbeat,
 )
-from store.engine import make_engine, make_session_factory
+from store.engine import engine_for, make_session_factory
 from store.errors import JobNotFound
 from store.executors import register_executor, remove_executor
 from store.health import database_problem, describe
@@ -57,7 +57,7 @@ CONTEXT = multiprocessing.get_context("fork")
 def visible_gpus() -> int:
     """The GPUs this worker may use: CUDA_VISIBLE_DEVICES when set (`--gpus` sets it), else the
     NVIDIA devices present; read without initialising CUDA (children are forked)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")  # noqa: TID251  (CUDA's own variable)
     if visible is not None:
         return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
     return len(glob.glob("/dev/nvidia[0-9]*"))
@@ -86,7 +86,7 @@ class Worker:
     def __init__(self, settings: WorkerSettings, name: str | None = None) -> None:
         self.settings = settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self.engine = make_engine(settings.resolved_database_url)
+        self.engine = engine_for(settings)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.stopping = StopFlag()
         self.killing = False
@@ -111,9 +111,10 @@ class Worker:
         signal.signal(signal.SIGTERM, self.on_signal)
         signal.signal(signal.SIGINT, self.on_signal)
         upgrade(self.engine)
-        if CPU_BF16_ENV not in os.environ:  # once per worker, in a throwaway process; its children inherit it
-            os.environ[CPU_BF16_ENV] = "1" if probe_in_subprocess() else "0"
-            log.info("bfloat16 autocast on this CPU: %s", "faster, used" if os.environ[CPU_BF16_ENV] == "1" else "no")
+        if self.settings.cpu_bf16 is None:  # once per worker, in a throwaway process
+            self.settings.cpu_bf16 = probe_in_subprocess()
+            log.info("bfloat16 autocast on this CPU: %s", "faster, used" if self.settings.cpu_bf16 else "no")
+        os.environ[CPU_BF16_ENV] = "1" if self.settings.cpu_bf16 else "0"  # noqa: TID251  (its children read it)
         preload_torch()  # each forked child then starts with torch already imported
         self.gpus, self.cpus = visible_gpus(), float(os.cpu_count() or 1)
         retrying(self._register, "registering the worker")

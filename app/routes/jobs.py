@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
@@ -67,6 +67,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "desc
     },
 )
 def submit_job(
+    request: Request,
     spec: Annotated[JobSpec, Body(openapi_examples=SPEC_EXAMPLES)],
     session: SessionDep,
     response: Response,
@@ -87,7 +88,7 @@ def submit_job(
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/jobs/{job.id}"
-    return job_public(session, job)
+    return job_public(session, job, request.app.state.settings.executor_alive_seconds)
 
 
 @router.get("", response_model=JobsPublic)
@@ -105,9 +106,9 @@ def get_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
-def get_job(sessions: SessionFactoryDep, job_id: JobId) -> JobPublic:
+def get_job(request: Request, sessions: SessionFactoryDep, job_id: JobId) -> JobPublic:
     """Status, progress, timings, the final metrics or the error, and the stored model."""
-    return read_job(sessions, job_id)
+    return read_job(sessions, job_id, request.app.state.settings.executor_alive_seconds)
 
 
 @router.get(
@@ -157,9 +158,9 @@ async def get_metrics(
     response_model=JobPublic,
     responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The job has already finished."}},
 )
-def cancel_job(job: JobDep, session: SessionDep) -> JobPublic:
+def cancel_job(request: Request, job: JobDep, session: SessionDep) -> JobPublic:
     """Cancel a queued job at once, or ask a running one to stop (it keeps the points it logged)."""
-    return job_public(session, request_cancel(session, job.id))
+    return job_public(session, request_cancel(session, job.id), request.app.state.settings.executor_alive_seconds)
 
 
 @router.get(

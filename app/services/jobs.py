@@ -17,9 +17,11 @@ from store.points import PointRow, latest_test_accuracy, read_page, read_points
 from store.tables import ArtifactKind, Job, JobStatus, utcnow
 
 
-def job_public(session: Session, job: Job) -> JobPublic:
+def job_public(session: Session, job: Job, alive_seconds: float) -> JobPublic:
+    """The job as the API shows it; a queued one says why it waits when no executor seen in the last
+    `alive_seconds` could take it."""
     models = artifact_infos(session, [job.id], ArtifactKind.model)
-    reason = waiting_reason(session, job, alive_since()) if job.status == JobStatus.queued else None
+    reason = waiting_reason(session, job, alive_since(alive_seconds)) if job.status == JobStatus.queued else None
     return JobPublic.from_job(job, utcnow(), models.get(job.id), reason)
 
 
@@ -53,10 +55,10 @@ def jobs_page(session: Session, status: JobStatus | None, model: str | None, lim
 # thread hand-offs (each waiting for the GIL) were most of a poll's latency under load.
 
 
-def read_job(sessions: sessionmaker[Session], job_id: int) -> JobPublic:
+def read_job(sessions: sessionmaker[Session], job_id: int, alive_seconds: float) -> JobPublic:
     """GET /jobs/{id}. Raises JobNotFound."""
     with sessions() as session:
-        return job_public(session, find_job(session, job_id))
+        return job_public(session, find_job(session, job_id), alive_seconds)
 
 
 def read_metrics_json(

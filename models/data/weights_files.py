@@ -7,7 +7,7 @@ WEIGHTS_FILE = "resnet18-f37072fd.pth"  # torchvision's ResNet18_Weights.IMAGENE
 
 
 def weight_candidates(data_dir: Path) -> list[Path]:
-    torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
+    torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))  # noqa: TID251  (torch's)
     return [torch_home / "hub" / "checkpoints" / WEIGHTS_FILE, data_dir / "weights" / WEIGHTS_FILE]
 
 

@@ -90,7 +90,7 @@ def probe_in_subprocess() -> bool:
 @functools.cache
 def bf16_is_fast_on_cpu() -> bool:
     """True when this CPU has bf16 instructions and bfloat16 autocast measured faster than float32."""
-    given = os.environ.get(CPU_BF16_ENV)
+    given = os.environ.get(CPU_BF16_ENV)  # noqa: TID251  (the worker's verdict, handed to its training processes)
     if given in ("0", "1"):
         return given == "1"
     if not cpu_flags() & set(BF16_CPU_FLAGS):

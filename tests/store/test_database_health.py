@@ -49,8 +49,8 @@ def test_a_full_database_is_a_503_that_says_so(
     pages = engine.connect().execute(text("PRAGMA page_count")).scalar()
     pragmas = store.engine._sqlite_pragmas
 
-    def at_its_page_limit(connection: Any, record: Any) -> None:  # as when the disk has no room left
-        pragmas(connection, record)
+    def at_its_page_limit(connection: Any, record: Any, **options: Any) -> None:  # as when the disk is full
+        pragmas(connection, record, **options)
         connection.execute(f"PRAGMA max_page_count={pages}")
 
     monkeypatch.setattr(store.engine, "_sqlite_pragmas", at_its_page_limit)
