@@ -88,7 +88,9 @@ def test_mypy_is_strict_everywhere(tree: Path) -> None:
         assert result.returncode != 0 and "missing a type annotation" in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize("read", ["import os\nURL = os.environ.get('DATABASE_URL')\n", "import os\nX = os.getenv('X')\n"])
+@pytest.mark.parametrize(
+    "read", ["import os\nURL = os.environ.get('DATABASE_URL')\n", "import os\nX = os.getenv('X')\n"]
+)
 def test_a_setting_read_from_the_environment_fails_the_lint(tree: Path, read: str) -> None:
     """Settings come through the settings classes: `os.environ` in the service's code fails `ruff check`."""
     path = with_file(tree, "store/stray_setting.py", read)
