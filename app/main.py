@@ -64,7 +64,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         driver.start()
         yield
         await driver.stop()
-        app.state.predict_pool.shutdown()
         engine.dispose()
 
     app = FastAPI(

@@ -47,15 +47,20 @@ class AttemptState(enum.Enum):
     lost = "lost"  # requeued to another attempt, or finished
 
 
-def claim_next(session: Session, worker: str, gpus: float = 0.0, cpus: float = 1e9) -> Attempt | None:
-    """Atomically mark the next queued job that fits `gpus` and `cpus` (highest priority, then oldest)
-    running for `worker` and commit; the new attempt, or None when no queued job fits.
+def claim_next(
+    session: Session, worker: str, gpus: float = 0.0, cpus: float = 1e9, spec_version: int | None = None
+) -> Attempt | None:
+    """Atomically mark the next queued job that fits `gpus` and `cpus` (highest priority, then oldest),
+    and whose spec's schema version is at most `spec_version` (when given: the newest the executor
+    understands), running for `worker` and commit; the new attempt, or None when no queued job fits.
 
     One UPDATE picks and takes the job, so two workers never get the same one: SQLite runs
     writes one at a time, and PostgreSQL's SKIP LOCKED lets each worker pass over rows that
     another is taking.
     """
     fits = (Job.gpus <= gpus) & (Job.cpus <= cpus)
+    if spec_version is not None:
+        fits &= Job.spec_version <= spec_version
     candidate = (
         select(Job.id).where(Job.status == JobStatus.queued.value, fits).order_by(Job.priority.desc(), Job.id).limit(1)
     )

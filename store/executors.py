@@ -15,13 +15,14 @@ def alive_since(seconds: float) -> datetime:
     return utcnow() - timedelta(seconds=seconds)
 
 
-def register_executor(session: Session, name: str, gpus: float, cpus: float) -> None:
-    """Insert or refresh this executor's row. Commits."""
+def register_executor(session: Session, name: str, gpus: float, cpus: float, spec_version: int = 1) -> None:
+    """Insert or refresh this executor's row (what one job can get there, the newest spec version it
+    understands). Commits."""
     row = session.get(Executor, name)
     if row is None:
-        session.add(Executor(name=name, gpus=gpus, cpus=cpus, seen_at=utcnow()))
+        session.add(Executor(name=name, gpus=gpus, cpus=cpus, spec_version=spec_version, seen_at=utcnow()))
     else:
-        row.gpus, row.cpus, row.seen_at = gpus, cpus, utcnow()
+        row.gpus, row.cpus, row.spec_version, row.seen_at = gpus, cpus, spec_version, utcnow()
     session.commit()
 
 
@@ -34,9 +35,16 @@ def waiting_reason(session: Session, job: Job, alive_since: datetime) -> str | N
     """Why a queued job cannot start now, when no live executor could ever take it; else None."""
     if job.status != JobStatus.queued:
         return None
-    live = session.execute(select(Executor.gpus, Executor.cpus).where(Executor.seen_at >= alive_since)).all()
-    if not live:
+    every = session.execute(
+        select(Executor.gpus, Executor.cpus, Executor.spec_version).where(Executor.seen_at >= alive_since)
+    ).all()
+    if not every:
         return "no worker is running: start one (make serve, or python -m workers)"
+    live = [(gpus, cpus) for gpus, cpus, version in every if version >= job.spec_version]
+    if not live:
+        newest = max(version for _, _, version in every)
+        return (f"its spec is of schema version {job.spec_version}, newer than any running worker knows "
+                f"({newest}): it waits for a worker of this service's version (upgrade the workers)")  # fmt: skip
     if any(job.gpus <= gpus and job.cpus <= cpus for gpus, cpus in live):
         return None
     most_gpus, most_cpus = max(g for g, _ in live), max(c for _, c in live)

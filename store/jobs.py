@@ -36,6 +36,9 @@ class SubmittedSpec(Protocol):
     def model_dump(self, *, mode: str) -> dict[str, Any]: ...
 
 
+SPEC_VERSION_KEY = "spec_version"  # the schema version a spec class declares (a class variable)
+
+
 def spec_sha256(spec: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
@@ -98,6 +101,7 @@ def new_job(spec: SubmittedSpec, idempotency_key: str | None = None) -> Job:
         timeout_s=spec.timeout_s,
         gpus=spec.gpus,
         cpus=spec.cpus,
+        spec_version=int(getattr(spec, SPEC_VERSION_KEY, 1)),
         idempotency_key=idempotency_key,
         request_sha256=spec_sha256(stored_spec),
         training_sha256=exact,

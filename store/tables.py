@@ -102,6 +102,9 @@ class Job(Base):
     timeout_s: Mapped[int | None] = mapped_column(Integer)
     gpus: Mapped[float] = mapped_column(Float, default=0.0)  # from the spec: what an executor must have
     cpus: Mapped[float] = mapped_column(Float, default=1.0)
+    # the spec schema version it was written with (models.kinds.SPEC_VERSION): only an executor that knows
+    # it claims the job
+    spec_version: Mapped[int] = mapped_column(Integer, server_default="1")
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     request_sha256: Mapped[str | None] = mapped_column(String(64))
     # what it trains, hashed (the spec without how it runs; store.jobs.training_identity): identical runs
@@ -163,6 +166,7 @@ class Executor(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     gpus: Mapped[float] = mapped_column(Float)
     cpus: Mapped[float] = mapped_column(Float)
+    spec_version: Mapped[int] = mapped_column(Integer, server_default="1")  # the newest it understands
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.kinds.common import SPEC_VERSION
 from store.attempts import (
     Attempt,
     claim_next,
@@ -172,7 +173,7 @@ class RayDispatcher:
                                                              Job.worker == self.name)))  # fmt: skip
         capacity = self._capacity(running)
         with self.sessions() as session:
-            register_executor(session, self.name, capacity.largest_gpus, capacity.largest_cpus)
+            register_executor(session, self.name, capacity.largest_gpus, capacity.largest_cpus, SPEC_VERSION)
         for job in running:
             self._reconcile(job, submissions)
         for sid, submitted in submissions.items():  # ended after recording their outcome: their last output
@@ -203,7 +204,7 @@ class RayDispatcher:
 
     def _submit_next(self, capacity: Capacity) -> None:
         with self.sessions() as session:
-            attempt = claim_next(session, self.name, capacity.gpus, capacity.cpus)
+            attempt = claim_next(session, self.name, capacity.gpus, capacity.cpus, SPEC_VERSION)
         if attempt is not None:
             self._submit(attempt)
 

@@ -24,6 +24,7 @@ from types import FrameType
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.kinds import preload_torch
+from models.kinds.common import SPEC_VERSION
 from models.training.precision import CPU_BF16_ENV, probe_in_subprocess
 from store.attempts import (
     Attempt,
@@ -125,7 +126,7 @@ class Worker:
                 try:
                     self.reap_stale_jobs()
                     with self.sessions() as session:
-                        attempt = claim_next(session, self.name, self.gpus, self.cpus)
+                        attempt = claim_next(session, self.name, self.gpus, self.cpus, SPEC_VERSION)
                 except TRANSIENT as exc:  # the database is locked or away: wait for it, do not die
                     log.warning("worker %s: %s (%s); retrying in %.1f s", self.name,
                                 describe(database_problem(exc) or "unavailable"), type(exc).__name__,
@@ -164,7 +165,7 @@ class Worker:
 
     def _register(self) -> None:
         with self.sessions() as session:
-            register_executor(session, self.name, self.gpus, self.cpus)
+            register_executor(session, self.name, self.gpus, self.cpus, SPEC_VERSION)
 
     def run_one(self, attempt: Attempt) -> None:
         log.info("worker %s: job %s started (attempt %s)", self.name, attempt.job_id, attempt.number)

@@ -17,6 +17,7 @@ import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.services.downsample import Curve
+from models.training.curve import Cadence
 from store.jobs import find_job
 from store.points import read_points
 from store.tables import Job, JobStatus
@@ -59,10 +60,6 @@ class JobView:
         }
 
 
-def _is_eval_step(step: int, spec: dict[str, Any]) -> bool:
-    return step % int(spec["eval_every"]) == 0 or step == int(spec["max_steps"])
-
-
 def _settled_step(job: Job, curve: Curve) -> int:
     if not len(curve):
         return -1
@@ -70,7 +67,8 @@ def _settled_step(job: Job, curve: Curve) -> int:
     if JobStatus(job.status) in FINISHED:
         return last
     has_test_at_last = bool(curve.is_test[-1])  # stored order: train before test at a step
-    return last if has_test_at_last or not _is_eval_step(last, job.spec) else last - 1
+    cadence = Cadence(int(job.spec["max_steps"]), int(job.spec["log_every"]), int(job.spec["eval_every"]))
+    return last if has_test_at_last or not cadence.is_eval_step(last) else last - 1  # the trainer's own schedule
 
 
 @dataclass

@@ -1,12 +1,15 @@
-"""The threads that decode images and run models for /predict: a few, of their own, so that a flood
-of predictions queues here instead of taking the threads that serve polling and /healthz."""
+"""The slots that decode images and run models for /predict: a few (PREDICT_CONCURRENCY), apart from the
+ones that serve polling and /healthz, so a flood of predictions queues here instead of taking them.
 
-import asyncio
-import threading
+anyio's CapacityLimiter on its worker threads: calls beyond the limit wait for a token, and they never
+use the default limiter's tokens, which `run_in_threadpool` (every other route) takes."""
+
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import ParamSpec, TypeVar
+
+import anyio.to_thread
+from anyio import CapacityLimiter
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -14,25 +17,7 @@ T = TypeVar("T")
 
 class PredictPool:
     def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="predict")
-        self._lock = threading.Lock()
-        self.running = 0
-        self.peak = 0  # the most calls that ever ran at once (never above `workers`)
-
-    def _tracked(self, call: Callable[[], T]) -> T:
-        with self._lock:
-            self.running += 1
-            self.peak = max(self.peak, self.running)
-        try:
-            return call()
-        finally:
-            with self._lock:
-                self.running -= 1
+        self.limiter = CapacityLimiter(workers)
 
     async def run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._tracked, partial(function, *args, **kwargs))
-
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        return await anyio.to_thread.run_sync(partial(function, *args, **kwargs), limiter=self.limiter)

@@ -5,7 +5,7 @@ The API validates requests with the kinds' spec classes and the worker parses st
 them, so a spec means the same thing on both sides. Nothing here imports torch.
 """
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -19,6 +19,12 @@ MAX_TRAIN_POINTS = 100_000  # a curve's train points: bounds the rows a job writ
 MAX_EVALUATIONS = 1_000  # whole-test-set evaluations per job
 
 
+# The schema version of the specs this code writes and reads. Bump it when a kind gains a field (or a
+# field changes meaning): a job is stored with it, and an executor claims only jobs of a version it
+# knows, so a worker older than the API leaves a newer spec to the workers that understand it (two
+# sweep trials were lost to that skew once). 2: the version this was introduced at.
+SPEC_VERSION = 2
+
 # Text that reaches the database: PostgreSQL refuses NUL in text, and control characters in a label
 # are never meant.
 NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
@@ -28,6 +34,7 @@ class CommonSpec(BaseModel):
     """Fields every model kind takes."""
 
     model_config = ConfigDict(extra="forbid")
+    spec_version: ClassVar[int] = SPEC_VERSION  # stored with each job (store.jobs)
 
     name: str | None = Field(
         None,

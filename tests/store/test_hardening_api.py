@@ -204,9 +204,17 @@ def test_predictions_run_at_most_predict_concurrency_at_a_time(tmp_path: Path, d
     """The application's own pool: a flood of calls runs PREDICT_CONCURRENCY at a time, the rest wait."""
     assert ApiSettings(data_dir=tmp_path).predict_concurrency == max(1, (os.cpu_count() or 2) // 2)  # the default
     release = threading.Event()
+    lock = threading.Lock()
+    running, most = 0, 0
 
     def held() -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
         release.wait(10)
+        with lock:
+            running -= 1
         return 1
 
     settings = ApiSettings(data_dir=tmp_path, database_url=database_url, predict_concurrency=2)
@@ -216,14 +224,15 @@ def test_predictions_run_at_most_predict_concurrency_at_a_time(tmp_path: Path, d
         async def flood() -> list[int]:
             calls = [asyncio.ensure_future(pool.run(held)) for _ in range(8)]
             deadline = time.monotonic() + 10
-            while pool.running < 2:  # two run, six wait for a thread
+            while pool.limiter.statistics().tasks_waiting < 6:  # two run, six wait for a token
                 assert time.monotonic() < deadline
                 await asyncio.sleep(0.01)
+            assert running == 2 and pool.limiter.borrowed_tokens == 2
             release.set()
             return await asyncio.gather(*calls)
 
-        assert asyncio.run(flood()) == [1] * 8
-        assert pool.peak == 2
+        assert client.portal.call(flood) == [1] * 8  # type: ignore[union-attr]  # on the application's event loop
+        assert most == 2
 
 
 def test_every_answer_sends_the_security_headers(client: TestClient) -> None:
