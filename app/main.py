@@ -6,22 +6,28 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from app.access import AccessMiddleware
-from app.auth import require_api_key
-from app.body_limit import BodySizeLimitMiddleware
-from app.docs import install_docs
-from app.errors import COMMON_ERRORS, install_error_handlers, refuse_unknown_query_parameters
-from app.prometheus import install_prometheus
-from app.routes import curves, health, jobs, predict, reports, sweeps, web
-from app.security_headers import SecurityHeadersMiddleware
-from app.services.assignment_report import with_todays_defaults
-from app.services.curves import JobCurves
-from app.services.events import JobEvents, JobsTableEvents, StreamSlots
-from app.services.jobs import table_rows
-from app.services.model_cache import ModelCache
-from app.services.predict_pool import PredictPool
-from app.services.sweep_driver import SweepDriver
+import app.curves.routes as curves
+import app.jobs.routes as jobs
+import app.page as web
+import app.plumbing.health as health
+import app.predict.routes as predict
+import app.reports.routes as reports
+import app.sweeps.routes as sweeps
+from app.curves.events import JobEvents, JobsTableEvents, StreamSlots
+from app.curves.table import table_rows
+from app.curves.views import JobCurves
+from app.plumbing.access import AccessMiddleware
+from app.plumbing.auth import require_api_key
+from app.plumbing.body_limit import BodySizeLimitMiddleware
+from app.plumbing.docs import install_docs
+from app.plumbing.errors import COMMON_ERRORS, install_error_handlers, refuse_unknown_query_parameters
+from app.plumbing.prometheus import install_prometheus
+from app.plumbing.security_headers import SecurityHeadersMiddleware
+from app.predict.model_cache import ModelCache
+from app.predict.pool import PredictPool
+from app.reports.runs import with_todays_defaults
 from app.settings import ApiSettings, get_settings, split_list
+from app.sweeps.driver import SweepDriver
 from models.kinds import KINDS
 from store.engine import engine_for, make_session_factory
 from store.jobs import fill_training_identities
@@ -83,7 +89,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     without_key = {code: answer for code, answer in COMMON_ERRORS.items() if code != 401}
     app.include_router(health.router, dependencies=checked, responses=without_key)
     protected = [Depends(require_api_key), *checked]
-    for router in (jobs.router, predict.router, curves.router, sweeps.router, reports.router):
+    for router in (jobs.router, curves.jobs_router, predict.router, curves.router, sweeps.router, reports.router):
         app.include_router(router, dependencies=protected, responses=COMMON_ERRORS)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     # added last, so it runs first: refuse before any body is read

@@ -15,7 +15,7 @@ import tempfile
 import time
 from types import FrameType
 
-from app.prometheus import MULTIPROC_ENV
+from app.plumbing.prometheus import MULTIPROC_ENV
 from app.settings import get_settings
 
 log = logging.getLogger("serve")

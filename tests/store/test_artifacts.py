@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.services.jobs import jobs_page
-from app.services.model_cache import LoadedModel, ModelCache
+from app.jobs.service import jobs_page
+from app.predict.model_cache import LoadedModel, ModelCache
 from models.artifacts import ModelArtifact, pack_model, read_metadata, unpack_model
 from models.data.preprocessing import Normalization
 from store.artifacts import model_chunks, put_artifact, read_artifact

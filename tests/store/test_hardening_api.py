@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
-from app.services.predict_pool import PredictPool
+from app.predict.pool import PredictPool
 from app.settings import ApiSettings
 from models.data.arrays import DatasetError
 from models.data.catalog import load_dataset
@@ -171,8 +171,8 @@ def image_bytes(size: tuple[int, int], fmt: str) -> bytes:
 
 
 def test_a_request_has_a_budget_of_decoded_pixels() -> None:
-    from app.services.errors import TooLarge
-    from app.services.images import PixelBudget, Upload, decode_upload
+    from app.plumbing.refusals import TooLarge
+    from app.predict.images import PixelBudget, Upload, decode_upload
 
     budget = PixelBudget(5_000_000)
     png = image_bytes((1500, 1500), "PNG")  # 2.25 M pixels each: under the per-image cap of 4 M
@@ -184,8 +184,8 @@ def test_a_request_has_a_budget_of_decoded_pixels() -> None:
 
 
 def test_a_large_jpeg_decodes_at_a_reduced_scale_and_a_large_png_is_refused() -> None:
-    from app.services.errors import TooLarge
-    from app.services.images import PixelBudget, Upload, decode_upload
+    from app.plumbing.refusals import TooLarge
+    from app.predict.images import PixelBudget, Upload, decode_upload
     from models.data.images import image_to_array
 
     jpeg = image_bytes((4000, 3000), "JPEG")  # 12 M pixels in its header

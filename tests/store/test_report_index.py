@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+import app.reports.runs as assignment_report
 from app.main import create_app
-from app.services import assignment_report
 from app.settings import ApiSettings
 from models.kinds import JobSpec, parse_spec
 from store.jobs import new_job

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.services.curves import JobView
-from app.services.downsample import Curve, downsample
-from app.services.events import JobEvents
+from app.curves.downsample import Curve, downsample
+from app.curves.events import JobEvents
+from app.curves.views import JobView
 
 
 class CountingCurves:
@@ -70,7 +70,7 @@ def test_catch_ups_are_built_off_the_event_loop_once_per_page(monkeypatch: pytes
     """20 streams catching up on a 101,000-point job once built every event on the event loop, and every
     other request of the process waited seconds: each page is now serialised once, in a worker thread,
     for every client; a client resuming mid-page gets that page's rest built for it alone."""
-    import app.services.events as events_module
+    import app.curves.events as events_module
 
     built_on: list[int] = []
     build = events_module._points_event

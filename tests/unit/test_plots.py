@@ -6,10 +6,10 @@ import io
 import numpy as np
 from PIL import Image
 
-from app.services.curves import JobView
-from app.services.downsample import Curve
-from app.services.plots import Labelled, compare_plot, job_figure, job_plot
-from app.services.sweep_plot import SweepPlotData, sweep_figure, sweep_plot
+from app.curves.downsample import Curve
+from app.curves.plots import Labelled, compare_plot, job_figure, job_plot
+from app.curves.views import JobView
+from app.sweeps.plot import SweepPlotData, sweep_figure, sweep_plot
 
 
 def view(job_id: int = 1, status: str = "succeeded") -> JobView:

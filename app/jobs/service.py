@@ -1,19 +1,14 @@
 """Jobs as the API shows them: the row plus its model's size and hash (never the blob), and their curves."""
 
-from collections.abc import Sequence
-from typing import Any
-
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.schemas import JobPublic, JobsPublic
-from app.services.errors import InvalidField
-from app.services.metrics import points_json
+from app.jobs.schemas import JobPublic, JobsPublic
+from app.plumbing.refusals import InvalidField
 from models.kinds import JobSpec, architecture_mismatch
 from store.artifacts import artifact_infos, model_info, verify_model
 from store.errors import ArtifactCorrupt, JobNotFound, NoModel
 from store.executors import alive_since, waiting_reason
 from store.jobs import find_job, list_jobs
-from store.points import PointRow, latest_test_accuracy, read_page, read_points
 from store.tables import ArtifactKind, Job, JobStatus, utcnow
 
 
@@ -59,42 +54,3 @@ def read_job(sessions: sessionmaker[Session], job_id: int, alive_seconds: float)
     """GET /jobs/{id}. Raises JobNotFound."""
     with sessions() as session:
         return job_public(session, find_job(session, job_id), alive_seconds)
-
-
-def read_metrics_json(
-    sessions: sessionmaker[Session], job_id: int, since: int | None, limit: int, split: str | None = None
-) -> bytes:
-    """GET /jobs/{id}/metrics as JSON bytes: one page of at most `limit` points. Raises JobNotFound."""
-    with sessions() as session:
-        job = find_job(session, job_id)
-        points, next_since = read_page(session, job_id, since, limit, split)
-        return points_json(job.id, job.status, points, next_since)
-
-
-def read_all_points(sessions: sessionmaker[Session], job_id: int, split: str | None = None) -> Sequence[PointRow]:
-    """Every point of the job (of one split, when given), in step order. Raises JobNotFound."""
-    with sessions() as session:
-        find_job(session, job_id)
-        return read_points(session, job_id, split=split)
-
-
-TABLE_ROWS = 200
-
-
-def table_rows(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
-    """The newest jobs as the web page's table shows them."""
-    with sessions() as session:
-        jobs, _ = list_jobs(session, None, None, TABLE_ROWS, 0)
-        running = latest_test_accuracy(session, [job.id for job in jobs if job.status == JobStatus.running])
-        return [
-            {
-                "id": job.id,
-                "name": job.name,
-                "model": job.model,
-                "status": job.status,
-                "step": job.step,
-                "max_steps": job.max_steps,
-                "test_accuracy": running.get(job.id, (job.final_metrics or {}).get("test_accuracy")),
-            }
-            for job in jobs
-        ]

@@ -6,8 +6,6 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.services.curves import JobCurves
-from app.services.events import JobEvents
 from store.jobs import find_job
 from store.tables import MAX_INT32, Job
 
@@ -38,15 +36,3 @@ def job_or_404(job_id: JobId, session: SessionDep) -> Job:
 
 
 JobDep = Annotated[Job, Depends(job_or_404)]
-
-
-async def get_job_curves(request: Request) -> JobCurves:
-    return request.app.state.curves  # type: ignore[no-any-return]
-
-
-async def get_job_events(request: Request) -> JobEvents:
-    return request.app.state.events  # type: ignore[no-any-return]
-
-
-CurvesDep = Annotated[JobCurves, Depends(get_job_curves)]
-EventsDep = Annotated[JobEvents, Depends(get_job_events)]

@@ -1,4 +1,4 @@
-"""What the API sends back, and the /predict JSON body. Job specs are the kinds' classes (`models.kinds`)."""
+"""What the job routes send back."""
 
 from datetime import datetime
 from typing import Any, Literal
@@ -6,10 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from store.artifacts import ArtifactInfo
-from store.tables import MAX_INT32, Job, JobStatus
-
-TOP_K_DEFAULT, TOP_K_MAX = 3, 100  # how many best classes /predict lists
-MAX_IMAGES_PER_REQUEST = 256  # the schema's cap; MAX_IMAGES_PER_REQUEST (settings) may only lower it
+from store.tables import Job, JobStatus
 
 
 class Progress(BaseModel):
@@ -99,97 +96,10 @@ class JobsPublic(BaseModel):
     count: int = Field(description="Jobs matching the filters, over all pages.")
 
 
-class PointPublic(BaseModel):
-    step: int
-    split: Literal["train", "test"]
-    loss: float
-    accuracy: float
-
-
-class MetricsPublic(BaseModel):
-    job_id: int
-    status: JobStatus
-    points: list[PointPublic]
-    next_since: int | None = Field(
-        None, description="More points follow: ask again with since=next_since. None on the last page."
-    )
-
-
-class Health(BaseModel):
-    status: Literal["ok"]
-    database: Literal["ok"]
-
-
-class ErrorMessage(BaseModel):
-    """Every error the API answers (but 422): `message` says what is wrong, naming the field, file or job,
-    and what the client can do; `detail` repeats it (FastAPI's field, which older clients read)."""
-
-    message: str
-    detail: str
-
-
-class FieldError(BaseModel):
-    type: str
-    loc: list[str | int] = Field(description="Where: `body`/`query`/`path`/`header`, then the field's path.")
-    msg: str
-
-
-class ValidationErrorMessage(BaseModel):
-    """A 422: `message` names each refused field (`hidden_units[0]: ...`); `detail` lists them one by one."""
-
-    message: str
-    detail: list[FieldError]
-
-
 class ModelInfo(BaseModel):
     size_bytes: int
     sha256: str
     download_url: str = Field(description="GET it for the safetensors file.")
-
-
-class TopK(BaseModel):
-    label: str
-    probability: float
-
-
-class FileError(BaseModel):
-    status: int = Field(description="The HTTP status this file alone would get: 400, 413 or 415.")
-    message: str = Field(description="What is wrong with the file (its limit, its format) and what to do.")
-
-
-class Prediction(BaseModel):
-    """One uploaded file's answer: its classes, or (`error`) why it could not be read; the other files of
-    the request are answered all the same."""
-
-    filename: str
-    label: str | None = None
-    class_index: int | None = None
-    probabilities: dict[str, float] | None = None
-    top_k: list[TopK] | None = None
-    error: FileError | None = None
-
-
-class PredictionsPublic(BaseModel):
-    job_id: int = Field(description="The job whose model answered.")
-    model: str
-    predictions: list[Prediction] = Field(
-        description="In the order of the uploads; a file that could not be read has an `error` instead of classes "
-        "(when no file could be read, the request gets that error's status)."
-    )
-
-
-class PredictJSON(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    images: list[str] = Field(
-        min_length=1,
-        max_length=MAX_IMAGES_PER_REQUEST,
-        description="Base64-encoded image files (PNG, JPEG, BMP, GIF, WebP).",
-    )
-    job_id: int | None = Field(
-        None, ge=1, le=MAX_INT32, description="The model to use; default: the best succeeded job."
-    )
-    top_k: int = Field(TOP_K_DEFAULT, ge=1, le=TOP_K_MAX)
 
 
 JobPublic.model_rebuild()

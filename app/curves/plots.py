@@ -13,8 +13,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
-from app.services.curves import JobView
-from app.services.downsample import MIN_MAX_POINTS, Curve, downsample
+from app.curves.downsample import MIN_MAX_POINTS, Curve, downsample
+from app.curves.views import JobView
 
 ImageFormat = Literal["png", "svg"]
 DPI = 100

@@ -1,30 +1,26 @@
 """/jobs: submit, list, inspect, follow and cancel training jobs."""
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from app.deps import CurvesDep, JobDep, JobId, SessionDep, SessionFactoryDep
-from app.schemas import ErrorMessage, JobPublic, JobsPublic, MetricsPublic
-from app.services.downsample import MIN_MAX_POINTS
-from app.services.errors import InvalidField
-from app.services.jobs import (
+from app.jobs.schemas import JobPublic, JobsPublic
+from app.jobs.service import (
     check_init_from_job,
     job_public,
     jobs_page,
-    read_all_points,
     read_job,
-    read_metrics_json,
 )
-from app.services.metrics import points_csv, read_downsampled_json
+from app.plumbing.deps import JobDep, JobId, SessionDep, SessionFactoryDep
+from app.plumbing.error_schemas import ErrorMessage
+from app.plumbing.refusals import InvalidField
 from models.kinds import JobSpec
 from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import model_chunks, model_info, verify_model
 from store.jobs import create_job, delete_job, request_cancel
 from store.logs import read_log
-from store.tables import MAX_INT32, JobStatus
+from store.tables import JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -53,7 +49,6 @@ SPEC_EXAMPLES: dict[str, Any] = {
         },
     },
 }
-MAX_PAGE_POINTS = 120_000  # a job writes at most 101,000 (models.kinds.common): older ones page
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "description": "No job with this id."}}
 
 
@@ -109,48 +104,6 @@ def get_jobs(
 def get_job(request: Request, sessions: SessionFactoryDep, job_id: JobId) -> JobPublic:
     """Status, progress, timings, the final metrics or the error, and the stored model."""
     return read_job(sessions, job_id, request.app.state.settings.executor_alive_seconds)
-
-
-@router.get(
-    "/{job_id}/metrics",
-    response_model=MetricsPublic,
-    responses={
-        **NOT_FOUND,
-        200: {
-            "description": "The curve; with `format=csv`, every point as CSV (`step,split,loss,accuracy`).",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        },
-    },
-)
-async def get_metrics(
-    sessions: SessionFactoryDep,
-    curves: CurvesDep,
-    job_id: JobId,
-    since: Annotated[int | None, Query(ge=-1, le=MAX_INT32, description="Only points with step > since.")] = None,
-    max_points: Annotated[
-        int | None,
-        Query(
-            ge=MIN_MAX_POINTS,
-            le=1_000_000,
-            description="At most this many points that keep the curve's shape: per split, the extremes of "
-            "loss and accuracy in each stretch of steps, the first and last point, and the best test accuracy.",
-        ),
-    ] = None,
-    split: Annotated[Literal["train", "test"] | None, Query(description="Only this split's points.")] = None,
-    format: Annotated[Literal["json", "csv"], Query(description="`csv`: every point, as /metrics.csv.")] = "json",
-    limit: Annotated[
-        int, Query(ge=10, le=MAX_PAGE_POINTS, description="Points per answer; `next_since` pages on.")
-    ] = MAX_PAGE_POINTS,
-) -> Response:
-    """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
-    if format == "csv":
-        points = await run_in_threadpool(read_all_points, sessions, job_id, split)
-        return StreamingResponse(points_csv(points), media_type="text/csv")
-    if max_points is not None:
-        body = await run_in_threadpool(read_downsampled_json, curves, job_id, since, max_points, split)
-    else:
-        body = await run_in_threadpool(read_metrics_json, sessions, job_id, since, limit, split)
-    return Response(body, media_type="application/json")
 
 
 @router.post(

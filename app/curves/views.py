@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.services.downsample import Curve
+from app.curves.downsample import Curve
 from models.training.curve import Cadence
 from store.jobs import find_job
 from store.points import read_points

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from app.services.plots import DPI, ImageFormat, literal, render
+from app.curves.plots import DPI, ImageFormat, literal, render
 
 
 @dataclass(frozen=True)

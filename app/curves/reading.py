@@ -6,10 +6,12 @@ import json
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
 
-from app.services.curves import JobCurves
-from app.services.downsample import downsample
-from store.points import PointRow
+from app.curves.downsample import downsample
+from app.curves.views import JobCurves
+from store.jobs import find_job
+from store.points import PointRow, read_page, read_points
 
 CSV_HEADER = ("step", "split", "loss", "accuracy")
 
@@ -54,3 +56,20 @@ def points_csv(points: Sequence[PointRow]) -> Iterator[str]:
         buffer.truncate()
     if buffer.tell():
         yield buffer.getvalue()
+
+
+def read_metrics_json(
+    sessions: sessionmaker[Session], job_id: int, since: int | None, limit: int, split: str | None = None
+) -> bytes:
+    """GET /jobs/{id}/metrics as JSON bytes: one page of at most `limit` points. Raises JobNotFound."""
+    with sessions() as session:
+        job = find_job(session, job_id)
+        points, next_since = read_page(session, job_id, since, limit, split)
+        return points_json(job.id, job.status, points, next_since)
+
+
+def read_all_points(sessions: sessionmaker[Session], job_id: int, split: str | None = None) -> Sequence[PointRow]:
+    """Every point of the job (of one split, when given), in step order. Raises JobNotFound."""
+    with sessions() as session:
+        find_job(session, job_id)
+        return read_points(session, job_id, split=split)

@@ -1,12 +1,20 @@
 """/healthz: the service is up and its database can be read and written (503 with the reason when not)."""
 
+from typing import Literal
+
 from fastapi import APIRouter
+from pydantic import BaseModel
 from sqlalchemy import text
 
-from app.deps import SessionDep
-from app.errors import error_responses
-from app.schemas import Health
+from app.plumbing.deps import SessionDep
+from app.plumbing.errors import error_responses
 from store.health import check_writable
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]
+
 
 router = APIRouter(tags=["health"])
 

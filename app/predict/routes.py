@@ -8,13 +8,13 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from app.deps import MAX_ID
-from app.errors import error_responses
-from app.schemas import MAX_IMAGES_PER_REQUEST, TOP_K_DEFAULT, TOP_K_MAX, PredictionsPublic, PredictJSON
-from app.services.errors import InvalidField, NotBase64, UnsupportedMedia
-from app.services.images import Upload
-from app.services.predict import predict
-from app.services.predict_pool import PredictPool
+from app.plumbing.deps import MAX_ID
+from app.plumbing.errors import error_responses
+from app.plumbing.refusals import InvalidField, NotBase64, UnsupportedMedia
+from app.predict.images import Upload
+from app.predict.pool import PredictPool
+from app.predict.schemas import MAX_IMAGES_PER_REQUEST, TOP_K_DEFAULT, TOP_K_MAX, PredictionsPublic, PredictJSON
+from app.predict.service import predict
 
 router = APIRouter(tags=["predict"])
 

@@ -8,7 +8,7 @@ body it would only half parse, which FastAPI answers with 400).
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import send_error
+from app.plumbing.errors import send_error
 
 SMALL_BODY_BYTES = 64 * 1024
 LARGE_BODY_PATHS = ("/predict",)

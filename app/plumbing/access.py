@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import send_error
+from app.plumbing.errors import send_error
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 

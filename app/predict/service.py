@@ -5,11 +5,11 @@ from functools import partial
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.errors import status_of
-from app.schemas import FileError, Prediction, PredictionsPublic, TopK
-from app.services.errors import InvalidField, RequestRefused, TooLarge
-from app.services.images import PixelBudget, Upload, decode_upload
-from app.services.model_cache import LoadedModel, ModelCache
+from app.plumbing.errors import status_of
+from app.plumbing.refusals import InvalidField, RequestRefused, TooLarge
+from app.predict.images import PixelBudget, Upload, decode_upload
+from app.predict.model_cache import LoadedModel, ModelCache
+from app.predict.schemas import FileError, Prediction, PredictionsPublic, TopK
 from app.settings import ApiSettings
 from models.artifacts import unpack_model
 from models.kinds import load_predictor

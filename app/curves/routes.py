@@ -9,18 +9,25 @@ from fastapi.responses import StreamingResponse
 from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 
-from app.deps import MAX_ID, CurvesDep, EventsDep, JobId, SessionFactoryDep
-from app.errors import error_responses
-from app.schemas import ErrorMessage
-from app.services.errors import Busy, InvalidField
-from app.services.events import JobsTableEvents, Slot, holding
-from app.services.jobs import read_all_points
-from app.services.metrics import points_csv
-from app.services.plots import MEDIA_TYPES, ImageFormat, Labelled, compare_plot, job_plot
+from app.curves.deps import CurvesDep, EventsDep
+from app.curves.downsample import KEPT_PER_BUCKET, MIN_MAX_POINTS
+from app.curves.events import JobsTableEvents, Slot, holding
+from app.curves.plots import MEDIA_TYPES, ImageFormat, Labelled, compare_plot, job_plot
+from app.curves.reading import points_csv, read_all_points, read_downsampled_json, read_metrics_json
+from app.curves.schemas import MetricsPublic
+from app.plumbing.deps import MAX_ID, JobId, SessionFactoryDep
+from app.plumbing.error_schemas import ErrorMessage
+from app.plumbing.errors import error_responses, explain_limit
+from app.plumbing.refusals import Busy, InvalidField
 from store.jobs import find_job
 from store.tables import MAX_INT32
 
 router = APIRouter(tags=["curves"])
+jobs_router = APIRouter(tags=["jobs"])  # /jobs/{id}/metrics: a curve, shown beside the other job routes
+
+MAX_PAGE_POINTS = 120_000  # a job writes at most 101,000 (models.kinds.common): older ones page
+explain_limit("query", "max_points", f"each split keeps its first, last and best point and the {KEPT_PER_BUCKET} "
+              "extremes of at least one stretch of steps")  # fmt: skip
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "description": "No job with this id."}}
 MAX_COMPARED = 20
@@ -30,6 +37,48 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     **NOT_FOUND,
     200: {"content": {"image/png": {}, "image/svg+xml": {}}, "description": "The plot."},
 }
+
+
+@jobs_router.get(
+    "/jobs/{job_id}/metrics",
+    response_model=MetricsPublic,
+    responses={
+        **NOT_FOUND,
+        200: {
+            "description": "The curve; with `format=csv`, every point as CSV (`step,split,loss,accuracy`).",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+    },
+)
+async def get_metrics(
+    sessions: SessionFactoryDep,
+    curves: CurvesDep,
+    job_id: JobId,
+    since: Annotated[int | None, Query(ge=-1, le=MAX_INT32, description="Only points with step > since.")] = None,
+    max_points: Annotated[
+        int | None,
+        Query(
+            ge=MIN_MAX_POINTS,
+            le=1_000_000,
+            description="At most this many points that keep the curve's shape: per split, the extremes of "
+            "loss and accuracy in each stretch of steps, the first and last point, and the best test accuracy.",
+        ),
+    ] = None,
+    split: Annotated[Literal["train", "test"] | None, Query(description="Only this split's points.")] = None,
+    format: Annotated[Literal["json", "csv"], Query(description="`csv`: every point, as /metrics.csv.")] = "json",
+    limit: Annotated[
+        int, Query(ge=10, le=MAX_PAGE_POINTS, description="Points per answer; `next_since` pages on.")
+    ] = MAX_PAGE_POINTS,
+) -> Response:
+    """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
+    if format == "csv":
+        points = await run_in_threadpool(read_all_points, sessions, job_id, split)
+        return StreamingResponse(points_csv(points), media_type="text/csv")
+    if max_points is not None:
+        body = await run_in_threadpool(read_downsampled_json, curves, job_id, since, max_points, split)
+    else:
+        body = await run_in_threadpool(read_metrics_json, sessions, job_id, since, limit, split)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

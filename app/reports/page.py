@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from app.services.assignment_report import ReportRun, find_run_jobs
+from app.reports.runs import ReportRun, find_run_jobs
 from store.points import latest_test_accuracy
 from store.tables import Job, JobStatus, utcnow
 

@@ -4,9 +4,9 @@ from collections import Counter
 
 from sqlalchemy.orm import Session
 
-from app.services.plots import ImageFormat, shortened
-from app.services.sweep_plot import SweepPlotData, sweep_plot
-from app.sweep_schemas import SweepPublic, SweepsPublic, SweepSummary, TrialPublic
+from app.curves.plots import ImageFormat, shortened
+from app.sweeps.plot import SweepPlotData, sweep_plot
+from app.sweeps.schemas import SweepPublic, SweepsPublic, SweepSummary, TrialPublic
 from store.sweeps import TrialView, evaluations, find_sweep, list_sweeps, sweep_trials
 from store.tables import Sweep, SweepStatus
 from sweeps.spec import SweepSpec

@@ -4,12 +4,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response
 
-from app.deps import MAX_ID, SessionDep
-from app.schemas import ErrorMessage
-from app.services.jobs import check_init_from_job
-from app.services.plots import MEDIA_TYPES, ImageFormat
-from app.services.sweeps import sweep_plot_image, sweep_public, sweeps_page
-from app.sweep_schemas import SweepPublic, SweepsPublic
+from app.curves.plots import MEDIA_TYPES, ImageFormat
+from app.jobs.service import check_init_from_job
+from app.plumbing.deps import MAX_ID, SessionDep
+from app.plumbing.error_schemas import ErrorMessage
+from app.sweeps.schemas import SweepPublic, SweepsPublic
+from app.sweeps.service import sweep_plot_image, sweep_public, sweeps_page
 from models.kinds import parse_spec
 from store.sweeps import cancel_sweep, create_sweep
 from sweeps.spec import SweepSpec

@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.auth import bearer, require_api_key
+from app.plumbing.auth import bearer, require_api_key
 from store.stats import jobs_by_status, running_jobs
 from store.tables import utcnow
 

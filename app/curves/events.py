@@ -19,7 +19,7 @@ import numpy as np
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette import ServerSentEvent
 
-from app.services.curves import JobCurves, JobView
+from app.curves.views import JobCurves, JobView
 
 POINTS_PER_EVENT = 5000  # a client catching up on a long curve gets it in several events
 

@@ -6,12 +6,13 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
-from app.deps import CurvesDep, SessionDep
-from app.schemas import ErrorMessage
-from app.services.assignment_report import CONVNET_STEPS, RESNET_STEPS, find_run_jobs, report_runs, submit_report_runs
-from app.services.errors import InvalidField
-from app.services.plots import Labelled, job_plot
-from app.services.report_page import html_page, markdown, report_rows
+from app.curves.deps import CurvesDep
+from app.curves.plots import Labelled, job_plot
+from app.plumbing.deps import SessionDep
+from app.plumbing.error_schemas import ErrorMessage
+from app.plumbing.refusals import InvalidField
+from app.reports.page import html_page, markdown, report_rows
+from app.reports.runs import CONVNET_STEPS, RESNET_STEPS, find_run_jobs, report_runs, submit_report_runs
 
 router = APIRouter(prefix="/reports/assignment", tags=["reports"])
 

@@ -1,7 +1,7 @@
 """Every error the API answers with, in one place: domain errors of the store and the services,
 request validation errors, HTTP errors (an unknown route, a wrong key), and anything unexpected (a 500
 with an id, never a trace). Every answer has one shape: `{"message": ..., "detail": ...}`, where
-`message` names the field, file or job and says what the client can do (`app.schemas.ErrorMessage`)."""
+`message` names the field, file or job and says what the client can do (`app.plumbing.error_schemas.ErrorMessage`)."""
 
 import json
 import logging
@@ -18,9 +18,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import Send
 
-from app.schemas import ErrorMessage, ValidationErrorMessage
-from app.services.downsample import KEPT_PER_BUCKET
-from app.services.errors import Busy, InvalidField, NotBase64, TooLarge, UnsupportedMedia
+from app.plumbing.error_schemas import ErrorMessage, ValidationErrorMessage
+from app.plumbing.refusals import Busy, InvalidField, NotBase64, TooLarge, UnsupportedMedia
 from store.errors import ArtifactCorrupt, IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, NoModel
 from store.health import database_problem, describe
 from store.sweeps import SweepFinished, SweepNotFound
@@ -50,11 +49,17 @@ def status_of(exc: Exception) -> int:
 
 
 _MODEL_TAGS: set[str] = set()
-# Why a limit is what it is, said beside the limit in a 422 (parameter location and name -> reason).
-LIMIT_REASONS = {
-    ("query", "max_points"): f"each split keeps its first, last and best point and the {KEPT_PER_BUCKET} extremes "
-    "of at least one stretch of steps",
-}
+# Why a limit is what it is, said beside the limit in a 422 (parameter location and name -> reason); the
+# features register theirs (`explain_limit`).
+LIMIT_REASONS: dict[tuple[str, str], str] = {}
+
+
+def explain_limit(location: str, name: str, reason: str) -> None:
+    """Say why the limit of parameter `name` (in `location`: query, path, header) is what it is: a 422 for
+    it gives the reason after the limit."""
+    LIMIT_REASONS[(location, name)] = reason
+
+
 FIELD_PREFIX = re.compile(r"^[A-Za-z_][\w.\[\]]*: ")
 
 
