@@ -1,25 +1,8 @@
 """A chunked request body through a real server is capped before any route parses it."""
 
 from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-from fastapi.testclient import TestClient
-
-from app.main import create_app
-from app.settings import ApiSettings
-from tests.conftest import Service, local_client
-
-
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> ApiSettings:
-    return ApiSettings(data_dir=tmp_path, database_url=database_url)
-
-
-@pytest.fixture
-def client(settings: ApiSettings) -> Iterator[TestClient]:
-    with local_client(create_app(settings)) as client:
-        yield client
+from tests.conftest import Service
 
 
 def test_a_chunked_job_spec_over_the_cap_is_413(service_without_worker: Service) -> None:

@@ -3,25 +3,10 @@
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from fastapi.testclient import TestClient
-
-from app.main import create_app
-from app.settings import ApiSettings
 from harness.net import free_port, wait_until_up
-from tests.conftest import ROOT, local_client, stop_process
-
-KEY = "s3cret-key"
-
-
-@pytest.fixture
-def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
-    settings = ApiSettings(data_dir=tmp_path, database_url=database_url, api_key=KEY)
-    with local_client(create_app(settings)) as client:
-        yield client
+from tests.conftest import ROOT, stop_process
 
 
 def test_serve_without_a_key_listens_on_loopback_only_and_says_so(tmp_path: Path, database_url: str) -> None:

@@ -1,14 +1,11 @@
 """Starting from a trained model, in process: the matched weights, the first evaluation, and a new head
 for another class count."""
 
-import io
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
-from PIL import Image
 
 from models.artifacts import ModelArtifact, unpack_model
 from models.errors import JobError
@@ -77,11 +74,3 @@ def test_convnet_from_a_cifar_job_gets_a_new_head_for_three_classes(data_dir: Pa
     assert heads and all(source.weights[name].shape[:1] == (10,) for name in heads)
     first_conv = next(name for name in weights if name.endswith("weight") and weights[name].ndim == 4)
     np.testing.assert_allclose(weights[first_conv], source.weights[first_conv], atol=1e-6)  # lr 1e-12: unchanged
-
-
-def predict(client: httpx.Client, job_id: int) -> httpx.Response:
-    png = io.BytesIO()
-    Image.new("RGB", (32, 32), (200, 30, 30)).save(png, format="PNG")
-    return client.post(
-        "/predict", params={"job_id": job_id}, files=[("files", ("red.png", png.getvalue(), "image/png"))]
-    )
