@@ -44,9 +44,9 @@ def show_logs(
     sys.stdout.write(text)
     sys.stdout.flush()
     printed = text
+    ended_at_last_read = False
     while follow:
         job = answer(http.get(f"/jobs/{job_id}"))
-        ended = job["status"] in FINISHED
         if attempt is None and job["attempts"] > shown_attempt:  # started, or handed back and started again
             if shown_attempt > 0:
                 sys.stdout.write(new_part(printed, _read(http, job_id, shown_attempt, None)[0]))
@@ -56,7 +56,10 @@ def show_logs(
         text, _ = _read(http, job_id, shown_attempt, None)
         sys.stdout.write(new_part(printed, text))
         sys.stdout.flush()
-        printed = text
-        if ended:  # the worker copies the last output before it records the end
+        # the training process records its end, then its executor copies its last output: done once a
+        # read made an interval after the end was seen brings nothing new
+        if ended_at_last_read and text == printed:
             return
+        ended_at_last_read = job["status"] in FINISHED
+        printed = text
         time.sleep(interval)

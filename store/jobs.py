@@ -33,10 +33,9 @@ class SubmittedSpec(Protocol):
     def gpus(self) -> float: ...
     @property
     def cpus(self) -> float: ...
+    @property
+    def spec_version(self) -> int: ...
     def model_dump(self, *, mode: str) -> dict[str, Any]: ...
-
-
-SPEC_VERSION_KEY = "spec_version"  # the schema version a spec class declares (a class variable)
 
 
 def spec_sha256(spec: dict[str, Any]) -> str:
@@ -101,7 +100,7 @@ def new_job(spec: SubmittedSpec, idempotency_key: str | None = None) -> Job:
         timeout_s=spec.timeout_s,
         gpus=spec.gpus,
         cpus=spec.cpus,
-        spec_version=int(getattr(spec, SPEC_VERSION_KEY, 1)),
+        spec_version=spec.spec_version,
         idempotency_key=idempotency_key,
         request_sha256=spec_sha256(stored_spec),
         training_sha256=exact,

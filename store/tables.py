@@ -102,7 +102,7 @@ class Job(Base):
     timeout_s: Mapped[int | None] = mapped_column(Integer)
     gpus: Mapped[float] = mapped_column(Float, default=0.0)  # from the spec: what an executor must have
     cpus: Mapped[float] = mapped_column(Float, default=1.0)
-    # the spec schema version it was written with (models.kinds.SPEC_VERSION): only an executor that knows
+    # the spec schema version it was written with (models.kinds.common.SPEC_VERSION): only an executor that knows
     # it claims the job
     spec_version: Mapped[int] = mapped_column(Integer, server_default="1")
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)

@@ -338,3 +338,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
         if layer == "unit" and "database_url" in fixtures:
             raise pytest.UsageError(f"{item.nodeid}: a unit test touches no database: it belongs in store/")
+
+
+# A small MLP's training options (no model kind): fine-tuning tests start from it and train on.
+TINY_TRAINING: dict[str, Any] = {
+    "hidden_units": [32],
+    "batch_size": 50,
+    "preprocessing": "standardize",
+    "max_steps": 40,
+    "eval_every": 20,
+    "log_every": 10,
+}

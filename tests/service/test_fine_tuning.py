@@ -2,7 +2,6 @@
 
 import io
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -12,20 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store.engine import make_engine, make_session_factory
 from store.tables import Artifact, Job, MetricPoint, SweepTrial
-from tests.conftest import Service, wait_for_status
-
-TINY: dict[str, Any] = {
-    "hidden_units": [32],
-    "batch_size": 50,
-    "preprocessing": "standardize",
-    "max_steps": 40,
-    "eval_every": 20,
-    "log_every": 10,
-}
+from tests.conftest import TINY_TRAINING, Service, wait_for_status
 
 
 def test_init_from_job_through_the_service(service: Service) -> None:
-    spec = {"model": "torch_mlp", **TINY, "optimizer": "adam", "learning_rate": 0.01}
+    spec = {"model": "torch_mlp", **TINY_TRAINING, "optimizer": "adam", "learning_rate": 0.01}
     with service.client() as client:
         source_id = client.post("/jobs", json=spec).json()["id"]
         source = wait_for_status(client, source_id, {"succeeded", "failed"})
@@ -80,7 +70,7 @@ def count_rows(sessions: sessionmaker[Session], job_id: int) -> dict[str, int]:
 def test_delete_removes_a_finished_job_and_everything_it_stored(service: Service, database_url: str) -> None:
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
-    spec = {"model": "torch_mlp", **TINY}
+    spec = {"model": "torch_mlp", **TINY_TRAINING}
     with service.client() as client:
         job_id = client.post("/jobs", json=spec).json()["id"]
         assert wait_for_status(client, job_id, {"succeeded", "failed"})["status"] == "succeeded"
@@ -113,7 +103,7 @@ def test_checkpoints_are_replaced_then_dropped_and_the_database_does_not_grow_wi
 ) -> None:
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
-    spec = {"model": "torch_mlp", **TINY, "hidden_units": [64], "optimizer": "adam", "max_steps": 1500,
+    spec = {"model": "torch_mlp", **TINY_TRAINING, "hidden_units": [64], "optimizer": "adam", "max_steps": 1500,
             "checkpoint_every": 10, "eval_every": 500}  # fmt: skip
     with service.client() as client:
         job_id = client.post("/jobs", json=spec).json()["id"]

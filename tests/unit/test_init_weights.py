@@ -2,7 +2,6 @@
 for another class count."""
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -14,16 +13,8 @@ from models.run import run_job
 from models.training.init_weights import matched_weights
 from models.training.reporting import InMemoryReporter
 from models.training.results import DataSource, StartFrom
+from tests.conftest import TINY_TRAINING
 from tests.datagen import write_image_folder
-
-TINY: dict[str, Any] = {
-    "hidden_units": [32],
-    "batch_size": 50,
-    "preprocessing": "standardize",
-    "max_steps": 40,
-    "eval_every": 20,
-    "log_every": 10,
-}
 
 
 def test_matched_weights_keep_every_layer_but_a_head_for_other_classes() -> None:
@@ -41,7 +32,7 @@ def test_matched_weights_keep_every_layer_but_a_head_for_other_classes() -> None
 
 @pytest.mark.parametrize("model", ["torch_mlp", "numpy_mlp"])
 def test_a_run_from_a_model_first_evaluates_exactly_where_that_model_ended(data_dir: Path, model: str) -> None:
-    spec = parse_spec({"model": model, **TINY, "learning_rate": 0.01})
+    spec = parse_spec({"model": model, **TINY_TRAINING, "learning_rate": 0.01})
     first_reporter = InMemoryReporter()
     first = run_job(spec, first_reporter, DataSource(data_dir))
     assert first.artifact is not None
