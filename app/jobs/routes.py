@@ -177,7 +177,8 @@ def get_logs(
     tail: Annotated[int | None, Query(ge=1, le=100_000, description="Only the last this many lines.")] = None,
 ) -> PlainTextResponse:
     """What the job's training process printed (its log lines, warnings, a failure's whole traceback):
-    the newest 256 KB of each attempt, copied every few seconds while it runs. Empty before it starts."""
+    the newest 256 KB of each attempt, copied every few seconds while it runs and once more just after it
+    ends (its last lines can follow its final status by a moment). Empty before it starts."""
     found = read_log(session, job.id, attempt)
     if found is None:
         if attempt is not None and attempt > job.attempts:

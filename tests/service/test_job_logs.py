@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.logs import MAX_LOG_CHARS, read_log, save_log
-from tests.conftest import Service, new_job, wait_for_status
+from tests.conftest import Service, new_job, wait_for_status, wait_until
 
 TINY = {"model": "torch_mlp", "hidden_units": [16], "batch_size": 50, "max_steps": 40, "eval_every": 20,
         "preprocessing": "standardize"}  # fmt: skip
@@ -21,6 +21,9 @@ def test_logs_of_a_succeeded_and_a_failed_job(service: Service) -> None:
         failed = wait_for_status(client, bad, {"succeeded", "failed"})
         assert failed["status"] == "failed" and "\n" not in failed["error"]  # short in the job
 
+        # the training process records its end, then the worker copies its last output (within a second)
+        wait_until(lambda: "steps done" in client.get(f"/jobs/{good}/logs").text, 30, "the good job's last lines")
+        wait_until(lambda: "nowhere" in client.get(f"/jobs/{bad}/logs").text, 30, "the failed job's last lines")
         logs = client.get(f"/jobs/{good}/logs")
         assert logs.status_code == 200 and logs.headers["content-type"].startswith("text/plain")
         assert logs.headers["x-attempt"] == "1" and logs.headers["x-truncated"] == "false"
