@@ -118,7 +118,9 @@ def test_logs_download_delete_sweeps_and_report_commands(service: Service, tmp_p
         assert hashlib.sha256(model.read_bytes()).hexdigest() == client.get(f"/jobs/{job_id}").json()[
             "trained_model"]["sha256"]  # fmt: skip
 
-    sweep = {"base": {**tiny, "max_steps": 20}, "search": {"hidden_units": {"choices": [[8], [16]]}}, "method": "grid"}
+    # trials far too long to end before the cancel below (with 20 steps the sweep sometimes finished first)
+    long_trials = {**tiny, "max_steps": 10**6, "eval_every": 10**5}
+    sweep = {"base": long_trials, "search": {"hidden_units": {"choices": [[8], [16]]}}, "method": "grid"}
     submitted = run(service, "sweeps", "submit", json.dumps(sweep))
     assert submitted.returncode == 0 and submitted.stdout.startswith("sweep 1 running: grid"), submitted.stderr
     listed = run(service, "sweeps", "list")
