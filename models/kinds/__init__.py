@@ -14,10 +14,11 @@ from pydantic import BaseModel, Field, TypeAdapter
 from models.artifacts import ModelArtifact
 from models.data.arrays import ImageArrays
 from models.data.preprocessing import Normalization
-from models.kinds import convnet, numpy_mlp, resnet18, torch_mlp
+from models.kinds import convnet, numpy_mlp, resnet18, speedrun, torch_mlp
 from models.kinds.convnet import ConvNetSpec
 from models.kinds.numpy_mlp import NumpyMLPSpec
 from models.kinds.resnet18 import ResNet18Spec
+from models.kinds.speedrun import SpeedrunSpec
 from models.kinds.torch_mlp import TorchMLPSpec
 from models.prediction import Predictor
 from models.training.reporting import Reporter
@@ -39,9 +40,12 @@ KINDS: dict[str, ModelKind[Any]] = {
     "numpy_mlp": ModelKind(NumpyMLPSpec, numpy_mlp.train, numpy_mlp.load, ("hidden_units",)),
     "convnet": ModelKind(ConvNetSpec, convnet.train, convnet.load),
     "resnet18": ModelKind(ResNet18Spec, resnet18.train, resnet18.load, ("stem",)),
+    "speedrun": ModelKind(SpeedrunSpec, speedrun.train, speedrun.load, ("widths",)),
 }
 
-JobSpec = Annotated[TorchMLPSpec | NumpyMLPSpec | ConvNetSpec | ResNet18Spec, Field(discriminator="model")]
+JobSpec = Annotated[
+    TorchMLPSpec | NumpyMLPSpec | ConvNetSpec | ResNet18Spec | SpeedrunSpec, Field(discriminator="model")
+]
 job_spec_adapter: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
 
 
@@ -62,6 +66,8 @@ def preload_torch() -> None:
     import models.networks.convnet
     import models.networks.mlp
     import models.networks.resnet
+    import models.networks.speedrun
+    import models.training.speedrun
     import models.training.torch_setup  # noqa: F401
 
 

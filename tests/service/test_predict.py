@@ -23,6 +23,7 @@ TINY_JOBS = {
     # the convolutional kinds train a few steps only: enough to store and serve a model
     "convnet": {"model": "convnet", "batch_size": 10, "max_steps": 4, "eval_every": 4},
     "resnet18": {"model": "resnet18", "batch_size": 10, "max_steps": 4, "eval_every": 4},
+    "speedrun": {"model": "speedrun", "widths": [16, 32, 32], "batch_size": 10, "max_steps": 4, "eval_every": 4},
 }  # fmt: skip
 FITTED_KINDS = ["numpy_mlp", "torch_mlp"]  # trained long enough to give every training image its label back
 

@@ -30,9 +30,13 @@ def test_matched_weights_keep_every_layer_but_a_head_for_other_classes() -> None
         matched_weights({"body.weight": (32, 3), "head.weight": (10, 64), "head.bias": (10,)}, source, 7, 10)
 
 
-@pytest.mark.parametrize("model", ["torch_mlp", "numpy_mlp"])
+@pytest.mark.parametrize("model", ["torch_mlp", "numpy_mlp", "speedrun"])
 def test_a_run_from_a_model_first_evaluates_exactly_where_that_model_ended(data_dir: Path, model: str) -> None:
-    spec = parse_spec({"model": model, **TINY_TRAINING, "learning_rate": 0.01})
+    raw = {"model": model, **TINY_TRAINING, "learning_rate": 0.01}
+    if model == "speedrun":  # its own widths and step units
+        raw = {**raw, "widths": [8, 16, 16], "learning_rate": 11.5}
+        del raw["hidden_units"]
+    spec = parse_spec(raw)
     first_reporter = InMemoryReporter()
     first = run_job(spec, first_reporter, DataSource(data_dir))
     assert first.artifact is not None

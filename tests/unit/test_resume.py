@@ -29,6 +29,9 @@ SPECS = {
                   "optimizer": "adamw", "weight_decay": 0.01, "lr_schedule": "cosine", "warmup_steps": 3,
                   "augmentation": "crop_flip", "learning_rate": 0.01, "init": "default"},
     "numpy_mlp": {"model": "numpy_mlp", "hidden_units": [24], "learning_rate": 0.01, "preprocessing": "standardize"},
+    # 6 full batches an epoch: the stop falls inside the third epoch, past the whitening bias's freeze
+    # and between two Lookahead pulls
+    "speedrun": {"model": "speedrun", "widths": [8, 16, 16], "whiten_bias_epochs": 2},
 }  # fmt: skip
 
 
