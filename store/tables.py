@@ -234,3 +234,16 @@ class HealthCheck(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     checked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CpuPrecisionVerdict(Base):
+    """Whether bfloat16 autocast is faster than float32 on one CPU model: measured once, by the first worker
+    on it, then read by every worker and API process on that model, so they all decide alike."""
+
+    __tablename__ = "cpu_precision_verdicts"
+
+    cpu_model: Mapped[str] = mapped_column(String(300), primary_key=True)  # models.training.precision.cpu_model()
+    bf16: Mapped[bool]
+    speedup: Mapped[float | None] = mapped_column(Float)  # float32 time over bfloat16 time, as measured
+    measured_by: Mapped[str] = mapped_column(String(200))
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ class WorkerSettings(StoreSettings):
     cpu_bf16: bool | None = Field(
         None,
         description="Whether `mixed_precision: auto` uses bfloat16 for the conv nets on a CPU; unset, the worker "
-        "probes once at start.",
+        "uses the verdict kept for this CPU model (the first worker on it measures).",
     )
     download_datasets: bool = Field(True, description="Download CIFAR-10 when it is missing and the network allows.")
     worker_poll_seconds: float = Field(0.5, description="How long an idle worker waits before looking again.")

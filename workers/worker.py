@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.kinds import preload_torch
 from models.kinds.common import SPEC_VERSION
-from models.training.precision import CPU_BF16_ENV, probe_in_subprocess
+from models.training.precision import CPU_BF16_ENV, cpu_model, measure_in_subprocess
 from store.attempts import (
     Attempt,
     claim_next,
@@ -34,6 +34,7 @@ from store.attempts import (
     requeue_stale_jobs,
     touch_heartbeat,
 )
+from store.cpu_verdicts import kept_verdict
 from store.engine import engine_for, make_session_factory
 from store.errors import JobNotFound
 from store.executors import register_executor, remove_executor
@@ -107,14 +108,21 @@ class Worker:
         self.stopping.set()
         _signal_child(self.child, signal.SIGTERM)
 
+    def _cpu_verdict(self) -> bool:
+        cpu = cpu_model()
+        verdict = kept_verdict(self.sessions, cpu, measure_in_subprocess, f"worker {self.name}")
+        speedup = f"{verdict.speedup:.2f}x" if verdict.speedup is not None else "not measured"
+        log.info("bfloat16 autocast on %s: %s (%s, %s by %s)", cpu, "faster, used" if verdict.bf16 else "not used",
+                 speedup, "kept" if verdict.kept else "measured now", verdict.measured_by)  # fmt: skip
+        return verdict.bf16
+
     def run(self) -> None:
         """Claim and train jobs until a stop signal; never returns while a child is alive."""
         signal.signal(signal.SIGTERM, self.on_signal)
         signal.signal(signal.SIGINT, self.on_signal)
         upgrade(self.engine)
-        if self.settings.cpu_bf16 is None:  # once per worker, in a throwaway process
-            self.settings.cpu_bf16 = probe_in_subprocess()
-            log.info("bfloat16 autocast on this CPU: %s", "faster, used" if self.settings.cpu_bf16 else "no")
+        if self.settings.cpu_bf16 is None:  # the verdict kept for this CPU model, measured by the first worker
+            self.settings.cpu_bf16 = retrying(self._cpu_verdict, "reading this CPU's precision verdict")
         os.environ[CPU_BF16_ENV] = "1" if self.settings.cpu_bf16 else "0"  # noqa: TID251  (its children read it)
         preload_torch()  # each forked child then starts with torch already imported
         self.gpus, self.cpus = visible_gpus(), float(os.cpu_count() or 1)

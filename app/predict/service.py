@@ -1,5 +1,6 @@
 """Answering /predict: pick the model, load it (cached), decode the images, run them as one batch."""
 
+import threading
 from functools import partial
 
 import numpy as np
@@ -13,11 +14,31 @@ from app.predict.schemas import FileError, Prediction, PredictionsPublic, TopK
 from app.settings import ApiSettings
 from models.artifacts import unpack_model
 from models.kinds import load_predictor
+from models.training.precision import cpu_model, measure_in_subprocess, use_verdict
 from store.artifacts import best_model_job, model_file, model_info
+from store.cpu_verdicts import kept_verdict
 from store.errors import ArtifactCorrupt, NoModel
 
 
+class _CpuVerdict:
+    """The kept bfloat16 verdict of this CPU model (`store.cpu_verdicts`), read (or measured, by the first
+    process on the model) before the first model loads: the API predicts in the precision the workers train in."""
+
+    def __init__(self) -> None:
+        self.lock, self.known = threading.Lock(), False
+
+    def ensure(self, sessions: sessionmaker[Session]) -> None:
+        with self.lock:
+            if not self.known:
+                use_verdict(kept_verdict(sessions, cpu_model(), measure_in_subprocess, "the API").bf16)
+                self.known = True
+
+
+_cpu_verdict = _CpuVerdict()
+
+
 def _load(sessions: sessionmaker[Session], job_id: int) -> LoadedModel:
+    _cpu_verdict.ensure(sessions)
     with sessions() as session:
         data = model_file(session, job_id)
     artifact = unpack_model(data)

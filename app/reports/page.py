@@ -13,12 +13,14 @@ from store.tables import Job, JobStatus, utcnow
 
 INTRO = (
     "The University of Amsterdam's 2020 deep-learning assignment 1, its report's runs trained by this "
-    "service on CIFAR-10. Each figure is train and test loss and accuracy against step for one run, "
-    "numbered by the report's six figures (a letter per run where a figure compares several)."
+    "service on CIFAR-10, with the report's settings. Each figure is train and test loss and accuracy against "
+    "step for one run, numbered as the report's six figures, under the report's caption. Four runs beyond "
+    "its figures follow, marked so: what its sections 2.2 (Tanh) and 3 (normalisation) discuss in words only."
 )
 
 NUMBERS_NOTE = (
-    "The report's accuracy is given where this project has it on record (docs/RESULTS.md); — where it has not. "
+    "The report's accuracy is given where its text states one (\u201capproximately 0.49\u201d, "
+    "\u201caround 0.53\u201d); \u2014 where it does not. "
     "Test accuracy is over the whole test set at the run's last step."
 )
 
@@ -69,7 +71,7 @@ def _number(value: float | None) -> str:
 def _cells(row: RunRow, now: datetime) -> list[str]:
     job = row.job
     return [
-        row.run.figure,
+        row.run.figure if row.run.in_report else f"beyond ({row.run.section})",
         row.run.title + (f" ({row.note})" if row.note else ""),
         f"{row.run.report_accuracy:.2f}" if row.run.report_accuracy is not None else "—",
         _number(row.accuracy)
@@ -92,7 +94,9 @@ def markdown(rows: list[RunRow], figure_prefix: str) -> str:
     lines += ["| " + " | ".join(_cells(row, now)) + " |" for row in rows]
     lines += ["", NUMBERS_NOTE, ""]
     for row in rows:
-        lines += [f"## Figure {row.run.figure}: {row.run.title}", ""]
+        lines += [f"## {row.run.heading}", ""]
+        if row.run.caption:
+            lines += [f"The report's caption: \u201c{row.run.caption}\u201d", ""]
         if row.note:
             lines += [f"Differs from the report: {row.note}.", ""]
         if row.job is None:
@@ -116,13 +120,14 @@ def html_page(rows: list[RunRow]) -> str:
     figures = []
     for row in rows:
         figure = html.escape(row.run.figure)
-        title = html.escape(row.run.title)
+        heading = html.escape(row.run.heading)
+        caption = f"<p>The report's caption: \u201c{html.escape(row.run.caption)}\u201d</p>" if row.run.caption else ""
         if row.job is None:
-            figures.append(f"<section><h2>Figure {figure}: {title}</h2><p>Not submitted yet.</p></section>")
+            figures.append(f"<section><h2>{heading}</h2>{caption}<p>Not submitted yet.</p></section>")
             continue
         note = f"<p>Differs from the report: {html.escape(row.note)}.</p>" if row.note else ""
         figures.append(
-            f"<section><h2>Figure {figure}: {title}</h2>{note}<p>{html.escape(row.state)}</p>"
+            f"<section><h2>{heading}</h2>{caption}{note}<p>{html.escape(row.state)}</p>"
             f'<img id="figure-{figure}" alt="Figure {figure}" src="/reports/assignment/figures/figure-{figure}.png" '
             'width="1000" height="400"></section>'
         )

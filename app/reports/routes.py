@@ -28,7 +28,8 @@ class ReportRequest(BaseModel):
 
 
 class ReportRunPublic(BaseModel):
-    figure: str
+    figure: str = Field(description="The report's figure number (1-6), or the name of a run beyond its figures.")
+    in_report: bool = Field(description="False for the runs beyond the report's figures (its sections 2.2 and 3).")
     title: str
     job_id: int
     reused: bool = Field(description="An identical earlier job (succeeded, or still on its way) stands for the run.")
@@ -54,6 +55,7 @@ def submit_report(
         runs=[
             ReportRunPublic(
                 figure=s.run.figure,
+                in_report=s.run.in_report,
                 title=s.run.title,
                 job_id=s.job_id,
                 reused=s.reused,
@@ -99,13 +101,16 @@ def get_figure(
     request: Request,
     session: SessionDep,
     curves: CurvesDep,
-    figure: Annotated[str, Path(pattern=r"^[1-6][a-d]?$", description="1, 2, 3a ... 6")],
+    figure: Annotated[
+        str,
+        Path(pattern=r"^[a-z0-9-]{1,20}$", description="The report's 1 ... 6, or a run beyond them (`tanh-wide`, ...)"),
+    ],
 ) -> Response:
     """One run's figure: train and test loss and accuracy against step."""
     runs = {run.figure: run for run in report_runs(request.app.state.settings.data_dir, CONVNET_STEPS, RESNET_STEPS)}
     run = runs.get(figure)
     if run is None:
-        raise InvalidField("figure", f"the report has figures {', '.join(runs)}", location="path")
+        raise InvalidField("figure", f"the report's runs are {', '.join(runs)}", location="path")
     job = find_run_jobs(session, [run], exact_steps=False).get(figure)
     if job is None:
         raise InvalidField("figure", f"figure {figure}'s run has no job yet: POST /reports/assignment", location="path")

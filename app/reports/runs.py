@@ -19,19 +19,34 @@ from models.kinds import JobSpec, parse_spec
 from store.jobs import create_job, training_identity
 from store.tables import Job, JobStatus
 
-ADAM_5000 = {"model": "torch_mlp", "optimizer": "adam", "max_steps": 5000}
+# The report's two tuned runs, field for field (its section 2.1):
+#   python train_mlp_pytorch.py --dnn_hidden_units 800,600,400 --optim adam --learn_rate 0.0001 --max_steps 5000
+#   python train_mlp_pytorch.py --dnn_hidden_units 100,100,50,50,50,50 --optim adam --learn_rate 0.0001 --max_steps 5000
+TUNED = {"model": "torch_mlp", "optimizer": "adam", "learning_rate": 1e-4, "max_steps": 5000}
 WIDE, DEEP, TANH = [800, 600, 400], [100, 100, 50, 50, 50, 50], "tanh"
 CONVNET_STEPS, RESNET_STEPS = 5000, 5000  # the kinds' defaults, which are the report's
 
 
 @dataclass(frozen=True)
 class ReportRun:
-    figure: str  # the report's figures 1-6; a letter per run where a figure compares several
+    figure: str  # the report's figure number, 1-6; for a run beyond its figures, a name (`tanh-wide`, ...)
     title: str
     spec: dict[str, Any]  # as submitted: the report's settings, the rest the kind's defaults
     report_accuracy: float | None  # the report's test accuracy, where its text gives one
     note: str | None = None  # how this run differs from the report's, when it does
     report_steps: int | None = None  # set for the runs that may be cut short on a CPU: the report's steps
+    caption: str | None = None  # the report's caption of its figure
+    section: str | None = None  # for a run beyond the report's figures: the report's section that discusses it
+
+    @property
+    def in_report(self) -> bool:
+        return self.section is None
+
+    @property
+    def heading(self) -> str:
+        if self.in_report:
+            return f"Figure {self.figure}: {self.title}"
+        return f"Beyond the report's figures ({self.section}): {self.title}"
 
     def steps_note(self, steps: int) -> str | None:
         if self.report_steps is None or steps == self.report_steps:
@@ -40,32 +55,38 @@ class ReportRun:
 
 
 def report_runs(data_dir: Path, convnet_steps: int, resnet_steps: int) -> list[ReportRun]:
-    """The report's runs, with the ConvNet and ResNet18 cut to the given steps (CPU time) and ResNet18
-    from ImageNet weights when the weights file is present, else from scratch."""
+    """The report's six figures' runs, with the ConvNet and ResNet18 cut to the given steps (CPU time)
+    and ResNet18 from ImageNet weights when the weights file is present, else from scratch; then four
+    runs beyond its figures, for what its sections 2.2 (Tanh) and 3 (normalisation) discuss without one."""
     pretrained = imagenet_weights_present(data_dir)
-    resnet = {"model": "resnet18", "stem": "imagenet", "pretrained": pretrained}
+    resnet = {"model": "resnet18", "stem": "imagenet", "pretrained": pretrained, "freeze_backbone": False}
+    tanh, norms = "section 2.2, Tanh", "section 3, normalisation"
     runs = [
-        ReportRun("1", "NumPy MLP, hand-written backprop, assignment defaults", {"model": "numpy_mlp"}, 0.48),
-        ReportRun("2", "PyTorch MLP, assignment defaults", {"model": "torch_mlp"}, 0.49),
-        ReportRun("3a", "MLP 800-600-400, Adam, 5000 steps", {**ADAM_5000, "hidden_units": WIDE}, 0.53),
-        ReportRun("3b", "MLP 100-100-50-50-50-50, Adam, 5000 steps", {**ADAM_5000, "hidden_units": DEEP}, 0.53),
-        ReportRun("3c", "MLP 800-600-400, Adam, Tanh", {**ADAM_5000, "hidden_units": WIDE, "activation": TANH}, None),
-        ReportRun("3d", "MLP 100-100-50-50-50-50, Adam, Tanh", {**ADAM_5000, "hidden_units": DEEP, "activation": TANH},
-                  None),
-        ReportRun("4a", "MLP 800-600-400, Adam, batch norm", {**ADAM_5000, "hidden_units": WIDE, "norm": "batchnorm"},
-                  None),
-        ReportRun(
-            "4b",
-            "MLP 800-600-400, Adam, custom Layer Normalization (hand-written backward)",
-            {**ADAM_5000, "hidden_units": WIDE, "norm": "layernorm_manual"},
-            None,
-        ),
+        ReportRun("1", "NumPy MLP, hand-written backprop, assignment defaults", {"model": "numpy_mlp"}, None,
+                  caption="Test/train scores of the MLP Numpy model"),
+        ReportRun("2", "PyTorch MLP, assignment defaults", {"model": "torch_mlp"}, 0.49,
+                  caption="Test/train scores of the MLP PyTorch model"),
+        ReportRun("3", "Wide MLP 800-600-400, Adam, learning rate 1e-4, 5000 steps", {**TUNED, "hidden_units": WIDE},
+                  0.53, caption="Test/train scores of a wide MLP PyTorch model. Shallow and wide model with 3 hidden "
+                  "layers 800,600,400 nodes respectively."),
+        ReportRun("4", "Deep MLP 100-100-50-50-50-50, Adam, learning rate 1e-4, 5000 steps",
+                  {**TUNED, "hidden_units": DEEP}, 0.53, caption="Test/train scores of a deeper MLP PyTorch model. "
+                  "Deep and narrow model with 6 hidden layers 100,100,50,50,50,50 nodes respectively."),
         ReportRun("5", "Pre-activation ConvNet, assignment defaults", {"model": "convnet", "max_steps": convnet_steps},
-                  None, None, CONVNET_STEPS),
-        ReportRun("6", "ResNet18 " + ("from ImageNet weights" if pretrained else "from scratch"),
+                  None, None, CONVNET_STEPS, caption="Test/train scores of the PyTorch CNN model."),
+        ReportRun("6", "ResNet18 " + ("fine-tuned from ImageNet weights, last layer replaced, no layer frozen"
+                                      if pretrained else "from scratch"),
                   {**resnet, "max_steps": resnet_steps}, None,
                   None if pretrained else "no ImageNet weights file here: trained from scratch, not fine-tuned",
-                  RESNET_STEPS),
+                  RESNET_STEPS, caption="Test/train scores of ResNet18."),
+        ReportRun("tanh-wide", "figure 3's run with Tanh", {**TUNED, "hidden_units": WIDE, "activation": TANH},
+                  None, section=tanh),
+        ReportRun("tanh-deep", "figure 4's run with Tanh", {**TUNED, "hidden_units": DEEP, "activation": TANH},
+                  None, section=tanh),
+        ReportRun("batchnorm", "figure 3's run with batch normalisation",
+                  {**TUNED, "hidden_units": WIDE, "norm": "batchnorm"}, None, section=norms),
+        ReportRun("layernorm", "figure 3's run with the custom Layer Normalization (hand-written backward)",
+                  {**TUNED, "hidden_units": WIDE, "norm": "layernorm_manual"}, None, section=norms),
     ]  # fmt: skip
     return runs
 
@@ -80,7 +101,8 @@ def with_todays_defaults(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def full_spec(run: ReportRun) -> JobSpec:
-    return parse_spec({**run.spec, "name": f"report figure {run.figure}: {run.title}"})
+    label = f"report figure {run.figure}" if run.in_report else f"report, beyond its figures ({run.section})"
+    return parse_spec({**run.spec, "name": f"{label}: {run.title}"})
 
 
 # a succeeded job first, then one still on its way, newest first among equals

@@ -1,10 +1,14 @@
-"""Whether bfloat16 autocast pays off on this CPU: by capability, then a short probe, cached.
+"""Whether bfloat16 autocast pays off on this CPU: by what the CPU is, then a measurement kept per
+CPU model.
 
 oneDNN runs convolutions and matrix products in bfloat16 with AVX-512 BF16 or AMX where the CPU
-has them; elsewhere bfloat16 is emulated and slower than float32. The probe times one small
-training step of a convolution in float32 and under bfloat16 autocast. A worker probes once, in a
-throwaway process (it never runs torch itself: its forked children would inherit torch's threads),
-and hands the answer to its children in CPU_BF16; a process without it probes in-process, once.
+has them; elsewhere bfloat16 is emulated and slower than float32, and no measurement is made. On a
+CPU with them, the probe times one small training step of a convolution in float32 and under
+bfloat16 autocast, in a throwaway process (a worker never runs torch itself: its forked children
+would inherit torch's threads). That timing moves with the machine's load, so it is taken once per
+CPU model and kept in the store (`store.cpu_verdicts`): every worker and API process on that model
+then decides alike. A worker hands the verdict to its children in CPU_BF16; the API sets it with
+`use_verdict`; a process with neither (a script, a benchmark) probes in-process, once.
 """
 
 import functools
@@ -68,10 +72,15 @@ def probe_speedup(repeats: int = 3) -> float:
     return seconds(False) / seconds(True)
 
 
-def probe_in_subprocess() -> bool:
-    """The probe's verdict, from a fresh process (what a worker calls at start)."""
-    if not cpu_flags() & set(BF16_CPU_FLAGS):
-        return False
+def cpu_has_bf16() -> bool:
+    return bool(cpu_flags() & set(BF16_CPU_FLAGS))
+
+
+def measure_in_subprocess() -> tuple[bool, float | None]:
+    """(bfloat16 is faster, the measured speedup), from a fresh process; no measurement without the
+    CPU's bfloat16 instructions, and a probe that fails says float32."""
+    if not cpu_has_bf16():
+        return False, None
     code = "import json; from models.training.precision import probe_speedup; print(json.dumps(probe_speedup()))"
     try:
         done = subprocess.run(
@@ -82,9 +91,20 @@ def probe_in_subprocess() -> bool:
             check=True,
             cwd=Path(__file__).resolve().parents[2],
         )
-        return float(json.loads(done.stdout.strip().splitlines()[-1])) >= PROBE_MIN_SPEEDUP
+        speedup = float(json.loads(done.stdout.strip().splitlines()[-1]))
     except (subprocess.SubprocessError, ValueError, IndexError):
-        return False
+        return False, None
+    return speedup >= PROBE_MIN_SPEEDUP, speedup
+
+
+_verdict: bool | None = None  # set by use_verdict
+
+
+def use_verdict(bf16: bool) -> None:
+    """This process's verdict, decided elsewhere (the kept one): no probe in this process."""
+    global _verdict
+    _verdict = bf16
+    bf16_is_fast_on_cpu.cache_clear()
 
 
 @functools.cache
@@ -93,7 +113,9 @@ def bf16_is_fast_on_cpu() -> bool:
     given = os.environ.get(CPU_BF16_ENV)  # noqa: TID251  (the worker's verdict, handed to its training processes)
     if given in ("0", "1"):
         return given == "1"
-    if not cpu_flags() & set(BF16_CPU_FLAGS):
+    if _verdict is not None:
+        return _verdict
+    if not cpu_has_bf16():
         return False
     import torch
 

@@ -21,7 +21,8 @@ def test_report_reuses_identical_jobs_and_renders_finished_and_unfinished_runs(
         submitted = client.post("/reports/assignment", json={"convnet_max_steps": 3, "resnet18_max_steps": 2})
         assert submitted.status_code == 200, submitted.text
         runs = {run["figure"]: run for run in submitted.json()["runs"]}
-        assert list(runs) == ["1", "2", "3a", "3b", "3c", "3d", "4a", "4b", "5", "6"]
+        assert list(runs) == ["1", "2", "3", "4", "5", "6", "tanh-wide", "tanh-deep", "batchnorm", "layernorm"]
+        assert [run["in_report"] for run in runs.values()] == [True] * 6 + [False] * 4
         assert runs["1"]["job_id"] == earlier and runs["1"]["reused"]  # the same spec bar its name
         assert not any(run["reused"] for figure, run in runs.items() if figure != "1")
         assert "3 of the report's 5,000 steps" in runs["5"]["note"]
@@ -35,7 +36,9 @@ def test_report_reuses_identical_jobs_and_renders_finished_and_unfinished_runs(
         assert wait_for_status(client, runs["2"]["job_id"], {"succeeded", "failed"})["status"] == "succeeded"
         markdown = client.get("/reports/assignment", params={"format": "md", "figure_prefix": "report/"})
         assert markdown.status_code == 200 and markdown.headers["content-type"].startswith("text/markdown")
-        assert "![Figure 1](report/figure-1.png)" in markdown.text and "## Figure 4b:" in markdown.text
+        assert "![Figure 1](report/figure-1.png)" in markdown.text and "## Figure 4: Deep MLP" in markdown.text
+        assert "## Beyond the report's figures (section 3, normalisation): figure 3's run with" in markdown.text
+        assert "The report's caption: \u201cTest/train scores of a wide MLP PyTorch model." in markdown.text
         figure_2 = client.get("/reports/assignment/figures/figure-2.png")
         assert figure_2.status_code == 200 and Image.open(io.BytesIO(figure_2.content)).size == (1000, 400)
 
@@ -45,9 +48,13 @@ def test_report_reuses_identical_jobs_and_renders_finished_and_unfinished_runs(
     rows = page.locator("#runs tbody tr")
     expect(rows).to_have_count(10)
     first = page.locator('#runs tr[data-figure="1"] td')
-    expect(first.nth(2)).to_have_text("0.48")  # the report's number beside ours
+    expect(first.nth(2)).to_have_text("\u2014")  # the report's text gives no number for figure 1
+    expect(page.locator('#runs tr[data-figure="2"] td').nth(2)).to_have_text("0.49")  # the report's beside ours
     expect(first.nth(3)).to_have_text(re.compile(r"^[01]\.\d{4}$"))
     expect(first.nth(7)).to_have_text("succeeded")
+    expect(page.locator('#runs tr[data-figure="layernorm"] td').first).to_have_text(
+        "beyond (section 3, normalisation)")  # fmt: skip
+    expect(page.locator("h2").filter(has_text="Figure 3: Wide MLP")).to_have_count(1)
     expect(page.locator('#runs tr[data-figure="6"] td').nth(7)).to_have_text(re.compile(r"^(queued|running)"))
     for figure in ("1", "2", "5"):  # finished and unfinished runs both get their figure
         image = page.locator(f"#figure-{figure}")

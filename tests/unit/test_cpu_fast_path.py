@@ -13,7 +13,7 @@ from models.artifacts import unpack_model
 from models.kinds import load_predictor, parse_spec
 from models.prediction.torch_predictor import TorchPredictor
 from models.run import run_job
-from models.training.precision import CPU_BF16_ENV, bf16_is_fast_on_cpu, probe_in_subprocess
+from models.training.precision import CPU_BF16_ENV, bf16_is_fast_on_cpu, measure_in_subprocess, use_verdict
 from models.training.reporting import InMemoryReporter, Split
 from models.training.results import DataSource
 from models.training.torch_setup import use_bf16
@@ -70,7 +70,20 @@ def test_which_runs_use_bfloat16() -> None:
 
 
 def test_the_probe_answers_from_a_fresh_process() -> None:
-    assert isinstance(probe_in_subprocess(), bool)
+    faster, speedup = measure_in_subprocess()
+    assert isinstance(faster, bool) and (speedup is None or speedup > 0)
+
+
+def test_a_verdict_decided_elsewhere_is_used_without_probing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CPU_BF16_ENV, raising=False)
+    monkeypatch.setattr("models.training.precision.probe_speedup", lambda: pytest.fail("probed"))
+    try:
+        for verdict in (True, False):
+            use_verdict(verdict)
+            assert bf16_is_fast_on_cpu() is verdict
+    finally:
+        monkeypatch.setattr("models.training.precision._verdict", None)
+        bf16_is_fast_on_cpu.cache_clear()
 
 
 def test_the_worker_hands_its_answer_to_children(monkeypatch: pytest.MonkeyPatch) -> None:
