@@ -52,6 +52,7 @@ class SpeedrunNet(nn.Module):
         whiten_width = 2 * 3 * WHITEN_KERNEL**2  # each whitening filter and its negative
         self.whiten = nn.Conv2d(3, whiten_width, WHITEN_KERNEL, padding=0, bias=True)
         self.whiten.weight.requires_grad = False
+        nn.init.zeros_(self.whiten.bias)  # type: ignore[arg-type]
         self.act = nn.GELU()
         channels = [whiten_width, *widths]
         pairs = zip(channels[:-1], channels[1:], strict=True)

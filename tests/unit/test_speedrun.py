@@ -15,7 +15,14 @@ from models.networks.speedrun import SpeedrunNet, whitening_filters
 from models.run import run_job
 from models.training.reporting import InMemoryReporter
 from models.training.results import DataSource
-from models.training.speedrun import epoch_plan, shift_and_mirror, steps_per_epoch, triangle, tta_logits
+from models.training.speedrun import (
+    epoch_plan,
+    shift_and_mirror,
+    steps_per_epoch,
+    triangle,
+    tta_logits,
+    whitening_sample,
+)
 from tests.datagen import write_cifar_batches
 
 SMALL = {"model": "speedrun", "widths": [16, 32, 32]}
@@ -116,3 +123,13 @@ def test_speedrun_learns_a_tiny_dataset(micro_data_dir: Path) -> None:
                                              artifact.normalization, artifact.weights))  # fmt: skip
     assert not np.allclose(one_view.probabilities(arrays.test_x[:4]), load_predictor(artifact).probabilities(
         arrays.test_x[:4]))  # fmt: skip
+
+
+def test_the_whitening_is_fitted_on_a_sample_of_every_class() -> None:
+    labels = np.repeat(np.arange(10), 5000)  # an image folder loads class by class
+    sample = whitening_sample(len(labels), seed=3)
+    assert len(sample) == 5000 and len(np.unique(sample)) == 5000
+    assert np.bincount(labels[sample], minlength=10).min() > 400  # not the first class alone
+    assert np.array_equal(sample, whitening_sample(len(labels), seed=3))
+    assert len(whitening_sample(40, seed=3)) == 40
+    assert torch.equal(SpeedrunNet().whiten.bias, torch.zeros(24))
