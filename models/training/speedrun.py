@@ -128,7 +128,9 @@ def triangle(step: int, max_steps: int, start: float = 0.2, peak: float = 1.0, e
 class SpeedrunBackend:
     """The `speedrun` kind's step, evaluation and state for `models.training.loop.run_loop`."""
 
-    def __init__(self, model: SpeedrunNet, data: DeviceData, spec: SpeedrunSpec, autocast_dtype: torch.dtype | None):
+    def __init__(
+        self, model: SpeedrunNet, data: DeviceData, spec: SpeedrunSpec, autocast_dtype: torch.dtype | None
+    ) -> None:
         self.model, self.data, self.spec = model, data, spec
         self.runnable: nn.Module = torch.compile(model) if spec.compile else model  # type: ignore[assignment]
         self.autocast_dtype = autocast_dtype

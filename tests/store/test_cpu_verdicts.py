@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.cpu_verdicts import kept_verdict
+from store.tables import CpuPrecisionVerdict, utcnow
 from workers.settings import WorkerSettings
 from workers.worker import Worker
 
@@ -59,3 +60,24 @@ def test_two_first_measurements_at_once_agree_on_the_one_stored_first(sessions: 
 
     slow = kept_verdict(sessions, CPU, measure_while_another_stores, "worker slow")
     assert (slow.bf16, slow.speedup, slow.measured_by, slow.kept) == (False, 1.02, "worker fast", True)
+
+
+def test_a_ray_entrypoint_without_the_dispatchers_answer_uses_its_nodes_kept_verdict(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.training import precision
+    from workers.run_attempt import use_kept_cpu_verdict
+
+    url = engine.url.render_as_string(hide_password=False)
+    settings = WorkerSettings.model_validate({"database_url": url, "data_dir": tmp_path})
+    with sessionmaker(engine)() as session:  # the first worker on this CPU model measured it slower
+        session.add(CpuPrecisionVerdict(cpu_model=CPU, bf16=False, speedup=0.9, measured_by="w", measured_at=utcnow()))
+        session.commit()
+    monkeypatch.setattr("workers.run_attempt.cpu_model", lambda: CPU)
+    monkeypatch.setattr("workers.run_attempt.measure_in_subprocess", lambda: pytest.fail("measured again"))
+    monkeypatch.delenv("CPU_BF16", raising=False)
+    try:
+        assert use_kept_cpu_verdict(settings) is False and precision.bf16_is_fast_on_cpu() is False
+    finally:
+        monkeypatch.setattr(precision, "_verdict", None)
+        precision.bf16_is_fast_on_cpu.cache_clear()
