@@ -18,6 +18,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -30,7 +31,7 @@ from models.training.reporting import InMemoryReporter, Split
 from models.training.results import DataSource
 
 EPOCH_512 = 50_000 // 512 + 1  # steps per epoch at batch 512
-RUNS = {
+RUNS: dict[str, dict[str, Any]] = {
     "resnet18 (cifar stem)": {
         "model": "resnet18", "stem": "cifar", "batch_size": 512, "optimizer": "sgd_momentum", "momentum": 0.9,
         "learning_rate": 0.4, "weight_decay": 5e-4, "lr_schedule": "cosine", "warmup_steps": EPOCH_512,

@@ -223,8 +223,8 @@ class TorchRuntimeOptions(BaseModel):
     mixed_precision: Literal["auto", "off", "bf16"] = Field(
         "auto",
         description="`auto`: bfloat16 autocast on a GPU, and for the conv nets on a CPU whose bfloat16 kernels "
-        "measured faster (AVX-512 BF16 or AMX; measured once per CPU model and kept); float32 otherwise. `off`: float32; "
-        "`bf16`: autocast wherever it runs. The job's final metrics say which precision it used.",
+        "measured faster (AVX-512 BF16 or AMX; measured once per CPU model and kept); float32 otherwise. "
+        "`off`: float32; `bf16`: autocast wherever it runs. The job's final metrics say which precision it used.",
     )
     compile: bool = Field(False, description="torch.compile the model first (pays off on long GPU runs).")
 

@@ -132,4 +132,5 @@ def test_the_whitening_is_fitted_on_a_sample_of_every_class() -> None:
     assert np.bincount(labels[sample], minlength=10).min() > 400  # not the first class alone
     assert np.array_equal(sample, whitening_sample(len(labels), seed=3))
     assert len(whitening_sample(40, seed=3)) == 40
-    assert torch.equal(SpeedrunNet().whiten.bias, torch.zeros(24))
+    bias = SpeedrunNet().whiten.bias
+    assert bias is not None and torch.equal(bias, torch.zeros(24))
