@@ -14,7 +14,7 @@ from app.predict.schemas import FileError, Prediction, PredictionsPublic, TopK
 from app.settings import ApiSettings
 from models.artifacts import unpack_model
 from models.kinds import load_predictor
-from models.training.precision import cpu_model, measure_in_subprocess, use_verdict
+from models.training.precision import cpu_model, given_verdict, measure_in_subprocess, use_verdict
 from store.artifacts import best_model_job, model_file, model_info
 from store.cpu_verdicts import kept_verdict
 from store.errors import ArtifactCorrupt, NoModel
@@ -30,7 +30,8 @@ class _CpuVerdict:
     def ensure(self, sessions: sessionmaker[Session]) -> None:
         with self.lock:
             if not self.known:
-                use_verdict(kept_verdict(sessions, cpu_model(), measure_in_subprocess, "the API").bf16)
+                if given_verdict() is None:  # CPU_BF16 set for this process decides without the store
+                    use_verdict(kept_verdict(sessions, cpu_model(), measure_in_subprocess, "the API").bf16)
                 self.known = True
 
 

@@ -100,6 +100,12 @@ def measure_in_subprocess() -> tuple[bool, float | None]:
 _verdict: bool | None = None  # set by use_verdict
 
 
+def given_verdict() -> bool | None:
+    """The verdict this process was handed in CPU_BF16 (by its worker, or by whoever started it), or None."""
+    given = os.environ.get(CPU_BF16_ENV)  # noqa: TID251  (the worker's verdict, handed to its training processes)
+    return None if given not in ("0", "1") else given == "1"
+
+
 def use_verdict(bf16: bool) -> None:
     """This process's verdict, decided elsewhere (the kept one): no probe in this process."""
     global _verdict
@@ -110,9 +116,8 @@ def use_verdict(bf16: bool) -> None:
 @functools.cache
 def bf16_is_fast_on_cpu() -> bool:
     """True when this CPU has bf16 instructions and bfloat16 autocast measured faster than float32."""
-    given = os.environ.get(CPU_BF16_ENV)  # noqa: TID251  (the worker's verdict, handed to its training processes)
-    if given in ("0", "1"):
-        return given == "1"
+    if (given := given_verdict()) is not None:
+        return given
     if _verdict is not None:
         return _verdict
     if not cpu_has_bf16():
