@@ -89,3 +89,9 @@ def test_runs_beyond_the_figures_are_marked_and_differ_from_a_figures_run_in_one
         theirs = full_spec(runs[base]).model_dump(mode="json")
         changed = {field for field in ours if ours[field] != theirs[field]} - {"name"}
         assert changed in ({"activation"}, {"norm"}), (name, changed)
+
+
+def test_only_the_deep_runs_leave_the_assignments_initialisation_and_say_why(runs: dict[str, Any]) -> None:
+    inits = {figure: full_spec(run).model_dump().get("init") for figure, run in runs.items()}
+    assert {figure for figure, init in inits.items() if init == "default"} == {"4", "tanh-deep"}
+    assert all("chance" in (runs[figure].note or "") for figure in ("4", "tanh-deep"))
