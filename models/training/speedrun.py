@@ -27,7 +27,7 @@ from models.training.loop import LoopPlan, run_loop
 from models.training.precision import bf16_is_fast_on_cpu
 from models.training.reporting import Reporter
 from models.training.results import RunResult, StartFrom
-from models.training.torch_backend import numpy_state_dict
+from models.training.torch_backend import RunningSums, numpy_state_dict
 from models.training.torch_data import DeviceData, TorchNormalizer
 from models.training.torch_device import resolve_device, seed_everything
 from models.training.torch_setup import EVAL_IMAGES_PER_BATCH, use_bf16
@@ -141,9 +141,7 @@ class SpeedrunBackend:
         self.lookahead = Lookahead(model) if spec.lookahead else None
         self.step = 0
         self._plan: tuple[int, EpochPlan] | None = None
-        self.loss_sum = torch.zeros((), device=data.device)
-        self.correct = torch.zeros((), device=data.device, dtype=torch.int64)
-        self.steps, self.images = 0, 0
+        self.running = RunningSums(data.device)
         model.train()
 
     def _optimizer(self) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
@@ -207,17 +205,10 @@ class SpeedrunBackend:
                 self.lookahead.pull(model, lookahead_keep(self.step, spec.max_steps))
             if self.step == spec.max_steps:
                 self.lookahead.pull(model, 1.0)  # end on the slow weights
-        self.loss_sum += loss.detach() / len(y)
-        self.correct += (logits.detach().argmax(1) == y).sum()
-        self.steps += 1
-        self.images += len(y)
+        self.running.add(loss / len(y), logits, y)
 
     def take_running(self) -> tuple[float, int, int, int]:
-        running = (self.loss_sum.item(), int(self.correct.item()), self.steps, self.images)
-        self.loss_sum.zero_()
-        self.correct.zero_()
-        self.steps, self.images = 0, 0
-        return running
+        return self.running.take()
 
     @property
     def test_size(self) -> int:
@@ -248,7 +239,7 @@ class SpeedrunBackend:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "lookahead": self.lookahead.slow if self.lookahead is not None else None,
-            "running": [self.loss_sum.item(), int(self.correct.item()), self.steps, self.images],
+            "running": self.running.state(),
         }
         buffer = io.BytesIO()
         torch.save(state, buffer)
@@ -263,11 +254,9 @@ class SpeedrunBackend:
             if self.lookahead is not None:
                 self.lookahead.slow = state["lookahead"]
             self.step = int(state["step"])
-            loss_sum, correct, self.steps, self.images = state["running"]
+            self.running.load(state["running"])
         except Exception as exc:
             raise JobError(f"the job's checkpoint cannot be read ({exc}); resubmit the job") from exc
-        self.loss_sum.fill_(loss_sum)
-        self.correct.fill_(correct)
         return dict(state["loop"])
 
 

@@ -31,6 +31,37 @@ class TorchStepPlan:
     eval_batch: int = 1000
 
 
+class RunningSums:
+    """A train point's sums since the last one: loss and correct counts kept on the device (no sync per
+    step), steps and images counted here. Every torch backend keeps one."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.loss_sum = torch.zeros((), device=device)
+        self.correct = torch.zeros((), device=device, dtype=torch.int64)
+        self.steps, self.images = 0, 0
+
+    def add(self, mean_loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        self.loss_sum += mean_loss.detach()
+        self.correct += (logits.detach().argmax(1) == y).sum()
+        self.steps += 1
+        self.images += len(y)
+
+    def state(self) -> list[float | int]:
+        return [self.loss_sum.item(), int(self.correct.item()), self.steps, self.images]  # syncs the device
+
+    def take(self) -> tuple[float, int, int, int]:
+        """(loss sum, correct, steps, images) since the last call, and start again."""
+        loss_sum, correct, steps, images = self.state()
+        self.load([0.0, 0, 0, 0])
+        return float(loss_sum), int(correct), int(steps), int(images)
+
+    def load(self, state: list[float | int]) -> None:
+        loss_sum, correct, steps, images = state
+        self.loss_sum.fill_(loss_sum)
+        self.correct.fill_(correct)
+        self.steps, self.images = int(steps), int(images)
+
+
 def numpy_state_dict(model: nn.Module) -> dict[str, np.ndarray]:
     """Weights and buffers as float32/int64 NumPy arrays on the CPU, for the safetensors artifact."""
     return {
@@ -74,9 +105,7 @@ class TorchBackend:
     def __init__(self, model: nn.Module, data: DeviceData, plan: TorchStepPlan) -> None:
         self.model, self.data, self.plan = model, data, plan
         self.sampler = EpochSampler(len(data.train_y), plan.batch_size, plan.seed)
-        self.loss_sum = torch.zeros((), device=data.device)  # summed on the device: no sync per step
-        self.correct = torch.zeros((), device=data.device, dtype=torch.int64)
-        self.steps, self.images = 0, 0
+        self.running = RunningSums(data.device)
         model.train()
 
     def train_step(self) -> None:
@@ -95,17 +124,10 @@ class TorchBackend:
         plan.optimizer.step()
         if plan.scheduler is not None:
             plan.scheduler.step()
-        self.loss_sum += loss.detach()
-        self.correct += (logits.detach().argmax(1) == y).sum()
-        self.steps += 1
-        self.images += len(y)
+        self.running.add(loss, logits, y)
 
     def take_running(self) -> tuple[float, int, int, int]:
-        running = (self.loss_sum.item(), int(self.correct.item()), self.steps, self.images)  # syncs the device
-        self.loss_sum.zero_()
-        self.correct.zero_()
-        self.steps, self.images = 0, 0
-        return running
+        return self.running.take()
 
     @property
     def test_size(self) -> int:
@@ -132,7 +154,7 @@ class TorchBackend:
             "sampler": sampler_meta,
             "order": torch.from_numpy(order),
             "augment_rng": plan.augment.generator.get_state() if isinstance(plan.augment, RandomCropFlip) else None,
-            "running": [self.loss_sum.item(), int(self.correct.item()), self.steps, self.images],
+            "running": self.running.state(),
         }
         buffer = io.BytesIO()
         torch.save(state, buffer)
@@ -152,9 +174,7 @@ class TorchBackend:
             self.sampler.load_state(state["sampler"], state["order"].numpy())
             if isinstance(plan.augment, RandomCropFlip) and state["augment_rng"] is not None:
                 plan.augment.generator.set_state(state["augment_rng"])
-            loss_sum, correct, self.steps, self.images = state["running"]
+            self.running.load(state["running"])
         except Exception as exc:
             raise JobError(f"the job's checkpoint cannot be read ({exc}); resubmit the job") from exc
-        self.loss_sum.fill_(loss_sum)
-        self.correct.fill_(correct)
         return dict(state["loop"])
