@@ -8,6 +8,7 @@ COPY workers workers
 COPY models models
 COPY store store
 COPY sweeps sweeps
+COPY webhooks webhooks
 COPY migrations migrations
 COPY cli cli
 COPY alembic.ini ./

@@ -13,6 +13,7 @@ import app.plumbing.health as health
 import app.predict.routes as predict
 import app.reports.routes as reports
 import app.sweeps.routes as sweeps
+import app.webhooks.routes as webhooks
 from app.curves.events import JobEvents, JobsTableEvents, StreamSlots
 from app.curves.table import table_rows
 from app.curves.views import JobCurves
@@ -44,6 +45,7 @@ Train CIFAR-10 classifiers from the University of Amsterdam's 2020 deep-learning
 4. `POST /predict` with images once a job has succeeded; `GET /jobs/{id}/model` downloads its weights.
 5. `POST /sweeps` to search hyperparameters (trials are jobs; hopeless ones stop early), `GET /sweeps/{id}`
    for the leaderboard.
+6. `POST /webhooks` to be told (signed, retried) when jobs end, alerts fire and sweeps finish.
 """
 
 
@@ -89,7 +91,16 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     without_key = {code: answer for code, answer in COMMON_ERRORS.items() if code != 401}
     app.include_router(health.router, dependencies=checked, responses=without_key)
     protected = [Depends(require_api_key), *checked]
-    for router in (jobs.router, curves.jobs_router, predict.router, curves.router, sweeps.router, reports.router):
+    routers = (
+        jobs.router,
+        curves.jobs_router,
+        predict.router,
+        curves.router,
+        sweeps.router,
+        reports.router,
+        webhooks.router,
+    )
+    for router in routers:
         app.include_router(router, dependencies=protected, responses=COMMON_ERRORS)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     # added last, so it runs first: refuse before any body is read

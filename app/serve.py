@@ -1,5 +1,5 @@
-"""`python -m app.serve`: the API and one worker, stopped together on Ctrl-C or SIGTERM; a worker
-that ends on its own is started again (with backoff) and the API stays up.
+"""`python -m app.serve`: the API, one worker and the webhook delivery process, stopped together on Ctrl-C or
+SIGTERM; a worker or deliverer that ends on its own is started again (with backoff) and the API stays up.
 
 Honours HOST, PORT, API_WORKERS, DATA_DIR and DATABASE_URL (see app/settings.py), and EXECUTOR: `local`
 (the default, a worker on this machine) or `ray` (`workers.ray_dispatcher`, with RAY_ADDRESS).
@@ -14,12 +14,38 @@ import sys
 import tempfile
 import time
 from types import FrameType
+from typing import cast
 
 from app.plumbing.prometheus import MULTIPROC_ENV
 from app.settings import get_settings
 
 log = logging.getLogger("serve")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class Helper:
+    """A process that runs beside the API, started again with backoff (1 s doubling to 60 s) when it ends."""
+
+    def __init__(self, name: str, command: list[str]) -> None:
+        self.name, self.command = name, command
+        self.delay, self.restart_at = 1.0, cast(float | None, None)
+        self.process = self.start()
+
+    def start(self) -> "subprocess.Popen[bytes]":
+        return subprocess.Popen(self.command, process_group=0)
+
+    def restart_when_due(self) -> None:
+        if self.process.poll() is None:
+            return
+        if self.restart_at is None:
+            log.warning(
+                "the %s exited with %s; another starts in %.0f s", self.name, self.process.returncode, self.delay
+            )
+            self.restart_at = time.monotonic() + self.delay
+        elif time.monotonic() >= self.restart_at:
+            self.process = self.start()
+            log.info("%s restarted, pid %s", self.name, self.process.pid)
+            self.delay, self.restart_at = min(60.0, self.delay * 2), None
 
 
 def main() -> int:
@@ -43,40 +69,29 @@ def main() -> int:
          "--workers", str(settings.api_workers)], process_group=0, env=env)  # fmt: skip
 
     executor = ["workers.ray_dispatcher"] if settings.executor == "ray" else ["workers"]
-
-    def start_worker() -> subprocess.Popen[bytes]:
-        """The executor: a local worker, or with EXECUTOR=ray the dispatcher to a Ray cluster."""
-        return subprocess.Popen([sys.executable, "-m", *executor], process_group=0)
-
-    worker = start_worker()
-    children = [api, worker]
+    # what runs beside the API, each started again (with backoff) when it ends on its own: the executor (a local
+    # worker, or with EXECUTOR=ray the dispatcher to a Ray cluster) and the webhook delivery process
+    helpers = [Helper("worker", [sys.executable, "-m", *executor]),
+               Helper("webhook deliverer", [sys.executable, "-m", "workers.deliverer"])]  # fmt: skip
 
     asked_to_stop = False
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal asked_to_stop
         asked_to_stop = asked_to_stop or frame is not None  # a signal, not the call below
-        for child in children:
+        for child in [api, *(helper.process for helper in helpers)]:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM if signum == signal.SIGTERM else signal.SIGINT)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    log.info("API on http://%s:%s (docs at /docs), worker pid %s", host, settings.port, worker.pid)
-    restart_delay, restart_at = 1.0, None
-    while api.poll() is None and not (asked_to_stop and children[1].poll() is not None):
-        # a worker that ends on its own (a crash, the OOM killer) is started again; the API stays up
-        if children[1].poll() is not None and not asked_to_stop:
-            if restart_at is None:
-                log.warning(
-                    "the worker exited with %s; another starts in %.0f s", children[1].returncode, restart_delay
-                )
-                restart_at = time.monotonic() + restart_delay
-            elif time.monotonic() >= restart_at:
-                children[1] = start_worker()
-                log.info("worker restarted, pid %s", children[1].pid)
-                restart_delay, restart_at = min(60.0, restart_delay * 2), None
+    log.info("API on http://%s:%s (docs at /docs), worker pid %s", host, settings.port, helpers[0].process.pid)
+    while api.poll() is None and not (asked_to_stop and all(h.process.poll() is not None for h in helpers)):
+        if not asked_to_stop:  # a helper that ends on its own (a crash, the OOM killer) is started again
+            for helper in helpers:
+                helper.restart_when_due()
         time.sleep(0.2)
+    children = [api, *(helper.process for helper in helpers)]
     stop(signal.SIGTERM, None)  # one ended: take the other down too
     codes = [child.wait() for child in children]
     if shared_metrics is not None:

@@ -7,10 +7,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from store.settings import StoreSettings, read_secret
+from store.settings import read_secret
+from webhooks.settings import WebhookSettings
 
 
-class ApiSettings(StoreSettings):
+class ApiSettings(WebhookSettings):
     api_key: str | None = Field(
         None, description="When set, every request but /healthz and the docs needs `Authorization: Bearer <key>`."
     )

@@ -11,6 +11,7 @@ cifar-jobs download 7
 cifar-jobs delete 7
 cifar-jobs sweeps submit @sweep.json
 cifar-jobs report submit
+cifar-jobs webhooks add https://example.org/hook --events job.succeeded,job.failed
 """
 
 import hashlib
@@ -21,7 +22,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cli import report, sweeps
+from cli import report, sweeps, webhooks
 from cli.http import answer, client, console, fail, read_json_argument
 from cli.logs import show_logs
 from cli.watch import summary
@@ -30,6 +31,7 @@ from cli.watch import watch as watch_job
 app = typer.Typer(help=__doc__.splitlines()[0] if __doc__ else None, no_args_is_help=True, add_completion=False)
 app.add_typer(sweeps.app, name="sweeps")
 app.add_typer(report.app, name="report")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def _value(text: str) -> Any:

@@ -31,6 +31,8 @@ def summary(job: dict[str, Any]) -> str:
         parts.append(f"waiting: {job['waiting_reason']}")
     if job.get("error"):
         parts.append(f"error: {job['error']}")
+    for alert in job.get("alerts_fired") or []:
+        parts.append(f"alert {alert['rule']} ({alert['when']}, {alert['action']}): {alert['message']}")
     return ", ".join(parts)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.alerts import check_stalled, stop_reason
 from store.artifacts import put_artifact, read_artifact
 from store.errors import ArtifactCorrupt
 from store.jobs import find_job
@@ -74,6 +75,7 @@ def claim_next(
         from_statuses=[JobStatus.queued],
         started_at=now,
         heartbeat_at=now,
+        progress_at=now,
         worker=worker,
         attempts=Job.attempts + 1,
     )
@@ -83,18 +85,21 @@ def claim_next(
 
 @dataclass(frozen=True)
 class AttemptStart:
-    """What an attempt needs to run: the stored spec, and the checkpoint to resume from (if any)."""
+    """What an attempt needs to run: the stored spec, the checkpoint to resume from (if any), and the alert rules
+    that fired on an earlier attempt (they do not fire again)."""
 
     spec: dict[str, Any]
     checkpoint: bytes | None
     checkpoint_step: int
+    alerts_fired: frozenset[int] = frozenset()
 
 
 def start_attempt(sessions: sessionmaker[Session], attempt: Attempt) -> AttemptStart:
     """The job's spec and last checkpoint; points logged after that checkpoint are dropped, since
     this attempt logs them again. A damaged checkpoint is dropped: the attempt starts from step 0. Commits."""
     with sessions() as session:
-        spec = find_job(session, attempt.job_id).spec
+        job = find_job(session, attempt.job_id)
+        spec, fired = job.spec, frozenset(entry["rule"] for entry in job.alerts_fired or [])
         try:
             found = read_artifact(session, attempt.job_id, ArtifactKind.checkpoint)
         except ArtifactCorrupt as exc:
@@ -105,7 +110,7 @@ def start_attempt(sessions: sessionmaker[Session], attempt: Attempt) -> AttemptS
         step, checkpoint = (found[0].step, found[1]) if found else (0, None)
         delete_points_after(session, attempt.job_id, step)
         session.commit()
-    return AttemptStart(spec, checkpoint, step)
+    return AttemptStart(spec, checkpoint, step, fired)
 
 
 def record_progress(
@@ -120,7 +125,8 @@ def record_progress(
     when it says `lost`."""
     values: dict[str, Any] = {"heartbeat_at": utcnow()}
     if step is not None:
-        values.update(step=step, steps_per_second=steps_per_second, images_per_second=images_per_second)
+        values.update(step=step, steps_per_second=steps_per_second, images_per_second=images_per_second,
+                      progress_at=values["heartbeat_at"])  # fmt: skip
     flags = session.execute(
         update(Job)
         .where(_still_runs(attempt))
@@ -136,8 +142,13 @@ def record_progress(
 
 
 def touch_heartbeat(session: Session, attempt: Attempt) -> AttemptState:
-    """The watching worker's heartbeat for its child's attempt. Commits."""
+    """The watching executor's heartbeat for its training process's attempt; fires the job's `stalled` alert rule
+    when the process wrote no progress for the rule's seconds. Commits."""
     state = record_progress(session, attempt)
+    if state is not AttemptState.lost:
+        job = session.get(Job, attempt.job_id, populate_existing=True)
+        if job is not None:
+            check_stalled(session, job)
     session.commit()
     return state
 
@@ -183,9 +194,15 @@ def _end_with_model(
     step: int,
     model: bytes | None,
 ) -> bool:
-    """The job's ending and its model artifact in one transaction."""
+    """The job's ending and its model artifact in one transaction; an alert rule that stopped it is named in
+    its `error`."""
     with sessions() as session:
-        moved = transition(session, _still_runs(attempt), target, [JobStatus.running], final_metrics=metrics, step=step)
+        job = session.get(Job, attempt.job_id, populate_existing=True)
+        why = stop_reason(job) if job is not None and target is JobStatus.stopped_early else None
+        extra = {"error": why} if why else {}
+        moved = transition(
+            session, _still_runs(attempt), target, [JobStatus.running], final_metrics=metrics, step=step, **extra
+        )
         if moved and model is not None:
             put_artifact(session, attempt.job_id, ArtifactKind.model, model, step)
         session.commit()

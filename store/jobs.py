@@ -43,7 +43,7 @@ def spec_sha256(spec: dict[str, Any]) -> str:
 
 
 # The fields of a spec that say how a job runs (the queue's, and its label), not what it trains.
-RUN_FIELDS = frozenset({"name", "priority", "timeout_s", "max_attempts", "gpus", "cpus"})
+RUN_FIELDS = frozenset({"name", "priority", "timeout_s", "max_attempts", "gpus", "cpus", "alerts"})
 
 
 def training_identity(full_spec: dict[str, Any]) -> tuple[str, str]:

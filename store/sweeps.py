@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from store.errors import JobFinished, StoreError
 from store.jobs import SubmittedSpec, new_job, request_cancel
+from store.outbox import record_event
 from store.tables import Job, JobStatus, MetricPoint, Sweep, SweepStatus, SweepTrial, utcnow
 from store.transitions import FINISHED
 
@@ -173,12 +174,15 @@ def finish_sweep(session: Session, sweep_id: int, error: str | None = None) -> N
     """A running sweep whose trials have all ended (finished), or that cannot go on (failed, with the
     `error` that says why; its queued and running trials are cancelled). Commits."""
     status = SweepStatus.finished if error is None else SweepStatus.failed
-    session.execute(
+    moved = session.execute(
         update(Sweep)
         .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.running.value)
         .values(status=status.value, finished_at=utcnow(), error=error)
+        .returning(Sweep.name)
         .execution_options(synchronize_session=False)
-    )
+    ).first()
+    if moved is not None:
+        _record_end(session, sweep_id, moved.name, status, error)
     session.commit()
     if error is not None:
         _cancel_active_trials(session, sweep_id)
@@ -193,9 +197,11 @@ def cancel_sweep(session: Session, sweep_id: int) -> Sweep:
         update(Sweep)
         .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.running.value)
         .values(status=SweepStatus.cancelled.value, finished_at=utcnow())
-        .returning(Sweep.id)
+        .returning(Sweep.name)
         .execution_options(synchronize_session=False)
     ).first()
+    if moved is not None:
+        _record_end(session, sweep_id, moved.name, SweepStatus.cancelled, None)
     session.commit()
     if moved is None:
         raise SweepFinished(
@@ -203,6 +209,12 @@ def cancel_sweep(session: Session, sweep_id: int) -> Sweep:
         )
     _cancel_active_trials(session, sweep_id)
     return find_sweep(session, sweep_id)
+
+
+def _record_end(session: Session, sweep_id: int, name: str | None, status: SweepStatus, error: str | None) -> None:
+    """A sweep's end in the outbox (`sweep.finished`, whichever way it ended), in the transaction that ends it."""
+    data = {"sweep_id": sweep_id, "name": name, "status": status.value, "error": error}
+    record_event(session, "sweep.finished", data, sweep_id=sweep_id)
 
 
 def _cancel_active_trials(session: Session, sweep_id: int) -> None:

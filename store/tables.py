@@ -111,6 +111,10 @@ class Job(Base):
     # are found by an index, not by parsing every stored spec
     training_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     training_sha256_any_steps: Mapped[str | None] = mapped_column(String(64), index=True)  # max_steps aside
+    # when the training process last wrote progress (the `stalled` alert rule reads it), and the spec's alert
+    # rules that have fired: [{"rule": index in spec.alerts, "when", "action", "step", "message", "at"}]
+    progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    alerts_fired: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 # 64-bit where rows grow without bound; SQLite's INTEGER PRIMARY KEY is 64-bit already (and must stay
@@ -247,3 +251,62 @@ class CpuPrecisionVerdict(Base):
     speedup: Mapped[float | None] = mapped_column(Float)  # float32 time over bfloat16 time, as measured
     measured_by: Mapped[str] = mapped_column(String(200))
     measured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JobEvent(Base):
+    """The outbox: one row for everything that happened (a job's status change, a sweep's end, an alert), written
+    in the same transaction as the change itself, with an increasing id. Whatever reacts to what happened
+    (webhook deliveries, event streams) reads it from an id, so nothing is missed across restarts. A job's
+    events stay when the job is deleted (a delivery may still be owed for them)."""
+
+    __tablename__ = "job_events"
+    __table_args__ = (Index("ix_job_events_job_id_id", "job_id", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))  # job.<status>, job.alert, sweep.finished, webhook.test
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    sweep_id: Mapped[int | None] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Webhook(Base):
+    """A URL told of the events it subscribed to, signed with its secret (the Standard Webhooks scheme)."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(200))  # never shown again after the answer that created it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeliveryStatus(enum.StrEnum):
+    pending = "pending"  # not yet answered with a 2xx; tried again at next_attempt_at
+    delivered = "delivered"
+    failed = "failed"  # given up: no 2xx within the retry window
+
+
+class WebhookDelivery(Base):
+    """One event owed to one webhook, created with the event (same transaction), and each attempt at it."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), ForeignKey("job_events.id"))
+    job_id: Mapped[int | None] = mapped_column(Integer)  # a job's deliveries go out in event order
+    status: Mapped[str] = mapped_column(String(20), default=DeliveryStatus.pending)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    leased_until: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a deliverer is sending it until then
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # each attempt: {"at", "status_code", "answer" (its first characters), "error", "seconds"}; the newest kept
+    attempt_log: Mapped[list[dict[str, Any]]] = mapped_column(JSON)

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, update
 from sqlalchemy.orm import Session
 
+from store.outbox import record_events
 from store.tables import Artifact, ArtifactKind, Job, JobStatus, utcnow
 
 # from -> the statuses it may move to; nothing else ever writes jobs.status
@@ -23,6 +24,8 @@ TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
     JobStatus.cancelled: set(),
     JobStatus.stopped_early: set(),
 }
+# what an event tells of the values a move sets (the rest is bookkeeping: times, worker, counters)
+EVENT_FIELDS = ("error", "final_metrics", "step")
 FINISHED = {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled, JobStatus.stopped_early}
 WITH_MODEL = {JobStatus.succeeded, JobStatus.stopped_early}  # the endings that store a model
 
@@ -40,7 +43,8 @@ def transition(
 ) -> list[tuple[int, int]]:
     """Move the jobs matched by `which` to `target` and set `values`, in one conditional UPDATE; a job
     that ends (any finished status) loses its checkpoint in the same transaction (a finished job never
-    resumes; its model, when it has one, is a separate artifact).
+    resumes; its model, when it has one, is a separate artifact). Each move writes its `job.<status>` event
+    to the outbox in the same transaction.
 
     Only jobs whose current status may move to `target` (and is in `from_statuses`, when given)
     change, so two processes racing on one job cannot both win. Returns (id, attempts) of each job
@@ -55,10 +59,18 @@ def transition(
         update(Job)
         .where(which, Job.status.in_([s.value for s in allowed]))
         .values(status=target.value, **values)
-        .returning(Job.id, Job.attempts)
+        .returning(Job.id, Job.attempts, Job.name, Job.model)
         .execution_options(synchronize_session=False)
     )
-    moved = [(row.id, row.attempts) for row in session.execute(stmt)]
+    rows = session.execute(stmt).all()
+    moved = [(row.id, row.attempts) for row in rows]
+    told = {key: values[key] for key in EVENT_FIELDS if key in values}
+    record_events(
+        session,
+        f"job.{target.value}",
+        [(row.id, None, {"job_id": row.id, "name": row.name, "model": row.model, "status": target.value,
+                         "attempt": row.attempts, **told}) for row in rows],
+    )  # fmt: skip
     if moved and target in FINISHED:
         ended = [job_id for job_id, _ in moved]
         session.execute(

@@ -105,9 +105,13 @@ class Service:
         return httpx.Client(base_url=self.url, timeout=10)
 
     def start_worker(self, name: str = "w") -> subprocess.Popen[bytes]:
-        with (self.log_dir / f"worker-{name}.log").open("ab") as log:  # the child keeps its own copy
+        return self.start_process(f"worker-{name}", "workers", "--name", name)
+
+    def start_process(self, log_name: str, module: str, *args: str) -> subprocess.Popen[bytes]:
+        """`python -m module args` with the service's environment, in its own session, logging to log_name.log."""
+        with (self.log_dir / f"{log_name}.log").open("ab") as log:  # the child keeps its own copy
             proc = subprocess.Popen(
-                [sys.executable, "-m", "workers", "--name", name],
+                [sys.executable, "-m", module, *args],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

@@ -134,6 +134,7 @@ def _train(
         source = DataSource(settings.data_dir, settings.download_datasets)
         spec = parse_spec(start.spec)
         reporter.max_steps = spec.max_steps
+        reporter.watch_alerts(spec.alerts, start.alerts_fired)
         log.info("job %s, attempt %s: %s on %s, %s steps of %s images", attempt.job_id, attempt.number, spec.model,
                  spec.dataset, f"{spec.max_steps:,}", spec.batch_size)  # fmt: skip
         guard_training_memory(settings.training_memory_limit_mb, spec.device)
@@ -156,8 +157,9 @@ def _train(
         elif reporter.cancel_requested:
             log.info("job %s cancelled at step %s", attempt.job_id, result.steps_done)
             retrying(lambda: cancel_attempt(sessions, attempt, result.job_metrics(), result.steps_done), outcome)
-        elif reporter.early_stop_requested:
-            log.info("job %s stopped early by its sweep at step %s", attempt.job_id, result.steps_done)
+        elif reporter.early_stop_requested or reporter.alert_stop:
+            by = "an alert rule" if reporter.alert_stop else "its sweep or an alert rule"
+            log.info("job %s stopped early by %s at step %s", attempt.job_id, by, result.steps_done)
             metrics, steps, model = result.job_metrics(), result.steps_done, result.artifact
             retrying(lambda: stop_early_attempt(sessions, attempt, metrics, steps, model), outcome)
         else:

@@ -5,12 +5,14 @@ import time
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.training.alerts import AlertRule, AlertWatch, Firing
 from models.training.reporting import Split
+from store.alerts import record_firings
 from store.artifacts import put_artifact
 from store.attempts import Attempt, AttemptState, record_progress
 from store.health import database_problem, describe
 from store.points import PointRow, add_points
-from store.tables import ArtifactKind
+from store.tables import ArtifactKind, Job
 from workers.retry import TRANSIENT, retrying
 from workers.stop_flag import StopFlag
 
@@ -50,6 +52,20 @@ class DatabaseReporter:
         self.max_steps = max_steps
         self._last_train: tuple[float, float] | None = None
         self._last_line = float("-inf")
+        self.alerts = AlertWatch([], set())
+        self.alert_stop = False  # an alert rule with `action: stop` fired: it ends as stopped_early
+        self._firings: list[dict[str, object]] = []
+
+    def watch_alerts(self, rules: list[AlertRule], fired: frozenset[int]) -> None:
+        """Check each point against the spec's alert rules (those that fired on an earlier attempt stay quiet)."""
+        self.alerts = AlertWatch(list(rules), set(fired))
+
+    def _fired(self, firings: list[Firing]) -> None:
+        for firing in firings:
+            log.warning("alert rule %s (%s) fired: %s%s", firing.rule, firing.when, firing.message,
+                        "; the job stops" if firing.action == "stop" else "")  # fmt: skip
+            self._firings.append(firing.as_record())
+            self.alert_stop = self.alert_stop or firing.action == "stop"
 
     def _of(self, step: int) -> str:
         return f"{step:,}/{self.max_steps:,}" if self.max_steps else f"{step:,}"
@@ -60,7 +76,14 @@ class DatabaseReporter:
             log.info("step %s: test loss %.4f accuracy %.4f", self._of(step), loss, accuracy)
         else:
             self._last_train = (loss, accuracy)
+        self._fired(self.alerts.observe(step, split, loss, accuracy))
         self._maybe_flush()
+
+    def loss_not_finite(self, step: int, loss: float) -> bool:
+        """Fire the `loss_not_finite` rules (written at once: the job may fail next); whether one stops the job."""
+        self._fired(self.alerts.loss_not_finite(step, loss))
+        self.flush(final=True)
+        return self.alert_stop
 
     def progress(self, step: int, steps_per_second: float, images_per_second: float) -> None:
         self._progress = (step, steps_per_second, images_per_second)
@@ -74,7 +97,8 @@ class DatabaseReporter:
 
     def should_stop(self) -> bool:
         self._maybe_flush()
-        return self.cancel_requested or self.early_stop_requested or self.lost or self.interrupted.is_set()
+        return (self.cancel_requested or self.early_stop_requested or self.alert_stop or self.lost
+                or self.interrupted.is_set())  # fmt: skip
 
     def checkpoint(self, step: int, state: bytes) -> None:
         """The points so far and the checkpoint, in one transaction."""
@@ -118,10 +142,15 @@ class DatabaseReporter:
                 self.lost = True
                 return
             add_points(session, self.job_id, self._points)
+            if self._firings:  # with the points they were seen on, in one transaction
+                job = session.get(Job, self.job_id, populate_existing=True)
+                if job is not None:
+                    record_firings(session, job, self._firings)
             if checkpoint is not None:
                 put_artifact(session, self.job_id, ArtifactKind.checkpoint, checkpoint[1], checkpoint[0])
             session.commit()
         self.cancel_requested = state is AttemptState.cancel_requested
         self.early_stop_requested = state is AttemptState.early_stop_requested
         self._points.clear()
+        self._firings.clear()
         self._last_flush = time.monotonic()

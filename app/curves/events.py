@@ -97,6 +97,7 @@ class JobEvents:
         cursor = -1 if last_event_id is None else last_event_id
         sent_status: str | None = None
         sent_progress: dict[str, Any] | None = None
+        sent_alerts = 0
         last_sent = time.monotonic()
         async for view in self.views(job_id):
             if view.status != sent_status:
@@ -109,6 +110,10 @@ class JobEvents:
                 async for page_cursor, page in self._pages_of(view, int(fresh[0]), int(fresh[-1]) + 1):
                     cursor = page_cursor
                     yield page
+                last_sent = time.monotonic()
+            for alert in view.alerts_fired[sent_alerts:]:  # a reconnecting client hears each fired rule again
+                yield _event("alert", cursor, alert)
+                sent_alerts += 1
                 last_sent = time.monotonic()
             progress = view.progress()
             if progress != sent_progress:

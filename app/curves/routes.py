@@ -103,8 +103,9 @@ def get_metrics_csv(sessions: SessionFactoryDep, job_id: JobId) -> StreamingResp
         **NOT_FOUND,
         200: {
             "content": {"text/event-stream": {}},
-            "description": "Server-sent events: `status`, `progress`, `points` (new curve points) and, last, "
-            "`end`. Each event's id is the last step whose points were sent: reconnect with `Last-Event-ID`.",
+            "description": "Server-sent events: `status`, `progress`, `points` (new curve points), `alert` (an "
+            "alert rule fired: its record as in `alerts_fired`) and, last, `end`. Each event's id is the last step "
+            "whose points were sent: reconnect with `Last-Event-ID`.",
         },
         **error_responses({503: "This API process has EVENTS_MAX_STREAMS streams open: see Retry-After."}),
     },

@@ -39,6 +39,7 @@ class JobView:
     final_metrics: dict[str, Any] | None
     curve: Curve
     settled_step: int  # every point with step <= this is in `curve` and will not change
+    alerts_fired: tuple[dict[str, Any], ...] = ()  # the spec's alert rules that fired, oldest first
 
     @property
     def finished(self) -> bool:
@@ -125,4 +126,5 @@ class JobCurves:
             job.final_metrics,
             curve,
             now_settled,
+            tuple(job.alerts_fired or ()),
         )

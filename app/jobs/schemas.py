@@ -38,7 +38,14 @@ class JobPublic(BaseModel):
         None, description='Where: `{"worker": name}` locally; `{"node": id, "ray_submission_id": id}` on Ray.'
     )
     cancel_requested: bool
-    error: str | None = Field(None, description="Why the job failed, when it did.")
+    error: str | None = Field(
+        None, description="Why the job failed, when it did; for one an alert rule stopped, the rule and what it saw."
+    )
+    alerts_fired: list[dict[str, Any]] = Field(
+        [],
+        description='The spec\'s alert rules that fired: `{"rule": its index in spec.alerts, "when", "action", "step", '
+        '"message", "at"}`, oldest first.',
+    )
     waiting_reason: str | None = Field(
         None, description="Why a queued job cannot start: no running worker could take it (its `gpus`, `cpus`)."
     )
@@ -76,6 +83,7 @@ class JobPublic(BaseModel):
             placement=job.placement or ({"worker": job.worker} if job.worker else None),
             cancel_requested=job.cancel_requested,
             error=job.error,
+            alerts_fired=job.alerts_fired or [],
             waiting_reason=waiting_reason,
             final_metrics=job.final_metrics,
             trained_model=ModelInfo(

@@ -23,6 +23,7 @@ from app.plumbing.refusals import Busy, InvalidField, NotBase64, TooLarge, Unsup
 from store.errors import ArtifactCorrupt, IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, NoModel
 from store.health import database_problem, describe
 from store.sweeps import SweepFinished, SweepNotFound
+from store.webhooks import WebhookNotFound
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ STATUS_OF: dict[type[Exception], int] = {
     JobNotFinished: 409,
     SweepNotFound: 404,
     SweepFinished: 409,
+    WebhookNotFound: 404,
     NoModel: 409,
     ArtifactCorrupt: 409,
     NotBase64: 400,

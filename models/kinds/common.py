@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from models.data.catalog import DATASET_NAME_PATTERN
+from models.training.alerts import MAX_ALERTS, AlertRule
 
 CIFAR_INPUTS = 3 * 32 * 32
 MAX_PARAMETERS = 50_000_000
@@ -23,8 +24,8 @@ MAX_EVALUATIONS = 1_000  # whole-test-set evaluations per job
 # field changes meaning): a job is stored with it, and an executor claims only jobs of a version it
 # knows, so a worker older than the API leaves a newer spec to the workers that understand it (two
 # sweep trials were lost to that skew once). 2: the version this was introduced at; 3: the `speedrun`
-# kind.
-SPEC_VERSION = 3
+# kind; 4: `alerts`.
+SPEC_VERSION = 4
 
 # Text that reaches the database: PostgreSQL refuses NUL in text, and control characters in a label
 # are never meant.
@@ -94,6 +95,15 @@ class CommonSpec(BaseModel):
         "in the queue, with the reason in GET /jobs/{id}.",
     )
     cpus: float = Field(1, gt=0, le=256, description="CPU cores the job needs.")
+    alerts: list[AlertRule] = Field(
+        [],
+        max_length=MAX_ALERTS,
+        description='Rules watched while it trains, each firing once: `{"when": "loss_not_finite"}`, '
+        '`{"when": "no_improvement", "metric": "accuracy", "split": "test", "evals": 5}`, '
+        '`{"when": "above" | "below", "metric": ..., "split": ..., "value": ...}`, `{"when": "stalled", "seconds": '
+        '600}`; each with `"action": "stop"` to end the job `stopped_early` (keeping its points and model). A firing '
+        "is shown in GET /jobs/{id} (`alerts_fired`) and sent as a `job.alert` event (events stream, webhooks).",
+    )
     init_from_job: int | None = Field(
         None,
         ge=1,

@@ -42,6 +42,8 @@ class CurveRecorder:
         self._tick = now
         loss, accuracy = loss_sum / n_steps, correct / n_images
         if not math.isfinite(loss):
+            if self.reporter.loss_not_finite(step, loss):  # an alert rule stops it: the loop ends at its next check
+                return
             raise FloatingPointError(f"training loss became {loss} at step {step}: lower the learning rate")
         self.reporter.point(step, "train", loss, accuracy)
         self.reporter.progress(step, step / self.train_seconds, step * self.batch_size / self.train_seconds)

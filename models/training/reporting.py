@@ -22,6 +22,10 @@ class Reporter(Protocol):
         """Whether a periodic checkpoint (every `checkpoint_every` steps) may be written now: an executor
         may space them out in time. The checkpoint of a stop is always written."""
 
+    def loss_not_finite(self, step: int, loss: float) -> bool:
+        """The training loss became NaN or infinite at `step`: True to stop the job as if asked to (an alert rule
+        said so; the loop then stops at its next check), False to fail it."""
+
 
 class InMemoryReporter:
     """Keeps every point, the last progress and every checkpoint in lists; never asks to stop.
@@ -47,3 +51,6 @@ class InMemoryReporter:
 
     def checkpoint_due(self) -> bool:
         return True
+
+    def loss_not_finite(self, step: int, loss: float) -> bool:
+        return False

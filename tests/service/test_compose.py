@@ -15,7 +15,8 @@ import yaml
 
 from harness.net import free_port, wait_until_up
 from harness.postgres import PostgresServer, start_postgres
-from tests.conftest import ROOT, stop_process, wait_for_status, with_secret_files
+from harness.webhook_receiver import Receiver
+from tests.conftest import ROOT, stop_process, wait_for_status, wait_until, with_secret_files
 
 pytestmark = pytest.mark.skipif(shutil.which("docker-compose") is None, reason="`make compose` installs it")
 
@@ -49,7 +50,12 @@ def postgres(postgres_server: PostgresServer | None) -> Iterator[PostgresServer]
 
 def test_the_file_has_healthchecks_a_gpu_reservation_and_one_image(config: dict[str, Any]) -> None:
     services = config["services"]
-    assert set(services) == {"postgres", "api", "worker", "ray-head", "ray-worker", "ray-dispatcher"}
+    assert set(services) == {"postgres", "api", "worker", "webhooks", "ray-head", "ray-worker", "ray-dispatcher"}
+    assert (
+        services["webhooks"]["command"] == ["python", "-m", "workers.deliverer"]
+        and "profiles" not in services["webhooks"]
+    )
+    assert services["webhooks"]["depends_on"]["api"]["condition"] == "service_healthy"  # migrations first
     assert all(services[name]["profiles"] == ["ray"] for name in ("ray-head", "ray-worker", "ray-dispatcher"))
     assert "profiles" not in services["worker"] and "profiles" not in services["api"]
     assert services["ray-head"]["healthcheck"]["test"][:2] == ["CMD", "ray"]
@@ -125,7 +131,8 @@ def test_each_service_command_runs_with_the_files_environment(
         given = with_secret_files(given, tmp_path / "secrets", {"database_url": database_url,
                                                                  "api_key": "compose-test-key"})  # fmt: skip
         given.update(DATA_DIR=str(data_dir))
-        return {**os.environ, **given, "CHECKPOINT_MIN_SECONDS": "0"}
+        # the test's receiver listens on loopback, which a webhook may reach only when allowed
+        return {**os.environ, **given, "CHECKPOINT_MIN_SECONDS": "0", "WEBHOOK_ALLOW_PRIVATE": "true"}
 
     api = dict(config["services"]["api"])
     command = list(api["command"])
@@ -137,13 +144,18 @@ def test_each_service_command_runs_with_the_files_environment(
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url, processes[0])
         processes.append(run_service(config["services"]["worker"], environment("worker"), tmp_path / "worker.log"))
+        processes.append(run_service(config["services"]["webhooks"], environment("webhooks"), tmp_path / "hooks.log"))
         headers = {"Authorization": "Bearer compose-test-key"}
-        with httpx.Client(base_url=url, timeout=10, headers=headers) as client:
+        with httpx.Client(base_url=url, timeout=10, headers=headers) as client, Receiver("") as receiver:
+            hook = client.post("/webhooks", json={"url": receiver.url, "events": ["job.succeeded"]}).json()
+            receiver.secret = hook["secret"]
             spec = {"model": "torch_mlp", "hidden_units": [16], "max_steps": 20, "eval_every": 20,
                     "batch_size": 50, "preprocessing": "standardize"}  # fmt: skip
             job = client.post("/jobs", json=spec).json()["id"]
             done = wait_for_status(client, job, {"succeeded", "failed"}, timeout=120)
             assert done["status"] == "succeeded", done["error"]
+            arrival = wait_until(lambda: next(iter(receiver.first.values()), None), 30, "the webhook delivery")
+            assert arrival.message is not None and arrival.message["data"]["job_id"] == job  # signed, delivered
             assert httpx.get(f"{url}/jobs").status_code == 401  # the key the file demands is in force
     finally:
         for process in reversed(processes):

@@ -1,0 +1,88 @@
+"""The job-events outbox: what happened, written in the transaction that made it happen.
+
+`record_event` is called by whatever changes the state (`transition` for every status change, the sweep
+store when a sweep ends, the reporter when an alert fires), inside that change's transaction. It also owes
+the event to each webhook subscribed to its kind, in the same transaction: a crash either keeps the change,
+its event and its deliveries, or none of them.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from store.tables import DeliveryStatus, JobEvent, Webhook, WebhookDelivery, utcnow
+
+
+def record_event(
+    session: Session,
+    kind: str,
+    data: dict[str, Any],
+    job_id: int | None = None,
+    sweep_id: int | None = None,
+    only_webhook: int | None = None,
+) -> int:
+    """Write one event (and the deliveries it owes); its id. `only_webhook`: owe it to that webhook alone,
+    whatever it subscribed to (a test delivery). Does not commit."""
+    return record_events(session, kind, [(job_id, sweep_id, data)], only_webhook)[0]
+
+
+def record_events(
+    session: Session,
+    kind: str,
+    rows: Sequence[tuple[int | None, int | None, dict[str, Any]]],
+    only_webhook: int | None = None,
+) -> list[int]:
+    """Write the events (job_id, sweep_id, data) of one kind and the deliveries they owe; their ids, in order.
+    Does not commit."""
+    if not rows:
+        return []
+    now = utcnow()
+    ids = [
+        session.execute(
+            insert(JobEvent)
+            .values(kind=kind, job_id=job_id, sweep_id=sweep_id, data=data, created_at=now)
+            .returning(JobEvent.id)
+        ).scalar_one()
+        for job_id, sweep_id, data in rows
+    ]
+    subscribers = _subscribers(session, kind, only_webhook)
+    if subscribers:
+        session.execute(
+            insert(WebhookDelivery),
+            [
+                _delivery(webhook_id, event_id, job_id, now)
+                for webhook_id in subscribers
+                for event_id, (job_id, _, _) in zip(ids, rows, strict=True)
+            ],
+        )
+    return ids
+
+
+def _subscribers(session: Session, kind: str, only_webhook: int | None) -> list[int]:
+    if only_webhook is not None:
+        return [only_webhook]
+    return [webhook_id for webhook_id, events in session.execute(select(Webhook.id, Webhook.events)) if kind in events]
+
+
+def _delivery(webhook_id: int, event_id: int, job_id: int | None, now: datetime) -> dict[str, Any]:
+    return {
+        "webhook_id": webhook_id,
+        "event_id": event_id,
+        "job_id": job_id,
+        "status": DeliveryStatus.pending.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "attempt_log": [],
+    }
+
+
+def events_after(session: Session, after_id: int, limit: int, job_id: int | None = None) -> list[JobEvent]:
+    """Events with an id above `after_id` (of one job, when given), oldest first."""
+    query = select(JobEvent).where(JobEvent.id > after_id)
+    if job_id is not None:
+        query = query.where(JobEvent.job_id == job_id)
+    return list(session.scalars(query.order_by(JobEvent.id).limit(limit)))

@@ -1,0 +1,1 @@
+"""Webhooks: where a URL may point, how a delivery is signed and sent, and the process that sends them."""
