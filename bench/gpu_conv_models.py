@@ -56,7 +56,9 @@ class ClockReporter(InMemoryReporter):
         self.start = start
         self.reached: dict[float, float] = {}
 
-    def progress(self, step: int, steps_per_second: float, images_per_second: float) -> None:
+    def progress(
+        self, step: int, steps_per_second: float, images_per_second: float, data_wait: float | None = None
+    ) -> None:
         super().progress(step, steps_per_second, images_per_second)
 
     def point(self, step: int, split: Split, loss: float, accuracy: float) -> None:

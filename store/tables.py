@@ -137,6 +137,25 @@ class MetricPoint(Base):
     accuracy: Mapped[float] = mapped_column(Float)
 
 
+class SystemPoint(Base):
+    """How hard a job's training process worked at one moment: sampled every SYSTEM_METRICS_SECONDS beside its
+    curve points (at most MAX_SYSTEM_POINTS per attempt). GPU fields only when the job runs on a GPU."""
+
+    __tablename__ = "system_points"
+    __table_args__ = (Index("ix_system_points_job_id_id", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    step: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[float] = mapped_column(Float)  # since the attempt's training process started
+    cpu: Mapped[float] = mapped_column(Float)  # CPU time over wall time, as a fraction of the job's `cpus`
+    rss_mb: Mapped[float] = mapped_column(Float)  # resident memory of the training process
+    data_wait: Mapped[float | None] = mapped_column(Float)  # fraction of step time spent preparing batches
+    gpu_util: Mapped[float | None] = mapped_column(Float)  # fraction of time the GPU was busy (NVML)
+    gpu_mem_mb: Mapped[float | None] = mapped_column(Float)
+
+
 class ArtifactKind(enum.StrEnum):
     model = "model"  # the trained weights and what prediction needs
     checkpoint = "checkpoint"  # full training state, for resuming

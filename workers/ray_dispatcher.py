@@ -57,7 +57,7 @@ ACTIVE = {"PENDING", "RUNNING"}
 # the settings an entrypoint needs, passed on when set here (DATABASE_URL only without a password)
 PASSED_ENV = ("DATABASE_URL", "DATABASE_URL_FILE", "DATA_DIR", "DOWNLOAD_DATASETS", "FLUSH_SECONDS",
               "CHECKPOINT_MIN_SECONDS", "TRAINING_NICE", "TRAINING_MEMORY_LIMIT_MB", "CPU_BF16", "OMP_NUM_THREADS",
-              "SQLITE_BUSY_TIMEOUT_MS")  # fmt: skip
+              "SQLITE_BUSY_TIMEOUT_MS", "SYSTEM_METRICS_SECONDS")  # fmt: skip
 
 
 class DispatcherSettings(WorkerSettings):

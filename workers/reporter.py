@@ -12,9 +12,11 @@ from store.artifacts import put_artifact
 from store.attempts import Attempt, AttemptState, record_progress
 from store.health import database_problem, describe
 from store.points import PointRow, add_points
+from store.system_points import SystemRow, add_system_points
 from store.tables import ArtifactKind, Job
 from workers.retry import TRANSIENT, retrying
 from workers.stop_flag import StopFlag
+from workers.system_metrics import SystemSampler
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +54,16 @@ class DatabaseReporter:
         self.max_steps = max_steps
         self._last_train: tuple[float, float] | None = None
         self._last_line = float("-inf")
+        self.system: SystemSampler | None = None
+        self._system: list[SystemRow] = []
+        self._data_wait: float | None = None
         self.alerts = AlertWatch([], set())
         self.alert_stop = False  # an alert rule with `action: stop` fired: it ends as stopped_early
         self._firings: list[dict[str, object]] = []
+
+    def sample_system(self, cpus: float, period_seconds: float) -> None:
+        """Sample the process's CPU, memory, data wait (and GPU) every `period_seconds`, written with the points."""
+        self.system = SystemSampler(self.attempt.number, cpus, period_seconds)
 
     def watch_alerts(self, rules: list[AlertRule], fired: frozenset[int]) -> None:
         """Check each point against the spec's alert rules (those that fired on an earlier attempt stay quiet)."""
@@ -85,8 +94,14 @@ class DatabaseReporter:
         self.flush(final=True)
         return self.alert_stop
 
-    def progress(self, step: int, steps_per_second: float, images_per_second: float) -> None:
+    def progress(
+        self, step: int, steps_per_second: float, images_per_second: float, data_wait: float | None = None
+    ) -> None:
         self._progress = (step, steps_per_second, images_per_second)
+        if data_wait is not None:
+            self._data_wait = data_wait
+        if self.system is not None and self.system.due():
+            self._system.append(self.system.sample(step, self._data_wait))
         now = time.monotonic()
         if self._last_train is not None and now - self._last_line >= self.flush_seconds:  # a line per log interval,
             self._last_line = now  # at most one per flush_seconds
@@ -142,6 +157,7 @@ class DatabaseReporter:
                 self.lost = True
                 return
             add_points(session, self.job_id, self._points)
+            add_system_points(session, self.job_id, self._system)
             if self._firings:  # with the points they were seen on, in one transaction
                 job = session.get(Job, self.job_id, populate_existing=True)
                 if job is not None:
@@ -152,5 +168,6 @@ class DatabaseReporter:
         self.cancel_requested = state is AttemptState.cancel_requested
         self.early_stop_requested = state is AttemptState.early_stop_requested
         self._points.clear()
+        self._system.clear()
         self._firings.clear()
         self._last_flush = time.monotonic()

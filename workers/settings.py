@@ -24,6 +24,12 @@ class WorkerSettings(StoreSettings):
         30.0, description="A running job whose heartbeat is older than this lost its worker and is requeued."
     )
     flush_seconds: float = Field(1.0, description="How often a training job writes its points and progress.")
+    system_metrics_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How often a training process samples its CPU use, memory, data wait (and GPU): at most 10,000 "
+        "samples an attempt, written with its points.",
+    )
     checkpoint_min_seconds: float = Field(
         30.0,
         ge=0,

@@ -98,6 +98,7 @@ class JobEvents:
         sent_status: str | None = None
         sent_progress: dict[str, Any] | None = None
         sent_alerts = 0
+        sent_system: dict[str, Any] | None = None
         last_sent = time.monotonic()
         async for view in self.views(job_id):
             if view.status != sent_status:
@@ -114,6 +115,10 @@ class JobEvents:
             for alert in view.alerts_fired[sent_alerts:]:  # a reconnecting client hears each fired rule again
                 yield _event("alert", cursor, alert)
                 sent_alerts += 1
+                last_sent = time.monotonic()
+            if view.latest_system is not None and view.latest_system != sent_system:
+                sent_system = view.latest_system
+                yield _event("system", cursor, view.latest_system)
                 last_sent = time.monotonic()
             progress = view.progress()
             if progress != sent_progress:

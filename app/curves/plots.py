@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
 from app.curves.downsample import MIN_MAX_POINTS, Curve, downsample
 from app.curves.views import JobView
+from store.system_points import SystemRow
 
 ImageFormat = Literal["png", "svg"]
 DPI = 100
@@ -28,6 +30,7 @@ class Labelled:
     view: JobView
     name: str | None
     model: str
+    system: Sequence[SystemRow] = ()  # drawn below the curves when given
 
     @property
     def label(self) -> str:
@@ -73,7 +76,11 @@ def job_plot(job: Labelled, width_px: int, height_px: int, image_format: ImageFo
 
 def job_figure(job: Labelled, width_px: int, height_px: int) -> Figure:
     figure = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
-    loss_ax, acc_ax = figure.subplots(1, 2)
+    if job.system:
+        (loss_ax, acc_ax), (use_ax, memory_ax) = figure.subplots(2, 2, sharex=True)
+        _system_panel(job.system, use_ax, memory_ax)
+    else:
+        loss_ax, acc_ax = figure.subplots(1, 2)
     curve = _thinned(job.view.curve, width_px // 2)
     for is_test, label, style in ((False, "train", "-"), (True, "test", "o-")):
         mask = curve.is_test == is_test
@@ -92,6 +99,27 @@ def job_figure(job: Labelled, width_px: int, height_px: int) -> Figure:
         loss_ax.text(0.5, 0.5, "no points yet", ha="center", va="center", transform=loss_ax.transAxes)
     figure.suptitle(f"{job.label}, {_where(job.view)}")
     return figure
+
+
+def _system_panel(rows: Sequence[SystemRow], use_ax: Axes, memory_ax: Axes) -> None:
+    """CPU use and data wait (fractions), and memory in MB, against step; GPU lines when there are GPU values."""
+    step = [row[1] for row in rows]
+    use_ax.plot(step, [row[3] for row in rows], "-", label="CPU (of cpus)", linewidth=1.2)
+    if any(row[5] is not None for row in rows):
+        use_ax.plot(step, [row[5] if row[5] is not None else float("nan") for row in rows], "-", label="data wait",
+                    linewidth=1.2)  # fmt: skip
+    if any(row[6] is not None for row in rows):
+        use_ax.plot(step, [row[6] if row[6] is not None else float("nan") for row in rows], "-", label="GPU busy")
+    memory_ax.plot(step, [row[4] for row in rows], "-", label="resident memory", linewidth=1.2)
+    if any(row[7] is not None for row in rows):
+        memory_ax.plot(step, [row[7] if row[7] is not None else float("nan") for row in rows], "-", label="GPU memory")
+    for ax, what in ((use_ax, "fraction"), (memory_ax, "MB")):
+        ax.set_xlabel("step")
+        ax.set_ylabel(what)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    use_ax.set_ylim(bottom=0)
+    memory_ax.set_ylim(bottom=0)
 
 
 def compare_plot(

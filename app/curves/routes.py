@@ -14,7 +14,8 @@ from app.curves.downsample import KEPT_PER_BUCKET, MIN_MAX_POINTS
 from app.curves.events import JobsTableEvents, Slot, holding
 from app.curves.plots import MEDIA_TYPES, ImageFormat, Labelled, compare_plot, job_plot
 from app.curves.reading import points_csv, read_all_points, read_downsampled_json, read_metrics_json
-from app.curves.schemas import MetricsPublic
+from app.curves.schemas import MetricsPublic, SystemPublic
+from app.curves.system import read_system, system_csv, system_json
 from app.plumbing.deps import MAX_ID, JobId, SessionFactoryDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.plumbing.errors import error_responses, explain_limit
@@ -81,6 +82,35 @@ async def get_metrics(
     return Response(body, media_type="application/json")
 
 
+@jobs_router.get(
+    "/jobs/{job_id}/system",
+    response_model=SystemPublic,
+    responses={
+        **NOT_FOUND,
+        200: {
+            "description": "The samples; with `format=csv`, as CSV (`attempt,step,seconds,cpu,rss_mb,data_wait,"
+            "gpu_util,gpu_mem_mb`).",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+    },
+)
+async def get_system(
+    sessions: SessionFactoryDep,
+    job_id: JobId,
+    max_points: Annotated[
+        int, Query(ge=2, le=10_000, description="At most this many samples, evenly spread (first and last kept).")
+    ] = 2000,
+    format: Annotated[Literal["json", "csv"], Query(description="`csv`: the samples as CSV.")] = "json",
+) -> Response:
+    """How hard the job's training process worked: CPU use (a fraction of the job's `cpus`), resident memory,
+    the fraction of step time spent preparing batches, and on a GPU its utilisation and memory; one sample every
+    SYSTEM_METRICS_SECONDS of each attempt."""
+    rows = await run_in_threadpool(read_system, sessions, job_id, max_points)
+    if format == "csv":
+        return StreamingResponse(system_csv(rows), media_type="text/csv")
+    return Response(system_json(job_id, rows), media_type="application/json")
+
+
 @router.get(
     "/jobs/{job_id}/metrics.csv",
     response_class=StreamingResponse,
@@ -104,7 +134,8 @@ def get_metrics_csv(sessions: SessionFactoryDep, job_id: JobId) -> StreamingResp
         200: {
             "content": {"text/event-stream": {}},
             "description": "Server-sent events: `status`, `progress`, `points` (new curve points), `alert` (an "
-            "alert rule fired: its record as in `alerts_fired`) and, last, `end`. Each event's id is the last step "
+            "alert rule fired: its record as in `alerts_fired`), `system` (the newest system sample, as in "
+            "/jobs/{id}/system) and, last, `end`. Each event's id is the last step "
             "whose points were sent: reconnect with `Last-Event-ID`.",
         },
         **error_responses({503: "This API process has EVENTS_MAX_STREAMS streams open: see Retry-After."}),
@@ -158,11 +189,12 @@ def _check_exists(sessions: Any, job_id: int) -> None:
         find_job(session, job_id)
 
 
-def _labelled(curves: CurvesDep, sessions: Any, job_id: int) -> Labelled:
+def _labelled(curves: CurvesDep, sessions: Any, job_id: int, with_system: bool = False) -> Labelled:
     view = curves.view(job_id)
     with sessions() as session:
         job = find_job(session, job_id)
-    return Labelled(view, job.name, job.model)
+    system = read_system(sessions, job_id, max_points=2000) if with_system else ()
+    return Labelled(view, job.name, job.model, system)
 
 
 def _plot_response(data: bytes, image_format: ImageFormat) -> Response:
@@ -178,8 +210,10 @@ def plot_job(
     width: Width = 1000,
     height: Height = 400,
 ) -> Response:
-    """Loss and accuracy against step, train and test, like the report's figures (also for running jobs)."""
-    return _plot_response(job_plot(_labelled(curves, sessions, job_id), width, height, image_format), image_format)
+    """Loss and accuracy against step, train and test, like the report's figures (also for running jobs); below
+    them, once the job has system samples, its CPU use and data wait, and its memory."""
+    labelled = _labelled(curves, sessions, job_id, with_system=True)
+    return _plot_response(job_plot(labelled, width, height, image_format), image_format)
 
 
 @router.get(

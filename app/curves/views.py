@@ -20,6 +20,7 @@ from app.curves.downsample import Curve
 from models.training.curve import Cadence
 from store.jobs import find_job
 from store.points import read_points
+from store.system_points import SYSTEM_FIELDS, latest_system_point
 from store.tables import Job, JobStatus
 from store.transitions import FINISHED
 
@@ -40,6 +41,7 @@ class JobView:
     curve: Curve
     settled_step: int  # every point with step <= this is in `curve` and will not change
     alerts_fired: tuple[dict[str, Any], ...] = ()  # the spec's alert rules that fired, oldest first
+    latest_system: dict[str, Any] | None = None  # the newest system sample (CPU, memory, data wait, GPU)
 
     @property
     def finished(self) -> bool:
@@ -106,6 +108,7 @@ class JobCurves:
             if cached is not None and cached.created_at != job.created_at:  # another job with this id
                 cached, settled_step = None, -1
             fresh = Curve.from_rows(list(read_points(session, job_id, since=settled_step)))
+            sample = latest_system_point(session, job_id)
         curve = _concat(cached.settled, fresh) if cached else fresh
         now_settled = _settled_step(job, curve)
         with self._lock:
@@ -127,4 +130,5 @@ class JobCurves:
             curve,
             now_settled,
             tuple(job.alerts_fired or ()),
+            None if sample is None else dict(zip(SYSTEM_FIELDS, sample, strict=True)),
         )

@@ -132,7 +132,7 @@ $("submit-form").addEventListener("submit", async (event) => {
 });
 
 // --- the job page -------------------------------------------------------------------------------
-let stopJob = null, charts = [], curve = new Map(), shownJob = null;
+let stopJob = null, charts = [], curve = new Map(), shownJob = null, system = [];
 
 function chart(target, title) {
   const opts = {
@@ -141,6 +141,38 @@ function chart(target, title) {
              { label: "test", stroke: "#dc6803", spanGaps: true, points: { show: true, size: 5 } }],
   };
   return new uPlot(opts, [[], [], []], target);
+}
+
+function systemChart(target) {
+  const opts = {
+    title: "system (fraction)", width: Math.max(300, target.clientWidth || 500), height: 200,
+    scales: { x: { time: false } },
+    series: [{ label: "step" }, { label: "CPU of cpus", stroke: "#12b76a", spanGaps: true },
+             { label: "data wait", stroke: "#7a5af8", spanGaps: true },
+             { label: "GPU busy", stroke: "#f04438", spanGaps: true }],
+  };
+  return new uPlot(opts, [[], [], [], []], target);
+}
+
+function addSystem(samples) {
+  system.push(...samples);
+  system.sort((a, b) => a.step - b.step);
+  charts[2].setData([system.map((s) => s.step), system.map((s) => s.cpu), system.map((s) => s.data_wait),
+                     system.map((s) => s.gpu_util)]);
+  const last = system[system.length - 1];
+  if (last) {
+    $("job-system").textContent = `memory ${last.rss_mb.toFixed(0)} MB, CPU ${(100 * last.cpu).toFixed(0)}% of its cpus` +
+      (last.data_wait == null ? "" : `, ${(100 * last.data_wait).toFixed(1)}% of step time preparing batches`) +
+      (last.gpu_util == null ? "" : `, GPU ${(100 * last.gpu_util).toFixed(0)}% busy, ${last.gpu_mem_mb.toFixed(0)} MB`);
+  }
+}
+
+function showAlerts(alerts) {
+  $("job-alerts").replaceChildren(...alerts.map((a) => {
+    const li = document.createElement("li");
+    li.textContent = `alert ${a.rule} (${a.when}${a.action === "stop" ? ", stopped the job" : ""}): ${a.message}`;
+    return li;
+  }));
 }
 
 function redraw() {
@@ -154,6 +186,7 @@ function showJobState(job) {
   $("job-status").textContent = job.status;
   $("job-status").className = `status status-${job.status}`;
   if (job.error) $("job-error").textContent = job.error;
+  if (job.alerts_fired) showAlerts(job.alerts_fired);
 }
 
 async function openJob(id) {
@@ -164,13 +197,19 @@ async function openJob(id) {
   $("job-error").textContent = "";
   charts.forEach((c) => c.destroy());
   curve = new Map();
-  charts = [chart($("loss-chart"), "loss"), chart($("accuracy-chart"), "accuracy")];
+  system = [];
+  let alerts = [];
+  $("job-system").textContent = "";
+  showAlerts([]);
+  charts = [chart($("loss-chart"), "loss"), chart($("accuracy-chart"), "accuracy"), systemChart($("system-chart"))];
   $("plot-link").href = `/jobs/${id}/plot.png`;
   $("csv-link").href = `/jobs/${id}/metrics.csv`;
   try {
     const job = await api(`/jobs/${id}`);
     $("job-title").textContent = `Job ${job.id}: ${job.name || job.model} (${job.model})`;
     showJobState(job);
+    alerts = job.alerts_fired;
+    addSystem((await api(`/jobs/${id}/system?max_points=500`)).samples);
   } catch (error) { $("job-error").textContent = error.message; return; }
   stopJob = follow(`/jobs/${id}/events`, (name, data) => {
     if (name === "status" || name === "end") showJobState(data);
@@ -185,6 +224,10 @@ async function openJob(id) {
         curve.set(p.step, entry);
       }
       redraw();
+    } else if (name === "alert") {
+      if (!alerts.some((a) => a.rule === data.rule)) { alerts = [...alerts, data]; showAlerts(alerts); }
+    } else if (name === "system") {
+      if (!system.some((s) => s.attempt === data.attempt && s.seconds === data.seconds)) addSystem([data]);
     } else if (name === "error") $("job-error").textContent = data.message;
   });
 }

@@ -1,4 +1,4 @@
-"""the job-events outbox, webhooks and their deliveries; alert rules' state on jobs
+"""the job-events outbox, webhooks and their deliveries; alert rules' state on jobs; system metrics
 
 Every status change (and a sweep's end, an alert) writes a `job_events` row in its own transaction; a
 webhook subscribed to the event gets a `webhook_deliveries` row in that same transaction, which the
@@ -26,6 +26,22 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("progress_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("alerts_fired", sa.JSON(), nullable=True))
+    op.create_table(
+        "system_points",
+        sa.Column("id", BigId, nullable=False),
+        sa.Column("job_id", sa.Integer(), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("seconds", sa.Float(), nullable=False),
+        sa.Column("cpu", sa.Float(), nullable=False),
+        sa.Column("rss_mb", sa.Float(), nullable=False),
+        sa.Column("data_wait", sa.Float(), nullable=True),
+        sa.Column("gpu_util", sa.Float(), nullable=True),
+        sa.Column("gpu_mem_mb", sa.Float(), nullable=True),
+        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name=op.f("fk_system_points_job_id_jobs"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_system_points")),
+    )
+    op.create_index("ix_system_points_job_id_id", "system_points", ["job_id", "id"])
     op.create_table(
         "job_events",
         sa.Column("id", BigId, nullable=False),
@@ -74,6 +90,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("system_points")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhooks")
     op.drop_table("job_events")

@@ -23,6 +23,26 @@ class Cadence:
         return step % self.log_every == 0 or self.is_eval_step(step)
 
 
+class DataTimer:
+    """Seconds spent preparing batches (sampling, indexing, normalising, augmenting), as the host sees them: on a
+    GPU, the time to enqueue that work. `with timer:` around it; `take()` reads and restarts the sum."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __enter__(self) -> "DataTimer":
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.seconds += time.perf_counter() - self._started
+
+    def take(self) -> float:
+        seconds, self.seconds = self.seconds, 0.0
+        return seconds
+
+
 class CurveRecorder:
     """Turns the loop's raw sums into curve points, progress and final metrics."""
 
@@ -35,10 +55,14 @@ class CurveRecorder:
         self.evaluated_images, self.evaluating_seconds = 0, 0.0  # the evaluations alone, for their speed
         self._tick = time.perf_counter()
 
-    def train_point(self, step: int, loss_sum: float, correct: int, n_steps: int, n_images: int) -> None:
-        """Report the running mean since the last train point; stops the training clock."""
+    def train_point(
+        self, step: int, loss_sum: float, correct: int, n_steps: int, n_images: int, data_seconds: float = 0.0
+    ) -> None:
+        """Report the running mean since the last train point (and the fraction of that stretch's training time
+        spent preparing batches, `data_seconds` of it); stops the training clock."""
         now = time.perf_counter()
-        self.train_seconds += now - self._tick
+        stretch = now - self._tick
+        self.train_seconds += stretch
         self._tick = now
         loss, accuracy = loss_sum / n_steps, correct / n_images
         if not math.isfinite(loss):
@@ -46,7 +70,8 @@ class CurveRecorder:
                 return
             raise FloatingPointError(f"training loss became {loss} at step {step}: lower the learning rate")
         self.reporter.point(step, "train", loss, accuracy)
-        self.reporter.progress(step, step / self.train_seconds, step * self.batch_size / self.train_seconds)
+        data_wait = min(1.0, data_seconds / stretch) if stretch > 0 else None
+        self.reporter.progress(step, step / self.train_seconds, step * self.batch_size / self.train_seconds, data_wait)
         self.last.update(train_loss=loss, train_accuracy=accuracy)
 
     def test_point(self, step: int, loss: float, accuracy: float, images: int, seconds: float) -> None:

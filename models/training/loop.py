@@ -21,6 +21,9 @@ class Backend(Protocol):
     def take_running(self) -> tuple[float, int, int, int]:
         """(loss sum, correct, steps, images) since the last call, and start the sums again."""
 
+    def take_data_seconds(self) -> float:
+        """Seconds spent preparing batches since the last call (a `DataTimer`'s `take()`)."""
+
     @property
     def test_size(self) -> int:
         """Images in the test set."""
@@ -81,7 +84,7 @@ def run_loop(
         backend.train_step()
         step += 1
         if cadence.is_log_step(step):
-            curve.train_point(step, *backend.take_running())
+            curve.train_point(step, *backend.take_running(), data_seconds=backend.take_data_seconds())
             if cadence.is_eval_step(step):
                 started = time.perf_counter()
                 loss, accuracy = backend.evaluate()

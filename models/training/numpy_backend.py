@@ -12,6 +12,7 @@ from models.data.preprocessing import FlatNormalizer, Normalization
 from models.errors import JobError
 from models.networks.numpy_mlp import MLP
 from models.networks.numpy_modules import softmax_cross_entropy
+from models.training.curve import DataTimer
 from models.training.sampler import EpochSampler
 
 EVAL_BATCH = 2000
@@ -29,10 +30,12 @@ class NumpyMLPBackend:
         self.normalize = FlatNormalizer(norm, model.dtype)
         self.sampler = EpochSampler(len(self.train_y), batch_size, seed)
         self.loss_sum, self.correct, self.steps, self.images = 0.0, 0, 0, 0
+        self.data_timer = DataTimer()
 
     def train_step(self) -> None:
-        idx = self.sampler.next()
-        x, y = self.normalize(self.train_rows[idx]), self.train_y[idx]
+        with self.data_timer:
+            idx = self.sampler.next()
+            x, y = self.normalize(self.train_rows[idx]), self.train_y[idx]
         logits = self.model.forward(x)
         loss, _, dlogits = softmax_cross_entropy(logits, y)
         self.model.backward(dlogits)
@@ -41,6 +44,9 @@ class NumpyMLPBackend:
         self.correct += int((logits.argmax(1) == y).sum())
         self.steps += 1
         self.images += len(y)
+
+    def take_data_seconds(self) -> float:
+        return self.data_timer.take()
 
     def take_running(self) -> tuple[float, int, int, int]:
         running = (self.loss_sum, self.correct, self.steps, self.images)

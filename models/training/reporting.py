@@ -9,8 +9,11 @@ class Reporter(Protocol):
     def point(self, step: int, split: Split, loss: float, accuracy: float) -> None:
         """One curve point: a train running mean or a whole-test-set evaluation."""
 
-    def progress(self, step: int, steps_per_second: float, images_per_second: float) -> None:
-        """Where training is and how fast it goes."""
+    def progress(
+        self, step: int, steps_per_second: float, images_per_second: float, data_wait: float | None = None
+    ) -> None:
+        """Where training is and how fast it goes; `data_wait`: the fraction of the last stretch's training time
+        spent preparing batches."""
 
     def should_stop(self) -> bool:
         """True when the job was cancelled or its worker is shutting down; checked between steps."""
@@ -40,7 +43,9 @@ class InMemoryReporter:
     def point(self, step: int, split: Split, loss: float, accuracy: float) -> None:
         self.points.append((step, split, loss, accuracy))
 
-    def progress(self, step: int, steps_per_second: float, images_per_second: float) -> None:
+    def progress(
+        self, step: int, steps_per_second: float, images_per_second: float, data_wait: float | None = None
+    ) -> None:
         self.last_progress = (step, steps_per_second, images_per_second)
 
     def should_stop(self) -> bool:

@@ -22,6 +22,7 @@ from models.data.preprocessing import Normalization
 from models.errors import JobError
 from models.kinds.speedrun import SpeedrunSpec
 from models.networks.speedrun import SpeedrunNet, whitening_filters
+from models.training.curve import DataTimer
 from models.training.init_weights import matched_weights
 from models.training.loop import LoopPlan, run_loop
 from models.training.precision import bf16_is_fast_on_cpu
@@ -142,6 +143,7 @@ class SpeedrunBackend:
         self.step = 0
         self._plan: tuple[int, EpochPlan] | None = None
         self.running = RunningSums(data.device)
+        self.data_timer = DataTimer()
         model.train()
 
     def _optimizer(self) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
@@ -191,7 +193,8 @@ class SpeedrunBackend:
         spec, model = self.spec, self.model
         assert model.whiten.bias is not None
         model.whiten.bias.requires_grad = self.step // self.per_epoch < spec.whiten_bias_epochs
-        x, y = self._batch()
+        with self.data_timer:
+            x, y = self._batch()
         with self._precision():
             logits: torch.Tensor = self.runnable(x)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=spec.label_smoothing, reduction="sum")
@@ -209,6 +212,9 @@ class SpeedrunBackend:
 
     def take_running(self) -> tuple[float, int, int, int]:
         return self.running.take()
+
+    def take_data_seconds(self) -> float:
+        return self.data_timer.take()
 
     @property
     def test_size(self) -> int:

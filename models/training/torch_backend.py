@@ -12,6 +12,7 @@ from torch import nn
 
 from models.errors import JobError
 from models.training.augment import RandomCropFlip
+from models.training.curve import DataTimer
 from models.training.sampler import EpochSampler
 from models.training.torch_data import DeviceData
 
@@ -106,16 +107,18 @@ class TorchBackend:
         self.model, self.data, self.plan = model, data, plan
         self.sampler = EpochSampler(len(data.train_y), plan.batch_size, plan.seed)
         self.running = RunningSums(data.device)
+        self.data_timer = DataTimer()
         model.train()
 
     def train_step(self) -> None:
         data, plan = self.data, self.plan
-        idx = torch.from_numpy(self.sampler.next()).to(data.device, non_blocking=True)
-        # index_select copies whole rows; x[idx] goes through the general indexing kernel, ~15x slower here
-        x = data.normalize(torch.index_select(data.train_x, 0, idx))
-        y = torch.index_select(data.train_y, 0, idx)
-        if plan.augment is not None:
-            x = plan.augment(x)
+        with self.data_timer:
+            idx = torch.from_numpy(self.sampler.next()).to(data.device, non_blocking=True)
+            # index_select copies whole rows; x[idx] goes through the general indexing kernel, ~15x slower here
+            x = data.normalize(torch.index_select(data.train_x, 0, idx))
+            y = torch.index_select(data.train_y, 0, idx)
+            if plan.augment is not None:
+                x = plan.augment(x)
         with autocast(data.device, plan):
             logits = self.model(prepare(x, plan))
             loss = plan.loss_fn(logits.float(), y)
@@ -128,6 +131,9 @@ class TorchBackend:
 
     def take_running(self) -> tuple[float, int, int, int]:
         return self.running.take()
+
+    def take_data_seconds(self) -> float:
+        return self.data_timer.take()
 
     @property
     def test_size(self) -> int:

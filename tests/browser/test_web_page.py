@@ -99,3 +99,36 @@ def test_the_page_cannot_be_framed_by_another_page(browser: Browser, service: Se
     assert frame.url.startswith("chrome-error://"), frame.url  # the browser refused to show it
     assert framed.locator("#jobs").count() == 0
     page.close()
+
+
+def test_the_job_page_shows_fired_alerts_and_system_metrics(
+    browser: Browser, tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    spec = {
+        "model": "torch_mlp",
+        "hidden_units": [64],
+        "batch_size": 20,
+        "max_steps": 1500,
+        "log_every": 10,
+        "eval_every": 500,
+        "alerts": [{"when": "below", "metric": "accuracy", "split": "train", "value": 2}],
+    }
+    with running_service(tmp_path, data_dir, database_url, {"SYSTEM_METRICS_SECONDS": "0.2"}) as service:
+        service.start_worker()
+        page, requests = open_page(browser, service.url)
+        page.goto(service.url + "/")
+        submit(page, spec)
+        expect(page).to_have_url(re.compile(r"#job/\d+$"))
+        # while it trains: the alert (an `alert` event) and the system samples (`system` events) arrive live
+        expect(page.locator("#job-alerts li")).to_have_text(
+            re.compile(r"^alert 0 \(below\): train accuracy .* is below 2 at step 10$")
+        )
+        expect(page.locator("#job-system")).to_contain_text(re.compile(r"memory \d+ MB, CPU \d+% of its cpus"))
+        expect(page.locator("#job-status")).to_have_text("succeeded", timeout=60_000)
+        page.wait_for_function("() => charts[2].data[0].length >= 1")  # the system panel has the streamed samples
+        page.reload()  # and a fresh page reads them back from the API
+        page.wait_for_function("() => charts[2].data[0].length >= 3 && charts[2].data[1].every((v) => v > 0)")
+        expect(page.locator("#job-alerts li")).to_have_count(1)
+        if path := screenshot_path("web-page-alerts-and-system.png"):
+            page.screenshot(path=str(path), full_page=True)
+        assert requests.foreign == [] and requests.refused_by_csp == []

@@ -51,7 +51,7 @@ def ray_service(tmp_path: Path, data_dir: Path, database_url: str, cluster: RayC
 def start_dispatcher(service: Service, cluster: RayCluster, name: str = "dispatcher") -> subprocess.Popen[bytes]:
     # RAY_PYTHON left at its default: the dispatcher's own interpreter (this project's environment)
     env = {**service.env, **cluster.env, "DISPATCH_SECONDS": "0.3", "STOP_GRACE_SECONDS": "2",
-           "LOGS_EVERY_SECONDS": "1"}  # fmt: skip
+           "LOGS_EVERY_SECONDS": "1", "SYSTEM_METRICS_SECONDS": "0.2"}  # fmt: skip
     with (service.log_dir / f"{name}.log").open("ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "workers.ray_dispatcher"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
@@ -96,6 +96,8 @@ def test_jobs_spread_over_both_nodes_gpu_jobs_go_to_the_gpu_node(ray_service: Se
         assert f"job {gpu}, attempt 1 on" in logs and "CUDA_VISIBLE_DEVICES=0" in logs  # the GPU Ray gave it
         points = client.get(f"/jobs/{ids[0]}/metrics").json()["points"]
         assert [p["step"] for p in points if p["split"] == "test"] == [750, 1500]
+        samples = client.get(f"/jobs/{ids[0]}/system").json()["samples"]  # written by the process on its node
+        assert samples and all(s["attempt"] == 1 and s["rss_mb"] > 20 and s["cpu"] > 0 for s in samples)
         client.post(f"/jobs/{too_big}/cancel")
         jobs = {job_id: client.get(f"/jobs/{job_id}").json() for job_id in [*ids, gpu]}
     submitted = cluster.submissions()
