@@ -2,6 +2,8 @@
 
 import os
 import signal
+import subprocess
+import sys
 from typing import Any
 
 from tests.conftest import Service, children_of, wait_for_status, wait_for_step, wait_until
@@ -25,6 +27,10 @@ def test_a_nan_loss_stops_the_job_when_its_rule_says_so_and_is_an_alert_either_w
         assert [p["step"] for p in points if p["split"] == "train"] == [5]
         events = client.get(f"/jobs/{stopped['id']}/events").text
         assert "event: alert" in events and "loss_not_finite" in events
+        status = subprocess.run([sys.executable, "-m", "cli", "status", str(stopped["id"])], capture_output=True,
+                                text=True, timeout=60, env={**os.environ, "CIFAR_JOBS_URL": service.url,
+                                                            "COLUMNS": "300"})  # fmt: skip
+        assert "alert 0 (loss_not_finite, stop): training loss became nan at step 10" in status.stdout, status
 
         failed = wait_for_status(client, notifying.json()["id"], {"stopped_early", "failed", "succeeded"}, 120)
         assert failed["status"] == "failed" and "training loss became nan at step 10" in failed["error"]
