@@ -3,14 +3,16 @@
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 
 from harness.webhook_receiver import BadSignature, verify
 from store.tables import utcnow
 from store.webhooks import DueDelivery
 from webhooks.addresses import UnsafeUrl, check_url, is_public
-from webhooks.sending import body_of, message_id, retry_at, signed_headers
+from webhooks.sending import body_of, message_id, retry_at, send, signed_headers
 from webhooks.settings import WebhookSettings
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
@@ -83,3 +85,30 @@ def test_retries_back_off_exponentially_and_stop_when_the_window_closes() -> Non
     assert waits == [2, 4, 8, 16, 32, 60, 60, 60]
     old = _due(attempt=3, created_at=utcnow() - timedelta(seconds=3595))
     assert retry_at(old, settings) is None  # the next try would fall after the hour: given up
+
+
+class _NoNetwork(httpx.BaseTransport):
+    """A transport that records every request instead of sending it."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return httpx.Response(204)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:9/hook", "http://169.254.169.254/latest"])
+def test_a_delivery_checks_the_address_again_and_sends_nothing_to_a_private_one(url: str) -> None:
+    transport = _NoNetwork()
+    due = DueDelivery(1, 1, url, SECRET, 7, "job.succeeded", {"job_id": 3}, utcnow())
+    with httpx.Client(transport=transport) as client:
+        refused = send(client, due, WebhookSettings(webhook_allow_private=False))
+        assert refused.status_code is None and refused.error is not None
+        assert refused.error.startswith("refused: the URL its host") and transport.requests == []
+        allowed = send(client, due, WebhookSettings(webhook_allow_private=True))
+    assert allowed.delivered and len(transport.requests) == 1
+    sent = transport.requests[0]
+    assert sent.url.host != "localhost"  # sent to the address that was checked, named in the Host header
+    assert sent.headers["host"].split(":")[0] == urlsplit(url).hostname
+    assert verify(SECRET, dict(sent.headers), sent.content)["data"] == {"job_id": 3}
