@@ -21,6 +21,8 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,15 +77,25 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(30)
 
 
-def latency(jobs: int) -> list[float]:
-    """Seconds from each job's end to its delivery's arrival, jobs ending one at a time (an idle service)."""
-    with tempfile.TemporaryDirectory() as tmp, Receiver(SECRET) as receiver:
-        folder, database = Path(tmp), f"sqlite:///{tmp}/jobs.db"
+@contextmanager
+def hooked_store(receiver: Receiver) -> Iterator[tuple[Path, str, sessionmaker[Session]]]:
+    """A fresh SQLite store in a temporary folder with one webhook to `receiver` for `job.succeeded`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        database = f"sqlite:///{tmp}/jobs.db"
         engine = make_engine(database)
         upgrade(engine)
         sessions = make_session_factory(engine)
         with sessions() as session:
             create_webhook(session, receiver.url, ["job.succeeded"], SECRET)
+        try:
+            yield Path(tmp), database, sessions
+        finally:
+            engine.dispose()
+
+
+def latency(jobs: int) -> list[float]:
+    """Seconds from each job's end to its delivery's arrival, jobs ending one at a time (an idle service)."""
+    with Receiver(SECRET) as receiver, hooked_store(receiver) as (folder, database, sessions):
         deliverer = start_deliverer(database, folder, {}, "latency")
         delays = []
         try:
@@ -103,7 +115,6 @@ def latency(jobs: int) -> list[float]:
                 time.sleep(rng.uniform(0.1, 0.6))  # endings at random moments of the poll cycle
         finally:
             stop(deliverer)
-            engine.dispose()
     return delays
 
 
@@ -119,13 +130,7 @@ def many_with_kills(jobs: int, kills: int) -> dict[str, float]:
 
     settings = {"WEBHOOK_RETRY_BASE_SECONDS": "0.05", "WEBHOOK_RETRY_MAX_SECONDS": "1", "WEBHOOK_LEASE_SECONDS": "3",
                 "WEBHOOK_TIMEOUT_SECONDS": "2", "WEBHOOK_POLL_SECONDS": "0.05"}  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp, Receiver(SECRET, half_fail) as receiver:
-        folder, database = Path(tmp), f"sqlite:///{tmp}/jobs.db"
-        engine = make_engine(database)
-        upgrade(engine)
-        sessions = make_session_factory(engine)
-        with sessions() as session:
-            create_webhook(session, receiver.url, ["job.succeeded"], SECRET)
+    with Receiver(SECRET, half_fail) as receiver, hooked_store(receiver) as (folder, database, sessions):
         started = time.monotonic()
         deliverer = start_deliverer(database, folder, settings, "many")
         try:
@@ -151,7 +156,6 @@ def many_with_kills(jobs: int, kills: int) -> dict[str, float]:
             stop(deliverer)
         with sessions() as session:
             finished = dict(session.execute(select(Job.id, Job.finished_at)).all())
-        engine.dispose()
     ids_of_job: dict[int, set[str]] = defaultdict(set)
     for arrival in receiver.arrivals:
         if arrival.message is not None:
