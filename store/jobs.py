@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.errors import IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound
-from store.tables import Artifact, Job, JobLog, JobStatus, MetricPoint, SweepTrial, utcnow
+from store.tables import Artifact, Job, JobLog, JobStatus, MetricPoint, SweepTrial, SystemPoint, utcnow
 from store.transitions import FINISHED, transition
 
 
@@ -195,6 +195,7 @@ def delete_job(session: Session, job_id: int) -> None:
     session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id))
     session.execute(delete(Artifact).where(Artifact.job_id == job_id))
     session.execute(delete(JobLog).where(JobLog.job_id == job_id))
+    session.execute(delete(SystemPoint).where(SystemPoint.job_id == job_id))
     session.execute(update(SweepTrial).where(SweepTrial.job_id == job_id).values(job_id=None))
     gone = session.execute(
         delete(Job)

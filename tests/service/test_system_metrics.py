@@ -7,7 +7,10 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 from PIL import Image
+from sqlalchemy import func, select
 
+from store.engine import make_engine
+from store.tables import SystemPoint
 from tests.conftest import running_service, wait_for_status
 
 SPEC = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 20, "max_steps": 1500, "log_every": 10,
@@ -53,3 +56,10 @@ def test_a_jobs_system_metrics_are_sampled_served_streamed_and_plotted(
             wait_for_status(client, plain, {"succeeded", "failed"}, 60)
             assert client.get(f"/jobs/{plain}/system").json()["samples"] == []
             assert _axes(client.get(f"/jobs/{plain}/plot.svg").text) == 2
+            assert client.delete(f"/jobs/{job_id}").status_code == 204  # its samples go with it
+            assert client.get(f"/jobs/{job_id}/system").status_code == 404
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        left = connection.execute(select(func.count()).select_from(SystemPoint).where(SystemPoint.job_id == job_id))
+        assert left.scalar_one() == 0
+    engine.dispose()
