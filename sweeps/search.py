@@ -8,6 +8,7 @@ and a choice may be a list (`hidden_units`).
 """
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -95,29 +96,47 @@ def _frozen(
     )
 
 
+@dataclass(frozen=True)
+class Search:
+    """A rebuilt study and the storage it lives in, held here: Optuna offers no public way back from a study to
+    its storage or from a trial to its id, and a trial's intermediate values and system attributes are the
+    storage's to read and write."""
+
+    study: optuna.Study
+    storage: optuna.storages.BaseStorage
+
+    def trial_id(self, number: int) -> int:
+        study_id = self.storage.get_study_id_from_name(self.study.study_name)
+        return self.storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+
 def rebuild_study(
     spec: SweepSpec, sweep_id: int, views: list[TrialView], evals: Evaluations, replaying: set[int] | None = None
-) -> optuna.Study:
+) -> Search:
     """The study with every trial so far; trials numbered in `replaying` are added as running with
     only the evaluations already shown to the pruner, so the rest can be shown one by one."""
     direction = "maximize" if spec.objective.mode == "max" else "minimize"
+    storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(
-        study_name=f"sweep-{sweep_id}", direction=direction, sampler=_sampler(spec, len(views)), pruner=_pruner(spec)
+        storage=storage,
+        study_name=f"sweep-{sweep_id}",
+        direction=direction,
+        sampler=_sampler(spec, len(views)),
+        pruner=_pruner(spec),
     )
     dists = distributions(spec)
     for view in views:  # in number order, so Optuna's trial numbers are ours
         study.add_trial(_frozen(spec, dists, view, evals, view.trial.number in (replaying or set())))
-    return study
+    return Search(study, storage)
 
 
 def show_evaluations(
-    study: optuna.Study, number: int, evaluations: list[tuple[int, float]], shown_through: int
+    search: Search, number: int, evaluations: list[tuple[int, float]], shown_through: int
 ) -> tuple[int, bool, dict[str, Any]]:
     """Report trial `number`'s evaluations after `shown_through` to the pruner, in step order, as a
     live trial would have; returns (the last step shown, whether the pruner stops the trial, the
     trial's search state to store)."""
-    trial_id = study.trials[number]._trial_id
-    storage = study._storage
+    study, storage, trial_id = search.study, search.storage, search.trial_id(number)
     stop = False
     for step, value in evaluations:
         if step <= shown_through:
@@ -132,8 +151,8 @@ def show_evaluations(
     return shown_through, stop, dict(storage.get_trial_system_attrs(trial_id))
 
 
-def ask(study: optuna.Study, spec: SweepSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+def ask(search: Search, spec: SweepSpec) -> tuple[dict[str, Any], dict[str, Any]]:
     """The next trial's parameters (as spec values) and its search state to store."""
-    trial = study.ask(distributions(spec))
+    trial = search.study.ask(distributions(spec))
     params = from_optuna(spec, trial.params)
-    return params, dict(study._storage.get_trial_system_attrs(trial._trial_id))
+    return params, dict(search.storage.get_trial_system_attrs(search.trial_id(trial.number)))

@@ -124,6 +124,6 @@ def bf16_is_fast_on_cpu() -> bool:
         return False
     import torch
 
-    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():  # noqa: SLF001  (an op, torch's only bf16 check)
         return False
     return probe_speedup() >= PROBE_MIN_SPEEDUP

@@ -101,3 +101,13 @@ def test_a_setting_read_from_the_environment_fails_the_lint(tree: Path, read: st
     finally:
         path.unlink()
     assert result.returncode != 0 and "TID251" in result.stdout and "settings class" in result.stdout
+
+
+def test_a_private_member_of_a_library_fails_the_lint(tree: Path) -> None:
+    """No reaching into a library's internals (`study._storage` once): `ruff check` refuses it in the service's code."""
+    path = with_file(tree, "sweeps/stray_private.py", "import optuna\n\nSTORAGE = optuna.create_study()._storage\n")
+    try:
+        result = run(tree, "ruff", "check", "sweeps")
+    finally:
+        path.unlink()
+    assert result.returncode != 0 and "SLF001" in result.stdout and "_storage" in result.stdout
