@@ -275,3 +275,13 @@ def record_placement(session: Session, attempt: Attempt, placement: dict[str, An
         update(Job).where(_still_runs(attempt)).values(placement=placement).execution_options(synchronize_session=False)
     )
     session.commit()
+
+
+def record_reproducibility(sessions: sessionmaker[Session], attempt: Attempt, record: dict[str, Any]) -> None:
+    """What the attempt's run depended on beyond its spec (`models.reproducibility`). Commits."""
+    with sessions() as session:
+        session.execute(
+            update(Job).where(_still_runs(attempt)).values(reproducibility=record)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+        session.commit()

@@ -115,6 +115,10 @@ class Job(Base):
     # rules that have fired: [{"rule": index in spec.alerts, "when", "action", "step", "message", "at"}]
     progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     alerts_fired: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # what the run depended on beyond its spec (models.reproducibility), written by its training process
+    reproducibility: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reproduces: Mapped[int | None] = mapped_column(Integer, index=True)  # the job this one runs again
+    reproduction: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the verdict, once both have ended
 
 
 # 64-bit where rows grow without bound; SQLite's INTEGER PRIMARY KEY is 64-bit already (and must stay

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.artifacts import ModelArtifact, unpack_model
 from models.errors import JobError
 from models.kinds import parse_spec
+from models.reproducibility import environment_record
 from models.run import run_job
 from models.training.results import DataSource, StartFrom
 from store.artifacts import model_file
@@ -29,12 +30,14 @@ from store.attempts import (
     cancel_attempt,
     fail_attempt,
     hand_back,
+    record_reproducibility,
     start_attempt,
     stop_early_attempt,
     succeed_attempt,
 )
 from store.engine import engine_for, make_session_factory
 from store.errors import StoreError
+from store.tables import Job
 from workers.memory_guard import guard_training_memory
 from workers.reporter import DatabaseReporter
 from workers.retry import retrying
@@ -124,6 +127,22 @@ def run_attempt(attempt: Attempt, settings: WorkerSettings, after_signals: Calla
         engine.dispose()
 
 
+def _record_environment(
+    sessions: sessionmaker[Session], attempt: Attempt, dataset: str, settings: WorkerSettings, parent: int | None
+) -> None:
+    """The run's reproducibility record (with its parent's, for a fine-tuned job); a failure here is logged, never
+    the job's."""
+    try:
+        record = environment_record(dataset, settings.data_dir)
+        if parent is not None:
+            with sessions() as session:
+                parent_job = session.get(Job, parent)
+                record["parent"] = {"job_id": parent, "record": parent_job.reproducibility if parent_job else None}
+        retrying(lambda: record_reproducibility(sessions, attempt, record), f"job {attempt.job_id}: its record")
+    except Exception:
+        log.warning("job %s: no reproducibility record:\n%s", attempt.job_id, traceback.format_exc())
+
+
 def _train(
     attempt: Attempt, settings: WorkerSettings, sessions: sessionmaker[Session], reporter: DatabaseReporter
 ) -> None:
@@ -148,6 +167,7 @@ def _train(
             )
         result = run_job(spec, reporter, source, begin)
         reporter.flush(final=True)
+        _record_environment(sessions, attempt, spec.dataset, settings, spec.init_from_job)
         outcome = f"job {attempt.job_id}: recording its outcome"
         if reporter.lost:
             log.warning("job %s was taken over by another attempt; this one stops", attempt.job_id)

@@ -5,7 +5,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from app.jobs.schemas import JobPublic, JobsPublic
+from app.jobs.reproduction import verdict
+from app.jobs.schemas import JobPublic, JobsPublic, ReproductionPublic
 from app.jobs.service import (
     check_init_from_job,
     job_public,
@@ -20,6 +21,7 @@ from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import model_chunks, model_info, verify_model
 from store.jobs import create_job, delete_job, request_cancel
 from store.logs import read_log
+from store.reproductions import create_reproduction
 from store.tables import JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -114,6 +116,36 @@ def get_job(request: Request, sessions: SessionFactoryDep, job_id: JobId) -> Job
 def cancel_job(request: Request, job: JobDep, session: SessionDep) -> JobPublic:
     """Cancel a queued job at once, or ask a running one to stop (it keeps the points it logged)."""
     return job_public(session, request_cancel(session, job.id), request.app.state.settings.executor_alive_seconds)
+
+
+@router.post(
+    "/{job_id}/reproduce",
+    status_code=201,
+    response_model=JobPublic,
+    responses={
+        **NOT_FOUND,
+        201: {"headers": {"Location": {"description": "/jobs/{id} of the reproduction", "schema": {"type": "string"}}}},
+        409: {"model": ErrorMessage, "description": "The job has not ended yet."},
+    },
+)
+def reproduce(request: Request, job: JobDep, session: SessionDep, response: Response) -> JobPublic:
+    """Run an ended job again with its stored spec (same seed, data set and `init_from_job`); once the copy ends,
+    GET /jobs/{copy}/reproduction says whether its curve is the same bit for bit, or how far it is and what
+    differed in the two runs' records."""
+    copy = create_reproduction(session, job.id)
+    response.headers["Location"] = f"/jobs/{copy.id}"
+    return job_public(session, copy, request.app.state.settings.executor_alive_seconds)
+
+
+@router.get(
+    "/{job_id}/reproduction",
+    response_model=ReproductionPublic,
+    responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The job reproduces no job."}},
+)
+def get_reproduction(job: JobDep, session: SessionDep) -> ReproductionPublic:
+    """A reproduction's verdict: `identical` (every point bit for bit) or `different` (the largest difference per
+    metric, and the fields of the two records that differ); `pending` until it has ended."""
+    return verdict(session, job.id)
 
 
 @router.get(

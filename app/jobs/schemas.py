@@ -53,6 +53,13 @@ class JobPublic(BaseModel):
         None, description="test_accuracy, best_test_accuracy, train_loss, steps_per_second, peak_rss_mb, ..."
     )
     trained_model: "ModelInfo | None" = Field(None, description="The stored model, once the job has succeeded.")
+    reproducibility: dict[str, Any] | None = Field(
+        None,
+        description="What the run depended on beyond its spec: the service's version and git commit (`git_dirty`), "
+        "Python, torch, torchvision, NumPy and their BLAS, the CPU or GPU, threads, the data set's manifest hash, "
+        "`runtime` (device, precision, memory format) and, for a fine-tuned job, its parent's record.",
+    )
+    reproduces: int | None = Field(None, description="The job this one runs again (GET /jobs/{id}/reproduction).")
 
     @classmethod
     def from_job(
@@ -86,12 +93,22 @@ class JobPublic(BaseModel):
             alerts_fired=job.alerts_fired or [],
             waiting_reason=waiting_reason,
             final_metrics=job.final_metrics,
+            reproducibility=full_record(job),
+            reproduces=job.reproduces,
             trained_model=ModelInfo(
                 size_bytes=model.size_bytes, sha256=model.sha256, download_url=f"/jobs/{job.id}/model"
             )
             if model
             else None,
         )
+
+
+def full_record(job: Job) -> dict[str, Any] | None:
+    """The stored record with where and how the job trained (its final metrics say)."""
+    if job.reproducibility is None:
+        return None
+    runtime = {key: (job.final_metrics or {}).get(key) for key in ("device", "precision", "memory_format")}
+    return {**job.reproducibility, "runtime": runtime}
 
 
 def _executor(job: Job) -> Literal["local", "ray"]:
@@ -111,3 +128,19 @@ class ModelInfo(BaseModel):
 
 
 JobPublic.model_rebuild()
+
+
+class ReproductionPublic(BaseModel):
+    of: int = Field(description="The job reproduced.")
+    status: Literal["pending", "identical", "different", "original deleted"] = Field(
+        description="`identical`: every point of the curve equal bit for bit; `pending` until both have ended."
+    )
+    largest_differences: dict[str, float] = Field(
+        {}, description="Per split and metric (`test_accuracy`, ...), the largest absolute difference at one step."
+    )
+    points_in_one_curve_only: int = Field(0, description="(split, step) points that only one of the curves has.")
+    record_differences: dict[str, list[Any]] = Field(
+        {},
+        description="Each field of the two records that differs (`runtime.precision`, `packages.torch`, ...): "
+        "[the original's, the reproduction's].",
+    )

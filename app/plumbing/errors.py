@@ -22,6 +22,7 @@ from app.plumbing.error_schemas import ErrorMessage, ValidationErrorMessage
 from app.plumbing.refusals import Busy, InvalidField, NotBase64, TooLarge, UnsupportedMedia
 from store.errors import ArtifactCorrupt, IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, NoModel
 from store.health import database_problem, describe
+from store.reproductions import NotAReproduction
 from store.sweeps import SweepFinished, SweepNotFound
 from store.webhooks import WebhookNotFound
 
@@ -36,6 +37,7 @@ STATUS_OF: dict[type[Exception], int] = {
     SweepNotFound: 404,
     SweepFinished: 409,
     WebhookNotFound: 404,
+    NotAReproduction: 409,
     NoModel: 409,
     ArtifactCorrupt: 409,
     NotBase64: 400,

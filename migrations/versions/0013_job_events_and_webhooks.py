@@ -1,4 +1,5 @@
-"""the job-events outbox, webhooks and their deliveries; alert rules' state on jobs; system metrics
+"""the job-events outbox, webhooks and their deliveries; alert rules' state on jobs; system metrics; each job's
+reproducibility record and reproductions
 
 Every status change (and a sweep's end, an alert) writes a `job_events` row in its own transaction; a
 webhook subscribed to the event gets a `webhook_deliveries` row in that same transaction, which the
@@ -26,6 +27,10 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.add_column(sa.Column("progress_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("alerts_fired", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("reproducibility", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("reproduces", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("reproduction", sa.JSON(), nullable=True))
+        batch.create_index("ix_jobs_reproduces", ["reproduces"])
     op.create_table(
         "system_points",
         sa.Column("id", BigId, nullable=False),
@@ -95,5 +100,9 @@ def downgrade() -> None:
     op.drop_table("webhooks")
     op.drop_table("job_events")
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_index("ix_jobs_reproduces")
+        batch.drop_column("reproduction")
+        batch.drop_column("reproduces")
+        batch.drop_column("reproducibility")
         batch.drop_column("alerts_fired")
         batch.drop_column("progress_at")

@@ -98,6 +98,8 @@ def test_jobs_spread_over_both_nodes_gpu_jobs_go_to_the_gpu_node(ray_service: Se
         assert [p["step"] for p in points if p["split"] == "test"] == [750, 1500]
         samples = client.get(f"/jobs/{ids[0]}/system").json()["samples"]  # written by the process on its node
         assert samples and all(s["attempt"] == 1 and s["rss_mb"] > 20 and s["cpu"] > 0 for s in samples)
+        record = client.get(f"/jobs/{ids[0]}").json()["reproducibility"]  # the Ray node's record
+        assert record["data"]["dataset"] == "cifar10" and record["packages"]["torch"] and record["cpu"]
         client.post(f"/jobs/{too_big}/cancel")
         jobs = {job_id: client.get(f"/jobs/{job_id}").json() for job_id in [*ids, gpu]}
     submitted = cluster.submissions()
