@@ -33,7 +33,22 @@ def summary(job: dict[str, Any]) -> str:
         parts.append(f"error: {job['error']}")
     for alert in job.get("alerts_fired") or []:
         parts.append(f"alert {alert['rule']} ({alert['when']}, {alert['action']}): {alert['message']}")
+    if record := job.get("reproducibility"):
+        parts.append(f"record: {record_line(record)}")
+    if job.get("reproduces"):
+        parts.append(f"reproduces job {job['reproduces']} (GET /jobs/{job['id']}/reproduction)")
     return ", ".join(parts)
+
+
+def record_line(record: dict[str, Any]) -> str:
+    """The reproducibility record in one line: version and commit, packages, where, precision, data."""
+    service, packages, runtime = record["service"], record["packages"], record.get("runtime") or {}
+    commit = (service.get("git_commit") or "")[:10]
+    where = record["gpu"]["name"] if record.get("gpu") else record["cpu"]
+    return (f"cifar-jobs {service.get('version')}{f' {commit}' if commit else ''}"
+            f"{' (dirty)' if service.get('git_dirty') else ''}; torch {packages['torch']}, numpy {packages['numpy']}; "
+            f"{where}; {runtime.get('device')} {runtime.get('precision')}; data {record['data']['dataset']} "
+            f"{record['data']['sha256'][:12]}")  # fmt: skip
 
 
 class _Display:

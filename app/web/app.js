@@ -187,6 +187,10 @@ function showJobState(job) {
   $("job-status").className = `status status-${job.status}`;
   if (job.error) $("job-error").textContent = job.error;
   if (job.alerts_fired) showAlerts(job.alerts_fired);
+  if (job.reproducibility !== undefined) {
+    $("job-record").hidden = !job.reproducibility;
+    $("job-record-text").textContent = job.reproducibility ? JSON.stringify(job.reproducibility, null, 2) : "";
+  }
 }
 
 async function openJob(id) {
@@ -213,6 +217,7 @@ async function openJob(id) {
   } catch (error) { $("job-error").textContent = error.message; return; }
   stopJob = follow(`/jobs/${id}/events`, (name, data) => {
     if (name === "status" || name === "end") showJobState(data);
+    if (name === "end") api(`/jobs/${id}`).then(showJobState).catch(() => {});  // its record, written at its end
     else if (name === "progress") {
       $("job-progress").value = data.fraction;
       $("job-step").textContent = `step ${data.step} of ${data.max_steps}` +

@@ -129,6 +129,9 @@ def test_the_job_page_shows_fired_alerts_and_system_metrics(
         page.reload()  # and a fresh page reads them back from the API
         page.wait_for_function("() => charts[2].data[0].length >= 3 && charts[2].data[1].every((v) => v > 0)")
         expect(page.locator("#job-alerts li")).to_have_count(1)
+        page.click("#job-record summary")  # the reproducibility record, folded until asked for
+        expect(page.locator("#job-record-text")).to_contain_text('"dataset": "cifar10"')
+        expect(page.locator("#job-record-text")).to_contain_text('"precision": "float32"')
         if path := screenshot_path("web-page-alerts-and-system.png"):
             page.screenshot(path=str(path), full_page=True)
         assert requests.foreign == [] and requests.refused_by_csp == []

@@ -1,5 +1,8 @@
 """Every job's reproducibility record, and reproductions checked against their originals, on real processes."""
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -41,6 +44,13 @@ def test_numpy_and_torch_runs_reproduce_bit_for_bit_with_their_records(service: 
             verdict = _verdict(client, copy["id"])
             assert verdict["status"] == "identical", verdict
             assert verdict["record_differences"] == {} and set(verdict["largest_differences"].values()) == {0.0}
+        shown = subprocess.run([sys.executable, "-m", "cli", "status", str(copy["id"])], capture_output=True, text=True,
+                               timeout=60, env={**os.environ, "CIFAR_JOBS_URL": service.url, "COLUMNS": "400"})  # fmt: skip
+        assert f"reproduces job {original['id']}" in shown.stdout, shown
+        assert (
+            f"data cifar10 {record['data']['sha256'][:12]}" in shown.stdout
+            and "record: cifar-jobs 0.1.0" in shown.stdout
+        )
         refused = client.get(f"/jobs/{original['id']}/reproduction")
         assert refused.status_code == 409 and refused.json()["message"].startswith(
             f"job {original['id']} reproduces no job"
