@@ -44,8 +44,9 @@ def test_numpy_and_torch_runs_reproduce_bit_for_bit_with_their_records(service: 
             verdict = _verdict(client, copy["id"])
             assert verdict["status"] == "identical", verdict
             assert verdict["record_differences"] == {} and set(verdict["largest_differences"].values()) == {0.0}
-        shown = subprocess.run([sys.executable, "-m", "cli", "status", str(copy["id"])], capture_output=True, text=True,
-                               timeout=60, env={**os.environ, "CIFAR_JOBS_URL": service.url, "COLUMNS": "400"})  # fmt: skip
+        environment = {**os.environ, "CIFAR_JOBS_URL": service.url, "COLUMNS": "400"}
+        command = [sys.executable, "-m", "cli", "status", str(copy["id"])]
+        shown = subprocess.run(command, capture_output=True, text=True, timeout=60, env=environment)
         assert f"reproduces job {original['id']}" in shown.stdout, shown
         assert (
             f"data cifar10 {record['data']['sha256'][:12]}" in shown.stdout
