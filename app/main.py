@@ -17,6 +17,7 @@ import app.webhooks.routes as webhooks
 from app.curves.events import JobEvents, JobsTableEvents, StreamSlots
 from app.curves.table import table_rows
 from app.curves.views import JobCurves
+from app.jobs.plan import Prober
 from app.plumbing.access import AccessMiddleware
 from app.plumbing.auth import require_api_key
 from app.plumbing.body_limit import BodySizeLimitMiddleware
@@ -62,6 +63,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 log.info("training hashes filled in for %s jobs stored before them", filled)
         app.state.model_cache = ModelCache(settings.model_cache_mb * 1024 * 1024)
         app.state.predict_pool = PredictPool(settings.predict_concurrency)
+        app.state.prober = Prober(settings.data_dir)
         app.state.curves = JobCurves(app.state.sessions)
         app.state.events = JobEvents(app.state.curves, settings.events_interval_seconds)
         app.state.stream_slots = StreamSlots(settings.events_max_streams)

@@ -5,8 +5,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
+from app.jobs.plan import plan
 from app.jobs.reproduction import verdict
-from app.jobs.schemas import JobPublic, JobsPublic, ReproductionPublic
+from app.jobs.schemas import JobPublic, JobsPublic, PlanPublic, ReproductionPublic
 from app.jobs.service import (
     check_init_from_job,
     job_public,
@@ -57,9 +58,12 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "desc
 @router.post(
     "",
     status_code=201,
-    response_model=JobPublic,
+    response_model=JobPublic | PlanPublic,
     responses={
-        200: {"model": JobPublic, "description": "An earlier job with the same Idempotency-Key and spec."},
+        200: {
+            "model": JobPublic | PlanPublic,
+            "description": "An earlier job with the same Idempotency-Key and spec; or, with `dry_run=true`, the plan.",
+        },
         201: {"headers": {"Location": {"description": "/jobs/{id} of the new job", "schema": {"type": "string"}}}},
     },
 )
@@ -78,9 +82,22 @@ def submit_job(
             "the first job (200); the same key with another spec is refused (422).",
         ),
     ] = None,
-) -> JobPublic:
-    """Queue a training job. Omitted fields take the assignment's defaults; the answer holds the full spec."""
+    dry_run: Annotated[
+        bool,
+        Query(description="Queue nothing: answer the job's plan (cost, expected time, queue place, who can take it)."),
+    ] = False,
+    probe: Annotated[
+        bool,
+        Query(description="With `dry_run`: when no earlier job of the same shape ran, time a few real steps."),
+    ] = True,
+) -> JobPublic | PlanPublic:
+    """Queue a training job. Omitted fields take the assignment's defaults; the answer holds the full spec. With
+    `dry_run=true` nothing is queued: the answer is the job's plan (200)."""
     check_init_from_job(session, spec)
+    if dry_run:
+        response.status_code = 200
+        settings = request.app.state.settings
+        return plan(session, spec, request.app.state.prober, settings.executor_alive_seconds, probe)
     job, created = create_job(session, spec, idempotency_key)
     if not created:
         response.status_code = 200

@@ -144,3 +144,28 @@ class ReproductionPublic(BaseModel):
         description="Each field of the two records that differs (`runtime.precision`, `packages.torch`, ...): "
         "[the original's, the reproduction's].",
     )
+
+
+class PlanPublic(BaseModel):
+    """A job's plan: nothing is queued."""
+
+    spec: dict[str, Any] = Field(description="The spec as it would run, every default filled in.")
+    parameters: int
+    flops_per_image_forward: int = Field(
+        description="Multiply-adds count 2 (torch's FLOP counter; by hand for numpy_mlp)."
+    )
+    flops_per_train_step: int = Field(description="Forward and backward (about 3 forwards) of a batch.")
+    flops_per_evaluation: int = Field(description="A forward pass over a 10,000-image test set (CIFAR-10's).")
+    evaluations: int = Field(description="Evaluations on the test set it will run.")
+    parameter_memory_mb: float = Field(description="Weights, gradients and the optimizer's state, in float32.")
+    activation_memory_mb: float = Field(description="Every layer's output for one batch, kept for the backward pass.")
+    probe_step_seconds: float | None = Field(description="Measured: one training step on the CPU (when probed).")
+    probe_evaluation_seconds: float | None = Field(description="Measured: one evaluation on the CPU (when probed).")
+    probe_peak_memory_mb: float | None = Field(description="Measured: the probe process's peak resident memory.")
+    expected_seconds: float | None = Field(description="Expected wall time from start to end.")
+    expected_from: str | None = Field(description="Earlier jobs of the same shape, or the probe.")
+    note: str | None = Field(None, description="Why there was no probe, when there was none.")
+    queue_position: int = Field(description="Queued jobs that would run before it.")
+    expected_wait_seconds: float | None = Field(description="Until it could start, over the running executors.")
+    expected_wait_unknown: str | None = Field(description="Why the wait is unknown, when it is.")
+    waiting_reason: str | None = Field(description="Why no running executor could take it, when none could.")

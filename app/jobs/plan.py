@@ -1,0 +1,162 @@
+"""A job's plan, answered without queueing it (`POST /jobs?dry_run=true`): what it costs (parameters, FLOPs,
+memory), how long it will take (from earlier jobs of the same shape, else from a probe of a few real steps), its
+place in the queue with the expected wait, and whether any running executor could take it."""
+
+import statistics
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.jobs.schemas import PlanPublic
+from models.kinds import JobSpec
+from models.plan import BYTES_PER_VALUE, CIFAR_TEST_IMAGES, OPTIMIZER_STATES, Probe, cost, probe
+from store.executors import alive_since, waiting_reason
+from store.jobs import RUN_FIELDS, new_job
+from store.tables import Executor, Job, JobStatus
+
+# what does not change a step's speed: a job of the same kind with the same rest is of the same shape
+NOT_SHAPE = RUN_FIELDS | {"seed", "learning_rate", "max_steps", "eval_every", "log_every", "checkpoint_every",
+                          "init_from_job", "weight_decay", "momentum", "label_smoothing", "warmup_steps",
+                          "lr_schedule", "lr_step_every", "lr_step_gamma", "init", "dataset"}  # fmt: skip
+HISTORY = 5  # the newest jobs of the same shape whose speed is used
+PROBE_TIMEOUT_SECONDS = 60.0
+
+
+def shape(spec: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in spec.items() if key not in NOT_SHAPE}
+
+
+def evaluations(spec: dict[str, Any]) -> int:
+    return int(spec["max_steps"]) // int(spec["eval_every"]) + (int(spec["max_steps"]) % int(spec["eval_every"]) != 0)
+
+
+class Prober:
+    """One probe at a time per API process, each in a fresh process (as a training child) forked from a server
+    process that has torch imported already (started by the first probe); a plan asked for while another probes
+    answers without one."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._busy = threading.Lock()
+        self._context = get_context("forkserver")
+        self._context.set_forkserver_preload(["torch", "models.plan", "models.kinds"])
+
+    def run(self, spec: dict[str, Any]) -> tuple[Probe | None, str | None]:
+        if not self._busy.acquire(blocking=False):
+            return None, "another plan is probing: no probe this time"
+        try:
+            with ProcessPoolExecutor(max_workers=1, mp_context=self._context) as pool:
+                try:
+                    return pool.submit(probe, spec, self.data_dir).result(PROBE_TIMEOUT_SECONDS), None
+                except FutureTimeout:
+                    return None, f"the probe took over {PROBE_TIMEOUT_SECONDS:.0f} s"
+                except Exception as exc:  # the job itself would fail the same way: say so
+                    return None, f"the probe failed: {exc}"
+        finally:
+            self._busy.release()
+
+
+def _history(session: Session, spec: dict[str, Any]) -> list[dict[str, float]]:
+    """Per-step and per-evaluation seconds, and start-up overhead, of the newest succeeded jobs of the same shape."""
+    wanted, found = shape(spec), []
+    rows = session.execute(
+        select(Job.spec, Job.final_metrics, Job.started_at, Job.finished_at)
+        .where(Job.model == spec["model"], Job.status == JobStatus.succeeded.value)
+        .order_by(Job.id.desc())
+        .limit(200)
+    )
+    for stored, metrics, started, finished in rows:
+        if shape(stored) != wanted or not metrics or not metrics.get("steps_per_second") or not started:
+            continue
+        evals = max(1, evaluations(stored))
+        wall = (finished - started).total_seconds() if finished else None
+        busy = float(metrics.get("train_seconds", 0)) + float(metrics.get("eval_seconds", 0))
+        found.append({"step": 1 / float(metrics["steps_per_second"]),
+                      "evaluation": float(metrics.get("eval_seconds", 0)) / evals,
+                      "overhead": max(0.0, wall - busy) if wall is not None else 0.0})  # fmt: skip
+        if len(found) == HISTORY:
+            break
+    return found
+
+
+def _expected(spec: dict[str, Any], step: float, evaluation: float, overhead: float) -> float:
+    return int(spec["max_steps"]) * step + evaluations(spec) * evaluation + overhead
+
+
+def _estimate(session: Session, spec: dict[str, Any]) -> float | None:
+    history = _history(session, spec)
+    if not history:
+        return None
+    return _expected(spec, *(statistics.median(h[key] for h in history) for key in ("step", "evaluation", "overhead")))
+
+
+def _queue(session: Session, job: Job, live_executors: int) -> tuple[int, float | None, str | None]:
+    """(jobs ahead of it, the expected wait, why the wait is unknown)."""
+    ahead = session.scalars(select(Job).where(Job.status == JobStatus.queued.value, Job.priority >= job.priority)).all()
+    running = session.scalars(select(Job).where(Job.status == JobStatus.running.value)).all()
+    seconds, unknown = 0.0, 0
+    for other in running:
+        if other.steps_per_second:
+            seconds += (other.max_steps - other.step) / other.steps_per_second
+        else:
+            unknown += 1
+    for other in ahead:
+        estimate = _estimate(session, other.spec)
+        seconds, unknown = (seconds + estimate, unknown) if estimate is not None else (seconds, unknown + 1)
+    if unknown:
+        return len(ahead), None, f"{unknown} of the jobs running or ahead of it have no speed to go by yet"
+    return len(ahead), seconds / max(1, live_executors), None
+
+
+def plan(session: Session, spec: JobSpec, prober: Prober, alive_seconds: float, use_probe: bool) -> PlanPublic:
+    stored = spec.model_dump(mode="json")
+    counted = cost(spec)
+    optimizer_states = OPTIMIZER_STATES.get(str(stored.get("optimizer", "sgd")), 0)
+    parameter_mb = counted.parameters * BYTES_PER_VALUE * (2 + optimizer_states) / 2**20  # weights, gradients, state
+    activation_mb = counted.activation_values_per_image * int(stored["batch_size"]) * BYTES_PER_VALUE / 2**20
+    history = _history(session, stored)
+    measured: Probe | None = None
+    note = None
+    expected: float | None = None
+    source: str | None = None
+    if history:
+        medians = [statistics.median(h[key] for h in history) for key in ("step", "evaluation", "overhead")]
+        expected, source = _expected(stored, *medians), f"the median of {len(history)} earlier jobs of the same shape"
+    elif use_probe:
+        measured, note = prober.run(stored)
+        expected = _expected(stored, measured.step_seconds, measured.evaluation_seconds, 0.0) if measured else None
+        source = (
+            f"a probe of {measured.steps} steps on the CPU (an evaluation: a third of a step per image)"
+            if measured
+            else None
+        )
+    job = new_job(spec)
+    since = alive_since(alive_seconds)
+    live = session.scalar(select(func.count()).select_from(Executor).where(Executor.seen_at >= since)) or 0
+    ahead, wait, wait_unknown = _queue(session, job, live)
+    return PlanPublic(
+        spec=stored,
+        parameters=counted.parameters,
+        flops_per_image_forward=counted.forward_flops_per_image,
+        flops_per_train_step=3 * counted.forward_flops_per_image * int(stored["batch_size"]),
+        flops_per_evaluation=counted.forward_flops_per_image * CIFAR_TEST_IMAGES,
+        evaluations=evaluations(stored),
+        parameter_memory_mb=round(parameter_mb, 2),
+        activation_memory_mb=round(activation_mb, 2),
+        probe_step_seconds=measured.step_seconds if measured else None,
+        probe_evaluation_seconds=measured.evaluation_seconds if measured else None,
+        probe_peak_memory_mb=round(measured.peak_rss_mb, 1) if measured else None,
+        expected_seconds=round(expected, 1) if expected is not None else None,
+        expected_from=source,
+        note=note,
+        queue_position=ahead,
+        expected_wait_seconds=round(wait, 1) if wait is not None else None,
+        expected_wait_unknown=wait_unknown,
+        waiting_reason=waiting_reason(session, job, since),
+    )

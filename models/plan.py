@@ -1,0 +1,118 @@
+"""What a job will cost before it runs: parameters, FLOPs per training step and per evaluation, parameter and
+activation memory (counted on the network itself, with torch's FLOP counter), and a measured probe: a few real
+training steps and one evaluation of the job's own spec, in a fresh process, for its step time and peak memory.
+"""
+
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.kinds.common import CIFAR_INPUTS
+from models.run import run_job
+from models.training.reporting import InMemoryReporter
+from models.training.results import DataSource
+
+BYTES_PER_VALUE = 4  # float32
+CIFAR_TEST_IMAGES = 10_000
+OPTIMIZER_STATES = {"sgd": 0, "sgd_momentum": 1, "adam": 2, "adamw": 2}  # values kept per parameter
+PROBE_STEPS = 20
+
+
+@dataclass(frozen=True)
+class Cost:
+    parameters: int
+    forward_flops_per_image: int
+    activation_values_per_image: int  # outputs of every layer, kept for the backward pass
+
+
+def _network(spec: Any, n_classes: int) -> Any:
+    """The job's network (a torch module) on the CPU, for counting."""
+    from models.kinds import resnet18, torch_mlp
+
+    if spec.model == "torch_mlp":
+        return torch_mlp.build(spec, n_classes)
+    if spec.model == "convnet":
+        from models.networks.convnet import ConvNet
+
+        return ConvNet(3, n_classes)
+    if spec.model == "resnet18":
+        return resnet18.build(spec, n_classes)
+    if spec.model == "speedrun":
+        from models.networks.speedrun import SpeedrunNet
+
+        return SpeedrunNet(tuple(spec.widths), n_classes)
+    raise ValueError(f"no network to count for {spec.model!r}")  # numpy_mlp is counted by hand
+
+
+def mlp_cost(hidden_units: list[int], n_classes: int = 10) -> Cost:
+    """A plain MLP's cost: each layer a matrix product (2 FLOPs a weight) and a bias; its outputs kept."""
+    sizes = [CIFAR_INPUTS, *hidden_units, n_classes]
+    pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
+    kept = sum(b for _, b in pairs) + sum(hidden_units)  # each layer's output, and each hidden activation's
+    return Cost(sum(a * b + b for a, b in pairs), sum(2 * a * b for a, b in pairs), kept)
+
+
+def cost(spec: Any, n_classes: int = 10) -> Cost:
+    """The cost of one image through the job's network (counted at batch 2: batch norm needs two in training)."""
+    if spec.model == "numpy_mlp":
+        return mlp_cost(list(spec.hidden_units), n_classes)
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    network = _network(spec, n_classes).eval()
+    size = getattr(spec, "input_size", 32) or 32
+    batch = torch.zeros(2, 3, size, size)
+    outputs = 0
+
+    def count(_module: Any, _inputs: Any, output: Any) -> None:
+        nonlocal outputs
+        if isinstance(output, torch.Tensor):
+            outputs += output.numel()
+
+    leaves = [m for m in network.modules() if not list(m.children())]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            network(batch)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    parameters = sum(p.numel() for p in network.parameters())
+    return Cost(parameters, counter.get_total_flops() // 2, outputs // 2)
+
+
+@dataclass(frozen=True)
+class Probe:
+    step_seconds: float
+    evaluation_seconds: float  # estimated: a forward pass costs about a third of a training step, per image
+    peak_rss_mb: float
+    steps: int
+
+
+class _StopAt(InMemoryReporter):
+    """Stops the loop once `steps` steps are done, before the evaluation a run's last step would have."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = steps
+
+    def should_stop(self) -> bool:
+        return self.last_progress is not None and self.last_progress[0] >= self.steps
+
+
+def probe(raw_spec: dict[str, Any], data_dir: Path) -> Probe:
+    """A few real training steps of the spec on the CPU, in this (fresh) process: the step time (the first steps,
+    warming up, left out) and the process's peak memory; an evaluation's time is derived from the step's."""
+    from models.kinds import parse_spec
+
+    shortened = {**raw_spec, "max_steps": 2 * PROBE_STEPS, "eval_every": 2 * PROBE_STEPS, "log_every": 1,
+                 "checkpoint_every": 2 * PROBE_STEPS, "device": "cpu", "init_from_job": None}  # fmt: skip
+    spec = parse_spec(shortened)
+    reporter = _StopAt(PROBE_STEPS)
+    result = run_job(spec, reporter, DataSource(data_dir))
+    step_seconds = float(result.job_metrics()["train_seconds"]) / max(1, result.steps_done)
+    images = int(raw_spec["batch_size"])
+    evaluation = step_seconds / (3 * images) * CIFAR_TEST_IMAGES
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return Probe(step_seconds, evaluation, peak, result.steps_done)

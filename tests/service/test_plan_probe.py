@@ -1,0 +1,32 @@
+"""A plan through the real API and CLI: a probe of real steps when no job of the same shape ran, then the
+expected time from the job that did."""
+
+import os
+import subprocess
+import sys
+
+from tests.conftest import Service, wait_for_status
+
+SPEC = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 50, "max_steps": 400, "eval_every": 200}
+
+
+def test_a_plan_probes_then_learns_from_the_job_that_ran(service: Service) -> None:
+    environment = {**os.environ, "CIFAR_JOBS_URL": service.url, "COLUMNS": "300"}
+    with service.client() as client:
+        first = client.post("/jobs?dry_run=true", json=SPEC, timeout=60).json()
+        assert first["expected_from"].startswith("a probe of 20 steps on the CPU"), first
+        assert first["probe_step_seconds"] > 0 and first["probe_peak_memory_mb"] > 100
+        assert first["expected_seconds"] > 400 * first["probe_step_seconds"]
+        assert first["waiting_reason"] is None and client.get("/jobs").json()["count"] == 0
+        job = wait_for_status(client, client.post("/jobs", json=SPEC).json()["id"], {"succeeded", "failed"}, 120)
+        assert job["status"] == "succeeded"
+        learned = client.post("/jobs?dry_run=true", json={**SPEC, "seed": 5, "max_steps": 800}).json()
+        assert learned["expected_from"] == "the median of 1 earlier jobs of the same shape"
+        steps_per_second = job["final_metrics"]["steps_per_second"]
+        assert learned["expected_seconds"] > 800 / steps_per_second  # its steps at that job's speed, and more
+    shown = subprocess.run([sys.executable, "-m", "cli", "submit", "--dry-run", "--model", "torch_mlp",
+                            "--set", "hidden_units=[64]", "--set", "batch_size=50"], capture_output=True, text=True,
+                           timeout=120, env=environment)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "torch_mlp: 197,322 parameters" in shown.stdout and "expected: " in shown.stdout
+    assert "queue: 0 ahead" in shown.stdout

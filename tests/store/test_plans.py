@@ -1,0 +1,70 @@
+"""`POST /jobs?dry_run=true`: a plan, nothing queued: costs, the expected time from earlier jobs of the same shape,
+the queue ahead, and why no executor could take it."""
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.main import create_app
+from app.settings import ApiSettings
+from models.kinds import parse_spec
+from models.kinds.common import SPEC_VERSION
+from store.attempts import claim_next, succeed_attempt
+from store.executors import register_executor
+from store.jobs import create_job
+from store.tables import Job
+from tests.conftest import local_client
+
+SPEC = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 50, "max_steps": 1000, "eval_every": 250}
+
+
+def test_a_plan_queues_nothing_and_says_why_no_executor_could_take_it(
+    tmp_path: Path, database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    settings = ApiSettings(data_dir=tmp_path, database_url=database_url)
+    with local_client(create_app(settings)) as client:
+        plan = client.post("/jobs?dry_run=true&probe=false", json={**SPEC, "gpus": 2})
+        assert plan.status_code == 200, plan.text
+        body = plan.json()
+        assert body["waiting_reason"] == "no worker is running: start one (make serve, or python -m workers)"
+        assert body["parameters"] == 3072 * 64 + 64 + 64 * 10 + 10 and body["evaluations"] == 4
+        assert body["flops_per_train_step"] == 3 * 50 * 2 * (3072 * 64 + 64 * 10)
+        assert body["expected_seconds"] is None and body["expected_from"] is None  # no history, no probe asked
+        with sessions() as session:
+            register_executor(session, "w1", gpus=1, cpus=2, spec_version=SPEC_VERSION)
+        again = client.post("/jobs?dry_run=true&probe=false", json={**SPEC, "gpus": 2}).json()
+        assert again["waiting_reason"] == "needs 2 GPUs; the largest running worker has 1: it waits for one"
+        assert client.post("/jobs?dry_run=true&probe=false", json=SPEC).json()["waiting_reason"] is None
+        assert client.get("/jobs").json()["count"] == 0  # nothing was queued
+        bad = client.post("/jobs?dry_run=true", json={**SPEC, "batch_size": 0})
+        assert bad.status_code == 422 and bad.json()["message"].startswith("batch_size")
+
+
+def test_the_expected_time_comes_from_earlier_jobs_of_the_same_shape_and_the_queue_ahead(
+    tmp_path: Path, database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    with sessions() as session:  # an earlier job of the same shape (another seed and rate): 20 steps/s
+        create_job(session, parse_spec({**SPEC, "seed": 3, "learning_rate": 0.01, "max_steps": 400}))
+        attempt = claim_next(session, "w")
+    assert attempt is not None
+    metrics = {"steps_per_second": 20.0, "train_seconds": 20.0, "eval_seconds": 2.0}  # 2 evaluations of 1 s
+    assert succeed_attempt(sessions, attempt, metrics, 400, b"model")
+    with sessions() as session:
+        job = session.get(Job, attempt.job_id)
+        assert job is not None and job.started_at is not None
+        job.finished_at = job.started_at + timedelta(seconds=25)  # 3 s of start-up besides training and evaluating
+        session.commit()
+        for _ in range(2):
+            create_job(session, parse_spec({**SPEC, "max_steps": 400}))  # queued, ahead of a new job
+        register_executor(session, "w1", gpus=0, cpus=2, spec_version=SPEC_VERSION)
+    settings = ApiSettings(data_dir=tmp_path, database_url=database_url)
+    with local_client(create_app(settings)) as client:
+        plan = client.post("/jobs?dry_run=true&probe=false", json=SPEC).json()
+        assert plan["expected_from"] == "the median of 1 earlier jobs of the same shape"
+        assert plan["expected_seconds"] == 1000 / 20 + 4 * 1.0 + 3.0
+        assert plan["queue_position"] == 2 and plan["expected_wait_seconds"] == 2 * (400 / 20 + 2 * 1.0 + 3.0)
+        urgent = client.post("/jobs?dry_run=true&probe=false", json={**SPEC, "priority": 5}).json()
+        assert urgent["queue_position"] == 0 and urgent["expected_wait_seconds"] == 0.0
+        other_shape = client.post("/jobs?dry_run=true&probe=false", json={**SPEC, "hidden_units": [32]}).json()
+        assert other_shape["expected_seconds"] is None
