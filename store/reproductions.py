@@ -11,6 +11,10 @@ from store.jobs import find_job
 from store.tables import Job, JobStatus, utcnow
 from store.transitions import FINISHED
 
+# what a reproduction takes over from its job as stored (the spec and what the queue reads of it)
+COPIED = ("name", "model", "spec", "max_steps", "priority", "max_attempts", "timeout_s", "gpus", "cpus",
+          "spec_version", "request_sha256", "training_sha256", "training_sha256_any_steps")  # fmt: skip
+
 
 class NotAReproduction(StoreError):
     """The job was not made by POST /jobs/{id}/reproduce."""
@@ -36,11 +40,6 @@ def create_reproduction(session: Session, job_id: int) -> Job:
     session.add(copy)
     session.commit()
     return copy
-
-
-# what a reproduction takes over from its job as stored (the spec and what the queue reads of it)
-COPIED = ("name", "model", "spec", "max_steps", "priority", "max_attempts", "timeout_s", "gpus", "cpus",
-          "spec_version", "request_sha256", "training_sha256", "training_sha256_any_steps")  # fmt: skip
 
 
 def keep_verdict(session: Session, job_id: int, verdict: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 memory), how long it will take (from earlier jobs of the same shape, else from a probe of a few real steps), its
 place in the queue with the expected wait, and whether any running executor could take it."""
 
+import json
 import statistics
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -26,6 +27,7 @@ NOT_SHAPE = RUN_FIELDS | {"seed", "learning_rate", "max_steps", "eval_every", "l
                           "lr_schedule", "lr_step_every", "lr_step_gamma", "init", "dataset"}  # fmt: skip
 HISTORY = 5  # the newest jobs of the same shape whose speed is used
 PROBE_TIMEOUT_SECONDS = 60.0
+MAX_AHEAD_ESTIMATED = 500  # queued jobs ahead whose times a plan adds up; past it, the wait is unknown
 
 
 def shape(spec: dict[str, Any]) -> dict[str, Any]:
@@ -97,21 +99,30 @@ def _estimate(session: Session, spec: dict[str, Any]) -> float | None:
 
 
 def _queue(session: Session, job: Job, live_executors: int) -> tuple[int, float | None, str | None]:
-    """(jobs ahead of it, the expected wait, why the wait is unknown)."""
-    ahead = session.scalars(select(Job).where(Job.status == JobStatus.queued.value, Job.priority >= job.priority)).all()
+    """(jobs ahead of it, the expected wait, why the wait is unknown). Bounded: the running jobs and at most
+    MAX_AHEAD_ESTIMATED queued ones are looked at, each shape's history read once."""
+    ahead_of = (Job.status == JobStatus.queued.value) & (Job.priority >= job.priority)
+    count = session.scalar(select(func.count()).select_from(Job).where(ahead_of)) or 0
+    if count > MAX_AHEAD_ESTIMATED:
+        return count, None, f"over {MAX_AHEAD_ESTIMATED} jobs are ahead of it"
+    ahead = session.scalars(select(Job).where(ahead_of)).all()
     running = session.scalars(select(Job).where(Job.status == JobStatus.running.value)).all()
-    seconds, unknown = 0.0, 0
+    seconds, unknown, estimates = 0.0, 0, dict[str, float | None]()
     for other in running:
         if other.steps_per_second:
             seconds += (other.max_steps - other.step) / other.steps_per_second
         else:
             unknown += 1
     for other in ahead:
-        estimate = _estimate(session, other.spec)
+        key = json.dumps({**shape(other.spec), "max_steps": other.max_steps, "eval_every": other.spec["eval_every"]},
+                         sort_keys=True)  # fmt: skip
+        if key not in estimates:
+            estimates[key] = _estimate(session, other.spec)
+        estimate = estimates[key]
         seconds, unknown = (seconds + estimate, unknown) if estimate is not None else (seconds, unknown + 1)
     if unknown:
-        return len(ahead), None, f"{unknown} of the jobs running or ahead of it have no speed to go by yet"
-    return len(ahead), seconds / max(1, live_executors), None
+        return count, None, f"{unknown} of the jobs running or ahead of it have no speed to go by yet"
+    return count, seconds / max(1, live_executors), None
 
 
 def plan(session: Session, spec: JobSpec, prober: Prober, alive_seconds: float, use_probe: bool) -> PlanPublic:
