@@ -63,7 +63,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 log.info("training hashes filled in for %s jobs stored before them", filled)
         app.state.model_cache = ModelCache(settings.model_cache_mb * 1024 * 1024)
         app.state.predict_pool = PredictPool(settings.predict_concurrency)
-        app.state.prober = Prober(settings.data_dir)
+        app.state.prober = Prober(settings.data_dir, settings.plan_probe_seconds)
         app.state.curves = JobCurves(app.state.sessions)
         app.state.events = JobEvents(app.state.curves, settings.events_interval_seconds)
         app.state.stream_slots = StreamSlots(settings.events_max_streams)

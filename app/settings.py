@@ -41,6 +41,13 @@ class ApiSettings(WebhookSettings):
     max_request_pixels: int = Field(
         16_000_000, description="Pixels one /predict request may decode in all (its images together)."
     )
+    plan_probe_seconds: float = Field(
+        8.0,
+        ge=0,
+        le=120,
+        description="The longest a plan's probe (a few real training steps, in a fresh process) may run before it "
+        "is stopped and the plan answers without it; 0: plans never probe.",
+    )
     predict_concurrency: int = Field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
         ge=1,

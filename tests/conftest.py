@@ -324,7 +324,8 @@ def assert_curve_complete(client: httpx.Client, job_id: int, max_steps: int, log
 
 
 LAYERS = ("unit", "store", "service", "browser", "ray")
-PROCESS_FIXTURES = {"service", "service_without_worker", "pinging_service", "sweep_service", "trained", "cluster"}
+PROCESS_FIXTURES = {"service", "service_without_worker", "pinging_service", "sweep_service", "trained", "cluster",
+                    "hooked_service", "fuzzed_service", "planning_service"}  # fmt: skip
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -5,9 +5,8 @@ place in the queue with the expected wait, and whether any running executor coul
 import json
 import statistics
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing import get_context
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ NOT_SHAPE = RUN_FIELDS | {"seed", "learning_rate", "max_steps", "eval_every", "l
                           "init_from_job", "weight_decay", "momentum", "label_smoothing", "warmup_steps",
                           "lr_schedule", "lr_step_every", "lr_step_gamma", "init", "dataset"}  # fmt: skip
 HISTORY = 5  # the newest jobs of the same shape whose speed is used
-PROBE_TIMEOUT_SECONDS = 60.0
 MAX_AHEAD_ESTIMATED = 500  # queued jobs ahead whose times a plan adds up; past it, the wait is unknown
 
 
@@ -40,28 +38,49 @@ def evaluations(spec: dict[str, Any]) -> int:
 
 class Prober:
     """One probe at a time per API process, each in a fresh process (as a training child) forked from a server
-    process that has torch imported already (started by the first probe); a plan asked for while another probes
-    answers without one."""
+    process that has torch imported already (started by the first probe), stopped after `timeout_seconds`; a plan
+    asked for while another probes answers without one."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
+    def __init__(self, data_dir: Path, timeout_seconds: float) -> None:
+        self.data_dir, self.timeout = data_dir, timeout_seconds
         self._busy = threading.Lock()
         self._context = get_context("forkserver")
         self._context.set_forkserver_preload(["torch", "models.plan", "models.kinds"])
 
     def run(self, spec: dict[str, Any]) -> tuple[Probe | None, str | None]:
+        if self.timeout <= 0:
+            return None, "probes are off (PLAN_PROBE_SECONDS=0)"
         if not self._busy.acquire(blocking=False):
             return None, "another plan is probing: no probe this time"
         try:
-            with ProcessPoolExecutor(max_workers=1, mp_context=self._context) as pool:
-                try:
-                    return pool.submit(probe, spec, self.data_dir).result(PROBE_TIMEOUT_SECONDS), None
-                except FutureTimeout:
-                    return None, f"the probe took over {PROBE_TIMEOUT_SECONDS:.0f} s"
-                except Exception as exc:  # the job itself would fail the same way: say so
-                    return None, f"the probe failed: {exc}"
+            return self._probe(spec)
         finally:
             self._busy.release()
+
+    def _probe(self, spec: dict[str, Any]) -> tuple[Probe | None, str | None]:
+        receiving, sending = self._context.Pipe(duplex=False)
+        process = self._context.Process(target=_probe_into, args=(sending, spec, self.data_dir), daemon=True)
+        process.start()
+        sending.close()
+        try:
+            if not receiving.poll(self.timeout):
+                return None, f"the probe took over {self.timeout:g} s (PLAN_PROBE_SECONDS): stopped"
+            outcome: Probe | str = receiving.recv()
+        except EOFError:
+            return None, f"the probe's process ended with {process.exitcode}"
+        finally:
+            process.kill()
+            process.join()
+            receiving.close()
+        return (outcome, None) if isinstance(outcome, Probe) else (None, f"the probe failed: {outcome}")
+
+
+def _probe_into(sending: Connection, spec: dict[str, Any], data_dir: Path) -> None:
+    """The probe's process: its measurement, or what went wrong, sent back."""
+    try:
+        sending.send(probe(spec, data_dir))
+    except Exception as exc:  # the job itself would fail the same way: say so
+        sending.send(f"{type(exc).__name__}: {exc}")
 
 
 def _history(session: Session, spec: dict[str, Any]) -> list[dict[str, float]]:

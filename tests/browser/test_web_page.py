@@ -120,10 +120,12 @@ def test_the_job_page_shows_fired_alerts_and_system_metrics(
         submit(page, spec)
         expect(page).to_have_url(re.compile(r"#job/\d+$"))
         # while it trains: the alert (an `alert` event) and the system samples (`system` events) arrive live
-        expect(page.locator("#job-alerts li")).to_have_text(
-            re.compile(r"^alert 0 \(below\): train accuracy .* is below 2 at step 10$")
+        expect(page.locator("#job-alerts li")).to_have_text(  # once a worker has it: allow for a loaded machine
+            re.compile(r"^alert 0 \(below\): train accuracy .* is below 2 at step 10$"), timeout=60_000
         )
-        expect(page.locator("#job-system")).to_contain_text(re.compile(r"memory \d+ MB, CPU \d+% of its cpus"))
+        expect(page.locator("#job-system")).to_contain_text(
+            re.compile(r"memory \d+ MB, CPU \d+% of its cpus"), timeout=60_000
+        )
         expect(page.locator("#job-status")).to_have_text("succeeded", timeout=60_000)
         page.wait_for_function("() => charts[2].data[0].length >= 1")  # the system panel has the streamed samples
         page.reload()  # and a fresh page reads them back from the API

@@ -4,13 +4,27 @@ expected time from the job that did."""
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
-from tests.conftest import Service, wait_for_status
+import pytest
+
+from app.jobs.plan import Prober
+from tests.conftest import Service, running_service, wait_for_status
 
 SPEC = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 50, "max_steps": 400, "eval_every": 200}
 
 
-def test_a_plan_probes_then_learns_from_the_job_that_ran(service: Service) -> None:
+@pytest.fixture
+def planning_service(tmp_path: Path, data_dir: Path, database_url: str) -> Iterator[Service]:
+    """Probes may take a minute here (PLAN_PROBE_SECONDS, 8 by default), so a loaded test machine still probes."""
+    with running_service(tmp_path, data_dir, database_url, {"PLAN_PROBE_SECONDS": "60"}) as service:
+        service.start_worker()
+        yield service
+
+
+def test_a_plan_probes_then_learns_from_the_job_that_ran(planning_service: Service) -> None:
+    service = planning_service
     environment = {**os.environ, "CIFAR_JOBS_URL": service.url, "COLUMNS": "300"}
     with service.client() as client:
         first = client.post("/jobs?dry_run=true", json=SPEC, timeout=60).json()
@@ -30,3 +44,9 @@ def test_a_plan_probes_then_learns_from_the_job_that_ran(service: Service) -> No
     assert shown.returncode == 0, shown.stderr
     assert "torch_mlp: 197,322 parameters" in shown.stdout and "expected: " in shown.stdout
     assert "queue: 0 ahead" in shown.stdout
+
+
+def test_a_probe_past_its_time_is_stopped_and_the_plan_says_so(data_dir: Path) -> None:
+    measured, note = Prober(data_dir, timeout_seconds=0.2).run({**SPEC, "model": "torch_mlp", "batch_size": 50})
+    assert measured is None and note == "the probe took over 0.2 s (PLAN_PROBE_SECONDS): stopped"
+    assert Prober(data_dir, timeout_seconds=0).run(SPEC) == (None, "probes are off (PLAN_PROBE_SECONDS=0)")
