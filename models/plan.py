@@ -26,25 +26,6 @@ class Cost:
     activation_values_per_image: int  # outputs of every layer, kept for the backward pass
 
 
-def _network(spec: Any, n_classes: int) -> Any:
-    """The job's network (a torch module) on the CPU, for counting."""
-    from models.kinds import resnet18, torch_mlp
-
-    if spec.model == "torch_mlp":
-        return torch_mlp.build(spec, n_classes)
-    if spec.model == "convnet":
-        from models.networks.convnet import ConvNet
-
-        return ConvNet(3, n_classes)
-    if spec.model == "resnet18":
-        return resnet18.build(spec, n_classes)
-    if spec.model == "speedrun":
-        from models.networks.speedrun import SpeedrunNet
-
-        return SpeedrunNet(tuple(spec.widths), n_classes)
-    raise ValueError(f"no network to count for {spec.model!r}")  # numpy_mlp is counted by hand
-
-
 def mlp_cost(hidden_units: list[int], n_classes: int = 10) -> Cost:
     """A plain MLP's cost: each layer a matrix product (2 FLOPs a weight) and a bias; its outputs kept."""
     sizes = [CIFAR_INPUTS, *hidden_units, n_classes]
@@ -60,7 +41,9 @@ def cost(spec: Any, n_classes: int = 10) -> Cost:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    network = _network(spec, n_classes).eval()
+    from models.kinds import KINDS
+
+    network = KINDS[spec.model].build(spec, n_classes).eval()
     size = getattr(spec, "input_size", 32) or 32
     batch = torch.zeros(2, 3, size, size)
     outputs = 0

@@ -47,7 +47,7 @@ class JobEvents:
     async def _poll(self, job_id: int, feed: _Feed) -> None:
         while True:
             try:
-                view = await run_in_threadpool(self.curves.view, job_id)
+                view = await run_in_threadpool(self.curves.view, job_id, True)
             except Exception as exc:  # handed to the followers, who end their streams
                 async with feed.changed:
                     feed.failure = exc

@@ -98,8 +98,9 @@ class JobCurves:
         self._cached: OrderedDict[int, _Cached] = OrderedDict()
         self._lock = threading.Lock()
 
-    def view(self, job_id: int) -> JobView:
-        """The job now, with its whole curve. Raises JobNotFound. Blocking: call off the event loop."""
+    def view(self, job_id: int, with_system: bool = False) -> JobView:
+        """The job now, with its whole curve (and its newest system sample, for an event stream). Raises
+        JobNotFound. Blocking: call off the event loop."""
         with self._lock:
             cached = self._cached.get(job_id)
         settled_step = cached.settled_step if cached else -1
@@ -108,7 +109,7 @@ class JobCurves:
             if cached is not None and cached.created_at != job.created_at:  # another job with this id
                 cached, settled_step = None, -1
             fresh = Curve.from_rows(list(read_points(session, job_id, since=settled_step)))
-            sample = latest_system_point(session, job_id)
+            sample = latest_system_point(session, job_id) if with_system else None
         curve = _concat(cached.settled, fresh) if cached else fresh
         now_settled = _settled_step(job, curve)
         with self._lock:

@@ -32,15 +32,16 @@ class ModelKind(Generic[SpecT]):
     spec: type[SpecT]
     train: Callable[[SpecT, ImageArrays, Normalization, Reporter, DataSource, StartFrom], RunResult]
     load: Callable[[SpecT, ModelArtifact], Predictor]
+    build: Callable[[SpecT, int], Any]  # the network for `n_classes` classes (a torch module, or the NumPy MLP)
     architecture: tuple[str, ...] = ()  # the spec fields that change the network's tensors
 
 
 KINDS: dict[str, ModelKind[Any]] = {
-    "torch_mlp": ModelKind(TorchMLPSpec, torch_mlp.train, torch_mlp.load, ("hidden_units", "norm")),
-    "numpy_mlp": ModelKind(NumpyMLPSpec, numpy_mlp.train, numpy_mlp.load, ("hidden_units",)),
-    "convnet": ModelKind(ConvNetSpec, convnet.train, convnet.load),
-    "resnet18": ModelKind(ResNet18Spec, resnet18.train, resnet18.load, ("stem",)),
-    "speedrun": ModelKind(SpeedrunSpec, speedrun.train, speedrun.load, ("widths",)),
+    "torch_mlp": ModelKind(TorchMLPSpec, torch_mlp.train, torch_mlp.load, torch_mlp.build, ("hidden_units", "norm")),
+    "numpy_mlp": ModelKind(NumpyMLPSpec, numpy_mlp.train, numpy_mlp.load, numpy_mlp.build, ("hidden_units",)),
+    "convnet": ModelKind(ConvNetSpec, convnet.train, convnet.load, convnet.build),
+    "resnet18": ModelKind(ResNet18Spec, resnet18.train, resnet18.load, resnet18.build, ("stem",)),
+    "speedrun": ModelKind(SpeedrunSpec, speedrun.train, speedrun.load, speedrun.build, ("widths",)),
 }
 
 JobSpec = Annotated[

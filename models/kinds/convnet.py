@@ -13,6 +13,7 @@ from models.training.reporting import Reporter
 from models.training.results import DataSource, RunResult, StartFrom
 
 if TYPE_CHECKING:
+    from models.networks.convnet import ConvNet
     from models.prediction.torch_predictor import TorchPredictor
 
 
@@ -34,6 +35,12 @@ class ConvNetSpec(TorchJobSpec):
     )
 
 
+def build(spec: ConvNetSpec, n_classes: int) -> "ConvNet":
+    from models.networks.convnet import ConvNet
+
+    return ConvNet(3, n_classes)
+
+
 def train(
     spec: ConvNetSpec,
     arrays: ImageArrays,
@@ -42,16 +49,14 @@ def train(
     source: DataSource,
     start: StartFrom,
 ) -> RunResult:
-    from models.networks.convnet import ConvNet
     from models.training.torch_setup import train_torch_network
 
     return train_torch_network(
-        spec, lambda: ConvNet(3, arrays.n_classes), arrays, norm, reporter, start, convolutional=True
+        spec, lambda: build(spec, arrays.n_classes), arrays, norm, reporter, start, convolutional=True
     )
 
 
 def load(spec: ConvNetSpec, artifact: ModelArtifact) -> "TorchPredictor":
-    from models.networks.convnet import ConvNet
     from models.prediction.torch_predictor import TorchPredictor
 
-    return TorchPredictor(ConvNet(3, len(artifact.class_names)), artifact, spec, convolutional=True)
+    return TorchPredictor(build(spec, len(artifact.class_names)), artifact, spec, convolutional=True)

@@ -22,6 +22,7 @@ from models.training.reporting import Reporter
 from models.training.results import DataSource, RunResult, StartFrom
 
 if TYPE_CHECKING:
+    from models.networks.speedrun import SpeedrunNet
     from models.training.speedrun import SpeedrunPredictor
 
 Width = Annotated[int, Field(ge=8, le=1024)]
@@ -93,6 +94,12 @@ def train(
     from models.training.speedrun import train_speedrun
 
     return train_speedrun(spec, arrays, norm, reporter, start)
+
+
+def build(spec: SpeedrunSpec, n_classes: int) -> "SpeedrunNet":
+    from models.training.speedrun import build_network
+
+    return build_network(spec, n_classes)
 
 
 def load(spec: SpeedrunSpec, artifact: ModelArtifact) -> "SpeedrunPredictor":

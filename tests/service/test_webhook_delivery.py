@@ -32,7 +32,6 @@ def cli(service: Service, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.postgresql
 def test_a_jobs_end_is_delivered_signed_and_the_cli_shows_it(hooked_service: Service) -> None:
     with Receiver("whsec_placeholder") as receiver:
         added = cli(hooked_service, "webhooks", "add", receiver.url, "--events", "job.succeeded,job.failed")
