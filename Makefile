@@ -1,8 +1,8 @@
 # make serve: install what serving needs into .venv and start the API (127.0.0.1:8000) with one worker, on
 #             SQLite (EXECUTOR=ray: the Ray dispatcher instead, with Ray installed too).
 # make test:  install the same plus the test tools and Ray (and PostgreSQL, Chromium and docker-compose when
-#             missing), lint, type-check, run the test suite on SQLite and on a throwaway PostgreSQL server,
-#             and the Ray tests in a private network namespace.
+#             missing), run the test suite on SQLite and on a throwaway PostgreSQL server, then lint and
+#             type-check beside the Ray tests (in a private network namespace).
 # make data ARCHIVE=cifar10-jpeg.tar.gz: unpack an offline copy of CIFAR-10 into $(DATA_DIR)/cifar10.
 PYTHON ?= python3
 VENV := .venv
@@ -92,7 +92,9 @@ test-postgresql: $(TEST_STAMP) postgresql browser compose
 test-ray: $(TEST_STAMP)
 	unshare --net sh -c 'ip link set lo up && $(VENV)/bin/python -m pytest tests/ray'
 
-test: lint test-sqlite test-postgresql test-ray
+# lint and Ray's tests side by side at the end: Ray's mostly wait on the cluster (a third of a core), lint takes one
+test: test-sqlite test-postgresql
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint test-ray
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

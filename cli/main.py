@@ -25,6 +25,7 @@ from rich.table import Table
 from cli import report, sweeps, webhooks
 from cli.http import answer, client, console, fail, read_json_argument
 from cli.logs import show_logs
+from cli.plans import plan_text
 from cli.watch import summary
 from cli.watch import watch as watch_job
 
@@ -71,26 +72,6 @@ def submit(
         console.print(f"job {job['id']} {job['status']}: {json.dumps(job['spec'], separators=(',', ':'))}")
         if watch:
             raise typer.Exit(watch_job(http, job["id"]))
-
-
-def plan_text(plan: dict[str, Any]) -> str:
-    def duration(seconds: float | None) -> str:
-        return "unknown" if seconds is None else f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
-
-    lines = [
-        f"{plan['spec']['model']}: {plan['parameters']:,} parameters, {plan['flops_per_train_step'] / 1e9:.2f} GFLOP a "
-        f"training step, {plan['flops_per_evaluation'] / 1e12:.2f} TFLOP an evaluation ({plan['evaluations']})",
-        f"memory: {plan['parameter_memory_mb']:.0f} MB weights, gradients and optimizer state, "
-        f"{plan['activation_memory_mb']:.0f} MB activations a batch"
-        + (f"; the probe peaked at {plan['probe_peak_memory_mb']:.0f} MB" if plan["probe_peak_memory_mb"] else ""),
-        f"expected: {duration(plan['expected_seconds'])}"
-        + (f" (from {plan['expected_from']})" if plan["expected_from"] else f" ({plan['note'] or 'no history'})"),
-        f"queue: {plan['queue_position']} ahead, wait {duration(plan['expected_wait_seconds'])}"
-        + (f" ({plan['expected_wait_unknown']})" if plan["expected_wait_unknown"] else ""),
-    ]
-    if plan["waiting_reason"]:
-        lines.append(f"it would wait: {plan['waiting_reason']}")
-    return "\n".join(lines)
 
 
 @app.command()

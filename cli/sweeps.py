@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 
 from cli.http import answer, client, console, read_json_argument
+from cli.plans import sweep_plan_text
 
 app = typer.Typer(help="Hyperparameter sweeps: their trials are ordinary jobs.", no_args_is_help=True)
 
@@ -21,10 +22,16 @@ def _line(sweep: dict[str, Any]) -> str:
 @app.command()
 def submit(
     spec: Annotated[str, typer.Argument(help="The sweep as JSON, @file.json, or - for standard input.")],
+    dry_run: Annotated[bool, typer.Option(help="Store nothing: print the sweep's plan (trials, steps, time).")] = False,
 ) -> None:
-    """Start a sweep (the request `POST /sweeps` takes)."""
+    """Start a sweep (the request `POST /sweeps` takes), or with --dry-run show its plan."""
+    body = read_json_argument(spec, "SPEC")
     with client() as http:
-        console.print(_line(answer(http.post("/sweeps", json=read_json_argument(spec, "SPEC")))))
+        if dry_run:
+            console.print(sweep_plan_text(answer(http.post("/sweeps", params={"dry_run": "true"}, json=body))),
+                          markup=False)  # fmt: skip
+            return
+        console.print(_line(answer(http.post("/sweeps", json=body))))
 
 
 @app.command("list")

@@ -54,13 +54,16 @@ class RayCluster:
         summary = self._get("/nodes?view=summary")["data"]["summary"]
         return [node["raylet"]["nodeId"] for node in summary if node["raylet"]["resourcesTotal"].get("GPU")]
 
-    def stop(self) -> None:
+    def stop(self, grace_seconds: float = 5) -> None:
+        """SIGTERM to each node's process group, SIGKILL to what is left after `grace_seconds` (a head told to
+        stop can take over 30 s to close its dashboard; the cluster is thrown away, so nothing is lost)."""
         for node in reversed(self.nodes):
             if node.poll() is None:
                 os.killpg(node.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
         for node in reversed(self.nodes):
             try:
-                node.wait(30)
+                node.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(node.pid, signal.SIGKILL)
                 node.wait()

@@ -5,6 +5,7 @@ place in the queue with the expected wait, and whether any running executor coul
 import json
 import statistics
 import threading
+from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -110,13 +111,6 @@ def _expected(spec: dict[str, Any], step: float, evaluation: float, overhead: fl
     return int(spec["max_steps"]) * step + evaluations(spec) * evaluation + overhead
 
 
-def _estimate(session: Session, spec: dict[str, Any]) -> float | None:
-    history = _history(session, spec)
-    if not history:
-        return None
-    return _expected(spec, *(statistics.median(h[key] for h in history) for key in ("step", "evaluation", "overhead")))
-
-
 def _queue(session: Session, job: Job, live_executors: int) -> tuple[int, float | None, str | None]:
     """(jobs ahead of it, the expected wait, why the wait is unknown). Bounded: the running jobs and at most
     MAX_AHEAD_ESTIMATED queued ones are looked at, each shape's history read once."""
@@ -136,7 +130,8 @@ def _queue(session: Session, job: Job, live_executors: int) -> tuple[int, float 
         key = json.dumps({**shape(other.spec), "max_steps": other.max_steps, "eval_every": other.spec["eval_every"]},
                          sort_keys=True)  # fmt: skip
         if key not in estimates:
-            estimates[key] = _estimate(session, other.spec)
+            found = speed(session, other.spec, None)[0]
+            estimates[key] = found.seconds(other.spec) if found else None
         estimate = estimates[key]
         seconds, unknown = (seconds + estimate, unknown) if estimate is not None else (seconds, unknown + 1)
     if unknown:
@@ -144,33 +139,64 @@ def _queue(session: Session, job: Job, live_executors: int) -> tuple[int, float 
     return count, seconds / max(1, live_executors), None
 
 
+@dataclass(frozen=True)
+class Speed:
+    """Where a job of this spec spends its time: per step, per evaluation, and once (start-up, loading data)."""
+
+    step: float
+    evaluation: float
+    overhead: float
+    source: str
+    probe: Probe | None = None
+
+    def seconds(self, spec: dict[str, Any], steps: int | None = None) -> float:
+        """Expected wall time of the spec run to `steps` (default: its max_steps)."""
+        return _expected({**spec, "max_steps": steps if steps is not None else spec["max_steps"]},
+                         self.step, self.evaluation, self.overhead)  # fmt: skip
+
+
+def speed(session: Session, stored: dict[str, Any], prober: Prober | None) -> tuple[Speed | None, str | None]:
+    """The spec's speed from earlier jobs of its shape, else from a probe (unless `prober` is None); or why there
+    is none."""
+    history = _history(session, stored)
+    if history:
+        step, evaluation, overhead = (
+            statistics.median(h[key] for h in history) for key in ("step", "evaluation", "overhead")
+        )
+        return Speed(step, evaluation, overhead, f"the median of {len(history)} earlier jobs of the same shape"), None
+    if prober is None:
+        return None, None
+    measured, note = prober.run(stored)
+    if measured is None:
+        return None, note
+    source = f"a probe of {measured.steps} steps on the CPU (an evaluation: a third of a step per image)"
+    return Speed(measured.step_seconds, measured.evaluation_seconds, 0.0, source, measured), None
+
+
+def live_executors(session: Session, alive_seconds: float) -> int:
+    since = alive_since(alive_seconds)
+    return session.scalar(select(func.count()).select_from(Executor).where(Executor.seen_at >= since)) or 0
+
+
 def plan(session: Session, spec: JobSpec, prober: Prober, alive_seconds: float, use_probe: bool) -> PlanPublic:
+    return plan_and_speed(session, spec, prober, alive_seconds, use_probe)[0]
+
+
+def plan_and_speed(
+    session: Session, spec: JobSpec, prober: Prober, alive_seconds: float, use_probe: bool
+) -> tuple[PlanPublic, Speed | None]:
+    """The plan, and the speed it used (for a sweep's plan, which adds up its trials)."""
     stored = spec.model_dump(mode="json")
     counted = cost(spec)
     optimizer_states = OPTIMIZER_STATES.get(str(stored.get("optimizer", "sgd")), 0)
     parameter_mb = counted.parameters * BYTES_PER_VALUE * (2 + optimizer_states) / 2**20  # weights, gradients, state
     activation_mb = counted.activation_values_per_image * int(stored["batch_size"]) * BYTES_PER_VALUE / 2**20
-    history = _history(session, stored)
-    measured: Probe | None = None
-    note = None
-    expected: float | None = None
-    source: str | None = None
-    if history:
-        medians = [statistics.median(h[key] for h in history) for key in ("step", "evaluation", "overhead")]
-        expected, source = _expected(stored, *medians), f"the median of {len(history)} earlier jobs of the same shape"
-    elif use_probe:
-        measured, note = prober.run(stored)
-        expected = _expected(stored, measured.step_seconds, measured.evaluation_seconds, 0.0) if measured else None
-        source = (
-            f"a probe of {measured.steps} steps on the CPU (an evaluation: a third of a step per image)"
-            if measured
-            else None
-        )
+    found, note = speed(session, stored, prober if use_probe else None)
+    measured = found.probe if found else None
+    expected = found.seconds(stored) if found else None
     job = new_job(spec)
-    since = alive_since(alive_seconds)
-    live = session.scalar(select(func.count()).select_from(Executor).where(Executor.seen_at >= since)) or 0
-    ahead, wait, wait_unknown = _queue(session, job, live)
-    return PlanPublic(
+    ahead, wait, wait_unknown = _queue(session, job, live_executors(session, alive_seconds))
+    public = PlanPublic(
         spec=stored,
         parameters=counted.parameters,
         flops_per_image_forward=counted.forward_flops_per_image,
@@ -183,10 +209,11 @@ def plan(session: Session, spec: JobSpec, prober: Prober, alive_seconds: float, 
         probe_evaluation_seconds=measured.evaluation_seconds if measured else None,
         probe_peak_memory_mb=round(measured.peak_rss_mb, 1) if measured else None,
         expected_seconds=round(expected, 1) if expected is not None else None,
-        expected_from=source,
+        expected_from=found.source if found else None,
         note=note,
         queue_position=ahead,
         expected_wait_seconds=round(wait, 1) if wait is not None else None,
         expected_wait_unknown=wait_unknown,
-        waiting_reason=waiting_reason(session, job, since),
+        waiting_reason=waiting_reason(session, job, alive_since(alive_seconds)),
     )
+    return public, found

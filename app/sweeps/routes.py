@@ -2,13 +2,14 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from app.curves.plots import MEDIA_TYPES, ImageFormat
 from app.jobs.service import check_init_from_job
 from app.plumbing.deps import MAX_ID, SessionDep
 from app.plumbing.error_schemas import ErrorMessage
-from app.sweeps.schemas import SweepPublic, SweepsPublic
+from app.sweeps.plan import sweep_plan
+from app.sweeps.schemas import SweepPlanPublic, SweepPublic, SweepsPublic
 from app.sweeps.service import sweep_plot_image, sweep_public, sweeps_page
 from models.kinds import parse_spec
 from store.sweeps import cancel_sweep, create_sweep
@@ -23,14 +24,33 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "desc
 @router.post(
     "",
     status_code=201,
-    response_model=SweepPublic,
-    responses={201: {"headers": {"Location": {"description": "/sweeps/{id}", "schema": {"type": "string"}}}}},
+    response_model=SweepPublic | SweepPlanPublic,
+    responses={
+        200: {"model": SweepPlanPublic, "description": "With `dry_run=true`: the plan."},
+        201: {"headers": {"Location": {"description": "/sweeps/{id}", "schema": {"type": "string"}}}},
+    },
 )
-def submit_sweep(spec: Annotated[SweepSpec, Body()], session: SessionDep, response: Response) -> SweepPublic:
+def submit_sweep(
+    request: Request,
+    spec: Annotated[SweepSpec, Body()],
+    session: SessionDep,
+    response: Response,
+    dry_run: Annotated[
+        bool, Query(description="Store nothing: answer the sweep's plan (trials, steps, expected wall time).")
+    ] = False,
+    probe: Annotated[
+        bool, Query(description="With `dry_run`: when no earlier job of the base's shape ran, time a few steps.")
+    ] = True,
+) -> SweepPublic | SweepPlanPublic:
     """Start a search: trials are jobs built from `base` with the searched fields set, created up to
     `max_concurrent` at a time; with `early_stopping`, a trial behind the others at a rung stops
-    (status `stopped_early`, keeping its points and model)."""
+    (status `stopped_early`, keeping its points and model). With `dry_run=true` nothing is stored: the answer
+    is the sweep's plan (200)."""
     check_init_from_job(session, parse_spec(spec.base_spec()))
+    if dry_run:
+        response.status_code = 200
+        settings = request.app.state.settings
+        return sweep_plan(session, spec, request.app.state.prober, settings.executor_alive_seconds, probe)
     sweep = create_sweep(session, spec.name, spec.model_dump(mode="json"))
     response.headers["Location"] = f"/sweeps/{sweep.id}"
     return sweep_public(session, sweep.id)

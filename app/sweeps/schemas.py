@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from app.jobs.schemas import PlanPublic
 from store.tables import SweepStatus
 
 
@@ -46,3 +47,25 @@ class SweepPublic(SweepSummary):
 class SweepsPublic(BaseModel):
     data: list[SweepSummary]
     count: int
+
+
+class SweepPlanPublic(BaseModel):
+    """A sweep's plan: nothing is stored or queued."""
+
+    spec: dict[str, Any] = Field(description="The request, with every default filled in.")
+    trials: int
+    max_concurrent: int
+    steps_without_early_stopping: int = Field(description="Every trial run to its max_steps.")
+    expected_steps: int = Field(
+        description="With early stopping, if a 1/`reduction_factor` share of the trials at each rung goes on "
+        "(the same as without when the sweep has none)."
+    )
+    expected_seconds: float | None = Field(
+        description="Expected wall time with `max_concurrent` trials running at once, each at the speed of "
+        "`trial_plan` (None when that has no speed to go by)."
+    )
+    expected_seconds_without_early_stopping: float | None
+    live_executors: int = Field(description="Executors running now: fewer than max_concurrent run fewer at once.")
+    trial_plan: PlanPublic = Field(
+        description="The plan of a trial with the base spec (searched fields change its cost, and its speed)."
+    )

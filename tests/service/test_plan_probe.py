@@ -1,6 +1,7 @@
 """A plan through the real API and CLI: a probe of real steps when no job of the same shape ran, then the
 expected time from the job that did."""
 
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +45,17 @@ def test_a_plan_probes_then_learns_from_the_job_that_ran(planning_service: Servi
     assert shown.returncode == 0, shown.stderr
     assert "torch_mlp: 197,322 parameters" in shown.stdout and "expected: " in shown.stdout
     assert "queue: 0 ahead" in shown.stdout
+    sweep = {"base": SPEC, "search": {"learning_rate": {"log_uniform": [1e-4, 1e-2]}}, "method": "random", "trials": 4,
+             "early_stopping": {"min_steps": 100}}  # fmt: skip
+    planned = subprocess.run([sys.executable, "-m", "cli", "sweeps", "submit", "--dry-run", json.dumps(sweep)],
+                             capture_output=True, text=True, timeout=120, env=environment)  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    # a third of the trials go on past the evaluation at 200 (the rung at 100): 4 * (2/3 * 200 + 1/3 * 400)
+    assert "4 trials, 1,600 steps, about 1,067 with early stopping (successive_halving)" in planned.stdout
+    assert "with 2 at a time" in planned.stdout and "executors running now: 1" in planned.stdout
+    assert "(from the median of 1 earlier jobs of the same shape)" in planned.stdout
+    with service.client() as client:
+        assert client.get("/sweeps").json()["count"] == 0
 
 
 def test_a_probe_past_its_time_is_stopped_and_the_plan_says_so(data_dir: Path) -> None:

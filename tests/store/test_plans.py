@@ -4,6 +4,7 @@ the queue ahead, and why no executor could take it."""
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
@@ -68,3 +69,18 @@ def test_the_expected_time_comes_from_earlier_jobs_of_the_same_shape_and_the_que
         assert urgent["queue_position"] == 0 and urgent["expected_wait_seconds"] == 0.0
         other_shape = client.post("/jobs?dry_run=true&probe=false", json={**SPEC, "hidden_units": [32]}).json()
         assert other_shape["expected_seconds"] is None
+        sweep = {"base": SPEC, "search": {"learning_rate": {"log_uniform": [1e-4, 1e-2]}}, "method": "random",
+                 "trials": 6, "max_concurrent": 2,
+                 "early_stopping": {"min_steps": 100, "reduction_factor": 3}}  # fmt: skip
+        sweep_plan = client.post("/sweeps?dry_run=true&probe=false", json=sweep)
+        assert sweep_plan.status_code == 200, sweep_plan.text
+        body = sweep_plan.json()
+        # rungs at 100, 300 and 900 steps: checked at the evaluations at 250 and 500 (900's is the end, at 1000)
+        per_trial = 2 / 3 * 250 + 1 / 3 * 2 / 3 * 500 + 1 / 9 * 1000
+        assert body["trials"] == 6 and body["steps_without_early_stopping"] == 6000
+        assert body["expected_steps"] == round(6 * per_trial)
+        assert body["trial_plan"]["expected_seconds"] == plan["expected_seconds"] and body["live_executors"] == 1
+        # six trials two at a time, each at the same shape's speed: 1/20 s a step, 1 s an evaluation, 3 s to start
+        assert body["expected_seconds_without_early_stopping"] == 6 * (1000 / 20 + 4 * 1.0 + 3.0) / 2
+        assert body["expected_seconds"] == pytest.approx(6 * (round(per_trial) / 20 + 2 * 1.0 + 3.0) / 2, abs=0.06)
+        assert client.get("/sweeps").json()["count"] == 0  # nothing was stored
