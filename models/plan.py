@@ -4,6 +4,7 @@ training steps and one evaluation of the job's own spec, in a fresh process, for
 """
 
 import resource
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ BYTES_PER_VALUE = 4  # float32
 CIFAR_TEST_IMAGES = 10_000
 OPTIMIZER_STATES = {"sgd": 0, "sgd_momentum": 1, "adam": 2, "adamw": 2}  # values kept per parameter
 PROBE_STEPS = 20
+PROBE_WARMUP_STEPS = 5  # steps whose time counts as start-up, not as a step's (kernels chosen, memory first taken)
 
 
 @dataclass(frozen=True)
@@ -69,33 +71,48 @@ def cost(spec: Any, n_classes: int = 10) -> Cost:
 class Probe:
     step_seconds: float
     evaluation_seconds: float  # estimated: a forward pass costs about a third of a training step, per image
+    overhead_seconds: float  # from the process's start to its first steps' end, beyond their steps' time
     peak_rss_mb: float
     steps: int
 
 
 class _StopAt(InMemoryReporter):
-    """Stops the loop once `steps` steps are done, before the evaluation a run's last step would have."""
+    """Stops the loop once `steps` steps are done, before the evaluation a run's last step would have; notes when
+    each step ended (progress is reported every step)."""
 
     def __init__(self, steps: int) -> None:
         super().__init__()
         self.steps = steps
+        self.ended_at: dict[int, float] = {}
+
+    def progress(
+        self, step: int, steps_per_second: float, images_per_second: float, data_wait: float | None = None
+    ) -> None:
+        super().progress(step, steps_per_second, images_per_second, data_wait)
+        self.ended_at[step] = time.perf_counter()
 
     def should_stop(self) -> bool:
         return self.last_progress is not None and self.last_progress[0] >= self.steps
 
 
 def probe(raw_spec: dict[str, Any], data_dir: Path) -> Probe:
-    """A few real training steps of the spec on the CPU, in this (fresh) process: the step time (the first steps,
-    warming up, left out) and the process's peak memory; an evaluation's time is derived from the step's."""
+    """A few real training steps of the spec on the CPU, in this (fresh) process: the step time (the first
+    PROBE_WARMUP_STEPS left out), the start-up (loading the data, building the network, the first steps' extra),
+    and the process's peak memory; an evaluation's time is derived from the step's."""
     from models.kinds import parse_spec
 
+    began = time.perf_counter()
     shortened = {**raw_spec, "max_steps": 2 * PROBE_STEPS, "eval_every": 2 * PROBE_STEPS, "log_every": 1,
                  "checkpoint_every": 2 * PROBE_STEPS, "device": "cpu", "init_from_job": None}  # fmt: skip
     spec = parse_spec(shortened)
     reporter = _StopAt(PROBE_STEPS)
     result = run_job(spec, reporter, DataSource(data_dir))
-    step_seconds = float(result.job_metrics()["train_seconds"]) / max(1, result.steps_done)
+    ended = reporter.ended_at
+    last = max(ended)
+    first = PROBE_WARMUP_STEPS if PROBE_WARMUP_STEPS in ended and PROBE_WARMUP_STEPS < last else min(ended)
+    step_seconds = (ended[last] - ended[first]) / (last - first) if last > first else ended[last] - began
+    overhead = max(0.0, ended[first] - began - first * step_seconds)
     images = int(raw_spec["batch_size"])
     evaluation = step_seconds / (3 * images) * CIFAR_TEST_IMAGES
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return Probe(step_seconds, evaluation, peak, result.steps_done)
+    return Probe(step_seconds, evaluation, overhead, peak, result.steps_done)

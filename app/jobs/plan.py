@@ -97,10 +97,12 @@ def _history(session: Session, spec: dict[str, Any]) -> list[dict[str, float]]:
         if shape(stored) != wanted or not metrics or not metrics.get("steps_per_second") or not started:
             continue
         evals = max(1, evaluations(stored))
+        # a step at the steady speed (after the first train point); the first steps' extra counts as start-up
+        step = 1 / float(metrics.get("steady_steps_per_second") or metrics["steps_per_second"])
+        steps = float(metrics.get("steps") or stored["max_steps"])
         wall = (finished - started).total_seconds() if finished else None
-        busy = float(metrics.get("train_seconds", 0)) + float(metrics.get("eval_seconds", 0))
-        found.append({"step": 1 / float(metrics["steps_per_second"]),
-                      "evaluation": float(metrics.get("eval_seconds", 0)) / evals,
+        busy = steps * step + float(metrics.get("eval_seconds", 0))
+        found.append({"step": step, "evaluation": float(metrics.get("eval_seconds", 0)) / evals,
                       "overhead": max(0.0, wall - busy) if wall is not None else 0.0})  # fmt: skip
         if len(found) == HISTORY:
             break
@@ -170,7 +172,7 @@ def speed(session: Session, stored: dict[str, Any], prober: Prober | None) -> tu
     if measured is None:
         return None, note
     source = f"a probe of {measured.steps} steps on the CPU (an evaluation: a third of a step per image)"
-    return Speed(measured.step_seconds, measured.evaluation_seconds, 0.0, source, measured), None
+    return Speed(measured.step_seconds, measured.evaluation_seconds, measured.overhead_seconds, source, measured), None
 
 
 def live_executors(session: Session, alive_seconds: float) -> int:

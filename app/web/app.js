@@ -1,4 +1,4 @@
-// The service's web page: a live jobs table, a submit form, a job page with live curves, cancel,
+// The service's web page: a live jobs table, a submit form with a plan, a job page with live curves, cancel,
 // model download and prediction by dropping images. Talks to the API only (same origin).
 "use strict";
 
@@ -128,6 +128,49 @@ $("submit-form").addEventListener("submit", async (event) => {
     location.hash = `#job/${job.id}`;
   } catch (error) {
     $("spec-error").textContent = error.message;
+  }
+});
+
+// --- the plan: POST /jobs?dry_run=true, nothing queued --------------------------------------------
+function duration(seconds) {
+  if (seconds === null || seconds === undefined) return "unknown";
+  return seconds >= 120 ? `${(seconds / 60).toFixed(1)} min` : `${Math.round(seconds)} s`;
+}
+
+function megabytes(mb) { return mb < 10 ? mb.toFixed(1) : String(Math.round(mb)); }
+
+function planLines(plan) {
+  const lines = [
+    `${plan.parameters.toLocaleString("en")} parameters; ${(plan.flops_per_train_step / 1e9).toFixed(2)} GFLOP a training step, ` +
+      `${(plan.flops_per_evaluation / 1e12).toFixed(2)} TFLOP an evaluation (${plan.evaluations})`,
+    `memory: ${megabytes(plan.parameter_memory_mb)} MB weights, gradients and optimizer state, ` +
+      `${megabytes(plan.activation_memory_mb)} MB activations a batch` +
+      (plan.probe_peak_memory_mb ? `; the probe peaked at ${megabytes(plan.probe_peak_memory_mb)} MB` : ""),
+    `expected: ${duration(plan.expected_seconds)} (${plan.expected_from || plan.note || "nothing to go by yet: no earlier job of this shape"})`,
+    `queue: ${plan.queue_position} ahead, wait ${duration(plan.expected_wait_seconds)}` +
+      (plan.expected_wait_unknown ? ` (${plan.expected_wait_unknown})` : ""),
+  ];
+  if (plan.waiting_reason) lines.push(`it would wait: ${plan.waiting_reason}`);
+  return lines;
+}
+
+$("plan-button").addEventListener("click", async () => {
+  const button = $("plan-button"), list = $("plan");
+  $("spec-error").textContent = "";
+  list.hidden = true;
+  let spec;
+  try { spec = JSON.parse($("spec").value); } catch (error) { $("spec-error").textContent = `not JSON: ${error.message}`; return; }
+  button.disabled = true;
+  button.textContent = "Planning…";
+  try {
+    const plan = await api("/jobs?dry_run=true", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(spec) });
+    list.replaceChildren(...planLines(plan).map((line) => Object.assign(document.createElement("li"), { textContent: line })));
+    list.hidden = false;
+  } catch (error) {
+    $("spec-error").textContent = error.message;
+  } finally {
+    button.disabled = false;
+    button.textContent = "Plan";
   }
 });
 

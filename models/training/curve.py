@@ -53,6 +53,9 @@ class CurveRecorder:
         self.best_accuracy, self.best_step = -1.0, 0
         self.last: dict[str, float] = {}
         self.evaluated_images, self.evaluating_seconds = 0, 0.0  # the evaluations alone, for their speed
+        # (step, training seconds) at the first train point: the steps after it run at the steady speed, the
+        # first ones also choose kernels and take memory (a plan counts that time as start-up)
+        self.first_point: tuple[int, float] | None = None
         self._tick = time.perf_counter()
 
     def train_point(
@@ -64,6 +67,8 @@ class CurveRecorder:
         stretch = now - self._tick
         self.train_seconds += stretch
         self._tick = now
+        if self.first_point is None:
+            self.first_point = (step, self.train_seconds)
         loss, accuracy = loss_sum / n_steps, correct / n_images
         if not math.isfinite(loss):
             if self.reporter.loss_not_finite(step, loss):  # an alert rule stops it: the loop ends at its next check
@@ -98,6 +103,7 @@ class CurveRecorder:
             "last": dict(self.last),
             "evaluated_images": self.evaluated_images,
             "evaluating_seconds": self.evaluating_seconds,
+            "first_point": list(self.first_point) if self.first_point else None,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -106,6 +112,8 @@ class CurveRecorder:
         self.last = dict(state["last"])
         self.evaluated_images = int(state.get("evaluated_images", 0))
         self.evaluating_seconds = float(state.get("evaluating_seconds", 0.0))
+        first = state.get("first_point")
+        self.first_point = (int(first[0]), float(first[1])) if first else None
         self._tick = time.perf_counter()
 
     def final_metrics(self, steps_done: int) -> dict[str, float]:
@@ -122,6 +130,10 @@ class CurveRecorder:
             steps_per_second=rate,
             images_per_second=rate * self.batch_size,
         )
+        if self.first_point is not None and steps_done > self.first_point[0]:
+            first_step, first_seconds = self.first_point
+            if self.train_seconds > first_seconds:
+                metrics["steady_steps_per_second"] = (steps_done - first_step) / (self.train_seconds - first_seconds)
         if self.evaluating_seconds > 0:
             metrics["eval_images_per_second"] = self.evaluated_images / self.evaluating_seconds
         return metrics

@@ -137,3 +137,41 @@ def test_the_job_page_shows_fired_alerts_and_system_metrics(
         if path := screenshot_path("web-page-alerts-and-system.png"):
             page.screenshot(path=str(path), full_page=True)
         assert requests.foreign == [] and requests.refused_by_csp == []
+
+
+def test_the_plan_button_shows_cost_time_and_why_it_would_wait_and_queues_nothing(
+    browser: Browser, tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    # a probe may take a minute on a loaded test machine (PLAN_PROBE_SECONDS, 8 by default)
+    with running_service(tmp_path, data_dir, database_url, {"PLAN_PROBE_SECONDS": "60"}) as service:
+        plan_in_the_page(browser, service)
+
+
+def plan_in_the_page(browser: Browser, service: Service) -> None:
+    page, requests = open_page(browser, service.url)
+    page.goto(service.url + "/")
+    page.fill("#spec", json.dumps({"model": "torch_mlp", "hidden_units": []}))
+    page.click("#plan-button")
+    expect(page.locator("#spec-error")).to_contain_text("hidden_units")
+    expect(page.locator("#plan")).to_be_hidden()
+
+    page.fill("#spec", json.dumps(TINY))
+    page.click("#plan-button")
+    lines = page.locator("#plan li")
+    # 3072*16 + 16 + 16*10 + 10 parameters; 3 forwards of 20 images at 2 FLOPs a weight: 0.0059 GFLOP
+    expect(lines.nth(0)).to_have_text(
+        "49,338 parameters; 0.01 GFLOP a training step, 0.00 TFLOP an evaluation (3)", timeout=90_000
+    )
+    # 49,338 float32 weights and their gradients (SGD keeps no state): 0.38 MB; 20 images' 42 kept values: 0.003 MB
+    expect(lines.nth(1)).to_contain_text("memory: 0.4 MB weights, gradients and optimizer state, 0.0 MB activations")
+    expect(lines.nth(2)).to_contain_text("(a probe of 20 steps on the CPU")
+    expect(lines.nth(3)).to_have_text(re.compile(r"^queue: 0 ahead"))
+    expect(lines.nth(4)).to_have_text(
+        "it would wait: no worker is running: start one (make serve, or python -m workers)"
+    )
+    expect(page.locator("#plan-button")).to_have_text("Plan")
+    if path := screenshot_path("page-plan.png"):
+        page.screenshot(path=str(path), full_page=True)
+    with service.client() as client:
+        assert client.get("/jobs").json()["count"] == 0
+    assert not requests.foreign and not requests.refused_by_csp

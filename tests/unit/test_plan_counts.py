@@ -1,5 +1,7 @@
 """A plan's parameter and FLOP counts against counts worked out by hand from the architectures."""
 
+import pytest
+
 from models.kinds import parse_spec
 from models.plan import cost, mlp_cost
 
@@ -31,3 +33,25 @@ def test_the_convnets_counts_follow_its_layer_table() -> None:
     counted = cost(parse_spec({"model": "convnet"}))
     assert counted.parameters == sum(p for p, _ in layers) + batch_norms + linear[0]
     assert counted.forward_flops_per_image == sum(f for _, f in layers) + linear[1]
+
+
+def test_the_steady_speed_leaves_out_the_first_train_points_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """10 slow first steps (kernels chosen, memory taken: 5 s), then 90 at 0.1 s: the job's speed counts both, the
+    steady speed only the 90 (a plan counts the first steps' extra as start-up), and it survives a checkpoint."""
+    from models.training import curve
+    from models.training.curve import Cadence, CurveRecorder
+    from models.training.reporting import InMemoryReporter
+
+    now = [0.0]
+    monkeypatch.setattr(curve.time, "perf_counter", lambda: now[0])
+    recorder = CurveRecorder(Cadence(max_steps=100, log_every=10, eval_every=100), 50, InMemoryReporter())
+    now[0] = 5.0
+    recorder.train_point(10, 23.0, 5, 10, 500)
+    resumed = CurveRecorder(Cadence(max_steps=100, log_every=10, eval_every=100), 50, InMemoryReporter())
+    resumed.load_state(recorder.state())
+    for step in range(20, 101, 10):
+        now[0] += 1.0
+        resumed.train_point(step, 23.0, 5, 10, 500)
+    metrics = resumed.final_metrics(100)
+    assert metrics["steps_per_second"] == pytest.approx(100 / 14)
+    assert metrics["steady_steps_per_second"] == pytest.approx(90 / 9)
