@@ -1,5 +1,7 @@
 """A plan's parameter and FLOP counts against counts worked out by hand from the architectures."""
 
+import time
+
 import pytest
 
 from models.kinds import parse_spec
@@ -38,12 +40,11 @@ def test_the_convnets_counts_follow_its_layer_table() -> None:
 def test_the_steady_speed_leaves_out_the_first_train_points_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """10 slow first steps (kernels chosen, memory taken: 5 s), then 90 at 0.1 s: the job's speed counts both, the
     steady speed only the 90 (a plan counts the first steps' extra as start-up), and it survives a checkpoint."""
-    from models.training import curve
     from models.training.curve import Cadence, CurveRecorder
     from models.training.reporting import InMemoryReporter
 
     now = [0.0]
-    monkeypatch.setattr(curve.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])  # the recorder's clock
     recorder = CurveRecorder(Cadence(max_steps=100, log_every=10, eval_every=100), 50, InMemoryReporter())
     now[0] = 5.0
     recorder.train_point(10, 23.0, 5, 10, 500)
