@@ -9,6 +9,7 @@ COPY models models
 COPY store store
 COPY sweeps sweeps
 COPY webhooks webhooks
+COPY supervision supervision
 COPY migrations migrations
 COPY cli cli
 COPY alembic.ini ./

@@ -25,6 +25,7 @@ from app.plumbing.docs import install_docs
 from app.plumbing.errors import COMMON_ERRORS, install_error_handlers, refuse_unknown_query_parameters
 from app.plumbing.prometheus import install_prometheus
 from app.plumbing.security_headers import SecurityHeadersMiddleware
+from app.predict.metrics import ModelCacheCollector
 from app.predict.model_cache import ModelCache
 from app.predict.pool import PredictPool
 from app.reports.runs import with_todays_defaults
@@ -62,6 +63,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             if filled := fill_training_identities(session, with_todays_defaults):
                 log.info("training hashes filled in for %s jobs stored before them", filled)
         app.state.model_cache = ModelCache(settings.model_cache_mb * 1024 * 1024)
+        app.state.scraped_collectors["model_cache"] = ModelCacheCollector(app.state.model_cache)
         app.state.predict_pool = PredictPool(settings.predict_concurrency)
         app.state.prober = Prober(settings.data_dir, settings.plan_probe_seconds)
         app.state.curves = JobCurves(app.state.sessions)

@@ -68,12 +68,16 @@ def environment_record(dataset: str, data_dir: Path) -> dict[str, Any]:
     """The record of this process and the data set it trains on (the manifest computed once per data version)."""
     import numpy as np
     import torch
-    import torchvision
 
     return {
         "service": service_version(),
         "python": platform.python_version(),
-        "packages": {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": np.__version__},
+        # torchvision's from its installed metadata: importing it takes a second of CPU, which every job would pay
+        "packages": {
+            "torch": torch.__version__,
+            "torchvision": importlib.metadata.version("torchvision"),
+            "numpy": np.__version__,
+        },
         "blas": _blas(),
         "cpu": cpu_model(),
         "gpu": _gpu(),

@@ -168,6 +168,11 @@ def speed(session: Session, stored: dict[str, Any], prober: Prober | None) -> tu
         return Speed(step, evaluation, overhead, f"the median of {len(history)} earlier jobs of the same shape"), None
     if prober is None:
         return None, None
+    if stored.get("device") == "cuda" or float(stored.get("gpus") or 0) > 0:
+        return None, (
+            "no probe: the job trains on a GPU and plans probe on the API's CPU; its expected time comes from "
+            "earlier jobs of the same shape once one has run"
+        )
     measured, note = prober.run(stored)
     if measured is None:
         return None, note

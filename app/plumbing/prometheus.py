@@ -1,5 +1,6 @@
-"""Prometheus at /metrics: requests by route (count, latency), predictions served, and, read from the
-store at each scrape, jobs by status, queue depth, running jobs' speed and workers' heartbeat age.
+"""Prometheus at /metrics: requests by route (count, latency), predictions served, and, read at each scrape,
+from the store jobs by status, queue depth, running jobs' speed and workers' heartbeat age, and from the model
+cache its bytes, loads and waiting requests.
 
 With several API processes (`make serve` starts API_WORKERS of them) the request metrics are shared
 through PROMETHEUS_MULTIPROC_DIR, which `app.serve` sets; a single process keeps them in memory.
@@ -64,6 +65,8 @@ async def metrics_access(request: Request) -> None:
 
 
 def install_prometheus(app: FastAPI) -> None:
+    """/metrics; a feature adds collectors read at each scrape to `app.state.scraped_collectors` (by name)."""
+    app.state.scraped_collectors = {}
     registry = CollectorRegistry()  # one per app: the tests build several apps in one process
     Instrumentator(registry=registry, excluded_handlers=["/metrics"], should_group_status_codes=False).instrument(
         app, metric_namespace="cifar", metric_subsystem="api"
@@ -86,6 +89,8 @@ def install_prometheus(app: FastAPI) -> None:
                 requests = generate_latest(registry)
             store = CollectorRegistry()
             store.register(StoreCollector(request.app.state.sessions))
+            for collector in request.app.state.scraped_collectors.values():  # the features' (the model cache)
+                store.register(collector)
             return requests + generate_latest(store)
 
         return Response(await run_in_threadpool(scrape), media_type=CONTENT_TYPE_LATEST)

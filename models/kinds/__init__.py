@@ -63,10 +63,10 @@ def load_predictor(artifact: ModelArtifact) -> Predictor:
 
 def preload_torch() -> None:
     """Import torch and the torch training code now: a worker does this once, before it forks a
-    child per job, so each child starts with them already imported."""
+    child per job, so each child starts with them already imported. Not torchvision (ResNet18's): it takes
+    over a second to import, which every worker's start would pay, and a ResNet18 job's child pays once."""
     import models.networks.convnet
     import models.networks.mlp
-    import models.networks.resnet
     import models.networks.speedrun
     import models.training.speedrun
     import models.training.torch_setup  # noqa: F401

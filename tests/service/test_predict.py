@@ -8,6 +8,7 @@ import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness.postgres import PostgresServer
 from models.artifacts import unpack_model
@@ -79,6 +80,16 @@ def test_uploaded_training_images_get_their_labels_back(trained: tuple[Service, 
         assert p["top_k"][0]["probability"] >= p["top_k"][1]["probability"]
 
 
+def model_cache_metrics(client: httpx.Client) -> dict[str, float]:
+    """The model cache's samples in /metrics, parsed as Prometheus would."""
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(client.get("/metrics").text)
+        for sample in family.samples
+        if sample.name.startswith(("cifar_model_cache", "cifar_model_load"))
+    }
+
+
 def test_base64_json_and_multipart_give_the_same_answer(trained: tuple[Service, dict[str, int]]) -> None:
     service, ids = trained
     images, _ = training_images(1)
@@ -90,9 +101,14 @@ def test_base64_json_and_multipart_give_the_same_answer(trained: tuple[Service, 
             params={"job_id": ids["torch_mlp"]},
             files=[("files", (f"f{i}.png", b, "image/png")) for i, b in enumerate(blobs)],
         ).json()
+        loads_after_the_first = model_cache_metrics(client)["cifar_model_loads_total"]
         as_json = client.post(
             "/predict", json={"job_id": ids["torch_mlp"], "images": [base64.b64encode(b).decode() for b in blobs]}
         ).json()
+        cache = model_cache_metrics(client)
+    # the second request found the model in the cache: no load, and the cache holds model bytes
+    assert cache["cifar_model_loads_total"] == loads_after_the_first >= 1
+    assert cache["cifar_model_cache_bytes"] > 0 and cache["cifar_model_load_waiters"] == 0
     assert [p["probabilities"] for p in multipart["predictions"]] == [
         p["probabilities"] for p in as_json["predictions"]
     ]

@@ -37,6 +37,9 @@ def test_a_plan_queues_nothing_and_says_why_no_executor_could_take_it(
         again = client.post("/jobs?dry_run=true&probe=false", json={**SPEC, "gpus": 2}).json()
         assert again["waiting_reason"] == "needs 2 GPUs; the largest running worker has 1: it waits for one"
         assert client.post("/jobs?dry_run=true&probe=false", json=SPEC).json()["waiting_reason"] is None
+        on_a_gpu = client.post("/jobs?dry_run=true", json={**SPEC, "device": "cuda"}).json()  # probe asked for
+        assert on_a_gpu["expected_seconds"] is None and on_a_gpu["probe_step_seconds"] is None
+        assert on_a_gpu["note"].startswith("no probe: the job trains on a GPU and plans probe on the API's CPU")
         assert client.get("/jobs").json()["count"] == 0  # nothing was queued
         bad = client.post("/jobs?dry_run=true", json={**SPEC, "batch_size": 0})
         assert bad.status_code == 422 and bad.json()["message"].startswith("batch_size")

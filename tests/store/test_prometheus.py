@@ -38,6 +38,9 @@ def test_jobs_queue_and_requests_are_counted(client: TestClient) -> None:
     assert found[("cifar_jobs", (("status", "running"),))] == 0
     assert found[("cifar_queue_depth", ())] == 3
     assert found[("cifar_predictions_served_total", ())] == 0
+    # the model cache of this API process: nothing predicted yet (tests/service/test_predict.py fills it)
+    assert found[("cifar_model_cache_bytes", ())] == 0 and found[("cifar_model_loads_total", ())] == 0
+    assert found[("cifar_model_load_waiters", ())] == 0
     posted = [v for (name, labels), v in found.items() if name == "cifar_api_http_requests_total"
               and dict(labels).get("handler") == "/jobs" and dict(labels).get("method") == "POST"]  # fmt: skip
     assert posted == [3]
