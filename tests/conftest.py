@@ -136,6 +136,21 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
             proc.wait()
 
 
+def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
+    """Stop processes we started (and their children), by process group id, all at once: each gets SIGTERM, then
+    SIGKILL if it is still there `timeout` seconds later."""
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 @contextmanager
 def running_service(
     folder: Path, data_dir: Path, database_url: str, extra_env: dict[str, str] | None = None
@@ -172,8 +187,7 @@ def running_service(
         wait_until_up(service.url, api)
         yield service
     finally:
-        for proc in reversed(service.processes):
-            stop_process(proc)
+        stop_processes(list(reversed(service.processes)))
 
 
 @pytest.fixture

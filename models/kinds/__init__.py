@@ -65,6 +65,8 @@ def preload_torch() -> None:
     """Import torch and the torch training code now: a worker does this once, before it forks a
     child per job, so each child starts with them already imported. Not torchvision (ResNet18's): it takes
     over a second to import, which every worker's start would pay, and a ResNet18 job's child pays once."""
+    import torch._dynamo  # noqa: F401  (torch's optimizers import it at their first step: a second per child)
+
     import models.networks.convnet
     import models.networks.mlp
     import models.networks.speedrun

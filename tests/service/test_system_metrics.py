@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from store.engine import make_engine
 from store.tables import SystemPoint
-from tests.conftest import running_service, wait_for_status
+from tests.conftest import running_service, stop_process, wait_for_status
 
 SPEC = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 20, "max_steps": 1500, "log_every": 10,
         "eval_every": 500}  # fmt: skip
@@ -52,7 +52,11 @@ def test_a_jobs_system_metrics_are_sampled_served_streamed_and_plotted(
             assert _axes(client.get(f"/jobs/{job_id}/plot.svg").text) == 4  # loss, accuracy, use, memory
             png = Image.open(io.BytesIO(client.get(f"/jobs/{job_id}/plot.png?width=800&height=600").content))
             assert png.size == (800, 600)
-            plain = client.post("/jobs", json={**SPEC, "max_steps": 1}).json()["id"]  # over before a sample
+            # a worker that samples every hour: its job ends before its first sample
+            stop_process(service.processes.pop())
+            service.env = {**service.env, "SYSTEM_METRICS_SECONDS": "3600"}
+            service.start_worker("hourly")
+            plain = client.post("/jobs", json={**SPEC, "max_steps": 1}).json()["id"]
             wait_for_status(client, plain, {"succeeded", "failed"}, 60)
             assert client.get(f"/jobs/{plain}/system").json()["samples"] == []
             assert _axes(client.get(f"/jobs/{plain}/plot.svg").text) == 2
