@@ -55,6 +55,8 @@ def expected_trial_steps(max_steps: int, eval_every: int, stopping: EarlyStoppin
     # Hyperband as Optuna runs it: brackets b = 0..n-1, bracket b's halving starting at rung b, trials given to
     # brackets in proportion to ceil(n * factor**s / (s + 1)) with s = n - 1 - b
     brackets = math.floor(math.log(base_max_steps / stopping.min_steps, factor)) + 1
+    if brackets < 1:  # min_steps past the base's max_steps (max_steps searched): Optuna's Hyperband stops nothing
+        return float(max_steps)
     weights = [math.ceil(brackets * factor ** (brackets - 1 - b) / (brackets - b)) for b in range(brackets)]
     per_bracket = [
         _halving_steps(max_steps, stop_steps(max_steps, eval_every, stopping.min_steps, factor, b), factor)

@@ -29,6 +29,8 @@ def test_expected_steps_by_hand() -> None:
     expected = (9 * brackets[0] + 5 * brackets[1] + 3 * brackets[2]) / 17
     assert expected_trial_steps(1000, 100, hyperband, 1000) == pytest.approx(expected)
     assert expected_trial_steps(1000, 100, None, 1000) == 1000
+    # Hyperband's brackets come from the base's max_steps: a first rung past it (max_steps searched) stops nothing
+    assert expected_trial_steps(2000, 100, EarlyStopping(method="hyperband", min_steps=500), 100) == 2000
 
 
 @pytest.mark.parametrize("method", ["successive_halving", "hyperband"])
