@@ -17,7 +17,6 @@ answered within 10 s p95. Prints a Markdown table.
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.reports.runs import full_spec, report_runs
 from harness.net import free_port, wait_until_up
+from harness.processes import stop_processes
 from models.training.precision import cpu_model
 
 
@@ -107,9 +107,7 @@ def main() -> None:
                     print(f"figure {run.figure}: actual {actual:.1f} s, probe {probed['expected_seconds']}, "
                           f"history {learned['expected_seconds']}", file=sys.stderr, flush=True)  # fmt: skip
         finally:
-            for proc in (worker, api):
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait()
+            stop_processes([worker, api], timeout=60)
 
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; one worker; SQLite\n")
     print("| figure | run | steps | actual | expected from the probe (ratio) | from one earlier job (ratio) |")

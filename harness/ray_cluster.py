@@ -8,7 +8,6 @@ is the only address. Each node is `ray start --block` in its own process group, 
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from typing import Any
 import httpx
 
 from harness.net import free_port
+from harness.processes import stop_processes
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -57,16 +57,7 @@ class RayCluster:
     def stop(self, grace_seconds: float = 5) -> None:
         """SIGTERM to each node's process group, SIGKILL to what is left after `grace_seconds` (a head told to
         stop can take over 30 s to close its dashboard; the cluster is thrown away, so nothing is lost)."""
-        for node in reversed(self.nodes):
-            if node.poll() is None:
-                os.killpg(node.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_seconds
-        for node in reversed(self.nodes):
-            try:
-                node.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(node.pid, signal.SIGKILL)
-                node.wait()
+        stop_processes(list(reversed(self.nodes)), grace_seconds)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 

@@ -17,7 +17,6 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import signal
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from harness.net import free_port, wait_until_up
 from harness.postgres import PostgresServer, start_postgres
+from harness.processes import stop_processes
 from models.artifacts import ModelArtifact, pack_model
 from models.data.preprocessing import fit_normalization
 from models.kinds import parse_spec
@@ -127,28 +127,7 @@ class Service:
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
     """Stop one process we started (and its children), by process group id."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
-    """Stop processes we started (and their children), by process group id, all at once: each gets SIGTERM, then
-    SIGKILL if it is still there `timeout` seconds later."""
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for proc in procs:
-        try:
-            proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    stop_processes([proc], timeout)
 
 
 @contextmanager

@@ -122,20 +122,18 @@ def _queue(session: Session, job: Job, live_executors: int) -> tuple[int, float 
         return count, None, f"over {MAX_AHEAD_ESTIMATED} jobs are ahead of it"
     ahead = session.scalars(select(Job).where(ahead_of)).all()
     running = session.scalars(select(Job).where(Job.status == JobStatus.running.value)).all()
-    seconds, unknown, estimates = 0.0, 0, dict[str, float | None]()
+    seconds, unknown, speeds = 0.0, 0, dict[str, Speed | None]()
     for other in running:
         if other.steps_per_second:
             seconds += (other.max_steps - other.step) / other.steps_per_second
         else:
             unknown += 1
     for other in ahead:
-        key = json.dumps({**shape(other.spec), "max_steps": other.max_steps, "eval_every": other.spec["eval_every"]},
-                         sort_keys=True)  # fmt: skip
-        if key not in estimates:
-            found = speed(session, other.spec, None)[0]
-            estimates[key] = found.seconds(other.spec) if found else None
-        estimate = estimates[key]
-        seconds, unknown = (seconds + estimate, unknown) if estimate is not None else (seconds, unknown + 1)
+        key = json.dumps(shape(other.spec), sort_keys=True)
+        if key not in speeds:  # each shape's history read once, whatever its jobs' lengths
+            speeds[key] = speed(session, other.spec, None)[0]
+        found = speeds[key]
+        seconds, unknown = (seconds + found.seconds(other.spec), unknown) if found else (seconds, unknown + 1)
     if unknown:
         return count, None, f"{unknown} of the jobs running or ahead of it have no speed to go by yet"
     return count, seconds / max(1, live_executors), None

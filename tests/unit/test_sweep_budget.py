@@ -35,8 +35,8 @@ def test_expected_steps_by_hand() -> None:
 
 @pytest.mark.parametrize("method", ["successive_halving", "hyperband"])
 def test_the_expected_steps_match_optunas_pruners_on_trials_of_random_quality(method: str) -> None:
-    """300 trials whose curves are a random level plus noise: the steps Optuna's pruner lets them run, on average,
-    within 20% of the expectation (measured: 11% fewer for successive halving, 5% fewer for Hyperband)."""
+    """300 trials whose curves are a random level plus noise: Optuna's pruner lets them run fewer steps than the
+    expectation on average, by less than a fifth (seeded: 11% fewer for successive halving, 5% for Hyperband)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     stopping = EarlyStopping(method=method, min_steps=100, reduction_factor=3)
     pruner: optuna.pruners.BasePruner = (
@@ -57,4 +57,4 @@ def test_the_expected_steps_match_optunas_pruners_on_trials_of_random_quality(me
         ran.append(step)
         study.tell(trial, level)
     measured = sum(ran) / len(ran)
-    assert measured == pytest.approx(expected_trial_steps(1000, 100, stopping, 1000), rel=0.2)
+    assert 0.8 <= measured / expected_trial_steps(1000, 100, stopping, 1000) <= 1.0
