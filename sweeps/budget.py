@@ -4,8 +4,8 @@ Early stopping is Optuna's successive halving (or Hyperband, a mix of successive
 rungs): a trial is checked at rungs `min_steps * reduction_factor**k`, at its first test evaluation at or past
 each, and goes on only when it is in the best 1/`reduction_factor` of the trials that reached that rung. The
 expected steps below assume exactly that share goes on at every rung. On simulated trials of random quality
-Optuna's pruners let them run fewer steps than that, by less than a fifth (`tests/unit/test_sweep_budget.py`); a
-search that finds better trials as it goes stops fewer of its later ones.
+Optuna's pruners let them run within a fifth of that (`tests/unit/test_sweep_budget.py`); a search that finds
+better trials as it goes stops fewer of its later ones.
 """
 
 import math
