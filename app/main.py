@@ -23,11 +23,12 @@ from app.plumbing.auth import require_api_key
 from app.plumbing.body_limit import BodySizeLimitMiddleware
 from app.plumbing.docs import install_docs
 from app.plumbing.errors import COMMON_ERRORS, install_error_handlers, refuse_unknown_query_parameters
+from app.plumbing.heap import freeze_long_lived, thaw
+from app.plumbing.pools import WorkPool
 from app.plumbing.prometheus import install_prometheus
 from app.plumbing.security_headers import SecurityHeadersMiddleware
 from app.predict.metrics import ModelCacheCollector
 from app.predict.model_cache import ModelCache
-from app.predict.pool import PredictPool
 from app.reports.runs import with_todays_defaults
 from app.settings import ApiSettings, get_settings, split_list
 from app.sweeps.driver import SweepDriver
@@ -64,18 +65,23 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 log.info("training hashes filled in for %s jobs stored before them", filled)
         app.state.model_cache = ModelCache(settings.model_cache_mb * 1024 * 1024)
         app.state.scraped_collectors["model_cache"] = ModelCacheCollector(app.state.model_cache)
-        app.state.predict_pool = PredictPool(settings.predict_concurrency)
+        app.state.predict_pool = WorkPool(settings.predict_concurrency, "predict")
+        app.state.bulk_pool = WorkPool(settings.bulk_concurrency, "bulk")
         app.state.prober = Prober(settings.data_dir, settings.plan_probe_seconds)
         app.state.curves = JobCurves(app.state.sessions)
-        app.state.events = JobEvents(app.state.curves, settings.events_interval_seconds)
+        app.state.events = JobEvents(app.state.curves, settings.events_interval_seconds, app.state.bulk_pool)
         app.state.stream_slots = StreamSlots(settings.events_max_streams)
         sessions = app.state.sessions
         app.state.table_events = JobsTableEvents(lambda: table_rows(sessions), settings.events_interval_seconds)
         log.info("database %s ready", engine.url.render_as_string(hide_password=True))
         driver = SweepDriver(app.state.sessions, settings.sweep_interval_seconds, app.state.sweep_driver_passes)
         driver.start()
+        freeze_long_lived()  # app.plumbing.heap: out of full collections' way
         yield
+        thaw()
         await driver.stop()
+        app.state.predict_pool.close()
+        app.state.bulk_pool.close()
         engine.dispose()
 
     app = FastAPI(
@@ -97,6 +103,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     protected = [Depends(require_api_key), *checked]
     routers = (
         jobs.router,
+        jobs.kinds_router,
         curves.jobs_router,
         predict.router,
         curves.router,

@@ -55,6 +55,14 @@ class ApiSettings(WebhookSettings):
         description="/predict requests decoded and run at once per API process, more wait their turn; default: "
         "half the cores (on 2 cores, 2 at once took both from polling: bench/hostile_load.py).",
     )
+    bulk_concurrency: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
+        ge=1,
+        le=64,
+        description="Whole curves (JSON pages, CSV), event-stream catch-up pages and plots built at once per API "
+        "process, more wait their turn; default: half the cores (eight at once made polling 4x slower at p99: "
+        "bench/hostile_load.py).",
+    )
     max_images_per_request: int = Field(256, ge=1, le=256, description="Most images in one /predict request.")
     model_cache_mb: int = Field(
         1024,

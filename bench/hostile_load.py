@@ -15,13 +15,18 @@ answers one ordinary prediction (so each has the model and torch loaded):
   is refused (500 trials each), and 20 clients catching up on the 101,000-point curve from its start,
   again 2 s after each catch-up;
 - `idle streams`: the pollers, and 1,000 event streams opened and never read.
+The 20 pollers run in a process of their own, as another person's client would (in the bench's process
+they would share one GIL with its 28 hostile client threads and time those too), and send a few untimed
+requests to each phase's fresh API process before its clock starts.
 Prints the API's peak resident memory (VmHWM) and the pollers' p50/p99 latency side by side, with the
-ratios against `quiet`. Every request loop is bounded in time.
+ratios against `quiet`, and the CPU time the API, the hostile clients and the pollers used in each
+phase. Every request loop is bounded in time.
 """
 
 import argparse
 import io
 import json
+import multiprocessing
 import os
 import resource
 import socket
@@ -41,11 +46,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.net import free_port, wait_until_up
-from models.kinds import parse_spec
-from store.attempts import cancel_attempt, claim_next
-from store.engine import make_engine, make_session_factory
-from store.jobs import create_job
-from store.points import add_points
 
 TRAINING = {"model": "torch_mlp", "hidden_units": [256], "max_steps": 200_000, "log_every": 10,
             "eval_every": 2000, "name": "polled"}  # fmt: skip
@@ -54,6 +54,7 @@ LONG_CURVE = {"model": "torch_mlp", "max_steps": 1_000_000, "log_every": 10, "ev
 ALL_REFUSED = {"base": {"model": "torch_mlp", "max_steps": 200}, "method": "random", "trials": 500,
                "search": {"warmup_steps": {"uniform": [150, 199]}, "max_steps": {"uniform": [100, 149]}}}  # fmt: skip
 IDLE_STREAMS = 1000
+WARM_UP_POLLS = 4  # per poller, before each phase's clock starts: not timed, in any phase
 CATCH_UP_PAUSE_SECONDS = 2.0  # each catch-up client follows the long curve from its start every 2 s
 
 
@@ -66,6 +67,13 @@ def cpu_model() -> str:
 
 def store_long_curve(database_url: str) -> int:
     """A finished (cancelled) job with 100,000 train and 1,000 test points, written through the store."""
+    # imported here: the pollers' process (which imports this module) stays a light client, without torch
+    from models.kinds import parse_spec
+    from store.attempts import cancel_attempt, claim_next
+    from store.engine import make_engine, make_session_factory
+    from store.jobs import create_job
+    from store.points import add_points
+
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     with sessions() as session:
@@ -97,6 +105,12 @@ def open_idle_streams(port: int, count: int) -> tuple[list[socket.socket], dict[
             status = "other"
         answers[status if status in answers else "other"] += 1
     return sockets, answers
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -133,30 +147,71 @@ def hostile_requests() -> list[tuple[str, Callable[[httpx.Client, int], httpx.Re
     ]  # fmt: skip
 
 
-def run_clients(
-    url: str, job_id: int, seconds: float, pollers: int, hostile: int, long_job: int, catch_ups: int
-) -> tuple[list[float], dict[str, list[int]]]:
+def poll(url: str, job_id: int, pollers: int, deadlines: "multiprocessing.Queue[float]",
+         results: "multiprocessing.Queue[list[float]]") -> None:  # fmt: skip
+    """The pollers, in a process of their own (as another person's client is): their latencies are the
+    service's, not the bench's other client threads' share of one GIL. Each poller first sends a few
+    requests that are not timed (in every phase: each starts a fresh API process, whose first requests
+    open connections and fill caches while all 20 pollers wait together); then the pollers poll until the
+    deadline they are sent (the monotonic clock is the machine's, the same in every process)."""
     latencies: list[float] = []
-    statuses: dict[str, list[int]] = {}
     lock = threading.Lock()
-    deadline = time.monotonic() + seconds
-    requests = hostile_requests() if hostile else []
+    warmed_up, go = threading.Barrier(pollers + 1), threading.Event()
+    window: dict[str, float] = {}
 
     def poller() -> None:
         with httpx.Client(base_url=url, timeout=60) as client:
-            i = 0
-            while time.monotonic() < deadline:
-                started = time.perf_counter()
+
+            def poll_once(i: int) -> None:
                 if i % 2:
                     response = client.get(f"/jobs/{job_id}")
                 else:
                     response = client.get(f"/jobs/{job_id}/metrics", params={"max_points": 500})
-                elapsed = time.perf_counter() - started
                 response.raise_for_status()
+
+            for i in range(WARM_UP_POLLS):  # a fresh API process's first requests (connections, caches)
+                poll_once(i)
+            warmed_up.wait()
+            go.wait()
+            i = 0
+            while time.monotonic() < window["deadline"]:
+                started = time.perf_counter()
+                poll_once(i)
+                elapsed = time.perf_counter() - started
                 with lock:
                     latencies.append(elapsed)
                 i += 1
                 time.sleep(0.05)
+
+    threads = [threading.Thread(target=poller) for _ in range(pollers)]
+    for t in threads:
+        t.start()
+    warmed_up.wait()
+    results.put([])  # ready
+    window["deadline"] = deadlines.get()
+    cpu_at_start = cpu_seconds(os.getpid())
+    go.set()
+    for t in threads:
+        t.join()
+    results.put(latencies)
+    results.put([cpu_seconds(os.getpid()) - cpu_at_start])
+
+
+def run_clients(
+    url: str, job_id: int, seconds: float, pollers: int, hostile: int, long_job: int, catch_ups: int
+) -> tuple[list[float], dict[str, list[int]], float]:
+    """The pollers' latencies, the hostile requests' answers, and the CPU seconds the pollers' process used."""
+    statuses: dict[str, list[int]] = {}
+    lock = threading.Lock()
+    requests = hostile_requests() if hostile else []
+    context = multiprocessing.get_context("spawn")
+    deadlines: multiprocessing.Queue[float] = context.Queue()
+    polled: multiprocessing.Queue[list[float]] = context.Queue()
+    polling = context.Process(target=poll, args=(url, job_id, pollers, deadlines, polled))
+    polling.start()
+    polled.get(timeout=120)  # the polling process is ready
+    deadline = time.monotonic() + seconds
+    deadlines.put(deadline)
 
     def attacker(n: int) -> None:
         with httpx.Client(base_url=url, timeout=120) as client:
@@ -189,14 +244,16 @@ def run_clients(
                 pause = retry_after or CATCH_UP_PAUSE_SECONDS  # then again, as a follower that reconnects
                 time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
 
-    threads = [threading.Thread(target=poller) for _ in range(pollers)]
-    threads += [threading.Thread(target=attacker, args=(n,)) for n in range(hostile)]
+    threads = [threading.Thread(target=attacker, args=(n,)) for n in range(hostile)]
     threads += [threading.Thread(target=catching_up) for _ in range(catch_ups if hostile else 0)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return latencies, statuses
+    latencies = polled.get(timeout=seconds + 120)
+    pollers_cpu = polled.get(timeout=60)[0]
+    polling.join(30)
+    return latencies, statuses, pollers_cpu
 
 
 def small_png() -> bytes:
@@ -247,6 +304,7 @@ def main() -> None:
             while client.get(f"/jobs/{job_id}").json()["progress"]["step"] < 2000:
                 time.sleep(1)
         results = {}
+        cpu: dict[str, tuple[float, float, float]] = {}  # the API's, the hostile clients', the pollers'
         notes: list[str] = []
         # quiet: the pollers alone; hostile: the attacks on requests, sweeps and catch-ups; idle streams: a
         # flood of event streams that never read (the per-process cap is what stands against it)
@@ -260,8 +318,10 @@ def main() -> None:
                 with httpx.Client(base_url=url, timeout=60) as client:
                     sweeps = [client.post("/sweeps", json=ALL_REFUSED).json()["id"] for _ in range(2)]
             idle, idle_answers = open_idle_streams(port, flood)
-            latencies, statuses = run_clients(url, job_id, args.seconds, pollers=20, hostile=attackers,
+            api_cpu, bench_cpu = cpu_seconds(api.pid), cpu_seconds(os.getpid())
+            latencies, statuses, pollers_cpu = run_clients(url, job_id, args.seconds, pollers=20, hostile=attackers,
                                               long_job=long_job, catch_ups=args.catch_ups)  # fmt: skip
+            cpu[phase] = (cpu_seconds(api.pid) - api_cpu, cpu_seconds(os.getpid()) - bench_cpu, pollers_cpu)
             with httpx.Client(base_url=url, timeout=60) as client:
                 ended = [client.get(f"/sweeps/{sweep}").json() for sweep in sweeps]
             if ended:
@@ -287,6 +347,13 @@ def main() -> None:
         run = results[name]
         print(f"| {name} vs quiet | +{run[0] - quiet[0]:.0f} MB | {run[1] / quiet[1]:.2f}x | "
               f"{run[2] / quiet[2]:.2f}x | |")  # fmt: skip
+    print()
+    print(f"CPU seconds used in each phase of {args.seconds:.0f} s (the machine has {os.cpu_count()} cores; the "
+          "worker's training, at nice 10, takes what is left):")  # fmt: skip
+    print("| run | API | the bench's hostile clients | the pollers' process |")
+    print("|---|---|---|---|")
+    for name, (api_s, clients_s, pollers_s) in cpu.items():
+        print(f"| {name} | {api_s:.1f} | {clients_s:.1f} | {pollers_s:.1f} |")
     print()
     print("Hostile requests and their answers:")
     for name, codes in sorted(hostile_run[4].items()):

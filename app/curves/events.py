@@ -16,10 +16,12 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette import ServerSentEvent
 
 from app.curves.views import JobCurves, JobView
+from app.plumbing.pools import WorkPool
 
 POINTS_PER_EVENT = 5000  # a client catching up on a long curve gets it in several events
 
@@ -39,10 +41,18 @@ def _moved_on(feed: _Feed, seen: int) -> bool:
 
 
 class JobEvents:
-    def __init__(self, curves: JobCurves, interval_seconds: float, page_cache_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        curves: JobCurves,
+        interval_seconds: float,
+        bulk: WorkPool | None = None,
+        page_cache_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        """`bulk`: the pool that builds catch-up pages (its own, one at a time, when not given)."""
         self.curves, self.interval = curves, interval_seconds
         self._feeds: dict[int, _Feed] = {}
-        self.pages = PageCache(page_cache_bytes)
+        self.bulk = bulk or WorkPool(1)
+        self.pages = PageCache(page_cache_bytes, self.bulk)
 
     async def _poll(self, job_id: int, feed: _Feed) -> None:
         while True:
@@ -143,7 +153,7 @@ class JobEvents:
             if final:  # built once for every client catching up, even when they ask together
                 page = await self.pages.get_or_build((view.id, number), partial(_points_event, view, chunk))
             else:
-                page = await run_in_threadpool(_points_event, view, chunk)
+                page = await self.bulk.run(_points_event, view, chunk)
             yield int(view.curve.step[stop - 1]), page
             start = stop
 
@@ -151,10 +161,10 @@ class JobEvents:
 class PageCache:
     """Encoded pages of settled points (they never change), least recently used dropped past `capacity_bytes`;
     a page asked for while it is being built waits for that build (single flight). Used from the event loop
-    only; the builds run in worker threads."""
+    only; the builds run in the bulk pool's threads."""
 
-    def __init__(self, capacity_bytes: int) -> None:
-        self.capacity_bytes = capacity_bytes
+    def __init__(self, capacity_bytes: int, bulk: WorkPool) -> None:
+        self.capacity_bytes, self.bulk = capacity_bytes, bulk
         self._pages: OrderedDict[tuple[int, int], bytes] = OrderedDict()
         self._building: dict[tuple[int, int], asyncio.Future[bytes]] = {}
         self._bytes = 0
@@ -166,7 +176,7 @@ class PageCache:
             return page
         pending = self._building.get(key)
         if pending is None:
-            pending = self._building[key] = asyncio.ensure_future(run_in_threadpool(build))
+            pending = self._building[key] = asyncio.ensure_future(self.bulk.run(build))
             pending.add_done_callback(partial(self._built, key))
         return await asyncio.shield(pending)  # a client that leaves does not cancel the others' page
 
@@ -185,7 +195,7 @@ class PageCache:
 
 
 def _event(name: str, cursor: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {"event": name, "id": str(cursor), "data": json.dumps(body, separators=(",", ":"), allow_nan=False)}
+    return {"event": name, "id": str(cursor), "data": orjson.dumps(body).decode()}  # as /metrics encodes points
 
 
 def _points_event(view: JobView, chunk: np.ndarray) -> bytes:
@@ -197,7 +207,8 @@ def _points_event(view: JobView, chunk: np.ndarray) -> bytes:
 
 class JobsTableEvents:
     """The newest jobs' rows for the web page's table: one read per interval for every client of this
-    process; the first event holds every row, later ones only the rows that changed."""
+    process; the first event holds every row, later ones only the rows that changed, and `gone` for a row
+    no longer among them (deleted, or pushed out by newer jobs)."""
 
     def __init__(self, read_rows: Callable[[], list[dict[str, Any]]], interval_seconds: float) -> None:
         self.read_rows, self.interval = read_rows, interval_seconds
@@ -239,6 +250,9 @@ class JobsTableEvents:
                     for row in rows:
                         if sent.get(row["id"]) != row:
                             yield {"event": "job", "data": json.dumps(row, separators=(",", ":"))}
+                    now_shown = {row["id"] for row in rows}
+                    for gone in sent.keys() - now_shown:  # deleted, or older than the newest rows shown
+                        yield {"event": "gone", "data": json.dumps({"id": gone})}
                 sent = {row["id"]: row for row in rows}
         finally:
             self._followers -= 1

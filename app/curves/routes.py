@@ -16,7 +16,7 @@ from app.curves.plots import MEDIA_TYPES, ImageFormat, Labelled, compare_plot, j
 from app.curves.reading import points_csv, read_all_points, read_downsampled_json, read_metrics_json
 from app.curves.schemas import MetricsPublic, SystemPublic
 from app.curves.system import read_system, system_csv, system_json
-from app.plumbing.deps import MAX_ID, JobId, SessionFactoryDep
+from app.plumbing.deps import MAX_ID, BulkDep, JobId, SessionFactoryDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.plumbing.errors import error_responses, explain_limit
 from app.plumbing.refusals import Busy, InvalidField
@@ -54,6 +54,7 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def get_metrics(
     sessions: SessionFactoryDep,
     curves: CurvesDep,
+    bulk: BulkDep,
     job_id: JobId,
     since: Annotated[int | None, Query(ge=-1, le=MAX_INT32, description="Only points with step > since.")] = None,
     max_points: Annotated[
@@ -73,12 +74,12 @@ async def get_metrics(
 ) -> Response:
     """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
     if format == "csv":
-        points = await run_in_threadpool(read_all_points, sessions, job_id, split)
+        points = await bulk.run(read_all_points, sessions, job_id, split)
         return StreamingResponse(points_csv(points), media_type="text/csv")
-    if max_points is not None:
+    if max_points is not None:  # a few hundred points, from the cached curve: a small request
         body = await run_in_threadpool(read_downsampled_json, curves, job_id, since, max_points, split)
     else:
-        body = await run_in_threadpool(read_metrics_json, sessions, job_id, since, limit, split)
+        body = await bulk.run(read_metrics_json, sessions, job_id, since, limit, split)
     return Response(body, media_type="application/json")
 
 
@@ -116,9 +117,9 @@ async def get_system(
     response_class=StreamingResponse,
     responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}, "description": "step,split,loss,accuracy"}},
 )
-def get_metrics_csv(sessions: SessionFactoryDep, job_id: JobId) -> StreamingResponse:
+async def get_metrics_csv(sessions: SessionFactoryDep, bulk: BulkDep, job_id: JobId) -> StreamingResponse:
     """Every point of the curve as CSV (header `step,split,loss,accuracy`), for a spreadsheet or pandas."""
-    points = read_all_points(sessions, job_id)
+    points = await bulk.run(read_all_points, sessions, job_id)
     return StreamingResponse(
         points_csv(points),
         media_type="text/csv",
@@ -202,9 +203,10 @@ def _plot_response(data: bytes, image_format: ImageFormat) -> Response:
 
 
 @router.get("/jobs/{job_id}/plot.{image_format}", response_class=Response, responses=IMAGE_RESPONSES)
-def plot_job(
+async def plot_job(
     sessions: SessionFactoryDep,
     curves: CurvesDep,
+    bulk: BulkDep,
     job_id: JobId,
     image_format: ImageFormat,
     width: Width = 1000,
@@ -212,8 +214,11 @@ def plot_job(
 ) -> Response:
     """Loss and accuracy against step, train and test, like the report's figures (also for running jobs); below
     them, once the job has system samples, its CPU use and data wait, and its memory."""
-    labelled = _labelled(curves, sessions, job_id, with_system=True)
-    return _plot_response(job_plot(labelled, width, height, image_format), image_format)
+
+    def draw() -> bytes:
+        return job_plot(_labelled(curves, sessions, job_id, with_system=True), width, height, image_format)
+
+    return _plot_response(await bulk.run(draw), image_format)
 
 
 @router.get(
@@ -221,9 +226,10 @@ def plot_job(
     response_class=Response,
     responses=IMAGE_RESPONSES,
 )
-def plot_comparison(
+async def plot_comparison(
     sessions: SessionFactoryDep,
     curves: CurvesDep,
+    bulk: BulkDep,
     image_format: ImageFormat,
     jobs: Annotated[str, Query(max_length=400, description="Comma-separated job ids, e.g. `3,4,5`.")],
     metric: Literal["loss", "accuracy"] = "accuracy",
@@ -238,8 +244,12 @@ def plot_comparison(
         raise InvalidField("jobs", "comma-separated job ids, e.g. 3,4,5", location="query") from None
     if not ids or len(ids) > MAX_COMPARED or not all(1 <= i <= MAX_ID for i in ids):
         raise InvalidField("jobs", f"between 1 and {MAX_COMPARED} job ids, each from 1 to {MAX_ID}", location="query")
-    labelled = [_labelled(curves, sessions, job_id) for job_id in dict.fromkeys(ids)]
-    return _plot_response(compare_plot(labelled, metric, split, width, height, image_format), image_format)
+
+    def draw() -> bytes:
+        labelled = [_labelled(curves, sessions, job_id) for job_id in dict.fromkeys(ids)]
+        return compare_plot(labelled, metric, split, width, height, image_format)
+
+    return _plot_response(await bulk.run(draw), image_format)
 
 
 @router.get(
@@ -248,7 +258,8 @@ def plot_comparison(
     responses={
         200: {
             "content": {"text/event-stream": {}},
-            "description": "`jobs` (the newest jobs' rows) first, then `job` for each row that changes.",
+            "description": "`jobs` (the newest jobs' rows) first, then `job` for each row that changes and "
+            '`gone` (`{"id"}`) for a row no longer among them (deleted, or older than the newest).',
         },
         **error_responses({503: "This API process has EVENTS_MAX_STREAMS streams open: see Retry-After."}),
     },

@@ -7,7 +7,14 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from app.jobs.plan import plan
 from app.jobs.reproduction import verdict
-from app.jobs.schemas import JobPublic, JobsPublic, PlanPublic, ReproductionPublic
+from app.jobs.schemas import (
+    JobPublic,
+    JobsPublic,
+    ModelKindPublic,
+    ModelKindsPublic,
+    PlanPublic,
+    ReproductionPublic,
+)
 from app.jobs.service import (
     check_init_from_job,
     job_public,
@@ -17,7 +24,7 @@ from app.jobs.service import (
 from app.plumbing.deps import JobDep, JobId, SessionDep, SessionFactoryDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.plumbing.refusals import InvalidField
-from models.kinds import JobSpec
+from models.kinds import KINDS, JobSpec, parse_spec
 from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import model_chunks, model_info, verify_model
 from store.jobs import create_job, delete_job, request_cancel
@@ -26,6 +33,7 @@ from store.reproductions import create_reproduction
 from store.tables import JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+kinds_router = APIRouter(prefix="/models", tags=["jobs"])
 
 SPEC_EXAMPLES: dict[str, Any] = {
     "default": {
@@ -239,3 +247,14 @@ def get_logs(
     if tail is not None:
         text = "".join(lines[-tail:])
     return PlainTextResponse(text, headers={"X-Attempt": str(found.attempt), "X-Truncated": str(truncated).lower()})
+
+
+@kinds_router.get("", response_model=ModelKindsPublic)
+def get_model_kinds() -> ModelKindsPublic:
+    """Every model kind with its defaults: the spec a job of that kind runs when it gives only `model`
+    (what the page compares a job's spec with, to mark the fields it chose)."""
+    return ModelKindsPublic(
+        models=[
+            ModelKindPublic(model=kind, defaults=parse_spec({"model": kind}).model_dump(mode="json")) for kind in KINDS
+        ]
+    )

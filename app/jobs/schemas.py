@@ -169,3 +169,12 @@ class PlanPublic(BaseModel):
     expected_wait_seconds: float | None = Field(description="Until it could start, over the running executors.")
     expected_wait_unknown: str | None = Field(description="Why the wait is unknown, when it is.")
     waiting_reason: str | None = Field(description="Why no running executor could take it, when none could.")
+
+
+class ModelKindPublic(BaseModel):
+    model: str
+    defaults: dict[str, Any] = Field(description="The spec of a job that gives only `model`, every default filled in.")
+
+
+class ModelKindsPublic(BaseModel):
+    models: list[ModelKindPublic]

@@ -85,4 +85,4 @@ class BodySizeLimitMiddleware:
 
     @staticmethod
     async def _refuse(send: Send, cap: int) -> None:
-        await send_error(send, 413, f"request body over the limit of {cap:,} bytes for this route")
+        await send_error(send, 413, f"request body over the limit of {cap:,} bytes for this route", close=True)

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.plumbing.pools import WorkPool
 from store.jobs import find_job
 from store.tables import MAX_INT32, Job
 
@@ -26,6 +27,14 @@ async def get_session_factory(request: Request) -> sessionmaker[Session]:
 
 
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+
+
+async def get_bulk_pool(request: Request) -> WorkPool:
+    """The pool for whole curves, catch-up pages and plots (app.plumbing.pools)."""
+    return request.app.state.bulk_pool  # type: ignore[no-any-return]
+
+
+BulkDep = Annotated[WorkPool, Depends(get_bulk_pool)]
 
 
 JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id.")]

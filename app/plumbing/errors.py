@@ -109,10 +109,14 @@ def error_body(message: str) -> dict[str, str]:
     return {"message": message, "detail": message}
 
 
-async def send_error(send: Send, status: int, message: str) -> None:
-    """The error answer from an ASGI middleware, before any route runs."""
+async def send_error(send: Send, status: int, message: str, close: bool = False) -> None:
+    """The error answer from an ASGI middleware, before any route runs. `close`: the request's body was not
+    read, so the connection closes after the answer (as nginx and Go's net/http do) instead of the server
+    reading and dropping the rest of it."""
     body = json.dumps(error_body(message)).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -182,7 +186,9 @@ def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
 
     @app.exception_handler(InvalidField)
     async def invalid_field(_request: Request, exc: InvalidField) -> JSONResponse:
-        return JSONResponse(status_code=422, content=validation_body((exc.location, exc.field), exc.problem))
+        headers = {"Connection": "close"} if exc.body_left_unread else None
+        body = validation_body((exc.location, exc.field), exc.problem)
+        return JSONResponse(status_code=422, content=body, headers=headers)
 
     @app.exception_handler(IdempotencyConflict)
     async def idempotency_conflict(_request: Request, exc: IdempotencyConflict) -> JSONResponse:

@@ -4,6 +4,10 @@ Each message names the field or file it is about."""
 
 
 class RequestRefused(Exception):
+    # refused before its body was read to the end: the answer closes the connection rather than the server
+    # reading and dropping the rest
+    body_left_unread = False
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

@@ -10,9 +10,9 @@ from starlette.datastructures import UploadFile
 
 from app.plumbing.deps import MAX_ID
 from app.plumbing.errors import error_responses
+from app.plumbing.pools import WorkPool
 from app.plumbing.refusals import InvalidField, NotBase64, UnsupportedMedia
 from app.predict.images import Upload
-from app.predict.pool import PredictPool
 from app.predict.schemas import MAX_IMAGES_PER_REQUEST, TOP_K_DEFAULT, TOP_K_MAX, PredictionsPublic, PredictJSON
 from app.predict.service import predict
 
@@ -81,15 +81,14 @@ async def _read_multipart(request: Request) -> tuple[list[Upload], dict[str, Any
 
 
 # A valid body is {"images": [...], "job_id": n, "top_k": k}: base64 holds neither commas nor quotes,
-# so it has at most this many of each. Counting them (C speed, no allocation) refuses a body of
-# millions of tiny items before a parser expands it into millions of objects.
+# so it has at most this many of each. Counting them as the body arrives (C speed, no allocation) refuses
+# a body of millions of tiny items at its first chunks, before it is read on or parsed into millions of
+# objects.
 MAX_JSON_ITEMS = MAX_IMAGES_PER_REQUEST + 8
 
 
 def _parse_json(raw: bytes) -> tuple[list[Upload], dict[str, Any]]:
     """Blocking (a body may be tens of MB): called in a worker thread, never on the event loop."""
-    if raw.count(b",") > MAX_JSON_ITEMS or raw.count(b'"') > 2 * MAX_JSON_ITEMS:
-        raise InvalidField("images", f"at most {MAX_IMAGES_PER_REQUEST} images (base64 strings) per request")
     try:
         body = PredictJSON.model_validate_json(raw)
     except ValidationError as exc:
@@ -107,8 +106,17 @@ def _parse_json(raw: bytes) -> tuple[list[Upload], dict[str, Any]]:
 
 
 async def _read_json(request: Request) -> tuple[list[Upload], dict[str, Any]]:
-    pool: PredictPool = request.app.state.predict_pool
-    return await pool.run(_parse_json, await request.body())
+    chunks: list[bytes] = []
+    commas = quotes = 0
+    async for chunk in request.stream():
+        commas, quotes = commas + chunk.count(b","), quotes + chunk.count(b'"')
+        if commas > MAX_JSON_ITEMS or quotes > 2 * MAX_JSON_ITEMS:
+            refusal = InvalidField("images", f"at most {MAX_IMAGES_PER_REQUEST} images (base64 strings) per request")
+            refusal.body_left_unread = True
+            raise refusal
+        chunks.append(chunk)
+    pool: WorkPool = request.app.state.predict_pool
+    return await pool.run(_parse_json, b"".join(chunks))
 
 
 @router.post(
@@ -136,7 +144,7 @@ async def predict_images(
         chosen_job = _int_field(chosen_job, "job_id", 1, MAX_ID)
     k = top_k if top_k is not None else _int_field(fields.get("top_k", TOP_K_DEFAULT), "top_k", 1, TOP_K_MAX)
     state = request.app.state
-    pool: PredictPool = state.predict_pool
+    pool: WorkPool = state.predict_pool
     answer = await pool.run(predict, state.sessions, state.model_cache, state.settings, uploads, chosen_job, k)
     state.predictions_served.inc(len(answer.predictions))
     return answer

@@ -7,6 +7,7 @@ import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.plumbing.errors import status_of
+from app.plumbing.heap import freezing_what_it_imports
 from app.plumbing.refusals import InvalidField, RequestRefused, TooLarge
 from app.predict.images import PixelBudget, Upload, decode_upload
 from app.predict.model_cache import LoadedModel, ModelCache
@@ -60,7 +61,10 @@ def load_model(sessions: sessionmaker[Session], cache: ModelCache, job_id: int |
                 raise NoModel("no succeeded job with an intact model yet: train one first (POST /jobs)")
             info = model_info(session, chosen)  # JobNotFound / NoModel, e.g. for a deleted job
         try:
-            return chosen, cache.get((chosen, info.sha256), info.size_bytes, partial(_load, sessions, chosen))
+            # the first model imports torch (the API starts without it): what that brings lives as long as the
+            # process (app.plumbing.heap)
+            load = partial(freezing_what_it_imports, partial(_load, sessions, chosen))
+            return chosen, cache.get((chosen, info.sha256), info.size_bytes, load)
         except ArtifactCorrupt:
             if job_id is not None or len(passed_over) >= MAX_DAMAGED_PASSED_OVER:
                 raise

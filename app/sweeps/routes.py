@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from app.curves.plots import MEDIA_TYPES, ImageFormat
 from app.jobs.service import check_init_from_job
-from app.plumbing.deps import MAX_ID, SessionDep
+from app.plumbing.deps import MAX_ID, BulkDep, SessionDep, SessionFactoryDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.sweeps.plan import sweep_plan
 from app.sweeps.schemas import SweepPlanPublic, SweepPublic, SweepsPublic
@@ -88,13 +88,19 @@ def cancel(session: SessionDep, sweep_id: SweepId) -> SweepPublic:
     response_class=Response,
     responses={**NOT_FOUND, 200: {"content": {"image/png": {}, "image/svg+xml": {}}, "description": "The plot."}},
 )
-def get_sweep_plot(
-    session: SessionDep,
+async def get_sweep_plot(
+    sessions: SessionFactoryDep,
+    bulk: BulkDep,
     sweep_id: SweepId,
     image_format: ImageFormat,
     width: Annotated[int, Query(ge=200, le=4000)] = 1100,
     height: Annotated[int, Query(ge=150, le=3000)] = 450,
 ) -> Response:
     """Each trial's objective (early-stopped ones marked) and the test curves of the best three."""
-    image = sweep_plot_image(session, sweep_id, width, height, image_format)
+
+    def draw() -> bytes:
+        with sessions() as session:
+            return sweep_plot_image(session, sweep_id, width, height, image_format)
+
+    image = await bulk.run(draw)
     return Response(image, media_type=MEDIA_TYPES[image_format], headers={"Cache-Control": "no-store"})

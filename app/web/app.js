@@ -107,6 +107,7 @@ function followJobs() {
   stopJobs = follow("/events", (name, data) => {
     if (name === "jobs") { rows.clear(); document.querySelector("#jobs tbody").replaceChildren(); data.jobs.forEach(renderRow); }
     else if (name === "job") renderRow(data);
+    else if (name === "gone") { const tr = rows.get(data.id); if (tr) { tr.remove(); rows.delete(data.id); } }
     $("connection").textContent = name === "error" ? `not connected: ${data.message}` : "live";
   });
 }
@@ -225,10 +226,73 @@ function redraw() {
   charts[1].setData([steps, column("train_accuracy"), column("test_accuracy")]);
 }
 
+const ACTIVE = new Set(["queued", "running"]);
+let kindDefaults = null;  // model kind -> its default spec (GET /models), read once
+
+function seconds(value) {
+  if (value === null || value === undefined) return "—";
+  return value < 90 ? `${value.toFixed(1)} s` : value < 5400 ? `${(value / 60).toFixed(1)} min` : `${(value / 3600).toFixed(1)} h`;
+}
+
+function jobLink(id, text) {
+  return Object.assign(document.createElement("a"), { href: `#job/${id}`, textContent: text });
+}
+
+// What a job's page says beyond its curves: outcome, lineage, the spec with the fields it chose marked.
+async function showJobFacts(job) {
+  const metrics = job.final_metrics || {};
+  const rows = [
+    ["status", job.status], ["attempts", String(job.attempts)],
+    ["where", job.placement ? Object.entries(job.placement).map(([k, v]) => `${k} ${v}`).join(", ") : "—"],
+    ["queued", seconds(job.queued_seconds)], ["running", seconds(job.running_seconds)],
+    ["test accuracy", metrics.test_accuracy === undefined ? "—" : metrics.test_accuracy.toFixed(4)],
+    ["best test accuracy", metrics.best_test_accuracy === undefined ? "—" : metrics.best_test_accuracy.toFixed(4)],
+    ["train loss", metrics.train_loss === undefined ? "—" : metrics.train_loss.toFixed(4)],
+    ["steps/s", metrics.steps_per_second === undefined ? "—" : metrics.steps_per_second.toFixed(1)],
+    ["device, precision", metrics.device ? `${metrics.device}, ${metrics.precision || "float32"}` : "—"],
+  ];
+  $("job-outcome").replaceChildren(...rows.flatMap(([term, value]) => [
+    Object.assign(document.createElement("dt"), { textContent: term }),
+    Object.assign(document.createElement("dd"), { textContent: value }),
+  ]));
+  const lineage = [];
+  const item = (...parts) => { const li = document.createElement("li"); li.append(...parts); lineage.push(li); };
+  if (job.spec.init_from_job) item("started from ", jobLink(job.spec.init_from_job, `job ${job.spec.init_from_job}`));
+  if (job.reproduces) item("reproduces ", jobLink(job.reproduces, `job ${job.reproduces}`));
+  if (!lineage.length) item("trained from scratch, its own run");
+  $("job-lineage").replaceChildren(...lineage);
+  try {
+    if (kindDefaults === null) kindDefaults = Object.fromEntries((await api("/models")).models.map((k) => [k.model, k.defaults]));
+  } catch { kindDefaults = {}; }
+  const defaults = kindDefaults[job.model] || {};
+  $("job-spec").tBodies[0].replaceChildren(...Object.entries(job.spec).map(([field, value]) => {
+    const tr = document.createElement("tr");
+    const chosen = JSON.stringify(defaults[field]) !== JSON.stringify(value);
+    if (chosen) tr.className = "chosen";
+    tr.append(Object.assign(document.createElement("td"), { textContent: field }),
+      Object.assign(document.createElement("td"), { textContent: JSON.stringify(value) }));
+    return tr;
+  }));
+}
+
+async function showLogTail(id) {
+  try {
+    const response = await fetch(`/jobs/${id}/logs?tail=40`, { headers: headers() });
+    if (response.ok && shownJob === id) $("job-log-text").textContent = (await response.text()) || "(nothing printed yet)";
+  } catch { /* the next progress event tries again */ }
+}
+
 function showJobState(job) {
   $("job-status").textContent = job.status;
   $("job-status").className = `status status-${job.status}`;
   if (job.error) $("job-error").textContent = job.error;
+  // actions that fit its status: cancel while it may still run, delete once it has ended, download a model it has
+  if (job.status) {
+    $("cancel").hidden = !ACTIVE.has(job.status);
+    $("delete").hidden = ACTIVE.has(job.status);
+  }
+  if (job.trained_model !== undefined) $("download").hidden = !job.trained_model;
+  if (job.spec) showJobFacts(job);
   if (job.alerts_fired) showAlerts(job.alerts_fired);
   if (job.reproducibility !== undefined) {
     $("job-record").hidden = !job.reproducibility;
@@ -242,6 +306,9 @@ async function openJob(id) {
   $("job-section").hidden = false;
   $("predictions").replaceChildren();
   $("job-error").textContent = "";
+  $("job-log-text").textContent = "";
+  ["cancel", "download", "delete"].forEach((button) => { $(button).hidden = true; });
+  let lastLogRead = 0;
   charts.forEach((c) => c.destroy());
   curve = new Map();
   system = [];
@@ -253,15 +320,19 @@ async function openJob(id) {
   $("csv-link").href = `/jobs/${id}/metrics.csv`;
   try {
     const job = await api(`/jobs/${id}`);
-    $("job-title").textContent = `Job ${job.id}: ${job.name || job.model} (${job.model})`;
+    $("job-title").textContent = job.name ? `Job ${job.id}: ${job.name} · ${job.model}` : `Job ${job.id} · ${job.model}`;
     showJobState(job);
+    showLogTail(id);
     alerts = job.alerts_fired;
     addSystem((await api(`/jobs/${id}/system?max_points=500`)).samples);
   } catch (error) { $("job-error").textContent = error.message; return; }
   stopJob = follow(`/jobs/${id}/events`, (name, data) => {
     if (name === "status" || name === "end") showJobState(data);
-    if (name === "end") api(`/jobs/${id}`).then(showJobState).catch(() => {});  // its record, written at its end
-    else if (name === "progress") {
+    if (name === "end") {  // its record, model and last log lines, written at its end
+      api(`/jobs/${id}`).then(showJobState).catch(() => {});
+      setTimeout(() => showLogTail(id), 1000);  // its log's last lines may follow its final status by a moment
+    } else if (name === "progress") {
+      if (Date.now() - lastLogRead > 3000) { lastLogRead = Date.now(); showLogTail(id); }
       $("job-progress").value = data.fraction;
       $("job-step").textContent = `step ${data.step} of ${data.max_steps}` +
         (data.steps_per_second ? `, ${data.steps_per_second.toFixed(1)} steps/s` : "");
@@ -282,6 +353,12 @@ async function openJob(id) {
 
 $("cancel").addEventListener("click", async () => {
   try { showJobState(await api(`/jobs/${shownJob}/cancel`, { method: "POST" })); }
+  catch (error) { $("job-error").textContent = error.message; }
+});
+
+$("delete").addEventListener("click", async () => {
+  if (!confirm(`Delete job ${shownJob} with its curve, log and model? This cannot be undone.`)) return;
+  try { await api(`/jobs/${shownJob}`, { method: "DELETE" }); location.hash = ""; }
   catch (error) { $("job-error").textContent = error.message; }
 });
 

@@ -67,10 +67,52 @@ def test_submit_watch_the_curve_and_classify_a_dropped_image(browser: Browser, s
     expect(page.locator("#predictions li")).to_have_count(1)
     shown = page.locator("#predictions li").inner_text()
     assert shown.startswith("red.png:") and shown.count("%") == 3  # three classes with probabilities
+    check_the_job_page_facts_and_actions(page, service.url, job_id)
     if path := screenshot_path("web-page-job.png"):
         page.screenshot(path=str(path), full_page=True)
     assert requests.foreign == [], f"the page asked for something outside {service.url}: {requests.foreign}"
     assert requests.refused_by_csp == []  # it runs under its Content Security Policy
+
+
+def check_the_job_page_facts_and_actions(page: Page, url: str, job_id: int) -> None:
+    """A succeeded job's page: its outcome, the spec fields it chose (bold), its lineage and log tail, and only
+    the actions that fit (no Cancel); a job started from it links back to it, and Delete asks first."""
+    expect(page.locator("#job-title")).to_have_text(f"Job {job_id}: from the page · torch_mlp")
+    expect(page.locator("#cancel")).to_be_hidden()
+    expect(page.locator("#download")).to_be_visible()
+    expect(page.locator("#delete")).to_be_visible()
+    outcome = page.locator("#job-outcome")
+    expect(outcome).to_contain_text("succeeded")
+    accuracy = page.request.get(f"{url}/jobs/{job_id}").json()["final_metrics"]["test_accuracy"]
+    expect(outcome).to_contain_text(f"{accuracy:.4f}")
+    chosen = page.locator("#job-spec tr.chosen td:first-child").all_inner_texts()
+    assert sorted(chosen) == sorted(["hidden_units", "batch_size", "max_steps", "log_every", "eval_every", "name"])
+    assert page.locator("#job-spec tr").count() > len(chosen) + 5  # the defaults are listed too, not bold
+    expect(page.locator("#job-lineage")).to_have_text("trained from scratch, its own run")
+    log_tail = page.request.get(f"{url}/jobs/{job_id}/logs?tail=40").text()
+    assert log_tail.strip(), "the training process printed nothing to compare with"
+    expect(page.locator("#job-log-text")).to_have_text(log_tail, timeout=10_000)
+
+    child = page.request.post(f"{url}/jobs", data={**TINY, "name": "fine-tuned", "init_from_job": job_id}).json()["id"]
+    page.goto(f"{url}/#job/{child}")
+    expect(page.locator("#job-title")).to_have_text(f"Job {child}: fine-tuned · torch_mlp")
+    expect(page.locator("#job-lineage")).to_have_text(f"started from job {job_id}")
+    page.click("#job-lineage a")  # the link leads to the job it started from, and back returns
+    expect(page.locator("#job-title")).to_have_text(f"Job {job_id}: from the page · torch_mlp")
+    page.go_back()
+    expect(page.locator("#job-title")).to_have_text(f"Job {child}: fine-tuned · torch_mlp")
+    expect(page.locator("#job-status")).to_have_text("succeeded", timeout=60_000)
+    expect(page.locator("#delete")).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.dismiss())  # asked, and declined: nothing deleted
+    page.click("#delete")
+    assert page.request.get(f"{url}/jobs/{child}").status == 200
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete")
+    expect(page.locator("#job-section")).to_be_hidden()
+    assert page.request.get(f"{url}/jobs/{child}").status == 404
+    expect(page.locator(f'#jobs tbody tr[data-id="{child}"]')).to_have_count(0)  # gone from the live table
+    page.click(f'#jobs tbody tr[data-id="{job_id}"]')  # back to the first job for the screenshot
+    expect(page.locator("#job-title")).to_contain_text(f"Job {job_id}:")
 
 
 def test_the_page_works_with_an_api_key(browser: Browser, tmp_path: Path, data_dir: Path, database_url: str) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.curves.downsample import Curve, downsample
-from app.curves.events import JobEvents
+from app.curves.events import JobEvents, JobsTableEvents
 from app.curves.views import JobView
 
 
@@ -116,3 +116,22 @@ def test_downsampling_keeps_shape_first_last_and_best() -> None:
     assert {train[0], train[-1], test[0], test[-1], 77_777, 31_337} <= set(kept.tolist())
     short = Curve(steps[:100].astype(np.int64), is_test[:100], loss[:100], accuracy[:100])
     assert list(downsample(short, 500)) == list(range(100))  # within budget: whole
+
+
+def test_the_table_stream_says_when_a_row_is_gone() -> None:
+    """A deleted job (or one pushed out by newer ones) leaves every open table: `gone` with its id."""
+    reads = iter(
+        [[{"id": 2, "status": "running"}, {"id": 1, "status": "succeeded"}], [{"id": 1, "status": "succeeded"}]]
+    )
+    table = JobsTableEvents(lambda: next(reads, [{"id": 1, "status": "succeeded"}]), interval_seconds=0.01)
+
+    async def first_two() -> list[tuple[str, dict[str, Any]]]:
+        events = table.stream(idle_seconds=1)
+        got = [decoded(await anext(events)), decoded(await anext(events))]
+        await events.aclose()  # type: ignore[attr-defined]  # an async generator: its poller stops with it
+        return got
+
+    assert asyncio.run(first_two()) == [
+        ("jobs", {"jobs": [{"id": 2, "status": "running"}, {"id": 1, "status": "succeeded"}]}),
+        ("gone", {"id": 2}),
+    ]
