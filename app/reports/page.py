@@ -53,7 +53,7 @@ class RunRow:
 
 
 def report_rows(session: Session, runs: list[ReportRun]) -> list[RunRow]:
-    jobs = find_run_jobs(session, runs, exact_steps=False)
+    jobs = find_run_jobs(session, runs, exact_steps=False, reusable_only=False)
     latest = latest_test_accuracy(session, [job.id for job in jobs.values()])
     rows = []
     for run in runs:
@@ -108,12 +108,20 @@ def markdown(rows: list[RunRow], figure_prefix: str) -> str:
     return "\n".join(lines)
 
 
+def _html_cells(row: RunRow, now: datetime) -> list[str]:
+    """The row's cells, escaped; its job id a link to the job's page."""
+    cells = [html.escape(cell) for cell in _cells(row, now)]
+    if row.job is not None:
+        cells[-1] = f'<a href="/#job/{row.job.id}">{row.job.id}</a>'
+    return cells
+
+
 def html_page(rows: list[RunRow]) -> str:
     now = utcnow()
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADER)
     body = "".join(
         f'<tr data-figure="{html.escape(row.run.figure)}">'
-        + "".join(f"<td>{html.escape(cell)}</td>" for cell in _cells(row, now))
+        + "".join(f"<td>{cell}</td>" for cell in _html_cells(row, now))
         + "</tr>"
         for row in rows
     )
@@ -136,7 +144,7 @@ def html_page(rows: list[RunRow]) -> str:
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3rem .5rem;text-align:left}}
 img{{max-width:100%;height:auto}}</style></head>
-<body><h1>Assignment 1, the report regenerated</h1><p>{html.escape(INTRO)}</p>
+<body><p><a href="/">The jobs</a></p><h1>Assignment 1, the report regenerated</h1><p>{html.escape(INTRO)}</p>
 <table id="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
 <p>{NUMBERS_NOTE} <a href="/reports/assignment?format=md">Markdown</a></p>
 {"".join(figures)}

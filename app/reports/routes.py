@@ -111,7 +111,7 @@ def get_figure(
     run = runs.get(figure)
     if run is None:
         raise InvalidField("figure", f"the report's runs are {', '.join(runs)}", location="path")
-    job = find_run_jobs(session, [run], exact_steps=False).get(figure)
+    job = find_run_jobs(session, [run], exact_steps=False, reusable_only=False).get(figure)
     if job is None:
         raise InvalidField("figure", f"figure {figure}'s run has no job yet: POST /reports/assignment", location="path")
     labelled = Labelled(curves.view(job.id), f"figure {figure}", job.model)

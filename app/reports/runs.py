@@ -113,13 +113,19 @@ def full_spec(run: ReportRun) -> JobSpec:
     return parse_spec({**run.spec, "name": f"{label}: {run.title}"})
 
 
-# a succeeded job first, then one still on its way, newest first among equals
-PREFERENCE = {JobStatus.succeeded.value: 0, JobStatus.running.value: 1, JobStatus.queued.value: 1}
+# a succeeded job first, then one still on its way, newest first among equals: the jobs a submission reuses
+REUSABLE = {JobStatus.succeeded.value: 0, JobStatus.running.value: 1, JobStatus.queued.value: 1}
+# what the report shows: those, else the newest that ended otherwise (a cancelled run is shown as cancelled)
+SHOWN = {**REUSABLE, JobStatus.stopped_early.value: 2, JobStatus.failed.value: 3, JobStatus.cancelled.value: 3}
 
 
-def find_run_jobs(session: Session, runs: list[ReportRun], exact_steps: bool = True) -> dict[str, Job]:
+def find_run_jobs(
+    session: Session, runs: list[ReportRun], exact_steps: bool = True, reusable_only: bool = True
+) -> dict[str, Job]:
     """Each run's job (by figure): the best matching job, or none. Without `exact_steps`, a run that
-    may be cut short matches a job of any length (the newest among equals)."""
+    may be cut short matches a job of any length (the newest among equals). Without `reusable_only`, a run
+    whose jobs all ended without succeeding gets the newest of them (the report shows its real state)."""
+    preference = REUSABLE if reusable_only else SHOWN
     exact: dict[str, str] = {}
     any_length: dict[str, str] = {}
     for run in runs:
@@ -132,7 +138,7 @@ def find_run_jobs(session: Session, runs: list[ReportRun], exact_steps: bool = T
         select(Job)
         .where(
             Job.training_sha256.in_(list(exact)) | Job.training_sha256_any_steps.in_(list(any_length)),
-            Job.status.in_(list(PREFERENCE)),
+            Job.status.in_(list(preference)),
         )
         .order_by(Job.id.desc())
     )
@@ -142,7 +148,7 @@ def find_run_jobs(session: Session, runs: list[ReportRun], exact_steps: bool = T
         if figure is None:
             continue
         current = found.get(figure)
-        if current is None or PREFERENCE[job.status] < PREFERENCE[current.status]:
+        if current is None or preference[job.status] < preference[current.status]:
             found[figure] = job
     return found
 

@@ -41,9 +41,14 @@ def test_report_reuses_identical_jobs_and_renders_finished_and_unfinished_runs(
         assert "The report's caption: \u201cTest/train scores of a wide MLP PyTorch model." in markdown.text
         figure_2 = client.get("/reports/assignment/figures/figure-2.png")
         assert figure_2.status_code == 200 and Image.open(io.BytesIO(figure_2.content)).size == (1000, 400)
+        # figure 6 waits behind figure 3's 5,000 steps: cancelled, the report says so (not "not submitted")
+        cancelled = runs["6"]["job_id"]
+        assert client.post(f"/jobs/{cancelled}/cancel").json()["status"] == "cancelled"
 
     page, requests = open_page(browser, service.url)
-    page.goto(service.url + "/reports/assignment")
+    page.goto(service.url + "/")
+    page.click("header >> text=The report")  # linked from the service's page
+    expect(page).to_have_url(service.url + "/reports/assignment")
     expect(page.locator("h1")).to_have_text("Assignment 1, the report regenerated")
     rows = page.locator("#runs tbody tr")
     expect(rows).to_have_count(10)
@@ -55,12 +60,16 @@ def test_report_reuses_identical_jobs_and_renders_finished_and_unfinished_runs(
     expect(page.locator('#runs tr[data-figure="layernorm"] td').first).to_have_text(
         "beyond (section 3, normalisation)")  # fmt: skip
     expect(page.locator("h2").filter(has_text="Figure 3: Wide MLP")).to_have_count(1)
-    expect(page.locator('#runs tr[data-figure="6"] td').nth(7)).to_have_text(re.compile(r"^(queued|running)"))
+    expect(page.locator('#runs tr[data-figure="6"] td').nth(7)).to_have_text(re.compile(r"^cancelled, step 0 of "))
+    expect(page.locator('#runs tr[data-figure="4"] td').nth(7)).to_have_text(re.compile(r"^(queued|running)"))
     for figure in ("1", "2", "5"):  # finished and unfinished runs both get their figure
         image = page.locator(f"#figure-{figure}")
         image.scroll_into_view_if_needed()
         expect(image).to_be_visible()
-        page.wait_for_function(f"document.getElementById('figure-{figure}').naturalWidth === 1000")
+        expect(image).to_have_js_property("naturalWidth", 1000)  # loaded and decoded (no eval: the page's CSP)
     if path := screenshot_path("assignment-report.png"):
         page.screenshot(path=str(path), full_page=True)
+    page.click('#runs tr[data-figure="6"] td a')  # the job id leads to the job's page
+    expect(page).to_have_url(f"{service.url}/#job/{cancelled}")
+    expect(page.locator("#job-status")).to_have_text("cancelled")
     assert not requests.foreign and not requests.refused_by_csp

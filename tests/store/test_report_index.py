@@ -41,3 +41,18 @@ def test_the_report_finds_its_runs_by_index_not_by_reading_every_job(
     runs = {run["figure"]: run for run in submitted.json()["runs"]}
     assert runs["1"]["job_id"] == earlier_id and runs["1"]["reused"]  # filled in at start-up, then found
     assert len(parsed) <= 3 * len(runs)  # the report's own runs only, not the 301 jobs
+
+
+def test_a_cancelled_run_is_shown_as_cancelled_and_submitted_again(tmp_path: Path, database_url: str) -> None:
+    """The report once showed a submitted-then-cancelled run as "not submitted"; a new submission still runs it
+    again rather than reusing the cancelled job."""
+    with local_client(create_app(ApiSettings(data_dir=tmp_path, database_url=database_url))) as client:
+        first = client.post("/reports/assignment", json={"convnet_max_steps": 3, "resnet18_max_steps": 2}).json()
+        cancelled = next(run["job_id"] for run in first["runs"] if run["figure"] == "2")
+        assert client.post(f"/jobs/{cancelled}/cancel").json()["status"] == "cancelled"
+        shown = client.get("/reports/assignment").text
+        assert f'<a href="/#job/{cancelled}">{cancelled}</a>' in shown and "cancelled, step 0 of 1,400" in shown
+        again = client.post("/reports/assignment", json={"convnet_max_steps": 3, "resnet18_max_steps": 2}).json()
+        rerun = next(run for run in again["runs"] if run["figure"] == "2")
+        assert not rerun["reused"] and rerun["job_id"] != cancelled
+        assert f'<a href="/#job/{rerun["job_id"]}">' in client.get("/reports/assignment").text  # queued beats cancelled
