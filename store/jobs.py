@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.errors import IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound
-from store.tables import Artifact, Job, JobLog, JobStatus, MetricPoint, SweepTrial, SystemPoint, utcnow
+from store.tables import Artifact, Job, JobLog, JobStatus, JobTag, MetricPoint, SweepTrial, SystemPoint, utcnow
 from store.transitions import FINISHED, transition
 
 
@@ -144,17 +144,51 @@ def find_job(session: Session, job_id: int) -> Job:
 
 
 def list_jobs(
-    session: Session, status: JobStatus | None, model: str | None, limit: int, offset: int
+    session: Session,
+    status: JobStatus | None,
+    model: str | None,
+    limit: int,
+    offset: int,
+    tag: str | None = None,
+    name_contains: str | None = None,
 ) -> tuple[list[Job], int]:
-    """Newest first, with the total count that matches the filters."""
+    """Newest first, with the total count that matches the filters (a tag through its index; the name's text
+    without regard to case)."""
     filters = []
     if status is not None:
         filters.append(Job.status == status.value)
     if model is not None:
         filters.append(Job.model == model)
+    if tag is not None:
+        filters.append(Job.id.in_(select(JobTag.job_id).where(JobTag.tag == tag)))
+    if name_contains is not None:
+        escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        filters.append(Job.name.ilike(f"%{escaped}%", escape="\\"))
     count = session.scalar(select(func.count()).select_from(Job).where(*filters)) or 0
     jobs = session.scalars(select(Job).where(*filters).order_by(Job.id.desc()).limit(limit).offset(offset))
     return list(jobs), count
+
+
+UNCHANGED: Any = object()  # a PATCH field that was not sent
+
+
+def annotate_job(
+    session: Session, job_id: int, name: Any = UNCHANGED, tags: Any = UNCHANGED, notes: Any = UNCHANGED
+) -> Job:
+    """Set a job's name (in its row and its spec: what it trains is the same), tags or notes, whatever its
+    status; fields left UNCHANGED stay. Commits. Raises JobNotFound."""
+    job = find_job(session, job_id)
+    if name is not UNCHANGED:
+        job.name = name
+        job.spec = {**job.spec, "name": name}
+    if tags is not UNCHANGED:
+        job.tags = list(tags)
+        session.execute(delete(JobTag).where(JobTag.job_id == job_id))
+        session.add_all(JobTag(job_id=job_id, tag=tag) for tag in dict.fromkeys(tags))
+    if notes is not UNCHANGED:
+        job.notes = notes
+    session.commit()
+    return find_job(session, job_id)
 
 
 def request_cancel(session: Session, job_id: int) -> Job:
@@ -196,6 +230,7 @@ def delete_job(session: Session, job_id: int) -> None:
     session.execute(delete(Artifact).where(Artifact.job_id == job_id))
     session.execute(delete(JobLog).where(JobLog.job_id == job_id))
     session.execute(delete(SystemPoint).where(SystemPoint.job_id == job_id))
+    session.execute(delete(JobTag).where(JobTag.job_id == job_id))
     session.execute(update(SweepTrial).where(SweepTrial.job_id == job_id).values(job_id=None))
     gone = session.execute(
         delete(Job)

@@ -119,6 +119,19 @@ class Job(Base):
     reproducibility: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reproduces: Mapped[int | None] = mapped_column(Integer, index=True)  # the job this one runs again
     reproduction: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the verdict, once both have ended
+    # a person's labels (PATCH /jobs/{id}): shown with the job; job_tags holds the same tags for filtering
+    tags: Mapped[list[str] | None] = mapped_column(JSON)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+
+class JobTag(Base):
+    """One of a job's tags, for `GET /jobs?tag=` (an index, where a JSON list is not one on every database)."""
+
+    __tablename__ = "job_tags"
+    __table_args__ = (Index("ix_job_tags_tag_job_id", "tag", "job_id"),)
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(40), primary_key=True)
 
 
 # 64-bit where rows grow without bound; SQLite's INTEGER PRIMARY KEY is 64-bit already (and must stay

@@ -25,6 +25,7 @@ def table_rows(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
                 "step": job.step,
                 "max_steps": job.max_steps,
                 "test_accuracy": running.get(job.id, (job.final_metrics or {}).get("test_accuracy")),
+                "tags": job.tags or [],
             }
             for job in jobs
         ]

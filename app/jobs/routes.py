@@ -8,6 +8,8 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from app.jobs.plan import plan
 from app.jobs.reproduction import verdict
 from app.jobs.schemas import (
+    TAG_PATTERN,
+    JobAnnotations,
     JobPublic,
     JobsPublic,
     ModelKindPublic,
@@ -27,7 +29,7 @@ from app.plumbing.refusals import InvalidField
 from models.kinds import KINDS, JobSpec, parse_spec
 from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import model_chunks, model_info, verify_model
-from store.jobs import create_job, delete_job, request_cancel
+from store.jobs import annotate_job, create_job, delete_job, request_cancel
 from store.logs import read_log
 from store.reproductions import create_reproduction
 from store.tables import JobStatus
@@ -120,11 +122,25 @@ def get_jobs(
     model: Annotated[
         str | None, Query(max_length=40, pattern=r"^[a-z0-9_]+$", description="Only jobs of this model kind.")
     ] = None,
+    tag: Annotated[str | None, Query(pattern=TAG_PATTERN, description="Only jobs with this tag.")] = None,
+    name_contains: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Only jobs whose name holds this text (any case).")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobsPublic:
     """Jobs, newest first."""
-    return jobs_page(session, status, model, limit, offset)
+    return jobs_page(session, status, model, limit, offset, tag, name_contains)
+
+
+@router.patch("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
+def annotate(request: Request, job: JobDep, session: SessionDep, annotations: JobAnnotations) -> JobPublic:
+    """Name, tag or write notes on a job, whatever its status (what it trains does not change). Only the fields
+    sent change: `{"tags": ["wide", "adam"]}` leaves its name and notes as they are."""
+    sent = annotations.model_dump(include=annotations.model_fields_set)
+    if "tags" in sent and sent["tags"] is None:
+        sent["tags"] = []
+    return job_public(session, annotate_job(session, job.id, **sent), request.app.state.settings.executor_alive_seconds)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)

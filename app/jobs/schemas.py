@@ -1,12 +1,27 @@
 """What the job routes send back."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import ArtifactInfo
 from store.tables import Job, JobStatus
+
+TAG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,39}$"
+Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
+
+
+class JobAnnotations(BaseModel):
+    """PATCH /jobs/{id}: what a person says about a run. Only the fields sent change; null clears one."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200, pattern=NO_CONTROL_CHARACTERS)
+    tags: list[Tag] | None = Field(
+        None, max_length=20, description="Lower-case letters, digits, `_`, `.`, `-`; up to 40 characters each."
+    )
+    notes: str | None = Field(None, max_length=10_000)
 
 
 class Progress(BaseModel):
@@ -60,6 +75,8 @@ class JobPublic(BaseModel):
         "`runtime` (device, precision, memory format) and, for a fine-tuned job, its parent's record.",
     )
     reproduces: int | None = Field(None, description="The job this one runs again (GET /jobs/{id}/reproduction).")
+    tags: list[str] = Field([], description="A person's labels (PATCH /jobs/{id}); GET /jobs?tag= finds them.")
+    notes: str | None = Field(None, description="A person's notes on the run (PATCH /jobs/{id}).")
 
     @classmethod
     def from_job(
@@ -95,6 +112,8 @@ class JobPublic(BaseModel):
             final_metrics=job.final_metrics,
             reproducibility=full_record(job),
             reproduces=job.reproduces,
+            tags=job.tags or [],
+            notes=job.notes,
             trained_model=ModelInfo(
                 size_bytes=model.size_bytes, sha256=model.sha256, download_url=f"/jobs/{job.id}/model"
             )

@@ -38,8 +38,16 @@ def check_init_from_job(session: Session, spec: JobSpec) -> None:
         raise InvalidField("init_from_job", f"job {source_id} cannot seed this spec: {mismatch}")
 
 
-def jobs_page(session: Session, status: JobStatus | None, model: str | None, limit: int, offset: int) -> JobsPublic:
-    jobs, count = list_jobs(session, status, model, limit, offset)
+def jobs_page(
+    session: Session,
+    status: JobStatus | None,
+    model: str | None,
+    limit: int,
+    offset: int,
+    tag: str | None = None,
+    name_contains: str | None = None,
+) -> JobsPublic:
+    jobs, count = list_jobs(session, status, model, limit, offset, tag, name_contains)
     models = artifact_infos(session, [j.id for j in jobs], ArtifactKind.model)
     now = utcnow()
     return JobsPublic(data=[JobPublic.from_job(j, now, models.get(j.id)) for j in jobs], count=count)

@@ -93,7 +93,9 @@ function renderRow(job) {
     body.insertBefore(tr, after || null);
   }
   const accuracy = job.test_accuracy == null ? "" : job.test_accuracy.toFixed(4);
-  const cells = [job.id, job.name || "", job.model, job.status, `${job.step} / ${job.max_steps}`, accuracy];
+  if (job.tags !== undefined) tr.dataset.tags = (job.tags || []).join(", ");
+  const cells = [job.id, job.name || "", job.model, job.status, `${job.step} / ${job.max_steps}`, accuracy,
+    tr.dataset.tags || ""];
   tr.replaceChildren(...cells.map((text, i) => {
     const td = document.createElement("td");
     td.textContent = text;
@@ -102,8 +104,34 @@ function renderRow(job) {
   }));
 }
 
+// The table: live (every job, newest first) or, with a filter, GET /jobs?tag=&name_contains= (read once).
+
+async function showFiltered(tag, name) {
+  const query = new URLSearchParams({ limit: "200" });
+  if (tag) query.set("tag", tag);
+  if (name) query.set("name_contains", name);
+  $("filter-error").textContent = "";
+  try {
+    const page = await api(`/jobs?${query}`);
+    if (stopJobs) { stopJobs(); stopJobs = null; }
+    rows.clear();
+    document.querySelector("#jobs tbody").replaceChildren();
+    page.data.forEach((job) => renderRow({ ...job, step: job.progress.step, max_steps: job.progress.max_steps,
+      test_accuracy: job.final_metrics ? job.final_metrics.test_accuracy : null }));
+    $("connection").textContent = `${page.count} matching (not live: "All" follows every job again)`;
+  } catch (error) { $("filter-error").textContent = error.message; }
+}
+
+$("filter-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const tag = $("filter-tag").value.trim(), name = $("filter-name").value.trim();
+  if (tag || name) showFiltered(tag, name); else followJobs();
+});
+$("filter-clear").addEventListener("click", () => { $("filter-tag").value = ""; $("filter-name").value = ""; followJobs(); });
+
 function followJobs() {
   if (stopJobs) stopJobs();
+  $("filter-error").textContent = "";
   stopJobs = follow("/events", (name, data) => {
     if (name === "jobs") { rows.clear(); document.querySelector("#jobs tbody").replaceChildren(); data.jobs.forEach(renderRow); }
     else if (name === "job") renderRow(data);
@@ -293,6 +321,11 @@ function showJobState(job) {
   }
   if (job.trained_model !== undefined) $("download").hidden = !job.trained_model;
   if (job.spec) showJobFacts(job);
+  if (job.tags !== undefined && document.activeElement.closest("#annotations") === null) {  // not while typing
+    $("edit-name").value = job.name || "";
+    $("edit-tags").value = job.tags.join(", ");
+    $("edit-notes").value = job.notes || "";
+  }
   if (job.alerts_fired) showAlerts(job.alerts_fired);
   if (job.reproducibility !== undefined) {
     $("job-record").hidden = !job.reproducibility;
@@ -354,6 +387,22 @@ async function openJob(id) {
 $("cancel").addEventListener("click", async () => {
   try { showJobState(await api(`/jobs/${shownJob}/cancel`, { method: "POST" })); }
   catch (error) { $("job-error").textContent = error.message; }
+});
+
+$("annotations").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("annotations-error").textContent = "";
+  $("annotations-saved").textContent = "";
+  const tags = $("edit-tags").value.split(",").map((tag) => tag.trim()).filter((tag) => tag);
+  const body = { name: $("edit-name").value.trim() || null, tags, notes: $("edit-notes").value || null };
+  try {
+    const job = await api(`/jobs/${shownJob}`, { method: "PATCH", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body) });
+    $("job-title").textContent = job.name ? `Job ${job.id}: ${job.name} · ${job.model}` : `Job ${job.id} · ${job.model}`;
+    if (rows.has(job.id)) renderRow({ ...job, step: job.progress.step, max_steps: job.progress.max_steps,
+      test_accuracy: job.final_metrics ? job.final_metrics.test_accuracy : null });
+    $("annotations-saved").textContent = "saved";
+  } catch (error) { $("annotations-error").textContent = error.message; }
 });
 
 $("delete").addEventListener("click", async () => {

@@ -113,6 +113,32 @@ def check_the_job_page_facts_and_actions(page: Page, url: str, job_id: int) -> N
     expect(page.locator(f'#jobs tbody tr[data-id="{child}"]')).to_have_count(0)  # gone from the live table
     page.click(f'#jobs tbody tr[data-id="{job_id}"]')  # back to the first job for the screenshot
     expect(page.locator("#job-title")).to_contain_text(f"Job {job_id}:")
+    tag_and_filter(page, url, job_id)
+
+
+def tag_and_filter(page: Page, url: str, job_id: int) -> None:
+    """Name and tag a run in its page; the table filtered by the tag shows it alone, then everything again."""
+    other = page.request.post(f"{url}/jobs", data={**TINY, "name": "another run", "max_steps": 10}).json()["id"]
+    expect(page.locator(f'#jobs tbody tr[data-id="{other}"]')).to_have_count(1)
+    page.fill("#edit-tags", "wide, adam")
+    page.fill("#edit-notes", "the first run\nfrom the page")
+    page.click("#annotations button[type=submit]")
+    expect(page.locator("#annotations-saved")).to_have_text("saved")
+    row = page.locator(f'#jobs tbody tr[data-id="{job_id}"]')
+    expect(row).to_contain_text("wide, adam")
+    saved = page.request.get(f"{url}/jobs/{job_id}").json()
+    assert saved["tags"] == ["wide", "adam"] and saved["notes"] == "the first run\nfrom the page"
+    page.fill("#edit-tags", "Not A Tag")
+    page.click("#annotations button[type=submit]")
+    expect(page.locator("#annotations-error")).to_contain_text("tags")  # the API's 422, named
+    page.fill("#filter-tag", "adam")
+    page.click("#filter-form button[type=submit]")
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    expect(row).to_be_visible()
+    expect(page.locator("#connection")).to_contain_text("1 matching")
+    page.click("#filter-clear")
+    expect(page.locator(f'#jobs tbody tr[data-id="{other}"]')).to_have_count(1)
+    expect(page.locator("#connection")).to_have_text("live")
 
 
 def test_the_page_works_with_an_api_key(browser: Browser, tmp_path: Path, data_dir: Path, database_url: str) -> None:

@@ -1,0 +1,86 @@
+"""Names, tags and notes on jobs (PATCH /jobs/{id}) and the list's filters by tag and name, through HTTP."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.main import create_app
+from app.settings import ApiSettings
+from store.tables import JobTag
+from tests.conftest import local_client
+
+
+@pytest.fixture
+def client(tmp_path: Path, database_url: str) -> Iterator[TestClient]:
+    with local_client(create_app(ApiSettings(data_dir=tmp_path, database_url=database_url))) as client:
+        yield client
+
+
+def submit(client: TestClient, name: str) -> int:
+    return int(client.post("/jobs", json={"model": "numpy_mlp", "name": name}).json()["id"])
+
+
+def test_only_the_fields_sent_change_and_the_tags_filter_the_list(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    wide, deep, other = submit(client, "Wide Adam"), submit(client, "deep adam"), submit(client, "sgd")
+    tagged = client.patch(f"/jobs/{wide}", json={"tags": ["wide", "adam", "wide"], "notes": "lr 1e-4\nas the report"})
+    assert tagged.status_code == 200, tagged.text
+    body = tagged.json()
+    assert body["tags"] == ["wide", "adam", "wide"] and body["notes"] == "lr 1e-4\nas the report"
+    assert body["name"] == "Wide Adam"  # not sent: unchanged
+    renamed = client.patch(f"/jobs/{wide}", json={"name": "wide, Adam 1e-4"}).json()
+    assert renamed["name"] == renamed["spec"]["name"] == "wide, Adam 1e-4" and renamed["tags"] == [
+        "wide",
+        "adam",
+        "wide",
+    ]
+    client.patch(f"/jobs/{deep}", json={"tags": ["adam"]})
+
+    def ids(**filters: str) -> list[int]:
+        page = client.get("/jobs", params=filters)
+        assert page.status_code == 200, page.text
+        return [job["id"] for job in page.json()["data"]]
+
+    assert ids(tag="adam") == [deep, wide] and ids(tag="wide") == [wide] and ids(tag="none") == []
+    assert ids(name_contains="ADAM") == [deep, wide]  # any case
+    assert ids(name_contains="%") == [] and ids(name_contains="_") == []  # literal text, not a pattern
+    assert ids(tag="adam", status="queued", model="numpy_mlp") == [deep, wide]
+    assert client.get("/jobs", params={"tag": "adam"}).json()["count"] == 2
+    cleared = client.patch(f"/jobs/{wide}", json={"tags": None, "notes": None}).json()
+    assert cleared["tags"] == [] and cleared["notes"] is None and ids(tag="wide") == []
+    with sessions() as session:  # the index rows follow the tags
+        assert session.scalars(select(JobTag.job_id).where(JobTag.tag == "adam")).all() == [deep]
+    assert other in ids()
+
+
+def test_bad_annotations_and_filters_are_422s_naming_the_field(client: TestClient) -> None:
+    job = submit(client, "x")
+    for body, field in (
+        ({"tags": ["Has Space"]}, "tags"),
+        ({"tags": ["t"] * 21}, "tags"),
+        ({"name": "a\x00b"}, "name"),
+        ({"notes": "n" * 10_001}, "notes"),
+        ({"spec": {"model": "torch_mlp"}}, "spec"),  # what it trains is not editable
+    ):
+        answer = client.patch(f"/jobs/{job}", json=body)
+        assert answer.status_code == 422 and field in answer.json()["message"], (body, answer.text)
+    assert client.patch("/jobs/999999", json={"notes": "x"}).status_code == 404
+    assert client.get("/jobs", params={"tag": "Bad Tag"}).status_code == 422
+    unknown = client.get("/jobs", params={"sort": "name"})
+    assert unknown.status_code == 422 and "sort" in unknown.json()["message"]
+
+
+def test_a_tagged_job_can_be_deleted_and_its_tags_go_with_it(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    job = submit(client, "to go")
+    client.patch(f"/jobs/{job}", json={"tags": ["gone"]})
+    assert client.post(f"/jobs/{job}/cancel").json()["status"] == "cancelled"
+    assert client.delete(f"/jobs/{job}").status_code == 204
+    with sessions() as session:
+        assert session.scalars(select(JobTag).where(JobTag.job_id == job)).all() == []
