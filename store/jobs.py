@@ -182,9 +182,9 @@ def annotate_job(
         job.name = name
         job.spec = {**job.spec, "name": name}
     if tags is not UNCHANGED:
-        job.tags = list(tags)
+        job.tags = list(dict.fromkeys(tags))  # each once, in the order given
         session.execute(delete(JobTag).where(JobTag.job_id == job_id))
-        session.add_all(JobTag(job_id=job_id, tag=tag) for tag in dict.fromkeys(tags))
+        session.add_all(JobTag(job_id=job_id, tag=tag) for tag in job.tags)
     if notes is not UNCHANGED:
         job.notes = notes
     session.commit()
