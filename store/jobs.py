@@ -3,7 +3,8 @@
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -143,6 +144,30 @@ def find_job(session: Session, job_id: int) -> Job:
     return job
 
 
+@dataclass(frozen=True)
+class JobOrder:
+    """How a list of jobs is sorted: by a column of the job (`id`, `name`, `status`, `model`, `created_at`), a
+    number of its final metrics (`metric`), or a field of its spec (`spec`, a number or a text); jobs without
+    the value come last either way, and equal ones newest first."""
+
+    source: Literal["column", "metric", "spec"]
+    key: str
+    descending: bool = False
+    numeric: bool = True  # a spec field: compared as a number, else as text
+
+    def expression(self) -> Any:
+        if self.source == "column":
+            value = getattr(Job, self.key)
+        elif self.source == "metric":
+            value = Job.final_metrics[self.key].as_float()
+        else:
+            value = Job.spec[self.key].as_float() if self.numeric else Job.spec[self.key].as_string()
+        return (value.desc() if self.descending else value.asc()).nulls_last()
+
+
+NEWEST_FIRST = JobOrder("column", "id", descending=True)
+
+
 def list_jobs(
     session: Session,
     status: JobStatus | None,
@@ -151,9 +176,10 @@ def list_jobs(
     offset: int,
     tag: str | None = None,
     name_contains: str | None = None,
+    order: JobOrder = NEWEST_FIRST,
 ) -> tuple[list[Job], int]:
-    """Newest first, with the total count that matches the filters (a tag through its index; the name's text
-    without regard to case)."""
+    """In `order` (newest first), with the total count that matches the filters (a tag through its index; the
+    name's text without regard to case)."""
     filters = []
     if status is not None:
         filters.append(Job.status == status.value)
@@ -165,7 +191,8 @@ def list_jobs(
         escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         filters.append(Job.name.ilike(f"%{escaped}%", escape="\\"))
     count = session.scalar(select(func.count()).select_from(Job).where(*filters)) or 0
-    jobs = session.scalars(select(Job).where(*filters).order_by(Job.id.desc()).limit(limit).offset(offset))
+    ordered = select(Job).where(*filters).order_by(order.expression(), Job.id.desc())
+    jobs = session.scalars(ordered.limit(limit).offset(offset))
     return list(jobs), count
 
 

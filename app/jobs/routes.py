@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
+from app.jobs.ordering import job_order
 from app.jobs.plan import plan
 from app.jobs.reproduction import verdict
 from app.jobs.schemas import (
@@ -126,11 +127,20 @@ def get_jobs(
     name_contains: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Only jobs whose name holds this text (any case).")
     ] = None,
+    sort: Annotated[
+        str | None,
+        Query(
+            pattern=r"^-?[a-z_]{1,40}$",
+            description="A key of the job (`id`, `name`, `status`, `model`, `created_at`), of its final metrics "
+            "(`test_accuracy`, `best_test_accuracy`, `train_loss`, ...) or of its spec (`learning_rate`, "
+            "`optimizer`, ...); `-` first for descending. Jobs without the value come last. Default: newest first.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobsPublic:
-    """Jobs, newest first."""
-    return jobs_page(session, status, model, limit, offset, tag, name_contains)
+    """Jobs, newest first or as `sort` says, filtered by status, model, tag and a word of the name."""
+    return jobs_page(session, status, model, limit, offset, tag, name_contains, job_order(sort))
 
 
 @router.patch("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)

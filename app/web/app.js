@@ -81,7 +81,7 @@ function follow(path, onEvent) {
 const rows = new Map();
 let stopJobs = null;
 
-function renderRow(job) {
+function renderRow(job, inGivenOrder = false) {  // else newest first
   let tr = rows.get(job.id);
   if (!tr) {
     tr = document.createElement("tr");
@@ -89,7 +89,7 @@ function renderRow(job) {
     tr.addEventListener("click", () => { location.hash = `#job/${job.id}`; });
     rows.set(job.id, tr);
     const body = document.querySelector("#jobs tbody");
-    const after = [...body.children].find((other) => Number(other.dataset.id) < job.id);
+    const after = inGivenOrder ? null : [...body.children].find((other) => Number(other.dataset.id) < job.id);
     body.insertBefore(tr, after || null);
   }
   const accuracy = job.test_accuracy == null ? "" : job.test_accuracy.toFixed(4);
@@ -106,10 +106,11 @@ function renderRow(job) {
 
 // The table: live (every job, newest first) or, with a filter, GET /jobs?tag=&name_contains= (read once).
 
-async function showFiltered(tag, name) {
+async function showFiltered(tag, name, sort) {
   const query = new URLSearchParams({ limit: "200" });
   if (tag) query.set("tag", tag);
   if (name) query.set("name_contains", name);
+  if (sort) query.set("sort", sort);
   $("filter-error").textContent = "";
   try {
     const page = await api(`/jobs?${query}`);
@@ -117,17 +118,20 @@ async function showFiltered(tag, name) {
     rows.clear();
     document.querySelector("#jobs tbody").replaceChildren();
     page.data.forEach((job) => renderRow({ ...job, step: job.progress.step, max_steps: job.progress.max_steps,
-      test_accuracy: job.final_metrics ? job.final_metrics.test_accuracy : null }));
+      test_accuracy: job.final_metrics ? job.final_metrics.test_accuracy : null }, true));
     $("connection").textContent = `${page.count} matching (not live: "All" follows every job again)`;
   } catch (error) { $("filter-error").textContent = error.message; }
 }
 
 $("filter-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  const tag = $("filter-tag").value.trim(), name = $("filter-name").value.trim();
-  if (tag || name) showFiltered(tag, name); else followJobs();
+  const tag = $("filter-tag").value.trim(), name = $("filter-name").value.trim(), sort = $("filter-sort").value;
+  if (tag || name || sort) showFiltered(tag, name, sort); else followJobs();
 });
-$("filter-clear").addEventListener("click", () => { $("filter-tag").value = ""; $("filter-name").value = ""; followJobs(); });
+$("filter-sort").addEventListener("change", () => $("filter-form").requestSubmit());
+$("filter-clear").addEventListener("click", () => {
+  $("filter-tag").value = ""; $("filter-name").value = ""; $("filter-sort").value = ""; followJobs();
+});
 
 function followJobs() {
   if (stopJobs) stopJobs();

@@ -119,7 +119,7 @@ def check_the_job_page_facts_and_actions(page: Page, url: str, job_id: int) -> N
 def tag_and_filter(page: Page, url: str, job_id: int) -> None:
     """Name and tag a run in its page; the table filtered by the tag shows it alone, then everything again."""
     other = page.request.post(f"{url}/jobs", data={**TINY, "name": "another run", "max_steps": 10}).json()["id"]
-    expect(page.locator(f'#jobs tbody tr[data-id="{other}"]')).to_have_count(1)
+    expect(page.locator(f'#jobs tbody tr[data-id="{other}"] td.status')).to_have_text("succeeded", timeout=60_000)
     page.fill("#edit-tags", "wide, adam")
     page.fill("#edit-notes", "the first run\nfrom the page")
     page.click("#annotations button[type=submit]")
@@ -136,6 +136,16 @@ def tag_and_filter(page: Page, url: str, job_id: int) -> None:
     expect(page.locator("#jobs tbody tr")).to_have_count(1)
     expect(row).to_be_visible()
     expect(page.locator("#connection")).to_contain_text("1 matching")
+    page.fill("#filter-tag", "")
+    page.select_option("#filter-sort", "test_accuracy")  # sorted by the API: the worse run first
+    accuracies = {job: page.request.get(f"{url}/jobs/{job}").json()["final_metrics"]["test_accuracy"] for job in
+                  (job_id, other)}  # fmt: skip
+    in_order = [str(job) for job in sorted(accuracies, key=lambda job: (accuracies[job], -job))]
+    expect(page.locator("#jobs tbody tr")).to_have_count(2)
+    assert page.locator("#jobs tbody tr").evaluate_all("(rows) => rows.map((row) => row.dataset.id)") == in_order
+    page.select_option("#filter-sort", "-test_accuracy")  # the better first; equal ones newest first
+    best = min(accuracies, key=lambda job: (-accuracies[job], -job))
+    expect(page.locator("#jobs tbody tr").first).to_have_attribute("data-id", str(best))
     page.click("#filter-clear")
     expect(page.locator(f'#jobs tbody tr[data-id="{other}"]')).to_have_count(1)
     expect(page.locator("#connection")).to_have_text("live")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.main import create_app
 from app.settings import ApiSettings
 from store.tables import JobTag
-from tests.conftest import local_client
+from tests.conftest import local_client, store_succeeded_job
 
 
 @pytest.fixture
@@ -67,8 +67,8 @@ def test_bad_annotations_and_filters_are_422s_naming_the_field(client: TestClien
         assert answer.status_code == 422 and field in answer.json()["message"], (body, answer.text)
     assert client.patch("/jobs/999999", json={"notes": "x"}).status_code == 404
     assert client.get("/jobs", params={"tag": "Bad Tag"}).status_code == 422
-    unknown = client.get("/jobs", params={"sort": "name"})
-    assert unknown.status_code == 422 and "sort" in unknown.json()["message"]
+    unknown = client.get("/jobs", params={"order_by": "name"})
+    assert unknown.status_code == 422 and "order_by" in unknown.json()["message"]
 
 
 def test_a_tagged_job_can_be_deleted_and_its_tags_go_with_it(
@@ -80,3 +80,28 @@ def test_a_tagged_job_can_be_deleted_and_its_tags_go_with_it(
     assert client.delete(f"/jobs/{job}").status_code == 204
     with sessions() as session:
         assert session.scalars(select(JobTag).where(JobTag.job_id == job)).all() == []
+
+
+def test_the_list_sorts_by_a_metric_a_spec_field_or_a_column(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """Sorted in SQL (json fields of the stored spec and final metrics), unfinished jobs last either way."""
+    low, high = store_succeeded_job(sessions, 0.31), store_succeeded_job(sessions, 0.52)
+    queued = [
+        client.post("/jobs", json={"model": "torch_mlp", "learning_rate": rate, "optimizer": optimizer}).json()["id"]
+        for rate, optimizer in ((0.01, "sgd"), (0.0001, "adam"), (0.1, "adam"))
+    ]
+
+    def ids(sort: str, **filters: str) -> list[int]:
+        page = client.get("/jobs", params={"sort": sort, **filters})
+        assert page.status_code == 200, page.text
+        return [job["id"] for job in page.json()["data"]]
+
+    assert ids("-test_accuracy")[:2] == [high, low] and ids("test_accuracy")[:2] == [low, high]
+    assert set(ids("-test_accuracy")[2:]) == set(queued)  # no metrics yet: after the finished ones
+    assert ids("learning_rate", model="torch_mlp") == [queued[1], queued[0], queued[2]]
+    assert ids("-learning_rate", model="torch_mlp") == [queued[2], queued[0], queued[1]]
+    assert ids("optimizer", model="torch_mlp") == [queued[2], queued[1], queued[0]]  # adam (newest first), sgd
+    assert ids("id") == sorted([low, high, *queued]) and ids("-id") == sorted([low, high, *queued], reverse=True)
+    refused = client.get("/jobs", params={"sort": "hidden_units"})
+    assert refused.status_code == 422 and "sort" in refused.json()["message"] and "learning_rate" in refused.text
