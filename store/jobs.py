@@ -168,30 +168,37 @@ class JobOrder:
 NEWEST_FIRST = JobOrder("column", "id", descending=True)
 
 
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs a list holds: each field given narrows it (a tag through its index; the name's text without
+    regard to case)."""
+
+    status: JobStatus | None = None
+    model: str | None = None
+    tag: str | None = None
+    name_contains: str | None = None
+
+    def conditions(self) -> list[Any]:
+        found: list[Any] = []
+        if self.status is not None:
+            found.append(Job.status == self.status.value)
+        if self.model is not None:
+            found.append(Job.model == self.model)
+        if self.tag is not None:
+            found.append(Job.id.in_(select(JobTag.job_id).where(JobTag.tag == self.tag)))
+        if self.name_contains is not None:
+            escaped = self.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            found.append(Job.name.ilike(f"%{escaped}%", escape="\\"))
+        return found
+
+
 def list_jobs(
-    session: Session,
-    status: JobStatus | None,
-    model: str | None,
-    limit: int,
-    offset: int,
-    tag: str | None = None,
-    name_contains: str | None = None,
-    order: JobOrder = NEWEST_FIRST,
+    session: Session, which: JobFilter, limit: int, offset: int, order: JobOrder = NEWEST_FIRST
 ) -> tuple[list[Job], int]:
-    """In `order` (newest first), with the total count that matches the filters (a tag through its index; the
-    name's text without regard to case)."""
-    filters = []
-    if status is not None:
-        filters.append(Job.status == status.value)
-    if model is not None:
-        filters.append(Job.model == model)
-    if tag is not None:
-        filters.append(Job.id.in_(select(JobTag.job_id).where(JobTag.tag == tag)))
-    if name_contains is not None:
-        escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        filters.append(Job.name.ilike(f"%{escaped}%", escape="\\"))
-    count = session.scalar(select(func.count()).select_from(Job).where(*filters)) or 0
-    ordered = select(Job).where(*filters).order_by(order.expression(), Job.id.desc())
+    """The jobs `which` selects in `order` (newest first), with the total count that matches."""
+    conditions = which.conditions()
+    count = session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
+    ordered = select(Job).where(*conditions).order_by(order.expression(), Job.id.desc())
     jobs = session.scalars(ordered.limit(limit).offset(offset))
     return list(jobs), count
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.jobs import list_jobs
+from store.jobs import JobFilter, list_jobs
 from store.points import latest_test_accuracy
 from store.tables import JobStatus
 
@@ -14,7 +14,7 @@ TABLE_ROWS = 200
 def table_rows(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
     """The newest jobs as the web page's table shows them."""
     with sessions() as session:
-        jobs, _ = list_jobs(session, None, None, TABLE_ROWS, 0)
+        jobs, _ = list_jobs(session, JobFilter(), TABLE_ROWS, 0)
         running = latest_test_accuracy(session, [job.id for job in jobs if job.status == JobStatus.running])
         return [
             {

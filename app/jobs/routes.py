@@ -30,7 +30,7 @@ from app.plumbing.refusals import InvalidField
 from models.kinds import KINDS, JobSpec, parse_spec
 from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import model_chunks, model_info, verify_model
-from store.jobs import annotate_job, create_job, delete_job, request_cancel
+from store.jobs import JobFilter, annotate_job, create_job, delete_job, request_cancel
 from store.logs import read_log
 from store.reproductions import create_reproduction
 from store.tables import JobStatus
@@ -140,7 +140,7 @@ def get_jobs(
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobsPublic:
     """Jobs, newest first or as `sort` says, filtered by status, model, tag and a word of the name."""
-    return jobs_page(session, status, model, limit, offset, tag, name_contains, job_order(sort))
+    return jobs_page(session, JobFilter(status, model, tag, name_contains), limit, offset, job_order(sort))
 
 
 @router.patch("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)

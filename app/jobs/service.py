@@ -8,7 +8,7 @@ from models.kinds import JobSpec, architecture_mismatch
 from store.artifacts import artifact_infos, model_info, verify_model
 from store.errors import ArtifactCorrupt, JobNotFound, NoModel
 from store.executors import alive_since, waiting_reason
-from store.jobs import NEWEST_FIRST, JobOrder, find_job, list_jobs
+from store.jobs import NEWEST_FIRST, JobFilter, JobOrder, find_job, list_jobs
 from store.tables import ArtifactKind, Job, JobStatus, utcnow
 
 
@@ -39,16 +39,9 @@ def check_init_from_job(session: Session, spec: JobSpec) -> None:
 
 
 def jobs_page(
-    session: Session,
-    status: JobStatus | None,
-    model: str | None,
-    limit: int,
-    offset: int,
-    tag: str | None = None,
-    name_contains: str | None = None,
-    order: JobOrder = NEWEST_FIRST,
+    session: Session, which: JobFilter, limit: int, offset: int, order: JobOrder = NEWEST_FIRST
 ) -> JobsPublic:
-    jobs, count = list_jobs(session, status, model, limit, offset, tag, name_contains, order)
+    jobs, count = list_jobs(session, which, limit, offset, order)
     models = artifact_infos(session, [j.id for j in jobs], ArtifactKind.model)
     now = utcnow()
     return JobsPublic(data=[JobPublic.from_job(j, now, models.get(j.id)) for j in jobs], count=count)

@@ -16,6 +16,7 @@ from models.artifacts import ModelArtifact, pack_model, read_metadata, unpack_mo
 from models.data.preprocessing import Normalization
 from store.artifacts import model_chunks, put_artifact, read_artifact
 from store.errors import NoModel
+from store.jobs import JobFilter
 from store.tables import ArtifactKind
 from tests.conftest import new_job
 
@@ -48,7 +49,7 @@ def test_listing_jobs_never_selects_the_blob(engine: Engine, sessions: sessionma
     event.listen(engine, "before_cursor_execute", record)
     try:
         with sessions() as session:
-            page = jobs_page(session, None, None, 10, 0)
+            page = jobs_page(session, JobFilter(), 10, 0)
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert page.data[0].trained_model is not None and page.data[0].trained_model.size_bytes == 1_000_000
