@@ -273,17 +273,18 @@ function jobLink(id, text) {
 // What a job's page says beyond its curves: outcome, lineage, the spec with the fields it chose marked.
 async function showJobFacts(job) {
   const metrics = job.final_metrics || {};
-  const rows = [
+  const number = (value, digits) => (typeof value === "number" ? value.toFixed(digits) : "—");  // null: none yet
+  const facts = [
     ["status", job.status], ["attempts", String(job.attempts)],
     ["where", job.placement ? Object.entries(job.placement).map(([k, v]) => `${k} ${v}`).join(", ") : "—"],
     ["queued", seconds(job.queued_seconds)], ["running", seconds(job.running_seconds)],
-    ["test accuracy", metrics.test_accuracy === undefined ? "—" : metrics.test_accuracy.toFixed(4)],
-    ["best test accuracy", metrics.best_test_accuracy === undefined ? "—" : metrics.best_test_accuracy.toFixed(4)],
-    ["train loss", metrics.train_loss === undefined ? "—" : metrics.train_loss.toFixed(4)],
-    ["steps/s", metrics.steps_per_second === undefined ? "—" : metrics.steps_per_second.toFixed(1)],
+    ["test accuracy", number(metrics.test_accuracy, 4)],
+    ["best test accuracy", number(metrics.best_test_accuracy, 4)],
+    ["train loss", number(metrics.train_loss, 4)],
+    ["steps/s", number(metrics.steps_per_second, 1)],
     ["device, precision", metrics.device ? `${metrics.device}, ${metrics.precision || "float32"}` : "—"],
   ];
-  $("job-outcome").replaceChildren(...rows.flatMap(([term, value]) => [
+  $("job-outcome").replaceChildren(...facts.flatMap(([term, value]) => [
     Object.assign(document.createElement("dt"), { textContent: term }),
     Object.assign(document.createElement("dd"), { textContent: value }),
   ]));
