@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.net import free_port, wait_until_up
+from harness.processes import cpu_seconds
 
 TRAINING = {"model": "torch_mlp", "hidden_units": [256], "max_steps": 200_000, "log_every": 10,
             "eval_every": 2000, "name": "polled"}  # fmt: skip
@@ -105,12 +106,6 @@ def open_idle_streams(port: int, count: int) -> tuple[list[socket.socket], dict[
             status = "other"
         answers[status if status in answers else "other"] += 1
     return sockets, answers
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time the process has used so far (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:

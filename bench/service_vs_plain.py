@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.measure import in_fresh_process
 from harness.net import free_port, wait_until_up
+from harness.processes import cpu_seconds
 from models.data.catalog import load_dataset
 from models.data.preprocessing import fit_normalization
 from models.networks.mlp import TorchMLP, TorchMLPConfig
@@ -41,12 +42,6 @@ CONFIGS = [  # [100] runs 5000 steps (about 20 s): the assignment's 1400 take 5 
     {"model": "torch_mlp", "hidden_units": [100], "optimizer": "sgd", "max_steps": 5000},
     {"model": "torch_mlp", "hidden_units": [800, 600, 400], "optimizer": "adam", "max_steps": 1000},
 ]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of one process (not its children), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def through_service(spec: dict[str, Any], data_dir: Path) -> dict[str, Any]:

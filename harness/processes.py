@@ -1,9 +1,11 @@
-"""Stopping what a test or a benchmark started: by process group id, never by name."""
+"""Processes a test or a benchmark started: stopped by process group id (never by name), and the CPU time one
+used."""
 
 import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 
 def stop_processes(procs: list["subprocess.Popen[bytes]"], timeout: float = 15) -> None:
@@ -19,3 +21,9 @@ def stop_processes(procs: list["subprocess.Popen[bytes]"], timeout: float = 15) 
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of one process (all its threads, not its children), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

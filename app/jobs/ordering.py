@@ -1,7 +1,7 @@
 """`GET /jobs?sort=`: a key of the job, of its final metrics or of its spec, `-` first for descending."""
 
 from app.plumbing.refusals import InvalidField
-from models.kinds import KINDS, parse_spec
+from models.kinds import KINDS, default_spec
 from store.jobs import NEWEST_FIRST, JobOrder
 
 COLUMNS = ("id", "name", "status", "model", "created_at")
@@ -13,7 +13,7 @@ def _sortable_spec_fields() -> dict[str, bool]:
     flags and fields without a default are left out."""
     fields: dict[str, bool] = {}
     for kind in KINDS:
-        for field, value in parse_spec({"model": kind}).model_dump(mode="json").items():
+        for field, value in default_spec(kind).items():
             if field not in COLUMNS and isinstance(value, int | float | str) and not isinstance(value, bool):
                 fields.setdefault(field, not isinstance(value, str))
     return fields

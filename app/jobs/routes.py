@@ -27,7 +27,7 @@ from app.jobs.service import (
 from app.plumbing.deps import JobDep, JobId, SessionDep, SessionFactoryDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.plumbing.refusals import InvalidField
-from models.kinds import KINDS, JobSpec, parse_spec
+from models.kinds import KINDS, JobSpec, default_spec
 from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import model_chunks, model_info, verify_model
 from store.jobs import JobFilter, annotate_job, create_job, delete_job, request_cancel
@@ -144,13 +144,13 @@ def get_jobs(
 
 
 @router.patch("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
-def annotate(request: Request, job: JobDep, session: SessionDep, annotations: JobAnnotations) -> JobPublic:
+def annotate(request: Request, job_id: JobId, session: SessionDep, annotations: JobAnnotations) -> JobPublic:
     """Name, tag or write notes on a job, whatever its status (what it trains does not change). Only the fields
     sent change: `{"tags": ["wide", "adam"]}` leaves its name and notes as they are."""
     sent = annotations.model_dump(include=annotations.model_fields_set)
     if "tags" in sent and sent["tags"] is None:
         sent["tags"] = []
-    return job_public(session, annotate_job(session, job.id, **sent), request.app.state.settings.executor_alive_seconds)
+    return job_public(session, annotate_job(session, job_id, **sent), request.app.state.settings.executor_alive_seconds)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
@@ -279,8 +279,4 @@ def get_logs(
 def get_model_kinds() -> ModelKindsPublic:
     """Every model kind with its defaults: the spec a job of that kind runs when it gives only `model`
     (what the page compares a job's spec with, to mark the fields it chose)."""
-    return ModelKindsPublic(
-        models=[
-            ModelKindPublic(model=kind, defaults=parse_spec({"model": kind}).model_dump(mode="json")) for kind in KINDS
-        ]
-    )
+    return ModelKindsPublic(models=[ModelKindPublic(model=kind, defaults=default_spec(kind)) for kind in KINDS])

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Send
 
 from app.plumbing.error_schemas import ErrorMessage, ValidationErrorMessage
-from app.plumbing.refusals import Busy, InvalidField, NotBase64, TooLarge, UnsupportedMedia
+from app.plumbing.refusals import Busy, InvalidField, NotBase64, RequestRefused, TooLarge, UnsupportedMedia
 from store.errors import ArtifactCorrupt, IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, NoModel
 from store.health import database_problem, describe
 from store.reproductions import NotAReproduction
@@ -173,6 +173,17 @@ async def refuse_unknown_query_parameters(request: Request) -> None:
         raise InvalidField(unknown[0], f"unknown query parameter (this route takes: {takes})", location="query")
 
 
+def refusal_headers(exc: Exception) -> dict[str, str] | None:
+    """Retry-After for a refusal for now (Busy); `Connection: close` for one made before the request's body
+    was read to its end (the server does not read the rest)."""
+    headers = {}
+    if isinstance(exc, Busy):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, RequestRefused) and exc.body_left_unread:
+        headers["Connection"] = "close"
+    return headers or None
+
+
 def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
     _MODEL_TAGS.update(model_tags)
 
@@ -186,17 +197,15 @@ def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
 
     @app.exception_handler(InvalidField)
     async def invalid_field(_request: Request, exc: InvalidField) -> JSONResponse:
-        headers = {"Connection": "close"} if exc.body_left_unread else None
         body = validation_body((exc.location, exc.field), exc.problem)
-        return JSONResponse(status_code=422, content=body, headers=headers)
+        return JSONResponse(status_code=422, content=body, headers=refusal_headers(exc))
 
     @app.exception_handler(IdempotencyConflict)
     async def idempotency_conflict(_request: Request, exc: IdempotencyConflict) -> JSONResponse:
         return JSONResponse(status_code=422, content=validation_body(("header", "Idempotency-Key"), str(exc)))
 
     async def refused(_request: Request, exc: Exception) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Busy) else None
-        return JSONResponse(status_code=status_of(exc), content=error_body(str(exc)), headers=headers)
+        return JSONResponse(status_code=status_of(exc), content=error_body(str(exc)), headers=refusal_headers(exc))
 
     for kind in STATUS_OF:
         app.add_exception_handler(kind, refused)

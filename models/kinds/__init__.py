@@ -7,6 +7,7 @@ and the NumPy kind never import it until they need it.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -53,6 +54,13 @@ job_spec_adapter: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
 def parse_spec(raw: dict[str, Any]) -> JobSpec:
     """A stored spec (JSON) back into its typed class."""
     return job_spec_adapter.validate_python(raw)
+
+
+@cache
+def default_spec(kind: str) -> dict[str, Any]:
+    """The spec (as stored, JSON) of a job of `kind` that gives only `model`: every default filled in. Do not
+    change the answer: it is shared."""
+    return parse_spec({"model": kind}).model_dump(mode="json")
 
 
 def load_predictor(artifact: ModelArtifact) -> Predictor:
