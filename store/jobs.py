@@ -167,6 +167,45 @@ class JobOrder:
 
 NEWEST_FIRST = JobOrder("column", "id", descending=True)
 
+ValueKind = Literal["number", "text", "flag", "list"]
+OPERATORS = {
+    "=": lambda left, right: left == right,
+    "!=": lambda left, right: left != right,
+    ">": lambda left, right: left > right,
+    ">=": lambda left, right: left >= right,
+    "<": lambda left, right: left < right,
+    "<=": lambda left, right: left <= right,
+}
+
+
+@dataclass(frozen=True)
+class JobCondition:
+    """One comparison a listed job must meet: a column of the job, a number of its final metrics or a field of
+    its spec (`kind` says how its value compares; a list, `hidden_units`, compares as its JSON without spaces,
+    the same text SQLite and PostgreSQL give); jobs without the value never match."""
+
+    source: Literal["column", "metric", "spec"]
+    key: str
+    operator: str  # one of OPERATORS; only = and != for a text, a flag or a list
+    value: Any
+    kind: ValueKind = "number"
+
+    def expression(self) -> Any:
+        if self.source == "column":
+            left, right = getattr(Job, self.key), self.value
+        elif self.source == "metric":
+            left, right = Job.final_metrics[self.key].as_float(), self.value
+        elif self.kind == "number":
+            left, right = Job.spec[self.key].as_float(), self.value
+        elif self.kind == "flag":
+            left, right = Job.spec[self.key].as_boolean(), self.value
+        elif self.kind == "list":
+            left = func.replace(Job.spec[self.key].as_string(), " ", "")
+            right = json.dumps(self.value, separators=(",", ":"))
+        else:
+            left, right = Job.spec[self.key].as_string(), self.value
+        return OPERATORS[self.operator](left, right)
+
 
 @dataclass(frozen=True)
 class JobFilter:
@@ -177,9 +216,10 @@ class JobFilter:
     model: str | None = None
     tag: str | None = None
     name_contains: str | None = None
+    where: tuple[JobCondition, ...] = ()
 
     def conditions(self) -> list[Any]:
-        found: list[Any] = []
+        found: list[Any] = [condition.expression() for condition in self.where]
         if self.status is not None:
             found.append(Job.status == self.status.value)
         if self.model is not None:

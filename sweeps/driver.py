@@ -94,8 +94,9 @@ def _create_trials(session: Session, spec: SweepSpec, sweep_id: int, sweep_name:
     for _ in range(MAX_NEW_TRIALS_PER_PASS):
         views = sweep_trials(session, sweep_id)
         active = sum(view.active for view in views)
-        failed = sum(view.status == JobStatus.failed for view in views)
-        # a trial that failed (its job crashed, its spec was refused) is replaced, `trials` times at most
+        # a trial that failed (its job crashed, its spec was refused) is replaced by a new proposal, `trials`
+        # times at most; a grid has none to make (its replacement would be a copy of a point already run)
+        failed = 0 if spec.method == "grid" else sum(view.status == JobStatus.failed for view in views)
         if len(views) - failed >= spec.trials or len(views) >= 2 * spec.trials:
             if active == 0:
                 finish_sweep(session, sweep_id)

@@ -156,3 +156,21 @@ def ask(search: Search, spec: SweepSpec) -> tuple[dict[str, Any], dict[str, Any]
     trial = search.study.ask(distributions(spec))
     params = from_optuna(spec, trial.params)
     return params, dict(search.storage.get_trial_system_attrs(search.trial_id(trial.number)))
+
+
+def param_importances(spec: SweepSpec, finished: list[tuple[dict[str, Any], float]]) -> dict[str, float]:
+    """How much of the objective's variance each searched field explains (Optuna's fANOVA, seeded: the same
+    trials give the same answer), largest first, summing to 1, from the trials that ran to their end
+    (`finished`: their parameters and objective). Empty with fewer than two of them or when no field varied."""
+    varied = {field for field in spec.search if len({json.dumps(params.get(field)) for params, _ in finished}) > 1}
+    if len(finished) < 2 or not varied:
+        return {}
+    dists = distributions(spec)
+    study = optuna.create_study(direction="maximize" if spec.objective.mode == "max" else "minimize")
+    for params, value in finished:
+        chosen = to_optuna(spec, {field: params[field] for field in spec.search if field in params})
+        dists_used = {field: dists[field] for field in chosen}
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=value, params=chosen, distributions=dists_used))
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    found = optuna.importance.get_param_importances(study, evaluator=evaluator, params=sorted(varied))
+    return {field: float(share) for field, share in found.items()}

@@ -1,5 +1,6 @@
 """The web page's jobs table as `/events` streams it: the newest jobs' rows."""
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -9,6 +10,10 @@ from store.points import latest_test_accuracy
 from store.tables import JobStatus
 
 TABLE_ROWS = 200
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
 
 
 def table_rows(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
@@ -25,7 +30,12 @@ def table_rows(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
                 "step": job.step,
                 "max_steps": job.max_steps,
                 "test_accuracy": running.get(job.id, (job.final_metrics or {}).get("test_accuracy")),
+                "best_test_accuracy": (job.final_metrics or {}).get("best_test_accuracy"),
+                "steps_per_second": (job.final_metrics or {}).get("steps_per_second"),
+                "started_at": _iso(job.started_at),
+                "finished_at": _iso(job.finished_at),
                 "tags": job.tags or [],
+                "spec": job.spec,  # the page shows the fields that differ among the rows
             }
             for job in jobs
         ]

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
-from app.jobs.ordering import job_order
+from app.jobs.list_keys import job_conditions, job_order
 from app.jobs.plan import plan
 from app.jobs.reproduction import verdict
 from app.jobs.schemas import (
@@ -136,11 +136,23 @@ def get_jobs(
             "`optimizer`, ...); `-` first for descending. Jobs without the value come last. Default: newest first.",
         ),
     ] = None,
+    where: Annotated[
+        list[str] | None,
+        Query(
+            max_length=200,
+            description="A condition on a key (the same keys as `sort`, and list fields such as `hidden_units`): "
+            "`optimizer=adam`, `test_accuracy>0.5`, `hidden_units=[800,600,400]`; operators `= != > >= < <=` "
+            "(a text, a flag or a list: `=` and `!=`). Repeat it for more; all must hold. Jobs without the value "
+            "never match.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobsPublic:
-    """Jobs, newest first or as `sort` says, filtered by status, model, tag and a word of the name."""
-    return jobs_page(session, JobFilter(status, model, tag, name_contains), limit, offset, job_order(sort))
+    """Jobs, newest first or as `sort` says, filtered by status, model, tag, a word of the name and conditions
+    on their spec and final metrics."""
+    which = JobFilter(status, model, tag, name_contains, job_conditions(where or []))
+    return jobs_page(session, which, limit, offset, job_order(sort))
 
 
 @router.patch("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)

@@ -32,6 +32,11 @@ class Progress(BaseModel):
     images_per_second: float | None = None
 
 
+class SweepMembership(BaseModel):
+    id: int = Field(description="The sweep (GET /sweeps/{id}).")
+    trial: int = Field(description="The trial's number in it.")
+
+
 class JobPublic(BaseModel):
     id: int
     name: str | None
@@ -75,12 +80,18 @@ class JobPublic(BaseModel):
         "`runtime` (device, precision, memory format) and, for a fine-tuned job, its parent's record.",
     )
     reproduces: int | None = Field(None, description="The job this one runs again (GET /jobs/{id}/reproduction).")
+    sweep: SweepMembership | None = Field(None, description="The sweep whose trial this job is, if any.")
     tags: list[str] = Field([], description="A person's labels (PATCH /jobs/{id}); GET /jobs?tag= finds them.")
     notes: str | None = Field(None, description="A person's notes on the run (PATCH /jobs/{id}).")
 
     @classmethod
     def from_job(
-        cls, job: Job, now: datetime, model: "ArtifactInfo | None" = None, waiting_reason: str | None = None
+        cls,
+        job: Job,
+        now: datetime,
+        model: "ArtifactInfo | None" = None,
+        waiting_reason: str | None = None,
+        sweep: tuple[int, int] | None = None,
     ) -> "JobPublic":
         end = job.finished_at or now
         return cls(
@@ -112,6 +123,7 @@ class JobPublic(BaseModel):
             final_metrics=job.final_metrics,
             reproducibility=full_record(job),
             reproduces=job.reproduces,
+            sweep=SweepMembership(id=sweep[0], trial=sweep[1]) if sweep else None,
             tags=job.tags or [],
             notes=job.notes,
             trained_model=ModelInfo(

@@ -9,6 +9,7 @@ from store.artifacts import artifact_infos, model_info, verify_model
 from store.errors import ArtifactCorrupt, JobNotFound, NoModel
 from store.executors import alive_since, waiting_reason
 from store.jobs import NEWEST_FIRST, JobFilter, JobOrder, find_job, list_jobs
+from store.sweeps import sweep_of_jobs
 from store.tables import ArtifactKind, Job, JobStatus, utcnow
 
 
@@ -17,7 +18,8 @@ def job_public(session: Session, job: Job, alive_seconds: float) -> JobPublic:
     `alive_seconds` could take it."""
     models = artifact_infos(session, [job.id], ArtifactKind.model)
     reason = waiting_reason(session, job, alive_since(alive_seconds)) if job.status == JobStatus.queued else None
-    return JobPublic.from_job(job, utcnow(), models.get(job.id), reason)
+    sweep = sweep_of_jobs(session, [job.id]).get(job.id)
+    return JobPublic.from_job(job, utcnow(), models.get(job.id), reason, sweep)
 
 
 def check_init_from_job(session: Session, spec: JobSpec) -> None:
@@ -42,9 +44,12 @@ def jobs_page(
     session: Session, which: JobFilter, limit: int, offset: int, order: JobOrder = NEWEST_FIRST
 ) -> JobsPublic:
     jobs, count = list_jobs(session, which, limit, offset, order)
-    models = artifact_infos(session, [j.id for j in jobs], ArtifactKind.model)
+    ids = [j.id for j in jobs]
+    models, sweeps = artifact_infos(session, ids, ArtifactKind.model), sweep_of_jobs(session, ids)
     now = utcnow()
-    return JobsPublic(data=[JobPublic.from_job(j, now, models.get(j.id)) for j in jobs], count=count)
+    return JobsPublic(
+        data=[JobPublic.from_job(j, now, models.get(j.id), sweep=sweeps.get(j.id)) for j in jobs], count=count
+    )
 
 
 # The two reads pollers repeat take the session factory rather than FastAPI's session and job

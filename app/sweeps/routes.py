@@ -9,8 +9,8 @@ from app.jobs.service import check_init_from_job
 from app.plumbing.deps import MAX_ID, BulkDep, SessionDep, SessionFactoryDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.sweeps.plan import sweep_plan
-from app.sweeps.schemas import SweepPlanPublic, SweepPublic, SweepsPublic
-from app.sweeps.service import sweep_plot_image, sweep_public, sweeps_page
+from app.sweeps.schemas import SweepImportancesPublic, SweepPlanPublic, SweepPublic, SweepsPublic
+from app.sweeps.service import sweep_importances, sweep_plot_image, sweep_public, sweeps_page
 from models.kinds import parse_spec
 from store.sweeps import cancel_sweep, create_sweep
 from sweeps.spec import SweepSpec
@@ -81,6 +81,20 @@ def cancel(session: SessionDep, sweep_id: SweepId) -> SweepPublic:
     """Create no more trials, and cancel the queued and running ones (they keep their points)."""
     cancel_sweep(session, sweep_id)
     return sweep_public(session, sweep_id)
+
+
+@router.get("/{sweep_id}/importances", response_model=SweepImportancesPublic, responses=NOT_FOUND)
+async def get_sweep_importances(
+    sessions: SessionFactoryDep, bulk: BulkDep, sweep_id: SweepId
+) -> SweepImportancesPublic:
+    """Which searched fields mattered: each one's share of the objective's variance over the trials that ran to
+    their end (Optuna's fANOVA importances, seeded), largest first."""
+
+    def compute() -> SweepImportancesPublic:
+        with sessions() as session:
+            return sweep_importances(session, sweep_id)
+
+    return await bulk.run(compute)
 
 
 @router.get(

@@ -69,3 +69,11 @@ class SweepPlanPublic(BaseModel):
     trial_plan: PlanPublic = Field(
         description="The plan of a trial with the base spec (searched fields change its cost, and its speed)."
     )
+
+
+class SweepImportancesPublic(BaseModel):
+    importances: dict[str, float] = Field(
+        description="Each searched field that varied -> the share of the objective's variance it explains "
+        "(Optuna's fANOVA), largest first; empty until two trials have run to their end."
+    )
+    trials_used: int = Field(description="The trials that ran to their end (succeeded, with an objective).")

@@ -6,9 +6,10 @@ from sqlalchemy.orm import Session
 
 from app.curves.plots import ImageFormat, shortened
 from app.sweeps.plot import SweepPlotData, sweep_plot
-from app.sweeps.schemas import SweepPublic, SweepsPublic, SweepSummary, TrialPublic
+from app.sweeps.schemas import SweepImportancesPublic, SweepPublic, SweepsPublic, SweepSummary, TrialPublic
 from store.sweeps import TrialView, evaluations, find_sweep, list_sweeps, sweep_trials
 from store.tables import Sweep, SweepStatus
+from sweeps.search import param_importances
 from sweeps.spec import SweepSpec
 
 PLOTTED_BEST = 3  # the curves of this many best trials stand out on the plot
@@ -103,3 +104,18 @@ def sweep_plot_image(
         other_curves=[curves.get(job_of[t.number] or -1, []) for t in ranked[PLOTTED_BEST:]],
     )
     return sweep_plot(data, width_px, height_px, image_format)
+
+
+def sweep_importances(session: Session, sweep_id: int) -> SweepImportancesPublic:
+    """The searched fields' importances, from the trials that ran to their end (an early-stopped trial's
+    objective is from fewer steps than the others', so it would blur them)."""
+    sweep = find_sweep(session, sweep_id)
+    views = sweep_trials(session, sweep_id)
+    spec = SweepSpec.model_validate(sweep.spec)
+    curves = evaluations(session, [v.job.id for v in views if v.job is not None], spec.objective.metric)
+    finished = [
+        (t.params, t.objective)
+        for t in _ranked(spec, views, curves)
+        if t.status == "succeeded" and t.objective is not None
+    ]
+    return SweepImportancesPublic(importances=param_importances(spec, finished), trials_used=len(finished))

@@ -68,6 +68,8 @@ def test_submit_watch_the_curve_and_classify_a_dropped_image(browser: Browser, s
     shown = page.locator("#predictions li").inner_text()
     assert shown.startswith("red.png:") and shown.count("%") == 3  # three classes with probabilities
     check_the_job_page_facts_and_actions(page, service.url, job_id)
+    page.goto(f"{service.url}/#job/{job_id}")
+    expect(page.locator("#job-status")).to_have_text("succeeded")
     if path := screenshot_path("web-page-job.png"):
         page.screenshot(path=str(path), full_page=True)
     assert requests.foreign == [], f"the page asked for something outside {service.url}: {requests.foreign}"

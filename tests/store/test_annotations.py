@@ -105,3 +105,43 @@ def test_the_list_sorts_by_a_metric_a_spec_field_or_a_column(
     assert ids("id") == sorted([low, high, *queued]) and ids("-id") == sorted([low, high, *queued], reverse=True)
     refused = client.get("/jobs", params={"sort": "hidden_units"})
     assert refused.status_code == 422 and "sort" in refused.json()["message"] and "learning_rate" in refused.text
+
+
+def test_the_list_keeps_the_jobs_that_meet_every_condition(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    """Conditions on spec fields (a number, a text, a flag, a list) and final metrics, compared in SQL."""
+    low, high = store_succeeded_job(sessions, 0.31), store_succeeded_job(sessions, 0.52)
+    specs = (
+        {"hidden_units": [800, 600, 400], "optimizer": "adam", "learning_rate": 0.0001},
+        {"hidden_units": [100, 100, 50, 50, 50, 50], "optimizer": "adam", "learning_rate": 0.0001},
+        {"hidden_units": [800, 600, 400], "optimizer": "sgd", "learning_rate": 0.01, "augmentation": "crop_flip"},
+    )
+    wide, deep, wide_sgd = (client.post("/jobs", json={"model": "torch_mlp", **spec}).json()["id"] for spec in specs)
+
+    def ids(*where: str, **filters: str) -> list[int]:
+        page = client.get("/jobs", params={"where": list(where), **filters})
+        assert page.status_code == 200, page.text
+        return [job["id"] for job in page.json()["data"]]
+
+    assert ids("optimizer=adam") == [deep, wide]
+    assert ids("optimizer != adam", model="torch_mlp") == [wide_sgd]
+    assert ids("hidden_units=[800,600,400]") == [wide_sgd, wide]
+    assert ids("hidden_units=[800, 600, 400]", "optimizer=adam") == [wide]  # all must hold
+    assert ids("hidden_units!=[800,600,400]", model="torch_mlp") == [deep]
+    assert ids("learning_rate<0.001") == [deep, wide] and ids("learning_rate>=0.01") == [wide_sgd]
+    assert ids("test_accuracy>0.5") == [high] and ids("test_accuracy<=0.52") == [high, low]
+    assert ids("best_test_accuracy>0") == []  # these two stored no best: no value never matches
+    assert ids("augmentation=crop_flip") == [wide_sgd] and ids("status=succeeded") == [high, low]
+    assert ids("id>=" + str(wide_sgd)) == [wide_sgd]
+    for bad, named in (
+        ("colour=red", "colour"),  # no such field
+        ("optimizer>adam", "="),  # a text has no order
+        ("learning_rate=fast", "number"),
+        ("test_accuracy", "operator"),
+        ("hidden_units=800", "list"),
+    ):
+        answer = client.get("/jobs", params={"where": bad})
+        assert answer.status_code == 422, (bad, answer.text)
+        message = answer.json()["message"]
+        assert message.startswith("where") and named in message, (bad, message)
+    many = client.get("/jobs", params={"where": ["optimizer=adam"] * 11})
+    assert many.status_code == 422 and "at most 10" in many.json()["message"]

@@ -65,3 +65,17 @@ def test_no_trial_is_created_after_a_cancel_commits(sessions: sessionmaker[Sessi
         assert add_trial(session, sweep_id, 0, {"learning_rate": 0.001}, {}, job_spec) is False
         assert session.scalar(select(func.count()).select_from(Job)) == 0
     assert trials(sessions, sweep_id) == 0
+
+
+def test_a_grid_sweep_runs_each_point_once_even_when_one_is_refused(sessions: sessionmaker[Session]) -> None:
+    """A failed random or TPE trial is replaced by a new proposal; a grid has no new proposal to make: a
+    replacement was a copy of a point already run (seen: three trials of one point in a grid of six)."""
+    search = {"warmup_steps": {"choices": [0, 150]}, "max_steps": {"choices": [100, 200]}}
+    sweep_id = new_sweep(sessions, {"base": BASE, "search": search, "method": "grid", "max_concurrent": 8})
+    for _ in range(3):
+        advance_all(sessions)
+    with sessions() as session:
+        views = sweep_trials(session, sweep_id)
+    points = sorted((view.trial.params["warmup_steps"], view.trial.params["max_steps"]) for view in views)
+    assert points == [(0, 100), (0, 200), (150, 100), (150, 200)]  # each once
+    assert [view.trial.error is not None for view in views].count(True) == 1  # warm-up 150 of 100 steps

@@ -1,0 +1,154 @@
+// The compare view, #compare/3,4,5?splits=train,test&smooth=0.6&logx=1: the runs' curves overlaid, the spec
+// fields that differ among them, their final numbers side by side, and the comparison as PNG and CSV.
+// Each curve is read whole up to COMPARE_POINTS points; a longer one as that many points that keep its shape
+// (the API's downsampling: extremes of each stretch, first, last and best).
+"use strict";
+
+const COMPARE_POINTS = 10000;
+let compareCharts = [], compared = null;  // {ids, jobs: Map id -> job, curves: Map id -> {train, test}}
+
+function compareOptions() {
+  const splits = ["train", "test"].filter((split) => $(`compare-${split}`).checked);
+  return { splits, smooth: Number($("compare-smooth").value), logx: $("compare-logx").checked };
+}
+
+function compareHash(ids, options) {
+  const query = new URLSearchParams({ splits: options.splits.join(","), smooth: String(options.smooth) });
+  if (options.logx) query.set("logx", "1");
+  return `#compare/${ids.join(",")}?${query}`;
+}
+
+function setCompareOptions(query) {
+  const splits = (query.get("splits") ?? "train,test").split(",");
+  for (const split of ["train", "test"]) $(`compare-${split}`).checked = splits.includes(split);
+  $("compare-smooth").value = query.get("smooth") || "0";
+  $("compare-logx").checked = query.get("logx") === "1";
+  $("compare-smooth-shown").textContent = Number($("compare-smooth").value).toFixed(2);
+}
+
+function splitCurves(points) {  // the API's points as per-split columns, in step order
+  const curves = { train: { steps: [], loss: [], accuracy: [] }, test: { steps: [], loss: [], accuracy: [] } };
+  for (const p of points) {
+    const curve = curves[p.split];
+    curve.steps.push(p.step); curve.loss.push(p.loss); curve.accuracy.push(p.accuracy);
+  }
+  return curves;
+}
+
+function smoothed(values, weight) {  // an exponential moving average, debiased at the start (TensorBoard's)
+  if (!weight) return values;
+  let average = 0;
+  return values.map((value, i) => { average = average * weight + (1 - weight) * value; return average / (1 - weight ** (i + 1)); });
+}
+
+async function openCompare(ids, query) {
+  $("compare-section").hidden = false;
+  setCompareOptions(query);
+  selected.clear(); ids.forEach((id) => selected.add(id)); showSelection(); renderTable();
+  $("compare-title").textContent = `Comparing ${ids.map((id) => `job ${id}`).join(", ")}`;
+  $("compare-error").textContent = "";
+  const read = await Promise.all(ids.map(async (id) => {
+    try {
+      const [job, metrics] = await Promise.all([api(`/jobs/${id}`), api(`/jobs/${id}/metrics?max_points=${COMPARE_POINTS}`)]);
+      return { id, job, curves: splitCurves(metrics.points) };
+    } catch (error) { return { id, error: `job ${id}: ${error.message}` }; }
+  }));
+  if (location.hash.split("?")[0] !== `#compare/${ids.join(",")}`) return;  // left while reading
+  $("compare-error").textContent = read.filter((r) => r.error).map((r) => r.error).join("\n");
+  const found = read.filter((r) => !r.error);
+  compared = { ids: found.map((r) => r.id), jobs: new Map(found.map((r) => [r.id, r.job])), curves: new Map(found.map((r) => [r.id, r.curves])) };
+  showCompareTables();
+  drawCompare();
+}
+
+function showCompareTables() {
+  const jobs = compared.ids.map((id) => compared.jobs.get(id));
+  const label = (job) => (job.name ? `${job.id}: ${job.name}` : `job ${job.id}`);
+  const finals = [["status", (job) => job.status], ["test accuracy", (job) => fixed((job.final_metrics || {}).test_accuracy, 4)],
+    ["best test accuracy", (job) => fixed((job.final_metrics || {}).best_test_accuracy, 4)],
+    ["train loss", (job) => fixed((job.final_metrics || {}).train_loss, 4)],
+    ["steps/s", (job) => fixed((job.final_metrics || {}).steps_per_second, 1)], ["running", (job) => seconds(job.running_seconds)]];
+  const head = document.createElement("tr");
+  head.append(Object.assign(document.createElement("th"), { textContent: "" }), ...jobs.map((job, i) => {
+    const th = document.createElement("th");
+    th.append(Object.assign(document.createElement("span"), { className: "swatch", style: `background:${PALETTE[i % PALETTE.length]}` }),
+      jobLink(job.id, label(job)));
+    return th;
+  }));
+  const rowsOf = (entries) => entries.map(([name, value]) => {
+    const tr = document.createElement("tr");
+    tr.dataset.field = name;
+    tr.append(Object.assign(document.createElement("th"), { textContent: name }), ...jobs.map((job) => cell(value(job))));
+    return tr;
+  });
+  $("compare-finals").replaceChildren(head.cloneNode(true), ...rowsOf(finals));
+  const fields = [...new Set(jobs.flatMap((job) => Object.keys(job.spec)))].filter((field) => field !== "name" &&
+    new Set(jobs.map((job) => JSON.stringify(job.spec[field]))).size > 1);
+  $("compare-diff").replaceChildren(head, ...rowsOf(fields.map((field) => [field, (job) => shownValue(job.spec[field])])));
+  $("compare-same").textContent = fields.length ? "" : "Their specs differ in nothing but the name.";
+}
+
+function drawCompare() {
+  if (!compared) return;
+  const options = compareOptions();
+  compareCharts.forEach((c) => c.destroy());
+  compareCharts = [];
+  for (const [metric, target] of [["loss", $("compare-loss")], ["accuracy", $("compare-accuracy")]]) {
+    const tables = [], series = [{ label: "step" }];
+    compared.ids.forEach((id, i) => {
+      const job = compared.jobs.get(id);
+      for (const split of options.splits) {
+        const curve = compared.curves.get(id)[split];
+        let steps = curve.steps, values = smoothed(curve[metric], split === "train" ? options.smooth : 0);
+        if (options.logx) { const keep = steps.map((s) => s > 0); steps = steps.filter((_, k) => keep[k]); values = values.filter((_, k) => keep[k]); }
+        if (!steps.length) continue;
+        tables.push([steps, values]);
+        series.push({ label: `${job.name || `job ${id}`} ${split}`, stroke: PALETTE[i % PALETTE.length], width: split === "test" ? 2 : 1,
+          dash: split === "train" ? [5, 4] : undefined, spanGaps: true, points: { show: split === "test" && steps.length < 60 } });
+      }
+    });
+    const data = tables.length ? uPlot.join(tables) : [[]];
+    compareCharts.push(new uPlot({
+      title: metric + (options.smooth && options.splits.includes("train") ? ` (train smoothed ${options.smooth})` : ""),
+      width: Math.max(300, target.clientWidth || 600), height: 320, axes: themedAxes(),
+      scales: { x: { time: false, distr: options.logx ? 3 : 1 } }, series,
+    }, data, target));
+  }
+}
+
+for (const id of ["compare-train", "compare-test", "compare-smooth", "compare-logx"]) {
+  $(id).addEventListener("input", () => {
+    $("compare-smooth-shown").textContent = Number($("compare-smooth").value).toFixed(2);
+    if (!compared) return;
+    history.replaceState(null, "", compareHash(compared.ids, compareOptions()));  // the URL says what is shown
+    drawCompare();
+  });
+}
+
+async function compareCsv() {  // every point of every compared curve, a column for the job
+  const parts = await Promise.all(compared.ids.map(async (id) => {
+    const response = await fetch(`/jobs/${id}/metrics.csv`, { headers: headers() });
+    if (!response.ok) throw new Error(`job ${id}: ${response.status}`);
+    const lines = (await response.text()).trimEnd().split("\n").slice(1);
+    const name = JSON.stringify(compared.jobs.get(id).name || "");
+    return lines.map((line) => `${id},${name},${line}`).join("\n");
+  }));
+  return `job_id,name,step,split,loss,accuracy\n${parts.filter((part) => part).join("\n")}\n`;
+}
+
+$("compare-csv").addEventListener("click", async () => {
+  try { saveBlob(new Blob([await compareCsv()], { type: "text/csv" }), `compare-${compared.ids.join("-")}.csv`); }
+  catch (error) { $("compare-error").textContent = error.message; }
+});
+for (const [button, metric, split] of [["compare-png-accuracy", "accuracy", "test"], ["compare-png-loss", "loss", "train"]]) {
+  $(button).addEventListener("click", () => {
+    download(`/plots/compare.png?jobs=${compared.ids.join(",")}&metric=${metric}&split=${split}`,
+      `compare-${compared.ids.join("-")}-${split}-${metric}.png`).catch((error) => { $("compare-error").textContent = error.message; });
+  });
+}
+
+function closeCompare() {
+  compareCharts.forEach((c) => c.destroy());
+  compareCharts = [];
+  compared = null;
+}
