@@ -13,17 +13,19 @@ import app.plumbing.health as health
 import app.predict.routes as predict
 import app.reports.routes as reports
 import app.sweeps.routes as sweeps
+import app.users.routes as users
 import app.webhooks.routes as webhooks
 from app.curves.events import JobEvents, JobsTableEvents, StreamSlots
 from app.curves.table import table_rows
 from app.curves.views import JobCurves
 from app.jobs.plan import Prober
 from app.plumbing.access import AccessMiddleware
-from app.plumbing.auth import require_api_key
+from app.plumbing.auth import Principals, authenticate
 from app.plumbing.body_limit import BodySizeLimitMiddleware
 from app.plumbing.docs import install_docs
 from app.plumbing.errors import COMMON_ERRORS, install_error_handlers, refuse_unknown_query_parameters
 from app.plumbing.heap import freeze_long_lived, thaw
+from app.plumbing.permissions import authorize
 from app.plumbing.pools import WorkPool
 from app.plumbing.prometheus import install_prometheus
 from app.plumbing.security_headers import SecurityHeadersMiddleware
@@ -60,6 +62,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         engine = engine_for(settings)
         upgrade(engine)  # pending migrations first: the routes assume the current schema
         app.state.sessions = make_session_factory(engine)
+        app.state.principals = Principals(app.state.sessions, settings.api_key, settings.principal_cache_seconds)
         with app.state.sessions() as session:  # jobs stored before their training hashes existed (once)
             if filled := fill_training_identities(session, with_todays_defaults):
                 log.info("training hashes filled in for %s jobs stored before them", filled)
@@ -100,7 +103,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     checked = [Depends(refuse_unknown_query_parameters)]
     without_key = {code: answer for code, answer in COMMON_ERRORS.items() if code != 401}
     app.include_router(health.router, dependencies=checked, responses=without_key)
-    protected = [Depends(require_api_key), *checked]
+    protected = [Depends(authenticate), Depends(authorize), *checked]
     routers = (
         jobs.router,
         jobs.kinds_router,
@@ -110,6 +113,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         sweeps.router,
         reports.router,
         webhooks.router,
+        users.router,
     )
     for router in routers:
         app.include_router(router, dependencies=protected, responses=COMMON_ERRORS)

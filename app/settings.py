@@ -89,6 +89,31 @@ class ApiSettings(WebhookSettings):
         1.0, gt=0, le=60, description="How often the API's sweep driver creates trials and stops hopeless ones."
     )
 
+    visibility: Literal["all", "own"] = Field(
+        "all",
+        description="With users: what members and viewers may read of other people's: `all` (a shared "
+        "leaderboard), or `own` (others' jobs, sweeps, curves, logs, models and predictions are hidden).",
+    )
+    admin_priority_above: int = Field(
+        100, ge=-1000, le=1000, description="With users: only admins may submit jobs of a higher priority."
+    )
+    quota_queued_jobs: int = Field(50, ge=0, description="With users: a user's queued jobs at most (admins: no cap).")
+    quota_submissions_per_minute: int = Field(
+        30, ge=0, description="With users: jobs a user may submit in any 60 seconds (a sweep's trials do not count)."
+    )
+    quota_cpu_hours: float = Field(
+        1000.0, ge=0, description="With users: CPU-hours (cpus x running time) a user's jobs may use in 7 days."
+    )
+    quota_gpu_hours: float = Field(
+        100.0, ge=0, description="With users: GPU-hours (gpus x running time) a user's jobs may use in 7 days."
+    )
+    principal_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="How long an API process trusts a token it looked up (a revocation waits this long at most).",
+    )
+
     @model_validator(mode="after")
     def _read_api_key_file(self) -> "ApiSettings":
         if self.api_key is None and self.api_key_file is not None:

@@ -16,9 +16,10 @@ errors = Console(stderr=True)
 
 
 def client() -> httpx.Client:
-    """A client of CIFAR_JOBS_URL (default http://127.0.0.1:8000), with API_KEY when it is set."""
+    """A client of CIFAR_JOBS_URL (default http://127.0.0.1:8000), with API_KEY or the token `login` kept."""
     settings = CliSettings()
-    headers = {"Authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+    token = settings.token()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.Client(base_url=settings.cifar_jobs_url, headers=headers, timeout=60)
 
 

@@ -1,5 +1,7 @@
 """`cifar-jobs`: the service from a terminal. Reads CIFAR_JOBS_URL (default http://127.0.0.1:8000) and API_KEY.
 
+Without API_KEY it sends the token `cifar-jobs login` kept.
+
 cifar-jobs submit '{"model": "convnet"}' --watch
 cifar-jobs submit --model torch_mlp --set hidden_units=[800,600,400] --set optimizer=adam --watch
 cifar-jobs list --status running
@@ -22,7 +24,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cli import report, sweeps, webhooks
+from cli import report, sweeps, users, webhooks
 from cli.http import answer, client, console, fail, read_json_argument
 from cli.logs import show_logs
 from cli.plans import plan_text
@@ -33,6 +35,10 @@ app = typer.Typer(help=__doc__.splitlines()[0] if __doc__ else None, no_args_is_
 app.add_typer(sweeps.app, name="sweeps")
 app.add_typer(report.app, name="report")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(users.admin, name="admin")
+app.command()(users.login)
+app.command()(users.logout)
+app.command()(users.whoami)
 
 
 def _value(text: str) -> Any:

@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import ArtifactCorrupt, NoModel
-from store.jobs import find_job
+from store.jobs import OwnedBy, find_job
 from store.tables import Artifact, ArtifactKind, Job, JobStatus, utcnow
 from store.transitions import WITH_MODEL
 
@@ -58,14 +58,15 @@ def read_artifact(session: Session, job_id: int, kind: ArtifactKind) -> tuple[Ar
     return ArtifactInfo(job_id, row.size_bytes, row.sha256, row.step), data
 
 
-def best_model_job(session: Session, passed_over: Collection[int] = ()) -> int | None:
+def best_model_job(session: Session, passed_over: Collection[int] = (), owned_by: OwnedBy | None = None) -> int | None:
     """The succeeded job with a model and the best final test accuracy (newest on ties), leaving out
-    the jobs `passed_over` (their models are damaged, say)."""
+    the jobs `passed_over` (their models are damaged, say); only `owned_by`'s when given."""
     accuracy = Job.final_metrics["test_accuracy"].as_float()
+    owner = [] if owned_by is None else [owned_by.condition(Job.owner_id)]
     query = (
         select(Job.id)
         .join(Artifact, (Artifact.job_id == Job.id) & (Artifact.kind == ArtifactKind.model.value))
-        .where(Job.status == JobStatus.succeeded.value, Job.id.not_in(list(passed_over)))
+        .where(Job.status == JobStatus.succeeded.value, Job.id.not_in(list(passed_over)), *owner)
         .order_by(accuracy.desc(), Job.id.desc())
         .limit(1)
     )

@@ -7,10 +7,10 @@ Every write is fenced by the attempt: a worker whose job was handed to another a
 import enum
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.alerts import check_stalled, stop_reason
@@ -23,6 +23,11 @@ from store.transitions import transition
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 4000
+# Fair share's memory: an owner's jobs started this long ago or later count against their next claim. A count of
+# jobs, not of hours: cheap, the same SQL on both databases, and for a course's runs (similar sizes) close to
+# the share of the workers' time; a user of much longer jobs gets more time than one of short ones.
+FAIR_SHARE_WINDOW = timedelta(hours=24)
+MAX_OWNERS_TRIED = 8  # a claim that finds the jobs of this many owners all being taken by others tries again later
 
 
 @dataclass(frozen=True)
@@ -48,39 +53,79 @@ class AttemptState(enum.Enum):
     lost = "lost"  # requeued to another attempt, or finished
 
 
+def _owners_in_turn(session: Session, fits: ColumnElement[bool], now: datetime) -> tuple[int, list[int | None]]:
+    """The highest priority among the queued jobs that fit, and the owners of such jobs in the order fair share
+    serves them: fewest jobs started in the last FAIR_SHARE_WINDOW first, then the one waiting longest."""
+    queued = (Job.status == JobStatus.queued.value) & fits
+    top = session.scalar(select(func.max(Job.priority)).where(queued))
+    if top is None:
+        return 0, []
+    waiting: dict[int | None, int] = {
+        owner: first
+        for owner, first in session.execute(
+            select(Job.owner_id, func.min(Job.id)).where(queued, Job.priority == top).group_by(Job.owner_id)
+        )
+    }
+    if len(waiting) == 1:
+        return top, list(waiting)
+    since = now - FAIR_SHARE_WINDOW
+    owned = [owner for owner in waiting if owner is not None]
+    recent: dict[int | None, int] = {
+        owner: count
+        for owner, count in session.execute(
+            select(Job.owner_id, func.count())
+            .where(Job.started_at > since, Job.owner_id.in_(owned))
+            .group_by(Job.owner_id)
+        )
+    }
+    if None in waiting:  # nobody's jobs (the single-user mode, the API_KEY) are one more owner
+        recent[None] = session.scalar(select(func.count()).where(Job.started_at > since, Job.owner_id.is_(None))) or 0
+    return top, sorted(waiting, key=lambda owner: (recent.get(owner, 0), waiting[owner]))
+
+
 def claim_next(
     session: Session, worker: str, gpus: float = 0.0, cpus: float = 1e9, spec_version: int | None = None
 ) -> Attempt | None:
-    """Atomically mark the next queued job that fits `gpus` and `cpus` (highest priority, then oldest),
-    and whose spec's schema version is at most `spec_version` (when given: the newest the executor
-    understands), running for `worker` and commit; the new attempt, or None when no queued job fits.
+    """Atomically mark the next queued job that fits `gpus` and `cpus`, and whose spec's schema version is at most
+    `spec_version` (when given: the newest the executor understands), running for `worker` and commit; the new
+    attempt, or None when no queued job fits. The next job: of the highest priority; among those, fair share picks
+    the owner (`_owners_in_turn`), then the owner's oldest.
 
-    One UPDATE picks and takes the job, so two workers never get the same one: SQLite runs
-    writes one at a time, and PostgreSQL's SKIP LOCKED lets each worker pass over rows that
-    another is taking.
+    One UPDATE takes the job, so two workers never get the same one: SQLite runs writes one at a time, and
+    PostgreSQL's SKIP LOCKED lets each worker pass over rows that another is taking (the next owner in turn is
+    tried when all of one owner's are being taken).
     """
     fits = (Job.gpus <= gpus) & (Job.cpus <= cpus)
     if spec_version is not None:
         fits &= Job.spec_version <= spec_version
-    candidate = (
-        select(Job.id).where(Job.status == JobStatus.queued.value, fits).order_by(Job.priority.desc(), Job.id).limit(1)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        candidate = candidate.with_for_update(skip_locked=True)
     now = utcnow()
-    claimed = transition(
-        session,
-        Job.id == candidate.scalar_subquery(),
-        JobStatus.running,
-        from_statuses=[JobStatus.queued],
-        started_at=now,
-        heartbeat_at=now,
-        progress_at=now,
-        worker=worker,
-        attempts=Job.attempts + 1,
-    )
+    top, owners = _owners_in_turn(session, fits, now)
+    for owner in owners[:MAX_OWNERS_TRIED]:
+        owned = Job.owner_id.is_(None) if owner is None else Job.owner_id == owner
+        candidate = (
+            select(Job.id)
+            .where(Job.status == JobStatus.queued.value, fits, Job.priority == top, owned)
+            .order_by(Job.id)
+            .limit(1)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            candidate = candidate.with_for_update(skip_locked=True)
+        claimed = transition(
+            session,
+            Job.id == candidate.scalar_subquery(),
+            JobStatus.running,
+            from_statuses=[JobStatus.queued],
+            started_at=now,
+            heartbeat_at=now,
+            progress_at=now,
+            worker=worker,
+            attempts=Job.attempts + 1,
+        )
+        if claimed:
+            session.commit()
+            return Attempt(*claimed[0])
     session.commit()
-    return Attempt(*claimed[0]) if claimed else None
+    return None
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,10 @@ def training_identity(full_spec: dict[str, Any]) -> tuple[str, str]:
     return spec_sha256(trained), spec_sha256(any_steps)
 
 
-def create_job(session: Session, spec: SubmittedSpec, idempotency_key: str | None = None) -> tuple[Job, bool]:
-    """Insert a queued job and commit; returns (job, created).
+def create_job(
+    session: Session, spec: SubmittedSpec, idempotency_key: str | None = None, owner_id: int | None = None
+) -> tuple[Job, bool]:
+    """Insert a queued job (owned by `owner_id`: None in the single-user mode) and commit; returns (job, created).
 
     With an idempotency key already used for the same spec, returns that first job and False;
     with the key used for another spec, raises IdempotencyConflict.
@@ -67,7 +69,7 @@ def create_job(session: Session, spec: SubmittedSpec, idempotency_key: str | Non
         existing = _job_for_key(session, idempotency_key, digest)
         if existing is not None:
             return existing, False
-    job = new_job(spec, idempotency_key)
+    job = new_job(spec, idempotency_key, owner_id)
     session.add(job)
     try:
         session.commit()
@@ -80,7 +82,7 @@ def create_job(session: Session, spec: SubmittedSpec, idempotency_key: str | Non
     return job, True
 
 
-def new_job(spec: SubmittedSpec, idempotency_key: str | None = None) -> Job:
+def new_job(spec: SubmittedSpec, idempotency_key: str | None = None, owner_id: int | None = None) -> Job:
     """The queued job row of a validated spec, not yet added to a session."""
     stored_spec = spec.model_dump(mode="json")
     exact, any_steps = training_identity(stored_spec)
@@ -106,6 +108,7 @@ def new_job(spec: SubmittedSpec, idempotency_key: str | None = None) -> Job:
         request_sha256=spec_sha256(stored_spec),
         training_sha256=exact,
         training_sha256_any_steps=any_steps,
+        owner_id=owner_id,
     )
 
 
@@ -208,6 +211,16 @@ class JobCondition:
 
 
 @dataclass(frozen=True)
+class OwnedBy:
+    """Only what this user owns (None: what nobody owns, from the single-user mode or the API_KEY)."""
+
+    user_id: int | None
+
+    def condition(self, column: Any) -> Any:
+        return column.is_(None) if self.user_id is None else column == self.user_id
+
+
+@dataclass(frozen=True)
 class JobFilter:
     """Which jobs a list holds: each field given narrows it (a tag through its index; the name's text without
     regard to case)."""
@@ -217,9 +230,12 @@ class JobFilter:
     tag: str | None = None
     name_contains: str | None = None
     where: tuple[JobCondition, ...] = ()
+    owned_by: OwnedBy | None = None
 
     def conditions(self) -> list[Any]:
         found: list[Any] = [condition.expression() for condition in self.where]
+        if self.owned_by is not None:
+            found.append(self.owned_by.condition(Job.owner_id))
         if self.status is not None:
             found.append(Job.status == self.status.value)
         if self.model is not None:

@@ -20,9 +20,9 @@ class NotAReproduction(StoreError):
     """The job was not made by POST /jobs/{id}/reproduce."""
 
 
-def create_reproduction(session: Session, job_id: int) -> Job:
-    """A queued job with `job_id`'s stored spec (its seed, data set and `init_from_job` included), linked to it.
-    Commits. Raises JobNotFound, or JobNotFinished for a job still queued or running."""
+def create_reproduction(session: Session, job_id: int, owner_id: int | None = None) -> Job:
+    """A queued job with `job_id`'s stored spec (its seed, data set and `init_from_job` included), linked to it,
+    owned by `owner_id`. Commits. Raises JobNotFound, or JobNotFinished for a job still queued or running."""
     original = find_job(session, job_id)
     if JobStatus(original.status) not in FINISHED:
         raise JobNotFinished(f"job {job_id} is {original.status}: a job is reproduced once it has ended")
@@ -36,6 +36,7 @@ def create_reproduction(session: Session, job_id: int) -> Job:
         cancel_requested=False,
         early_stop_requested=False,
         reproduces=original.id,
+        owner_id=owner_id,
     )
     session.add(copy)
     session.commit()

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.errors import JobFinished, StoreError
-from store.jobs import SubmittedSpec, new_job, request_cancel
+from store.jobs import OwnedBy, SubmittedSpec, new_job, request_cancel
 from store.outbox import record_event
 from store.tables import Job, JobStatus, MetricPoint, Sweep, SweepStatus, SweepTrial, utcnow
 from store.transitions import FINISHED
@@ -30,9 +30,9 @@ class SweepFinished(StoreError):
     """The sweep has already ended, and the request needs a running one."""
 
 
-def create_sweep(session: Session, name: str | None, spec: dict[str, Any]) -> Sweep:
+def create_sweep(session: Session, name: str | None, spec: dict[str, Any], owner_id: int | None = None) -> Sweep:
     """Insert a running sweep and commit; its driver creates the trials."""
-    sweep = Sweep(name=name, spec=spec, status=SweepStatus.running.value, created_at=utcnow())
+    sweep = Sweep(name=name, spec=spec, status=SweepStatus.running.value, created_at=utcnow(), owner_id=owner_id)
     session.add(sweep)
     session.commit()
     return sweep
@@ -45,10 +45,12 @@ def find_sweep(session: Session, sweep_id: int) -> Sweep:
     return sweep
 
 
-def list_sweeps(session: Session, limit: int, offset: int) -> tuple[list[Sweep], int]:
-    """Newest first, with the total count."""
-    count = session.scalar(select(func.count()).select_from(Sweep)) or 0
-    return list(session.scalars(select(Sweep).order_by(Sweep.id.desc()).limit(limit).offset(offset))), count
+def list_sweeps(session: Session, limit: int, offset: int, owned_by: OwnedBy | None = None) -> tuple[list[Sweep], int]:
+    """Newest first (only `owned_by`'s, when given), with the total count."""
+    conditions = [] if owned_by is None else [owned_by.condition(Sweep.owner_id)]
+    count = session.scalar(select(func.count()).select_from(Sweep).where(*conditions)) or 0
+    ordered = select(Sweep).where(*conditions).order_by(Sweep.id.desc())
+    return list(session.scalars(ordered.limit(limit).offset(offset))), count
 
 
 def running_sweep_ids(session: Session) -> list[int]:
@@ -119,7 +121,7 @@ def add_trial(
         update(Sweep)
         .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.running.value)
         .values(status=Sweep.status)
-        .returning(Sweep.id)
+        .returning(Sweep.id, Sweep.owner_id)
         .execution_options(synchronize_session=False)
     ).first()
     if still_running is None:
@@ -127,7 +129,7 @@ def add_trial(
         return False
     job_id = None
     if spec is not None:
-        job = new_job(spec)
+        job = new_job(spec, owner_id=still_running.owner_id)  # the sweep's owner owns its trials
         session.add(job)
         session.flush()
         job_id = job.id

@@ -18,7 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -68,11 +68,61 @@ class Base(DeclarativeBase):
 MAX_INT32 = 2**31 - 1
 
 
+class Role(enum.StrEnum):
+    admin = "admin"  # anything, anyone's
+    member = "member"  # submits; changes only what it owns
+    viewer = "viewer"  # reads only
+
+
+class User(Base):
+    """A person who uses the service; their tokens are in `tokens`, only as hashes."""
+
+    __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    quotas: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # an admin's overrides of the default quotas
+
+
+class Token(Base):
+    """An API token: its SHA-256 (the token itself is shown once, at creation, and never stored)."""
+
+    __tablename__ = "tokens"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """Who created, cancelled, deleted, changed or revoked what, when, and from where."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(Integer)  # None: the API_KEY, or the local single-user mode
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(100))
+    client: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_status_id", "status", "id"),
         Index("ix_jobs_status_priority_id", "status", "priority", "id"),
+        Index("ix_jobs_owner_id_status", "owner_id", "status"),
+        Index("ix_jobs_started_at", "started_at"),  # fair share: the jobs started lately
         {"sqlite_autoincrement": True},  # a deleted job's id is never given to another (links, notes, CSVs)
     )
 
@@ -122,6 +172,13 @@ class Job(Base):
     # a person's labels (PATCH /jobs/{id}): shown with the job; job_tags holds the same tags for filtering
     tags: Mapped[list[str] | None] = mapped_column(JSON)
     notes: Mapped[str | None] = mapped_column(Text)
+    # who submitted it (None: before users existed, or in the single-user mode); users are never deleted. No
+    # foreign key: on SQLite one would make the migration rebuild the table (losing AUTOINCREMENT)
+    owner_id: Mapped[int | None] = mapped_column(Integer)
+    # read with the job in the same query (a LEFT JOIN): the API shows the owner's name with every job
+    owner: Mapped["User | None"] = relationship(
+        "User", primaryjoin="foreign(Job.owner_id) == User.id", lazy="joined", viewonly=True
+    )
 
 
 class JobTag(Base):
@@ -244,6 +301,7 @@ class Sweep(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(Integer)  # its trials' owner too (as jobs.owner_id)
 
 
 class SweepTrial(Base):

@@ -230,8 +230,11 @@ class JobsTableEvents:
     def _newer_than(self, version: int) -> bool:
         return self._version > version
 
-    async def stream(self, idle_seconds: float | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Every row first, then the rows that change; ends when nothing changed for `idle_seconds`."""
+    async def stream(
+        self, idle_seconds: float | None = None, shown: Callable[[dict[str, Any]], bool] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every row first (those `shown` keeps), then the rows that change; ends when nothing changed for
+        `idle_seconds`."""
         if self._poller is None or self._poller.done():
             self._poller = asyncio.create_task(self._poll())
         self._followers += 1
@@ -244,6 +247,8 @@ class JobsTableEvents:
                     except TimeoutError:
                         return
                     rows, seen = self._latest, self._version
+                if shown is not None:
+                    rows = [row for row in rows if shown(row)]
                 if not sent:
                     yield {"event": "jobs", "data": json.dumps({"jobs": rows}, separators=(",", ":"))}
                 else:

@@ -19,6 +19,7 @@ from app.curves.system import read_system, system_csv, system_json
 from app.plumbing.deps import MAX_ID, BulkDep, JobId, SessionFactoryDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.plumbing.errors import error_responses, explain_limit
+from app.plumbing.permissions import owned_by
 from app.plumbing.refusals import Busy, InvalidField
 from store.jobs import find_job
 from store.tables import MAX_INT32
@@ -269,4 +270,6 @@ async def follow_jobs(request: Request) -> EventSourceResponse:
     ends after EVENTS_IDLE_SECONDS without a change (a browser's EventSource reconnects by itself)."""
     table: JobsTableEvents = request.app.state.table_events
     slot = _stream_slot(request)
-    return _event_stream(request, slot, table.stream(request.app.state.settings.events_idle_seconds))
+    only = owned_by(request)  # with VISIBILITY=own, a member's or viewer's own rows
+    shown = None if only is None else (lambda row: row["owner_id"] == only.user_id)
+    return _event_stream(request, slot, table.stream(request.app.state.settings.events_idle_seconds, shown))

@@ -36,6 +36,8 @@ def table_rows(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
                 "finished_at": _iso(job.finished_at),
                 "tags": job.tags or [],
                 "spec": job.spec,  # the page shows the fields that differ among the rows
+                "owner_id": job.owner_id,
+                "owner": job.owner.name if job.owner is not None else None,
             }
             for job in jobs
         ]

@@ -24,9 +24,12 @@ from app.jobs.service import (
     jobs_page,
     read_job,
 )
+from app.plumbing.auth import PrincipalDep, audit
 from app.plumbing.deps import JobDep, JobId, SessionDep, SessionFactoryDep
 from app.plumbing.error_schemas import ErrorMessage
+from app.plumbing.permissions import owned_by
 from app.plumbing.refusals import InvalidField
+from app.users.quotas import check_submission
 from models.kinds import KINDS, JobSpec, default_spec
 from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import model_chunks, model_info, verify_model
@@ -49,7 +52,7 @@ SPEC_EXAMPLES: dict[str, Any] = {
             "model": "torch_mlp",
             "hidden_units": [800, 600, 400],
             "optimizer": "adam",
-            "learning_rate": 0.001,
+            "learning_rate": 0.0001,
             "max_steps": 5000,
         },
     },
@@ -80,6 +83,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "desc
 )
 def submit_job(
     request: Request,
+    principal: PrincipalDep,
     spec: Annotated[JobSpec, Body(openapi_examples=SPEC_EXAMPLES)],
     session: SessionDep,
     response: Response,
@@ -104,13 +108,16 @@ def submit_job(
 ) -> JobPublic | PlanPublic:
     """Queue a training job. Omitted fields take the assignment's defaults; the answer holds the full spec. With
     `dry_run=true` nothing is queued: the answer is the job's plan (200)."""
-    check_init_from_job(session, spec)
+    check_init_from_job(session, spec, owned_by(request))
+    settings = request.app.state.settings
     if dry_run:
         response.status_code = 200
-        settings = request.app.state.settings
         return plan(session, spec, request.app.state.prober, settings.executor_alive_seconds, probe)
-    job, created = create_job(session, spec, idempotency_key)
-    if not created:
+    check_submission(session, settings, principal, spec.priority, spec.gpus)
+    job, created = create_job(session, spec, idempotency_key, principal.user_id)
+    if created:
+        audit(request, session, "job.create", f"job {job.id}", {"model": job.model, "name": job.name})
+    else:
         response.status_code = 200
     response.headers["Location"] = f"/jobs/{job.id}"
     return job_public(session, job, request.app.state.settings.executor_alive_seconds)
@@ -118,6 +125,7 @@ def submit_job(
 
 @router.get("", response_model=JobsPublic)
 def get_jobs(
+    request: Request,
     session: SessionDep,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
     model: Annotated[
@@ -146,12 +154,13 @@ def get_jobs(
             "never match.",
         ),
     ] = None,
+    mine: Annotated[bool, Query(description="Only the jobs you submitted (with VISIBILITY=own, always).")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobsPublic:
     """Jobs, newest first or as `sort` says, filtered by status, model, tag, a word of the name and conditions
     on their spec and final metrics."""
-    which = JobFilter(status, model, tag, name_contains, job_conditions(where or []))
+    which = JobFilter(status, model, tag, name_contains, job_conditions(where or []), owned_by(request, mine))
     return jobs_page(session, which, limit, offset, job_order(sort))
 
 
@@ -162,7 +171,9 @@ def annotate(request: Request, job_id: JobId, session: SessionDep, annotations: 
     sent = annotations.model_dump(include=annotations.model_fields_set)
     if "tags" in sent and sent["tags"] is None:
         sent["tags"] = []
-    return job_public(session, annotate_job(session, job_id, **sent), request.app.state.settings.executor_alive_seconds)
+    job = annotate_job(session, job_id, **sent)
+    audit(request, session, "job.update", f"job {job_id}", {"fields": sorted(sent)})
+    return job_public(session, job, request.app.state.settings.executor_alive_seconds)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
@@ -178,7 +189,9 @@ def get_job(request: Request, sessions: SessionFactoryDep, job_id: JobId) -> Job
 )
 def cancel_job(request: Request, job: JobDep, session: SessionDep) -> JobPublic:
     """Cancel a queued job at once, or ask a running one to stop (it keeps the points it logged)."""
-    return job_public(session, request_cancel(session, job.id), request.app.state.settings.executor_alive_seconds)
+    cancelled = request_cancel(session, job.id)
+    audit(request, session, "job.cancel", f"job {job.id}")
+    return job_public(session, cancelled, request.app.state.settings.executor_alive_seconds)
 
 
 @router.post(
@@ -191,11 +204,15 @@ def cancel_job(request: Request, job: JobDep, session: SessionDep) -> JobPublic:
         409: {"model": ErrorMessage, "description": "The job has not ended yet."},
     },
 )
-def reproduce(request: Request, job: JobDep, session: SessionDep, response: Response) -> JobPublic:
+def reproduce(
+    request: Request, principal: PrincipalDep, job: JobDep, session: SessionDep, response: Response
+) -> JobPublic:
     """Run an ended job again with its stored spec (same seed, data set and `init_from_job`); once the copy ends,
     GET /jobs/{copy}/reproduction says whether its curve is the same bit for bit, or how far it is and what
     differed in the two runs' records."""
-    copy = create_reproduction(session, job.id)
+    check_submission(session, request.app.state.settings, principal, job.priority, job.gpus)
+    copy = create_reproduction(session, job.id, principal.user_id)
+    audit(request, session, "job.create", f"job {copy.id}", {"reproduces": job.id})
     response.headers["Location"] = f"/jobs/{copy.id}"
     return job_public(session, copy, request.app.state.settings.executor_alive_seconds)
 
@@ -246,10 +263,11 @@ def download_model(job: JobDep, session: SessionDep, sessions: SessionFactoryDep
         409: {"model": ErrorMessage, "description": "The job is queued or running: cancel it first."},
     },
 )
-def remove_job(job_id: JobId, session: SessionDep) -> Response:
+def remove_job(request: Request, job_id: JobId, session: SessionDep) -> Response:
     """Delete a finished job: its points, checkpoint and model go with it (a sweep keeps the trial's
     parameters). A queued or running job is refused with 409: cancel it first, then delete it."""
     delete_job(session, job_id)
+    audit(request, session, "job.delete", f"job {job_id}")
     return Response(status_code=204)
 
 

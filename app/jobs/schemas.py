@@ -81,6 +81,7 @@ class JobPublic(BaseModel):
     )
     reproduces: int | None = Field(None, description="The job this one runs again (GET /jobs/{id}/reproduction).")
     sweep: SweepMembership | None = Field(None, description="The sweep whose trial this job is, if any.")
+    owner: str | None = Field(None, description="The user who submitted it (None before there were users).")
     tags: list[str] = Field([], description="A person's labels (PATCH /jobs/{id}); GET /jobs?tag= finds them.")
     notes: str | None = Field(None, description="A person's notes on the run (PATCH /jobs/{id}).")
 
@@ -124,6 +125,7 @@ class JobPublic(BaseModel):
             reproducibility=full_record(job),
             reproduces=job.reproduces,
             sweep=SweepMembership(id=sweep[0], trial=sweep[1]) if sweep else None,
+            owner=job.owner.name if job.owner is not None else None,
             tags=job.tags or [],
             notes=job.notes,
             trained_model=ModelInfo(

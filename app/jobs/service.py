@@ -8,7 +8,7 @@ from models.kinds import JobSpec, architecture_mismatch
 from store.artifacts import artifact_infos, model_info, verify_model
 from store.errors import ArtifactCorrupt, JobNotFound, NoModel
 from store.executors import alive_since, waiting_reason
-from store.jobs import NEWEST_FIRST, JobFilter, JobOrder, find_job, list_jobs
+from store.jobs import NEWEST_FIRST, JobFilter, JobOrder, OwnedBy, find_job, list_jobs
 from store.sweeps import sweep_of_jobs
 from store.tables import ArtifactKind, Job, JobStatus, utcnow
 
@@ -22,13 +22,15 @@ def job_public(session: Session, job: Job, alive_seconds: float) -> JobPublic:
     return JobPublic.from_job(job, utcnow(), models.get(job.id), reason, sweep)
 
 
-def check_init_from_job(session: Session, spec: JobSpec) -> None:
-    """A spec that starts from an earlier job needs one with a model of the same kind and architecture;
-    InvalidField (a 422 naming `init_from_job`) says what is wrong otherwise."""
+def check_init_from_job(session: Session, spec: JobSpec, owned_by: OwnedBy | None = None) -> None:
+    """A spec that starts from an earlier job needs one with a model of the same kind and architecture (and, with
+    `owned_by`, one of that owner's); InvalidField (a 422 naming `init_from_job`) says what is wrong otherwise."""
     source_id = spec.init_from_job
     if source_id is None:
         return
     try:
+        if owned_by is not None and find_job(session, source_id).owner_id != owned_by.user_id:
+            raise JobNotFound(source_id)  # someone else's, hidden from this caller
         info = model_info(session, source_id)
         verify_model(session, info)
     except JobNotFound:
@@ -47,9 +49,8 @@ def jobs_page(
     ids = [j.id for j in jobs]
     models, sweeps = artifact_infos(session, ids, ArtifactKind.model), sweep_of_jobs(session, ids)
     now = utcnow()
-    return JobsPublic(
-        data=[JobPublic.from_job(j, now, models.get(j.id), sweep=sweeps.get(j.id)) for j in jobs], count=count
-    )
+    data = [JobPublic.from_job(j, now, models.get(j.id), sweep=sweeps.get(j.id)) for j in jobs]
+    return JobsPublic(data=data, count=count)
 
 
 # The two reads pollers repeat take the session factory rather than FastAPI's session and job

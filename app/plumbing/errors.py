@@ -19,11 +19,21 @@ from starlette.exceptions import HTTPException
 from starlette.types import Send
 
 from app.plumbing.error_schemas import ErrorMessage, ValidationErrorMessage
-from app.plumbing.refusals import Busy, InvalidField, NotBase64, RequestRefused, TooLarge, UnsupportedMedia
+from app.plumbing.refusals import (
+    Busy,
+    Forbidden,
+    InvalidField,
+    NotBase64,
+    OverQuota,
+    RequestRefused,
+    TooLarge,
+    UnsupportedMedia,
+)
 from store.errors import ArtifactCorrupt, IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, NoModel
 from store.health import database_problem, describe
 from store.reproductions import NotAReproduction
 from store.sweeps import SweepFinished, SweepNotFound
+from store.users import TokenNotFound, UserExists, UserNotFound
 from store.webhooks import WebhookNotFound
 
 log = logging.getLogger(__name__)
@@ -44,6 +54,11 @@ STATUS_OF: dict[type[Exception], int] = {
     TooLarge: 413,
     UnsupportedMedia: 415,
     Busy: 503,
+    Forbidden: 403,
+    OverQuota: 429,
+    UserExists: 409,
+    UserNotFound: 404,
+    TokenNotFound: 404,
 }
 
 
@@ -177,7 +192,7 @@ def refusal_headers(exc: Exception) -> dict[str, str] | None:
     """Retry-After for a refusal for now (Busy); `Connection: close` for one made before the request's body
     was read to its end (the server does not read the rest)."""
     headers = {}
-    if isinstance(exc, Busy):
+    if isinstance(exc, Busy | OverQuota) and exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, RequestRefused) and exc.body_left_unread:
         headers["Connection"] = "close"

@@ -39,3 +39,16 @@ class Busy(RequestRefused):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Forbidden(RequestRefused):
+    """The caller's role or ownership does not allow this (403); the message says what would."""
+
+
+class OverQuota(RequestRefused):
+    """A quota is used up (429): the message names it, the usage and when it frees; `retry_after` seconds
+    when it is a rate."""
+
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 
 from app.plumbing.deps import MAX_ID
 from app.plumbing.errors import error_responses
+from app.plumbing.permissions import check_job_readable, owned_by
 from app.plumbing.pools import WorkPool
 from app.plumbing.refusals import InvalidField, NotBase64, UnsupportedMedia
 from app.predict.images import Upload
@@ -142,9 +143,12 @@ async def predict_images(
     chosen_job = job_id if job_id is not None else fields.get("job_id")
     if chosen_job is not None:
         chosen_job = _int_field(chosen_job, "job_id", 1, MAX_ID)
+        await check_job_readable(request, chosen_job)
     k = top_k if top_k is not None else _int_field(fields.get("top_k", TOP_K_DEFAULT), "top_k", 1, TOP_K_MAX)
     state = request.app.state
     pool: WorkPool = state.predict_pool
-    answer = await pool.run(predict, state.sessions, state.model_cache, state.settings, uploads, chosen_job, k)
+    answer = await pool.run(
+        predict, state.sessions, state.model_cache, state.settings, uploads, chosen_job, k, owned_by(request)
+    )
     state.predictions_served.inc(len(answer.predictions))
     return answer

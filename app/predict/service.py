@@ -19,6 +19,7 @@ from models.training.precision import cpu_model, given_verdict, measure_in_subpr
 from store.artifacts import best_model_job, model_file, model_info
 from store.cpu_verdicts import kept_verdict
 from store.errors import ArtifactCorrupt, NoModel
+from store.jobs import OwnedBy
 
 
 class _CpuVerdict:
@@ -50,13 +51,15 @@ def _load(sessions: sessionmaker[Session], job_id: int) -> LoadedModel:
 MAX_DAMAGED_PASSED_OVER = 20  # bounds the work of one request that finds damaged models
 
 
-def load_model(sessions: sessionmaker[Session], cache: ModelCache, job_id: int | None) -> tuple[int, LoadedModel]:
-    """The model of `job_id`, or of the best succeeded job whose model is intact (a damaged one is passed
-    over, and remembered as damaged). Raises JobNotFound, NoModel or ArtifactCorrupt."""
+def load_model(
+    sessions: sessionmaker[Session], cache: ModelCache, job_id: int | None, owned_by: OwnedBy | None = None
+) -> tuple[int, LoadedModel]:
+    """The model of `job_id`, or of the best succeeded job (of `owned_by`'s, when given) whose model is intact (a
+    damaged one is passed over, and remembered as damaged). Raises JobNotFound, NoModel or ArtifactCorrupt."""
     passed_over: list[int] = []
     while True:
         with sessions() as session:
-            chosen = job_id if job_id is not None else best_model_job(session, passed_over)
+            chosen = job_id if job_id is not None else best_model_job(session, passed_over, owned_by)
             if chosen is None:
                 raise NoModel("no succeeded job with an intact model yet: train one first (POST /jobs)")
             info = model_info(session, chosen)  # JobNotFound / NoModel, e.g. for a deleted job
@@ -78,13 +81,14 @@ def predict(
     uploads: list[Upload],
     job_id: int | None,
     top_k: int,
+    owned_by: OwnedBy | None = None,
 ) -> PredictionsPublic:
     """Blocking work (database, decoding, inference): run it off the event loop."""
     if not uploads:
         raise InvalidField("files", "send at least one image")
     if len(uploads) > settings.max_images_per_request:
         raise TooLarge(f"files: {len(uploads)} images, over the limit of {settings.max_images_per_request}")
-    chosen, loaded = load_model(sessions, cache, job_id)
+    chosen, loaded = load_model(sessions, cache, job_id, owned_by)
     budget = PixelBudget(settings.max_request_pixels)
     images: list[np.ndarray] = []
     refused: dict[int, RequestRefused] = {}  # each file is answered on its own

@@ -8,11 +8,13 @@ from pydantic import BaseModel, Field
 
 from app.curves.deps import CurvesDep
 from app.curves.plots import Labelled, job_plot
+from app.plumbing.auth import PrincipalDep, audit
 from app.plumbing.deps import SessionDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.plumbing.refusals import InvalidField
 from app.reports.page import html_page, markdown, report_rows
 from app.reports.runs import CONVNET_STEPS, RESNET_STEPS, find_run_jobs, report_runs, submit_report_runs
+from app.users.quotas import check_submission, quotas_apply
 
 router = APIRouter(prefix="/reports/assignment", tags=["reports"])
 
@@ -44,13 +46,21 @@ class ReportSubmitted(BaseModel):
 
 @router.post("", response_model=ReportSubmitted)
 def submit_report(
-    request: Request, session: SessionDep, options: Annotated[ReportRequest | None, Body()] = None
+    request: Request,
+    principal: PrincipalDep,
+    session: SessionDep,
+    options: Annotated[ReportRequest | None, Body()] = None,
 ) -> ReportSubmitted:
     """Submit the report's runs with the report's settings, reusing any identical job that succeeded
     or is still queued or running; ResNet18 starts from ImageNet weights when the weights file is there."""
     options = options or ReportRequest()
     runs = report_runs(request.app.state.settings.data_dir, options.convnet_max_steps, options.resnet18_max_steps)
-    submitted = submit_report_runs(session, runs)
+    if quotas_apply(principal):
+        new_jobs = len(runs) - len(find_run_jobs(session, runs))
+        check_submission(session, request.app.state.settings, principal, 0, 0.0, jobs=new_jobs)
+    submitted = submit_report_runs(session, runs, principal.user_id)
+    for created in (s for s in submitted if not s.reused):
+        audit(request, session, "job.create", f"job {created.job_id}", {"report_figure": created.run.figure})
     return ReportSubmitted(
         runs=[
             ReportRunPublic(

@@ -161,14 +161,15 @@ class Submitted:
     status: str
 
 
-def submit_report_runs(session: Session, runs: list[ReportRun]) -> list[Submitted]:
-    """Submit each run that has no succeeded or unfinished identical job; reuse those that have."""
+def submit_report_runs(session: Session, runs: list[ReportRun], owner_id: int | None = None) -> list[Submitted]:
+    """Submit each run (owned by `owner_id`) that has no succeeded or unfinished identical job; reuse those that
+    have."""
     existing = find_run_jobs(session, runs)
     submitted = []
     for run in runs:
         job = existing.get(run.figure)
         reused = job is not None
         if job is None:
-            job, _ = create_job(session, full_spec(run))
+            job, _ = create_job(session, full_spec(run), owner_id=owner_id)
         submitted.append(Submitted(run, job.id, reused, job.status))
     return submitted

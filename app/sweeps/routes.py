@@ -6,11 +6,14 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from app.curves.plots import MEDIA_TYPES, ImageFormat
 from app.jobs.service import check_init_from_job
+from app.plumbing.auth import PrincipalDep, audit
 from app.plumbing.deps import MAX_ID, BulkDep, SessionDep, SessionFactoryDep
 from app.plumbing.error_schemas import ErrorMessage
+from app.plumbing.permissions import owned_by
 from app.sweeps.plan import sweep_plan
 from app.sweeps.schemas import SweepImportancesPublic, SweepPlanPublic, SweepPublic, SweepsPublic
 from app.sweeps.service import sweep_importances, sweep_plot_image, sweep_public, sweeps_page
+from app.users.quotas import check_submission
 from models.kinds import parse_spec
 from store.sweeps import cancel_sweep, create_sweep
 from sweeps.spec import SweepSpec
@@ -32,6 +35,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "desc
 )
 def submit_sweep(
     request: Request,
+    principal: PrincipalDep,
     spec: Annotated[SweepSpec, Body()],
     session: SessionDep,
     response: Response,
@@ -46,24 +50,29 @@ def submit_sweep(
     `max_concurrent` at a time; with `early_stopping`, a trial behind the others at a rung stops
     (status `stopped_early`, keeping its points and model). With `dry_run=true` nothing is stored: the answer
     is the sweep's plan (200)."""
-    check_init_from_job(session, parse_spec(spec.base_spec()))
+    base = parse_spec(spec.base_spec())
+    check_init_from_job(session, base, owned_by(request))
+    settings = request.app.state.settings
     if dry_run:
         response.status_code = 200
-        settings = request.app.state.settings
         return sweep_plan(session, spec, request.app.state.prober, settings.executor_alive_seconds, probe)
-    sweep = create_sweep(session, spec.name, spec.model_dump(mode="json"))
+    check_submission(session, settings, principal, base.priority, base.gpus, jobs=0)  # its trials: no rate
+    sweep = create_sweep(session, spec.name, spec.model_dump(mode="json"), principal.user_id)
+    audit(request, session, "sweep.create", f"sweep {sweep.id}", {"name": spec.name})
     response.headers["Location"] = f"/sweeps/{sweep.id}"
     return sweep_public(session, sweep.id)
 
 
 @router.get("", response_model=SweepsPublic)
 def get_sweeps(
+    request: Request,
     session: SessionDep,
+    mine: Annotated[bool, Query(description="Only the sweeps you started (with VISIBILITY=own, always).")] = False,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> SweepsPublic:
     """Sweeps, newest first, each with its best trial so far."""
-    return sweeps_page(session, limit, offset)
+    return sweeps_page(session, limit, offset, owned_by(request, mine))
 
 
 @router.get("/{sweep_id}", response_model=SweepPublic, responses=NOT_FOUND)
@@ -77,9 +86,10 @@ def get_sweep(session: SessionDep, sweep_id: SweepId) -> SweepPublic:
     response_model=SweepPublic,
     responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The sweep has already ended."}},
 )
-def cancel(session: SessionDep, sweep_id: SweepId) -> SweepPublic:
+def cancel(request: Request, session: SessionDep, sweep_id: SweepId) -> SweepPublic:
     """Create no more trials, and cancel the queued and running ones (they keep their points)."""
     cancel_sweep(session, sweep_id)
+    audit(request, session, "sweep.cancel", f"sweep {sweep_id}")
     return sweep_public(session, sweep_id)
 
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from app.curves.plots import ImageFormat, shortened
 from app.sweeps.plot import SweepPlotData, sweep_plot
 from app.sweeps.schemas import SweepImportancesPublic, SweepPublic, SweepsPublic, SweepSummary, TrialPublic
+from store.jobs import OwnedBy
 from store.sweeps import TrialView, evaluations, find_sweep, list_sweeps, sweep_trials
 from store.tables import Sweep, SweepStatus
 from sweeps.search import param_importances
@@ -74,8 +75,8 @@ def sweep_public(session: Session, sweep_id: int) -> SweepPublic:
     )
 
 
-def sweeps_page(session: Session, limit: int, offset: int) -> SweepsPublic:
-    sweeps, count = list_sweeps(session, limit, offset)
+def sweeps_page(session: Session, limit: int, offset: int, owned_by: OwnedBy | None = None) -> SweepsPublic:
+    sweeps, count = list_sweeps(session, limit, offset, owned_by)
     data = []
     for sweep in sweeps:
         views = sweep_trials(session, sweep.id)

@@ -28,4 +28,4 @@ function route() {
 
 window.addEventListener("hashchange", route);
 showSelection();
-route();
+whoAmI().then(route);

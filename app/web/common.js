@@ -5,6 +5,28 @@ const $ = (id) => document.getElementById(id);
 const keyInput = $("api-key");
 keyInput.value = localStorage.getItem("apiKey") || "";
 
+// Who the token is (GET /users/me): a user, the API_KEY or the single-user mode; null until known.
+let me = null;
+
+async function whoAmI() {
+  try { me = await api("/users/me"); } catch { me = null; }
+  $("whoami").textContent = me ? `${me.name} (${me.role})` : "not signed in";
+  $("sign-out").hidden = !keyInput.value.trim();
+  document.body.classList.toggle("viewer", Boolean(me && me.role === "viewer"));
+  return me;
+}
+
+// What the caller may change: anything as an admin, else what they own (a viewer nothing).
+function mayChange(owner) {
+  if (!me) return false;
+  return me.role === "admin" || (me.role === "member" && owner === me.name);
+}
+
+$("sign-out").addEventListener("click", () => {
+  keyInput.value = "";
+  keyInput.dispatchEvent(new Event("change"));  // forgets the token (runs.js)
+});
+
 function headers(extra = {}) {
   const key = keyInput.value.trim();
   return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;

@@ -2,7 +2,7 @@
 // fit its status, and prediction by dropping images.
 "use strict";
 
-let stopJob = null, charts = [], curve = new Map(), shownJob = null, system = [];
+let stopJob = null, charts = [], curve = new Map(), shownJob = null, system = [], shownOwner = null;
 
 function chart(target, title) {
   const opts = {
@@ -115,8 +115,11 @@ function showJobState(job) {
   if (job.error) $("job-error").textContent = job.error;
   // actions that fit its status: cancel while it may still run, delete once it has ended, download a model it has
   if (job.status) {
-    $("cancel").hidden = !ACTIVE.has(job.status);
-    $("delete").hidden = ACTIVE.has(job.status);
+    if (job.owner !== undefined) shownOwner = job.owner;  // a status event carries no owner
+    const changes = mayChange(shownOwner);
+    $("cancel").hidden = !ACTIVE.has(job.status) || !changes;
+    $("delete").hidden = ACTIVE.has(job.status) || !changes;
+    $("annotations").hidden = !changes;
   }
   if (job.trained_model !== undefined) $("download").hidden = !job.trained_model;
   if (job.spec) showJobFacts(job);
@@ -135,6 +138,7 @@ function showJobState(job) {
 async function openJob(id) {
   if (stopJob) stopJob();
   shownJob = id;
+  shownOwner = null;
   $("job-section").hidden = false;
   $("predictions").replaceChildren();
   $("job-error").textContent = "";

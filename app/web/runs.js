@@ -42,6 +42,7 @@ function specFieldsOf(rows) {
 const FIXED_COLUMNS = [
   { label: "id", sort: "id", cell: (row) => cell(jobLink(row.id, String(row.id))) },
   { label: "name", sort: "name", cell: (row) => cell(row.name || "") },
+  { label: "owner", sort: null, cell: (row) => cell(row.owner || "") },
   { label: "model", sort: "model", cell: (row) => cell(row.model) },
   { label: "status", sort: "status", cell: (row) => cell(row.status, `status status-${row.status}`) },
   { label: "progress", sort: null, cell: (row) => cell(`${row.step} / ${row.max_steps}`) },
@@ -139,6 +140,7 @@ function runsQueryOfForm() {
     const value = $(id).value.trim();
     if (value) query.set(name, value);
   }
+  if ($("filter-mine").checked) query.set("mine", "1");
   return query;
 }
 
@@ -164,6 +166,7 @@ async function showFiltered(query) {
   if (query.get("tag")) asked.set("tag", query.get("tag"));
   if (query.get("name")) asked.set("name_contains", query.get("name"));
   if (query.get("sort")) asked.set("sort", query.get("sort"));
+  if (query.get("mine")) asked.set("mine", "true");
   for (const condition of conditionsOf(query.get("where") || "")) asked.append("where", condition);
   $("filter-error").textContent = "";
   try {
@@ -205,6 +208,7 @@ function showRuns(query) {  // the runs view's state from its URL (the form foll
   $("filter-tag").value = query.get("tag") || "";
   $("filter-name").value = query.get("name") || "";
   $("filter-where").value = query.get("where") || "";
+  $("filter-mine").checked = query.get("mine") === "1";
   const sort = query.get("sort") || "";
   if (sort && ![...$("filter-sort").options].some((option) => option.value === sort)) $("filter-sort").add(new Option(sort, sort));
   $("filter-sort").value = sort;
@@ -222,8 +226,15 @@ $("filter-form").addEventListener("submit", (event) => {
   if (location.hash === hash) route(); else location.hash = hash;
 });
 $("filter-sort").addEventListener("change", () => $("filter-form").requestSubmit());
+$("filter-mine").addEventListener("change", () => $("filter-form").requestSubmit());
 $("filter-clear").addEventListener("click", () => {
   for (const id of ["filter-tag", "filter-name", "filter-where", "filter-sort"]) $(id).value = "";
+  $("filter-mine").checked = false;
   $("filter-form").requestSubmit();
 });
-keyInput.addEventListener("change", () => { localStorage.setItem("apiKey", keyInput.value); appliedRunsQuery = null; route(); });
+keyInput.addEventListener("change", async () => {
+  if (keyInput.value.trim()) localStorage.setItem("apiKey", keyInput.value); else localStorage.removeItem("apiKey");
+  await whoAmI();
+  appliedRunsQuery = null;
+  route();
+});

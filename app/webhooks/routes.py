@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
+from app.plumbing.auth import audit
 from app.plumbing.deps import MAX_ID, SessionDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.webhooks.schemas import DeliveriesPublic, TestQueued, WebhookCreated, WebhookPublic, WebhookRequest
@@ -30,6 +31,7 @@ def add(
     answers, at least once and in order per job (drop repeats by the `webhook-id` header). The answer holds
     the secret: it is never shown again."""
     created = add_webhook(session, body, request.app.state.settings.webhook_allow_private)
+    audit(request, session, "webhook.create", f"webhook {created.id}", {"events": list(created.events)})
     response.headers["Location"] = f"/webhooks/{created.id}"
     return created
 
@@ -46,9 +48,10 @@ def get_webhook(session: SessionDep, webhook_id: WebhookId) -> WebhookPublic:
 
 
 @router.delete("/{webhook_id}", status_code=204, response_class=Response, responses=NOT_FOUND)
-def remove(session: SessionDep, webhook_id: WebhookId) -> Response:
+def remove(request: Request, session: SessionDep, webhook_id: WebhookId) -> Response:
     """The webhook and its deliveries, the pending ones too."""
     delete_webhook(session, webhook_id)
+    audit(request, session, "webhook.delete", f"webhook {webhook_id}")
     return Response(status_code=204)
 
 

@@ -2,12 +2,13 @@
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from harness.browser import open_page, screenshot_path
-from tests.conftest import Service
+from tests.conftest import Service, running_service
 
 
 def operation(page: Page, tag: str, operation_id: str) -> Locator:
@@ -62,3 +63,25 @@ def test_swagger_ui_renders_and_runs_a_job_from_the_page(browser: Browser, servi
     assert requests.foreign == [], f"the page asked for something outside {url}: {requests.foreign}"
     assert requests.refused_by_csp == []  # its one inline script runs under the CSP, by its hash
     assert any(u.endswith("/swagger-ui-bundle.js") for u in requests.requested)
+
+
+def test_swagger_uis_authorize_button_takes_a_users_token(
+    browser: Browser, tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    with running_service(tmp_path, data_dir, database_url, {"API_KEY": "bootstrap"}) as service:
+        with service.client() as client:
+            made = client.post("/users", json={"name": "mia"}, headers={"Authorization": "Bearer bootstrap"})
+            token = made.json()["token"]
+        page, requests = open_page(browser, service.url)
+        page.goto(f"{service.url}/docs")
+        me = operation(page, "users", "me_users_me_get")
+        try_it_out(me)
+        status, _ = execute(me)
+        assert status == "401"
+        page.locator(".swagger-ui .auth-wrapper .authorize").click()
+        page.locator(".swagger-ui .modal-ux input[type=text]").fill(token)
+        page.locator(".swagger-ui .modal-ux button.modal-btn.authorize").click()
+        page.locator(".swagger-ui .modal-ux button.btn-done").click()
+        status, shown = execute(me)
+        assert status == "200" and shown == {"id": 1, "name": "mia", "role": "member"}
+        assert requests.foreign == [] and requests.refused_by_csp == []

@@ -24,7 +24,20 @@ SPECS = (
     {**RUN, "name": "wider adam", "hidden_units": [32], "optimizer": "adam", "learning_rate": 0.0005},
     {**RUN, "name": "narrow adam slow", "hidden_units": [16], "optimizer": "adam", "learning_rate": 0.0001},
 )
-FIXED_HEADERS = ["✓", "id", "name", "model", "status", "progress", "test acc.", "best", "steps/s", "wall", "tags"]
+FIXED_HEADERS = [
+    "✓",
+    "id",
+    "name",
+    "owner",
+    "model",
+    "status",
+    "progress",
+    "test acc.",
+    "best",
+    "steps/s",
+    "wall",
+    "tags",
+]
 
 
 def row_ids(page: Page) -> list[int]:

@@ -1,0 +1,1 @@
+"""Users, their tokens, quotas and the audit log."""

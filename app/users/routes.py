@@ -1,0 +1,146 @@
+"""/users and /audit: an admin creates users (each answered with a first token) and reads the audit log; every
+user creates, lists and revokes their own tokens and reads their usage against their quotas."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from app.plumbing.auth import PrincipalDep, audit
+from app.plumbing.deps import MAX_ID, SessionDep
+from app.plumbing.refusals import InvalidField
+from app.users.quotas import quotas_of, usage_now
+from app.users.schemas import (
+    AuditEntryPublic,
+    AuditPublic,
+    CreatedToken,
+    CreatedUser,
+    Me,
+    NewToken,
+    NewUser,
+    QuotaOverrides,
+    TokenPublic,
+    TokensPublic,
+    UsageLine,
+    UsagePublic,
+    UserPublic,
+    UsersPublic,
+)
+from store.tables import User
+from store.users import (
+    audit_page,
+    create_token,
+    create_user,
+    find_user,
+    list_tokens,
+    list_users,
+    revoke_token,
+    set_quotas,
+)
+
+router = APIRouter(tags=["users"])
+
+
+def _public(user: User) -> UserPublic:
+    return UserPublic(id=user.id, name=user.name, role=user.role, created_at=user.created_at, quotas=user.quotas or {})
+
+
+def _own_id(principal: PrincipalDep) -> int:
+    if principal.user_id is None:
+        raise InvalidField(
+            "Authorization", f"{principal.name} is not a user: sign in with a user's token (POST /users)", "header"
+        )
+    return principal.user_id
+
+
+@router.post("/users", status_code=201, response_model=CreatedUser)
+def add_user(request: Request, session: SessionDep, new: NewUser) -> CreatedUser:
+    """(Admins) A new user, answered with their first token: hand it over, it is not shown again. The first admin
+    created becomes the owner of every job and sweep from before there were users."""
+    user, token = create_user(session, new.name, new.role)
+    request.app.state.principals.forget()
+    audit(request, session, "user.create", f"user {user.id}", {"name": user.name, "role": user.role})
+    return CreatedUser(**_public(user).model_dump(), token=token)
+
+
+@router.get("/users", response_model=UsersPublic)
+def get_users(session: SessionDep) -> UsersPublic:
+    """(Admins) Every user, oldest first."""
+    return UsersPublic(data=[_public(user) for user in list_users(session)])
+
+
+@router.put("/users/{user_id}/quotas", response_model=UserPublic)
+def put_quotas(
+    request: Request,
+    session: SessionDep,
+    user_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    quotas: QuotaOverrides,
+) -> UserPublic:
+    """(Admins) The user's own quotas; a quota left out (or null) is the default again (QUOTA_* settings)."""
+    user = set_quotas(session, user_id, quotas.model_dump())
+    request.app.state.principals.forget()  # this process at once; the others within PRINCIPAL_CACHE_SECONDS
+    audit(request, session, "user.quotas", f"user {user_id}", quotas.model_dump(exclude_none=True))
+    return _public(user)
+
+
+@router.get("/users/me", response_model=Me)
+def me(principal: PrincipalDep) -> Me:
+    """Who the token is: a user, the API_KEY (`api-key`, an admin) or the single-user mode (`local`)."""
+    return Me(id=principal.user_id, name=principal.name, role=principal.role)
+
+
+@router.post("/users/me/tokens", status_code=201, response_model=CreatedToken)
+def add_token(request: Request, session: SessionDep, principal: PrincipalDep, new: NewToken) -> CreatedToken:
+    """A new token of yours: shown this once (stored only as its SHA-256)."""
+    row, token = create_token(session, _own_id(principal), new.label)
+    audit(request, session, "token.create", f"token {row.id}", {"label": new.label})
+    return CreatedToken(id=row.id, label=row.label, created_at=row.created_at, revoked_at=None, token=token)
+
+
+@router.get("/users/me/tokens", response_model=TokensPublic)
+def get_tokens(session: SessionDep, principal: PrincipalDep) -> TokensPublic:
+    """Your tokens (never the tokens themselves), revoked ones too."""
+    rows = list_tokens(session, _own_id(principal))
+    return TokensPublic(data=[TokenPublic(id=t.id, label=t.label, created_at=t.created_at, revoked_at=t.revoked_at)
+                              for t in rows])  # fmt: skip
+
+
+@router.delete("/users/me/tokens/{token_id}", status_code=204, response_class=Response)
+def delete_token(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    token_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+) -> Response:
+    """Revoke one of your tokens: every API process refuses it within a second."""
+    revoke_token(session, _own_id(principal), token_id)
+    request.app.state.principals.forget()  # this process at once; the others within PRINCIPAL_CACHE_SECONDS
+    audit(request, session, "token.revoke", f"token {token_id}")
+    return Response(status_code=204)
+
+
+@router.get("/users/me/usage", response_model=UsagePublic)
+def get_usage(request: Request, session: SessionDep, principal: PrincipalDep) -> UsagePublic:
+    """What your jobs hold and used, against your quotas (admins' quotas are not enforced)."""
+    user_id = _own_id(principal)
+    overrides = find_user(session, user_id).quotas or {}  # read afresh: the principal's may be a second old
+    quotas, usage = quotas_of(request.app.state.settings, overrides), usage_now(session, user_id)
+    return UsagePublic(
+        queued_jobs=UsageLine(used=usage.queued, quota=quotas.queued_jobs),
+        submissions_per_minute=UsageLine(used=usage.submitted_last_minute, quota=quotas.submissions_per_minute),
+        cpu_hours=UsageLine(used=round(usage.cpu_hours, 4), quota=quotas.cpu_hours),
+        gpu_hours=UsageLine(used=round(usage.gpu_hours, 4), quota=quotas.gpu_hours),
+        running_jobs=usage.running,
+    )
+
+
+@router.get("/audit", response_model=AuditPublic)
+def get_audit(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+) -> AuditPublic:
+    """(Admins) Who created, cancelled, deleted, changed or revoked what, when and from where; newest first."""
+    entries, count = audit_page(session, limit, offset)
+    return AuditPublic(
+        data=[AuditEntryPublic.model_validate(entry, from_attributes=True) for entry in entries], count=count
+    )

@@ -1,0 +1,96 @@
+"""Users, tokens, quotas and the audit log as the API shows them. A token is shown once, at creation."""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.kinds.common import NO_CONTROL_CHARACTERS
+from store.tables import Role
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$"
+
+
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=NAME_PATTERN, description="Letters, digits, `.`, `_`, `@`, `-`; up to 100.")
+    role: Role = Field(Role.member, description="`admin`, `member` (the default) or `viewer`.")
+
+
+class UserPublic(BaseModel):
+    id: int
+    name: str
+    role: Role
+    created_at: datetime
+    quotas: dict[str, Any] = Field({}, description="The quotas an admin set for this user (the rest: the defaults).")
+
+
+class UsersPublic(BaseModel):
+    data: list[UserPublic]
+
+
+class NewToken(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str | None = Field(None, max_length=100, pattern=NO_CONTROL_CHARACTERS, description="Where it is used.")
+
+
+class TokenPublic(BaseModel):
+    id: int
+    label: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class TokensPublic(BaseModel):
+    data: list[TokenPublic]
+
+
+class CreatedToken(TokenPublic):
+    token: str = Field(description="The token itself: shown this once, stored only as its SHA-256.")
+
+
+class CreatedUser(UserPublic):
+    token: str = Field(description="The user's first token: shown this once, stored only as its SHA-256.")
+
+
+class Me(BaseModel):
+    id: int | None = Field(description="None for the API_KEY and the single-user mode.")
+    name: str
+    role: Role
+
+
+class QuotaOverrides(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    queued_jobs: int | None = Field(None, ge=0)
+    submissions_per_minute: int | None = Field(None, ge=0)
+    cpu_hours: float | None = Field(None, ge=0)
+    gpu_hours: float | None = Field(None, ge=0)
+
+
+class UsageLine(BaseModel):
+    used: float
+    quota: float
+
+
+class UsagePublic(BaseModel):
+    queued_jobs: UsageLine
+    submissions_per_minute: UsageLine
+    cpu_hours: UsageLine = Field(description="cpus x running time of your jobs in the last 7 days.")
+    gpu_hours: UsageLine = Field(description="gpus x running time of your jobs in the last 7 days.")
+    running_jobs: int
+
+
+class AuditEntryPublic(BaseModel):
+    id: int
+    at: datetime
+    user_id: int | None
+    actor: str
+    action: str
+    target: str
+    client: str | None
+    detail: dict[str, Any] | None
+
+
+class AuditPublic(BaseModel):
+    data: list[AuditEntryPublic]
+    count: int

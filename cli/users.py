@@ -1,0 +1,82 @@
+"""`cifar-jobs login`, `logout`, `whoami`, and `cifar-jobs admin`: users, their tokens and the audit log."""
+
+import os
+from typing import Annotated
+
+import httpx
+import typer
+
+from cli.http import answer, client, console, fail
+from cli.settings import CliSettings
+
+admin = typer.Typer(help="(Admins) Users, their quotas and the audit log.", no_args_is_help=True)
+
+
+def login(
+    token: Annotated[str | None, typer.Option(help="The token; asked for (not echoed) when omitted.")] = None,
+) -> None:
+    """Keep a token for the next commands, in a file only you may read (0600, in CIFAR_JOBS_CONFIG_DIR)."""
+    settings = CliSettings()
+    token = token or typer.prompt("Token", hide_input=True)
+    with httpx.Client(base_url=settings.cifar_jobs_url, timeout=30) as http:
+        me = answer(http.get("/users/me", headers={"Authorization": f"Bearer {token}"}))
+    settings.config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(settings.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(token + "\n")
+    os.chmod(settings.token_file, 0o600)  # an older file of wider mode, too
+    console.print(f"signed in as {me['name']} ({me['role']}); the token is in {settings.token_file}", markup=False)
+
+
+def logout() -> None:
+    """Forget the token `login` kept."""
+    settings = CliSettings()
+    settings.token_file.unlink(missing_ok=True)
+    console.print("signed out", markup=False)
+
+
+def whoami() -> None:
+    """Who the token (or API_KEY) is."""
+    with client() as http:
+        me = answer(http.get("/users/me"))
+    console.print(f"{me['name']} ({me['role']})", markup=False)
+
+
+@admin.command("add-user")
+def add_user(
+    name: Annotated[str, typer.Argument(help="The user's name.")],
+    role: Annotated[str, typer.Option(help="admin, member or viewer.")] = "member",
+) -> None:
+    """Create a user; prints their first token (shown once: hand it over)."""
+    if role not in ("admin", "member", "viewer"):
+        raise fail(f"--role {role!r}: one of admin, member, viewer")
+    with client() as http:
+        made = answer(http.post("/users", json={"name": name, "role": role}))
+    console.print(f"user {made['id']}: {made['name']} ({made['role']})", markup=False)
+    console.print(f"token {made['token']} (shown once)", markup=False)
+
+
+@admin.command("quotas")
+def quotas(
+    user_id: Annotated[int, typer.Argument(help="The user's id.")],
+    queued_jobs: Annotated[int | None, typer.Option(help="Queued jobs at most.")] = None,
+    submissions_per_minute: Annotated[int | None, typer.Option(help="Submissions in any 60 s.")] = None,
+    cpu_hours: Annotated[float | None, typer.Option(help="CPU-hours in 7 days.")] = None,
+    gpu_hours: Annotated[float | None, typer.Option(help="GPU-hours in 7 days.")] = None,
+) -> None:
+    """Set a user's quotas (those not given: the defaults)."""
+    body = {"queued_jobs": queued_jobs, "submissions_per_minute": submissions_per_minute, "cpu_hours": cpu_hours,
+            "gpu_hours": gpu_hours}  # fmt: skip
+    with client() as http:
+        user = answer(http.put(f"/users/{user_id}/quotas", json=body))
+    console.print(f"user {user['id']} ({user['name']}): {user['quotas'] or 'the defaults'}", markup=False)
+
+
+@admin.command("audit")
+def audit(limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 20) -> None:
+    """The audit log: who did what, when, from where."""
+    with client() as http:
+        page = answer(http.get("/audit", params={"limit": limit}))
+    for entry in page["data"]:
+        console.print(f"{entry['at']} {entry['actor']} {entry['action']} {entry['target']} from {entry['client']}",
+                      markup=False)  # fmt: skip

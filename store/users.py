@@ -1,0 +1,205 @@
+"""Users, their API tokens and the audit log.
+
+A token is 32 random bytes (256 bits) in URL-safe base64 after a `cjt_` prefix; only its SHA-256 is stored.
+A lookup finds the row by that hash (an index), then compares the hashes in constant time.
+"""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store.errors import StoreError
+from store.tables import AuditEntry, Job, Role, Sweep, Token, User, utcnow
+
+TOKEN_PREFIX = "cjt_"
+
+
+class UserExists(StoreError):
+    """A user with this name exists already."""
+
+
+class UserNotFound(StoreError):
+    """No such user."""
+
+
+class TokenNotFound(StoreError):
+    """No such token among the user's."""
+
+
+def token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def any_users(session: Session) -> bool:
+    return bool(session.scalar(select(exists().where(User.id.is_not(None)))))
+
+
+def create_user(session: Session, name: str, role: Role) -> tuple[User, str]:
+    """A new user and their first token (the only time it is seen); commits. The first admin becomes the
+    owner of the jobs and sweeps stored before there were users. Raises UserExists."""
+    first_admin = role == Role.admin and not session.scalar(select(exists().where(User.role == Role.admin.value)))
+    user = User(name=name, role=role.value, created_at=utcnow())
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise UserExists(f"a user named {name!r} exists already") from None
+    token = _add_token(session, user.id, "first token")
+    if first_admin:
+        session.execute(update(Job).where(Job.owner_id.is_(None)).values(owner_id=user.id))
+        session.execute(update(Sweep).where(Sweep.owner_id.is_(None)).values(owner_id=user.id))
+    session.commit()
+    return user, token
+
+
+def find_user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise UserNotFound(f"user {user_id} not found")
+    return user
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.id)))
+
+
+def set_quotas(session: Session, user_id: int, quotas: dict[str, Any]) -> User:
+    """Replace the user's quota overrides (None for a quota: the default again); commits."""
+    user = find_user(session, user_id)
+    user.quotas = {key: value for key, value in quotas.items() if value is not None} or None
+    session.commit()
+    return user
+
+
+def _add_token(session: Session, user_id: int, label: str | None) -> str:
+    token = new_token()
+    session.add(Token(user_id=user_id, sha256=token_sha256(token), label=label, created_at=utcnow()))
+    session.flush()
+    return token
+
+
+def create_token(session: Session, user_id: int, label: str | None) -> tuple[Token, str]:
+    """A new token for the user (the only time it is seen); commits."""
+    token = _add_token(session, user_id, label)
+    session.commit()
+    row = session.scalars(select(Token).where(Token.sha256 == token_sha256(token))).one()
+    return row, token
+
+
+def list_tokens(session: Session, user_id: int) -> list[Token]:
+    return list(session.scalars(select(Token).where(Token.user_id == user_id).order_by(Token.id)))
+
+
+def revoke_token(session: Session, user_id: int, token_id: int) -> Token:
+    """Revoke one of the user's tokens (again: no change); commits. Raises TokenNotFound."""
+    token = session.get(Token, token_id)
+    if token is None or token.user_id != user_id:
+        raise TokenNotFound(f"token {token_id} not found among yours")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.commit()
+    return token
+
+
+@dataclass(frozen=True)
+class TokenOwner:
+    user_id: int
+    name: str
+    role: Role
+    quotas: dict[str, Any]  # an admin's overrides of the default quotas
+
+
+def user_of_token(session: Session, token: str) -> TokenOwner | None:
+    """The user a live (unrevoked) token belongs to, or None."""
+    digest = token_sha256(token)
+    row = session.execute(
+        select(Token.sha256, User.id, User.name, User.role, User.quotas)
+        .join(User, User.id == Token.user_id)
+        .where(Token.sha256 == digest, Token.revoked_at.is_(None))
+    ).first()
+    if row is None or not secrets.compare_digest(row.sha256, digest):
+        return None
+    return TokenOwner(row.id, row.name, Role(row.role), row.quotas or {})
+
+
+def record_audit(
+    session: Session,
+    user_id: int | None,
+    actor: str,
+    action: str,
+    target: str,
+    client: str | None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One entry of the audit log; commits."""
+    session.add(AuditEntry(at=utcnow(), user_id=user_id, actor=actor, action=action, target=target, client=client,
+                           detail=detail))  # fmt: skip
+    session.commit()
+
+
+def audit_page(session: Session, limit: int, offset: int) -> tuple[list[AuditEntry], int]:
+    """Entries newest first, with their total count."""
+    count = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+    entries = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset))
+    return list(entries), count
+
+
+def owner_of_job(session: Session, job_id: int) -> tuple[bool, int | None]:
+    """(whether the job exists, its owner)."""
+    row = session.execute(select(Job.owner_id).where(Job.id == job_id)).first()
+    return (row is not None, row.owner_id if row is not None else None)
+
+
+def owner_of_sweep(session: Session, sweep_id: int) -> tuple[bool, int | None]:
+    row = session.execute(select(Sweep.owner_id).where(Sweep.id == sweep_id)).first()
+    return (row is not None, row.owner_id if row is not None else None)
+
+
+@dataclass(frozen=True)
+class Usage:
+    queued: int
+    running: int
+    cpu_hours: float
+    gpu_hours: float
+    submitted_last_minute: int
+    oldest_in_last_minute: datetime | None
+
+
+def usage_of(session: Session, user_id: int, window_start: datetime, minute_start: datetime) -> Usage:
+    """What the user's jobs hold and used: queued and running now; CPU- and GPU-hours of running time since
+    `window_start` (a job's cpus and gpus times its time running within the window); jobs submitted since
+    `minute_start`. Two queries."""
+    recent = Job.created_at > minute_start
+    counts = session.execute(
+        select(
+            func.count().filter(Job.status == "queued"),
+            func.count().filter(Job.status == "running"),
+            func.count().filter(recent),
+            func.min(Job.created_at).filter(recent),
+        ).where(Job.owner_id == user_id, Job.status.in_(("queued", "running")) | recent)
+    ).one()
+    now = utcnow()
+    cpu = gpu = 0.0
+    for started, finished, cpus, gpus in session.execute(
+        select(Job.started_at, Job.finished_at, Job.cpus, Job.gpus).where(
+            Job.owner_id == user_id,
+            Job.started_at.is_not(None),
+            Job.finished_at.is_(None) | (Job.finished_at > window_start),
+        )
+    ):
+        if started is None:
+            continue
+        hours = max(0.0, ((finished or now) - max(started, window_start)).total_seconds() / 3600)
+        cpu, gpu = cpu + hours * cpus, gpu + hours * gpus
+    return Usage(counts[0], counts[1], cpu, gpu, counts[2], counts[3])

@@ -1,0 +1,44 @@
+"""`cifar-jobs login`, `whoami`, `logout` and `admin add-user`, run as a person runs them against a real server."""
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import running_service
+
+CLI = [sys.executable, "-m", "cli"]
+
+
+def test_an_admin_adds_a_user_who_logs_in_with_a_file_only_they_can_read(
+    tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    with running_service(tmp_path, data_dir, database_url, {"API_KEY": "bootstrap"}) as service:
+        config = tmp_path / "config"
+        base = {k: v for k, v in os.environ.items() if k != "API_KEY"}
+        user_env = {**base, "CIFAR_JOBS_URL": service.url, "CIFAR_JOBS_CONFIG_DIR": str(config)}
+        admin_env = {**user_env, "API_KEY": "bootstrap"}
+
+        def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
+
+        added = run(admin_env, "admin", "add-user", "mia", "--role", "member")
+        assert added.returncode == 0, added.stderr
+        token = added.stdout.split("token ", 1)[1].split()[0]
+        assert token.startswith("cjt_")
+        refused = run(user_env, "whoami")
+        assert refused.returncode == 1 and "401" in refused.stderr
+        wrong = run(user_env, "login", "--token", "cjt_not-a-token")
+        assert wrong.returncode == 1 and not (config / "token").exists()
+        logged_in = run(user_env, "login", "--token", token)
+        assert logged_in.returncode == 0 and "signed in as mia (member)" in logged_in.stdout
+        assert stat.S_IMODE((config / "token").stat().st_mode) == 0o600
+        assert run(user_env, "whoami").stdout.strip() == "mia (member)"
+        submitted = run(user_env, "submit", '{"model": "numpy_mlp", "max_steps": 5}')
+        assert submitted.returncode == 0, submitted.stderr
+        audit = run(admin_env, "admin", "audit")
+        assert "mia job.create job 1" in audit.stdout and "api-key user.create user 1" in audit.stdout
+        assert run(user_env, "admin", "audit").returncode == 1  # a member: 403
+        assert run(user_env, "logout").returncode == 0 and not (config / "token").exists()
+        assert run(user_env, "whoami").returncode == 1

@@ -1,0 +1,219 @@
+"""Several people on one service, through HTTP: users and tokens, who may see and change what (role x action x
+owner x visibility), quotas and the audit log."""
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.main import create_app
+from app.settings import ApiSettings
+from store.tables import Token
+from tests.conftest import local_client
+
+BOOTSTRAP = "bootstrap-key"
+JOB = {"model": "numpy_mlp", "max_steps": 5}
+
+
+class People:
+    """An API_KEY service with an admin, two members and a viewer, each calling with their own token."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.tokens = {"key": BOOTSTRAP}
+        for name, role in (("ada", "admin"), ("mia", "member"), ("max", "member"), ("vic", "viewer")):
+            created = self.call("key", "POST", "/users", json={"name": name, "role": role})
+            assert created.status_code == 201, created.text
+            self.tokens[name] = created.json()["token"]
+
+    def call(self, who: str, method: str, path: str, **kwargs: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def job(self, who: str, **spec: Any) -> int:
+        answer = self.call(who, "POST", "/jobs", json={**JOB, **spec})
+        assert answer.status_code == 201, answer.text
+        return int(answer.json()["id"])
+
+
+def service(tmp_path: Path, database_url: str, **settings: Any) -> TestClient:
+    app = create_app(ApiSettings(data_dir=tmp_path, database_url=database_url, api_key=BOOTSTRAP, **settings))
+    return local_client(app)
+
+
+@pytest.fixture(params=["all", "own"])
+def people(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Iterator[People]:
+    with service(tmp_path, database_url, visibility=request.param) as client:
+        yield People(client)
+
+
+def test_who_may_see_and_change_what(people: People) -> None:
+    own = people.client.app.state.settings.visibility == "own"  # type: ignore[attr-defined]
+    mias = people.job("mia", name="mia's run")
+    maxs = people.job("max")
+    hidden = 404 if own else None  # someone else's job, to a member or viewer, under VISIBILITY=own
+
+    def status(who: str, method: str, path: str, **kwargs: Any) -> int:
+        return int(people.call(who, method, path, **kwargs).status_code)
+
+    # reading mia's job, its curve, its log
+    for path in (f"/jobs/{mias}", f"/jobs/{mias}/metrics", f"/jobs/{mias}/logs"):
+        assert [status(who, "GET", path) for who in ("ada", "mia", "max", "vic")] == [200, 200, hidden or 200,
+                                                                                     hidden or 200], path  # fmt: skip
+    listed = {who: {job["id"] for job in people.call(who, "GET", "/jobs").json()["data"]} for who in ("ada", "max")}
+    assert listed["ada"] == {mias, maxs} and listed["max"] == ({maxs} if own else {mias, maxs})
+    assert {job["id"] for job in people.call("mia", "GET", "/jobs?mine=true").json()["data"]} == {mias}
+    assert people.call("ada", "GET", f"/jobs/{mias}").json()["owner"] == "mia"
+
+    # changing it: its owner and admins; another member 403 (or 404 when hidden); a viewer never
+    patch = {"json": {"notes": "checked"}}
+    assert status("max", "PATCH", f"/jobs/{mias}", **patch) == (hidden or 403)
+    assert status("vic", "PATCH", f"/jobs/{mias}", **patch) == 403
+    assert status("max", "POST", f"/jobs/{mias}/cancel") == (hidden or 403)
+    refused = people.call("max", "POST", f"/jobs/{maxs}/cancel")  # his own: fine
+    assert refused.status_code == 200
+    if not own:
+        message = people.call("max", "POST", f"/jobs/{mias}/cancel").json()["message"]
+        assert message == f"job {mias} is not yours: only its owner or an admin may change it"
+    assert status("mia", "PATCH", f"/jobs/{mias}", **patch) == 200
+    assert status("ada", "POST", f"/jobs/{mias}/cancel") == 200  # an admin, anyone's
+    assert status("max", "DELETE", f"/jobs/{mias}") == (hidden or 403)
+    assert status("vic", "DELETE", f"/jobs/{maxs}") == 403
+    assert status("mia", "DELETE", f"/jobs/{mias}") == 204
+
+    # creating: members and admins; viewers read only; high priorities are admins'
+    viewer = people.call("vic", "POST", "/jobs", json=JOB)
+    assert viewer.status_code == 403 and "viewers read only" in viewer.json()["message"]
+    assert status("vic", "POST", "/sweeps", json={"base": JOB, "search": {"seed": {"choices": [1, 2]}}}) == 403
+    high = people.call("mia", "POST", "/jobs", json={**JOB, "priority": 500})
+    assert high.status_code == 403 and "priority 500: above 100 is for admins" in high.json()["message"]
+    assert people.call("ada", "POST", "/jobs", json={**JOB, "priority": 500}).status_code == 201
+    # init_from_job reads only what the caller may read
+    seeded = people.call("max", "POST", "/jobs", json={**JOB, "init_from_job": maxs})
+    assert seeded.status_code == 422  # his own job has no model: found, but refused for that
+    assert ("not found" in seeded.json()["message"]) is False
+    other = people.job("mia")
+    stranger = people.call("max", "POST", "/jobs", json={**JOB, "init_from_job": other})
+    assert stranger.status_code == 422 and ("not found" in stranger.json()["message"]) == own
+
+    # sweeps: the same rules
+    sweep = people.call("mia", "POST", "/sweeps", json={"base": JOB, "search": {"seed": {"choices": [1, 2]}}}).json()
+    assert status("max", "GET", f"/sweeps/{sweep['id']}") == (hidden or 200)
+    assert status("max", "POST", f"/sweeps/{sweep['id']}/cancel") == (hidden or 403)
+    assert len(people.call("max", "GET", "/sweeps").json()["data"]) == (0 if own else 1)
+    assert status("mia", "POST", f"/sweeps/{sweep['id']}/cancel") == 200
+
+    # admins' own routes
+    for who, expected in (("ada", 200), ("key", 200), ("mia", 403), ("vic", 403)):
+        assert status(who, "GET", "/audit") == expected and status(who, "GET", "/webhooks") == expected, who
+        assert status(who, "GET", "/users") == expected, who
+    assert status("mia", "POST", "/users", json={"name": "eve", "role": "admin"}) == 403
+
+
+def test_tokens_are_stored_and_logged_only_as_hashes(
+    tmp_path: Path, database_url: str, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with service(tmp_path, database_url) as client:
+        people = People(client)
+        made = people.call("mia", "POST", "/users/me/tokens", json={"label": "laptop"})
+        assert made.status_code == 201 and made.json()["token"].startswith("cjt_")
+        people.tokens["mia2"] = made.json()["token"]
+        listed = people.call("mia", "GET", "/users/me/tokens").json()["data"]
+        assert [t["label"] for t in listed] == ["first token", "laptop"] and all("token" not in t for t in listed)
+        assert people.call("mia2", "GET", "/users/me").json() == {"id": 2, "name": "mia", "role": "member"}
+        people.call("mia2", "GET", "/jobs")
+        assert client.get("/jobs", headers={"Authorization": "Bearer cjt_wrong"}).status_code == 401
+    tokens = [token for who, token in people.tokens.items() if who != "key"]
+    with sessions() as session:
+        stored = session.scalars(select(Token.sha256)).all()
+        assert len(stored) == 5 and not set(stored) & set(tokens)
+        everything = "\n".join(str(row) for table in ("users", "tokens", "audit_log", "jobs")
+                               for row in session.execute(text(f"SELECT * FROM {table}")))  # fmt: skip
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for token in tokens:
+        assert token not in everything and token not in logged
+
+
+def test_a_revoked_token_stops_working_and_the_audit_log_says_who_did_what(tmp_path: Path, database_url: str) -> None:
+    with service(tmp_path, database_url, principal_cache_seconds=0) as client:
+        people = People(client)
+        made = people.call("mia", "POST", "/users/me/tokens", json={"label": "ci"}).json()
+        people.tokens["ci"] = made["token"]
+        job = people.job("ci")
+        assert people.call("max", "DELETE", f"/users/me/tokens/{made['id']}").status_code == 404  # not his
+        assert people.call("mia", "DELETE", f"/users/me/tokens/{made['id']}").status_code == 204
+        refused = people.call("ci", "GET", "/jobs")
+        assert refused.status_code == 401 and "revoked" in refused.json()["message"]
+        assert people.call("mia", "GET", "/users/me/tokens").json()["data"][1]["revoked_at"] is not None
+        people.call("mia", "POST", f"/jobs/{job}/cancel")
+        entries = people.call("ada", "GET", "/audit").json()
+        seen = [(e["actor"], e["action"], e["target"]) for e in reversed(entries["data"])]
+        assert seen == [
+            ("api-key", "user.create", "user 1"),
+            ("api-key", "user.create", "user 2"),
+            ("api-key", "user.create", "user 3"),
+            ("api-key", "user.create", "user 4"),
+            ("mia", "token.create", f"token {made['id']}"),
+            ("mia", "job.create", f"job {job}"),
+            ("mia", "token.revoke", f"token {made['id']}"),
+            ("mia", "job.cancel", f"job {job}"),
+        ]
+        assert entries["count"] == 8 and entries["data"][0]["client"] == "127.0.0.1"
+
+
+def test_each_quota_is_a_429_that_names_it(tmp_path: Path, database_url: str) -> None:
+    settings = {"quota_queued_jobs": 2, "quota_submissions_per_minute": 3}
+    with service(tmp_path, database_url, **settings) as client:
+        people = People(client)
+        people.job("mia")
+        people.job("mia")
+        queued = people.call("mia", "POST", "/jobs", json=JOB)
+        assert queued.status_code == 429
+        assert queued.json()["message"] == (
+            "quota queued_jobs: 2 of 2 queued; one frees when one of your queued jobs starts or is cancelled"
+        )
+        for job in people.call("mia", "GET", "/jobs").json()["data"]:
+            people.call("mia", "POST", f"/jobs/{job['id']}/cancel")
+        people.job("mia")  # the third this minute
+        rate = people.call("mia", "POST", "/jobs", json=JOB)
+        assert rate.status_code == 429 and rate.json()["message"].startswith(
+            "quota submissions_per_minute: 3 of 3 in the last 60 s; again in "
+        )
+        assert 1 <= int(rate.headers["Retry-After"]) <= 61
+        assert people.call("ada", "POST", "/jobs", json=JOB).status_code == 201  # admins have no quotas
+        user_id = people.call("max", "GET", "/users/me").json()["id"]
+        changed = people.call("ada", "PUT", f"/users/{user_id}/quotas", json={"cpu_hours": 0, "gpu_hours": 0})
+        assert changed.status_code == 200 and changed.json()["quotas"] == {"cpu_hours": 0, "gpu_hours": 0}
+        cpu = people.call("max", "POST", "/jobs", json=JOB)
+        assert cpu.status_code == 429 and cpu.json()["message"].startswith(
+            "quota cpu_hours: 0.0 of 0 CPU-hours used in the last 7 days"
+        )
+        people.call("ada", "PUT", f"/users/{user_id}/quotas", json={"gpu_hours": 0})
+        assert people.call("max", "POST", "/jobs", json=JOB).status_code == 201  # a CPU job: no GPU-hours needed
+        gpu = people.call("max", "POST", "/jobs", json={**JOB, "gpus": 1})
+        assert gpu.status_code == 429 and "quota gpu_hours: 0.0 of 0 GPU-hours" in gpu.json()["message"]
+        usage = people.call("max", "GET", "/users/me/usage").json()
+        assert usage["queued_jobs"] == {"used": 1, "quota": 2} and usage["gpu_hours"]["quota"] == 0
+        assert usage["submissions_per_minute"] == {"used": 1, "quota": 3} and usage["running_jobs"] == 0
+
+
+def test_without_a_key_the_first_admin_takes_over_the_jobs_and_tokens_are_needed_from_then(
+    tmp_path: Path, database_url: str
+) -> None:
+    with local_client(create_app(ApiSettings(data_dir=tmp_path, database_url=database_url))) as client:
+        earlier = client.post("/jobs", json=JOB).json()["id"]  # the single-user mode, as before
+        assert client.get("/users/me").json() == {"id": None, "name": "local", "role": "admin"}
+        admin = client.post("/users", json={"name": "ada", "role": "admin"})
+        assert admin.status_code == 201
+        refused = client.get("/jobs")
+        assert refused.status_code == 401
+        with_token = client.get(f"/jobs/{earlier}", headers={"Authorization": f"Bearer {admin.json()['token']}"})
+        assert with_token.status_code == 200 and with_token.json()["owner"] == "ada"
+        assert client.post("/users", json={"name": "ada"}, headers={
+            "Authorization": f"Bearer {admin.json()['token']}"}).status_code == 409  # fmt: skip
