@@ -92,10 +92,9 @@ test-postgresql: $(TEST_STAMP) postgresql browser compose
 test-ray: $(TEST_STAMP)
 	unshare --net sh -c 'ip link set lo up && $(VENV)/bin/python -m pytest tests/ray'
 
-# After the SQLite suite, the PostgreSQL one, lint and Ray's tests side by side: Ray's mostly wait on the cluster
-# (a third of a core) and the PostgreSQL tests on their processes and the server
-test: test-sqlite
-	$(MAKE) --no-print-directory -j3 --output-sync=target test-postgresql lint test-ray
+# lint and Ray's tests side by side at the end: Ray's mostly wait on the cluster (a third of a core), lint takes one
+test: test-sqlite test-postgresql
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint test-ray
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
