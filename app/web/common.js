@@ -6,10 +6,14 @@ const keyInput = $("api-key");
 keyInput.value = localStorage.getItem("apiKey") || "";
 
 // Who the token is (GET /users/me): a user, the API_KEY or the single-user mode; null until known.
-let me = null;
+let me = null, whoAmIAsked = 0;
 
-async function whoAmI() {
-  try { me = await api("/users/me"); } catch { me = null; }
+async function whoAmI() {  // the newest call wins: a sign-out right after a sign-in must not see the sign-in's answer
+  const asked = ++whoAmIAsked;
+  let found = null;
+  try { found = await api("/users/me"); } catch { found = null; }
+  if (asked !== whoAmIAsked) return me;
+  me = found;
   $("whoami").textContent = me ? `${me.name} (${me.role})` : "not signed in";
   $("sign-out").hidden = !keyInput.value.trim();
   document.body.classList.toggle("viewer", Boolean(me && me.role === "viewer"));
