@@ -226,11 +226,3 @@ def _cancel_active_trials(session: Session, sweep_id: int) -> None:
                 request_cancel(session, view.job.id)
             except JobFinished:  # it ended meanwhile
                 pass
-
-
-def sweep_of_jobs(session: Session, job_ids: list[int]) -> dict[int, tuple[int, int]]:
-    """Each of these jobs that is a sweep's trial -> (the sweep's id, the trial's number)."""
-    rows = session.execute(
-        select(SweepTrial.job_id, SweepTrial.sweep_id, SweepTrial.number).where(SweepTrial.job_id.in_(job_ids))
-    )
-    return {row.job_id: (row.sweep_id, row.number) for row in rows}

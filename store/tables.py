@@ -179,6 +179,10 @@ class Job(Base):
     owner: Mapped["User | None"] = relationship(
         "User", primaryjoin="foreign(Job.owner_id) == User.id", lazy="joined", viewonly=True
     )
+    # the sweep trial it is, if any, in the same query too (GET /jobs/{id} is the most polled route)
+    trial: Mapped["SweepTrial | None"] = relationship(
+        "SweepTrial", primaryjoin="foreign(SweepTrial.job_id) == Job.id", lazy="joined", viewonly=True, uselist=False
+    )
 
 
 class JobTag(Base):

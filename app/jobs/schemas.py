@@ -92,7 +92,6 @@ class JobPublic(BaseModel):
         now: datetime,
         model: "ArtifactInfo | None" = None,
         waiting_reason: str | None = None,
-        sweep: tuple[int, int] | None = None,
     ) -> "JobPublic":
         end = job.finished_at or now
         return cls(
@@ -124,7 +123,7 @@ class JobPublic(BaseModel):
             final_metrics=job.final_metrics,
             reproducibility=full_record(job),
             reproduces=job.reproduces,
-            sweep=SweepMembership(id=sweep[0], trial=sweep[1]) if sweep else None,
+            sweep=SweepMembership(id=job.trial.sweep_id, trial=job.trial.number) if job.trial is not None else None,
             owner=job.owner.name if job.owner is not None else None,
             tags=job.tags or [],
             notes=job.notes,

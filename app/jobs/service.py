@@ -9,7 +9,6 @@ from store.artifacts import artifact_infos, model_info, verify_model
 from store.errors import ArtifactCorrupt, JobNotFound, NoModel
 from store.executors import alive_since, waiting_reason
 from store.jobs import NEWEST_FIRST, JobFilter, JobOrder, OwnedBy, find_job, list_jobs
-from store.sweeps import sweep_of_jobs
 from store.tables import ArtifactKind, Job, JobStatus, utcnow
 
 
@@ -18,8 +17,7 @@ def job_public(session: Session, job: Job, alive_seconds: float) -> JobPublic:
     `alive_seconds` could take it."""
     models = artifact_infos(session, [job.id], ArtifactKind.model)
     reason = waiting_reason(session, job, alive_since(alive_seconds)) if job.status == JobStatus.queued else None
-    sweep = sweep_of_jobs(session, [job.id]).get(job.id)
-    return JobPublic.from_job(job, utcnow(), models.get(job.id), reason, sweep)
+    return JobPublic.from_job(job, utcnow(), models.get(job.id), reason)
 
 
 def check_init_from_job(session: Session, spec: JobSpec, owned_by: OwnedBy | None = None) -> None:
@@ -46,10 +44,9 @@ def jobs_page(
     session: Session, which: JobFilter, limit: int, offset: int, order: JobOrder = NEWEST_FIRST
 ) -> JobsPublic:
     jobs, count = list_jobs(session, which, limit, offset, order)
-    ids = [j.id for j in jobs]
-    models, sweeps = artifact_infos(session, ids, ArtifactKind.model), sweep_of_jobs(session, ids)
+    models = artifact_infos(session, [j.id for j in jobs], ArtifactKind.model)
     now = utcnow()
-    data = [JobPublic.from_job(j, now, models.get(j.id), sweep=sweeps.get(j.id)) for j in jobs]
+    data = [JobPublic.from_job(j, now, models.get(j.id)) for j in jobs]
     return JobsPublic(data=data, count=count)
 
 
