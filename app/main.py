@@ -3,6 +3,7 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import Depends, FastAPI
 
@@ -34,6 +35,7 @@ from app.predict.model_cache import ModelCache
 from app.reports.runs import with_todays_defaults
 from app.settings import ApiSettings, get_settings, split_list
 from app.sweeps.driver import SweepDriver
+from app.users.quotas import room_in_queue
 from models.kinds import KINDS
 from store.engine import engine_for, make_session_factory
 from store.jobs import fill_training_identities
@@ -77,7 +79,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         sessions = app.state.sessions
         app.state.table_events = JobsTableEvents(lambda: table_rows(sessions), settings.events_interval_seconds)
         log.info("database %s ready", engine.url.render_as_string(hide_password=True))
-        driver = SweepDriver(app.state.sessions, settings.sweep_interval_seconds, app.state.sweep_driver_passes)
+        driver = SweepDriver(app.state.sessions, settings.sweep_interval_seconds, app.state.sweep_driver_passes,
+                             partial(room_in_queue, settings))  # fmt: skip
         driver.start()
         freeze_long_lived()  # app.plumbing.heap: out of full collections' way
         yield

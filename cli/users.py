@@ -59,14 +59,15 @@ def add_user(
 @admin.command("quotas")
 def quotas(
     user_id: Annotated[int, typer.Argument(help="The user's id.")],
+    running_jobs: Annotated[int | None, typer.Option(help="Jobs running at once (more wait queued).")] = None,
     queued_jobs: Annotated[int | None, typer.Option(help="Queued jobs at most.")] = None,
     submissions_per_minute: Annotated[int | None, typer.Option(help="Submissions in any 60 s.")] = None,
     cpu_hours: Annotated[float | None, typer.Option(help="CPU-hours in 7 days.")] = None,
     gpu_hours: Annotated[float | None, typer.Option(help="GPU-hours in 7 days.")] = None,
 ) -> None:
     """Set a user's quotas (those not given: the defaults)."""
-    body = {"queued_jobs": queued_jobs, "submissions_per_minute": submissions_per_minute, "cpu_hours": cpu_hours,
-            "gpu_hours": gpu_hours}  # fmt: skip
+    body = {"running_jobs": running_jobs, "queued_jobs": queued_jobs, "submissions_per_minute": submissions_per_minute,
+            "cpu_hours": cpu_hours, "gpu_hours": gpu_hours}  # fmt: skip
     with client() as http:
         user = answer(http.put(f"/users/{user_id}/quotas", json=body))
     console.print(f"user {user['id']} ({user['name']}): {user['quotas'] or 'the defaults'}", markup=False)

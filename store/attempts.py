@@ -18,8 +18,9 @@ from store.artifacts import put_artifact, read_artifact
 from store.errors import ArtifactCorrupt
 from store.jobs import find_job
 from store.points import delete_points_after
-from store.tables import Artifact, ArtifactKind, Job, JobStatus, utcnow
+from store.tables import Artifact, ArtifactKind, Job, JobStatus, Role, User, utcnow
 from store.transitions import transition
+from store.users import hold_user
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 4000
@@ -53,9 +54,13 @@ class AttemptState(enum.Enum):
     lost = "lost"  # requeued to another attempt, or finished
 
 
-def _owners_in_turn(session: Session, fits: ColumnElement[bool], now: datetime) -> tuple[int, list[int | None]]:
+def _owners_in_turn(
+    session: Session, fits: ColumnElement[bool], now: datetime, running_cap: int | None
+) -> tuple[int, list[tuple[int | None, int | None]]]:
     """The highest priority among the queued jobs that fit, and the owners of such jobs in the order fair share
-    serves them: fewest jobs started in the last FAIR_SHARE_WINDOW first, then the one waiting longest."""
+    serves them: fewest jobs started in the last FAIR_SHARE_WINDOW first, then the one waiting longest; each with
+    their cap on running jobs (`running_cap`, or their own `running_jobs` quota; admins and nobody: None). An
+    owner with that many jobs running waits."""
     queued = (Job.status == JobStatus.queued.value) & fits
     top = session.scalar(select(func.max(Job.priority)).where(queued))
     if top is None:
@@ -66,30 +71,40 @@ def _owners_in_turn(session: Session, fits: ColumnElement[bool], now: datetime) 
             select(Job.owner_id, func.min(Job.id)).where(queued, Job.priority == top).group_by(Job.owner_id)
         )
     }
-    if len(waiting) == 1:
-        return top, list(waiting)
     since = now - FAIR_SHARE_WINDOW
     owned = [owner for owner in waiting if owner is not None]
-    recent: dict[int | None, int] = {
-        owner: count
-        for owner, count in session.execute(
-            select(Job.owner_id, func.count())
-            .where(Job.started_at > since, Job.owner_id.in_(owned))
-            .group_by(Job.owner_id)
-        )
-    }
-    if None in waiting:  # nobody's jobs (the single-user mode, the API_KEY) are one more owner
+    recent: dict[int | None, int] = {}
+    caps: dict[int | None, int | None] = {}
+    if owned:
+        running = select(func.count()).where(Job.owner_id == User.id, Job.status == JobStatus.running.value)
+        started = select(func.count()).where(Job.owner_id == User.id, Job.started_at > since)
+        for user_id, role, quotas, running_now, started_lately in session.execute(
+            select(User.id, User.role, User.quotas, running.scalar_subquery(), started.scalar_subquery()).where(
+                User.id.in_(owned)
+            )
+        ):
+            caps[user_id] = None if role == Role.admin.value else (quotas or {}).get("running_jobs", running_cap)
+            if caps[user_id] is not None and running_now >= caps[user_id]:
+                del waiting[user_id]
+            recent[user_id] = started_lately
+    if len(waiting) > 1 and None in waiting:  # nobody's jobs (the single-user mode, the API_KEY): one more owner
         recent[None] = session.scalar(select(func.count()).where(Job.started_at > since, Job.owner_id.is_(None))) or 0
-    return top, sorted(waiting, key=lambda owner: (recent.get(owner, 0), waiting[owner]))
+    in_turn = sorted(waiting, key=lambda owner: (recent.get(owner, 0), waiting[owner]))
+    return top, [(owner, caps.get(owner)) for owner in in_turn]
 
 
 def claim_next(
-    session: Session, worker: str, gpus: float = 0.0, cpus: float = 1e9, spec_version: int | None = None
+    session: Session,
+    worker: str,
+    gpus: float = 0.0,
+    cpus: float = 1e9,
+    spec_version: int | None = None,
+    running_cap: int | None = None,
 ) -> Attempt | None:
     """Atomically mark the next queued job that fits `gpus` and `cpus`, and whose spec's schema version is at most
     `spec_version` (when given: the newest the executor understands), running for `worker` and commit; the new
     attempt, or None when no queued job fits. The next job: of the highest priority; among those, fair share picks
-    the owner (`_owners_in_turn`), then the owner's oldest.
+    the owner (`_owners_in_turn`; owners at their `running_cap` wait), then the owner's oldest.
 
     One UPDATE takes the job, so two workers never get the same one: SQLite runs writes one at a time, and
     PostgreSQL's SKIP LOCKED lets each worker pass over rows that another is taking (the next owner in turn is
@@ -99,8 +114,8 @@ def claim_next(
     if spec_version is not None:
         fits &= Job.spec_version <= spec_version
     now = utcnow()
-    top, owners = _owners_in_turn(session, fits, now)
-    for owner in owners[:MAX_OWNERS_TRIED]:
+    top, owners = _owners_in_turn(session, fits, now, running_cap)
+    for owner, cap in owners[:MAX_OWNERS_TRIED]:
         owned = Job.owner_id.is_(None) if owner is None else Job.owner_id == owner
         candidate = (
             select(Job.id)
@@ -110,9 +125,15 @@ def claim_next(
         )
         if session.get_bind().dialect.name == "postgresql":
             candidate = candidate.with_for_update(skip_locked=True)
+        takes = Job.id == candidate.scalar_subquery()
+        if cap is not None and owner is not None:
+            # two executors claiming for one user at once take turns, and the second counts the first's job
+            hold_user(session, owner)
+            running = select(func.count()).where(owned, Job.status == JobStatus.running.value).scalar_subquery()
+            takes &= running < cap
         claimed = transition(
             session,
-            Job.id == candidate.scalar_subquery(),
+            takes,
             JobStatus.running,
             from_statuses=[JobStatus.queued],
             started_at=now,

@@ -3,10 +3,10 @@ one job, refreshed while it runs, so a job that fits none can say why it waits."
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from store.tables import Executor, Job, JobStatus, utcnow
+from store.tables import Executor, Job, JobStatus, Role, User, utcnow
 
 
 def alive_since(seconds: float) -> datetime:
@@ -31,10 +31,14 @@ def remove_executor(session: Session, name: str) -> None:
     session.commit()
 
 
-def waiting_reason(session: Session, job: Job, alive_since: datetime) -> str | None:
-    """Why a queued job cannot start now, when no live executor could ever take it; else None."""
+def waiting_reason(session: Session, job: Job, alive_since: datetime, running_cap: int | None = None) -> str | None:
+    """Why a queued job cannot start now, when no live executor could ever take it or its owner has their cap of
+    running jobs (`running_cap`, or their own `running_jobs` quota; not for admins); else None."""
     if job.status != JobStatus.queued:
         return None
+    capped = _owner_at_cap(session, job, running_cap)
+    if capped is not None:
+        return capped
     every = session.execute(
         select(Executor.gpus, Executor.cpus, Executor.spec_version).where(Executor.seen_at >= alive_since)
     ).all()
@@ -56,3 +60,21 @@ def waiting_reason(session: Session, job: Job, alive_since: datetime) -> str | N
 def _count(amount: float, unit: str) -> str:
     """1 GPU, 0.5 GPU, 2 GPUs."""
     return f"{amount:g} {unit}" if amount <= 1 else f"{amount:g} {unit}s"
+
+
+def _owner_at_cap(session: Session, job: Job, running_cap: int | None) -> str | None:
+    if job.owner_id is None:
+        return None
+    owner = session.execute(select(User.role, User.quotas).where(User.id == job.owner_id)).first()
+    if owner is None or owner.role == Role.admin.value:
+        return None
+    cap = (owner.quotas or {}).get("running_jobs", running_cap)
+    if cap is None:
+        return None
+    running = session.scalar(
+        select(func.count()).where(Job.owner_id == job.owner_id, Job.status == JobStatus.running.value)
+    )
+    if (running or 0) < cap:
+        return None
+    return (f"quota running_jobs: its owner has {running} of {cap} jobs running; it starts when one of them ends "
+            "(other users' jobs go first meanwhile)")  # fmt: skip

@@ -55,10 +55,20 @@ def training_identity(full_spec: dict[str, Any]) -> tuple[str, str]:
     return spec_sha256(trained), spec_sha256(any_steps)
 
 
+def any_queued(session: Session) -> bool:
+    """Whether some job waits in the queue."""
+    return session.scalar(select(Job.id).where(Job.status == JobStatus.queued.value).limit(1)) is not None
+
+
 def create_job(
-    session: Session, spec: SubmittedSpec, idempotency_key: str | None = None, owner_id: int | None = None
+    session: Session,
+    spec: SubmittedSpec,
+    idempotency_key: str | None = None,
+    owner_id: int | None = None,
+    before_commit: Callable[[Job], None] | None = None,
 ) -> tuple[Job, bool]:
     """Insert a queued job (owned by `owner_id`: None in the single-user mode) and commit; returns (job, created).
+    `before_commit` sees the new job with its id, in the same transaction (what records its creation).
 
     With an idempotency key already used for the same spec, returns that first job and False;
     with the key used for another spec, raises IdempotencyConflict.
@@ -72,6 +82,9 @@ def create_job(
     job = new_job(spec, idempotency_key, owner_id)
     session.add(job)
     try:
+        if before_commit is not None:
+            session.flush()
+            before_commit(job)
         session.commit()
     except IntegrityError:  # another request with the same key won the race
         session.rollback()

@@ -21,6 +21,12 @@ class StoreSettings(BaseSettings):
     executor_alive_seconds: float = Field(
         60.0, gt=0, description="An executor unseen this long no longer counts for a queued job's waiting_reason."
     )
+    quota_running_jobs: int = Field(
+        4,
+        ge=1,
+        description="With users: a user's jobs running at once at most (admins: no cap); more wait in the queue, "
+        "and other users' jobs go first. Read by the executors (they claim) and the API (GET /users/me/usage).",
+    )
     database_url_file: Path | None = Field(
         None,
         description="A file holding DATABASE_URL (a container secret, say): a URL with a password then never "

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -141,11 +141,19 @@ def record_audit(
     target: str,
     client: str | None,
     detail: dict[str, Any] | None = None,
+    commit: bool = True,
 ) -> None:
-    """One entry of the audit log; commits."""
+    """One entry of the audit log; commits unless `commit` is False (then it lands with the caller's change)."""
     session.add(AuditEntry(at=utcnow(), user_id=user_id, actor=actor, action=action, target=target, client=client,
                            detail=detail))  # fmt: skip
-    session.commit()
+    if commit:
+        session.commit()
+
+
+def hold_user(session: Session, user_id: int) -> None:
+    """Hold the user's row until the transaction ends (a no-op UPDATE: a row lock on PostgreSQL, the write lock
+    on SQLite), so that two submissions of one user are counted against the quotas one after the other."""
+    session.execute(update(User).where(User.id == user_id).values(name=User.name))
 
 
 def audit_page(session: Session, limit: int, offset: int) -> tuple[list[AuditEntry], int]:
@@ -176,30 +184,42 @@ class Usage:
     oldest_in_last_minute: datetime | None
 
 
-def usage_of(session: Session, user_id: int, window_start: datetime, minute_start: datetime) -> Usage:
+def usage_of(
+    session: Session, user_id: int, window_start: datetime, minute_start: datetime, hold: bool = False
+) -> Usage:
     """What the user's jobs hold and used: queued and running now; CPU- and GPU-hours of running time since
     `window_start` (a job's cpus and gpus times its time running within the window); jobs submitted since
-    `minute_start`. Two queries."""
+    `minute_start`. One query, and a second only when some of their jobs ran in the window.
+
+    With `hold`, in a transaction that has already written (the submitted jobs), submissions of one user are
+    counted one after the other: SQLite's writer lock is held from that write; on PostgreSQL the user's row is
+    locked first, in a statement of its own, so that the counts' statement starts after the other submission's
+    commit and sees it (a statement waiting on a row lock keeps the snapshot it started with)."""
+    if hold and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    mine = Job.owner_id == User.id
+
+    def count(*where: ColumnElement[bool]) -> ScalarSelect[int]:
+        return select(func.count()).where(mine, *where).scalar_subquery()
+
     recent = Job.created_at > minute_start
-    counts = session.execute(
-        select(
-            func.count().filter(Job.status == "queued"),
-            func.count().filter(Job.status == "running"),
-            func.count().filter(recent),
-            func.min(Job.created_at).filter(recent),
-        ).where(Job.owner_id == user_id, Job.status.in_(("queued", "running")) | recent)
-    ).one()
+    ran_in_window = Job.started_at.is_not(None) & (Job.finished_at.is_(None) | (Job.finished_at > window_start))
+    query = select(
+        count(Job.status == "queued"),
+        count(Job.status == "running"),
+        count(recent),
+        select(func.min(Job.created_at)).where(mine, recent).scalar_subquery(),
+        count(ran_in_window),
+    ).where(User.id == user_id)
+    queued, running, submitted, oldest, ran = session.execute(query).one()
     now = utcnow()
     cpu = gpu = 0.0
-    for started, finished, cpus, gpus in session.execute(
-        select(Job.started_at, Job.finished_at, Job.cpus, Job.gpus).where(
-            Job.owner_id == user_id,
-            Job.started_at.is_not(None),
-            Job.finished_at.is_(None) | (Job.finished_at > window_start),
-        )
-    ):
-        if started is None:
-            continue
-        hours = max(0.0, ((finished or now) - max(started, window_start)).total_seconds() / 3600)
-        cpu, gpu = cpu + hours * cpus, gpu + hours * gpus
-    return Usage(counts[0], counts[1], cpu, gpu, counts[2], counts[3])
+    if ran:
+        for started, finished, cpus, gpus in session.execute(
+            select(Job.started_at, Job.finished_at, Job.cpus, Job.gpus).where(Job.owner_id == user_id, ran_in_window)
+        ):
+            if started is None:  # not so by the query; said for the type checker
+                continue
+            hours = max(0.0, ((finished or now) - max(started, window_start)).total_seconds() / 3600)
+            cpu, gpu = cpu + hours * cpus, gpu + hours * gpus
+    return Usage(queued, running, cpu, gpu, submitted, oldest)

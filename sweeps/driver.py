@@ -6,6 +6,7 @@ time: a trial and its job are created in one transaction, and a trial number exi
 """
 
 import logging
+from collections.abc import Callable
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,20 +32,26 @@ log = logging.getLogger(__name__)
 # the study), so a sweep whose proposals are refused cannot take the driver from the others.
 MAX_NEW_TRIALS_PER_PASS = 4
 MAX_REFUSED_IN_A_ROW = 20  # then the sweep fails, saying why: its search space proposes no runnable job
+# Whether the sweep's owner (None: nobody's) may have one more job queued now; no: the trial waits for a later pass.
+RoomInQueue = Callable[[Session, int | None], bool]
 
 
-def advance_all(sessions: sessionmaker[Session]) -> None:
+def _always(_session: Session, _owner_id: int | None) -> bool:
+    return True
+
+
+def advance_all(sessions: sessionmaker[Session], room_in_queue: RoomInQueue = _always) -> None:
     """One pass over every running sweep."""
     with sessions() as session:
         sweep_ids = running_sweep_ids(session)
     for sweep_id in sweep_ids:
         try:
-            advance(sessions, sweep_id)
+            advance(sessions, sweep_id, room_in_queue)
         except Exception:  # one broken sweep must not stop the others
             log.exception("sweep %s: the driver's pass failed", sweep_id)
 
 
-def advance(sessions: sessionmaker[Session], sweep_id: int) -> None:
+def advance(sessions: sessionmaker[Session], sweep_id: int, room_in_queue: RoomInQueue = _always) -> None:
     with sessions() as session:
         sweep = find_sweep(session, sweep_id)
         if sweep.status != SweepStatus.running:
@@ -52,7 +59,8 @@ def advance(sessions: sessionmaker[Session], sweep_id: int) -> None:
         spec = SweepSpec.model_validate(sweep.spec)
         if spec.early_stopping is not None:
             _show_new_evaluations(session, spec, sweep_id)
-        _create_trials(session, spec, sweep_id, sweep.name)
+        owner_id = sweep.owner_id
+        _create_trials(session, spec, sweep_id, sweep.name, lambda: room_in_queue(session, owner_id))
 
 
 def _show_new_evaluations(session: Session, spec: SweepSpec, sweep_id: int) -> None:
@@ -89,7 +97,9 @@ def _refused_in_a_row(views: list[TrialView]) -> list[TrialView]:
     return streak
 
 
-def _create_trials(session: Session, spec: SweepSpec, sweep_id: int, sweep_name: str | None) -> None:
+def _create_trials(
+    session: Session, spec: SweepSpec, sweep_id: int, sweep_name: str | None, room_in_queue: Callable[[], bool]
+) -> None:
     assert spec.trials is not None
     for _ in range(MAX_NEW_TRIALS_PER_PASS):
         views = sweep_trials(session, sweep_id)
@@ -101,8 +111,8 @@ def _create_trials(session: Session, spec: SweepSpec, sweep_id: int, sweep_name:
             if active == 0:
                 finish_sweep(session, sweep_id)
             return
-        if active >= spec.max_concurrent:
-            return
+        if active >= spec.max_concurrent or not room_in_queue():
+            return  # the owner's queued_jobs quota full: the next trial waits for one of their jobs to start
         number = len(views)
         evals = evaluations(session, [v.job.id for v in views if v.job is not None], spec.objective.metric)
         study = search.rebuild_study(spec, sweep_id, views, evals)

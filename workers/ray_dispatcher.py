@@ -204,7 +204,9 @@ class RayDispatcher:
 
     def _submit_next(self, capacity: Capacity) -> None:
         with self.sessions() as session:
-            attempt = claim_next(session, self.name, capacity.gpus, capacity.cpus, SPEC_VERSION)
+            attempt = claim_next(
+                session, self.name, capacity.gpus, capacity.cpus, SPEC_VERSION, self.settings.quota_running_jobs
+            )
         if attempt is not None:
             self._submit(attempt)
 

@@ -39,7 +39,7 @@ from store.engine import engine_for, make_session_factory
 from store.errors import JobNotFound
 from store.executors import register_executor, remove_executor
 from store.health import database_problem, describe
-from store.jobs import find_job
+from store.jobs import any_queued, find_job
 from store.logs import save_log
 from store.migrate import upgrade
 from store.tables import Job, JobStatus, utcnow
@@ -92,6 +92,7 @@ class Worker:
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.stopping = StopFlag()
         self.killing = False
+        self.torch_preloaded = False
         self.child: multiprocessing.process.BaseProcess | None = None
         self._last_reap = 0.0
         self.log_dir = Path(tempfile.mkdtemp(prefix="cifar-jobs-logs-"))  # the children's output, until copied
@@ -124,7 +125,6 @@ class Worker:
         if self.settings.cpu_bf16 is None:  # the verdict kept for this CPU model, measured by the first worker
             self.settings.cpu_bf16 = retrying(self._cpu_verdict, "reading this CPU's precision verdict")
         os.environ[CPU_BF16_ENV] = "1" if self.settings.cpu_bf16 else "0"  # noqa: TID251  (its children read it)
-        preload_torch()  # each forked child then starts with torch already imported
         self.gpus, self.cpus = visible_gpus(), float(os.cpu_count() or 1)
         retrying(self._register, "registering the worker")
         log.info("worker %s waiting for jobs (%g GPUs, %g CPUs)", self.name, self.gpus, self.cpus)
@@ -134,7 +134,14 @@ class Worker:
                 try:
                     self.reap_stale_jobs()
                     with self.sessions() as session:
-                        attempt = claim_next(session, self.name, self.gpus, self.cpus, SPEC_VERSION)
+                        if not self.torch_preloaded and any_queued(session):
+                            # once, when there is work: each forked child then starts with torch imported (every
+                            # job's child imports it); a worker that never trains never pays its 2-3 s of CPU
+                            preload_torch()
+                            self.torch_preloaded = True
+                        attempt = claim_next(
+                            session, self.name, self.gpus, self.cpus, SPEC_VERSION, self.settings.quota_running_jobs
+                        )
                 except TRANSIENT as exc:  # the database is locked or away: wait for it, do not die
                     log.warning("worker %s: %s (%s); retrying in %.1f s", self.name,
                                 describe(database_problem(exc) or "unavailable"), type(exc).__name__,

@@ -7,16 +7,15 @@ the route's worker thread. Long curves are downsampled to about two points per p
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
-
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.backends.backend_svg import FigureCanvasSVG
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Literal
 
 from app.curves.downsample import MIN_MAX_POINTS, Curve, downsample
 from app.curves.views import JobView
 from store.system_points import SystemRow
+
+if TYPE_CHECKING:  # matplotlib itself comes with the first plot: an API process that draws none never pays for it
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 ImageFormat = Literal["png", "svg"]
 DPI = 100
@@ -56,7 +55,17 @@ def _thinned(curve: Curve, width_px: int) -> Curve:
     return curve.select(downsample(curve, max(MIN_MAX_POINTS, 2 * width_px)))
 
 
-def render(figure: Figure, image_format: ImageFormat) -> bytes:
+def new_figure(width_px: int, height_px: int) -> "Figure":
+    """An empty figure of this size in pixels (importing matplotlib on the first call: a third of a second)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
+
+
+def render(figure: "Figure", image_format: ImageFormat) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
     buffer = io.BytesIO()
     canvas = FigureCanvasAgg(figure) if image_format == "png" else FigureCanvasSVG(figure)
     canvas.print_figure(buffer, format=image_format, dpi=DPI)
@@ -74,8 +83,8 @@ def job_plot(job: Labelled, width_px: int, height_px: int, image_format: ImageFo
     return render(job_figure(job, width_px, height_px), image_format)
 
 
-def job_figure(job: Labelled, width_px: int, height_px: int) -> Figure:
-    figure = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
+def job_figure(job: Labelled, width_px: int, height_px: int) -> "Figure":
+    figure = new_figure(width_px, height_px)
     if job.system:
         (loss_ax, acc_ax), (use_ax, memory_ax) = figure.subplots(2, 2, sharex=True)
         _system_panel(job.system, use_ax, memory_ax)
@@ -101,7 +110,7 @@ def job_figure(job: Labelled, width_px: int, height_px: int) -> Figure:
     return figure
 
 
-def _system_panel(rows: Sequence[SystemRow], use_ax: Axes, memory_ax: Axes) -> None:
+def _system_panel(rows: Sequence[SystemRow], use_ax: "Axes", memory_ax: "Axes") -> None:
     """CPU use and data wait (fractions), and memory in MB, against step; GPU lines when there are GPU values."""
     step = [row[1] for row in rows]
     use_ax.plot(step, [row[3] for row in rows], "-", label="CPU (of cpus)", linewidth=1.2)
@@ -131,7 +140,7 @@ def compare_plot(
     image_format: ImageFormat,
 ) -> bytes:
     """One panel: `metric` on `split` against step for each job, with a legend of their names."""
-    figure = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
+    figure = new_figure(width_px, height_px)
     ax = figure.subplots()
     for job in jobs:
         curve = _thinned(job.view.curve, width_px)

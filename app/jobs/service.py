@@ -9,14 +9,19 @@ from store.artifacts import artifact_infos, model_info, verify_model
 from store.errors import ArtifactCorrupt, JobNotFound, NoModel
 from store.executors import alive_since, waiting_reason
 from store.jobs import NEWEST_FIRST, JobFilter, JobOrder, OwnedBy, find_job, list_jobs
+from store.settings import StoreSettings
 from store.tables import ArtifactKind, Job, JobStatus, utcnow
 
 
-def job_public(session: Session, job: Job, alive_seconds: float) -> JobPublic:
+def job_public(session: Session, job: Job, settings: StoreSettings) -> JobPublic:
     """The job as the API shows it; a queued one says why it waits when no executor seen in the last
-    `alive_seconds` could take it."""
+    EXECUTOR_ALIVE_SECONDS could take it, or when its owner has QUOTA_RUNNING_JOBS running."""
     models = artifact_infos(session, [job.id], ArtifactKind.model)
-    reason = waiting_reason(session, job, alive_since(alive_seconds)) if job.status == JobStatus.queued else None
+    reason = (
+        waiting_reason(session, job, alive_since(settings.executor_alive_seconds), settings.quota_running_jobs)
+        if job.status == JobStatus.queued
+        else None
+    )
     return JobPublic.from_job(job, utcnow(), models.get(job.id), reason)
 
 
@@ -55,7 +60,7 @@ def jobs_page(
 # thread hand-offs (each waiting for the GIL) were most of a poll's latency under load.
 
 
-def read_job(sessions: sessionmaker[Session], job_id: int, alive_seconds: float) -> JobPublic:
+def read_job(sessions: sessionmaker[Session], job_id: int, settings: StoreSettings) -> JobPublic:
     """GET /jobs/{id}. Raises JobNotFound."""
     with sessions() as session:
-        return job_public(session, find_job(session, job_id), alive_seconds)
+        return job_public(session, find_job(session, job_id), settings)

@@ -118,9 +118,15 @@ PrincipalDep = Annotated[Principal, Depends(authenticate)]
 
 
 def audit(
-    request: Request, session: Session, action: str, target: str, detail: dict[str, object] | None = None
+    request: Request,
+    session: Session,
+    action: str,
+    target: str,
+    detail: dict[str, object] | None = None,
+    commit: bool = True,
 ) -> None:
-    """An entry in the audit log for what the caller just did (`job.cancel`, `job 5`)."""
+    """An entry in the audit log for what the caller just did (`job.cancel`, `job 5`); with `commit` False it
+    lands with the change it records, in the caller's transaction."""
     principal = principal_of(request)
     client = f"{request.client.host}" if request.client else None
-    record_audit(session, principal.user_id, principal.name, action, target, client, detail)
+    record_audit(session, principal.user_id, principal.name, action, target, client, detail, commit)

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from app.reports.runs import ReportRun, find_run_jobs
+from store.jobs import OwnedBy
 from store.points import latest_test_accuracy
 from store.tables import Job, JobStatus, utcnow
 
@@ -52,8 +53,9 @@ class RunRow:
         return "; ".join(n for n in notes if n) or None
 
 
-def report_rows(session: Session, runs: list[ReportRun]) -> list[RunRow]:
-    jobs = find_run_jobs(session, runs, exact_steps=False, reusable_only=False)
+def report_rows(session: Session, runs: list[ReportRun], owned_by: OwnedBy | None = None) -> list[RunRow]:
+    """Each run's row, from the jobs `owned_by` holds (None: everyone's)."""
+    jobs = find_run_jobs(session, runs, exact_steps=False, reusable_only=False, owned_by=owned_by)
     latest = latest_test_accuracy(session, [job.id for job in jobs.values()])
     rows = []
     for run in runs:

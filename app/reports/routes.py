@@ -11,6 +11,7 @@ from app.curves.plots import Labelled, job_plot
 from app.plumbing.auth import PrincipalDep, audit
 from app.plumbing.deps import SessionDep
 from app.plumbing.error_schemas import ErrorMessage
+from app.plumbing.permissions import owned_by
 from app.plumbing.refusals import InvalidField
 from app.reports.page import html_page, markdown, report_rows
 from app.reports.runs import CONVNET_STEPS, RESNET_STEPS, find_run_jobs, report_runs, submit_report_runs
@@ -56,9 +57,9 @@ def submit_report(
     options = options or ReportRequest()
     runs = report_runs(request.app.state.settings.data_dir, options.convnet_max_steps, options.resnet18_max_steps)
     if quotas_apply(principal):
-        new_jobs = len(runs) - len(find_run_jobs(session, runs))
+        new_jobs = len(runs) - len(find_run_jobs(session, runs, owned_by=owned_by(request)))
         check_submission(session, request.app.state.settings, principal, 0, 0.0, jobs=new_jobs)
-    submitted = submit_report_runs(session, runs, principal.user_id)
+    submitted = submit_report_runs(session, runs, principal.user_id, owned_by(request))
     for created in (s for s in submitted if not s.reused):
         audit(request, session, "job.create", f"job {created.job_id}", {"report_figure": created.run.figure})
     return ReportSubmitted(
@@ -96,7 +97,7 @@ def get_report(
     """The report regenerated from its jobs: the report's accuracy beside this service's, steps, wall
     time, and a figure per run (runs still training show their curve so far)."""
     runs = report_runs(request.app.state.settings.data_dir, CONVNET_STEPS, RESNET_STEPS)
-    rows = report_rows(session, runs)
+    rows = report_rows(session, runs, owned_by(request))
     if format == "md":
         return PlainTextResponse(markdown(rows, figure_prefix), media_type="text/markdown; charset=utf-8")
     return HTMLResponse(html_page(rows), headers={"Cache-Control": "no-store"})
@@ -121,7 +122,7 @@ def get_figure(
     run = runs.get(figure)
     if run is None:
         raise InvalidField("figure", f"the report's runs are {', '.join(runs)}", location="path")
-    job = find_run_jobs(session, [run], exact_steps=False, reusable_only=False).get(figure)
+    job = find_run_jobs(session, [run], exact_steps=False, reusable_only=False, owned_by=owned_by(request)).get(figure)
     if job is None:
         raise InvalidField("figure", f"figure {figure}'s run has no job yet: POST /reports/assignment", location="path")
     labelled = Labelled(curves.view(job.id), f"figure {figure}", job.model)

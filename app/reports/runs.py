@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from models.data.weights_files import imagenet_weights_present
 from models.kinds import JobSpec, parse_spec
-from store.jobs import create_job, training_identity
+from store.jobs import OwnedBy, create_job, training_identity
 from store.tables import Job, JobStatus
 
 # The report's two tuned runs, field for field (its section 2.1):
@@ -120,11 +120,16 @@ SHOWN = {**REUSABLE, JobStatus.stopped_early.value: 2, JobStatus.failed.value: 3
 
 
 def find_run_jobs(
-    session: Session, runs: list[ReportRun], exact_steps: bool = True, reusable_only: bool = True
+    session: Session,
+    runs: list[ReportRun],
+    exact_steps: bool = True,
+    reusable_only: bool = True,
+    owned_by: OwnedBy | None = None,
 ) -> dict[str, Job]:
-    """Each run's job (by figure): the best matching job, or none. Without `exact_steps`, a run that
-    may be cut short matches a job of any length (the newest among equals). Without `reusable_only`, a run
-    whose jobs all ended without succeeding gets the newest of them (the report shows its real state)."""
+    """Each run's job (by figure): the best matching job (among `owned_by`'s, when given), or none. Without
+    `exact_steps`, a run that may be cut short matches a job of any length (the newest among equals). Without
+    `reusable_only`, a run whose jobs all ended without succeeding gets the newest of them (the report shows its
+    real state)."""
     preference = REUSABLE if reusable_only else SHOWN
     exact: dict[str, str] = {}
     any_length: dict[str, str] = {}
@@ -139,6 +144,7 @@ def find_run_jobs(
         .where(
             Job.training_sha256.in_(list(exact)) | Job.training_sha256_any_steps.in_(list(any_length)),
             Job.status.in_(list(preference)),
+            *([] if owned_by is None else [owned_by.condition(Job.owner_id)]),
         )
         .order_by(Job.id.desc())
     )
@@ -161,10 +167,12 @@ class Submitted:
     status: str
 
 
-def submit_report_runs(session: Session, runs: list[ReportRun], owner_id: int | None = None) -> list[Submitted]:
-    """Submit each run (owned by `owner_id`) that has no succeeded or unfinished identical job; reuse those that
-    have."""
-    existing = find_run_jobs(session, runs)
+def submit_report_runs(
+    session: Session, runs: list[ReportRun], owner_id: int | None = None, owned_by: OwnedBy | None = None
+) -> list[Submitted]:
+    """Submit each run (owned by `owner_id`) that has no succeeded or unfinished identical job (among `owned_by`'s,
+    when given); reuse those that have."""
+    existing = find_run_jobs(session, runs, owned_by=owned_by)
     submitted = []
     for run in runs:
         job = existing.get(run.figure)

@@ -13,14 +13,17 @@ from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Counter
 from sqlalchemy.orm import Session, sessionmaker
 
-from sweeps.driver import advance_all
+from sweeps.driver import RoomInQueue, advance_all
 
 log = logging.getLogger(__name__)
 
 
 class SweepDriver:
-    def __init__(self, sessions: sessionmaker[Session], interval_seconds: float, passes: Counter) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], interval_seconds: float, passes: Counter, room_in_queue: RoomInQueue
+    ) -> None:
         self.sessions = sessions
+        self.room_in_queue = room_in_queue  # the owner's queued_jobs quota holds trials back too
         self.interval_seconds = interval_seconds
         self.passes = passes  # Prometheus: an operator (or a test) sees the driver is alive
         self._task: asyncio.Task[None] | None = None
@@ -38,7 +41,7 @@ class SweepDriver:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                await run_in_threadpool(advance_all, self.sessions)
+                await run_in_threadpool(advance_all, self.sessions, self.room_in_queue)
             except Exception:  # the database away for a moment: try again next time
                 log.exception("the sweep driver's pass failed")
             self.passes.inc()

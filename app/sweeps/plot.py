@@ -2,11 +2,12 @@
 the best few over the rest in grey. matplotlib's object API, as the job plots."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from app.curves.plots import ImageFormat, literal, new_figure, render
 
-from app.curves.plots import DPI, ImageFormat, literal, render
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,10 @@ def sweep_plot(data: SweepPlotData, width_px: int, height_px: int, image_format:
     return render(sweep_figure(data, width_px, height_px), image_format)
 
 
-def sweep_figure(data: SweepPlotData, width_px: int, height_px: int) -> Figure:
-    figure = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI, layout="constrained")
+def sweep_figure(data: SweepPlotData, width_px: int, height_px: int) -> "Figure":
+    from matplotlib.ticker import MaxNLocator
+
+    figure = new_figure(width_px, height_px)
     trials_ax, curves_ax = figure.subplots(1, 2)
     for status in sorted({s for _, v, s in data.trials if v is not None}):
         marker, color = STATUS_STYLE.get(status, ("s", "tab:gray"))

@@ -129,7 +129,7 @@ def get_usage(request: Request, session: SessionDep, principal: PrincipalDep) ->
         submissions_per_minute=UsageLine(used=usage.submitted_last_minute, quota=quotas.submissions_per_minute),
         cpu_hours=UsageLine(used=round(usage.cpu_hours, 4), quota=quotas.cpu_hours),
         gpu_hours=UsageLine(used=round(usage.gpu_hours, 4), quota=quotas.gpu_hours),
-        running_jobs=usage.running,
+        running_jobs=UsageLine(used=usage.running, quota=quotas.running_jobs),
     )
 
 

@@ -61,6 +61,7 @@ class Me(BaseModel):
 
 class QuotaOverrides(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    running_jobs: int | None = Field(None, ge=1, description="Jobs running at once; more wait queued.")
     queued_jobs: int | None = Field(None, ge=0)
     submissions_per_minute: int | None = Field(None, ge=0)
     cpu_hours: float | None = Field(None, ge=0)
@@ -77,7 +78,7 @@ class UsagePublic(BaseModel):
     submissions_per_minute: UsageLine
     cpu_hours: UsageLine = Field(description="cpus x running time of your jobs in the last 7 days.")
     gpu_hours: UsageLine = Field(description="gpus x running time of your jobs in the last 7 days.")
-    running_jobs: int
+    running_jobs: UsageLine = Field(description="Your jobs running now; at the quota, the next ones wait queued.")
 
 
 class AuditEntryPublic(BaseModel):

@@ -238,3 +238,31 @@ def test_the_compose_files_dispatcher_runs_against_the_cluster(
         with api.client() as client:
             job_id = client.post("/jobs", json=TINY).json()["id"]
             assert wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=180)["status"] == "succeeded"
+
+
+def test_fair_share_holds_for_the_ray_executor(
+    tmp_path: Path, data_dir: Path, database_url: str, cluster: RayCluster
+) -> None:
+    """User A queues 50 jobs, then user B 5; the dispatcher (three one-CPU jobs at a time on this cluster) starts
+    each of B's before A's tenth, as the local workers do (tests/service/test_fair_share_workers.py)."""
+    job = {"model": "numpy_mlp", "hidden_units": [8], "max_steps": 5, "batch_size": 10, "eval_every": 5}
+    quotas = {"API_KEY": "bootstrap", "QUOTA_SUBMISSIONS_PER_MINUTE": "100", "QUOTA_QUEUED_JOBS": "100"}
+    with running_service(tmp_path, data_dir, database_url, {**cluster.env, **quotas}) as service:
+        with service.client() as client:
+            client.headers.update({"Authorization": "Bearer bootstrap"})  # the reads below, as the admin
+            heads = {name: {"Authorization": f"Bearer {client.post('/users', json={'name': name}).json()['token']}"}
+                     for name in "ab"}  # fmt: skip
+            a_jobs = [client.post("/jobs", json=job, headers=heads["a"]).json()["id"] for _ in range(50)]
+            b_jobs = [client.post("/jobs", json=job, headers=heads["b"]).json()["id"] for _ in range(5)]
+            start_dispatcher(service, cluster)
+            for job_id in b_jobs:
+                done = wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=180)
+                assert done["status"] == "succeeded", (done["error"], service.logs())
+            listed = client.get("/jobs", params={"limit": 100}).json()["data"]
+            started = {j["id"]: datetime.fromisoformat(j["started_at"]) for j in listed if j["started_at"]}
+            tenth_of_a = started.get(a_jobs[9])
+            assert tenth_of_a is None or all(started[job_id] < tenth_of_a for job_id in b_jobs), started
+            for job_id in a_jobs:  # leave the cluster free for the next test
+                client.post(f"/jobs/{job_id}/cancel")
+            for job_id in a_jobs:
+                wait_for_status(client, job_id, {"succeeded", "cancelled", "failed"}, timeout=120)

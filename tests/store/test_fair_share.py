@@ -1,13 +1,18 @@
 """Fair share in the claim: among the jobs of the highest priority, the owner who started the fewest jobs lately
 goes first, so one person's long queue does not hold back another's; on SQLite and PostgreSQL."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.kinds import parse_spec
-from store.attempts import claim_next, succeed_attempt
-from store.jobs import create_job
-from store.tables import Role
-from store.users import create_user
+from store.attempts import Attempt, claim_next, succeed_attempt
+from store.executors import alive_since, waiting_reason
+from store.jobs import create_job, find_job
+from store.tables import Job, Role
+from store.users import create_user, set_quotas
 
 SPEC = parse_spec({"model": "numpy_mlp", "max_steps": 5})
 
@@ -41,3 +46,60 @@ def test_without_owners_the_order_is_priority_then_age(sessions: sessionmaker[Se
     with sessions() as session:
         claimed = [claim_next(session, "w") for _ in range(4)]
     assert [attempt.job_id for attempt in claimed if attempt is not None] == jobs
+
+
+def test_a_member_at_their_running_cap_waits_while_others_and_admins_go_on(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        alice, _ = create_user(session, "alice", Role.member)
+        bob, _ = create_user(session, "bob", Role.member)
+        root, _ = create_user(session, "root", Role.admin)
+        set_quotas(session, bob.id, {"running_jobs": 1})
+        a_jobs = [create_job(session, SPEC, owner_id=alice.id)[0].id for _ in range(4)]
+        b_jobs = [create_job(session, SPEC, owner_id=bob.id)[0].id for _ in range(3)]
+        r_jobs = [create_job(session, SPEC, owner_id=root.id)[0].id for _ in range(3)]
+
+    def claim() -> int | None:
+        with sessions() as session:
+            attempt = claim_next(session, "w", running_cap=2)
+        return None if attempt is None else attempt.job_id
+
+    claimed = [claim() for _ in range(9)]  # nothing ends: alice stops at the default cap, bob at his own
+    assert sorted(job for job in claimed if job is not None) == sorted(a_jobs[:2] + b_jobs[:1] + r_jobs)
+    assert claimed[-3:] == [None, None, None]
+    with sessions() as session:
+        waiting = find_job(session, a_jobs[2])
+        reason = waiting_reason(session, waiting, alive_since(60), running_cap=2)
+        assert reason == ("quota running_jobs: its owner has 2 of 2 jobs running; it starts when one of them ends "
+                          "(other users' jobs go first meanwhile)")  # fmt: skip
+        assert waiting_reason(session, find_job(session, b_jobs[1]), alive_since(60), running_cap=2) == (
+            "quota running_jobs: its owner has 1 of 1 jobs running; it starts when one of them ends "
+            "(other users' jobs go first meanwhile)"
+        )
+    with sessions() as session:
+        running = list(session.scalars(select(Job).where(Job.id == a_jobs[0])))
+        attempt = Attempt(running[0].id, running[0].attempts)
+    assert succeed_attempt(sessions, attempt, {"test_accuracy": 0.5}, 5, b"model")
+    assert claim() == a_jobs[2]  # one of alice's ended: her next starts
+    assert claim() is None
+
+
+def test_claims_racing_for_one_member_never_pass_the_cap(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        alice, _ = create_user(session, "alice", Role.member)
+        for _ in range(12):
+            create_job(session, SPEC, owner_id=alice.id)
+    barrier = threading.Barrier(4)
+
+    def claims() -> list[int]:
+        barrier.wait()
+        got = []
+        for _ in range(3):
+            with sessions() as session:
+                attempt = claim_next(session, "w", running_cap=3)
+            if attempt is not None:
+                got.append(attempt.job_id)
+        return got
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = [job for got in pool.map(lambda _: claims(), range(4)) for job in got]
+    assert len(claimed) == 3 and len(set(claimed)) == 3, claimed

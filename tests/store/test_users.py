@@ -2,7 +2,9 @@
 owner x visibility), quotas and the audit log."""
 
 import logging
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.main import create_app
 from app.settings import ApiSettings
 from store.tables import Token
-from tests.conftest import local_client
+from tests.conftest import local_client, wait_until
 
 BOOTSTRAP = "bootstrap-key"
 JOB = {"model": "numpy_mlp", "max_steps": 5}
@@ -200,7 +202,51 @@ def test_each_quota_is_a_429_that_names_it(tmp_path: Path, database_url: str) ->
         assert gpu.status_code == 429 and "quota gpu_hours: 0.0 of 0 GPU-hours" in gpu.json()["message"]
         usage = people.call("max", "GET", "/users/me/usage").json()
         assert usage["queued_jobs"] == {"used": 1, "quota": 2} and usage["gpu_hours"]["quota"] == 0
-        assert usage["submissions_per_minute"] == {"used": 1, "quota": 3} and usage["running_jobs"] == 0
+        assert usage["submissions_per_minute"] == {"used": 1, "quota": 3}
+        assert usage["running_jobs"] == {"used": 0, "quota": 4}
+
+
+def test_submissions_at_once_cannot_both_take_the_last_queued_place(tmp_path: Path, database_url: str) -> None:
+    with service(tmp_path, database_url, quota_queued_jobs=3) as client:
+        people = People(client)
+        people.job("mia")
+        barrier = threading.Barrier(6)
+
+        def submit(_: int) -> int:
+            barrier.wait()
+            return int(people.call("mia", "POST", "/jobs", json=JOB).status_code)
+
+        with ThreadPoolExecutor(6) as pool:
+            answers = sorted(pool.map(submit, range(6)))
+        assert answers == [201, 201, 429, 429, 429, 429]
+        assert people.call("mia", "GET", "/users/me/usage").json()["queued_jobs"] == {"used": 3, "quota": 3}
+
+
+def test_a_sweeps_trials_wait_for_room_in_their_owners_queued_quota(tmp_path: Path, database_url: str) -> None:
+    settings = {"quota_queued_jobs": 2, "sweep_interval_seconds": 0.05}
+    with service(tmp_path, database_url, **settings) as client:
+        people = People(client)
+        sweep = {"base": JOB, "search": {"learning_rate": {"log_uniform": [1e-3, 1e-1]}}, "method": "random",
+                 "trials": 6, "max_concurrent": 6}  # fmt: skip
+        made = people.call("mia", "POST", "/sweeps", json=sweep)
+        assert made.status_code == 201, made.text
+        sweep_id = made.json()["id"]
+
+        def trial_jobs() -> list[int]:
+            trials = people.call("mia", "GET", f"/sweeps/{sweep_id}").json()["leaderboard"]
+            return [trial["job_id"] for trial in trials if trial["job_id"] is not None]
+
+        def passes() -> float:
+            counter = client.app.state.sweep_driver_passes  # type: ignore[attr-defined]
+            return float(next(s.value for s in counter.collect()[0].samples if s.name.endswith("_total")))
+
+        wait_until(lambda: len(trial_jobs()) >= 2, 30, "two trials")
+        seen = passes()
+        wait_until(lambda: passes() >= seen + 5, 30, "five more driver passes")
+        assert len(trial_jobs()) == 2  # her quota is full: no third trial however many passes
+        assert people.call("mia", "POST", "/jobs", json=JOB).status_code == 429
+        people.call("mia", "POST", f"/jobs/{trial_jobs()[0]}/cancel")
+        wait_until(lambda: len(trial_jobs()) == 3, 30, "a third trial once one place freed")
 
 
 def test_without_a_key_the_first_admin_takes_over_the_jobs_and_tokens_are_needed_from_then(
@@ -217,3 +263,28 @@ def test_without_a_key_the_first_admin_takes_over_the_jobs_and_tokens_are_needed
         assert with_token.status_code == 200 and with_token.json()["owner"] == "ada"
         assert client.post("/users", json={"name": "ada"}, headers={
             "Authorization": f"Bearer {admin.json()['token']}"}).status_code == 409  # fmt: skip
+
+
+@pytest.mark.parametrize("visibility", ["all", "own"])
+def test_the_report_reads_and_reuses_only_the_runs_the_caller_may_see(
+    tmp_path: Path, database_url: str, visibility: str
+) -> None:
+    with service(tmp_path, database_url, visibility=visibility, quota_queued_jobs=20) as client:
+        people = People(client)
+        mias = people.call("mia", "POST", "/reports/assignment", json={"convnet_max_steps": 5, "resnet18_max_steps": 5})
+        assert mias.status_code == 200, mias.text
+        mia_jobs = {run["figure"]: run["job_id"] for run in mias.json()["runs"]}
+        seen_by_max = people.call("max", "GET", "/reports/assignment", params={"format": "md"}).text
+        figure = people.call("max", "GET", "/reports/assignment/figures/figure-2.png")
+        maxs = people.call("max", "POST", "/reports/assignment", json={"convnet_max_steps": 5, "resnet18_max_steps": 5})
+        assert maxs.status_code == 200, maxs.text
+        max_jobs = {run["figure"]: run["job_id"] for run in maxs.json()["runs"]}
+        if visibility == "own":  # mia's runs are hidden from max: he sees none, and gets his own
+            assert seen_by_max.count("Not submitted yet") == len(mia_jobs)
+            assert figure.status_code == 422 and "has no job yet" in figure.json()["message"]
+            assert not set(max_jobs.values()) & set(mia_jobs.values())
+            assert not any(run["reused"] for run in maxs.json()["runs"])
+        else:  # a shared report: max sees mia's runs and reuses them
+            assert "Not submitted yet" not in seen_by_max
+            assert figure.status_code == 200 and figure.headers["content-type"] == "image/png"
+            assert max_jobs == mia_jobs and all(run["reused"] for run in maxs.json()["runs"])
