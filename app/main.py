@@ -35,7 +35,7 @@ from app.predict.model_cache import ModelCache
 from app.reports.runs import with_todays_defaults
 from app.settings import ApiSettings, get_settings, split_list
 from app.sweeps.driver import SweepDriver
-from app.users.quotas import room_in_queue
+from app.users.quotas import RecentHours, room_in_queue
 from models.kinds import KINDS
 from store.engine import engine_for, make_session_factory
 from store.jobs import fill_training_identities
@@ -65,6 +65,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         upgrade(engine)  # pending migrations first: the routes assume the current schema
         app.state.sessions = make_session_factory(engine)
         app.state.principals = Principals(app.state.sessions, settings.api_key, settings.principal_cache_seconds)
+        app.state.recent_hours = RecentHours(settings.quota_hours_seconds)
         with app.state.sessions() as session:  # jobs stored before their training hashes existed (once)
             if filled := fill_training_identities(session, with_todays_defaults):
                 log.info("training hashes filled in for %s jobs stored before them", filled)
@@ -80,7 +81,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.state.table_events = JobsTableEvents(lambda: table_rows(sessions), settings.events_interval_seconds)
         log.info("database %s ready", engine.url.render_as_string(hide_password=True))
         driver = SweepDriver(app.state.sessions, settings.sweep_interval_seconds, app.state.sweep_driver_passes,
-                             partial(room_in_queue, settings))  # fmt: skip
+                             partial(room_in_queue, settings, app.state.recent_hours))  # fmt: skip
         driver.start()
         freeze_long_lived()  # app.plumbing.heap: out of full collections' way
         yield

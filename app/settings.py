@@ -107,6 +107,12 @@ class ApiSettings(WebhookSettings):
     quota_gpu_hours: float = Field(
         100.0, ge=0, description="With users: GPU-hours (gpus x running time) a user's jobs may use in 7 days."
     )
+    quota_hours_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="With users: how long an API process reuses a user's CPU- and GPU-hours of the last 7 days "
+        "for the hours quotas before reading them again.",
+    )
     principal_cache_seconds: float = Field(
         1.0,
         ge=0,

@@ -3,7 +3,7 @@ one job, refreshed while it runs, so a job that fits none can say why it waits."
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from store.tables import Executor, Job, JobStatus, Role, User, utcnow
@@ -36,9 +36,6 @@ def waiting_reason(session: Session, job: Job, alive_since: datetime, running_ca
     running jobs (`running_cap`, or their own `running_jobs` quota; not for admins); else None."""
     if job.status != JobStatus.queued:
         return None
-    capped = _owner_at_cap(session, job, running_cap)
-    if capped is not None:
-        return capped
     every = session.execute(
         select(Executor.gpus, Executor.cpus, Executor.spec_version).where(Executor.seen_at >= alive_since)
     ).all()
@@ -50,7 +47,7 @@ def waiting_reason(session: Session, job: Job, alive_since: datetime, running_ca
         return (f"its spec is of schema version {job.spec_version}, newer than any running worker knows "
                 f"({newest}): it waits for a worker of this service's version (upgrade the workers)")  # fmt: skip
     if any(job.gpus <= gpus and job.cpus <= cpus for gpus, cpus in live):
-        return None
+        return _owner_at_cap(session, job, running_cap)  # an executor could take it: unless its owner may not
     most_gpus, most_cpus = max(g for g, _ in live), max(c for _, c in live)
     if job.gpus > most_gpus:
         return f"needs {_count(job.gpus, 'GPU')}; the largest running worker has {most_gpus:g}: it waits for one"
@@ -62,19 +59,22 @@ def _count(amount: float, unit: str) -> str:
     return f"{amount:g} {unit}" if amount <= 1 else f"{amount:g} {unit}s"
 
 
+# built once (its compiled form and cache key reused): a queued job's owner, and how many of their jobs run now
+_OWNER_RUNNING = select(
+    User.role,
+    User.quotas,
+    select(func.count()).where(Job.owner_id == User.id, Job.status == JobStatus.running.value).scalar_subquery(),
+).where(User.id == bindparam("owner_id"))
+
+
 def _owner_at_cap(session: Session, job: Job, running_cap: int | None) -> str | None:
     if job.owner_id is None:
         return None
-    owner = session.execute(select(User.role, User.quotas).where(User.id == job.owner_id)).first()
+    owner = session.execute(_OWNER_RUNNING, {"owner_id": job.owner_id}).first()
     if owner is None or owner.role == Role.admin.value:
         return None
-    cap = (owner.quotas or {}).get("running_jobs", running_cap)
-    if cap is None:
+    cap, now_running = (owner.quotas or {}).get("running_jobs", running_cap), owner[2]
+    if cap is None or now_running < cap:
         return None
-    running = session.scalar(
-        select(func.count()).where(Job.owner_id == job.owner_id, Job.status == JobStatus.running.value)
-    )
-    if (running or 0) < cap:
-        return None
-    return (f"quota running_jobs: its owner has {running} of {cap} jobs running; it starts when one of them ends "
-            "(other users' jobs go first meanwhile)")  # fmt: skip
+    return (f"quota running_jobs: its owner has {now_running} of {cap} jobs running; it starts when one of them "
+            "ends (other users' jobs go first meanwhile)")  # fmt: skip

@@ -122,6 +122,8 @@ class Job(Base):
         Index("ix_jobs_status_id", "status", "id"),
         Index("ix_jobs_status_priority_id", "status", "priority", "id"),
         Index("ix_jobs_owner_id_status", "owner_id", "status"),
+        Index("ix_jobs_owner_id_created_at", "owner_id", "created_at"),  # quotas: submissions in the last minute
+        Index("ix_jobs_owner_id_finished_at", "owner_id", "finished_at"),  # quotas: running time in 7 days
         Index("ix_jobs_started_at", "started_at"),  # fair share: the jobs started lately
         {"sqlite_autoincrement": True},  # a deleted job's id is never given to another (links, notes, CSVs)
     )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, exists, func, select, update
+from sqlalchemy import ColumnElement, Integer, ScalarSelect, Select, bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -175,21 +175,47 @@ def owner_of_sweep(session: Session, sweep_id: int) -> tuple[bool, int | None]:
 
 
 @dataclass(frozen=True)
-class Usage:
+class Counts:
     queued: int
     running: int
-    cpu_hours: float
-    gpu_hours: float
     submitted_last_minute: int
     oldest_in_last_minute: datetime | None
 
 
-def usage_of(
-    session: Session, user_id: int, window_start: datetime, minute_start: datetime, hold: bool = False
-) -> Usage:
-    """What the user's jobs hold and used: queued and running now; CPU- and GPU-hours of running time since
-    `window_start` (a job's cpus and gpus times its time running within the window); jobs submitted since
-    `minute_start`. One query, and a second only when some of their jobs ran in the window.
+@dataclass(frozen=True)
+class Usage(Counts):
+    cpu_hours: float
+    gpu_hours: float
+
+
+def _counts_statement() -> Select[int, int, int, datetime]:
+    """The counts' statement, built once (its compiled form and cache key are then reused): each count an index
+    range ((owner_id, status), (owner_id, created_at)); queued jobs and submissions counted up to `:up_to`."""
+    mine = Job.owner_id == bindparam("user_id")
+    recent = Job.created_at > bindparam("minute_start")
+
+    def count(where: ColumnElement[bool], bounded: bool) -> ScalarSelect[int]:
+        rows = select(Job.id).where(mine, where)
+        rows = rows.limit(bindparam("up_to", type_=Integer)) if bounded else rows
+        return select(func.count()).select_from(rows.subquery()).scalar_subquery()
+
+    return select(
+        count(Job.status == "queued", True),
+        count(Job.status == "running", False),
+        count(recent, True),
+        select(func.min(Job.created_at)).where(mine, recent).scalar_subquery(),
+    )
+
+
+COUNTS = _counts_statement()
+
+
+def counts_of(
+    session: Session, user_id: int, minute_start: datetime, hold: bool = False, count_up_to: int | None = None
+) -> Counts:
+    """The user's jobs queued and running now, and submitted since `minute_start`: one query. With `count_up_to`,
+    the queued jobs and the submissions are counted up to that many (a quota check needs no more: its cost then
+    stays the same however many jobs the user has).
 
     With `hold`, in a transaction that has already written (the submitted jobs), submissions of one user are
     counted one after the other: SQLite's writer lock is held from that write; on PostgreSQL the user's row is
@@ -197,29 +223,24 @@ def usage_of(
     commit and sees it (a statement waiting on a row lock keeps the snapshot it started with)."""
     if hold and session.get_bind().dialect.name == "postgresql":
         session.execute(select(User.id).where(User.id == user_id).with_for_update())
-    mine = Job.owner_id == User.id
+    up_to = count_up_to if count_up_to is not None else 2**31 - 1
+    queued, running, submitted, oldest = session.execute(
+        COUNTS, {"user_id": user_id, "minute_start": minute_start, "up_to": up_to}
+    ).one()
+    return Counts(queued, running, submitted, oldest)
 
-    def count(*where: ColumnElement[bool]) -> ScalarSelect[int]:
-        return select(func.count()).where(mine, *where).scalar_subquery()
 
-    recent = Job.created_at > minute_start
-    ran_in_window = Job.started_at.is_not(None) & (Job.finished_at.is_(None) | (Job.finished_at > window_start))
-    query = select(
-        count(Job.status == "queued"),
-        count(Job.status == "running"),
-        count(recent),
-        select(func.min(Job.created_at)).where(mine, recent).scalar_subquery(),
-        count(ran_in_window),
-    ).where(User.id == user_id)
-    queued, running, submitted, oldest, ran = session.execute(query).one()
+def hours_of(session: Session, user_id: int, window_start: datetime) -> tuple[float, float]:
+    """CPU- and GPU-hours of the user's running time since `window_start`: a job's cpus and gpus times its time
+    running within the window, over their jobs running now or ended in the window."""
     now = utcnow()
     cpu = gpu = 0.0
-    if ran:
-        for started, finished, cpus, gpus in session.execute(
-            select(Job.started_at, Job.finished_at, Job.cpus, Job.gpus).where(Job.owner_id == user_id, ran_in_window)
-        ):
-            if started is None:  # not so by the query; said for the type checker
-                continue
-            hours = max(0.0, ((finished or now) - max(started, window_start)).total_seconds() / 3600)
-            cpu, gpu = cpu + hours * cpus, gpu + hours * gpus
-    return Usage(queued, running, cpu, gpu, submitted, oldest)
+    ran_in_window = Job.started_at.is_not(None) & ((Job.status == "running") | (Job.finished_at > window_start))
+    for started, finished, cpus, gpus in session.execute(
+        select(Job.started_at, Job.finished_at, Job.cpus, Job.gpus).where(Job.owner_id == user_id, ran_in_window)
+    ):
+        if started is None:  # not so by the query; said for the type checker
+            continue
+        hours = max(0.0, ((finished or now) - max(started, window_start)).total_seconds() / 3600)
+        cpu, gpu = cpu + hours * cpus, gpu + hours * gpus
+    return cpu, gpu

@@ -115,7 +115,8 @@ def submit_job(
         return plan(session, spec, request.app.state.prober, settings.executor_alive_seconds, probe)
 
     def before_commit(new: Job) -> None:  # counted with the job in: one query, and two at once take turns
-        check_submission(session, settings, principal, spec.priority, spec.gpus, inserted=True)
+        check_submission(session, settings, request.app.state.recent_hours, principal, spec.priority, spec.gpus,
+                         inserted=True)  # fmt: skip
         audit(request, session, "job.create", f"job {new.id}", {"model": new.model, "name": new.name}, commit=False)
 
     job, created = create_job(session, spec, idempotency_key, principal.user_id, before_commit)
@@ -214,7 +215,8 @@ def reproduce(
     differed in the two runs' records."""
 
     def before_commit(new: Job) -> None:
-        check_submission(session, request.app.state.settings, principal, job.priority, job.gpus, inserted=True)
+        state = request.app.state
+        check_submission(session, state.settings, state.recent_hours, principal, job.priority, job.gpus, inserted=True)
         audit(request, session, "job.create", f"job {new.id}", {"reproduces": job.id}, commit=False)
 
     copy = create_reproduction(session, job.id, principal.user_id, before_commit)

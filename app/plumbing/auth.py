@@ -7,9 +7,12 @@ Three ways in, in this order:
   machine only: `app.plumbing.access`).
 
 A token looked up is trusted for PRINCIPAL_CACHE_SECONDS (1) in this process, so a revoked token stops
-working within a second on every API process, and a request does not wait for the database each time.
+working within a second on every API process, and a request does not wait for the database each time: past half
+that age a request still uses the answer and looks the token up again beside it (refresh-ahead), so a token in
+steady use is never looked up on a request's way.
 """
 
+import asyncio
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -49,7 +52,9 @@ class Principals:
 
     def __init__(self, sessions: sessionmaker[Session], api_key: str | None, ttl_seconds: float) -> None:
         self.sessions, self.api_key, self.ttl = sessions, api_key, ttl_seconds
-        self._tokens: dict[str, tuple[float, Principal | None]] = {}
+        self._tokens: dict[str, tuple[float, Principal | None]] = {}  # token -> (looked up at, its principal)
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+        self._generation = 0  # forget() moves it on: a lookup begun before does not store its answer
         self._users_exist: tuple[float, bool] = (0.0, False)
 
     def _lookup(self, token: str) -> Principal | None:
@@ -63,8 +68,27 @@ class Principals:
 
     def forget(self) -> None:
         """Drop what this process remembers (a user was created or a token revoked here: at once in this one)."""
+        self._generation += 1
         self._tokens.clear()
         self._users_exist = (0.0, False)
+
+    async def _look_up(self, token: str) -> Principal | None:
+        looked_up_at, generation = time.monotonic(), self._generation  # the answer is no newer than this
+        principal = await run_in_threadpool(self._lookup, token)
+        if generation != self._generation:  # a user created or a token revoked meanwhile: keep nothing read before
+            return principal
+        if len(self._tokens) > 10_000:  # bounded: stale entries go first
+            self._tokens = {t: entry for t, entry in self._tokens.items() if looked_up_at - entry[0] < self.ttl}
+        self._tokens[token] = (looked_up_at, principal)
+        return principal
+
+    async def _refresh(self, token: str) -> None:
+        try:
+            await self._look_up(token)
+        except Exception:  # the database away for a moment: the next request past the age looks it up itself
+            pass
+        finally:
+            self._refreshing.pop(token, None)
 
     async def resolve(self, token: str | None) -> Principal | None:
         """The caller, or None when the request must be refused (401)."""
@@ -73,13 +97,11 @@ class Principals:
             return API_KEY_ADMIN
         if token:
             cached = self._tokens.get(token)
-            if cached is not None and cached[0] > now:
+            if cached is not None and now - cached[0] < self.ttl:
+                if now - cached[0] >= self.ttl / 2 and token not in self._refreshing:
+                    self._refreshing[token] = asyncio.create_task(self._refresh(token))
                 return cached[1]
-            principal = await run_in_threadpool(self._lookup, token)
-            if len(self._tokens) > 10_000:  # bounded: stale entries go first
-                self._tokens = {t: entry for t, entry in self._tokens.items() if entry[0] > now}
-            self._tokens[token] = (now + self.ttl, principal)
-            return principal
+            return await self._look_up(token)
         if self.api_key:
             return None
         expires, exist = self._users_exist

@@ -58,7 +58,8 @@ def submit_report(
     runs = report_runs(request.app.state.settings.data_dir, options.convnet_max_steps, options.resnet18_max_steps)
     if quotas_apply(principal):
         new_jobs = len(runs) - len(find_run_jobs(session, runs, owned_by=owned_by(request)))
-        check_submission(session, request.app.state.settings, principal, 0, 0.0, jobs=new_jobs)
+        state = request.app.state
+        check_submission(session, state.settings, state.recent_hours, principal, 0, 0.0, jobs=new_jobs)
     submitted = submit_report_runs(session, runs, principal.user_id, owned_by(request))
     for created in (s for s in submitted if not s.reused):
         audit(request, session, "job.create", f"job {created.job_id}", {"report_figure": created.run.figure})

@@ -56,7 +56,9 @@ def submit_sweep(
     if dry_run:
         response.status_code = 200
         return sweep_plan(session, spec, request.app.state.prober, settings.executor_alive_seconds, probe)
-    check_submission(session, settings, principal, base.priority, base.gpus, jobs=0)  # its trials: no rate
+    check_submission(
+        session, settings, request.app.state.recent_hours, principal, base.priority, base.gpus, jobs=0
+    )  # its trials: no rate
     sweep = create_sweep(session, spec.name, spec.model_dump(mode="json"), principal.user_id)
     audit(request, session, "sweep.create", f"sweep {sweep.id}", {"name": spec.name})
     response.headers["Location"] = f"/sweeps/{sweep.id}"

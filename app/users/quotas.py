@@ -3,6 +3,8 @@ and priorities above ADMIN_PRIORITY_ABOVE for admins only. Running jobs are capp
 (`store.attempts.claim_next`): a job past its owner's cap waits queued. Admins, the API_KEY and the single-user
 mode have no quotas. Each refusal is a 429 that names the quota, the usage and when it frees."""
 
+import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -14,7 +16,7 @@ from app.plumbing.auth import Principal
 from app.plumbing.refusals import Forbidden, OverQuota
 from app.settings import ApiSettings
 from store.tables import Role, User, utcnow
-from store.users import Usage, hold_user, usage_of
+from store.users import Counts, Usage, counts_of, hold_user, hours_of
 
 WINDOW = timedelta(days=7)
 QUOTA_NAMES = ("running_jobs", "queued_jobs", "submissions_per_minute", "cpu_hours", "gpu_hours")
@@ -35,9 +37,38 @@ def quotas_of(settings: ApiSettings, overrides: dict[str, Any]) -> Quotas:
     return Quotas(**{**defaults, **{k: v for k, v in overrides.items() if k in defaults}})
 
 
-def usage_now(session: Session, user_id: int, hold: bool = False) -> Usage:
-    now = utcnow()
-    return usage_of(session, user_id, now - WINDOW, now - timedelta(minutes=1), hold)
+class RecentHours:
+    """Each user's CPU- and GPU-hours of the last 7 days as this API process last read them, reread when older
+    than `ttl_seconds` (QUOTA_HOURS_SECONDS, 10): summing them reads every job the user ran in the week, too much
+    for every submission, and an hours quota does not need them to the second."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self.ttl = ttl_seconds
+        self._read: dict[int, tuple[float, float, float]] = {}  # user -> (read at, cpu, gpu)
+        self._lock = threading.Lock()
+
+    def of(self, session: Session, user_id: int) -> tuple[float, float]:
+        now = time.monotonic()
+        with self._lock:
+            read = self._read.get(user_id)
+        if read is not None and now - read[0] < self.ttl:
+            return read[1], read[2]
+        cpu, gpu = hours_of(session, user_id, utcnow() - WINDOW)
+        with self._lock:
+            if len(self._read) > 10_000:  # bounded: the stale go first
+                self._read = {user: entry for user, entry in self._read.items() if now - entry[0] < self.ttl}
+            self._read[user_id] = (now, cpu, gpu)
+        return cpu, gpu
+
+
+def counts_now(session: Session, user_id: int, hold: bool = False, count_up_to: int | None = None) -> Counts:
+    return counts_of(session, user_id, utcnow() - timedelta(minutes=1), hold, count_up_to)
+
+
+def usage_now(session: Session, user_id: int) -> Usage:
+    """Exact, for GET /users/me/usage."""
+    cpu, gpu = hours_of(session, user_id, utcnow() - WINDOW)
+    return Usage(**vars(counts_now(session, user_id)), cpu_hours=cpu, gpu_hours=gpu)
 
 
 def quotas_apply(principal: Principal) -> bool:
@@ -47,6 +78,7 @@ def quotas_apply(principal: Principal) -> bool:
 def check_submission(
     session: Session,
     settings: ApiSettings,
+    hours: RecentHours,
     principal: Principal,
     priority: int,
     gpus: float,
@@ -64,15 +96,16 @@ def check_submission(
         return
     if priority > settings.admin_priority_above:
         raise Forbidden(f"priority {priority}: above {settings.admin_priority_above} is for admins")
-    if inserted:
-        counted = usage_now(session, principal.user_id, hold=True)
-        usage = replace(
-            counted, queued=counted.queued - jobs, submitted_last_minute=counted.submitted_last_minute - jobs
-        )
-    else:
-        hold_user(session, principal.user_id)
-        usage = usage_now(session, principal.user_id)
     quotas = quotas_of(settings, principal.quotas)
+    enough = max(quotas.queued_jobs, quotas.submissions_per_minute) + jobs + 1  # counted past this: over either way
+    if not inserted:
+        hold_user(session, principal.user_id)
+    already = jobs if inserted else 0
+    counts = _before(counts_now(session, principal.user_id, inserted, enough), already)
+    if counts.queued + jobs > quotas.queued_jobs or counts.submitted_last_minute + jobs > quotas.submissions_per_minute:
+        counts = _before(counts_now(session, principal.user_id), already)  # exact, for the message
+    cpu, gpu = hours.of(session, principal.user_id)
+    usage = Usage(**vars(counts), cpu_hours=cpu, gpu_hours=gpu)
     if usage.queued + jobs > quotas.queued_jobs:
         raise OverQuota(f"quota queued_jobs: {usage.queued} of {quotas.queued_jobs} queued; one frees when one of your "
                         "queued jobs starts or is cancelled")  # fmt: skip
@@ -89,7 +122,14 @@ def check_submission(
                         "days; it frees as your older running time leaves the 7-day window")  # fmt: skip
 
 
-def room_in_queue(settings: ApiSettings, session: Session, owner_id: int | None) -> bool:
+def _before(counts: Counts, inserted_jobs: int) -> Counts:
+    """The counts without the jobs this submission has already inserted."""
+    return replace(
+        counts, queued=counts.queued - inserted_jobs, submitted_last_minute=counts.submitted_last_minute - inserted_jobs
+    )
+
+
+def room_in_queue(settings: ApiSettings, hours: RecentHours, session: Session, owner_id: int | None) -> bool:
     """Whether a sweep of `owner_id` may queue one more trial: within their queued_jobs quota and with CPU-hours
     left (admins and nobody's sweeps: always; a sweep's trials are not counted as submissions a minute)."""
     if owner_id is None:
@@ -97,5 +137,8 @@ def room_in_queue(settings: ApiSettings, session: Session, owner_id: int | None)
     owner = session.execute(select(User.role, User.quotas).where(User.id == owner_id)).first()
     if owner is None or owner.role == Role.admin.value:
         return True
-    quotas, usage = quotas_of(settings, owner.quotas or {}), usage_now(session, owner_id)
-    return usage.queued < quotas.queued_jobs and usage.cpu_hours < quotas.cpu_hours
+    quotas = quotas_of(settings, owner.quotas or {})
+    return (
+        counts_now(session, owner_id, count_up_to=quotas.queued_jobs + 1).queued < quotas.queued_jobs
+        and hours.of(session, owner_id)[0] < quotas.cpu_hours
+    )
