@@ -145,6 +145,8 @@ def claim_next(
         if claimed:
             session.commit()
             return Attempt(*claimed[0])
+        if cap is not None:
+            session.commit()  # let go of this owner's row before holding the next one's: no two claims deadlock
     session.commit()
     return None
 

@@ -15,13 +15,13 @@ def installs(*target: str, **env: str) -> list[str]:
 
 
 def test_make_serve_installs_what_serving_needs() -> None:
-    assert installs("serve") == ["-q --no-compile -e ."]
+    assert installs("serve") == ["-q -e ."]
 
 
 def test_ray_comes_with_executor_ray_and_with_the_tests() -> None:
-    assert installs("serve", EXECUTOR="ray") == ["-q --no-compile -e .", "-q --no-compile -e '.[ray]'"]
-    assert installs("ray") == ["-q --no-compile -e .", "-q --no-compile -e '.[ray]'"]
-    assert installs("test-sqlite") == ["-q --no-compile -e '.[test,ray]'"]  # one pip run
+    assert installs("serve", EXECUTOR="ray") == ["-q -e .", "-q -e '.[ray]'"]
+    assert installs("ray") == ["-q -e .", "-q -e '.[ray]'"]
+    assert installs("test-sqlite") == ["-q -e '.[test,ray]'"]  # one pip run
 
 
 def test_make_data_unpacks_an_archive_into_the_data_dir() -> None:
