@@ -68,7 +68,8 @@ def test_a_member_at_their_running_cap_waits_while_others_and_admins_go_on(sessi
     assert sorted(job for job in claimed if job is not None) == sorted(a_jobs[:2] + b_jobs[:1] + r_jobs)
     assert claimed[-3:] == [None, None, None]
     with sessions() as session:
-        register_executor(session, "w", 0, 4, SPEC_VERSION)  # a live worker that could take the job, were it not for its owner
+        # a live worker that could take the job, were it not for its owner's cap
+        register_executor(session, "w", 0, 4, SPEC_VERSION)
         waiting = find_job(session, a_jobs[2])
         reason = waiting_reason(session, waiting, alive_since(60), running_cap=2)
         assert reason == ("quota running_jobs: its owner has 2 of 2 jobs running; it starts when one of them ends "
