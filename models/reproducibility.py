@@ -38,12 +38,15 @@ def service_version() -> dict[str, Any]:
     return {"version": version, "git_commit": commit, "git_dirty": None if status is None else bool(status)}
 
 
-def _blas() -> dict[str, str | None]:
+def _blas(uses_torch: bool) -> dict[str, str | None]:
     import numpy as np
-    import torch
 
     numpy_blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
-    torch_blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    torch_blas = None
+    if uses_torch:
+        import torch
+
+        torch_blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
     return {"numpy": f"{numpy_blas.get('name')} {numpy_blas.get('version')}",
             "torch": torch_blas.group(1) if torch_blas else None}  # fmt: skip
 
@@ -64,23 +67,31 @@ def _gpu() -> dict[str, Any] | None:
     return {"name": torch.cuda.get_device_name(), "driver": driver, "cuda": torch.version.cuda}
 
 
-def environment_record(dataset: str, data_dir: Path) -> dict[str, Any]:
-    """The record of this process and the data set it trains on (the manifest computed once per data version)."""
+def environment_record(dataset: str, data_dir: Path, uses_torch: bool = True) -> dict[str, Any]:
+    """The record of this process and the data set it trains on (the manifest computed once per data version).
+    A run that does not use torch (`uses_torch` False: the NumPy MLP) does not import it: torch's version comes
+    from its installed metadata (without the build tag), and its BLAS, GPU and threads are None (nothing of the run
+    depends on them)."""
     import numpy as np
-    import torch
 
+    threads, torch_version = None, importlib.metadata.version("torch")
+    if uses_torch:
+        import torch
+
+        threads = {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads()}
+        torch_version = torch.__version__  # with its build (`+cu130`, `+cpu`)
     return {
         "service": service_version(),
         "python": platform.python_version(),
         # torchvision's from its installed metadata: importing it takes a second of CPU, which every job would pay
         "packages": {
-            "torch": torch.__version__,
+            "torch": torch_version,
             "torchvision": importlib.metadata.version("torchvision"),
             "numpy": np.__version__,
         },
-        "blas": _blas(),
+        "blas": _blas(uses_torch),
         "cpu": cpu_model(),
-        "gpu": _gpu(),
-        "threads": {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads()},
+        "gpu": _gpu() if uses_torch else None,
+        "threads": threads,
         "data": {"dataset": dataset, **manifest(dataset_dir(dataset, data_dir))},
     }

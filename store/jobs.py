@@ -55,9 +55,10 @@ def training_identity(full_spec: dict[str, Any]) -> tuple[str, str]:
     return spec_sha256(trained), spec_sha256(any_steps)
 
 
-def any_queued(session: Session) -> bool:
-    """Whether some job waits in the queue."""
-    return session.scalar(select(Job.id).where(Job.status == JobStatus.queued.value).limit(1)) is not None
+def any_queued(session: Session, models: tuple[str, ...]) -> bool:
+    """Whether some job of these model kinds waits in the queue."""
+    queued = (Job.status == JobStatus.queued.value) & Job.model.in_(models)
+    return session.scalar(select(Job.id).where(queued).limit(1)) is not None
 
 
 def create_job(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.artifacts import ModelArtifact, unpack_model
 from models.errors import JobError
-from models.kinds import parse_spec
+from models.kinds import KINDS, parse_spec
 from models.reproducibility import environment_record
 from models.run import run_job
 from models.training.results import DataSource, StartFrom
@@ -128,12 +128,17 @@ def run_attempt(attempt: Attempt, settings: WorkerSettings, after_signals: Calla
 
 
 def _record_environment(
-    sessions: sessionmaker[Session], attempt: Attempt, dataset: str, settings: WorkerSettings, parent: int | None
+    sessions: sessionmaker[Session],
+    attempt: Attempt,
+    dataset: str,
+    settings: WorkerSettings,
+    parent: int | None,
+    uses_torch: bool,
 ) -> None:
     """The run's reproducibility record (with its parent's, for a fine-tuned job); a failure here is logged, never
     the job's."""
     try:
-        record = environment_record(dataset, settings.data_dir)
+        record = environment_record(dataset, settings.data_dir, uses_torch)
         if parent is not None:
             with sessions() as session:
                 parent_job = session.get(Job, parent)
@@ -167,7 +172,7 @@ def _train(
             )
         result = run_job(spec, reporter, source, begin)
         reporter.flush(final=True)
-        _record_environment(sessions, attempt, spec.dataset, settings, spec.init_from_job)
+        _record_environment(sessions, attempt, spec.dataset, settings, spec.init_from_job, KINDS[spec.model].uses_torch)
         outcome = f"job {attempt.job_id}: recording its outcome"
         if reporter.lost:
             log.warning("job %s was taken over by another attempt; this one stops", attempt.job_id)

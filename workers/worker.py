@@ -23,7 +23,7 @@ from types import FrameType
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.kinds import preload_torch
+from models.kinds import TORCH_KINDS, preload_torch
 from models.kinds.common import SPEC_VERSION
 from models.training.precision import CPU_BF16_ENV, cpu_model, measure_in_subprocess
 from store.attempts import (
@@ -134,9 +134,9 @@ class Worker:
                 try:
                     self.reap_stale_jobs()
                     with self.sessions() as session:
-                        if not self.torch_preloaded and any_queued(session):
-                            # once, when there is work: each forked child then starts with torch imported (every
-                            # job's child imports it); a worker that never trains never pays its 2-3 s of CPU
+                        if not self.torch_preloaded and any_queued(session, TORCH_KINDS):
+                            # once, when a job that trains with torch waits: each forked child then starts with
+                            # torch imported; a worker that trains only NumPy MLPs never pays its 2-3 s of CPU
                             preload_torch()
                             self.torch_preloaded = True
                         attempt = claim_next(

@@ -35,15 +35,20 @@ class ModelKind(Generic[SpecT]):
     load: Callable[[SpecT, ModelArtifact], Predictor]
     build: Callable[[SpecT, int], Any]  # the network for `n_classes` classes (a torch module, or the NumPy MLP)
     architecture: tuple[str, ...] = ()  # the spec fields that change the network's tensors
+    uses_torch: bool = True  # False: trains and predicts without importing torch
 
 
 KINDS: dict[str, ModelKind[Any]] = {
     "torch_mlp": ModelKind(TorchMLPSpec, torch_mlp.train, torch_mlp.load, torch_mlp.build, ("hidden_units", "norm")),
-    "numpy_mlp": ModelKind(NumpyMLPSpec, numpy_mlp.train, numpy_mlp.load, numpy_mlp.build, ("hidden_units",)),
+    "numpy_mlp": ModelKind(
+        NumpyMLPSpec, numpy_mlp.train, numpy_mlp.load, numpy_mlp.build, ("hidden_units",), uses_torch=False
+    ),
     "convnet": ModelKind(ConvNetSpec, convnet.train, convnet.load, convnet.build),
     "resnet18": ModelKind(ResNet18Spec, resnet18.train, resnet18.load, resnet18.build, ("stem",)),
     "speedrun": ModelKind(SpeedrunSpec, speedrun.train, speedrun.load, speedrun.build, ("widths",)),
 }
+
+TORCH_KINDS = tuple(name for name, kind in KINDS.items() if kind.uses_torch)
 
 JobSpec = Annotated[
     TorchMLPSpec | NumpyMLPSpec | ConvNetSpec | ResNet18Spec | SpeedrunSpec, Field(discriminator="model")

@@ -1,6 +1,7 @@
 """End to end: a real API server and real worker processes over a real SQLite file."""
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +72,12 @@ def test_numpy_mlp_job_trains_through_the_api(service: Service) -> None:
         points = client.get(f"/jobs/{job['id']}/metrics").json()["points"]
         assert [p["step"] for p in points if p["split"] == "test"] == [30, 60]
         assert len([p for p in points if p["split"] == "train"]) == 6
+        worker = service.processes[-1].pid
+        # the NumPy MLP trains without torch: the worker has not loaded it (2-3 s of CPU at its first torch job)
+        assert "libtorch" not in Path(f"/proc/{worker}/maps").read_text()
+        torch_job = client.post("/jobs", json={**spec, "model": "torch_mlp", "max_steps": 10}).json()
+        assert wait_for_status(client, torch_job["id"], {"succeeded", "failed"})["status"] == "succeeded"
+        assert "libtorch" in Path(f"/proc/{worker}/maps").read_text()  # loaded once, before its child was forked
 
 
 def test_cancel_running_job_keeps_logged_points(service: Service) -> None:
