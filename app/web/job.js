@@ -3,6 +3,7 @@
 "use strict";
 
 let stopJob = null, charts = [], curve = new Map(), shownJob = null, system = [], shownOwner = null;
+let openings = 0;  // each openJob's number: an older one still awaiting an answer stops there
 
 function chart(target, title) {
   const opts = {
@@ -137,6 +138,7 @@ function showJobState(job) {
 
 async function openJob(id) {
   if (stopJob) stopJob();
+  const opening = ++openings, current = () => opening === openings;
   shownJob = id;
   shownOwner = null;
   $("job-section").hidden = false;
@@ -156,16 +158,23 @@ async function openJob(id) {
   $("csv-link").href = `/jobs/${id}/metrics.csv`;
   try {
     const job = await api(`/jobs/${id}`);
+    if (!current()) return;  // another job (or this one again) was opened meanwhile: this opening stops here
     $("job-title").textContent = job.name ? `Job ${job.id}: ${job.name} · ${job.model}` : `Job ${job.id} · ${job.model}`;
     showJobState(job);
     showLogTail(id);
     alerts = job.alerts_fired;
-    addSystem((await api(`/jobs/${id}/system?max_points=500`)).samples);
-  } catch (error) { $("job-error").textContent = error.message; return; }
+    const samples = (await api(`/jobs/${id}/system?max_points=500`)).samples;
+    if (!current()) return;
+    addSystem(samples);
+  } catch (error) {
+    if (current()) $("job-error").textContent = error.message;
+    return;
+  }
   stopJob = follow(`/jobs/${id}/events`, (name, data) => {
+    if (!current()) return;  // a stream of an earlier opening (being stopped)
     if (name === "status" || name === "end") showJobState(data);
     if (name === "end") {  // its record, model and last log lines, written at its end
-      api(`/jobs/${id}`).then(showJobState).catch(() => {});
+      api(`/jobs/${id}`).then((job) => { if (current()) showJobState(job); }).catch(() => {});
       setTimeout(() => showLogTail(id), 1000);  // its log's last lines may follow its final status by a moment
     } else if (name === "progress") {
       if (Date.now() - lastLogRead > 3000) { lastLogRead = Date.now(); showLogTail(id); }
@@ -244,4 +253,5 @@ function closeJob() {
   if (stopJob) stopJob();
   stopJob = null;
   shownJob = null;
+  openings++;  // an opening still awaiting an answer stops there
 }
