@@ -112,7 +112,7 @@ def _create_trials(
                 finish_sweep(session, sweep_id)
             return
         if active >= spec.max_concurrent or not room_in_queue():
-            return  # the owner's queued_jobs quota full: the next trial waits for one of their jobs to start
+            return  # max_concurrent active, or the owner's queued_jobs quota full: the next pass looks again
         number = len(views)
         evals = evaluations(session, [v.job.id for v in views if v.job is not None], spec.objective.metric)
         study = search.rebuild_study(spec, sweep_id, views, evals)
