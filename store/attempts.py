@@ -18,9 +18,9 @@ from store.artifacts import put_artifact, read_artifact
 from store.errors import ArtifactCorrupt
 from store.jobs import find_job
 from store.points import delete_points_after
-from store.tables import Artifact, ArtifactKind, Job, JobStatus, Role, User, utcnow
+from store.tables import Artifact, ArtifactKind, Job, JobStatus, User, utcnow
 from store.transitions import transition
-from store.users import hold_user
+from store.users import hold_user, running_cap_of
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 4000
@@ -83,7 +83,7 @@ def _owners_in_turn(
                 User.id.in_(owned)
             )
         ):
-            caps[user_id] = None if role == Role.admin.value else (quotas or {}).get("running_jobs", running_cap)
+            caps[user_id] = running_cap_of(role, quotas, running_cap)
             if caps[user_id] is not None and running_now >= caps[user_id]:
                 del waiting[user_id]
             recent[user_id] = started_lately

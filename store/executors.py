@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
-from store.tables import Executor, Job, JobStatus, Role, User, utcnow
+from store.tables import Executor, Job, JobStatus, User, utcnow
+from store.users import running_cap_of
 
 
 def alive_since(seconds: float) -> datetime:
@@ -71,9 +72,9 @@ def _owner_at_cap(session: Session, job: Job, running_cap: int | None) -> str | 
     if job.owner_id is None:
         return None
     owner = session.execute(_OWNER_RUNNING, {"owner_id": job.owner_id}).first()
-    if owner is None or owner.role == Role.admin.value:
+    if owner is None:
         return None
-    cap, now_running = (owner.quotas or {}).get("running_jobs", running_cap), owner[2]
+    cap, now_running = running_cap_of(owner.role, owner.quotas, running_cap), owner[2]
     if cap is None or now_running < cap:
         return None
     return (f"quota running_jobs: its owner has {now_running} of {cap} jobs running; it starts when one of them "

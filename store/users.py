@@ -150,6 +150,12 @@ def record_audit(
         session.commit()
 
 
+def running_cap_of(role: str, quotas: dict[str, Any] | None, default: int | None) -> int | None:
+    """How many jobs a user may have running at once: their own `running_jobs` quota, else `default`; None (no
+    cap) for admins."""
+    return None if role == Role.admin.value else (quotas or {}).get("running_jobs", default)
+
+
 def hold_user(session: Session, user_id: int) -> None:
     """Hold the user's row until the transaction ends (a no-op UPDATE: a row lock on PostgreSQL, the write lock
     on SQLite), so that two submissions of one user are counted against the quotas one after the other."""
@@ -222,7 +228,7 @@ def counts_of(
     locked first, in a statement of its own, so that the counts' statement starts after the other submission's
     commit and sees it (a statement waiting on a row lock keeps the snapshot it started with)."""
     if hold and session.get_bind().dialect.name == "postgresql":
-        session.execute(select(User.id).where(User.id == user_id).with_for_update())
+        hold_user(session, user_id)
     up_to = count_up_to if count_up_to is not None else 2**31 - 1
     queued, running, submitted, oldest = session.execute(
         COUNTS, {"user_id": user_id, "minute_start": minute_start, "up_to": up_to}
