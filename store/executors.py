@@ -2,8 +2,9 @@
 one job, refreshed while it runs, so a job that fits none can say why it waits."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import Row, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from store.tables import Executor, Job, JobStatus, User, utcnow
@@ -34,21 +35,19 @@ def remove_executor(session: Session, name: str) -> None:
 
 def waiting_reason(session: Session, job: Job, alive_since: datetime, running_cap: int | None = None) -> str | None:
     """Why a queued job cannot start now, when no live executor could ever take it or its owner has their cap of
-    running jobs (`running_cap`, or their own `running_jobs` quota; not for admins); else None."""
+    running jobs (`running_cap`, or their own `running_jobs` quota; not for admins); else None. One query."""
     if job.status != JobStatus.queued:
         return None
-    every = session.execute(
-        select(Executor.gpus, Executor.cpus, Executor.spec_version).where(Executor.seen_at >= alive_since)
-    ).all()
+    every = session.execute(_EXECUTORS_AND_OWNER, {"alive_since": alive_since, "owner_id": job.owner_id}).all()
     if not every:
         return "no worker is running: start one (make serve, or python -m workers)"
-    live = [(gpus, cpus) for gpus, cpus, version in every if version >= job.spec_version]
+    live = [(row.gpus, row.cpus) for row in every if row.spec_version >= job.spec_version]
     if not live:
-        newest = max(version for _, _, version in every)
+        newest = max(row.spec_version for row in every)
         return (f"its spec is of schema version {job.spec_version}, newer than any running worker knows "
                 f"({newest}): it waits for a worker of this service's version (upgrade the workers)")  # fmt: skip
     if any(job.gpus <= gpus and job.cpus <= cpus for gpus, cpus in live):
-        return _owner_at_cap(session, job, running_cap)  # an executor could take it: unless its owner may not
+        return _owner_at_cap(every[0], running_cap)  # an executor could take it: unless its owner may not
     most_gpus, most_cpus = max(g for g, _ in live), max(c for _, c in live)
     if job.gpus > most_gpus:
         return f"needs {_count(job.gpus, 'GPU')}; the largest running worker has {most_gpus:g}: it waits for one"
@@ -60,22 +59,27 @@ def _count(amount: float, unit: str) -> str:
     return f"{amount:g} {unit}" if amount <= 1 else f"{amount:g} {unit}s"
 
 
-# built once (its compiled form and cache key reused): a queued job's owner, and how many of their jobs run now
-_OWNER_RUNNING = select(
-    User.role,
-    User.quotas,
-    select(func.count()).where(Job.owner_id == User.id, Job.status == JobStatus.running.value).scalar_subquery(),
-).where(User.id == bindparam("owner_id"))
+# built once (its compiled form and cache key reused): the live executors, each row with the queued job's owner
+# (role, quotas, how many of their jobs run now; NULL for a job owned by nobody): a request reads both at once
+_OWNER = User.id == bindparam("owner_id")
+_EXECUTORS_AND_OWNER = select(
+    Executor.gpus,
+    Executor.cpus,
+    Executor.spec_version,
+    select(User.role).where(_OWNER).scalar_subquery().label("owner_role"),
+    select(User.quotas).where(_OWNER).scalar_subquery().label("owner_quotas"),
+    select(func.count())
+    .where(Job.owner_id == bindparam("owner_id"), Job.status == JobStatus.running.value)
+    .scalar_subquery()
+    .label("owner_running"),
+).where(Executor.seen_at >= bindparam("alive_since"))
 
 
-def _owner_at_cap(session: Session, job: Job, running_cap: int | None) -> str | None:
-    if job.owner_id is None:
+def _owner_at_cap(row: Row[Any], running_cap: int | None) -> str | None:
+    if row.owner_role is None:  # owned by nobody
         return None
-    owner = session.execute(_OWNER_RUNNING, {"owner_id": job.owner_id}).first()
-    if owner is None:
+    cap = running_cap_of(row.owner_role, row.owner_quotas, running_cap)
+    if cap is None or row.owner_running < cap:
         return None
-    cap, now_running = running_cap_of(owner.role, owner.quotas, running_cap), owner[2]
-    if cap is None or now_running < cap:
-        return None
-    return (f"quota running_jobs: its owner has {now_running} of {cap} jobs running; it starts when one of them "
-            "ends (other users' jobs go first meanwhile)")  # fmt: skip
+    return (f"quota running_jobs: its owner has {row.owner_running} of {cap} jobs running; it starts when one of "
+            "them ends (other users' jobs go first meanwhile)")  # fmt: skip

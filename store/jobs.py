@@ -93,6 +93,7 @@ def create_job(
         if existing is None:
             raise
         return existing, False
+    session.refresh(job)  # as stored, with its owner and sweep trial: one query (else one lazy load each)
     return job, True
 
 
