@@ -36,19 +36,6 @@ def read_points(
     return [(step, split, loss, accuracy) for step, split, loss, accuracy in session.execute(query)]
 
 
-def read_page(
-    session: Session, job_id: int, since: int | None, limit: int, split: str | None = None
-) -> tuple[Sequence[PointRow], int | None]:
-    """At most `limit` (>= 2) points after `since` (of one split, when given), cut between steps, and the
-    `since` of the next page (None after the last page)."""
-    rows = read_points(session, job_id, since, limit + 1, split)
-    if len(rows) <= limit:
-        return rows, None
-    last_whole_step = rows[limit][0] - 1  # the step the (limit+1)-th point starts may be cut: leave it whole
-    page = [row for row in rows[:limit] if row[0] <= last_whole_step]
-    return page, last_whole_step
-
-
 def delete_points_after(session: Session, job_id: int, step: int) -> None:
     """Drop points a restarted job will log again. No commit."""
     session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id, MetricPoint.step > step))

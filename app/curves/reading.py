@@ -6,12 +6,10 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import orjson
-from sqlalchemy.orm import Session, sessionmaker
 
-from app.curves.downsample import downsample
+from app.curves.downsample import Curve, downsample
 from app.curves.views import JobCurves
-from store.jobs import find_job
-from store.points import PointRow, read_page, read_points
+from store.points import PointRow
 
 CSV_HEADER = ("step", "split", "loss", "accuracy")
 
@@ -29,6 +27,15 @@ def points_json(job_id: int, status: str, points: Sequence[PointRow], next_since
     return orjson.dumps(body)
 
 
+def _window(curve: Curve, since: int | None, split: str | None) -> np.ndarray:
+    """Indices of the curve's points after `since` (of one split, when given), in step order."""
+    start = 0 if since is None else int(np.searchsorted(curve.step, since, side="right"))
+    window = np.arange(start, len(curve))
+    if split is not None:
+        window = window[curve.is_test[window] == (split == "test")]
+    return window
+
+
 def read_downsampled_json(
     curves: JobCurves, job_id: int, since: int | None, max_points: int, split: str | None = None
 ) -> bytes:
@@ -36,12 +43,7 @@ def read_downsampled_json(
     first, last, best, extremes. Reads only the points new since the last call for this job. Raises
     JobNotFound."""
     view = curves.view(job_id)
-    curve = view.curve
-    start = 0 if since is None else int(np.searchsorted(curve.step, since, side="right"))
-    window = np.arange(start, len(curve))
-    if split is not None:
-        window = window[curve.is_test[window] == (split == "test")]
-    sub = curve.select(window)
+    sub = view.curve.select(_window(view.curve, since, split))
     return points_json(view.id, view.status, sub.rows(downsample(sub, max_points)))
 
 
@@ -59,18 +61,22 @@ def points_csv(points: Sequence[PointRow]) -> Iterator[str]:
         yield buffer.getvalue()
 
 
-def read_metrics_json(
-    sessions: sessionmaker[Session], job_id: int, since: int | None, limit: int, split: str | None = None
-) -> bytes:
-    """GET /jobs/{id}/metrics as JSON bytes: one page of at most `limit` points. Raises JobNotFound."""
-    with sessions() as session:
-        job = find_job(session, job_id)
-        points, next_since = read_page(session, job_id, since, limit, split)
-        return points_json(job.id, job.status, points, next_since)
+def read_metrics_json(curves: JobCurves, job_id: int, since: int | None, limit: int, split: str | None = None) -> bytes:
+    """GET /jobs/{id}/metrics as JSON bytes: one page of at most `limit` (>= 2) points, cut between steps, with
+    the `since` of the next page (None after the last). From the curve this process holds (`JobCurves`: only the
+    points new since its last read of the job come from the database; a whole 101,000-point curve read from
+    SQL took 170 ms of this process's CPU). Raises JobNotFound."""
+    view = curves.view(job_id)
+    window = _window(view.curve, since, split)
+    if len(window) <= limit:
+        return points_json(view.id, view.status, view.curve.rows(window))
+    last_whole_step = int(view.curve.step[window[limit]]) - 1  # the step the (limit+1)-th point starts: left whole
+    page = window[:limit][view.curve.step[window[:limit]] <= last_whole_step]
+    return points_json(view.id, view.status, view.curve.rows(page), last_whole_step)
 
 
-def read_all_points(sessions: sessionmaker[Session], job_id: int, split: str | None = None) -> Sequence[PointRow]:
-    """Every point of the job (of one split, when given), in step order. Raises JobNotFound."""
-    with sessions() as session:
-        find_job(session, job_id)
-        return read_points(session, job_id, split=split)
+def read_all_points(curves: JobCurves, job_id: int, split: str | None = None) -> list[PointRow]:
+    """Every point of the job (of one split, when given), in step order, from the curve this process holds.
+    Raises JobNotFound."""
+    view = curves.view(job_id)
+    return view.curve.rows(_window(view.curve, None, split))

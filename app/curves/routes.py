@@ -53,7 +53,6 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 )
 async def get_metrics(
-    sessions: SessionFactoryDep,
     curves: CurvesDep,
     bulk: BulkDep,
     job_id: JobId,
@@ -75,12 +74,12 @@ async def get_metrics(
 ) -> Response:
     """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
     if format == "csv":
-        points = await bulk.run(read_all_points, sessions, job_id, split)
+        points = await bulk.run(read_all_points, curves, job_id, split)
         return StreamingResponse(points_csv(points), media_type="text/csv")
     if max_points is not None:  # a few hundred points, from the cached curve: a small request
         body = await run_in_threadpool(read_downsampled_json, curves, job_id, since, max_points, split)
     else:
-        body = await bulk.run(read_metrics_json, sessions, job_id, since, limit, split)
+        body = await bulk.run(read_metrics_json, curves, job_id, since, limit, split)
     return Response(body, media_type="application/json")
 
 
@@ -118,9 +117,9 @@ async def get_system(
     response_class=StreamingResponse,
     responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}, "description": "step,split,loss,accuracy"}},
 )
-async def get_metrics_csv(sessions: SessionFactoryDep, bulk: BulkDep, job_id: JobId) -> StreamingResponse:
+async def get_metrics_csv(curves: CurvesDep, bulk: BulkDep, job_id: JobId) -> StreamingResponse:
     """Every point of the curve as CSV (header `step,split,loss,accuracy`), for a spreadsheet or pandas."""
-    points = await bulk.run(read_all_points, sessions, job_id)
+    points = await bulk.run(read_all_points, curves, job_id)
     return StreamingResponse(
         points_csv(points),
         media_type="text/csv",
