@@ -70,8 +70,9 @@ def _settled_step(job: Job, curve: Curve) -> int:
     if JobStatus(job.status) in FINISHED:
         return last
     has_test_at_last = bool(curve.is_test[-1])  # stored order: train before test at a step
-    cadence = Cadence(int(job.spec["max_steps"]), int(job.spec["log_every"]), int(job.spec["eval_every"]))
-    return last if has_test_at_last or not cadence.is_eval_step(last) else last - 1  # the trainer's own schedule
+    return (
+        last if has_test_at_last or not Cadence.of(job.spec).is_eval_step(last) else last - 1
+    )  # the trainer's own schedule
 
 
 @dataclass

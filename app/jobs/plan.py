@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.jobs.schemas import PlanPublic
 from models.kinds import JobSpec
 from models.plan import BYTES_PER_VALUE, CIFAR_TEST_IMAGES, OPTIMIZER_STATES, Probe, cost, probe
+from models.training.curve import Cadence
 from store.executors import alive_since, waiting_reason
 from store.jobs import RUN_FIELDS, new_job
 from store.tables import Executor, Job, JobStatus
@@ -31,10 +32,6 @@ MAX_AHEAD_ESTIMATED = 500  # queued jobs ahead whose times a plan adds up; past 
 
 def shape(spec: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in spec.items() if key not in NOT_SHAPE}
-
-
-def evaluations(spec: dict[str, Any]) -> int:
-    return int(spec["max_steps"]) // int(spec["eval_every"]) + (int(spec["max_steps"]) % int(spec["eval_every"]) != 0)
 
 
 class Prober:
@@ -96,7 +93,7 @@ def _history(session: Session, spec: dict[str, Any]) -> list[dict[str, float]]:
     for stored, metrics, started, finished in rows:
         if shape(stored) != wanted or not metrics or not metrics.get("steps_per_second") or not started:
             continue
-        evals = max(1, evaluations(stored))
+        evals = max(1, Cadence.of(stored).evaluations)
         # a step at the steady speed (after the first train point); the first steps' extra counts as start-up
         step = 1 / float(metrics.get("steady_steps_per_second") or metrics["steps_per_second"])
         steps = float(metrics.get("steps") or stored["max_steps"])
@@ -110,7 +107,7 @@ def _history(session: Session, spec: dict[str, Any]) -> list[dict[str, float]]:
 
 
 def _expected(spec: dict[str, Any], step: float, evaluation: float, overhead: float) -> float:
-    return int(spec["max_steps"]) * step + evaluations(spec) * evaluation + overhead
+    return int(spec["max_steps"]) * step + Cadence.of(spec).evaluations * evaluation + overhead
 
 
 def _queue(session: Session, job: Job, live_executors: int) -> tuple[int, float | None, str | None]:
@@ -207,7 +204,7 @@ def plan_and_speed(
         flops_per_image_forward=counted.forward_flops_per_image,
         flops_per_train_step=3 * counted.forward_flops_per_image * int(stored["batch_size"]),
         flops_per_evaluation=counted.forward_flops_per_image * CIFAR_TEST_IMAGES,
-        evaluations=evaluations(stored),
+        evaluations=Cadence.of(stored).evaluations,
         parameter_memory_mb=round(parameter_mb, 2),
         activation_memory_mb=round(activation_mb, 2),
         probe_step_seconds=measured.step_seconds if measured else None,

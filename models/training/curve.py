@@ -15,6 +15,16 @@ class Cadence:
     log_every: int
     eval_every: int
 
+    @classmethod
+    def of(cls, spec: dict[str, Any]) -> "Cadence":
+        """The schedule of a stored spec (what the API and the store read back)."""
+        return cls(int(spec["max_steps"]), int(spec["log_every"]), int(spec["eval_every"]))
+
+    @property
+    def evaluations(self) -> int:
+        """How many evaluations a whole run makes: at every `eval_every`-th step and at the last."""
+        return self.max_steps // self.eval_every + (self.max_steps % self.eval_every != 0)
+
     def is_eval_step(self, step: int) -> bool:
         return step % self.eval_every == 0 or step == self.max_steps
 

@@ -6,6 +6,7 @@ import pytest
 
 from models.kinds import parse_spec
 from models.plan import cost, mlp_cost
+from models.training.curve import Cadence
 
 
 def test_an_mlps_counts_are_its_matrix_products() -> None:
@@ -56,3 +57,9 @@ def test_the_steady_speed_leaves_out_the_first_train_points_steps(monkeypatch: p
     metrics = resumed.final_metrics(100)
     assert metrics["steps_per_second"] == pytest.approx(100 / 14)
     assert metrics["steady_steps_per_second"] == pytest.approx(90 / 9)
+
+
+@pytest.mark.parametrize(("max_steps", "eval_every"), [(100, 30), (100, 100), (100, 7), (1400, 100), (5, 10)])
+def test_a_plan_counts_the_evaluations_the_loop_makes(max_steps: int, eval_every: int) -> None:
+    cadence = Cadence.of({"max_steps": max_steps, "log_every": 10, "eval_every": eval_every})
+    assert cadence.evaluations == sum(cadence.is_eval_step(step) for step in range(1, max_steps + 1))
