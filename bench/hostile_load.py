@@ -1,7 +1,7 @@
 """Hostile load: the API's peak memory and the pollers' latency with hostile clients, against a quiet
 run, in one run.
 
-    .venv/bin/python bench/hostile_load.py --data-dir data [--seconds 20] [--catch-ups 20]
+    .venv/bin/python bench/hostile_load.py --data-dir data [--seconds 20] [--catch-ups 20] [--each]
 
 Starts one API process and one worker (real processes, loopback only, SQLite in a temporary
 folder), stores a finished job with a 101,000-point curve, trains a small model (for /predict to
@@ -20,7 +20,9 @@ they would share one GIL with its 28 hostile client threads and time those too),
 requests to each phase's fresh API process before its clock starts.
 Prints the API's peak resident memory (VmHWM) and the pollers' p50/p99 latency side by side, with the
 ratios against `quiet`, and the CPU time the API, the hostile clients and the pollers used in each
-phase. Every request loop is bounded in time.
+phase. Every request loop is bounded in time. With `--each`: a phase per attack instead of `hostile` (the
+8 clients sending only that request; the catch-ups alone; the refused sweeps alone), to see which moves
+the pollers' p99.
 """
 
 import argparse
@@ -55,6 +57,8 @@ LONG_CURVE = {"model": "torch_mlp", "max_steps": 1_000_000, "log_every": 10, "ev
 ALL_REFUSED = {"base": {"model": "torch_mlp", "max_steps": 200}, "method": "random", "trials": 500,
                "search": {"warmup_steps": {"uniform": [150, 199]}, "max_steps": {"uniform": [100, 149]}}}  # fmt: skip
 IDLE_STREAMS = 1000
+HOSTILE_CLIENTS = 8
+Attack = tuple[str, Callable[[httpx.Client, int], httpx.Response]]  # its name, and how a client sends it
 WARM_UP_POLLS = 4  # per poller, before each phase's clock starts: not timed, in any phase
 CATCH_UP_PAUSE_SECONDS = 2.0  # each catch-up client follows the long curve from its start every 2 s
 
@@ -120,7 +124,7 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def hostile_requests() -> list[tuple[str, Callable[[httpx.Client, int], httpx.Response]]]:
+def hostile_requests() -> list[Attack]:
     empty_images = b'{"images": [' + b",".join([b'""'] * 8_000_000) + b"]}"  # 24 MB
     nested_units = json.dumps({"model": "torch_mlp", "hidden_units": [[]] * 6_000_000}).encode()  # ~24 MB
     bomb = io.BytesIO()
@@ -193,12 +197,13 @@ def poll(url: str, job_id: int, pollers: int, deadlines: "multiprocessing.Queue[
 
 
 def run_clients(
-    url: str, job_id: int, seconds: float, pollers: int, hostile: int, long_job: int, catch_ups: int
+    url: str, job_id: int, seconds: float, pollers: int, attacks: list[Attack], long_job: int, catch_ups: int
 ) -> tuple[list[float], dict[str, list[int]], float]:
-    """The pollers' latencies, the hostile requests' answers, and the CPU seconds the pollers' process used."""
+    """The pollers' latencies, the hostile requests' answers, and the CPU seconds the pollers' process used.
+    `attacks`: what the 8 hostile clients send, each in turn (none: no hostile client)."""
     statuses: dict[str, list[int]] = {}
     lock = threading.Lock()
-    requests = hostile_requests() if hostile else []
+    requests, hostile = attacks, HOSTILE_CLIENTS if attacks else 0
     context = multiprocessing.get_context("spawn")
     deadlines: multiprocessing.Queue[float] = context.Queue()
     polled: multiprocessing.Queue[list[float]] = context.Queue()
@@ -240,7 +245,7 @@ def run_clients(
                 time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
 
     threads = [threading.Thread(target=attacker, args=(n,)) for n in range(hostile)]
-    threads += [threading.Thread(target=catching_up) for _ in range(catch_ups if hostile else 0)]
+    threads += [threading.Thread(target=catching_up) for _ in range(catch_ups)]
     for t in threads:
         t.start()
     for t in threads:
@@ -277,6 +282,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--catch-ups", type=int, default=20, help="clients catching up on the long curve, again "
                         "and again (0: leave that attack out)")  # fmt: skip
+    parser.add_argument("--each", action="store_true", help="one phase per attack instead of `hostile` (and no "
+                        "idle streams): which attack moves the pollers' p99")  # fmt: skip
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # this process holds the 1,000 idle streams
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 4096)), hard))
@@ -303,19 +310,27 @@ def main() -> None:
         notes: list[str] = []
         # quiet: the pollers alone; hostile: the attacks on requests, sweeps and catch-ups; idle streams: a
         # flood of event streams that never read (the per-process cap is what stands against it)
-        for phase, attackers, flood in (("quiet", 0, 0), ("hostile", 8, 0), ("idle streams", 0, IDLE_STREAMS)):
+        attacks = hostile_requests()
+        # (phase, what the hostile clients send, catch-up clients, refused sweeps, idle streams)
+        phases: list[tuple[str, list[Attack], int, bool, int]] = [("quiet", [], 0, False, 0)]
+        if args.each:
+            phases += [(name, [(name, send)], 0, False, 0) for name, send in attacks]
+            phases += [("catch-ups", [], args.catch_ups, False, 0), ("refused sweeps", [], 0, True, 0)]
+        else:
+            phases += [("hostile", attacks, args.catch_ups, True, 0), ("idle streams", [], 0, False, IDLE_STREAMS)]
+        for phase, sent, catch_ups, refused_sweeps, flood in phases:
             stop(api)  # a fresh API process per phase: its peak memory is that phase's
             api = start_api(env, port, folder / "api.log")
             with httpx.Client(base_url=url, timeout=60) as client:  # both phases serve predictions: torch loaded
                 client.post("/predict", files=[("files", ("ok.png", small_png(), "image/png"))]).raise_for_status()
             sweeps: list[int] = []
-            if attackers:
+            if refused_sweeps:
                 with httpx.Client(base_url=url, timeout=60) as client:
                     sweeps = [client.post("/sweeps", json=ALL_REFUSED).json()["id"] for _ in range(2)]
             idle, idle_answers = open_idle_streams(port, flood)
             api_cpu, bench_cpu = cpu_seconds(api.pid), cpu_seconds(os.getpid())
-            latencies, statuses, pollers_cpu = run_clients(url, job_id, args.seconds, pollers=20, hostile=attackers,
-                                              long_job=long_job, catch_ups=args.catch_ups)  # fmt: skip
+            latencies, statuses, pollers_cpu = run_clients(url, job_id, args.seconds, pollers=20, attacks=sent,
+                                              long_job=long_job, catch_ups=catch_ups)  # fmt: skip
             cpu[phase] = (cpu_seconds(api.pid) - api_cpu, cpu_seconds(os.getpid()) - bench_cpu, pollers_cpu)
             with httpx.Client(base_url=url, timeout=60) as client:
                 ended = [client.get(f"/sweeps/{sweep}").json() for sweep in sweeps]
@@ -332,8 +347,11 @@ def main() -> None:
     finally:
         stop(worker)
         stop(api)
-    quiet, hostile_run = results["quiet"], results["hostile"]
     print(f"CPU: {cpu_model()}")
+    if args.each:
+        print_each(results, cpu)
+        return
+    quiet, hostile_run = results["quiet"], results["hostile"]
     print(f"| run | API peak RSS (MB) | pollers' p50 (ms) | pollers' p99 (ms) | polls in {args.seconds:.0f} s |")
     print("|---|---|---|---|---|")
     for name, (rss, p50, p99, count, _) in results.items():
@@ -356,6 +374,18 @@ def main() -> None:
         print(f"- {name}: {len(codes)} sent, answers {counted}")
     for note in notes:
         print(f"- {note}")
+
+
+def print_each(results: dict[str, tuple[float, float, float, int, dict[str, list[int]]]],
+               cpu: dict[str, tuple[float, float, float]]) -> None:  # fmt: skip
+    """One row per phase: the pollers' p99 against quiet, and where the CPU went."""
+    quiet_p99 = results["quiet"][2]
+    print("| phase (one attack) | pollers' p50 (ms) | pollers' p99 (ms) | p99 vs quiet | CPU s: API | the bench's "
+          "hostile clients | the pollers |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    for name, (_, p50, p99, _, _) in results.items():
+        api_s, clients_s, pollers_s = cpu[name]
+        print(f"| {name} | {p50 * 1000:.1f} | {p99 * 1000:.1f} | {p99 / quiet_p99:.2f}x | {api_s:.1f} | "
+              f"{clients_s:.1f} | {pollers_s:.1f} |")  # fmt: skip
 
 
 if __name__ == "__main__":
