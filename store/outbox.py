@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from store.tables import DeliveryStatus, JobEvent, Webhook, WebhookDelivery, utcnow
+from store.tables import DeliveryStatus, JobEvent, JobStatus, Webhook, WebhookDelivery, utcnow
+
+STATUS_KINDS = {f"job.{status.value}" for status in JobStatus}  # what `transition` writes for each move
 
 
 def record_event(
@@ -59,6 +61,16 @@ def record_events(
             ],
         )
     return ids
+
+
+def status_events(session: Session, job_id: int, after_id: int | None) -> tuple[int, list[dict[str, Any]]]:
+    """The job's status changes (`job.<status>` events' data: `status`, `attempt`, ...) after the event
+    `after_id`, oldest first, and the id to read on from. `after_id` None: only that id (a reader that starts
+    now)."""
+    if after_id is None:
+        return session.scalar(select(func.max(JobEvent.id)).where(JobEvent.job_id == job_id)) or 0, []
+    events = events_after(session, after_id, 1000, job_id)  # a job has a few; any more: the next read
+    return (events[-1].id if events else after_id), [event.data for event in events if event.kind in STATUS_KINDS]
 
 
 def _subscribers(session: Session, kind: str, only_webhook: int | None) -> list[int]:

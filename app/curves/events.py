@@ -3,7 +3,9 @@
 However many clients follow a job, this process reads it once per interval: one poller per followed
 job publishes each read (a `JobView`) to every follower, and each follower sends what is new to its
 client. Every event's id is the last step whose points the client has: a client that reconnects
-with `Last-Event-ID` gets every later point exactly once.
+with `Last-Event-ID` gets every later point exactly once. Status changes come from the job-events
+outbox, read on from an id: a stream tells each move in order, even several between two reads (a job
+handed back and claimed again), not only the status each read finds.
 """
 
 import asyncio
@@ -13,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -34,6 +36,7 @@ class _Feed:
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     poller: "asyncio.Task[None] | None" = None
     failure: BaseException | None = None
+    status_log: list[dict[str, Any]] = field(default_factory=list)  # every move since the poller started
 
 
 def _moved_on(feed: _Feed, seen: int) -> bool:
@@ -55,29 +58,34 @@ class JobEvents:
         self.pages = PageCache(page_cache_bytes, self.bulk)
 
     async def _poll(self, job_id: int, feed: _Feed) -> None:
+        cursor: int | Literal["now"] = "now"  # the job's status changes are read from the outbox from here on
         while True:
             try:
-                view = await run_in_threadpool(self.curves.view, job_id, True)
+                view = await run_in_threadpool(self.curves.view, job_id, True, cursor)
+                cursor = cursor if view.status_cursor is None else view.status_cursor
             except Exception as exc:  # handed to the followers, who end their streams
                 async with feed.changed:
                     feed.failure = exc
                     feed.changed.notify_all()
                 return
             async with feed.changed:
+                feed.status_log.extend(view.status_changes)
                 feed.latest, feed.version = view, feed.version + 1
                 feed.changed.notify_all()
             if view.finished:
                 return
             await asyncio.sleep(self.interval)
 
-    async def views(self, job_id: int) -> AsyncIterator[JobView]:
-        """Each new read of the job, shared with every other follower; ends after a finished one."""
+    async def views(self, job_id: int) -> AsyncIterator[tuple[JobView, list[dict[str, Any]]]]:
+        """Each new read of the job, shared with every other follower, with the status changes (outbox events)
+        since this follower's previous read (none with its first); ends after a finished one."""
         feed = self._feeds.get(job_id)
         if feed is None:  # the first follower starts the poller; the last one to leave stops it
             feed = self._feeds[job_id] = _Feed()
             feed.poller = asyncio.create_task(self._poll(job_id, feed))
         feed.followers += 1
         seen = 0
+        told: int | None = None  # how many of the feed's status changes this follower has had
         try:
             while True:
                 async with feed.changed:
@@ -85,8 +93,10 @@ class JobEvents:
                     if feed.failure is not None:
                         raise feed.failure
                     view, seen = feed.latest, feed.version
+                    changes = [] if told is None else feed.status_log[told:]
+                    told = len(feed.status_log)
                 assert view is not None
-                yield view
+                yield view, changes
                 if view.finished:
                     return
         finally:
@@ -110,8 +120,14 @@ class JobEvents:
         sent_alerts = 0
         sent_system: dict[str, Any] | None = None
         last_sent = time.monotonic()
-        async for view in self.views(job_id):
-            if view.status != sent_status:
+        async for view, changes in self.views(job_id):
+            for change in changes:  # each move since the last read, in order: a job handed back and claimed
+                if change["status"] != sent_status:  # again between two reads shows both
+                    sent_status = change["status"]
+                    body = {"status": sent_status, "attempts": change["attempt"], "error": change.get("error")}
+                    yield _event("status", cursor, body)
+                    last_sent = time.monotonic()
+            if not changes and view.status != sent_status:  # the first read (or a move its cursor passed)
                 sent_status = view.status
                 body = {"status": view.status, "attempts": view.attempts, "error": view.error}
                 yield _event("status", cursor, body)

@@ -11,7 +11,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.curves.downsample import Curve
 from models.training.curve import Cadence
 from store.jobs import find_job
+from store.outbox import status_events
 from store.points import read_points
 from store.system_points import SYSTEM_FIELDS, latest_system_point
 from store.tables import Job, JobStatus
@@ -42,6 +43,10 @@ class JobView:
     settled_step: int  # every point with step <= this is in `curve` and will not change
     alerts_fired: tuple[dict[str, Any], ...] = ()  # the spec's alert rules that fired, oldest first
     latest_system: dict[str, Any] | None = None  # the newest system sample (CPU, memory, data wait, GPU)
+    # asked with `status_after`: the status changes after it, from the outbox, read after the job (so `status`
+    # is never newer than the last of them), and the id to read on from
+    status_changes: tuple[dict[str, Any], ...] = ()
+    status_cursor: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -100,22 +105,28 @@ class JobCurves:
         self._lock = threading.Lock()
         self._first_reads = [threading.Lock() for _ in range(64)]  # by job id: one first read of a job at a time
 
-    def view(self, job_id: int, with_system: bool = False) -> JobView:
-        """The job now, with its whole curve (and its newest system sample, for an event stream). Raises
+    def view(self, job_id: int, with_system: bool = False, status_after: int | None | Literal["now"] = None) -> JobView:
+        """The job now, with its whole curve (and its newest system sample, and with `status_after` its status
+        changes after that outbox id, for an event stream; "now": none yet, only the cursor). Raises
         JobNotFound. Blocking: call off the event loop."""
         with self._lock:
             cached = self._cached.get(job_id)
         if cached is None:  # a whole curve to read (101,000 points: 180 ms): requests that come together read it
             with self._first_reads[job_id % len(self._first_reads)]:  # once; those after the first read what is new
-                return self._view(job_id, with_system)
-        return self._view(job_id, with_system)
+                return self._view(job_id, with_system, status_after)
+        return self._view(job_id, with_system, status_after)
 
-    def _view(self, job_id: int, with_system: bool) -> JobView:
+    def _view(self, job_id: int, with_system: bool, status_after: int | None | Literal["now"]) -> JobView:
         with self._lock:
             cached = self._cached.get(job_id)
         settled_step = cached.settled_step if cached else -1
         with self.sessions() as session:
             job = find_job(session, job_id)
+            cursor, changes = (  # read after the job: its status is never newer than the last of them
+                status_events(session, job_id, None if status_after == "now" else status_after)
+                if status_after is not None
+                else (None, [])
+            )
             if cached is not None and cached.created_at != job.created_at:  # another job with this id
                 cached, settled_step = None, -1
             fresh = Curve.from_rows(list(read_points(session, job_id, since=settled_step)))
@@ -142,4 +153,6 @@ class JobCurves:
             now_settled,
             tuple(job.alerts_fired or ()),
             None if sample is None else dict(zip(SYSTEM_FIELDS, sample, strict=True)),
+            tuple(changes),
+            cursor,
         )

@@ -20,7 +20,7 @@ class CountingCurves:
     def __init__(self, reads_to_finish: int) -> None:
         self.reads, self.reads_to_finish = 0, reads_to_finish
 
-    def view(self, job_id: int, with_system: bool = False) -> JobView:
+    def view(self, job_id: int, with_system: bool = False, status_after: Any = None) -> JobView:
         self.reads += 1
         done = self.reads >= self.reads_to_finish
         steps = np.arange(1, self.reads + 1, dtype=np.int64)
@@ -61,7 +61,7 @@ class FinishedCurves:
         steps = np.arange(1, points + 1)
         self.curve = Curve(steps, np.zeros(points, bool), np.ones(points), np.zeros(points))
 
-    def view(self, job_id: int, with_system: bool = False) -> JobView:
+    def view(self, job_id: int, with_system: bool = False, status_after: Any = None) -> JobView:
         last = int(self.curve.step[-1])
         return JobView(job_id, "succeeded", last, last, None, None, 1, None, {}, self.curve, last)
 
