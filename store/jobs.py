@@ -74,13 +74,12 @@ def create_job(
     With an idempotency key already used for the same spec, returns that first job and False;
     with the key used for another spec, raises IdempotencyConflict.
     """
-    stored_spec = spec.model_dump(mode="json")
-    digest = spec_sha256(stored_spec)
+    job = new_job(spec, idempotency_key, owner_id)  # the spec dumped and hashed once, here
+    digest = job.request_sha256 or ""  # always set by new_job (the column is nullable for older rows)
     if idempotency_key is not None:
         existing = _job_for_key(session, idempotency_key, digest)
         if existing is not None:
             return existing, False
-    job = new_job(spec, idempotency_key, owner_id)
     session.add(job)
     try:
         if before_commit is not None:
