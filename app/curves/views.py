@@ -75,9 +75,8 @@ def _settled_step(job: Job, curve: Curve) -> int:
     if JobStatus(job.status) in FINISHED:
         return last
     has_test_at_last = bool(curve.is_test[-1])  # stored order: train before test at a step
-    return (
-        last if has_test_at_last or not Cadence.of(job.spec).is_eval_step(last) else last - 1
-    )  # the trainer's own schedule
+    waits_for_test = not has_test_at_last and Cadence.of(job.spec).is_eval_step(last)  # the trainer's schedule
+    return last - 1 if waits_for_test else last
 
 
 @dataclass
