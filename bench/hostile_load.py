@@ -1,7 +1,7 @@
 """Hostile load: the API's peak memory and the pollers' latency with hostile clients, against a quiet
 run, in one run.
 
-    .venv/bin/python bench/hostile_load.py --data-dir data [--seconds 20] [--catch-ups 20] [--each]
+    .venv/bin/python bench/hostile_load.py --data-dir data [--seconds 20] [--catch-ups 20] [--rounds 3] [--each]
 
 Starts one API process and one worker (real processes, loopback only, SQLite in a temporary
 folder), stores a finished job with a 101,000-point curve, trains a small model (for /predict to
@@ -32,6 +32,7 @@ import multiprocessing
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -282,6 +283,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--catch-ups", type=int, default=20, help="clients catching up on the long curve, again "
                         "and again (0: leave that attack out)")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1, help="the phases this many times, interleaved (a fresh "
+                        "API each time); the tables show each phase's median")  # fmt: skip
     parser.add_argument("--each", action="store_true", help="one phase per attack instead of `hostile` (and no "
                         "idle streams): which attack moves the pollers' p99")  # fmt: skip
     args = parser.parse_args()
@@ -305,8 +308,8 @@ def main() -> None:
             job_id = client.post("/jobs", json=TRAINING).raise_for_status().json()["id"]
             while client.get(f"/jobs/{job_id}").json()["progress"]["step"] < 2000:
                 time.sleep(1)
-        results = {}
-        cpu: dict[str, tuple[float, float, float]] = {}  # the API's, the hostile clients', the pollers'
+        runs: dict[str, list[Run]] = {}  # each phase's runs, one a round
+        cpus: dict[str, list[tuple[float, float, float]]] = {}  # the API's, the hostile clients', the pollers'
         notes: list[str] = []
         # quiet: the pollers alone; hostile: the attacks on requests, sweeps and catch-ups; idle streams: a
         # flood of event streams that never read (the per-process cap is what stands against it)
@@ -318,7 +321,7 @@ def main() -> None:
             phases += [("catch-ups", [], args.catch_ups, False, 0), ("refused sweeps", [], 0, True, 0)]
         else:
             phases += [("hostile", attacks, args.catch_ups, True, 0), ("idle streams", [], 0, False, IDLE_STREAMS)]
-        for phase, sent, catch_ups, refused_sweeps, flood in phases:
+        for phase, sent, catch_ups, refused_sweeps, flood in [p for _ in range(args.rounds) for p in phases]:
             stop(api)  # a fresh API process per phase: its peak memory is that phase's
             api = start_api(env, port, folder / "api.log")
             with httpx.Client(base_url=url, timeout=60) as client:  # both phases serve predictions: torch loaded
@@ -331,7 +334,8 @@ def main() -> None:
             api_cpu, bench_cpu = cpu_seconds(api.pid), cpu_seconds(os.getpid())
             latencies, statuses, pollers_cpu = run_clients(url, job_id, args.seconds, pollers=20, attacks=sent,
                                               long_job=long_job, catch_ups=catch_ups)  # fmt: skip
-            cpu[phase] = (cpu_seconds(api.pid) - api_cpu, cpu_seconds(os.getpid()) - bench_cpu, pollers_cpu)
+            used = (cpu_seconds(api.pid) - api_cpu, cpu_seconds(os.getpid()) - bench_cpu, pollers_cpu)
+            cpus.setdefault(phase, []).append(used)
             with httpx.Client(base_url=url, timeout=60) as client:
                 ended = [client.get(f"/sweeps/{sweep}").json() for sweep in sweeps]
             if ended:
@@ -342,12 +346,26 @@ def main() -> None:
                              f"{idle_answers['503']} refused (503), {idle_answers['other']} other")  # fmt: skip
             for sock in idle:
                 sock.close()
-            results[phase] = (peak_rss_mb(api.pid), percentile(latencies, 0.5), percentile(latencies, 0.99),
-                              len(latencies), statuses)  # fmt: skip
+            runs.setdefault(phase, []).append((peak_rss_mb(api.pid), percentile(latencies, 0.5),
+                                               percentile(latencies, 0.99), len(latencies), statuses))  # fmt: skip
     finally:
         stop(worker)
         stop(api)
-    print(f"CPU: {cpu_model()}")
+    results, cpu = (
+        {phase: median_run(of) for phase, of in runs.items()},
+        {phase: tuple_median(of) for phase, of in cpus.items()},
+    )
+    print(
+        f"CPU: {cpu_model()}; " + (f"medians of {args.rounds} rounds, interleaved" if args.rounds > 1 else "one round")
+    )
+    if args.rounds > 1:
+        p99s = {phase: [run[2] * 1000 for run in of] for phase, of in runs.items()}
+        print("pollers' p99 in each round (ms): " + "; ".join(
+            f"{phase} {', '.join(f'{p:.0f}' for p in values)}" for phase, values in p99s.items()))  # fmt: skip
+        if "hostile" in p99s:
+            ratios = [h / q for h, q in zip(p99s["hostile"], p99s["quiet"], strict=True)]
+            print("hostile / quiet p99 in each round: " + ", ".join(f"{r:.2f}x" for r in ratios))
+        print()
     if args.each:
         print_each(results, cpu)
         return
@@ -376,7 +394,26 @@ def main() -> None:
         print(f"- {note}")
 
 
-def print_each(results: dict[str, tuple[float, float, float, int, dict[str, list[int]]]],
+Run = tuple[float, float, float, int, dict[str, list[int]]]  # peak RSS MB, p50 s, p99 s, polls, answers
+
+
+def median_run(runs: list[Run]) -> Run:
+    """A phase over its rounds: the highest peak memory, the median latencies and poll count, every answer."""
+    answers: dict[str, list[int]] = {}
+    for run in runs:
+        for name, codes in run[4].items():
+            answers.setdefault(name, []).extend(codes)
+    return (max(run[0] for run in runs), statistics.median(run[1] for run in runs),
+            statistics.median(run[2] for run in runs), round(statistics.median(run[3] for run in runs)),
+            answers)  # fmt: skip
+
+
+def tuple_median(values: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    api_s, clients_s, pollers_s = (statistics.median(column) for column in zip(*values, strict=True))
+    return api_s, clients_s, pollers_s
+
+
+def print_each(results: dict[str, Run],
                cpu: dict[str, tuple[float, float, float]]) -> None:  # fmt: skip
     """One row per phase: the pollers' p99 against quiet, and where the CPU went."""
     quiet_p99 = results["quiet"][2]
