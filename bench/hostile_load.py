@@ -338,11 +338,12 @@ def main() -> None:
             cpus.setdefault(phase, []).append(used)
             with httpx.Client(base_url=url, timeout=60) as client:
                 ended = [client.get(f"/sweeps/{sweep}").json() for sweep in sweeps]
+            round_of = f"round {len(runs.get(phase, [])) + 1}: " if args.rounds > 1 else ""
             if ended:
-                notes.append("the two sweeps of refused proposals ended " + ", ".join(
+                notes.append(round_of + "the two sweeps of refused proposals ended " + ", ".join(
                     f"{sweep['status']} after {sweep['trials_created']} trials" for sweep in ended))  # fmt: skip
             if flood:
-                notes.append(f"{flood} idle streams: {idle_answers['200']} held open (200), "
+                notes.append(round_of + f"{flood} idle streams: {idle_answers['200']} held open (200), "
                              f"{idle_answers['503']} refused (503), {idle_answers['other']} other")  # fmt: skip
             for sock in idle:
                 sock.close()

@@ -17,22 +17,16 @@ def add_points(session: Session, job_id: int, points: Iterable[PointRow]) -> Non
         session.execute(insert(MetricPoint), rows)
 
 
-def read_points(
-    session: Session, job_id: int, since: int | None = None, limit: int | None = None, split: str | None = None
-) -> Sequence[PointRow]:
+def read_points(session: Session, job_id: int, since: int | None = None) -> Sequence[PointRow]:
     """The job's points as (step, split, loss, accuracy) rows in step order (train before test at the
-    same step), after `since` when given, of one split when given, at most `limit` of them. Plain rows,
-    not ORM objects: pollers read long curves often."""
+    same step), after `since` when given. Plain rows, not ORM objects: the API reads a job's curve through
+    `app.curves.views.JobCurves`, which asks only for the points after those it holds."""
     query = select(MetricPoint.step, MetricPoint.split, MetricPoint.loss, MetricPoint.accuracy).where(
         MetricPoint.job_id == job_id
     )
     if since is not None:
         query = query.where(MetricPoint.step > since)
-    if split is not None:
-        query = query.where(MetricPoint.split == split)
     query = query.order_by(MetricPoint.step, MetricPoint.split.desc())
-    if limit is not None:
-        query = query.limit(limit)
     return [(step, split, loss, accuracy) for step, split, loss, accuracy in session.execute(query)]
 
 

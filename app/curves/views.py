@@ -110,8 +110,8 @@ class JobCurves:
         JobNotFound. Blocking: call off the event loop."""
         with self._lock:
             cached = self._cached.get(job_id)
-        if cached is None:  # a whole curve to read (101,000 points: 180 ms): requests that come together read it
-            with self._first_reads[job_id % len(self._first_reads)]:  # once; those after the first read what is new
+        if cached is None:  # a whole curve to read: requests that come together for it read it once, those after
+            with self._first_reads[job_id % len(self._first_reads)]:  # the first only what is new
                 return self._view(job_id, with_system, status_after)
         return self._view(job_id, with_system, status_after)
 

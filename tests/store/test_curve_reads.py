@@ -5,7 +5,6 @@ import json
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,11 +37,11 @@ def spy_on_reads(monkeypatch: pytest.MonkeyPatch, first_read_seconds: float = 0.
     `first_read_seconds` (so that reads asked for together overlap)."""
     sinces: list[int | None] = []
 
-    def reading(session: Session, job_id: int, since: int | None = None, **options: Any) -> Sequence[PointRow]:
+    def reading(session: Session, job_id: int, since: int | None = None) -> Sequence[PointRow]:
         sinces.append(since)
         if since is None or since < 0:
             time.sleep(first_read_seconds)
-        return read_points(session, job_id, since, **options)
+        return read_points(session, job_id, since)
 
     monkeypatch.setattr(app.curves.views, "read_points", reading)
     return sinces
