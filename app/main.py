@@ -87,9 +87,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         yield
         thaw()
         await driver.stop()
-        app.state.predict_pool.close()
-        app.state.bulk_pool.close()
-        engine.dispose()
+        await app.state.principals.close()
+        await app.state.predict_pool.close()
+        await app.state.bulk_pool.close()
+        engine.dispose()  # last: it closes only the connections not out
 
     app = FastAPI(
         title="CIFAR-10 training jobs",

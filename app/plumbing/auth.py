@@ -90,6 +90,12 @@ class Principals:
         finally:
             self._refreshing.pop(token, None)
 
+    async def close(self) -> None:
+        """Wait for the lookups refreshing in the background: each holds a database connection in a thread, and
+        the engine is disposed after this (a connection still out then is never closed, only collected)."""
+        while self._refreshing:
+            await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
+
     async def resolve(self, token: str | None) -> Principal | None:
         """The caller, or None when the request must be refused (401)."""
         now = time.monotonic()

@@ -49,5 +49,7 @@ class WorkPool:
             call = partial(contextvars.copy_context().run, partial(function, *args, **kwargs))
             return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
-    def close(self) -> None:
-        self._threads.shutdown(wait=False, cancel_futures=True)
+    async def close(self) -> None:
+        """Drop the work not started and wait for the work running: it may hold a database connection, and the
+        engine is disposed next (a connection out then is never closed, only collected)."""
+        await asyncio.to_thread(self._threads.shutdown, wait=True, cancel_futures=True)
