@@ -87,6 +87,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         yield
         thaw()
         await driver.stop()
+        await app.state.events.close()
+        await app.state.table_events.close()
         await app.state.principals.close()
         await app.state.predict_pool.close()
         await app.state.bulk_pool.close()

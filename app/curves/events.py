@@ -12,10 +12,10 @@ import asyncio
 import json
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import orjson
@@ -24,6 +24,8 @@ from sse_starlette import ServerSentEvent
 
 from app.curves.views import JobCurves, JobView
 from app.plumbing.pools import WorkPool
+
+T = TypeVar("T")
 
 POINTS_PER_EVENT = 5000  # a client catching up on a long curve gets it in several events
 
@@ -54,14 +56,19 @@ class JobEvents:
         """`bulk`: the pool that builds catch-up pages (its own, one at a time, when not given)."""
         self.curves, self.interval = curves, interval_seconds
         self._feeds: dict[int, _Feed] = {}
+        self._pollers: set[asyncio.Task[None]] = set()  # running or cancelled, until they end
+        self._reads: set[asyncio.Task[Any]] = set()  # the pollers' reads in threads, until they end
         self.bulk = bulk or WorkPool(1)
         self.pages = PageCache(page_cache_bytes, self.bulk)
+
+    async def close(self) -> None:
+        await _stop_all(self._pollers, self._reads)
 
     async def _poll(self, job_id: int, feed: _Feed) -> None:
         cursor: int | Literal["now"] = "now"  # the job's status changes are read from the outbox from here on
         while True:
             try:
-                view = await run_in_threadpool(self.curves.view, job_id, True, cursor)
+                view = await _in_thread(self._reads, self.curves.view, job_id, True, cursor)
                 cursor = cursor if view.status_cursor is None else view.status_cursor
             except Exception as exc:  # handed to the followers, who end their streams
                 async with feed.changed:
@@ -82,7 +89,7 @@ class JobEvents:
         feed = self._feeds.get(job_id)
         if feed is None:  # the first follower starts the poller; the last one to leave stops it
             feed = self._feeds[job_id] = _Feed()
-            feed.poller = asyncio.create_task(self._poll(job_id, feed))
+            feed.poller = _tracked(self._pollers, self._poll(job_id, feed))
         feed.followers += 1
         seen = 0
         told: int | None = None  # how many of the feed's status changes this follower has had
@@ -233,10 +240,15 @@ class JobsTableEvents:
         self._followers = 0
         self._changed = asyncio.Condition()
         self._poller: asyncio.Task[None] | None = None
+        self._pollers: set[asyncio.Task[None]] = set()  # running or cancelled, until they end
+        self._reads: set[asyncio.Task[Any]] = set()  # the pollers' reads in threads, until they end
+
+    async def close(self) -> None:
+        await _stop_all(self._pollers, self._reads)
 
     async def _poll(self) -> None:
         while True:
-            rows = await run_in_threadpool(self.read_rows)
+            rows = await _in_thread(self._reads, self.read_rows)
             async with self._changed:
                 if rows != self._latest or self._version == 0:
                     self._latest, self._version = rows, self._version + 1
@@ -252,7 +264,7 @@ class JobsTableEvents:
         """Every row first (those `shown` keeps), then the rows that change; ends when nothing changed for
         `idle_seconds`."""
         if self._poller is None or self._poller.done():
-            self._poller = asyncio.create_task(self._poll())
+            self._poller = _tracked(self._pollers, self._poll())
         self._followers += 1
         seen, sent = 0, dict[int, dict[str, Any]]()
         try:
@@ -280,6 +292,27 @@ class JobsTableEvents:
             if self._followers == 0 and self._poller is not None:
                 self._poller.cancel()
                 self._poller = None
+
+
+def _tracked(tasks: set[asyncio.Task[T]], work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    task = asyncio.create_task(work)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return task
+
+
+async def _in_thread(reads: set[asyncio.Task[T]], read: Callable[..., T], *args: Any) -> T:
+    """`read(*args)` in a thread, kept in `reads` until it ends: a poller cancelled meanwhile stops waiting at
+    once, but its thread goes on with a database connection until the read is done."""
+    return await asyncio.shield(_tracked(reads, run_in_threadpool(read, *args)))
+
+
+async def _stop_all(pollers: set[asyncio.Task[None]], reads: set[asyncio.Task[Any]]) -> None:
+    """Cancel the pollers, then wait for them and for their reads still in threads (each holds a database
+    connection, and the API disposes its engine after this)."""
+    for poller in pollers:
+        poller.cancel()
+    await asyncio.gather(*pollers, *reads, return_exceptions=True)
 
 
 class StreamSlots:

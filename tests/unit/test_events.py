@@ -135,3 +135,36 @@ def test_the_table_stream_says_when_a_row_is_gone() -> None:
         ("jobs", {"jobs": [{"id": 2, "status": "running"}, {"id": 1, "status": "succeeded"}]}),
         ("gone", {"id": 2}),
     ]
+
+
+class SlowCurves(CountingCurves):
+    """A read that takes a while: the follower leaves (its poller is cancelled) while the read runs."""
+
+    def __init__(self) -> None:
+        super().__init__(reads_to_finish=1000)
+        self.reading, self.reads_ended = threading.Event(), 0
+
+    def view(self, job_id: int, with_system: bool = False, status_after: Any = None) -> JobView:
+        if self.reads:  # the first read answers at once; the second is the one in flight at the stop
+            self.reading.set()
+            threading.Event().wait(0.3)
+        answer = super().view(job_id, with_system, status_after)
+        self.reads_ended += 1
+        return answer
+
+
+def test_closing_waits_for_the_reads_of_pollers_cancelled_mid_read() -> None:
+    """The API disposes its engine after closing the events: a read still in its thread would keep a
+    connection that is then never closed."""
+    curves = SlowCurves()
+    events = JobEvents(curves, interval_seconds=0.01)  # type: ignore[arg-type]
+
+    async def leave_mid_read_then_close() -> int:
+        stream = events.stream(7, None)
+        await anext(stream)  # the first view; the poller goes on to its second read
+        await asyncio.to_thread(curves.reading.wait, 10)
+        await stream.aclose()  # type: ignore[attr-defined]  # the last follower leaves: its poller is cancelled mid-read
+        await events.close()
+        return curves.reads_ended
+
+    assert asyncio.run(leave_mid_read_then_close()) == 2
