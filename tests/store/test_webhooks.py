@@ -83,16 +83,23 @@ def test_deliveries_are_owed_to_the_subscribers_of_an_event_only(sessions: sessi
         assert sorted(owed) == sorted([(on_success, succeeded, "job.succeeded"), (on_failure, failed, "job.failed")])
 
 
+LEASE_SECONDS = 1.5  # long enough that a loaded machine still asks again within it
+
+
 def test_a_claimed_delivery_is_leased_and_a_lost_lease_is_taken_over(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         create_webhook(session, "http://a/", ["job.succeeded"], "whsec_x")
     job_id = _ended_job(sessions)
     with sessions() as session:
-        first = claim_due_delivery(session, lease_seconds=0.3)
+        claimed_at = time.monotonic()
+        first = claim_due_delivery(session, lease_seconds=LEASE_SECONDS)
         assert first is not None and first.attempt == 1 and first.data["job_id"] == job_id
-        assert claim_due_delivery(session, lease_seconds=0.3) is None  # leased: no other deliverer takes it
-        time.sleep(0.4)  # the first deliverer died mid-send; its lease ends
-        second = claim_due_delivery(session, lease_seconds=30)
+        assert claim_due_delivery(session, lease_seconds=30) is None  # leased: no other deliverer takes it
+        second = None  # the first deliverer died mid-send: another takes the delivery once its lease ends
+        while second is None and time.monotonic() < claimed_at + 10 * LEASE_SECONDS:
+            second = claim_due_delivery(session, lease_seconds=30)
+            time.sleep(0 if second else 0.05)
+        assert time.monotonic() - claimed_at >= LEASE_SECONDS  # not before
         assert second is not None and (second.id, second.attempt) == (first.id, 2)
         assert not record_attempt(session, first, OK, None)  # the first one's outcome comes too late: fenced
         assert record_attempt(session, second, OK, None)
