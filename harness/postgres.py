@@ -37,12 +37,14 @@ class PostgresServer:
     def admin_dsn(self) -> str:
         return f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
 
-    def new_database_url(self) -> str:
-        """A fresh, empty database on the server, for one test."""
+    def new_database_url(self, template: str | None = None) -> str:
+        """A fresh database on the server, for one test: empty, or a copy of the database `template` names (which
+        nobody may be connected to)."""
         self.counter += 1
         name = f"test_{os.getpid()}_{self.counter}"
+        copied = f' TEMPLATE "{template}"' if template else ""
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"{copied}')
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
     def restart(self) -> None:

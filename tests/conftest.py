@@ -17,6 +17,7 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import shutil
 import subprocess
 import sys
 import time
@@ -74,10 +75,34 @@ def postgres_server() -> Iterator[PostgresServer | None]:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, postgres_server: PostgresServer | None) -> str:
-    """A fresh database for one test: a SQLite file, or a new database on the test PostgreSQL server."""
+def empty_database_url(tmp_path: Path, postgres_server: PostgresServer | None) -> str:
+    """A fresh, empty database for one test: a SQLite file, or a new database on the test PostgreSQL server."""
     if postgres_server is not None:
         return postgres_server.new_database_url()
+    return f"sqlite:///{tmp_path / 'jobs.db'}"
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer | None) -> str:
+    """A database migrated once per test process; each test's `database_url` is a copy of it (migrating a
+    fresh one took 0.1-0.2 s of CPU, a copy 0.03 s). PostgreSQL: the database's name; SQLite: the file."""
+    if postgres_server is not None:
+        url = postgres_server.new_database_url()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('template') / 'jobs.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()  # nobody connected: PostgreSQL copies only a template no session is using
+    return url.rsplit("/", 1)[1] if postgres_server is not None else url.removeprefix("sqlite:///")
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, postgres_server: PostgresServer | None, migrated_template: str) -> str:
+    """A fresh database for one test, at the current schema: a SQLite file, or a new database on the test
+    PostgreSQL server, each copied from the migrated template (`empty_database_url` for an empty one)."""
+    if postgres_server is not None:
+        return postgres_server.new_database_url(template=migrated_template)
+    shutil.copyfile(migrated_template, tmp_path / "jobs.db")
     return f"sqlite:///{tmp_path / 'jobs.db'}"
 
 

@@ -36,8 +36,8 @@ def check_up_down_up(url: str) -> None:
         engine.dispose()
 
 
-def test_upgrade_downgrade_upgrade(database_url: str) -> None:
-    check_up_down_up(database_url)
+def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
+    check_up_down_up(empty_database_url)
 
 
 def test_a_column_the_migrations_lack_is_found(database_url: str) -> None:
