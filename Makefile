@@ -96,9 +96,12 @@ test-postgresql: $(TEST_STAMP) postgresql browser compose
 test-ray: $(TEST_STAMP)
 	unshare --net sh -c 'ip link set lo up && $(VENV)/bin/python -m pytest tests/ray'
 
-# lint and Ray's tests side by side at the end: Ray's mostly wait on the cluster (a third of a core), lint takes one
-test: test-sqlite test-postgresql
-	$(MAKE) --no-print-directory -j2 --output-sync=target lint test-ray
+# Two stages of two jobs side by side, each pair about one machine's worth: the SQLite layers (two pytest
+# processes) with lint (one core for a while), then PostgreSQL's layer with Ray's tests (which mostly wait on the
+# cluster: a third of a core). Everything is installed first, one at a time (two apt-get runs would collide).
+test: $(TEST_STAMP) postgresql browser compose
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite lint
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-postgresql test-ray
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
