@@ -44,13 +44,7 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 @jobs_router.get(
     "/jobs/{job_id}/metrics",
     response_model=MetricsPublic,
-    responses={
-        **NOT_FOUND,
-        200: {
-            "description": "The curve; with `format=csv`, every point as CSV (`step,split,loss,accuracy`).",
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-        },
-    },
+    responses=NOT_FOUND,
 )
 async def get_metrics(
     curves: CurvesDep,
@@ -67,15 +61,12 @@ async def get_metrics(
         ),
     ] = None,
     split: Annotated[Literal["train", "test"] | None, Query(description="Only this split's points.")] = None,
-    format: Annotated[Literal["json", "csv"], Query(description="`csv`: every point, as /metrics.csv.")] = "json",
     limit: Annotated[
         int, Query(ge=10, le=MAX_PAGE_POINTS, description="Points per answer; `next_since` pages on.")
     ] = MAX_PAGE_POINTS,
 ) -> Response:
-    """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`."""
-    if format == "csv":
-        points = await bulk.run(read_all_points, curves, job_id, split)
-        return StreamingResponse(points_csv(points), media_type="text/csv")
+    """The curve in step order: train running means every `log_every` steps, test evaluations every `eval_every`
+    (every point as CSV: `/jobs/{job_id}/metrics.csv`)."""
     if max_points is not None:  # a few hundred points, from the cached curve: a small request
         body = await run_in_threadpool(read_downsampled_json, curves, job_id, since, max_points, split)
     else:
@@ -117,9 +108,14 @@ async def get_system(
     response_class=StreamingResponse,
     responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}, "description": "step,split,loss,accuracy"}},
 )
-async def get_metrics_csv(curves: CurvesDep, bulk: BulkDep, job_id: JobId) -> StreamingResponse:
+async def get_metrics_csv(
+    curves: CurvesDep,
+    bulk: BulkDep,
+    job_id: JobId,
+    split: Annotated[Literal["train", "test"] | None, Query(description="Only this split's points.")] = None,
+) -> StreamingResponse:
     """Every point of the curve as CSV (header `step,split,loss,accuracy`), for a spreadsheet or pandas."""
-    points = await bulk.run(read_all_points, curves, job_id)
+    points = await bulk.run(read_all_points, curves, job_id, split)
     return StreamingResponse(
         points_csv(points),
         media_type="text/csv",

@@ -245,7 +245,7 @@ def test_metrics_filter_by_split(client: TestClient, sessions: sessionmaker[Sess
     assert [(p["step"], p["split"]) for p in tests] == [(100, "test")]
     assert {p["split"] for p in client.get(metrics, params={"split": "train"}).json()["points"]} == {"train"}
     assert len(client.get(metrics, params={"split": "train", "max_points": 14}).json()["points"]) <= 14
-    assert client.get(metrics, params={"split": "test", "format": "csv"}).text.splitlines()[1:] == ["100,test,2.0,0.4"]
+    assert client.get(f"{metrics}.csv", params={"split": "test"}).text.splitlines()[1:] == ["100,test,2.0,0.4"]
     assert client.get(metrics, params={"split": "validation"}).status_code == 422
 
 
