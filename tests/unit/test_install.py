@@ -21,7 +21,17 @@ def test_make_serve_installs_what_serving_needs() -> None:
 def test_ray_comes_with_executor_ray_and_with_the_tests() -> None:
     assert installs("serve", EXECUTOR="ray") == ["-q -e .", "-q -e '.[ray]'"]
     assert installs("ray") == ["-q -e .", "-q -e '.[ray]'"]
-    assert installs("test-sqlite") == ["-q -e '.[test,ray]'"]  # one pip run
+    assert installs("test-sqlite") == ["-q --no-compile -e '.[test,ray]'"]  # one pip run (then compileall)
+
+
+def test_the_test_install_byte_compiles_everything_after_pip() -> None:
+    """pip compiles on one core, so the test install compiles afterwards on all of them; without .pyc files every
+    process would compile torch again where PYTHONDONTWRITEBYTECODE is set."""
+    plan = subprocess.run(["make", "-n", "-B", "test-sqlite"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          check=True).stdout.splitlines()  # fmt: skip
+    pip = next(i for i, line in enumerate(plan) if "pip install" in line)
+    compiles = [i for i, line in enumerate(plan) if "-m compileall" in line and ".venv/lib" in line]
+    assert compiles and compiles[0] > pip and "-j 0" in plan[compiles[0]]
 
 
 def test_make_data_unpacks_an_archive_into_the_data_dir() -> None:
