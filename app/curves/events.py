@@ -297,8 +297,16 @@ class JobsTableEvents:
 def _tracked(tasks: set[asyncio.Task[T]], work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
     task = asyncio.create_task(work)
     tasks.add(task)
+    task.add_done_callback(_forget)
     task.add_done_callback(tasks.discard)
     return task
+
+
+def _forget(task: "asyncio.Task[Any]") -> None:
+    """Take its outcome, so that a read that failed after its poller was cancelled is not logged as never
+    retrieved (a poller still waiting gets the failure through its await; a cancelled one has nobody to tell)."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _in_thread(reads: set[asyncio.Task[T]], read: Callable[..., T], *args: Any) -> T:
