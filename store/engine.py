@@ -30,12 +30,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any, busy_timeout_ms: int = 
     cursor.close()
 
 
+# How long opening a PostgreSQL connection may take, reaching the server to logging in (StoreSettings'
+# DATABASE_CONNECT_TIMEOUT_SECONDS). Without one, a server that accepts and never answers, or a host that drops
+# packets, holds the caller for minutes: a worker then does not stop when asked, a request never answers.
+CONNECT_TIMEOUT_SECONDS = 10
+
+
 def engine_for(settings: StoreSettings) -> Engine:
-    """The engine of the store the settings name, with their SQLite busy timeout."""
-    return make_engine(settings.resolved_database_url, settings.sqlite_busy_timeout_ms)
+    """The engine of the store the settings name, with their SQLite busy timeout and connect timeout."""
+    return make_engine(
+        settings.resolved_database_url, settings.sqlite_busy_timeout_ms, settings.database_connect_timeout_seconds
+    )
 
 
-def make_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+def make_engine(
+    url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, connect_timeout_seconds: int = CONNECT_TIMEOUT_SECONDS
+) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
@@ -48,7 +58,9 @@ def make_engine(url: str, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engi
         )
         event.listen(engine, "connect", partial(_sqlite_pragmas, busy_timeout_ms=busy_timeout_ms))
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
+    # a URL's own ?connect_timeout= stands
+    timeout = {} if "connect_timeout" in parsed.query else {"connect_timeout": connect_timeout_seconds}
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, connect_args=timeout)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -18,6 +18,13 @@ class StoreSettings(BaseSettings):
         ge=0,
         description="How long a SQLite statement waits for a lock; past it, workers keep training and retry.",
     )
+    database_connect_timeout_seconds: int = Field(
+        10,
+        ge=1,
+        le=600,
+        description="How long opening a PostgreSQL connection may take (reaching the server to logging in); past "
+        "it the attempt fails as an outage would (a DATABASE_URL's own ?connect_timeout= stands).",
+    )
     executor_alive_seconds: float = Field(
         60.0, gt=0, description="An executor unseen this long no longer counts for a queued job's waiting_reason."
     )
