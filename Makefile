@@ -21,9 +21,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # one pip run for everything the tests need (two runs, the service's then the rest, each resolved and checked it
-# all). Then everything byte-compiled, on every core (pip compiles on one: 126 s in all, now 110): where
-# PYTHONDONTWRITEBYTECODE is set (as on this machine) Python would otherwise compile torch again in every process
-# that imports it (the SQLite suite took 645 s instead of 357). torch's one Python 3.12-only test file is left out.
+# all). Then everything byte-compiled, on every core (pip compiles on one): where PYTHONDONTWRITEBYTECODE is set
+# (as on this machine) Python would otherwise compile torch again in every process that imports it (the SQLite
+# suite took 645 s instead of 357). torch's one Python 3.12-only test file is left out.
 $(TEST_STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --no-compile -e '.[test,ray]'

@@ -84,8 +84,8 @@ def empty_database_url(tmp_path: Path, postgres_server: PostgresServer | None) -
 
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer | None) -> str:
-    """A database migrated once per test process; each test's `database_url` is a copy of it (migrating a
-    fresh one took 0.1-0.2 s of CPU, a copy 0.03 s). PostgreSQL: the database's name; SQLite: the file."""
+    """A database migrated once per test process; each test's `database_url` is a copy of it, cheaper than
+    migrating a fresh one. PostgreSQL: the database's name; SQLite: the file."""
     if postgres_server is not None:
         url = postgres_server.new_database_url()
     else:

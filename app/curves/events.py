@@ -56,19 +56,18 @@ class JobEvents:
         """`bulk`: the pool that builds catch-up pages (its own, one at a time, when not given)."""
         self.curves, self.interval = curves, interval_seconds
         self._feeds: dict[int, _Feed] = {}
-        self._pollers: set[asyncio.Task[None]] = set()  # running or cancelled, until they end
-        self._reads: set[asyncio.Task[Any]] = set()  # the pollers' reads in threads, until they end
+        self._pollers = _Pollers()
         self.bulk = bulk or WorkPool(1)
         self.pages = PageCache(page_cache_bytes, self.bulk)
 
     async def close(self) -> None:
-        await _stop_all(self._pollers, self._reads)
+        await self._pollers.close()
 
     async def _poll(self, job_id: int, feed: _Feed) -> None:
         cursor: int | Literal["now"] = "now"  # the job's status changes are read from the outbox from here on
         while True:
             try:
-                view = await _in_thread(self._reads, self.curves.view, job_id, True, cursor)
+                view = await self._pollers.read(self.curves.view, job_id, True, cursor)
                 cursor = cursor if view.status_cursor is None else view.status_cursor
             except Exception as exc:  # handed to the followers, who end their streams
                 async with feed.changed:
@@ -89,7 +88,7 @@ class JobEvents:
         feed = self._feeds.get(job_id)
         if feed is None:  # the first follower starts the poller; the last one to leave stops it
             feed = self._feeds[job_id] = _Feed()
-            feed.poller = _tracked(self._pollers, self._poll(job_id, feed))
+            feed.poller = self._pollers.start(self._poll(job_id, feed))
         feed.followers += 1
         seen = 0
         told: int | None = None  # how many of the feed's status changes this follower has had
@@ -240,15 +239,14 @@ class JobsTableEvents:
         self._followers = 0
         self._changed = asyncio.Condition()
         self._poller: asyncio.Task[None] | None = None
-        self._pollers: set[asyncio.Task[None]] = set()  # running or cancelled, until they end
-        self._reads: set[asyncio.Task[Any]] = set()  # the pollers' reads in threads, until they end
+        self._pollers = _Pollers()
 
     async def close(self) -> None:
-        await _stop_all(self._pollers, self._reads)
+        await self._pollers.close()
 
     async def _poll(self) -> None:
         while True:
-            rows = await _in_thread(self._reads, self.read_rows)
+            rows = await self._pollers.read(self.read_rows)
             async with self._changed:
                 if rows != self._latest or self._version == 0:
                     self._latest, self._version = rows, self._version + 1
@@ -264,7 +262,7 @@ class JobsTableEvents:
         """Every row first (those `shown` keeps), then the rows that change; ends when nothing changed for
         `idle_seconds`."""
         if self._poller is None or self._poller.done():
-            self._poller = _tracked(self._pollers, self._poll())
+            self._poller = self._pollers.start(self._poll())
         self._followers += 1
         seen, sent = 0, dict[int, dict[str, Any]]()
         try:
@@ -294,7 +292,30 @@ class JobsTableEvents:
                 self._poller = None
 
 
-def _tracked(tasks: set[asyncio.Task[T]], work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+class _Pollers:
+    """A class's poller tasks and their reads in threads, each kept until it ends, so that `close` can wait for
+    them: a poller cancelled while its read runs stops waiting at once, but the thread goes on with a database
+    connection, and the API disposes its engine after closing the events."""
+
+    def __init__(self) -> None:
+        self._polls: set[asyncio.Task[Any]] = set()
+        self._reads: set[asyncio.Task[Any]] = set()
+
+    def start(self, poll: Coroutine[Any, Any, None]) -> "asyncio.Task[None]":
+        return _kept(self._polls, poll)
+
+    async def read(self, read: Callable[..., T], *args: Any) -> T:
+        """`read(*args)` in a thread; cancelling the poller does not cancel the read (nor does `close`)."""
+        return await asyncio.shield(_kept(self._reads, run_in_threadpool(read, *args)))
+
+    async def close(self) -> None:
+        """Cancel the pollers, then wait for them and for their reads still in threads."""
+        for poll in self._polls:
+            poll.cancel()
+        await asyncio.gather(*self._polls, *self._reads, return_exceptions=True)
+
+
+def _kept(tasks: set[asyncio.Task[Any]], work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
     task = asyncio.create_task(work)
     tasks.add(task)
     task.add_done_callback(_forget)
@@ -307,20 +328,6 @@ def _forget(task: "asyncio.Task[Any]") -> None:
     retrieved (a poller still waiting gets the failure through its await; a cancelled one has nobody to tell)."""
     if not task.cancelled():
         task.exception()
-
-
-async def _in_thread(reads: set[asyncio.Task[T]], read: Callable[..., T], *args: Any) -> T:
-    """`read(*args)` in a thread, kept in `reads` until it ends: a poller cancelled meanwhile stops waiting at
-    once, but its thread goes on with a database connection until the read is done."""
-    return await asyncio.shield(_tracked(reads, run_in_threadpool(read, *args)))
-
-
-async def _stop_all(pollers: set[asyncio.Task[None]], reads: set[asyncio.Task[Any]]) -> None:
-    """Cancel the pollers, then wait for them and for their reads still in threads (each holds a database
-    connection, and the API disposes its engine after this)."""
-    for poller in pollers:
-        poller.cancel()
-    await asyncio.gather(*pollers, *reads, return_exceptions=True)
 
 
 class StreamSlots:

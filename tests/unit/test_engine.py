@@ -8,14 +8,15 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from store.engine import make_engine
+from store.engine import engine_for, make_engine
 from store.settings import StoreSettings
 
 
 def test_a_server_that_never_answers_fails_the_connection_after_the_timeout() -> None:
     with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel completes the handshake; nobody answers
         port = silent.getsockname()[1]
-        engine = make_engine(f"postgresql+psycopg://user@127.0.0.1:{port}/jobs", connect_timeout_seconds=1)
+        url = f"postgresql+psycopg://user@127.0.0.1:{port}/jobs"
+        engine = engine_for(StoreSettings(database_url=url, database_connect_timeout_seconds=1))  # the setting
         started = time.monotonic()
         with pytest.raises(OperationalError, match="timeout"), engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -23,8 +24,7 @@ def test_a_server_that_never_answers_fails_the_connection_after_the_timeout() ->
         engine.dispose()
 
 
-def test_the_timeout_is_a_setting_and_a_urls_own_value_stands() -> None:
-    assert StoreSettings(database_connect_timeout_seconds=3).database_connect_timeout_seconds == 3
+def test_a_urls_own_connect_timeout_stands() -> None:
     with socket.create_server(("127.0.0.1", 0)) as silent:
         port = silent.getsockname()[1]
         engine = make_engine(f"postgresql+psycopg://user@127.0.0.1:{port}/jobs?connect_timeout=1",
