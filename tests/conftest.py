@@ -298,8 +298,10 @@ def new_job(sessions: sessionmaker[Session]) -> int:
         return create_job(session, parse_spec({"model": "torch_mlp"}))[0].id
 
 
-# Long enough to kill, stop or lose mid-run; short enough to finish in seconds.
-LONG_JOB = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 20, "max_steps": 1500, "log_every": 10,
+# Long enough to kill, stop or lose mid-run; short enough to finish in seconds. A NumPy MLP (at about the pace of
+# a torch MLP of batch 20): its worker and the forked child need no torch, whose import costs each worker seconds
+# of CPU (the torch path's faults are the same code: workers/worker.py does not know the kind).
+LONG_JOB = {"model": "numpy_mlp", "hidden_units": [64], "batch_size": 100, "max_steps": 1500, "log_every": 10,
             "eval_every": 1000, "checkpoint_every": 100, "device": "cpu"}  # fmt: skip
 
 

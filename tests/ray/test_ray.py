@@ -27,7 +27,7 @@ pytestmark = [
     pytest.mark.skipif(not only_loopback(), reason="needs a private network namespace: `make test-ray`"),
 ]
 
-TINY = {"model": "torch_mlp", "hidden_units": [16], "batch_size": 50, "max_steps": 60, "eval_every": 30,
+TINY = {"model": "numpy_mlp", "hidden_units": [16], "batch_size": 50, "max_steps": 60, "eval_every": 30,
         "preprocessing": "standardize"}  # fmt: skip
 LONG = {**TINY, "max_steps": 1_000_000, "eval_every": 1000, "log_every": 50, "checkpoint_every": 200}
 
@@ -82,8 +82,10 @@ def test_a_cluster_without_token_auth_is_refused(tmp_path: Path) -> None:
 
 def test_jobs_spread_over_both_nodes_gpu_jobs_go_to_the_gpu_node(ray_service: Service, cluster: RayCluster) -> None:
     with ray_service.client() as client:
-        # long enough that all three run at once: two fit on the head (2 CPUs), the third on the other node
-        ids = [client.post("/jobs", json={**TINY, "max_steps": 1500, "eval_every": 750}).json()["id"] for _ in range(3)]
+        # long enough that all three run at once (torch's: its import and pace): two fit on the head (2 CPUs), the
+        # third on the other node
+        spread = {**TINY, "model": "torch_mlp", "max_steps": 1500, "eval_every": 750}
+        ids = [client.post("/jobs", json=spread).json()["id"] for _ in range(3)]
         gpu = client.post("/jobs", json={**TINY, "gpus": 1, "cpus": 0.5}).json()["id"]
         too_big = client.post("/jobs", json={**TINY, "gpus": 2}).json()["id"]
         for job_id in [*ids, gpu]:
@@ -126,7 +128,9 @@ def test_a_killed_training_process_is_requeued_and_resumes_from_its_checkpoint(
     ray_service: Service, database_url: str
 ) -> None:
     with ray_service.client() as client:
-        job_id = client.post("/jobs", json={**LONG, "max_steps": 3000, "eval_every": 500}).json()["id"]
+        # torch's pace: still running when the test sees step 900 (a NumPy MLP of this size can end first)
+        spec = {**LONG, "model": "torch_mlp", "max_steps": 3000, "eval_every": 500}
+        job_id = client.post("/jobs", json=spec).json()["id"]
         deadline = time.monotonic() + 120
         while client.get(f"/jobs/{job_id}").json()["progress"]["step"] < 900:  # past its checkpoints at 200..800
             assert time.monotonic() < deadline

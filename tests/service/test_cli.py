@@ -18,7 +18,7 @@ from tests.conftest import Service, running_service, wait_for_status
 CLI = [sys.executable, "-m", "cli"]
 PING_SECONDS = 0.2
 # long enough to outlast many keep-alive pings: the first ping after an event once crashed `--watch`
-LONGER_THAN_PINGS = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 20, "max_steps": 3000,
+LONGER_THAN_PINGS = {"model": "numpy_mlp", "hidden_units": [64], "batch_size": 20, "max_steps": 3000,
                      "eval_every": 500, "log_every": 20}  # fmt: skip
 
 
@@ -65,7 +65,7 @@ def png_file(path: Path, color: tuple[int, int, int]) -> Path:
 
 
 def test_submit_watch_status_list_predict_plot(service: Service, tmp_path: Path) -> None:
-    spec = '{"model": "torch_mlp", "hidden_units": [16], "batch_size": 20, "max_steps": 60, "eval_every": 30}'
+    spec = '{"model": "numpy_mlp", "hidden_units": [16], "batch_size": 20, "max_steps": 60, "eval_every": 30}'
     submitted = run(service, "submit", spec, "--set", "name=from the cli", "--watch")
     assert submitted.returncode == 0, submitted.stderr
     assert "succeeded" in submitted.stdout and "test_accuracy" in submitted.stdout
@@ -87,13 +87,13 @@ def test_submit_watch_status_list_predict_plot(service: Service, tmp_path: Path)
 
 
 def test_a_failed_job_exits_non_zero_and_errors_name_the_field(service: Service) -> None:
-    failed = run(service, "submit", "--model", "torch_mlp", "--set", "dataset=nowhere", "--set", "max_steps=5",
+    failed = run(service, "submit", "--model", "numpy_mlp", "--set", "dataset=nowhere", "--set", "max_steps=5",
                  "--watch")  # fmt: skip
     assert failed.returncode == 1 and "failed" in failed.stdout
     refused = run(service, "submit", "-", stdin='{"model": "torch_mlp", "hidden_units": []}')
     assert refused.returncode == 1 and "422" in refused.stderr and "hidden_units" in refused.stderr
     with service.client() as client:
-        queued = client.post("/jobs", json={"model": "torch_mlp", "max_steps": 10**6, "eval_every": 10**5}).json()
+        queued = client.post("/jobs", json={"model": "numpy_mlp", "max_steps": 10**6, "eval_every": 10**5}).json()
         wait_for_status(client, queued["id"], {"running"})
     cancelled = run(service, "cancel", str(queued["id"]))
     assert cancelled.returncode == 0 and "cancel" in cancelled.stdout
@@ -102,7 +102,7 @@ def test_a_failed_job_exits_non_zero_and_errors_name_the_field(service: Service)
 
 
 def test_logs_download_delete_sweeps_and_report_commands(service: Service, tmp_path: Path) -> None:
-    tiny = {"model": "torch_mlp", "hidden_units": [16], "batch_size": 20, "max_steps": 40, "eval_every": 20}
+    tiny = {"model": "numpy_mlp", "hidden_units": [16], "batch_size": 20, "max_steps": 40, "eval_every": 20}
     job_id = run(service, "submit", json.dumps(tiny)).stdout.split()[1]
     followed = run(service, "logs", job_id, "--follow")  # from queued to the end, then it returns
     assert followed.returncode == 0, followed.stderr

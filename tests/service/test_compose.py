@@ -149,7 +149,7 @@ def test_each_service_command_runs_with_the_files_environment(
         with httpx.Client(base_url=url, timeout=10, headers=headers) as client, Receiver("") as receiver:
             hook = client.post("/webhooks", json={"url": receiver.url, "events": ["job.succeeded"]}).json()
             receiver.secret = hook["secret"]
-            spec = {"model": "torch_mlp", "hidden_units": [16], "max_steps": 20, "eval_every": 20,
+            spec = {"model": "numpy_mlp", "hidden_units": [16], "max_steps": 20, "eval_every": 20,
                     "batch_size": 50, "preprocessing": "standardize"}  # fmt: skip
             job = client.post("/jobs", json=spec).json()["id"]
             done = wait_for_status(client, job, {"succeeded", "failed"}, timeout=120)

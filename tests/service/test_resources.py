@@ -14,7 +14,7 @@ from store.engine import make_engine
 from store.tables import Executor, utcnow
 from tests.conftest import ROOT, Service, running_service, wait_for_status, wait_until
 
-TINY = {"model": "torch_mlp", "hidden_units": [16], "batch_size": 50, "max_steps": 30, "eval_every": 30,
+TINY = {"model": "numpy_mlp", "hidden_units": [16], "batch_size": 50, "max_steps": 30, "eval_every": 30,
         "preprocessing": "standardize"}  # fmt: skip
 
 

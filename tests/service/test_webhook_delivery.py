@@ -13,7 +13,7 @@ import pytest
 from harness.webhook_receiver import Receiver
 from tests.conftest import Service, running_service, wait_for_status, wait_until
 
-TINY_JOB = {"model": "torch_mlp", "hidden_units": [16], "max_steps": 20, "eval_every": 20, "batch_size": 50,
+TINY_JOB = {"model": "numpy_mlp", "hidden_units": [16], "max_steps": 20, "eval_every": 20, "batch_size": 50,
             "preprocessing": "standardize"}  # fmt: skip
 LEASE_SECONDS = 2.0  # a killed deliverer's delivery is taken over after this
 WEBHOOK_ENV = {"WEBHOOK_ALLOW_PRIVATE": "true", "WEBHOOK_RETRY_BASE_SECONDS": "0.2", "WEBHOOK_POLL_SECONDS": "0.1",
