@@ -69,9 +69,6 @@ class DispatcherSettings(WorkerSettings):
         "environment or image have at the same path.",
     )
     dispatch_seconds: float = Field(1.0, gt=0, description="How often the dispatcher reconciles and submits.")
-    stop_grace_seconds: float = Field(
-        15.0, ge=0, description="After a cancel, how long the job's own stop flag has before Ray stops it."
-    )
     logs_every_seconds: float = Field(5.0, gt=0, description="How often a running Ray job's logs are copied.")
 
 

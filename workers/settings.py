@@ -20,6 +20,12 @@ class WorkerSettings(StoreSettings):
     graceful_stop_seconds: float = Field(
         30.0, ge=0, description="After SIGTERM, how long a training process has to checkpoint before it is killed."
     )
+    stop_grace_seconds: float = Field(
+        15.0,
+        ge=0,
+        description="After a cancel, how long the job's training process has to act on it (it checks at every step) "
+        "before its executor stops it: the local worker kills it, the Ray dispatcher stops its Ray job.",
+    )
     stale_after_seconds: float = Field(
         30.0, description="A running job whose heartbeat is older than this lost its worker and is requeued."
     )

@@ -28,6 +28,7 @@ from models.kinds.common import SPEC_VERSION
 from models.training.precision import CPU_BF16_ENV, cpu_model, measure_in_subprocess
 from store.attempts import (
     Attempt,
+    AttemptState,
     claim_next,
     fail_attempt,
     hand_back,
@@ -213,19 +214,24 @@ class Worker:
             log.warning("job %s: logs not copied (%s)", attempt.job_id, type(exc).__name__)
 
     def _watch(self, attempt: Attempt, output: JobOutput) -> bool:
-        """Heartbeat until the child ends; returns True when it was killed for its timeout."""
+        """Heartbeat until the child ends; returns True when it was killed for its timeout. A cancel the child
+        has not acted on within `stop_grace_seconds` of the heartbeat that saw it (a child stopped, or stuck in
+        a call that never returns) kills it: the job is then cancelled (`_settle`), as the Ray executor does."""
         child = self.child
         assert child is not None
         timeout_s = retrying(lambda: self._timeout_of(attempt), f"job {attempt.job_id}: reading its timeout")
         started = last_beat = time.monotonic()
         stop_sent_at: float | None = None
+        cancel_seen_at: float | None = None
         while child.is_alive():
             child.join(timeout=0.5)
             now = time.monotonic()
             if now - last_beat >= self.settings.heartbeat_seconds:
                 try:
                     with self.sessions() as session:
-                        touch_heartbeat(session, attempt)
+                        state = touch_heartbeat(session, attempt)
+                    if state is AttemptState.cancel_requested and cancel_seen_at is None:
+                        cancel_seen_at = now
                     self._register()  # still alive while busy: queued jobs that fit it wait for it, no reason
                 except TRANSIENT as exc:  # the child buffers its points meanwhile; try again next beat
                     log.warning("job %s: heartbeat not written (%s)", attempt.job_id, type(exc).__name__)
@@ -235,6 +241,11 @@ class Worker:
                 _signal_child(child, signal.SIGKILL)
                 child.join()
                 return True
+            if cancel_seen_at is not None and now - cancel_seen_at > self.settings.stop_grace_seconds:
+                log.info("job %s: cancelled %.0f s ago and still training; its process is killed", attempt.job_id,
+                         now - cancel_seen_at)  # fmt: skip
+                _signal_child(child, signal.SIGKILL)
+                cancel_seen_at = float("inf")  # once
             if self.stopping.is_set():
                 stop_sent_at = stop_sent_at or now
                 if now - stop_sent_at > self.settings.graceful_stop_seconds:
@@ -253,8 +264,9 @@ class Worker:
             return find_job(session, attempt.job_id)
 
     def _settle(self, attempt: Attempt, exitcode: int | None, timed_out: bool) -> None:
-        """Whatever the child did not record: a stop we asked for is a hand-back, anything else a failure.
-        A job that is gone (it ended, and was deleted at once) is as good as cancelled: nothing to do."""
+        """Whatever the child did not record: a stop we asked for is a hand-back (a job whose cancel is pending
+        is cancelled by it), anything else a failure. A job that is gone (it ended, and was deleted at once) is as
+        good as cancelled: nothing to do."""
         try:
             job = retrying(lambda: self._read_job(attempt), f"job {attempt.job_id}: reading how it ended")
         except JobNotFound:
@@ -267,7 +279,7 @@ class Worker:
         if timed_out:
             message = f"timed out: the attempt ran longer than timeout_s={job.timeout_s}"
             retrying(lambda: fail_attempt(self.sessions, attempt, message), what)
-        elif self.stopping.is_set():
+        elif self.stopping.is_set() or job.cancel_requested:
             retrying(lambda: hand_back(self.sessions, attempt), what)
         else:
             retrying(lambda: fail_attempt(self.sessions, attempt, describe_exit(exitcode)), what)

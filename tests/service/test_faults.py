@@ -125,6 +125,28 @@ def test_second_sigint_stops_at_once_and_requeues(service: Service) -> None:
         assert back["status"] == "queued", back
 
 
+def test_a_cancel_the_training_process_cannot_act_on_is_enforced_after_the_grace(
+    service_without_worker: Service,
+) -> None:
+    """A child that cannot read its cancel flag (stopped here; stuck in a call that never returns, elsewhere) is
+    killed `STOP_GRACE_SECONDS` after the heartbeat that saw the cancel, and the job ends cancelled. It once
+    trained on until its timeout (the Ray executor already stopped such a job)."""
+    service = service_without_worker
+    service.env["STOP_GRACE_SECONDS"] = "1"  # past one more heartbeat (HEARTBEAT_SECONDS=1): the test runs past both
+    worker = service.start_worker("w")
+    with service.client() as client:
+        job = client.post("/jobs", json={**LONG_JOB, "max_steps": 10**6, "checkpoint_every": 10**6}).json()
+        wait_for_step(client, job["id"], 50)
+        (child,) = children_of(worker.pid)
+        os.kill(child, signal.SIGSTOP)
+        assert client.post(f"/jobs/{job['id']}/cancel").json()["status"] == "running"  # asked, not yet done
+        done = wait_for_status(client, job["id"], {"cancelled", "failed", "succeeded", "queued"}, timeout=30)
+        assert done["status"] == "cancelled", done
+        wait_for_exit(child, timeout=5)
+    assert worker.poll() is None  # the worker goes on
+    assert "still training; its process is killed" in (service.log_dir / "worker-w.log").read_text()
+
+
 def test_training_child_killed_by_a_signal_fails_the_job_and_worker_goes_on(service: Service) -> None:
     worker = service.processes[-1]
     with service.client() as client:
