@@ -1,14 +1,13 @@
 """`python -m workers.ray_dispatcher`: the Ray executor. Moves queued jobs, highest priority first, to
 a Ray cluster as Ray Jobs, and keeps the database the record of every job.
 
-Each pass (every DISPATCH_SECONDS):
-1. reads the cluster's nodes (what one job can get) and this dispatcher's submissions;
-2. reconciles every job it runs: heartbeats while its Ray job is pending or running, copies its
-   logs, stops it (after the job's own stop flag had its grace period) when cancelled or past its
-   `timeout_s`; a Ray job that ended without recording an outcome (node lost, process killed, out
-   of memory) is requeued with Ray's message until `max_attempts`, then failed with it;
-3. submits what the cluster can start now: the next queued job that fits, only while none of its
-   submissions is still pending, so priorities and timeouts keep their meaning.
+It runs the executor pass (`workers/executor.py`) every DISPATCH_SECONDS over `RayJobs`, its placement:
+what one job can get is the cluster's nodes less what its running jobs asked for; an attempt runs while
+its Ray job is pending or running; a cancel not acted on within STOP_GRACE_SECONDS, or `timeout_s`, stops
+the Ray job; a Ray job that ended without recording an outcome (node lost, process killed, out of memory)
+is requeued with Ray's message until `max_attempts`, then failed with it (`store/attempts.py::lose_attempt`);
+nothing more is submitted while one of its submissions is still pending, so priorities and timeouts keep
+their meaning.
 
 Submission ids are `cifar-jobs-<job>-<its creation time>-<attempt>`: a dispatcher that restarts finds
 its submissions by id, and a retried submit cannot start a second copy. The entrypoint is
@@ -22,33 +21,21 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
 from types import FrameType
 from typing import Any
 
 import httpx
 from pydantic import Field
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.kinds.common import SPEC_VERSION
-from store.attempts import (
-    Attempt,
-    claim_next,
-    fail_attempt,
-    hand_back,
-    lose_attempt,
-    record_placement,
-    touch_heartbeat,
-)
+from store.attempts import Attempt, hand_back, lose_attempt
 from store.engine import engine_for, make_session_factory
-from store.executors import register_executor, remove_executor
-from store.logs import save_log
+from store.executors import remove_executor
 from store.migrate import upgrade
-from store.tables import Job, JobStatus, utcnow
+from store.tables import Job
+from workers.executor import Capacity, ExecutorPass, Placed
 from workers.settings import WorkerSettings
 
 log = logging.getLogger("workers.ray_dispatcher")
@@ -114,74 +101,37 @@ def require_token_auth(address: str) -> None:
         raise SystemExit(f"the Ray cluster at {address} answers without a token: start it with RAY_AUTH_MODE=token")
 
 
-@dataclass(frozen=True)
-class Capacity:
-    """What the cluster can give one job now."""
+class RayJobs:
+    """The Ray placement: each attempt a Ray Job, found again by its submission id."""
 
-    gpus: float
-    cpus: float
-    largest_gpus: float  # on any one node, at all
-    largest_cpus: float
-
-
-class RayDispatcher:
-    def __init__(self, settings: DispatcherSettings) -> None:
+    def __init__(self, settings: DispatcherSettings, sessions: sessionmaker[Session]) -> None:
         from ray.job_submission import JobSubmissionClient
 
-        self.settings = settings
+        self.settings, self.sessions = settings, sessions
         self.address = settings.ray_address
         self.name = f"ray:{self.address}"
         self.client = JobSubmissionClient(self.address)
-        self.engine = engine_for(settings)
-        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
-        self.stopping = False
-        self._cancel_seen: dict[str, float] = {}
-        self._logs_copied: dict[str, float] = {}
-        self._final_logs: set[str] = set()  # ended submissions whose whole output is copied
+        self.submissions: dict[str, Any] = {}  # this pass's view of the cluster's jobs of ours, by submission id
+        self.sids: dict[Attempt, str] = {}
 
-    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.stopping = True  # Ray jobs run on without the dispatcher; the next one finds them by id
-
-    def run(self) -> None:
-        signal.signal(signal.SIGTERM, self.on_signal)
-        signal.signal(signal.SIGINT, self.on_signal)
-        upgrade(self.engine)
-        log.info("dispatching to the Ray cluster at %s", self.address)
-        try:
-            while not self.stopping:
-                try:
-                    self.run_once()
-                except Exception:  # the cluster or the database away for a moment: try again
-                    log.exception("dispatcher pass failed")
-                time.sleep(self.settings.dispatch_seconds)
-        finally:
-            with self.sessions() as session:
-                remove_executor(session, self.name)
-            self.engine.dispose()
-
-    def run_once(self) -> None:
-        submissions: dict[str, Any] = {
+    def refresh(self) -> None:
+        self.submissions = {
             job.submission_id: job
             for job in self.client.list_jobs()
             if job.submission_id is not None and job.submission_id.startswith(PREFIX)
         }
-        with self.sessions() as session:
-            running = list(session.scalars(select(Job).where(Job.status == JobStatus.running.value,
-                                                             Job.worker == self.name)))  # fmt: skip
-        capacity = self._capacity(running)
-        with self.sessions() as session:
-            register_executor(session, self.name, capacity.largest_gpus, capacity.largest_cpus, SPEC_VERSION)
-        for job in running:
-            self._reconcile(job, submissions)
-        for sid, submitted in submissions.items():  # ended after recording their outcome: their last output
-            if submitted.status.value not in ACTIVE and sid not in self._final_logs:
-                self._copy_logs(sid, _attempt_of(sid))
-                self._final_logs.add(sid)
-        if any(s.status.value == "PENDING" for s in submissions.values()):
-            return  # Ray could not place the last one yet: submit nothing more until it starts
-        self._submit_next(capacity)
 
-    def _capacity(self, running: list[Job]) -> Capacity:
+    def adopt(self, running: Sequence[Job]) -> list[Attempt]:
+        """Every submission of ours (a restarted dispatcher copies the last output of those that ended meanwhile),
+        and every job the store says it runs (claimed, perhaps never submitted)."""
+        for sid in self.submissions:
+            self.sids[_attempt_of(sid)] = sid
+        for job in running:
+            attempt = Attempt(job.id, job.attempts)
+            self.sids[attempt] = submission_id(job, attempt)
+        return list(self.sids)
+
+    def capacity(self, running: Sequence[Job]) -> Capacity:
         """The cluster's nodes less what this dispatcher's running jobs asked for."""
         from ray.util.state import list_nodes
 
@@ -199,91 +149,98 @@ class RayDispatcher:
             largest_cpus,
         )
 
-    def _submit_next(self, capacity: Capacity) -> None:
-        with self.sessions() as session:
-            attempt = claim_next(
-                session, self.name, capacity.gpus, capacity.cpus, SPEC_VERSION, self.settings.quota_running_jobs
-            )
-        if attempt is not None:
-            self._submit(attempt)
+    def ready(self) -> bool:
+        """Ray could not place the last one yet: submit nothing more until it starts (priorities and timeouts
+        keep their meaning)."""
+        return not any(s.status.value == "PENDING" for s in self.submissions.values())
 
-    def _submit(self, attempt: Attempt) -> None:
-        with self.sessions() as session:
-            job = session.get(Job, attempt.job_id)
-            assert job is not None
-            gpus, cpus, sid = job.gpus, job.cpus, submission_id(job, attempt)
+    def state(self, attempt: Attempt) -> Placed:
+        submitted = self.submissions.get(self.sids.get(attempt, ""))
+        if submitted is None:
+            return Placed.absent
+        return Placed.running if submitted.status.value in ACTIVE else Placed.ended
+
+    def place(self, job: Job, attempt: Attempt) -> None:
+        sid = self.sids[attempt] = submission_id(job, attempt)
         env = entrypoint_env(os.environ)  # noqa: TID251  (the settings a Ray job gets, passed on)
         try:
             self.client.submit_job(
                 entrypoint=f"{self.settings.ray_python} -m workers.run_attempt {attempt.job_id} {attempt.number}",
                 submission_id=sid,
-                entrypoint_num_cpus=cpus,
-                entrypoint_num_gpus=gpus,
+                entrypoint_num_cpus=job.cpus,
+                entrypoint_num_gpus=job.gpus,
                 metadata={"cifar_jobs_job": str(attempt.job_id), "attempt": str(attempt.number)},
                 runtime_env={"env_vars": env},
             )
             log.info("job %s attempt %s submitted as %s (%g GPUs, %g CPUs)", attempt.job_id, attempt.number, sid,
-                     gpus, cpus)  # fmt: skip
+                     job.gpus, job.cpus)  # fmt: skip
         except RuntimeError as exc:
             if "already exists" in str(exc):
                 return  # submitted before this dispatcher restarted
             log.warning("job %s: submission refused (%s); back to the queue", attempt.job_id, str(exc)[:300])
             hand_back(self.sessions, attempt)
 
-    def _reconcile(self, job: Job, submissions: dict[str, Any]) -> None:
-        attempt = Attempt(job.id, job.attempts)
-        sid = submission_id(job, attempt)
-        submitted = submissions.get(sid)
-        if submitted is None:  # claimed, then this dispatcher stopped before it submitted
-            self._submit(attempt)
-            return
-        status = submitted.status.value
-        now = time.monotonic()
-        if status in ACTIVE:
-            with self.sessions() as session:
-                touch_heartbeat(session, attempt)
-                node = submitted.driver_node_id
-                if node and (job.placement or {}).get("node") != node:
-                    record_placement(session, attempt, {"node": node, "ray_submission_id": sid})
-            if now - self._logs_copied.get(sid, 0.0) >= self.settings.logs_every_seconds:
-                self._copy_logs(sid, attempt)
-            self._stop_if_asked(job, attempt, sid, now)
-            return
-        self._copy_logs(sid, attempt)  # ended: whatever it printed, then how it ended if it did not say
-        self._final_logs.add(sid)
-        message = f"the Ray job {sid} ended {status} without recording a result: {submitted.message or ''}".strip()
+    def where(self, attempt: Attempt) -> dict[str, Any] | None:
+        sid = self.sids[attempt]
+        node = self.submissions[sid].driver_node_id
+        return {"node": node, "ray_submission_id": sid} if node else None
+
+    def output(self, attempt: Attempt, job: Job) -> tuple[str, bool] | None:
+        sid = self.sids[attempt]
+        if submission_id(job, attempt) != sid:  # another database's job of the same id
+            return None
+        try:
+            return self.client.get_job_logs(sid), False
+        except RuntimeError:
+            return None
+
+    def output_not_saved(self, attempt: Attempt) -> None:
+        pass  # the whole output is read again next time
+
+    def halt(self, attempt: Attempt) -> None:
+        self.client.stop_job(self.sids[attempt])
+
+    def settle(self, attempt: Attempt, job: Job) -> None:
+        sid = self.sids[attempt]
+        submitted = self.submissions[sid]
+        message = f"the Ray job {sid} ended {submitted.status.value} without recording a result: " \
+                  f"{submitted.message or ''}".strip()  # fmt: skip
         outcome = lose_attempt(self.sessions, attempt, message)
         if outcome is not None:
             log.warning("job %s: %s; %s", job.id, message, outcome)
 
-    def _stop_if_asked(self, job: Job, attempt: Attempt, sid: str, now: float) -> None:
-        timeout = job.timeout_s
-        if (
-            timeout is not None
-            and job.started_at is not None
-            and utcnow() - job.started_at > timedelta(seconds=timeout)
-        ):
-            fail_attempt(self.sessions, attempt, f"timed out: the attempt ran longer than timeout_s={timeout}")
-            self.client.stop_job(sid)
-            return
-        if job.cancel_requested:
-            first = self._cancel_seen.setdefault(sid, now)
-            if now - first >= self.settings.stop_grace_seconds:
-                log.info("job %s: cancelled %.0f s ago and still running; Ray stops it", job.id, now - first)
-                self.client.stop_job(sid)
+    def forget(self, attempt: Attempt) -> None:
+        self.sids.pop(attempt, None)
 
-    def _copy_logs(self, sid: str, attempt: Attempt) -> None:
-        with self.sessions() as session:
-            job = session.get(Job, attempt.job_id)
-            if job is None or submission_id(job, attempt) != sid:  # deleted, or another database's job
-                return
+
+class RayDispatcher:
+    def __init__(self, settings: DispatcherSettings) -> None:
+        self.settings = settings
+        self.engine = engine_for(settings)
+        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self.placement = RayJobs(settings, self.sessions)
+        self.executor = ExecutorPass(self.placement, self.sessions, settings, settings.logs_every_seconds)
+        self.stopping = False
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True  # Ray jobs run on without the dispatcher; the next one finds them by id
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self.on_signal)
+        signal.signal(signal.SIGINT, self.on_signal)
+        upgrade(self.engine)
+        log.info("dispatching to the Ray cluster at %s", self.settings.ray_address)
         try:
-            text = self.client.get_job_logs(sid)
-        except RuntimeError:
-            return
-        with self.sessions() as session:
-            save_log(session, attempt.job_id, attempt.number, text)
-        self._logs_copied[sid] = time.monotonic()
+            while not self.stopping:
+                try:
+                    self.executor.run_once()
+                except Exception:  # the cluster or the database away for a moment: try again
+                    log.exception("dispatcher pass failed")
+                time.sleep(self.settings.dispatch_seconds)
+        finally:
+            with self.sessions() as session:
+                remove_executor(session, self.placement.name)
+            self.engine.dispose()
 
 
 def main() -> None:

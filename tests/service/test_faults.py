@@ -144,7 +144,7 @@ def test_a_cancel_the_training_process_cannot_act_on_is_enforced_after_the_grace
         assert done["status"] == "cancelled", done
         wait_for_exit(child, timeout=5)
     assert worker.poll() is None  # the worker goes on
-    assert "still training; its process is killed" in (service.log_dir / "worker-w.log").read_text()
+    assert "s ago and still running; w stops it" in (service.log_dir / "worker-w.log").read_text()
 
 
 def test_training_child_killed_by_a_signal_fails_the_job_and_worker_goes_on(service: Service) -> None:

@@ -3,6 +3,7 @@ and a training process that ends on its own just as the worker gives up waiting 
 
 import multiprocessing
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from models.kinds import parse_spec
 from store.attempts import Attempt, claim_next, succeed_attempt
 from store.jobs import create_job, delete_job
 from store.logs import read_log
+from workers.executor import Watched
 from workers.output import JobOutput
 from workers.settings import WorkerSettings
 from workers.worker import Worker
@@ -33,24 +35,33 @@ def running_attempt(sessions: sessionmaker[Session]) -> Attempt:
     return attempt
 
 
+def _ended(code: int) -> multiprocessing.process.BaseProcess:
+    process = CONTEXT.Process(target=sys.exit, args=(code,))
+    process.start()
+    process.join()
+    return process
+
+
 def test_a_job_deleted_right_after_it_succeeded_is_left_alone(
     engine: Engine, sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    """The child recorded success, the user deleted the job at once, then the worker copied the child's
-    last output and settled: that once died on the logs' foreign key (and stayed down under compose)."""
+    """The child recorded success, the user deleted the job at once, then the worker's pass found the child ended,
+    copied its last output and settled: that once died on the logs' foreign key (and stayed down under compose)."""
     attempt = running_attempt(sessions)
-    output = JobOutput(tmp_path / "out.log")
-    output.path.write_text("step 1400/1400: test loss 1.5 accuracy 0.49\n")
+    worker = worker_for(engine, tmp_path)
+    placement = worker.placement
+    placement.attempt, placement.child = attempt, _ended(0)
+    placement.out = JobOutput(tmp_path / "out.log")
+    placement.out.path.write_text("step 1400/1400: test loss 1.5 accuracy 0.49\n")
+    worker.executor.placed[attempt] = Watched()
     assert succeed_attempt(sessions, attempt, {"test_accuracy": 0.49}, 1400, b"model")
     with sessions() as session:
         delete_job(session, attempt.job_id)
-    worker = worker_for(engine, tmp_path)
     try:
-        worker._copy_output(attempt, output)  # nothing to copy into: no error
-        worker._settle(attempt, exitcode=0, timed_out=False)
+        worker.executor.run_once(claim=False)  # nothing to copy into, nothing to settle: no error
         with sessions() as session:
             assert read_log(session, attempt.job_id, None) is None
-        assert worker._timeout_of(attempt) is None
+        assert not worker.executor.placed and placement.ready()  # it takes the next job
     finally:
         worker.engine.dispose()
 
@@ -65,18 +76,25 @@ def test_the_stop_deadline_passing_as_the_child_ends_on_its_own_is_no_crash(
 ) -> None:
     """SIGTERM to the worker, the child slow to stop: past `graceful_stop_seconds` it is killed. When the
     child ended (and was reaped) just before that kill, the worker once died of ProcessLookupError."""
-    attempt = running_attempt(sessions)
     worker = worker_for(engine, tmp_path, graceful_stop_seconds=0.05, heartbeat_seconds=3600)
+    placement = worker.placement
+    worker.stopping.set()
+
+    def stop_as_the_worker_does() -> None:
+        assert placement.child is not None
+        while placement.child.is_alive():  # the worker's loop while it stops: wait, then kill when overdue
+            worker._wait(1.0)
+            placement.kill_when_overdue(time.monotonic())
+
     try:
-        worker.child = CONTEXT.Process(target=_slow_to_stop, args=(0.7,))  # ends between two 0.5 s waits
-        worker.child.start()
-        worker.stopping.set()
+        placement.child = CONTEXT.Process(target=_slow_to_stop, args=(0.7,))  # ends between two 0.5 s waits
+        placement.child.start()
         started = time.monotonic()
-        assert worker._watch(attempt, JobOutput(tmp_path / "out.log")) is False
-        assert worker.child.exitcode == 0 and time.monotonic() - started < 5  # it ended by itself, not killed
-        worker.child = CONTEXT.Process(target=_slow_to_stop, args=(60,))  # one that never stops: killed
-        worker.child.start()
-        assert worker._watch(attempt, JobOutput(tmp_path / "out.log")) is False
-        assert worker.child.exitcode == -signal.SIGKILL
+        stop_as_the_worker_does()
+        assert placement.child.exitcode == 0 and time.monotonic() - started < 5  # it ended by itself, not killed
+        placement.child, placement.stop_sent_at = CONTEXT.Process(target=_slow_to_stop, args=(60,)), None
+        placement.child.start()  # one that never stops: killed
+        stop_as_the_worker_does()
+        assert placement.child.exitcode == -signal.SIGKILL
     finally:
         worker.engine.dispose()

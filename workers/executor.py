@@ -1,0 +1,258 @@
+"""The executor seam: the pass every executor runs, whatever runs its attempts.
+
+An executor is a loop of `ExecutorPass.run_once` over a `Placement`, which is where its attempts run: a
+process forked per attempt (`workers/worker.py`), a Ray job (`workers/ray_dispatcher.py`); a Kubernetes pod
+or a Slurm job is one more `Placement`. Every attempt runs `workers/child.py::run_attempt`, which records its
+points, checkpoints and outcome itself; each pass does what the attempt's process cannot:
+
+1. register the executor (its row in `executors`: what one job can get there) and hand back jobs whose
+   executor stopped heartbeating, both every `heartbeat_seconds`;
+2. reconcile each attempt it placed: while it runs, heartbeat it, record where it runs, copy its output
+   now and then, fail it once past its job's `timeout_s`, and stop it when a cancel was not acted on within
+   `stop_grace_seconds`; once it ended, copy its last output and settle what it did not record (the
+   placement says how: hand it back, requeue it, fail it);
+3. claim the next queued job that fits what is free now (`store/attempts.py::claim_next`) and place it.
+"""
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.kinds.common import SPEC_VERSION
+from store.attempts import Attempt, claim_next, fail_attempt, record_placement, requeue_stale_jobs, touch_heartbeat
+from store.executors import register_executor
+from store.logs import save_log
+from store.tables import Job, JobStatus, utcnow
+from workers.retry import TRANSIENT
+from workers.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What an executor can give: one more job now, and one job at all (registered: `GET /jobs/{id}` tells a
+    job that fits no executor why it waits)."""
+
+    gpus: float
+    cpus: float
+    largest_gpus: float
+    largest_cpus: float
+
+
+class Placed(Enum):
+    """Where an attempt's process stands, as its placement sees it."""
+
+    running = "running"
+    ended = "ended"
+    absent = "absent"  # never placed (claimed, then its executor stopped before placing it)
+
+
+class Placement(Protocol):
+    """Where an executor's attempts run. A new executor is one of these and a loop calling `run_once`."""
+
+    name: str  # the executor's name, stored on the jobs it runs (`jobs.worker`)
+
+    def refresh(self) -> None:
+        """Once at the start of each pass: read what the placements' state comes from."""
+
+    def adopt(self, running: Sequence[Job]) -> Iterable[Attempt]:
+        """At the first pass: the attempts placed before this executor started (`running`: the jobs the store
+        says it runs), to reconcile as its own."""
+
+    def capacity(self, running: Sequence[Job]) -> Capacity:
+        """What is free, given the jobs it runs."""
+
+    def ready(self) -> bool:
+        """Whether it would place one more attempt now (a forked child already running, a Ray job still
+        pending: not yet)."""
+
+    def state(self, attempt: Attempt) -> Placed: ...
+
+    def place(self, job: Job, attempt: Attempt) -> None:
+        """Start the attempt's process (`workers/child.py::run_attempt`)."""
+
+    def where(self, attempt: Attempt) -> dict[str, Any] | None:
+        """Where it runs, for `jobs.placement`; None: nothing to record."""
+
+    def output(self, attempt: Attempt, job: Job) -> tuple[str, bool] | None:
+        """(its output so far, the newest part of it; whether older output was left out), or None when
+        there is nothing new."""
+
+    def output_not_saved(self, attempt: Attempt) -> None:
+        """The last `output` could not be stored: give it again next time."""
+
+    def halt(self, attempt: Attempt) -> None:
+        """Stop its process now (its job failed for its timeout, or a cancel was not acted on)."""
+
+    def settle(self, attempt: Attempt, job: Job) -> None:
+        """Its process ended without recording how: hand the job back, requeue it or fail it."""
+
+    def forget(self, attempt: Attempt) -> None:
+        """It ended and is settled: drop what was kept for it."""
+
+
+@dataclass
+class Watched:
+    """What a pass remembers of one placed attempt between passes."""
+
+    beat_at: float = float("-inf")
+    output_at: float = float("-inf")
+    cancel_seen_at: float | None = None
+    halted: bool = False
+
+
+class ExecutorPass:
+    def __init__(
+        self, placement: Placement, sessions: sessionmaker[Session], settings: WorkerSettings, output_every: float
+    ) -> None:
+        self.placement, self.sessions, self.settings = placement, sessions, settings
+        self.output_every = output_every
+        self.placed: dict[Attempt, Watched] = {}
+        self._adopted = False
+        self._registered: tuple[float, float, float] = (float("-inf"), -1.0, -1.0)  # when, largest GPUs, CPUs
+
+    @property
+    def name(self) -> str:
+        return self.placement.name
+
+    def run_once(self, claim: bool = True) -> Attempt | None:
+        """One pass; the attempt it placed, if any. Database outages in one attempt's reconciling are logged and
+        retried at the next pass; elsewhere they are the caller's to wait out."""
+        placement = self.placement
+        placement.refresh()
+        now = time.monotonic()
+        if not self._adopted:
+            with self.sessions() as session:
+                ours = session.scalars(
+                    select(Job).where(Job.status == JobStatus.running.value, Job.worker == self.name)
+                )
+                for attempt in placement.adopt(list(ours)):
+                    self.placed.setdefault(attempt, Watched())
+            self._adopted = True
+        jobs = self._jobs([attempt.job_id for attempt in self.placed])
+        running = [job for attempt in self.placed if (job := jobs.get(attempt.job_id)) and self._runs(job, attempt)]
+        capacity = placement.capacity(running)
+        self._register(capacity, now)
+        for attempt, watched in list(self.placed.items()):
+            try:
+                self._reconcile(attempt, watched, jobs.get(attempt.job_id), now)
+            except TRANSIENT as exc:
+                log.warning("%s: job %s not reconciled (%s); again next pass", self.name, attempt.job_id,
+                            type(exc).__name__)  # fmt: skip
+        if not claim or not placement.ready():
+            return None
+        with self.sessions() as session:
+            claimed = claim_next(session, self.name, capacity.gpus, capacity.cpus, SPEC_VERSION,
+                                 self.settings.quota_running_jobs)  # fmt: skip
+            job = session.get(Job, claimed.job_id) if claimed is not None else None
+        if claimed is None or job is None:
+            return None
+        self.placed[claimed] = Watched(beat_at=now, output_at=now)
+        placement.place(job, claimed)
+        return claimed
+
+    def _jobs(self, ids: list[int]) -> dict[int, Job]:
+        if not ids:
+            return {}
+        with self.sessions() as session:
+            return {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(ids)))}
+
+    def _register(self, capacity: Capacity, now: float) -> None:
+        """Every heartbeat, or sooner when what one job can get there changed; stale jobs are handed back then."""
+        last_at, gpus, cpus = self._registered
+        largest = (capacity.largest_gpus, capacity.largest_cpus)
+        if now - last_at < self.settings.heartbeat_seconds and largest == (gpus, cpus):
+            return
+        with self.sessions() as session:
+            register_executor(session, self.name, *largest, SPEC_VERSION)
+        self._registered = (now, *largest)
+        stale_before = utcnow() - timedelta(seconds=self.settings.stale_after_seconds)
+        with self.sessions() as session:
+            requeued, failed = requeue_stale_jobs(session, stale_before)
+        for job_id in requeued:
+            log.warning("job %s lost its executor (no heartbeat): back in the queue", job_id)
+        for job_id in failed:
+            log.warning("job %s lost its executor on its last allowed attempt: failed", job_id)
+
+    def _runs(self, job: Job, attempt: Attempt) -> bool:
+        """The job is running this attempt, under this executor."""
+        return job.status == JobStatus.running.value and job.attempts == attempt.number and job.worker == self.name
+
+    def _reconcile(self, attempt: Attempt, watched: Watched, job: Job | None, now: float) -> None:
+        ours = job is not None and self._runs(job, attempt)
+        state = self.placement.state(attempt)
+        if state is Placed.absent:
+            if ours:
+                assert job is not None
+                self.placement.place(job, attempt)  # claimed, then its executor stopped before it placed it
+            else:
+                del self.placed[attempt]
+            return
+        if state is Placed.running:
+            if ours:
+                assert job is not None
+                self._watch(attempt, watched, job, now)
+            return  # otherwise it recorded its end (or lost its job) and its process is on its way out
+        if job is not None:  # ended: its last output, then what it did not record
+            self._copy_output(attempt, job)
+            if ours:
+                self.placement.settle(attempt, job)
+            else:
+                log.info("%s: job %s %s", self.name, job.id, job.status)
+        self.placement.forget(attempt)
+        del self.placed[attempt]
+
+    def _watch(self, attempt: Attempt, watched: Watched, job: Job, now: float) -> None:
+        if now - watched.beat_at >= self.settings.heartbeat_seconds:
+            with self.sessions() as session:
+                touch_heartbeat(session, attempt)
+                where = self.placement.where(attempt)
+                if where is not None and job.placement != where:
+                    record_placement(session, attempt, where)
+            watched.beat_at = now
+        if now - watched.output_at >= self.output_every:
+            self._copy_output(attempt, job)
+            watched.output_at = now
+        if watched.halted:
+            return
+        timeout = job.timeout_s
+        if (
+            timeout is not None
+            and job.started_at is not None
+            and utcnow() - job.started_at > timedelta(seconds=timeout)
+        ):
+            fail_attempt(self.sessions, attempt, f"timed out: the attempt ran longer than timeout_s={timeout}")
+            self._halt(attempt, watched)
+            return
+        if job.cancel_requested:
+            watched.cancel_seen_at = watched.cancel_seen_at or now
+            if now - watched.cancel_seen_at > self.settings.stop_grace_seconds:
+                log.info("job %s: cancelled %.0f s ago and still running; %s stops it", job.id,
+                         now - watched.cancel_seen_at, self.name)  # fmt: skip
+                self._halt(attempt, watched)
+
+    def _halt(self, attempt: Attempt, watched: Watched) -> None:
+        self.placement.halt(attempt)
+        watched.halted = True
+
+    def _copy_output(self, attempt: Attempt, job: Job) -> None:
+        """The attempt's output so far into the job's logs (a database outage skips one copy)."""
+        got = self.placement.output(attempt, job)
+        if got is None:
+            return
+        text, truncated = got
+        try:
+            with self.sessions() as session:
+                if not save_log(session, attempt.job_id, attempt.number, text, truncated):
+                    log.info("job %s was deleted after it ended: its output goes with it", attempt.job_id)
+        except TRANSIENT as exc:
+            self.placement.output_not_saved(attempt)
+            log.warning("job %s: logs not copied (%s)", attempt.job_id, type(exc).__name__)
