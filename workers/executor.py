@@ -107,6 +107,7 @@ class Watched:
     output_at: float = float("-inf")
     cancel_seen_at: float | None = None
     halted: bool = False
+    where: dict[str, Any] | None = None  # as last recorded
 
 
 class ExecutorPass:
@@ -117,6 +118,8 @@ class ExecutorPass:
         self.output_every = output_every
         self.placed: dict[Attempt, Watched] = {}
         self._adopted = False
+        self._jobs: dict[int, Job] = {}  # the placed attempts' jobs as last read
+        self._jobs_read_at = float("-inf")
         self._registered: tuple[float, float, float] = (float("-inf"), -1.0, -1.0)  # when, largest GPUs, CPUs
 
     @property
@@ -137,13 +140,14 @@ class ExecutorPass:
                 for attempt in placement.adopt(list(ours)):
                     self.placed.setdefault(attempt, Watched())
             self._adopted = True
-        jobs = self._jobs([attempt.job_id for attempt in self.placed])
+        states = {attempt: placement.state(attempt) for attempt in self.placed}
+        jobs = self._read_jobs(states, now)
         running = [job for attempt in self.placed if (job := jobs.get(attempt.job_id)) and self._runs(job, attempt)]
         capacity = placement.capacity(running)
         self._register(capacity, now)
         for attempt, watched in list(self.placed.items()):
             try:
-                self._reconcile(attempt, watched, jobs.get(attempt.job_id), now)
+                self._reconcile(attempt, states[attempt], watched, jobs.get(attempt.job_id), now)
             except TRANSIENT as exc:
                 log.warning("%s: job %s not reconciled (%s); again next pass", self.name, attempt.job_id,
                             type(exc).__name__)  # fmt: skip
@@ -156,14 +160,24 @@ class ExecutorPass:
         if claimed is None or job is None:
             return None
         self.placed[claimed] = Watched(beat_at=now, output_at=now)
+        self._jobs[job.id] = job
         placement.place(job, claimed)
         return claimed
 
-    def _jobs(self, ids: list[int]) -> dict[int, Job]:
-        if not ids:
-            return {}
-        with self.sessions() as session:
-            return {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(ids)))}
+    def _read_jobs(self, states: dict[Attempt, Placed], now: float) -> dict[int, Job]:
+        """The placed attempts' jobs, read every heartbeat (for cancels and timeouts), and at once when an
+        attempt's process ended or is not placed (to settle it against its job as it is now)."""
+        ids = [attempt.job_id for attempt in states]
+        due = now - self._jobs_read_at >= self.settings.heartbeat_seconds
+        if not due and all(state is Placed.running for state in states.values()):
+            return self._jobs
+        if ids:
+            with self.sessions() as session:
+                self._jobs = {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(ids)))}
+        else:
+            self._jobs = {}
+        self._jobs_read_at = now
+        return self._jobs
 
     def _register(self, capacity: Capacity, now: float) -> None:
         """Every heartbeat, or sooner when what one job can get there changed; stale jobs are handed back then."""
@@ -186,9 +200,8 @@ class ExecutorPass:
         """The job is running this attempt, under this executor."""
         return job.status == JobStatus.running.value and job.attempts == attempt.number and job.worker == self.name
 
-    def _reconcile(self, attempt: Attempt, watched: Watched, job: Job | None, now: float) -> None:
+    def _reconcile(self, attempt: Attempt, state: Placed, watched: Watched, job: Job | None, now: float) -> None:
         ours = job is not None and self._runs(job, attempt)
-        state = self.placement.state(attempt)
         if state is Placed.absent:
             if ours:
                 assert job is not None
@@ -211,12 +224,14 @@ class ExecutorPass:
         del self.placed[attempt]
 
     def _watch(self, attempt: Attempt, watched: Watched, job: Job, now: float) -> None:
+        where = self.placement.where(attempt)
+        if where is not None and where != watched.where:  # as soon as it is known (a short job may end first)
+            with self.sessions() as session:
+                record_placement(session, attempt, where)
+            watched.where = where
         if now - watched.beat_at >= self.settings.heartbeat_seconds:
             with self.sessions() as session:
                 touch_heartbeat(session, attempt)
-                where = self.placement.where(attempt)
-                if where is not None and job.placement != where:
-                    record_placement(session, attempt, where)
             watched.beat_at = now
         if now - watched.output_at >= self.output_every:
             self._copy_output(attempt, job)

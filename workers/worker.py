@@ -90,7 +90,8 @@ class ForkedChild:
         self.child: multiprocessing.process.BaseProcess | None = None
         self.attempt: Attempt | None = None
         self.out: JobOutput | None = None
-        self.stop_sent_at: float | None = None
+        self.stop_sent_at: float | None = None  # when the worker's stop reached the child
+        self.stop_repeated = False
 
     def refresh(self) -> None:
         pass
@@ -143,16 +144,17 @@ class ForkedChild:
     def forget(self, attempt: Attempt) -> None:
         if self.out is not None:
             self.out.remove()
-        self.child, self.attempt, self.out, self.stop_sent_at = None, None, None, None
+        self.child, self.attempt, self.out, self.stop_sent_at, self.stop_repeated = None, None, None, None, False
 
     def kill_when_overdue(self, now: float) -> None:
-        """The worker is stopping: past `graceful_stop_seconds` a child that did not stop is killed. (A child
-        forked after the stop signal arrived hears of it here first.)"""
+        """The worker is stopping: past `graceful_stop_seconds` after its SIGTERM, a child that did not stop is
+        killed."""
         if self.child is None:
             return
-        if self.stop_sent_at is None:
-            self.stop_sent_at = now
+        if not self.stop_repeated:  # once more, for a child forked (or not yet started) when the signal came
             _signal_child(self.child, signal.SIGTERM)
+            self.stop_repeated = True
+        self.stop_sent_at = self.stop_sent_at or now
         if now - self.stop_sent_at > self.settings.graceful_stop_seconds:
             _signal_child(self.child, signal.SIGKILL)  # it may have ended meanwhile: then nothing
 
@@ -181,7 +183,9 @@ class Worker:
         log.info("worker %s: %s received; the running job checkpoints and goes back to the queue",
                  self.name, signal.Signals(signum).name)  # fmt: skip
         self.stopping.set()
-        _signal_child(child, signal.SIGTERM)
+        if child is not None:
+            self.placement.stop_sent_at = time.monotonic()
+            _signal_child(child, signal.SIGTERM)
 
     def _cpu_verdict(self) -> bool:
         cpu = cpu_model()
