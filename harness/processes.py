@@ -4,13 +4,31 @@ used."""
 import os
 import signal
 import subprocess
+import sys
 import time
+import warnings
 from pathlib import Path
+
+
+class SlowStop(UserWarning):
+    """A process we started outlasted its time after SIGTERM and was killed. Shown in the run's warnings summary
+    (pyproject.toml: not an error) with what each of its threads was doing, so that a stop that hangs once in a
+    loaded CI run can be read afterwards."""
+
+
+def threads_of(pid: int) -> str:
+    """What a Python process's threads are doing (`py-spy dump`; a few lines when it cannot say)."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    try:
+        dumped = subprocess.run([str(py_spy), "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"(no stack: {exc})"
+    return (dumped.stdout or dumped.stderr)[-4000:]
 
 
 def stop_processes(procs: list["subprocess.Popen[bytes]"], timeout: float = 15) -> None:
     """Stop processes we started (and their children), all at once: each group gets SIGTERM, then SIGKILL if it
-    is still there `timeout` seconds later."""
+    is still there `timeout` seconds later (a `SlowStop` warning says where it was)."""
     for proc in procs:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -19,8 +37,11 @@ def stop_processes(procs: list["subprocess.Popen[bytes]"], timeout: float = 15) 
         try:
             proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
+            where = threads_of(proc.pid)
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            warnings.warn(SlowStop(f"{proc.args!r} (pid {proc.pid}) was still running {timeout:g} s after its SIGTERM "
+                                   f"and was killed; its threads then:\n{where}"), stacklevel=2)  # fmt: skip
 
 
 def cpu_seconds(pid: int) -> float:

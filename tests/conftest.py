@@ -300,7 +300,7 @@ def new_job(sessions: sessionmaker[Session]) -> int:
 
 # Long enough to kill, stop or lose mid-run; short enough to finish in seconds. A NumPy MLP (at about the pace of
 # a torch MLP of batch 20): its worker and the forked child need no torch, whose import costs each worker seconds
-# of CPU (the torch path's faults are the same code: workers/worker.py does not know the kind).
+# of CPU (how a worker meets kills, stops and outages does not depend on the kind it trains).
 LONG_JOB = {"model": "numpy_mlp", "hidden_units": [64], "batch_size": 100, "max_steps": 1500, "log_every": 10,
             "eval_every": 1000, "checkpoint_every": 100, "device": "cpu"}  # fmt: skip
 
