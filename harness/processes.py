@@ -26,9 +26,10 @@ def threads_of(pid: int) -> str:
     return (dumped.stdout or dumped.stderr)[-4000:]
 
 
-def stop_processes(procs: list["subprocess.Popen[bytes]"], timeout: float = 15) -> None:
+def stop_processes(procs: list["subprocess.Popen[bytes]"], timeout: float = 15, report_slow: bool = True) -> None:
     """Stop processes we started (and their children), all at once: each group gets SIGTERM, then SIGKILL if it
-    is still there `timeout` seconds later (a `SlowStop` warning says where it was)."""
+    is still there `timeout` seconds later (a `SlowStop` warning says where it was, unless `report_slow` is off:
+    for processes known to be slow to stop)."""
     for proc in procs:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -37,11 +38,14 @@ def stop_processes(procs: list["subprocess.Popen[bytes]"], timeout: float = 15) 
         try:
             proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            where = threads_of(proc.pid)
+            where = threads_of(proc.pid) if report_slow else ""
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            warnings.warn(SlowStop(f"{proc.args!r} (pid {proc.pid}) was still running {timeout:g} s after its SIGTERM "
-                                   f"and was killed; its threads then:\n{where}"), stacklevel=2)  # fmt: skip
+            if report_slow:
+                message = (
+                    f"{proc.args!r} (pid {proc.pid}) was still running {timeout:g} s after its SIGTERM and was killed"
+                )
+                warnings.warn(SlowStop(f"{message}; its threads then:\n{where}"), stacklevel=2)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -57,7 +57,7 @@ class RayCluster:
     def stop(self, grace_seconds: float = 5) -> None:
         """SIGTERM to each node's process group, SIGKILL to what is left after `grace_seconds` (a head told to
         stop can take over 30 s to close its dashboard; the cluster is thrown away, so nothing is lost)."""
-        stop_processes(list(reversed(self.nodes)), grace_seconds)
+        stop_processes(list(reversed(self.nodes)), grace_seconds, report_slow=False)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
 
