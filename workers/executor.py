@@ -180,7 +180,7 @@ class ExecutorPass:
         return self._jobs
 
     def _register(self, capacity: Capacity, now: float) -> None:
-        """Every heartbeat, or sooner when what one job can get there changed; stale jobs are handed back then."""
+        """Every heartbeat, or sooner when what one job can get there changed."""
         last_at, gpus, cpus = self._registered
         largest = (capacity.largest_gpus, capacity.largest_cpus)
         if now - last_at < self.settings.heartbeat_seconds and largest == (gpus, cpus):
@@ -188,6 +188,10 @@ class ExecutorPass:
         with self.sessions() as session:
             register_executor(session, self.name, *largest, SPEC_VERSION)
         self._registered = (now, *largest)
+        self._hand_back_stale_jobs()
+
+    def _hand_back_stale_jobs(self) -> None:
+        """Running jobs whose executor stopped heartbeating (checked as often as this one registers)."""
         stale_before = utcnow() - timedelta(seconds=self.settings.stale_after_seconds)
         with self.sessions() as session:
             requeued, failed = requeue_stale_jobs(session, stale_before)
