@@ -3,6 +3,7 @@ service alone (no test tools, no Ray: 0.6 GB less), Ray comes with EXECUTOR=ray,
 
 import os
 import subprocess
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -21,17 +22,37 @@ def test_make_serve_installs_what_serving_needs() -> None:
 def test_ray_comes_with_executor_ray_and_with_the_tests() -> None:
     assert installs("serve", EXECUTOR="ray") == ["-q -e .", "-q -e '.[ray]'"]
     assert installs("ray") == ["-q -e .", "-q -e '.[ray]'"]
-    assert installs("test-sqlite") == ["-q --no-compile -e '.[test,ray]'"]  # one pip run (then compileall)
+    bootstrap, everything = installs("test-sqlite")  # uv, then one run of it for everything
+    assert bootstrap == "-q 'uv>=0.9,<1'" and everything.endswith("-e '.[test,ray]'")
 
 
-def test_the_test_install_byte_compiles_everything_after_pip() -> None:
-    """pip compiles on one core, so the test install compiles afterwards on all of them; without .pyc files every
-    process would compile torch again where PYTHONDONTWRITEBYTECODE is set."""
-    plan = subprocess.run(["make", "-n", "-B", "test-sqlite"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          check=True).stdout.splitlines()  # fmt: skip
-    pip = next(i for i, line in enumerate(plan) if "pip install" in line)
-    compiles = [i for i, line in enumerate(plan) if "-m compileall" in line and ".venv/lib" in line]
-    assert compiles and compiles[0] > pip and "-j 0" in plan[compiles[0]]
+def test_the_test_install_byte_compiles_and_takes_its_packages_where_pip_would(tmp_path: Path) -> None:
+    """uv compiles on every core (without .pyc files every process would compile torch again where
+    PYTHONDONTWRITEBYTECODE is set), and installs from the indexes, links and constraints pip is configured with."""
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("torch<=2.14.1\n")
+    settings = {"PIP_EXTRA_INDEX_URL": "https://example.org/whl/cpu", "PIP_FIND_LINKS": str(tmp_path),
+                "PIP_CONSTRAINT": str(constraints)}  # fmt: skip
+    _, everything = installs("test-sqlite", **settings)
+    words = everything.split()
+    assert "--compile-bytecode" in words and "--index-strategy" in words
+    for option, value in [("--extra-index-url", "https://example.org/whl/cpu"), ("--find-links", str(tmp_path)),
+                          ("--constraint", str(constraints))]:  # fmt: skip
+        assert value in [words[i + 1] for i, word in enumerate(words) if word == option], option
+
+
+def test_make_test_installs_the_missing_system_packages_in_one_apt_run() -> None:
+    """Two apt-get runs at once would collide; one run for all the missing ones also updates its lists once."""
+
+    def plan(**has: str) -> str:
+        return subprocess.run(["make", "-s", "system-packages", "APT_INSTALL=echo apt-get install",
+                               *(f"HAS_{package}={found}" for package, found in has.items())], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, check=True).stdout  # fmt: skip
+
+    found = {"postgresql": "false", "chromium": "true", "docker-compose": "false"}
+    assert plan(**found).strip() == "apt-get install postgresql docker-compose"
+    nothing = plan(**dict.fromkeys(found, "true"))
+    assert nothing == ""
 
 
 def test_make_data_unpacks_an_archive_into_the_data_dir() -> None:
