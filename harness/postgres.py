@@ -1,5 +1,9 @@
 """A throwaway PostgreSQL server for the tests: its own data folder, loopback only, stopped at the end.
 
+The data folder is in memory (/dev/shm) where there is room: each test's database is a copy of a migrated
+template, and 180 copies took 24.7 s on disk, 3.2 s in memory with the file-copy strategy (which on disk was
+slower still: 38.5 s).
+
 Uses Debian's `postgresql` package (.ci/run installs it). The server runs as the `postgres` user
 when the tests run as root, since PostgreSQL refuses to run as root.
 """
@@ -27,11 +31,25 @@ def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
+# In memory when /dev/shm has this much room (180 test databases took 2.2 GB; a run's two servers hold about that)
+MEMORY_NEEDED = 6 * 1024**3
+
+
+def _data_parent() -> str | None:
+    """Where the data folder goes: /dev/shm (memory) when it has room, else the usual temporary folder."""
+    try:
+        roomy = shutil.disk_usage("/dev/shm").free >= MEMORY_NEEDED and os.access("/dev/shm", os.W_OK)
+    except OSError:
+        return None
+    return "/dev/shm" if roomy else None
+
+
 @dataclass
 class PostgresServer:
     base: Path
     port: int
     counter: int = 0
+    in_memory: bool = False
 
     @property
     def admin_dsn(self) -> str:
@@ -42,7 +60,9 @@ class PostgresServer:
         nobody may be connected to)."""
         self.counter += 1
         name = f"test_{os.getpid()}_{self.counter}"
-        copied = f' TEMPLATE "{template}"' if template else ""
+        # in memory, copying the files beats logging every page of the copy (WAL_LOG, the default); on disk not
+        strategy = " STRATEGY FILE_COPY" if self.in_memory else ""
+        copied = f' TEMPLATE "{template}"{strategy}' if template else ""
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"{copied}')
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
@@ -62,7 +82,8 @@ class PostgresServer:
 
 def start_postgres(port: int) -> PostgresServer:
     bindir = _bindir()
-    base = Path(tempfile.mkdtemp(prefix="cifar-jobs-pg-"))
+    parent = _data_parent()
+    base = Path(tempfile.mkdtemp(prefix="cifar-jobs-pg-", dir=parent))
     base.chmod(0o755)
     if os.geteuid() == 0:
         user = pwd.getpwnam("postgres")
@@ -73,4 +94,4 @@ def start_postgres(port: int) -> PostgresServer:
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300"
     subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"),
                                  "-w", "start"]), check=True, capture_output=True)  # fmt: skip
-    return PostgresServer(base, port)
+    return PostgresServer(base, port, in_memory=parent is not None)

@@ -11,41 +11,63 @@ from pathlib import Path
 
 
 class SlowStop(UserWarning):
-    """A process we started outlasted its time after SIGTERM and was killed. Shown in the run's warnings summary
-    (pyproject.toml: not an error) with what each of its threads was doing, so that a stop that hangs once in a
-    loaded CI run can be read afterwards."""
+    """A process we started took long to stop after SIGTERM (`slow_after` seconds), or outlasted its time and was
+    killed. Shown in the run's warnings summary (pyproject.toml: not an error) with what each of its threads was
+    doing, so that a stop that drags once in a loaded CI run can be read afterwards."""
 
 
 def threads_of(pid: int) -> str:
-    """What a Python process's threads are doing (`py-spy dump`; a few lines when it cannot say)."""
+    """What a Python process's threads, and its children's, are doing (`py-spy dump`; a few lines when it cannot
+    say)."""
     py_spy = Path(sys.executable).with_name("py-spy")
     try:
-        dumped = subprocess.run([str(py_spy), "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=20)
+        dumped = subprocess.run(
+            [str(py_spy), "dump", "--subprocesses", "--pid", str(pid)], capture_output=True, text=True, timeout=20
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"(no stack: {exc})"
-    return (dumped.stdout or dumped.stderr)[-4000:]
+    return (dumped.stdout or dumped.stderr)[-8000:]
 
 
-def stop_processes(procs: list["subprocess.Popen[bytes]"], timeout: float = 15, report_slow: bool = True) -> None:
+def stop_processes(
+    procs: list["subprocess.Popen[bytes]"], timeout: float = 15, report_slow: bool = True, slow_after: float = 5
+) -> None:
     """Stop processes we started (and their children), all at once: each group gets SIGTERM, then SIGKILL if it
-    is still there `timeout` seconds later (a `SlowStop` warning says where it was, unless `report_slow` is off:
-    for processes known to be slow to stop)."""
+    is still there `timeout` seconds later. A process still there `slow_after` seconds after its SIGTERM is
+    reported with a `SlowStop` warning saying where its threads were then, whether it stopped later or was
+    killed (unless `report_slow` is off: for processes known to be slow to stop)."""
     for proc in procs:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
+    sent, read_at = time.monotonic(), min(slow_after, timeout)
     for proc in procs:
+        where = _wait_or_read_threads(proc, sent + read_at) if report_slow else None
         try:
-            proc.wait(max(0.0, deadline - time.monotonic()))
+            proc.wait(max(0.0, sent + timeout - time.monotonic()))
         except subprocess.TimeoutExpired:
-            where = threads_of(proc.pid) if report_slow else ""
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            if report_slow:
+            if where is not None:
                 message = (
                     f"{proc.args!r} (pid {proc.pid}) was still running {timeout:g} s after its SIGTERM and was killed"
                 )
-                warnings.warn(SlowStop(f"{message}; its threads then:\n{where}"), stacklevel=2)
+                warnings.warn(
+                    SlowStop(f"{message}; its threads {read_at:g} s after the SIGTERM:\n{where}"), stacklevel=2
+                )
+            continue
+        if where is not None:
+            took = time.monotonic() - sent
+            message = f"{proc.args!r} (pid {proc.pid}) took {took:.1f} s to stop after its SIGTERM"
+            warnings.warn(SlowStop(f"{message}; its threads {read_at:g} s after the SIGTERM:\n{where}"), stacklevel=2)
+
+
+def _wait_or_read_threads(proc: "subprocess.Popen[bytes]", until: float) -> str | None:
+    """None when the process ended by `until`; else what its threads are doing now."""
+    try:
+        proc.wait(max(0.0, until - time.monotonic()))
+        return None
+    except subprocess.TimeoutExpired:
+        return threads_of(proc.pid)
 
 
 def cpu_seconds(pid: int) -> float:
