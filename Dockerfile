@@ -10,6 +10,7 @@ COPY store store
 COPY sweeps sweeps
 COPY webhooks webhooks
 COPY supervision supervision
+COPY specs specs
 COPY migrations migrations
 COPY cli cli
 COPY alembic.ini ./

@@ -55,7 +55,7 @@ data:
 
 # The same checks run as pre-commit hooks (.pre-commit-config.yaml): formatting, lint, strict types
 # everywhere, and the import contract of pyproject.toml (which package may import which).
-PY_DIRS := app workers store models migrations cli harness tests bench sweeps webhooks supervision
+PY_DIRS := app workers store models specs migrations cli harness tests bench sweeps webhooks supervision
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff format --check $(PY_DIRS)
 	$(VENV)/bin/ruff check $(PY_DIRS)

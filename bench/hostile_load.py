@@ -75,7 +75,7 @@ def cpu_model() -> str:
 def store_long_curve(database_url: str) -> int:
     """A finished (cancelled) job with 100,000 train and 1,000 test points, written through the store."""
     # imported here: the pollers' process (which imports this module) stays a light client, without torch
-    from models.kinds import parse_spec
+    from specs import parse_job_spec
     from store.attempts import cancel_attempt, claim_next
     from store.engine import make_engine, make_session_factory
     from store.jobs import create_job
@@ -84,7 +84,7 @@ def store_long_curve(database_url: str) -> int:
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     with sessions() as session:
-        create_job(session, parse_spec(LONG_CURVE))
+        create_job(session, parse_job_spec(LONG_CURVE))
         attempt = claim_next(session, "bench")
     assert attempt is not None
     points = [(step, "train", 1.0 / step, 0.5) for step in range(10, 1_000_001, 10)]

@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 from bench.hostile_load import cpu_model
 from harness.net import free_port, wait_until_up
 from harness.postgres import start_postgres
-from models.kinds import parse_spec
 from models.kinds.common import SPEC_VERSION
+from specs import parse_job_spec
 from store.attempts import claim_next
 from store.engine import make_engine, make_session_factory
 from store.executors import register_executor
@@ -46,7 +46,7 @@ from store.tables import Role
 from store.users import create_user
 
 USERS, JOBS = 100, 10_000
-SPEC = parse_spec({"model": "numpy_mlp", "max_steps": 5})
+SPEC = parse_job_spec({"model": "numpy_mlp", "max_steps": 5})
 RUNNING_CAP = StoreSettings().quota_running_jobs  # as a worker claims: each claim checks the owner's cap
 
 

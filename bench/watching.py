@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.browser import browser_session
 from harness.net import free_port, wait_until_up
-from models.kinds import parse_spec
+from specs import parse_job_spec
 from store.attempts import claim_next
 from store.engine import make_engine, make_session_factory
 from store.jobs import create_job
@@ -62,7 +62,7 @@ def start_api(folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
 
 def new_running_job(sessions: Any, spec: dict[str, Any]) -> int:
     with sessions() as session:
-        job, _ = create_job(session, parse_spec(spec))
+        job, _ = create_job(session, parse_job_spec(spec))
         attempt = claim_next(session, "bench")
         assert attempt is not None and attempt.job_id == job.id
         return job.id

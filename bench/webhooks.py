@@ -32,8 +32,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from harness.webhook_receiver import Receiver
-from models.kinds import parse_spec
 from models.training.precision import cpu_model
+from specs import parse_job_spec
 from store.attempts import claim_next, succeed_attempt
 from store.engine import make_engine, make_session_factory
 from store.jobs import create_job
@@ -59,7 +59,7 @@ def start_deliverer(database: str, folder: Path, extra: dict[str, str], log_name
 
 def end_jobs(sessions: sessionmaker[Session], count: int) -> dict[int, float]:
     """`count` jobs created, claimed and succeeded through the store, as a worker ends them; id -> end time."""
-    spec = parse_spec({"model": "torch_mlp", "max_steps": 10})
+    spec = parse_job_spec({"model": "torch_mlp", "max_steps": 10})
     ended = {}
     for _ in range(count):
         with sessions() as session:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from bench.hostile_load import cpu_model
 from bench.watching import long_job, start_api
 from harness.browser import browser_session
-from models.kinds import parse_spec
+from specs import parse_job_spec
 from store.engine import make_engine, make_session_factory
 from store.jobs import create_job
 from store.migrate import upgrade
@@ -49,7 +49,7 @@ def store_jobs(sessions: Any) -> None:
             spec = {"model": "torch_mlp", "name": f"run {i}", "learning_rate": RATES[i % 4],
                     "optimizer": ("sgd", "adam")[i % 2], "hidden_units": SHAPES[i % 3],
                     "batch_size": (100, 200)[i % 2]}  # fmt: skip
-            job, _ = create_job(session, parse_spec(spec))
+            job, _ = create_job(session, parse_job_spec(spec))
             if i % 10 < 7:
                 metrics = {"test_accuracy": 0.3 + (i % 97) / 400, "best_test_accuracy": 0.35 + (i % 97) / 400,
                            "train_loss": 1.5 - (i % 89) / 100, "steps_per_second": 100 + i % 50}  # fmt: skip

@@ -153,13 +153,14 @@ def claim_next(
 
 @dataclass(frozen=True)
 class AttemptStart:
-    """What an attempt needs to run: the stored spec, the checkpoint to resume from (if any), and the alert rules
-    that fired on an earlier attempt (they do not fire again)."""
+    """What an attempt needs to run: the stored spec, the checkpoint to resume from (if any), the alert rules
+    that fired on an earlier attempt (they do not fire again), and the CPU cores it was placed with."""
 
     spec: dict[str, Any]
     checkpoint: bytes | None
     checkpoint_step: int
     alerts_fired: frozenset[int] = frozenset()
+    cpus: float = 1.0
 
 
 def start_attempt(sessions: sessionmaker[Session], attempt: Attempt) -> AttemptStart:
@@ -178,7 +179,7 @@ def start_attempt(sessions: sessionmaker[Session], attempt: Attempt) -> AttemptS
         step, checkpoint = (found[0].step, found[1]) if found else (0, None)
         delete_points_after(session, attempt.job_id, step)
         session.commit()
-    return AttemptStart(spec, checkpoint, step, fired)
+    return AttemptStart(spec, checkpoint, step, fired, job.cpus)
 
 
 def record_progress(

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from store.tables import DeliveryStatus, JobEvent, JobStatus, Webhook, WebhookDelivery, utcnow
 
 STATUS_KINDS = {f"job.{status.value}" for status in JobStatus}  # what `transition` writes for each move
+EVALUATED = "job.evaluated"  # a job's test evaluations, written with its points (no webhook can subscribe to it)
 
 
 def record_event(
@@ -90,6 +91,11 @@ def _delivery(webhook_id: int, event_id: int, job_id: int | None, now: datetime)
         "created_at": now,
         "attempt_log": [],
     }
+
+
+def newest_event_id(session: Session) -> int:
+    """The id of the newest event written so far (0: none)."""
+    return session.scalar(select(func.max(JobEvent.id))) or 0
 
 
 def events_after(session: Session, after_id: int, limit: int, job_id: int | None = None) -> list[JobEvent]:

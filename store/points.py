@@ -5,16 +5,21 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from store.outbox import EVALUATED, record_event
 from store.tables import MetricPoint
 
 PointRow = tuple[int, str, float, float]  # step, split, loss, accuracy
 
 
 def add_points(session: Session, job_id: int, points: Iterable[PointRow]) -> None:
-    """Insert points in one statement. No commit."""
+    """Insert points in one statement; when they hold evaluations (test points), one `job.evaluated` event with
+    their steps too, in the same transaction (the sweep driver reads it). No commit."""
     rows = [{"job_id": job_id, "step": s, "split": sp, "loss": lo, "accuracy": acc} for s, sp, lo, acc in points]
     if rows:
         session.execute(insert(MetricPoint), rows)
+    evaluated = [row["step"] for row in rows if row["split"] == "test"]
+    if evaluated:
+        record_event(session, EVALUATED, {"job_id": job_id, "steps": evaluated}, job_id=job_id)
 
 
 def read_points(session: Session, job_id: int, since: int | None = None) -> Sequence[PointRow]:

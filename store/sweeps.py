@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from store.errors import JobFinished, StoreError
 from store.jobs import OwnedBy, SubmittedSpec, new_job, request_cancel
-from store.outbox import record_event
-from store.tables import Job, JobStatus, MetricPoint, Sweep, SweepStatus, SweepTrial, utcnow
+from store.outbox import EVALUATED, record_event
+from store.tables import Job, JobEvent, JobStatus, MetricPoint, Sweep, SweepStatus, SweepTrial, utcnow
 from store.transitions import FINISHED
 
 
@@ -55,6 +55,19 @@ def list_sweeps(session: Session, limit: int, offset: int, owned_by: OwnedBy | N
 
 def running_sweep_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Sweep.id).where(Sweep.status == SweepStatus.running.value).order_by(Sweep.id)))
+
+
+def sweeps_evaluated(session: Session, after_id: int, through_id: int) -> set[int]:
+    """The sweeps with a trial whose job evaluated (a `job.evaluated` event) with an event id in
+    (`after_id`, `through_id`]."""
+    return set(
+        session.scalars(
+            select(SweepTrial.sweep_id)
+            .join(JobEvent, JobEvent.job_id == SweepTrial.job_id)
+            .where(JobEvent.id > after_id, JobEvent.id <= through_id, JobEvent.kind == EVALUATED)
+            .distinct()
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -356,14 +356,15 @@ class CpuPrecisionVerdict(Base):
 class JobEvent(Base):
     """The outbox: one row for everything that happened (a job's status change, a sweep's end, an alert), written
     in the same transaction as the change itself, with an increasing id. Whatever reacts to what happened
-    (webhook deliveries, event streams) reads it from an id, so nothing is missed across restarts. A job's
-    events stay when the job is deleted (a delivery may still be owed for them)."""
+    (webhook deliveries, event streams, the sweep driver) reads it from an id, so nothing is missed across
+    restarts. A job's events stay when the job is deleted (a delivery may still be owed for them)."""
 
     __tablename__ = "job_events"
     __table_args__ = (Index("ix_job_events_job_id_id", "job_id", "id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(40))  # job.<status>, job.alert, sweep.finished, webhook.test
+    # job.<status>, job.alert, job.evaluated, sweep.finished, webhook.test
+    kind: Mapped[str] = mapped_column(String(40))
     job_id: Mapped[int | None] = mapped_column(Integer)
     sweep_id: Mapped[int | None] = mapped_column(Integer)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)

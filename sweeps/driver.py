@@ -2,7 +2,9 @@
 creates trials up to `max_concurrent`, and finishes a sweep whose trials have all ended.
 
 Every pass starts from the database alone, so a driver can stop and start (or two can run) at any
-time: a trial and its job are created in one transaction, and a trial number exists at most once.
+time: a trial and its job are created in one transaction, and a trial number exists at most once. Which sweeps
+have new evaluations to show is read from the job-events outbox (`job.evaluated`, written with the points) from
+the id the last pass read through; the first pass, and every `RESYNC_EVERY_PASSES`-th, looks at every sweep.
 """
 
 import logging
@@ -11,7 +13,8 @@ from collections.abc import Callable
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.kinds import job_spec_adapter
+from specs import job_spec_adapter
+from store.outbox import newest_event_id
 from store.sweeps import (
     TrialView,
     add_trial,
@@ -22,6 +25,7 @@ from store.sweeps import (
     request_early_stop,
     running_sweep_ids,
     sweep_trials,
+    sweeps_evaluated,
 )
 from store.tables import JobStatus, SweepStatus
 from sweeps import search
@@ -32,6 +36,10 @@ log = logging.getLogger(__name__)
 # the study), so a sweep whose proposals are refused cannot take the driver from the others.
 MAX_NEW_TRIALS_PER_PASS = 4
 MAX_REFUSED_IN_A_ROW = 20  # then the sweep fails, saying why: its search space proposes no runnable job
+# A pass reads every running sweep's evaluations this often, not only those the outbox told of: an event whose
+# transaction took its id before another's but committed after the driver had read past that one is seen then
+# (a resync, as controllers that watch a change feed do). With SWEEP_INTERVAL_SECONDS of 1: every 30 s.
+RESYNC_EVERY_PASSES = 30
 # Whether the sweep's owner (None: nobody's) may have one more job queued now; no: the trial waits for a later pass.
 RoomInQueue = Callable[[Session, int | None], bool]
 
@@ -40,24 +48,50 @@ def _always(_session: Session, _owner_id: int | None) -> bool:
     return True
 
 
-def advance_all(sessions: sessionmaker[Session], room_in_queue: RoomInQueue = _always) -> None:
-    """One pass over every running sweep."""
+class EvaluationNews:
+    """Which running sweeps have trials that evaluated since the last pass, read from the job-events outbox from
+    the id the last pass read through: only those have evaluations to show the pruner. One per driver."""
+
+    def __init__(self, resync_every_passes: int = RESYNC_EVERY_PASSES) -> None:
+        self.read_through: int | None = None  # None: nothing read yet; the next pass looks at every sweep
+        self.resync_every_passes = resync_every_passes
+        self._passes_since_resync = 0
+
+    def sweeps_to_prune(self, session: Session, running: list[int]) -> set[int]:
+        newest = newest_event_id(session)
+        if self.read_through is None or self._passes_since_resync + 1 >= self.resync_every_passes:
+            found, self._passes_since_resync = set(running), 0
+        else:
+            found = sweeps_evaluated(session, self.read_through, newest) & set(running)
+            self._passes_since_resync += 1
+        self.read_through = newest
+        return found
+
+
+def advance_all(
+    sessions: sessionmaker[Session], room_in_queue: RoomInQueue = _always, news: EvaluationNews | None = None
+) -> None:
+    """One pass over every running sweep (with `news`: the evaluations of those it names; without: of all)."""
     with sessions() as session:
         sweep_ids = running_sweep_ids(session)
+        to_prune = set(sweep_ids) if news is None else news.sweeps_to_prune(session, sweep_ids)
     for sweep_id in sweep_ids:
         try:
-            advance(sessions, sweep_id, room_in_queue)
+            advance(sessions, sweep_id, room_in_queue, prune=sweep_id in to_prune)
         except Exception:  # one broken sweep must not stop the others
             log.exception("sweep %s: the driver's pass failed", sweep_id)
 
 
-def advance(sessions: sessionmaker[Session], sweep_id: int, room_in_queue: RoomInQueue = _always) -> None:
+def advance(
+    sessions: sessionmaker[Session], sweep_id: int, room_in_queue: RoomInQueue = _always, prune: bool = True
+) -> None:
+    """Move one sweep on: show its new evaluations to the pruner (when `prune`), then create trials."""
     with sessions() as session:
         sweep = find_sweep(session, sweep_id)
         if sweep.status != SweepStatus.running:
             return
         spec = SweepSpec.model_validate(sweep.spec)
-        if spec.early_stopping is not None:
+        if spec.early_stopping is not None and prune:
             _show_new_evaluations(session, spec, sweep_id)
         owner_id = sweep.owner_id
         _create_trials(session, spec, sweep_id, sweep.name, lambda: room_in_queue(session, owner_id))

@@ -11,8 +11,9 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError, model_validator
 
-from models.kinds import KINDS, job_spec_adapter
+from models.kinds import KINDS
 from models.kinds.common import NO_CONTROL_CHARACTERS
+from specs import job_fields, job_spec_adapter
 
 MAX_TRIALS = 500
 MAX_CHOICES = 100
@@ -132,7 +133,7 @@ class SweepSpec(BaseModel):
     @model_validator(mode="after")
     def _check_against_the_kind(self) -> "SweepSpec":
         base = self._base = self._parsed_base()
-        kind_fields = KINDS[base["model"]].spec.model_fields
+        kind_fields = job_fields(base["model"])
         for field, dimension in self.search.items():
             where = f"search.{field}"
             if field in NOT_SEARCHABLE:
@@ -194,7 +195,7 @@ class SweepSpec(BaseModel):
 
 
 def _is_integer(base: dict[str, Any], field: str) -> bool:
-    annotation = KINDS[base["model"]].spec.model_fields[field].annotation
+    annotation = job_fields(base["model"])[field].annotation
     return annotation is int or (int in get_args(annotation) and bool not in get_args(annotation))
 
 

@@ -39,9 +39,9 @@ from harness.postgres import PostgresServer, start_postgres
 from harness.processes import stop_processes
 from models.artifacts import ModelArtifact, pack_model
 from models.data.preprocessing import fit_normalization
-from models.kinds import parse_spec
 from models.kinds.numpy_mlp import build
 from models.training.precision import CPU_BF16_ENV, bf16_is_fast_on_cpu
+from specs import parse_job_spec
 from store.attempts import claim_next, succeed_attempt
 from store.engine import make_engine, make_session_factory
 from store.jobs import create_job
@@ -279,7 +279,7 @@ def with_secret_files(environment: dict[str, str], folder: Path, secrets: dict[s
 def store_succeeded_job(sessions: sessionmaker[Session], test_accuracy: float) -> int:
     """A succeeded numpy_mlp job with a real (untrained) model, written through the store: for what needs
     a model without training one."""
-    spec = parse_spec({"model": "numpy_mlp", "hidden_units": [8]})
+    spec = parse_job_spec({"model": "numpy_mlp", "hidden_units": [8]})
     weights = build(spec, 10).state_dict()  # type: ignore[arg-type]
     images = np.random.default_rng(0).integers(0, 256, (20, 3, 32, 32), dtype=np.uint8)
     norm = fit_normalization("assignment", images)
@@ -295,7 +295,7 @@ def store_succeeded_job(sessions: sessionmaker[Session], test_accuracy: float) -
 def new_job(sessions: sessionmaker[Session]) -> int:
     """A queued torch_mlp job with the assignment's defaults, through the store; its id."""
     with sessions() as session:
-        return create_job(session, parse_spec({"model": "torch_mlp"}))[0].id
+        return create_job(session, parse_job_spec({"model": "torch_mlp"}))[0].id
 
 
 # Long enough to kill, stop or lose mid-run; short enough to finish in seconds. A NumPy MLP (at about the pace of

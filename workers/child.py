@@ -159,7 +159,7 @@ def _train(
         spec = parse_spec(start.spec)
         reporter.max_steps = spec.max_steps
         reporter.watch_alerts(spec.alerts, start.alerts_fired)
-        reporter.sample_system(spec.cpus, settings.system_metrics_seconds)
+        reporter.sample_system(start.cpus, settings.system_metrics_seconds)
         log.info("job %s, attempt %s: %s on %s, %s steps of %s images", attempt.job_id, attempt.number, spec.model,
                  spec.dataset, f"{spec.max_steps:,}", spec.batch_size)  # fmt: skip
         guard_training_memory(settings.training_memory_limit_mb, spec.device)

@@ -9,7 +9,8 @@ import re
 from typing import Any
 
 from app.plumbing.refusals import InvalidField
-from models.kinds import KINDS, default_spec
+from models.kinds import KINDS
+from specs import default_job_spec
 from store.jobs import NEWEST_FIRST, OPERATORS, JobCondition, JobOrder, ValueKind
 
 COLUMNS: dict[str, ValueKind] = {"id": "number", "name": "text", "status": "text", "model": "text"}
@@ -34,7 +35,7 @@ def _spec_fields() -> dict[str, ValueKind | None]:
     """Every field of some kind's spec -> how its values compare (by its default)."""
     fields: dict[str, ValueKind | None] = {}
     for kind in KINDS:
-        for field, value in default_spec(kind).items():
+        for field, value in default_job_spec(kind).items():
             if field not in COLUMNS and fields.get(field) is None:
                 fields[field] = _kind_of(value)
     return fields

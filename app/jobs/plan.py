@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.jobs.schemas import PlanPublic
-from models.kinds import JobSpec
 from models.plan import BYTES_PER_VALUE, CIFAR_TEST_IMAGES, OPTIMIZER_STATES, Probe, cost, probe
 from models.training.curve import Cadence
+from specs import JobSpec
 from store.executors import alive_since, waiting_reason
 from store.jobs import RUN_FIELDS, new_job
 from store.tables import Executor, Job, JobStatus

@@ -30,8 +30,9 @@ from app.plumbing.error_schemas import ErrorMessage
 from app.plumbing.permissions import owned_by
 from app.plumbing.refusals import InvalidField
 from app.users.quotas import check_submission
-from models.kinds import KINDS, JobSpec, default_spec
+from models.kinds import KINDS
 from models.kinds.common import NO_CONTROL_CHARACTERS
+from specs import JobSpec, default_job_spec
 from store.artifacts import model_chunks, model_info, verify_model
 from store.jobs import JobFilter, annotate_job, create_job, delete_job, request_cancel
 from store.logs import read_log
@@ -316,4 +317,4 @@ def get_logs(
 def get_model_kinds() -> ModelKindsPublic:
     """Every model kind with its defaults: the spec a job of that kind runs when it gives only `model`
     (what the page compares a job's spec with, to mark the fields it chose)."""
-    return ModelKindsPublic(models=[ModelKindPublic(model=kind, defaults=default_spec(kind)) for kind in KINDS])
+    return ModelKindsPublic(models=[ModelKindPublic(model=kind, defaults=default_job_spec(kind)) for kind in KINDS])

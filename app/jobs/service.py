@@ -4,7 +4,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.jobs.schemas import JobPublic, JobsPublic
 from app.plumbing.refusals import InvalidField
-from models.kinds import JobSpec, architecture_mismatch
+from models.kinds import architecture_mismatch
+from specs import JobSpec
 from store.artifacts import artifact_infos, model_info, verify_model
 from store.errors import ArtifactCorrupt, JobNotFound, NoModel
 from store.executors import alive_since, waiting_reason

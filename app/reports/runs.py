@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.data.weights_files import imagenet_weights_present
-from models.kinds import JobSpec, parse_spec
+from specs import JobSpec, parse_job_spec
 from store.jobs import OwnedBy, create_job, training_identity
 from store.tables import Job, JobStatus
 
@@ -103,14 +103,14 @@ def with_todays_defaults(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec with the defaults of today's fields filled in (a job stored before a field existed ran
     with its default); a spec of fields that no longer exist stays as it is (it matches no run of today's)."""
     try:
-        return parse_spec(spec).model_dump(mode="json")
+        return parse_job_spec(spec).model_dump(mode="json")
     except ValidationError:
         return spec
 
 
 def full_spec(run: ReportRun) -> JobSpec:
     label = f"report figure {run.figure}" if run.in_report else f"report, beyond its figures ({run.section})"
-    return parse_spec({**run.spec, "name": f"{label}: {run.title}"})
+    return parse_job_spec({**run.spec, "name": f"{label}: {run.title}"})
 
 
 # a succeeded job first, then one still on its way, newest first among equals: the jobs a submission reuses

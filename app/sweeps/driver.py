@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from prometheus_client import Counter
 from sqlalchemy.orm import Session, sessionmaker
 
-from sweeps.driver import RoomInQueue, advance_all
+from sweeps.driver import EvaluationNews, RoomInQueue, advance_all
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ class SweepDriver:
         self.room_in_queue = room_in_queue  # the owner's queued_jobs quota holds trials back too
         self.interval_seconds = interval_seconds
         self.passes = passes  # Prometheus: an operator (or a test) sees the driver is alive
+        self.news = EvaluationNews()  # which sweeps evaluated since the last pass (the outbox, from an id)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
@@ -41,7 +42,7 @@ class SweepDriver:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                await run_in_threadpool(advance_all, self.sessions, self.room_in_queue)
+                await run_in_threadpool(advance_all, self.sessions, self.room_in_queue, self.news)
             except Exception:  # the database away for a moment: try again next time
                 log.exception("the sweep driver's pass failed")
             self.passes.inc()

@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session
 
 from app.jobs.plan import Prober, live_executors, plan_and_speed
 from app.sweeps.schemas import SweepPlanPublic
-from models.kinds import parse_spec
+from specs import parse_job_spec
 from sweeps.budget import budget
 from sweeps.spec import SweepSpec
 
@@ -14,7 +14,7 @@ def sweep_plan(
     session: Session, spec: SweepSpec, prober: Prober, alive_seconds: float, use_probe: bool
 ) -> SweepPlanPublic:
     base = spec.base_spec()
-    trial_plan, speed = plan_and_speed(session, parse_spec(base), prober, alive_seconds, use_probe)
+    trial_plan, speed = plan_and_speed(session, parse_job_spec(base), prober, alive_seconds, use_probe)
     spent = budget(spec)
     at_once = min(spec.max_concurrent, spent.trials)
 

@@ -14,7 +14,7 @@ from app.sweeps.plan import sweep_plan
 from app.sweeps.schemas import SweepImportancesPublic, SweepPlanPublic, SweepPublic, SweepsPublic
 from app.sweeps.service import sweep_importances, sweep_plot_image, sweep_public, sweeps_page
 from app.users.quotas import check_submission
-from models.kinds import parse_spec
+from specs import parse_job_spec
 from store.sweeps import cancel_sweep, create_sweep
 from sweeps.spec import SweepSpec
 
@@ -50,7 +50,7 @@ def submit_sweep(
     `max_concurrent` at a time; with `early_stopping`, a trial behind the others at a rung stops
     (status `stopped_early`, keeping its points and model). With `dry_run=true` nothing is stored: the answer
     is the sweep's plan (200)."""
-    base = parse_spec(spec.base_spec())
+    base = parse_job_spec(spec.base_spec())
     check_init_from_job(session, base, owned_by(request))
     settings = request.app.state.settings
     if dry_run:

@@ -7,7 +7,6 @@ and the NumPy kind never import it until they need it.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -57,15 +56,12 @@ job_spec_adapter: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
 
 
 def parse_spec(raw: dict[str, Any]) -> JobSpec:
-    """A stored spec (JSON) back into its typed class."""
-    return job_spec_adapter.validate_python(raw)
-
-
-@cache
-def default_spec(kind: str) -> dict[str, Any]:
-    """The spec (as stored, JSON) of a job of `kind` that gives only `model`: every default filled in. Do not
-    change the answer: it is shared."""
-    return parse_spec({"model": kind}).model_dump(mode="json")
+    """What a spec (JSON: a stored job's, or a model's) says to train, in its kind's class. A job's spec also
+    holds how it ran (`specs.RunOptions`), which is not the model's: only the kind's own fields are read."""
+    kind = KINDS.get(raw.get("model"))  # type: ignore[arg-type]
+    if kind is None:
+        return job_spec_adapter.validate_python(raw)  # the error names `model`
+    return job_spec_adapter.validate_python({key: value for key, value in raw.items() if key in kind.spec.model_fields})
 
 
 def load_predictor(artifact: ModelArtifact) -> Predictor:

@@ -1,8 +1,9 @@
 """The parts of job specs that several model kinds share: common fields, limits, MLP widths, and
 the training and runtime options of every torch kind.
 
-The API validates requests with the kinds' spec classes and the worker parses stored specs with
-them, so a spec means the same thing on both sides. Nothing here imports torch.
+These are what to train; a job's spec also says how to run it (`specs`, which joins the two into the flat
+object clients send). The API validates requests and the worker reads stored specs with the same classes, so
+a spec means the same thing on both sides. Nothing here imports torch.
 """
 
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
@@ -33,7 +34,8 @@ NO_CONTROL_CHARACTERS = r"^[^\x00-\x1f\x7f]*$"
 
 
 class CommonSpec(BaseModel):
-    """Fields every model kind takes."""
+    """What every model kind takes: its data, steps, curve, checkpoints, seed and device. How a job runs (the
+    queue's fields: priority, attempts, timeout, GPUs and CPUs) is not the model's: `specs.RunOptions`."""
 
     model_config = ConfigDict(extra="forbid")
     spec_version: ClassVar[int] = SPEC_VERSION  # stored with each job (store.jobs)
@@ -79,22 +81,6 @@ class CommonSpec(BaseModel):
         description="Save the full training state every this many steps (and on a "
         "graceful stop); a job handed back to the queue resumes from its last checkpoint.",
     )
-    priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first; equal priorities run oldest first.")
-    timeout_s: int | None = Field(
-        None, ge=1, le=30 * 24 * 3600, description="Fail the job when one attempt runs longer than this."
-    )
-    max_attempts: int = Field(
-        3, ge=1, le=20, description="How often a job whose worker was lost is started again before it fails."
-    )
-    gpus: float = Field(
-        0,
-        ge=0,
-        le=64,
-        description="GPUs the job needs: 0, a fraction (sharing one) or a whole number. 0 keeps today's behaviour: "
-        "`device: auto` still uses a GPU a worker has. A job that asks for more than any running worker has waits "
-        "in the queue, with the reason in GET /jobs/{id}.",
-    )
-    cpus: float = Field(1, gt=0, le=256, description="CPU cores the job needs.")
     alerts: list[AlertRule] = Field(
         [],
         max_length=MAX_ALERTS,
@@ -113,13 +99,6 @@ class CommonSpec(BaseModel):
         "then starts with an evaluation at step 0. With the same spec and more steps it continues that run "
         "(the optimizer starts afresh).",
     )
-
-    @field_validator("gpus")
-    @classmethod
-    def _whole_gpus_above_one(cls, value: float) -> float:
-        if value > 1 and value != int(value):
-            raise ValueError("a fraction of a GPU is below 1; above 1, a whole number of GPUs")
-        return value
 
     @field_validator("log_every", "eval_every")
     @classmethod

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
 from app.settings import ApiSettings
-from models.kinds import parse_spec
+from specs import parse_job_spec
 from store.artifacts import put_artifact
 from store.attempts import claim_next, start_attempt
 from store.jobs import create_job
@@ -74,7 +74,7 @@ def test_a_damaged_model_is_refused_and_passed_over(client: TestClient, sessions
 
 def test_a_damaged_checkpoint_is_dropped_and_the_attempt_starts_over(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
-        create_job(session, parse_spec(SPEC))
+        create_job(session, parse_job_spec(SPEC))
         attempt = claim_next(session, "w")
         assert attempt is not None
         put_artifact(session, attempt.job_id, ArtifactKind.checkpoint, b"checkpoint bytes" * 100, 700)

@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.kinds import parse_spec
+from specs import parse_job_spec
 from store.artifacts import put_artifact
 from store.attempts import Attempt, claim_next, hand_back, requeue_stale_jobs
 from store.jobs import create_job, find_job, request_cancel
@@ -15,7 +15,7 @@ from store.tables import Artifact, ArtifactKind, utcnow
 
 def running_job_with_a_checkpoint(sessions: sessionmaker[Session], max_attempts: int = 3) -> Attempt:
     with sessions() as session:
-        create_job(session, parse_spec({"model": "torch_mlp", "max_attempts": max_attempts}))
+        create_job(session, parse_job_spec({"model": "torch_mlp", "max_attempts": max_attempts}))
         attempt = claim_next(session, "w")
         assert attempt is not None
         put_artifact(session, attempt.job_id, ArtifactKind.checkpoint, b"state" * 1000, 500)

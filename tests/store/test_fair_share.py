@@ -7,15 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.kinds import parse_spec
 from models.kinds.common import SPEC_VERSION
+from specs import parse_job_spec
 from store.attempts import Attempt, claim_next, succeed_attempt
 from store.executors import alive_since, register_executor, waiting_reason
 from store.jobs import create_job, find_job
 from store.tables import Job, Role
 from store.users import create_user, set_quotas
 
-SPEC = parse_spec({"model": "numpy_mlp", "max_steps": 5})
+SPEC = parse_job_spec({"model": "numpy_mlp", "max_steps": 5})
 
 
 def test_a_late_small_queue_is_not_held_back_by_an_early_long_one(sessions: sessionmaker[Session]) -> None:
@@ -24,7 +24,7 @@ def test_a_late_small_queue_is_not_held_back_by_an_early_long_one(sessions: sess
         bob, _ = create_user(session, "bob", Role.member)
         a_jobs = [create_job(session, SPEC, owner_id=alice.id)[0].id for _ in range(50)]
         b_jobs = [create_job(session, SPEC, owner_id=bob.id)[0].id for _ in range(5)]
-        urgent = create_job(session, parse_spec({**SPEC.model_dump(), "priority": 5}), owner_id=alice.id)[0].id
+        urgent = create_job(session, parse_job_spec({**SPEC.model_dump(), "priority": 5}), owner_id=alice.id)[0].id
     started: list[int] = []
     while len(started) < 20:  # one worker: a job at a time, each ends before the next claim
         with sessions() as session:

@@ -24,7 +24,7 @@ from app.plumbing.pools import WorkPool
 from app.settings import ApiSettings
 from models.data.arrays import DatasetError
 from models.data.catalog import load_dataset
-from models.kinds import parse_spec
+from specs import parse_job_spec
 from store.engine import make_engine, make_session_factory
 from store.jobs import create_job
 from store.points import add_points
@@ -91,7 +91,7 @@ def test_a_job_may_not_write_unbounded_curves(client: TestClient) -> None:
 def test_metrics_come_in_pages_cut_between_steps(client: TestClient, settings: ApiSettings) -> None:
     engine = make_engine(settings.resolved_database_url)
     with make_session_factory(engine)() as session:
-        job, _ = create_job(session, parse_spec({"model": "torch_mlp"}))
+        job, _ = create_job(session, parse_job_spec({"model": "torch_mlp"}))
         points = [(s, "train", 1.0, 0.5) for s in range(1, 31)] + [(s, "test", 1.0, 0.5) for s in range(5, 31, 5)]
         add_points(session, job.id, points)
         session.commit()

@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.kinds import parse_spec
+from specs import parse_job_spec
 from store.attempts import Attempt, claim_next, hand_back, requeue_stale_jobs
 from store.jobs import create_job, find_job, request_cancel
 from store.tables import MetricPoint, utcnow
@@ -14,7 +14,7 @@ from store.tables import MetricPoint, utcnow
 
 def new_job(sessions: sessionmaker[Session], **fields: object) -> int:
     with sessions() as session:
-        return create_job(session, parse_spec({"model": "torch_mlp", **fields}))[0].id
+        return create_job(session, parse_job_spec({"model": "torch_mlp", **fields}))[0].id
 
 
 def claim(sessions: sessionmaker[Session]) -> Attempt:

@@ -5,7 +5,7 @@ import threading
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.kinds import parse_spec
+from specs import parse_job_spec
 from store.attempts import Attempt, claim_next
 from store.errors import JobFinished
 from store.jobs import create_job, find_job, request_cancel
@@ -89,6 +89,6 @@ def test_points_come_back_in_step_order_and_can_be_rolled_back(sessions: session
 
 def test_higher_priority_is_claimed_first_then_oldest(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
-        ids = [create_job(session, parse_spec({"model": "torch_mlp", "priority": p}))[0].id for p in (0, 5, 5, -1)]
+        ids = [create_job(session, parse_job_spec({"model": "torch_mlp", "priority": p}))[0].id for p in (0, 5, 5, -1)]
         order = [claim_next(session, "w") for _ in ids]
     assert [o.job_id for o in order if o] == [ids[1], ids[2], ids[0], ids[3]]

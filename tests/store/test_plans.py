@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
 from app.settings import ApiSettings
-from models.kinds import parse_spec
 from models.kinds.common import SPEC_VERSION
+from specs import parse_job_spec
 from store.attempts import claim_next, succeed_attempt
 from store.executors import register_executor
 from store.jobs import create_job
@@ -49,7 +49,7 @@ def test_the_expected_time_comes_from_earlier_jobs_of_the_same_shape_and_the_que
     tmp_path: Path, database_url: str, sessions: sessionmaker[Session]
 ) -> None:
     with sessions() as session:  # an earlier job of the same shape (another seed and rate): 20 steps/s
-        create_job(session, parse_spec({**SPEC, "seed": 3, "learning_rate": 0.01, "max_steps": 400}))
+        create_job(session, parse_job_spec({**SPEC, "seed": 3, "learning_rate": 0.01, "max_steps": 400}))
         attempt = claim_next(session, "w")
     assert attempt is not None
     metrics = {"steps_per_second": 20.0, "train_seconds": 20.0, "eval_seconds": 2.0}  # 2 evaluations of 1 s
@@ -60,7 +60,7 @@ def test_the_expected_time_comes_from_earlier_jobs_of_the_same_shape_and_the_que
         job.finished_at = job.started_at + timedelta(seconds=25)  # 3 s of start-up besides training and evaluating
         session.commit()
         for _ in range(2):
-            create_job(session, parse_spec({**SPEC, "max_steps": 400}))  # queued, ahead of a new job
+            create_job(session, parse_job_spec({**SPEC, "max_steps": 400}))  # queued, ahead of a new job
         register_executor(session, "w1", gpus=0, cpus=2, spec_version=SPEC_VERSION)
     settings = ApiSettings(data_dir=tmp_path, database_url=database_url)
     with local_client(create_app(settings)) as client:

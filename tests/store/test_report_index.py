@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import app.reports.runs as assignment_report
 from app.main import create_app
 from app.settings import ApiSettings
-from models.kinds import JobSpec, parse_spec
+from specs import JobSpec, parse_job_spec
 from store.jobs import new_job
 from tests.conftest import local_client
 
@@ -19,20 +19,20 @@ def test_the_report_finds_its_runs_by_index_not_by_reading_every_job(
 ) -> None:
     """With 3,000 jobs the report once parsed all their specs (6 ms -> 300 ms per page, 11 requests a page)."""
     with sessions() as session:
-        session.add_all(new_job(parse_spec({"model": "torch_mlp", "seed": seed})) for seed in range(300))
-        earlier = new_job(parse_spec({"model": "numpy_mlp", "name": "stored before the hashes existed"}))
+        session.add_all(new_job(parse_job_spec({"model": "torch_mlp", "seed": seed})) for seed in range(300))
+        earlier = new_job(parse_job_spec({"model": "numpy_mlp", "name": "stored before the hashes existed"}))
         earlier.training_sha256 = earlier.training_sha256_any_steps = None  # as migration 0010 left old jobs
         session.add(earlier)
         session.commit()
         earlier_id = earlier.id
     parsed: list[dict[str, Any]] = []
-    real_parse = parse_spec
+    real_parse = parse_job_spec
 
     def counting(spec: dict[str, Any]) -> JobSpec:
         parsed.append(spec)
         return real_parse(spec)
 
-    monkeypatch.setattr(assignment_report, "parse_spec", counting)
+    monkeypatch.setattr(assignment_report, "parse_job_spec", counting)
     with local_client(create_app(ApiSettings(data_dir=tmp_path, database_url=database_url))) as client:
         parsed.clear()  # the start-up fill parsed the one job without hashes; the report parses no job's spec
         submitted = client.post("/reports/assignment", json={"convnet_max_steps": 3, "resnet18_max_steps": 2})

@@ -5,8 +5,8 @@ waits (two sweep trials were once lost to that skew)."""
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.kinds import parse_spec
 from models.kinds.common import SPEC_VERSION
+from specs import parse_job_spec
 from store.attempts import claim_next
 from store.executors import alive_since, register_executor, waiting_reason
 from store.jobs import create_job, find_job
@@ -15,8 +15,8 @@ from store.tables import Job
 
 def test_an_older_worker_leaves_a_newer_spec_to_a_worker_that_knows_it(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
-        newer, _ = create_job(session, parse_spec({"model": "torch_mlp"}))
-        current, _ = create_job(session, parse_spec({"model": "torch_mlp"}))
+        newer, _ = create_job(session, parse_job_spec({"model": "torch_mlp"}))
+        current, _ = create_job(session, parse_job_spec({"model": "torch_mlp"}))
         assert newer.spec_version == SPEC_VERSION  # stored as written
         session.execute(update(Job).where(Job.id == newer.id).values(spec_version=SPEC_VERSION + 1))
         session.commit()

@@ -1,15 +1,18 @@
 """The sweep driver's pass, in process on the real database: bounded and fair across sweeps, a sweep whose
-proposals are all refused fails with the reason, and no trial is created once a cancel has committed."""
+proposals are all refused fails with the reason, no trial is created once a cancel has committed, and the
+evaluations shown to the pruner are those the job-events outbox tells of (all of them at a resync)."""
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.kinds import job_spec_adapter
-from store.sweeps import add_trial, cancel_sweep, create_sweep, find_sweep, sweep_trials
-from store.tables import Job
-from sweeps.driver import MAX_NEW_TRIALS_PER_PASS, MAX_REFUSED_IN_A_ROW, advance_all
+from specs import job_spec_adapter
+from store.points import add_points
+from store.sweeps import add_trial, cancel_sweep, create_sweep, evaluations, find_sweep, sweep_trials
+from store.tables import Job, MetricPoint
+from sweeps.driver import MAX_NEW_TRIALS_PER_PASS, MAX_REFUSED_IN_A_ROW, EvaluationNews, advance_all
 from sweeps.spec import SweepSpec
 
 BASE = {"model": "torch_mlp", "hidden_units": [16], "max_steps": 200}
@@ -79,3 +82,41 @@ def test_a_grid_sweep_runs_each_point_once_even_when_one_is_refused(sessions: se
     points = sorted((view.trial.params["warmup_steps"], view.trial.params["max_steps"]) for view in views)
     assert points == [(0, 100), (0, 200), (150, 100), (150, 200)]  # each once
     assert [view.trial.error is not None for view in views].count(True) == 1  # warm-up 150 of 100 steps
+
+
+PRUNED = {"base": {**BASE, "max_steps": 400, "eval_every": 100}, "search": {"learning_rate": {"choices": [1e-3, 1e-2]}},
+          "method": "grid", "max_concurrent": 2,
+          "early_stopping": {"method": "successive_halving", "min_steps": 100}}  # fmt: skip
+
+
+def test_the_pruner_is_shown_the_evaluations_the_outbox_tells_of_and_the_rest_at_the_resync(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def pruned_through() -> list[int]:
+        with sessions() as session:
+            return [view.trial.pruned_through_step for view in sweep_trials(session, sweep_id)]
+
+    sweep_id = new_sweep(sessions, PRUNED)
+    news = EvaluationNews(resync_every_passes=3)
+    advance_all(sessions, news=news)  # the first pass looks at every sweep, and creates both trials
+    with sessions() as session:
+        first, second = (view.trial.job_id for view in sweep_trials(session, sweep_id))
+        assert first is not None and second is not None
+        add_points(session, first, [(100, "train", 2.0, 0.2), (100, "test", 2.0, 0.25)])  # as a worker's flush
+        session.commit()
+    advance_all(sessions, news=news)
+    assert pruned_through() == [100, 0]
+    with sessions() as session:  # points without their event: as an event committed after a later one was read
+        session.add(MetricPoint(job_id=second, step=100, split="test", loss=2.0, accuracy=0.3))
+        session.commit()
+    reads: list[list[int]] = []
+
+    def counting(session: Session, job_ids: list[int], metric: str) -> dict[int, list[tuple[int, float]]]:
+        reads.append(list(job_ids))
+        return evaluations(session, job_ids, metric)
+
+    monkeypatch.setattr("sweeps.driver.evaluations", counting)
+    advance_all(sessions, news=news)  # nothing in the outbox since the last pass: no evaluation is read
+    assert pruned_through() == [100, 0] and reads == []
+    advance_all(sessions, news=news)  # the third pass since the first: every sweep's evaluations
+    assert pruned_through() == [100, 100] and reads

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
 from app.settings import ApiSettings
-from models.kinds import parse_spec
+from specs import parse_job_spec
 from store.alerts import record_firings
 from store.attempts import Attempt, claim_next, fail_attempt, succeed_attempt
 from store.jobs import create_job, request_cancel
@@ -28,7 +28,7 @@ REFUSED = AttemptOutcome(503, "busy", None, 0.01)
 
 def _ended_job(sessions: sessionmaker[Session], succeed: bool = True) -> int:
     with sessions() as session:
-        create_job(session, parse_spec({"model": "torch_mlp"}))
+        create_job(session, parse_job_spec({"model": "torch_mlp"}))
         attempt = claim_next(session, "w")
     assert attempt is not None
     if succeed:
@@ -111,8 +111,8 @@ def test_a_claimed_delivery_is_leased_and_a_lost_lease_is_taken_over(sessions: s
 def test_a_jobs_deliveries_go_out_in_order_and_a_given_up_one_frees_the_rest(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         create_webhook(session, "http://a/", ["job.succeeded", "job.cancelled", "job.failed"], "whsec_x")
-        create_job(session, parse_spec({"model": "torch_mlp"}))
-        create_job(session, parse_spec({"model": "torch_mlp"}))
+        create_job(session, parse_job_spec({"model": "torch_mlp"}))
+        create_job(session, parse_job_spec({"model": "torch_mlp"}))
         one, two = claim_next(session, "w"), claim_next(session, "w")
     assert one is not None and two is not None
     assert fail_attempt(sessions, one, "first")
@@ -192,7 +192,7 @@ def test_an_alert_is_recorded_once_with_its_event_and_the_deliveries_it_owes(ses
     with sessions() as session:
         hook = create_webhook(session, "http://a/", ["job.alert"], "whsec_x").id
         rule = {"when": "above", "metric": "loss", "split": "train", "value": 9}
-        create_job(session, parse_spec({"model": "torch_mlp", "alerts": [rule]}))
+        create_job(session, parse_job_spec({"model": "torch_mlp", "alerts": [rule]}))
         attempt = claim_next(session, "w")
         assert attempt is not None
         job = session.get(Job, attempt.job_id)

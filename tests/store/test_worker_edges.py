@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.kinds import parse_spec
+from specs import parse_job_spec
 from store.attempts import Attempt, claim_next, succeed_attempt
 from store.jobs import create_job, delete_job
 from store.logs import read_log
@@ -29,7 +29,7 @@ def worker_for(engine: Engine, tmp_path: Path, **settings: float) -> Worker:
 
 def running_attempt(sessions: sessionmaker[Session]) -> Attempt:
     with sessions() as session:
-        create_job(session, parse_spec({"model": "torch_mlp"}))
+        create_job(session, parse_job_spec({"model": "torch_mlp"}))
         attempt = claim_next(session, "edge")
     assert attempt is not None
     return attempt

@@ -1,0 +1,91 @@
+"""A job's spec as clients send it and the store keeps it: one flat JSON object made of two parts, what to
+train (the model kind's spec, `models.kinds`: the network, its data, optimizer and schedule) and how to run it
+(`RunOptions`: the queue's fields, which no training code reads).
+
+The API validates requests with `JobSpec` and the sweeps build their trials with it; the worker and the model
+code read a stored spec through `models.kinds.parse_spec`, which takes only what to train.
+"""
+
+from functools import cache
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic.fields import FieldInfo
+
+from models.kinds import convnet, numpy_mlp, resnet18, speedrun, torch_mlp
+
+
+class RunOptions(BaseModel):
+    """How a job runs: its place in the queue, its attempts and what an executor must have for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: int = Field(0, ge=-1000, le=1000, description="Higher runs first; equal priorities run oldest first.")
+    timeout_s: int | None = Field(
+        None, ge=1, le=30 * 24 * 3600, description="Fail the job when one attempt runs longer than this."
+    )
+    max_attempts: int = Field(
+        3, ge=1, le=20, description="How often a job whose worker was lost is started again before it fails."
+    )
+    gpus: float = Field(
+        0,
+        ge=0,
+        le=64,
+        description="GPUs the job needs: 0, a fraction (sharing one) or a whole number. 0 keeps today's behaviour: "
+        "`device: auto` still uses a GPU a worker has. A job that asks for more than any running worker has waits "
+        "in the queue, with the reason in GET /jobs/{id}.",
+    )
+    cpus: float = Field(1, gt=0, le=256, description="CPU cores the job needs.")
+
+    @field_validator("gpus")
+    @classmethod
+    def _whole_gpus_above_one(cls, value: float) -> float:
+        if value > 1 and value != int(value):
+            raise ValueError("a fraction of a GPU is below 1; above 1, a whole number of GPUs")
+        return value
+
+
+# A job of each kind: the kind's spec, then the run options, in one flat object. The OpenAPI schemas keep the
+# kinds' names and descriptions: a client sends one object, as before the two parts were split.
+class TorchMLPSpec(RunOptions, torch_mlp.TorchMLPSpec):
+    __doc__ = torch_mlp.TorchMLPSpec.__doc__
+
+
+class NumpyMLPSpec(RunOptions, numpy_mlp.NumpyMLPSpec):
+    __doc__ = numpy_mlp.NumpyMLPSpec.__doc__
+
+
+class ConvNetSpec(RunOptions, convnet.ConvNetSpec):
+    __doc__ = convnet.ConvNetSpec.__doc__
+
+
+class ResNet18Spec(RunOptions, resnet18.ResNet18Spec):
+    __doc__ = resnet18.ResNet18Spec.__doc__
+
+
+class SpeedrunSpec(RunOptions, speedrun.SpeedrunSpec):
+    __doc__ = speedrun.SpeedrunSpec.__doc__
+
+
+JobSpec = Annotated[
+    TorchMLPSpec | NumpyMLPSpec | ConvNetSpec | ResNet18Spec | SpeedrunSpec, Field(discriminator="model")
+]
+job_spec_adapter: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
+
+
+def parse_job_spec(raw: dict[str, Any]) -> JobSpec:
+    """A job's spec (a request's, or a stored one) into its typed class: both parts, every field checked."""
+    return job_spec_adapter.validate_python(raw)
+
+
+@cache
+def default_job_spec(kind: str) -> dict[str, Any]:
+    """The spec (as stored, JSON) of a job of `kind` that gives only `model`: every default filled in. Do not
+    change the answer: it is shared."""
+    return parse_job_spec({"model": kind}).model_dump(mode="json")
+
+
+@cache
+def job_fields(kind: str) -> dict[str, FieldInfo]:
+    """The fields a job of `kind` takes: its kind's and the run options."""
+    return type(parse_job_spec({"model": kind})).model_fields
