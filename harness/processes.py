@@ -17,16 +17,39 @@ class SlowStop(UserWarning):
 
 
 def threads_of(pid: int) -> str:
-    """What a Python process's threads, and its children's, are doing (`py-spy dump`; a few lines when it cannot
-    say)."""
+    """What a Python process's threads, and its children's, are doing (`py-spy dump`), and the kernel's view of
+    each of its threads (state, wait channel, kernel stack where readable): a process whose main thread has
+    ended while another thread waits in the kernel (a long fsync, say) has no Python stack left to dump."""
     py_spy = Path(sys.executable).with_name("py-spy")
     try:
         dumped = subprocess.run(
             [str(py_spy), "dump", "--subprocesses", "--pid", str(pid)], capture_output=True, text=True, timeout=20
         )
+        python = (dumped.stdout or dumped.stderr)[-8000:]
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"(no stack: {exc})"
-    return (dumped.stdout or dumped.stderr)[-8000:]
+        python = f"(no Python stack: {exc})"
+    return f"{python}\nits threads in the kernel:\n{_kernel_threads(pid)}"
+
+
+def _kernel_threads(pid: int) -> str:
+    lines = []
+    try:
+        tasks = sorted(Path(f"/proc/{pid}/task").iterdir(), key=lambda task: int(task.name))
+    except OSError as exc:
+        return f"  (gone: {exc})"
+    for task in tasks[:64]:
+        try:
+            comm = (task / "comm").read_text().strip()
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            wchan = (task / "wchan").read_text().strip() or "-"
+        except OSError:
+            continue
+        lines.append(f"  thread {task.name} ({comm}): state {state}, waiting in {wchan}")
+        try:
+            lines += [f"    {frame}" for frame in (task / "stack").read_text().splitlines()[:8]]
+        except OSError:
+            pass
+    return "\n".join(lines)
 
 
 def stop_processes(

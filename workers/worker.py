@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.kinds import TORCH_KINDS, preload_torch
+from models.kinds import KINDS, TORCH_KINDS, preload_torch
 from models.training.precision import CPU_BF16_ENV, cpu_model, measure_in_subprocess
 from store.attempts import Attempt, fail_attempt, hand_back
 from store.cpu_verdicts import kept_verdict
@@ -92,6 +92,14 @@ class ForkedChild:
         self.out: JobOutput | None = None
         self.stop_sent_at: float | None = None  # when the worker's stop reached the child
         self.stop_repeated = False
+        self.torch_preloaded = False
+
+    def preload_torch(self) -> None:
+        """Import torch and the torch training code in the worker, once: each child forked after it starts with them
+        (a worker that trains only NumPy MLPs never pays its 2-3 s of CPU)."""
+        if not self.torch_preloaded:
+            preload_torch()
+            self.torch_preloaded = True
 
     def refresh(self) -> None:
         pass
@@ -112,6 +120,8 @@ class ForkedChild:
 
     def place(self, job: Job, attempt: Attempt) -> None:
         log.info("worker %s: job %s started (attempt %s)", self.name, attempt.job_id, attempt.number)
+        if KINDS[job.model].uses_torch:  # usually done while the job waited (Worker); else now, before the fork
+            self.preload_torch()
         self.out = JobOutput(self.log_dir / f"job-{attempt.job_id}-attempt-{attempt.number}.log")
         args = (attempt, self.settings, os.getpid(), self.out.path)
         self.attempt = attempt
@@ -169,7 +179,6 @@ class Worker:
         self.engine = engine_for(settings)
         self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
         self.stopping = StopFlag()
-        self.torch_preloaded = False
         self.placement = ForkedChild(self.name, settings, self.sessions, self.stopping)
         self.executor = ExecutorPass(self.placement, self.sessions, settings, output_every=settings.heartbeat_seconds)
 
@@ -243,12 +252,11 @@ class Worker:
             self.stopping.wait(idle_seconds)
 
     def _preload_torch_when_needed(self) -> None:
-        if self.torch_preloaded:
+        """Preload torch while a job that trains with it waits, before it is claimed (placing one preloads too, for a
+        job that came between this look and the claim)."""
+        if self.placement.torch_preloaded:
             return
         with self.sessions() as session:
             if not any_queued(session, TORCH_KINDS):
                 return
-        # once, when a job that trains with torch waits: each forked child then starts with torch imported; a
-        # worker that trains only NumPy MLPs never pays its 2-3 s of CPU
-        preload_torch()
-        self.torch_preloaded = True
+        self.placement.preload_torch()

@@ -1,5 +1,6 @@
-"""The worker at the edges of a job's life, in process (no server): a job deleted the moment it ended,
-and a training process that ends on its own just as the worker gives up waiting for it."""
+"""The worker at the edges of a job's life, in process (no server): a job deleted the moment it ended, a
+training process that ends on its own just as the worker gives up waiting for it, and a torch job claimed
+before the worker looked for one (torch is still imported before the fork)."""
 
 import multiprocessing
 import signal
@@ -7,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +16,7 @@ from specs import parse_job_spec
 from store.attempts import Attempt, claim_next, succeed_attempt
 from store.jobs import create_job, delete_job
 from store.logs import read_log
+from store.tables import Job
 from workers.executor import Watched
 from workers.output import JobOutput
 from workers.settings import WorkerSettings
@@ -98,3 +101,29 @@ def test_the_stop_deadline_passing_as_the_child_ends_on_its_own_is_no_crash(
         assert placement.child.exitcode == -signal.SIGKILL
     finally:
         worker.engine.dispose()
+
+
+def test_a_torch_job_claimed_before_the_workers_preload_look_is_preloaded_before_its_fork(
+    engine: Engine, sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker preloads torch when it sees a torch job waiting; one submitted between that look and the claim
+    was forked without it (its child imported torch itself: seen once as a failed `test_e2e` under load)."""
+    happened: list[str] = []
+    monkeypatch.setattr("workers.worker.preload_torch", lambda: happened.append("preload"))
+
+    class Forked:
+        def __init__(self, **_: object) -> None:
+            pass
+
+        def start(self) -> None:
+            happened.append("fork")
+
+    monkeypatch.setattr("workers.worker.CONTEXT.Process", Forked)
+    attempt = running_attempt(sessions)  # a torch job, claimed with no look at the queue before
+    worker = worker_for(engine, tmp_path)
+    with sessions() as session:
+        job = session.get(Job, attempt.job_id)
+        assert job is not None
+        worker.placement.place(job, attempt)
+        worker.placement.place(job, attempt)  # the second torch job: torch is there already
+    assert happened == ["preload", "fork", "fork"]
