@@ -1,8 +1,9 @@
 """The model kinds: a spec's `model` -> its spec class, how it trains, and how it loads to predict.
 
 Each kind is one module in this package; adding one is that module plus its line in `KINDS` and
-in `JobSpec` (and its job class in `specs`, the kind's spec with the run options). Kind modules import torch only inside their train and load functions, so the API
-and the NumPy kind never import it until they need it.
+in `JobSpec` (and its job class in `specs`: the kind's spec with the run options). Kind modules
+import torch only inside their train and load functions, so the API and the NumPy kind never
+import it until they need it.
 """
 
 from collections.abc import Callable
