@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 from store.tables import DeliveryStatus, JobEvent, JobStatus, Webhook, WebhookDelivery, utcnow
 
 STATUS_KINDS = {f"job.{status.value}" for status in JobStatus}  # what `transition` writes for each move
-EVALUATED = "job.evaluated"  # a job's test evaluations, written with its points (no webhook can subscribe to it)
+EVALUATED = "job.evaluated"  # a job's test evaluations, written with its points
+# read by the service's own readers (the sweep driver), never delivered: recording one looks up no webhook
+INTERNAL_KINDS = frozenset({EVALUATED})
 
 
 def record_event(
@@ -51,7 +53,7 @@ def record_events(
         ).scalar_one()
         for job_id, sweep_id, data in rows
     ]
-    subscribers = _subscribers(session, kind, only_webhook)
+    subscribers = [] if kind in INTERNAL_KINDS else _subscribers(session, kind, only_webhook)
     if subscribers:
         session.execute(
             insert(WebhookDelivery),
