@@ -26,6 +26,7 @@ from app.plumbing.body_limit import BodySizeLimitMiddleware
 from app.plumbing.docs import install_docs
 from app.plumbing.errors import COMMON_ERRORS, install_error_handlers, refuse_unknown_query_parameters
 from app.plumbing.heap import freeze_long_lived, thaw
+from app.plumbing.loop_watch import LoopWatch
 from app.plumbing.permissions import authorize
 from app.plumbing.pools import WorkPool
 from app.plumbing.prometheus import install_prometheus
@@ -84,7 +85,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                              partial(room_in_queue, settings, app.state.recent_hours))  # fmt: skip
         driver.start()
         freeze_long_lived()  # app.plumbing.heap: out of full collections' way
+        # from here on (uvicorn listens once start-up is over: the migrations above block the loop, no request)
+        loop_watch = LoopWatch(settings.loop_stall_warn_seconds) if settings.loop_stall_warn_seconds else None
+        if loop_watch:
+            loop_watch.start()
         yield
+        if loop_watch:
+            await loop_watch.stop()  # stopping may block the loop a while: not a stall a request waits on
         thaw()
         await driver.stop()
         await app.state.events.close()

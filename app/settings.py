@@ -85,6 +85,12 @@ class ApiSettings(WebhookSettings):
         15, gt=0, le=300, description="How often an event stream sends a keep-alive comment while nothing happens."
     )
 
+    loop_stall_warn_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="An API process logs where its event loop is stuck when it has not run this long (0: off).",
+    )
+
     sweep_interval_seconds: float = Field(
         1.0, gt=0, le=60, description="How often the API's sweep driver creates trials and stops hopeless ones."
     )

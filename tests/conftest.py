@@ -34,6 +34,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from harness.loop_stalls import report_loop_stalls
 from harness.net import free_port, wait_until_up
 from harness.postgres import PostgresServer, start_postgres
 from harness.processes import stop_processes
@@ -192,6 +193,7 @@ def running_service(
         yield service
     finally:
         stop_processes(list(reversed(service.processes)))
+        report_loop_stalls(sorted(log_dir.glob("api*.log")))
 
 
 @pytest.fixture

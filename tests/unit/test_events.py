@@ -168,3 +168,32 @@ def test_closing_waits_for_the_reads_of_pollers_cancelled_mid_read() -> None:
         return curves.reads_ended
 
     assert asyncio.run(leave_mid_read_then_close()) == 2
+
+
+def test_a_catch_up_from_cached_pages_lets_the_loops_other_work_run_between_its_pages() -> None:
+    """A page from the cache is sent without the stream ever waiting, so a catch-up once ran through all its
+    pages in one turn of the event loop, and every other request of the process waited for the whole curve
+    (the loop watch found 20 catch-ups holding the loop 130-220 ms at a time)."""
+    events = JobEvents(FinishedCurves(101_000), interval_seconds=0.01)  # type: ignore[arg-type]
+    sent: list[int] = []  # the catch-up's points events so far
+    seen_by_the_other_task: list[int] = []
+
+    async def catch_up() -> None:
+        async for event in events.stream(1, None):
+            if decoded(event)[0] == "points":
+                sent.append(1)
+
+    async def other_work() -> None:  # a poller's request: it only needs the loop for a moment, again and again
+        while len(sent) < 21:
+            seen_by_the_other_task.append(len(sent))
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        await catch_up()  # the first builds every page (in worker threads) and keeps them
+        sent.clear()
+        await asyncio.gather(catch_up(), other_work())
+
+    asyncio.run(main())
+    assert len(sent) == 21
+    # the other task ran between the pages, not only before the first and after the last
+    assert len(set(seen_by_the_other_task)) >= 20, sorted(set(seen_by_the_other_task))
