@@ -7,8 +7,8 @@ run, in one run.
 Starts one API process and one worker (real processes, loopback only, SQLite in a temporary
 folder), stores a finished job with a 101,000-point curve, trains a small model (for /predict to
 decode against) and starts a long MLP job whose curve 20 pollers read (`GET /jobs/{id}/metrics?
-max_points=500` and `GET /jobs/{id}`). Then three phases, each with a fresh API process that first
-answers one ordinary prediction (so each has the model and torch loaded):
+max_points=500` and `GET /jobs/{id}`). Then three phases, each with a fresh API process (or processes:
+each of them) that first answers an ordinary prediction (so each has the model and torch loaded):
 - `quiet`: the pollers alone;
 - `hostile`: the pollers, plus 8 clients sending the requests of issue 12's items 1, 2 and 4 (a 24 MB
   JSON body of empty image strings, a 24 MB job spec, 5000x5000 PNGs, a request of 16 large JPEGs, an
@@ -130,6 +130,27 @@ def api_processes(pid: int) -> list[int]:
     """The API's serving processes: uvicorn's own, or with `--workers N` the N it started."""
     children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     return [c for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()] or [pid]
+
+
+def warm_up_predictions(url: str, api_pid: int, seconds: float = 120) -> None:
+    """Every API process answers an ordinary prediction first (torch and the model loaded, as in every phase).
+    With several processes a new connection goes to whichever accepts it first, so predictions are sent on
+    fresh connections, four at a time, until each process has torch in its memory map: one prediction
+    warmed up only one of two processes, and the other then imported torch in the middle of the timed phase."""
+    deadline = time.monotonic() + seconds
+
+    def predict() -> None:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            client.post("/predict", files=[("files", ("ok.png", small_png(), "image/png"))]).raise_for_status()
+
+    while not all(b"libtorch_cpu" in Path(f"/proc/{p}/maps").read_bytes() for p in api_processes(api_pid)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not every API process had answered a prediction after {seconds:.0f} s")
+        clients = [threading.Thread(target=predict) for _ in range(4)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join()
 
 
 def api_cpu_seconds(pid: int) -> float:
@@ -338,8 +359,7 @@ def main() -> None:
         for phase, sent, catch_ups, refused_sweeps, flood in [p for _ in range(args.rounds) for p in phases]:
             stop(api)  # a fresh API process per phase: its peak memory is that phase's
             api = start_api(env, port, folder / "api.log", args.api_workers)
-            with httpx.Client(base_url=url, timeout=60) as client:  # both phases serve predictions: torch loaded
-                client.post("/predict", files=[("files", ("ok.png", small_png(), "image/png"))]).raise_for_status()
+            warm_up_predictions(url, api.pid)  # every phase serves predictions: torch loaded in each process
             sweeps: list[int] = []
             if refused_sweeps:
                 with httpx.Client(base_url=url, timeout=60) as client:
