@@ -23,11 +23,11 @@ def test_a_stall_is_reported_with_the_loops_stack_while_it_lasts_and_its_length_
     caplog.set_level(logging.WARNING, logger="app.plumbing.loop_watch")
 
     async def main() -> list[str]:
-        watch = LoopWatch(warn_after_seconds=0.2)
+        watch = LoopWatch(warn_after_seconds=0.3)
         watch.start()
-        await asyncio.sleep(0.5)  # past the interval, nothing stalled: nothing reported
+        await asyncio.sleep(0.7)  # past the interval twice, nothing stalled: nothing reported
         quiet = [record.getMessage() for record in caplog.records]
-        a_blocking_call_on_the_loop(1.0)
+        a_blocking_call_on_the_loop(1.2)
         await asyncio.sleep(0.2)  # the ticker runs again
         await watch.stop()
         return quiet
@@ -42,7 +42,7 @@ def test_a_stall_is_reported_with_the_loops_stack_while_it_lasts_and_its_length_
     assert "thread loop-watch" not in during  # the watch does not report itself
     assert after.startswith("the event loop ran again after a stall of")
     stall = float(after.split("stall of ")[1].split(" s")[0])
-    assert 0.8 <= stall <= 1.2
+    assert 1.0 <= stall < 2.0  # the call's 1.2 s, less the part of a tick before it began (a loaded machine: more)
 
 
 def test_the_tests_read_each_stall_from_an_api_log_as_a_warning_with_its_stack(tmp_path: Path) -> None:
@@ -66,8 +66,8 @@ def test_the_tests_read_each_stall_from_an_api_log_as_a_warning_with_its_stack(t
     log_file.write_text("INFO:     a request\n" + log_file.read_text() + "INFO:     another request\n")
     with pytest.warns(LoopStall) as warned:
         report_loop_stalls([log_file])
-    (stall,) = [str(w.message) for w in warned]
-    assert stall.startswith(
-        f"{os.environ['PYTEST_CURRENT_TEST'].split(' ')[0]} api.log: the event loop has not run for"
-    )
-    assert "a_blocking_call_on_the_loop" in stall and "another request" not in stall
+    reports = [str(w.message) for w in warned]
+    test = os.environ["PYTEST_CURRENT_TEST"].split(" ")[0]
+    assert all(report.startswith(f"{test} api.log: the event loop has not run for") for report in reports)
+    assert any("a_blocking_call_on_the_loop" in report for report in reports)  # with its stack
+    assert not any("another request" in report for report in reports)  # and nothing after it
