@@ -52,6 +52,18 @@ from tests.datagen import CLASSES, write_cifar_batches
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _store_tests_apis_are_handed_the_cpu_verdict(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store test's API runs in this process: it is handed this CPU's bfloat16 verdict in CPU_BF16, as the
+    service tests' processes are (`running_service`), instead of measuring it in a subprocess at its first
+    prediction (`app.predict.service._CpuVerdict`: 30-46 s of a test's time, once per pytest process, against
+    about 3 s for `bf16_is_fast_on_cpu` here). The tests of keeping the verdict unset it where they need to."""
+    if request.node.get_closest_marker("store") and CPU_BF16_ENV not in os.environ:
+        monkeypatch.setenv(CPU_BF16_ENV, "1" if bf16_is_fast_on_cpu() else "0")
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     """A data directory whose `cifar10` holds tiny pickle batches."""
