@@ -86,12 +86,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         driver.start()
         freeze_long_lived()  # app.plumbing.heap: out of full collections' way
         # from here on (uvicorn listens once start-up is over: the migrations above block the loop, no request)
-        loop_watch = LoopWatch(settings.loop_stall_warn_seconds) if settings.loop_stall_warn_seconds else None
-        if loop_watch:
-            loop_watch.start()
+        loop_watch = LoopWatch(settings.loop_stall_warn_seconds)
+        loop_watch.start()
         yield
-        if loop_watch:
-            await loop_watch.stop()  # stopping may block the loop a while: not a stall a request waits on
+        await loop_watch.stop()  # stopping may block the loop a while: not a stall a request waits on
         thaw()
         await driver.stop()
         await app.state.events.close()

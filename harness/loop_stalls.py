@@ -8,7 +8,8 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-STALL = "the event loop has not run for"
+from app.plumbing.loop_watch import STALLED
+
 MOST_LINES = 120  # of one report: the loop's innermost frames (50 lines), a line for each other thread
 
 
@@ -21,7 +22,7 @@ def stall_reports(log: str) -> list[str]:
     lines = log.splitlines()
     reports = []
     for at, line in enumerate(lines):
-        if STALL in line:
+        if STALLED in line:
             end = at + 1
             while end < len(lines) and end - at < MOST_LINES and lines[end].startswith(("  ", "thread ")):
                 end += 1

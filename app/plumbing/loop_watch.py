@@ -18,6 +18,7 @@ import traceback
 from datetime import datetime
 
 log = logging.getLogger(__name__)
+STALLED = "the event loop has not run for"  # how a report begins (harness/loop_stalls.py finds them by it)
 LOOP_FRAMES_SHOWN = 25  # the innermost: where it is stuck (uvicorn and asyncio are the outer dozen)
 
 
@@ -41,14 +42,16 @@ class LoopWatch:
     def __init__(self, warn_after_seconds: float) -> None:
         self.warn_after = warn_after_seconds
         self._tick_every = warn_after_seconds / 4
-        self._last_tick = time.monotonic()
+        self._last_tick = 0.0  # set by start and each tick
         self._reported_tick = -1.0  # the tick a stall was reported after (one report per stall)
         self._stop = threading.Event()
         self._ticker: asyncio.Task[None] | None = None
         self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
-        """From the loop's thread, with the loop running."""
+        """From the loop's thread, with the loop running; nothing when the threshold is 0 (the watch is off)."""
+        if self.warn_after <= 0:
+            return
         self._last_tick = time.monotonic()
         self._ticker = asyncio.create_task(self._tick(), name="loop-watch")
         self._watcher = threading.Thread(target=self._watch, args=(threading.get_ident(),), name="loop-watch",
@@ -78,5 +81,4 @@ class LoopWatch:
             if stalled >= self.warn_after and last_tick != self._reported_tick:
                 self._reported_tick = last_tick
                 since = datetime.fromtimestamp(time.time() - stalled).strftime("%H:%M:%S.%f")[:-3]
-                log.warning("the event loop has not run for %.2f s (since %s); %s", stalled, since,
-                            _thread_stacks(loop_thread))  # fmt: skip
+                log.warning("%s %.2f s (since %s); %s", STALLED, stalled, since, _thread_stacks(loop_thread))
