@@ -27,7 +27,7 @@ from app.plumbing.docs import install_docs
 from app.plumbing.errors import COMMON_ERRORS, install_error_handlers, refuse_unknown_query_parameters
 from app.plumbing.heap import freeze_long_lived, thaw
 from app.plumbing.loop_watch import LoopWatch
-from app.plumbing.permissions import authorize
+from app.plumbing.permissions import refuse_undeclared
 from app.plumbing.pools import WorkPool
 from app.plumbing.prometheus import install_prometheus
 from app.plumbing.security_headers import SecurityHeadersMiddleware
@@ -106,6 +106,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        dependencies=[Depends(refuse_undeclared)],  # a route that declares no permission is refused
     )
     app.state.settings = settings  # before startup too: dependencies read it
     install_error_handlers(app, set(KINDS))
@@ -115,7 +116,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     checked = [Depends(refuse_unknown_query_parameters)]
     without_key = {code: answer for code, answer in COMMON_ERRORS.items() if code != 401}
     app.include_router(health.router, dependencies=checked, responses=without_key)
-    protected = [Depends(authenticate), Depends(authorize), *checked]
+    protected = [Depends(authenticate), *checked]
     routers = (
         jobs.router,
         jobs.kinds_router,

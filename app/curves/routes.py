@@ -16,11 +16,11 @@ from app.curves.plots import MEDIA_TYPES, ImageFormat, Labelled, compare_plot, j
 from app.curves.reading import points_csv, read_all_points, read_downsampled_json, read_metrics_json
 from app.curves.schemas import MetricsPublic, SystemPublic
 from app.curves.system import read_system, system_csv, system_json
-from app.plumbing.deps import MAX_ID, BulkDep, JobId, SessionFactoryDep
+from app.plumbing.deps import BulkDep, SessionFactoryDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.plumbing.errors import error_responses, explain_limit
-from app.plumbing.permissions import owned_by
-from app.plumbing.refusals import Busy, InvalidField
+from app.plumbing.permissions import READS, ReadableJobId, ReadableJobIds, owned_by
+from app.plumbing.refusals import Busy
 from store.jobs import find_job
 from store.tables import MAX_INT32
 
@@ -32,7 +32,6 @@ explain_limit("query", "max_points", f"each split keeps its first, last and best
               "extremes of at least one stretch of steps")  # fmt: skip
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "description": "No job with this id."}}
-MAX_COMPARED = 20
 Width = Annotated[int, Query(ge=200, le=4000, description="Image width in pixels.")]
 Height = Annotated[int, Query(ge=150, le=3000, description="Image height in pixels.")]
 IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -49,7 +48,7 @@ IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def get_metrics(
     curves: CurvesDep,
     bulk: BulkDep,
-    job_id: JobId,
+    job_id: ReadableJobId,
     since: Annotated[int | None, Query(ge=-1, le=MAX_INT32, description="Only points with step > since.")] = None,
     max_points: Annotated[
         int | None,
@@ -88,7 +87,7 @@ async def get_metrics(
 )
 async def get_system(
     sessions: SessionFactoryDep,
-    job_id: JobId,
+    job_id: ReadableJobId,
     max_points: Annotated[
         int, Query(ge=2, le=10_000, description="At most this many samples, evenly spread (first and last kept).")
     ] = 2000,
@@ -111,7 +110,7 @@ async def get_system(
 async def get_metrics_csv(
     curves: CurvesDep,
     bulk: BulkDep,
-    job_id: JobId,
+    job_id: ReadableJobId,
     split: Annotated[Literal["train", "test"] | None, Query(description="Only this split's points.")] = None,
 ) -> StreamingResponse:
     """Every point of the curve as CSV (header `step,split,loss,accuracy`), for a spreadsheet or pandas."""
@@ -142,7 +141,7 @@ async def follow_job(
     request: Request,
     sessions: SessionFactoryDep,
     events: EventsDep,
-    job_id: JobId,
+    job_id: ReadableJobId,
     last_event_id: Annotated[
         int | None, Header(ge=-1, le=MAX_INT32, description="Resume after this step (the last event's id).")
     ] = None,
@@ -203,7 +202,7 @@ async def plot_job(
     sessions: SessionFactoryDep,
     curves: CurvesDep,
     bulk: BulkDep,
-    job_id: JobId,
+    job_id: ReadableJobId,
     image_format: ImageFormat,
     width: Width = 1000,
     height: Height = 400,
@@ -227,22 +226,16 @@ async def plot_comparison(
     curves: CurvesDep,
     bulk: BulkDep,
     image_format: ImageFormat,
-    jobs: Annotated[str, Query(max_length=400, description="Comma-separated job ids, e.g. `3,4,5`.")],
+    jobs: ReadableJobIds,
     metric: Literal["loss", "accuracy"] = "accuracy",
     split: Literal["train", "test"] = "test",
     width: Width = 900,
     height: Height = 500,
 ) -> Response:
     """Several jobs' curves of one metric and split in one plot, with a legend of their names."""
-    try:
-        ids = [int(part) for part in jobs.split(",") if part.strip()]
-    except ValueError:
-        raise InvalidField("jobs", "comma-separated job ids, e.g. 3,4,5", location="query") from None
-    if not ids or len(ids) > MAX_COMPARED or not all(1 <= i <= MAX_ID for i in ids):
-        raise InvalidField("jobs", f"between 1 and {MAX_COMPARED} job ids, each from 1 to {MAX_ID}", location="query")
 
     def draw() -> bytes:
-        labelled = [_labelled(curves, sessions, job_id) for job_id in dict.fromkeys(ids)]
+        labelled = [_labelled(curves, sessions, job_id) for job_id in jobs]
         return compare_plot(labelled, metric, split, width, height, image_format)
 
     return _plot_response(await bulk.run(draw), image_format)
@@ -259,6 +252,7 @@ async def plot_comparison(
         },
         **error_responses({503: "This API process has EVENTS_MAX_STREAMS streams open: see Retry-After."}),
     },
+    dependencies=[READS],
 )
 async def follow_jobs(request: Request) -> EventSourceResponse:
     """Every job's status, progress and test accuracy as they change (the web page's table); the stream

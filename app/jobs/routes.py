@@ -24,10 +24,18 @@ from app.jobs.service import (
     jobs_page,
     read_job,
 )
-from app.plumbing.auth import PrincipalDep, audit
-from app.plumbing.deps import JobDep, JobId, SessionDep, SessionFactoryDep
+from app.plumbing.auth import audit
+from app.plumbing.deps import SessionDep, SessionFactoryDep
 from app.plumbing.error_schemas import ErrorMessage
-from app.plumbing.permissions import owned_by
+from app.plumbing.permissions import (
+    READS,
+    ChangeableJob,
+    ChangeableJobId,
+    CreatorDep,
+    ReadableJob,
+    ReadableJobId,
+    owned_by,
+)
 from app.plumbing.refusals import InvalidField
 from app.users.quotas import check_submission
 from models.kinds import KINDS
@@ -84,7 +92,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "desc
 )
 def submit_job(
     request: Request,
-    principal: PrincipalDep,
+    principal: CreatorDep,
     spec: Annotated[JobSpec, Body(openapi_examples=SPEC_EXAMPLES)],
     session: SessionDep,
     response: Response,
@@ -127,7 +135,7 @@ def submit_job(
     return job_public(session, job, request.app.state.settings)
 
 
-@router.get("", response_model=JobsPublic)
+@router.get("", response_model=JobsPublic, dependencies=[READS])
 def get_jobs(
     request: Request,
     session: SessionDep,
@@ -169,7 +177,7 @@ def get_jobs(
 
 
 @router.patch("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
-def annotate(request: Request, job_id: JobId, session: SessionDep, annotations: JobAnnotations) -> JobPublic:
+def annotate(request: Request, job_id: ChangeableJobId, session: SessionDep, annotations: JobAnnotations) -> JobPublic:
     """Name, tag or write notes on a job, whatever its status (what it trains does not change). Only the fields
     sent change: `{"tags": ["wide", "adam"]}` leaves its name and notes as they are."""
     sent = annotations.model_dump(include=annotations.model_fields_set)
@@ -181,7 +189,7 @@ def annotate(request: Request, job_id: JobId, session: SessionDep, annotations: 
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
-def get_job(request: Request, sessions: SessionFactoryDep, job_id: JobId) -> JobPublic:
+def get_job(request: Request, sessions: SessionFactoryDep, job_id: ReadableJobId) -> JobPublic:
     """Status, progress, timings, the final metrics or the error, and the stored model."""
     return read_job(sessions, job_id, request.app.state.settings)
 
@@ -191,7 +199,7 @@ def get_job(request: Request, sessions: SessionFactoryDep, job_id: JobId) -> Job
     response_model=JobPublic,
     responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The job has already finished."}},
 )
-def cancel_job(request: Request, job: JobDep, session: SessionDep) -> JobPublic:
+def cancel_job(request: Request, job: ChangeableJob, session: SessionDep) -> JobPublic:
     """Cancel a queued job at once, or ask a running one to stop (it keeps the points it logged)."""
     cancelled = request_cancel(session, job.id)
     audit(request, session, "job.cancel", f"job {job.id}")
@@ -209,7 +217,7 @@ def cancel_job(request: Request, job: JobDep, session: SessionDep) -> JobPublic:
     },
 )
 def reproduce(
-    request: Request, principal: PrincipalDep, job: JobDep, session: SessionDep, response: Response
+    request: Request, principal: CreatorDep, job: ReadableJob, session: SessionDep, response: Response
 ) -> JobPublic:
     """Run an ended job again with its stored spec (same seed, data set and `init_from_job`); once the copy ends,
     GET /jobs/{copy}/reproduction says whether its curve is the same bit for bit, or how far it is and what
@@ -230,7 +238,7 @@ def reproduce(
     response_model=ReproductionPublic,
     responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The job reproduces no job."}},
 )
-def get_reproduction(job: JobDep, session: SessionDep) -> ReproductionPublic:
+def get_reproduction(job: ReadableJob, session: SessionDep) -> ReproductionPublic:
     """A reproduction's verdict: `identical` (every point bit for bit) or `different` (the largest difference per
     metric, and the fields of the two records that differ); `pending` until it has ended."""
     return verdict(session, job.id)
@@ -245,7 +253,7 @@ def get_reproduction(job: JobDep, session: SessionDep) -> ReproductionPublic:
         409: {"model": ErrorMessage, "description": "The job has not succeeded, has no model, or its model is damaged"},
     },
 )
-def download_model(job: JobDep, session: SessionDep, sessions: SessionFactoryDep) -> StreamingResponse:
+def download_model(job: ReadableJob, session: SessionDep, sessions: SessionFactoryDep) -> StreamingResponse:
     """The trained weights, normalisation constants, spec and class names, as one safetensors file
     (streamed from the database in 1 MB chunks, after a first read checks them against their SHA-256,
     which is the ETag)."""
@@ -271,7 +279,7 @@ def download_model(job: JobDep, session: SessionDep, sessions: SessionFactoryDep
         409: {"model": ErrorMessage, "description": "The job is queued or running: cancel it first."},
     },
 )
-def remove_job(request: Request, job_id: JobId, session: SessionDep) -> Response:
+def remove_job(request: Request, job_id: ChangeableJobId, session: SessionDep) -> Response:
     """Delete a finished job: its points, checkpoint and model go with it (a sweep keeps the trial's
     parameters). A queued or running job is refused with 409: cancel it first, then delete it."""
     delete_job(session, job_id)
@@ -292,7 +300,7 @@ def remove_job(request: Request, job_id: JobId, session: SessionDep) -> Response
     },
 )
 def get_logs(
-    job: JobDep,
+    job: ReadableJob,
     session: SessionDep,
     attempt: Annotated[int | None, Query(ge=1, le=1000, description="Which attempt; default: the latest.")] = None,
     tail: Annotated[int | None, Query(ge=1, le=100_000, description="Only the last this many lines.")] = None,
@@ -313,7 +321,7 @@ def get_logs(
     return PlainTextResponse(text, headers={"X-Attempt": str(found.attempt), "X-Truncated": str(truncated).lower()})
 
 
-@kinds_router.get("", response_model=ModelKindsPublic)
+@kinds_router.get("", response_model=ModelKindsPublic, dependencies=[READS])
 def get_model_kinds() -> ModelKindsPublic:
     """Every model kind with its defaults: the spec a job of that kind runs when it gives only `model`
     (what the page compares a job's spec with, to mark the fields it chose)."""

@@ -3,12 +3,11 @@
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.plumbing.pools import WorkPool
-from store.jobs import find_job
-from store.tables import MAX_INT32, Job
+from store.tables import MAX_INT32
 
 MAX_ID = MAX_INT32
 
@@ -35,13 +34,3 @@ async def get_bulk_pool(request: Request) -> WorkPool:
 
 
 BulkDep = Annotated[WorkPool, Depends(get_bulk_pool)]
-
-
-JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="The job's id.")]
-
-
-def job_or_404(job_id: JobId, session: SessionDep) -> Job:
-    return find_job(session, job_id)  # raises JobNotFound -> 404
-
-
-JobDep = Annotated[Job, Depends(job_or_404)]

@@ -13,6 +13,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.plumbing.permissions import PUBLIC
+
 STATIC_PREFIX = "/static/docs"
 ASSETS = files("fastapi_offline") / "static"  # swagger-ui-bundle.js, swagger-ui.css, favicon.png
 
@@ -33,7 +35,7 @@ def install_docs(app: FastAPI) -> list[str]:
     )
     body = bytes(page.body)
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, dependencies=[PUBLIC])
     def swagger_ui() -> HTMLResponse:
         return HTMLResponse(body)
 

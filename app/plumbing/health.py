@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from app.plumbing.deps import SessionDep
 from app.plumbing.errors import error_responses
+from app.plumbing.permissions import PUBLIC
 from store.health import check_writable
 
 
@@ -16,7 +17,7 @@ class Health(BaseModel):
     database: Literal["ok"]
 
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], dependencies=[PUBLIC])
 
 
 @router.get(

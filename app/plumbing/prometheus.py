@@ -18,6 +18,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.plumbing.auth import bearer, require_api_key
+from app.plumbing.permissions import PUBLIC
 from store.stats import jobs_by_status, running_jobs
 from store.tables import utcnow
 
@@ -78,7 +79,7 @@ def install_prometheus(app: FastAPI) -> None:
         "cifar_sweep_driver_passes", "Passes the sweep driver finished, failed ones too.", registry=registry
     )
 
-    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(metrics_access)])
+    @app.get("/metrics", include_in_schema=False, dependencies=[PUBLIC, Depends(metrics_access)])
     async def prometheus_metrics(request: Request) -> Response:
         def scrape() -> bytes:
             if MULTIPROC_ENV in os.environ:  # noqa: TID251  (prometheus_client's own variable)

@@ -10,7 +10,7 @@ from starlette.datastructures import UploadFile
 
 from app.plumbing.deps import MAX_ID
 from app.plumbing.errors import error_responses
-from app.plumbing.permissions import check_job_readable, owned_by
+from app.plumbing.permissions import READS, check_job_readable, owned_by
 from app.plumbing.pools import WorkPool
 from app.plumbing.refusals import InvalidField, NotBase64, UnsupportedMedia
 from app.predict.images import Upload
@@ -121,7 +121,11 @@ async def _read_json(request: Request) -> tuple[list[Upload], dict[str, Any]]:
 
 
 @router.post(
-    "/predict", response_model=PredictionsPublic, responses=ERRORS, openapi_extra={"requestBody": REQUEST_BODY}
+    "/predict",
+    response_model=PredictionsPublic,
+    responses=ERRORS,
+    openapi_extra={"requestBody": REQUEST_BODY},
+    dependencies=[READS],
 )
 async def predict_images(
     request: Request,

@@ -8,10 +8,10 @@ from pydantic import BaseModel, Field
 
 from app.curves.deps import CurvesDep
 from app.curves.plots import Labelled, job_plot
-from app.plumbing.auth import PrincipalDep, audit
+from app.plumbing.auth import audit
 from app.plumbing.deps import SessionDep
 from app.plumbing.error_schemas import ErrorMessage
-from app.plumbing.permissions import owned_by
+from app.plumbing.permissions import READS, CreatorDep, owned_by
 from app.plumbing.refusals import InvalidField
 from app.reports.page import html_page, markdown, report_rows
 from app.reports.runs import CONVNET_STEPS, RESNET_STEPS, find_run_jobs, report_runs, submit_report_runs
@@ -48,7 +48,7 @@ class ReportSubmitted(BaseModel):
 @router.post("", response_model=ReportSubmitted)
 def submit_report(
     request: Request,
-    principal: PrincipalDep,
+    principal: CreatorDep,
     session: SessionDep,
     options: Annotated[ReportRequest | None, Body()] = None,
 ) -> ReportSubmitted:
@@ -85,6 +85,7 @@ def submit_report(
     "",
     response_class=Response,  # errors stay JSON; the 200 is HTML or Markdown
     responses={200: {"content": {"text/html": {}, "text/markdown": {}}, "description": "The report."}},
+    dependencies=[READS],
 )
 def get_report(
     request: Request,
@@ -108,6 +109,7 @@ def get_report(
     "/figures/figure-{figure}.png",
     response_class=Response,
     responses={200: {"content": {"image/png": {}}}, 404: {"model": ErrorMessage}},
+    dependencies=[READS],
 )
 def get_figure(
     request: Request,

@@ -2,14 +2,14 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from app.curves.plots import MEDIA_TYPES, ImageFormat
 from app.jobs.service import check_init_from_job
-from app.plumbing.auth import PrincipalDep, audit
-from app.plumbing.deps import MAX_ID, BulkDep, SessionDep, SessionFactoryDep
+from app.plumbing.auth import audit
+from app.plumbing.deps import BulkDep, SessionDep, SessionFactoryDep
 from app.plumbing.error_schemas import ErrorMessage
-from app.plumbing.permissions import owned_by
+from app.plumbing.permissions import READS, ChangeableSweepId, CreatorDep, ReadableSweepId, owned_by
 from app.sweeps.plan import sweep_plan
 from app.sweeps.schemas import SweepImportancesPublic, SweepPlanPublic, SweepPublic, SweepsPublic
 from app.sweeps.service import sweep_importances, sweep_plot_image, sweep_public, sweeps_page
@@ -20,7 +20,6 @@ from sweeps.spec import SweepSpec
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"])
 
-SweepId = Annotated[int, Path(ge=1, le=MAX_ID, description="The sweep's id.")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "description": "No sweep with this id."}}
 
 
@@ -35,7 +34,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "desc
 )
 def submit_sweep(
     request: Request,
-    principal: PrincipalDep,
+    principal: CreatorDep,
     spec: Annotated[SweepSpec, Body()],
     session: SessionDep,
     response: Response,
@@ -65,7 +64,7 @@ def submit_sweep(
     return sweep_public(session, sweep.id)
 
 
-@router.get("", response_model=SweepsPublic)
+@router.get("", response_model=SweepsPublic, dependencies=[READS])
 def get_sweeps(
     request: Request,
     session: SessionDep,
@@ -78,7 +77,7 @@ def get_sweeps(
 
 
 @router.get("/{sweep_id}", response_model=SweepPublic, responses=NOT_FOUND)
-def get_sweep(session: SessionDep, sweep_id: SweepId) -> SweepPublic:
+def get_sweep(session: SessionDep, sweep_id: ReadableSweepId) -> SweepPublic:
     """The leaderboard: every trial (its job, parameters, status, objective) best first, and the steps spent."""
     return sweep_public(session, sweep_id)
 
@@ -88,7 +87,7 @@ def get_sweep(session: SessionDep, sweep_id: SweepId) -> SweepPublic:
     response_model=SweepPublic,
     responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The sweep has already ended."}},
 )
-def cancel(request: Request, session: SessionDep, sweep_id: SweepId) -> SweepPublic:
+def cancel(request: Request, session: SessionDep, sweep_id: ChangeableSweepId) -> SweepPublic:
     """Create no more trials, and cancel the queued and running ones (they keep their points)."""
     cancel_sweep(session, sweep_id)
     audit(request, session, "sweep.cancel", f"sweep {sweep_id}")
@@ -97,7 +96,7 @@ def cancel(request: Request, session: SessionDep, sweep_id: SweepId) -> SweepPub
 
 @router.get("/{sweep_id}/importances", response_model=SweepImportancesPublic, responses=NOT_FOUND)
 async def get_sweep_importances(
-    sessions: SessionFactoryDep, bulk: BulkDep, sweep_id: SweepId
+    sessions: SessionFactoryDep, bulk: BulkDep, sweep_id: ReadableSweepId
 ) -> SweepImportancesPublic:
     """Which searched fields mattered: each one's share of the objective's variance over the trials that ran to
     their end (Optuna's fANOVA importances, seeded), largest first."""
@@ -117,7 +116,7 @@ async def get_sweep_importances(
 async def get_sweep_plot(
     sessions: SessionFactoryDep,
     bulk: BulkDep,
-    sweep_id: SweepId,
+    sweep_id: ReadableSweepId,
     image_format: ImageFormat,
     width: Annotated[int, Query(ge=200, le=4000)] = 1100,
     height: Annotated[int, Query(ge=150, le=3000)] = 450,

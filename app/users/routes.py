@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.plumbing.auth import PrincipalDep, audit
 from app.plumbing.deps import MAX_ID, SessionDep
+from app.plumbing.permissions import ADMINS, OWN_ACCOUNT
 from app.plumbing.refusals import InvalidField
 from app.users.quotas import quotas_of, usage_now
 from app.users.schemas import (
@@ -52,7 +53,7 @@ def _own_id(principal: PrincipalDep) -> int:
     return principal.user_id
 
 
-@router.post("/users", status_code=201, response_model=CreatedUser)
+@router.post("/users", status_code=201, response_model=CreatedUser, dependencies=[ADMINS])
 def add_user(request: Request, session: SessionDep, new: NewUser) -> CreatedUser:
     """(Admins) A new user, answered with their first token: hand it over, it is not shown again. The first admin
     created becomes the owner of every job and sweep from before there were users."""
@@ -62,13 +63,13 @@ def add_user(request: Request, session: SessionDep, new: NewUser) -> CreatedUser
     return CreatedUser(**_public(user).model_dump(), token=token)
 
 
-@router.get("/users", response_model=UsersPublic)
+@router.get("/users", response_model=UsersPublic, dependencies=[ADMINS])
 def get_users(session: SessionDep) -> UsersPublic:
     """(Admins) Every user, oldest first."""
     return UsersPublic(data=[_public(user) for user in list_users(session)])
 
 
-@router.put("/users/{user_id}/quotas", response_model=UserPublic)
+@router.put("/users/{user_id}/quotas", response_model=UserPublic, dependencies=[ADMINS])
 def put_quotas(
     request: Request,
     session: SessionDep,
@@ -82,13 +83,13 @@ def put_quotas(
     return _public(user)
 
 
-@router.get("/users/me", response_model=Me)
+@router.get("/users/me", response_model=Me, dependencies=[OWN_ACCOUNT])
 def me(principal: PrincipalDep) -> Me:
     """Who the token is: a user, the API_KEY (`api-key`, an admin) or the single-user mode (`local`)."""
     return Me(id=principal.user_id, name=principal.name, role=principal.role)
 
 
-@router.post("/users/me/tokens", status_code=201, response_model=CreatedToken)
+@router.post("/users/me/tokens", status_code=201, response_model=CreatedToken, dependencies=[OWN_ACCOUNT])
 def add_token(request: Request, session: SessionDep, principal: PrincipalDep, new: NewToken) -> CreatedToken:
     """A new token of yours: shown this once (stored only as its SHA-256)."""
     row, token = create_token(session, _own_id(principal), new.label)
@@ -96,7 +97,7 @@ def add_token(request: Request, session: SessionDep, principal: PrincipalDep, ne
     return CreatedToken(id=row.id, label=row.label, created_at=row.created_at, revoked_at=None, token=token)
 
 
-@router.get("/users/me/tokens", response_model=TokensPublic)
+@router.get("/users/me/tokens", response_model=TokensPublic, dependencies=[OWN_ACCOUNT])
 def get_tokens(session: SessionDep, principal: PrincipalDep) -> TokensPublic:
     """Your tokens (never the tokens themselves), revoked ones too."""
     rows = list_tokens(session, _own_id(principal))
@@ -104,7 +105,7 @@ def get_tokens(session: SessionDep, principal: PrincipalDep) -> TokensPublic:
                               for t in rows])  # fmt: skip
 
 
-@router.delete("/users/me/tokens/{token_id}", status_code=204, response_class=Response)
+@router.delete("/users/me/tokens/{token_id}", status_code=204, response_class=Response, dependencies=[OWN_ACCOUNT])
 def delete_token(
     request: Request,
     session: SessionDep,
@@ -118,7 +119,7 @@ def delete_token(
     return Response(status_code=204)
 
 
-@router.get("/users/me/usage", response_model=UsagePublic)
+@router.get("/users/me/usage", response_model=UsagePublic, dependencies=[OWN_ACCOUNT])
 def get_usage(request: Request, session: SessionDep, principal: PrincipalDep) -> UsagePublic:
     """What your jobs hold and used, against your quotas (admins' quotas are not enforced)."""
     user_id = _own_id(principal)
@@ -133,7 +134,7 @@ def get_usage(request: Request, session: SessionDep, principal: PrincipalDep) ->
     )
 
 
-@router.get("/audit", response_model=AuditPublic)
+@router.get("/audit", response_model=AuditPublic, dependencies=[ADMINS])
 def get_audit(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

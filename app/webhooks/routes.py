@@ -7,11 +7,12 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from app.plumbing.auth import audit
 from app.plumbing.deps import MAX_ID, SessionDep
 from app.plumbing.error_schemas import ErrorMessage
+from app.plumbing.permissions import ADMINS
 from app.webhooks.schemas import DeliveriesPublic, TestQueued, WebhookCreated, WebhookPublic, WebhookRequest
 from app.webhooks.service import add_webhook, deliveries_public, webhook_public, webhooks_public
 from store.webhooks import delete_webhook, find_webhook, owe_test_event
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], dependencies=[ADMINS])
 
 WebhookId = Annotated[int, Path(ge=1, le=MAX_ID, description="The webhook's id.")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "description": "No webhook with this id."}}

@@ -1,0 +1,188 @@
+"""Permissions declared per route and checked on the parsed id (issue 40, finding 1): every route of the app
+declares what it needs, one that declares nothing is refused, and every route of the OpenAPI document answers
+an id spelled `+2`, `02`, `0_2`, `2.0`, ` 2` or `%202` as it answers `2` (or with a 422), for every role, under
+both visibilities; under VISIBILITY=own nothing of another user's comes back from any route."""
+
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import update
+
+from app.main import create_app
+from app.plumbing.permissions import declarations, every_route
+from app.settings import ApiSettings
+from store.tables import Job
+from tests.conftest import local_client, store_succeeded_job
+
+BOOTSTRAP = "bootstrap-key"
+ROLES = ("ada", "alice", "bob", "vic")  # an admin, the owner, another member, a viewer
+SPELLINGS = ("+{}", "0{}", "0_{}", "{}.0", " {}", "%20{}", "%2B{}", "{}%20")
+SECRET = "alice-private-7f3e"  # the name of alice's job and sweep: no answer to bob or vic may hold it (own)
+# what is no route: the OpenAPI document and the static files (the page's and Swagger UI's), public by nature
+NOT_API_ROUTES = {"/openapi.json", "/static/docs", "/web"}
+
+
+class Users:
+    """An API_KEY service with alice's succeeded job (a real model) and her sweep, and four callers."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.tokens = {"key": BOOTSTRAP}
+        self.ids: dict[str, int] = {}
+        for name, role in (("ada", "admin"), ("alice", "member"), ("bob", "member"), ("vic", "viewer")):
+            created = self.call("key", "POST", "/users", json={"name": name, "role": role})
+            assert created.status_code == 201, created.text
+            self.tokens[name], self.ids[name] = created.json()["token"], created.json()["id"]
+
+    def call(self, who: str, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        headers = {**(headers or {}), "Authorization": f"Bearer {self.tokens[who]}"}
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def alices_job(self) -> int:
+        sessions = self.client.app.state.sessions  # type: ignore[attr-defined]
+        job_id = store_succeeded_job(sessions, 0.5)
+        with sessions() as session:
+            session.execute(update(Job).where(Job.id == job_id).values(owner_id=self.ids["alice"], name=SECRET))
+            session.commit()
+        return job_id
+
+    def alices_sweep(self) -> int:
+        request = {"name": SECRET, "base": {"model": "numpy_mlp", "max_steps": 5}, "trials": 2, "method": "grid",
+                   "search": {"learning_rate": {"choices": [0.01, 0.1]}}}  # fmt: skip
+        answer = self.call("alice", "POST", "/sweeps", json=request)
+        assert answer.status_code == 201, answer.text
+        return int(answer.json()["id"])
+
+
+@pytest.fixture(params=["all", "own"])
+def users(request: pytest.FixtureRequest, tmp_path: Path, database_url: str, data_dir: Path) -> Iterator[Users]:
+    settings = ApiSettings(data_dir=data_dir, database_url=database_url, api_key=BOOTSTRAP, visibility=request.param,
+                           quota_submissions_per_minute=100_000, quota_queued_jobs=100_000,
+                           sweep_interval_seconds=60)  # fmt: skip
+    with local_client(create_app(settings)) as client:
+        yield Users(client)
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_every_route_declares_what_it_needs(tmp_path: Path) -> None:
+    app = create_app(ApiSettings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'jobs.db'}"))
+    undeclared, others = [], []
+    for route in every_route(app):
+        if isinstance(route, APIRoute):
+            if not declarations(route):
+                undeclared.append(f"{sorted(route.methods or ())} {route.path}")
+        elif getattr(route, "path", None) not in NOT_API_ROUTES:
+            others.append(getattr(route, "path", repr(route)))
+    assert undeclared == [] and others == []
+
+
+def test_a_route_that_declares_nothing_is_refused_to_everyone(tmp_path: Path) -> None:
+    app = create_app(ApiSettings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'jobs.db'}"))
+
+    @app.get("/forgotten")
+    def forgotten() -> dict[str, str]:
+        return {"secret": "out"}
+
+    with local_client(app) as client:  # the single-user mode: the caller is an admin
+        answer = client.get("/forgotten")
+    assert answer.status_code == 403 and "declares no permission" in answer.json()["message"], answer.text
+
+
+def _operations(client: TestClient) -> list[tuple[str, str]]:
+    """(method, path template) of every operation of the OpenAPI document that names a job or a sweep."""
+    document = client.get("/openapi.json").json()
+    found = []
+    for template, operations in document["paths"].items():
+        for method in operations:
+            if (
+                "{job_id}" in template
+                or "{sweep_id}" in template
+                or template in ("/predict", "/plots/compare.{image_format}")
+            ):
+                found.append((method.upper(), template))
+    return found
+
+
+def _send(users: Users, who: str, method: str, template: str, spelled: str) -> Any:
+    path = template.replace("{job_id}", spelled).replace("{sweep_id}", spelled).replace("{image_format}", "svg")
+    if template == "/predict":
+        return users.call(who, "POST", "/predict", params={"job_id": spelled}, files={"files": ("a.png", png())})
+    if template.startswith("/plots/compare"):
+        return users.call(who, method, path, params={"jobs": spelled})
+    if method == "PATCH":
+        return users.call(who, method, path, json={"notes": "checked"})
+    if path.endswith("/events"):
+        return users.call(who, method, path, headers={"Last-Event-ID": "999999"})  # ended: the stream is short
+    return users.call(who, method, path)
+
+
+def _stable(answer: Any) -> Any:
+    """What two answers to the same read must share: the status, and a JSON body but for its moving parts."""
+    if answer.headers.get("content-type", "").startswith("application/json") and answer.status_code < 300:
+        body = answer.json()
+        if isinstance(body, dict):
+            body.pop("queue", None)
+        return answer.status_code, body
+    return answer.status_code, None
+
+
+def test_every_route_answers_an_id_however_it_is_spelled(users: Users) -> None:
+    own = users.client.app.state.settings.visibility == "own"  # type: ignore[attr-defined]
+    job, sweep = users.alices_job(), users.alices_sweep()
+    mismatches: list[str] = []
+    operations = _operations(users.client)
+    assert len(operations) >= 19, operations  # every job and sweep route, /predict and the comparison
+    for method, template in operations:
+        reads = method == "GET"
+        for who in ROLES:
+            if reads or template == "/predict":
+                target: Callable[[], int] = (lambda: sweep) if "{sweep_id}" in template else (lambda: job)
+            else:  # a change: a new target for each call, so that each call meets the same state
+                target = users.alices_sweep if "{sweep_id}" in template else users.alices_job
+            first = target()
+            plain = _send(users, who, method, template, str(first))
+            if own and who in ("bob", "vic"):
+                if plain.status_code < 400 or SECRET in plain.text:
+                    mismatches.append(f"{who} {method} {template}: {plain.status_code} (alice's, under own)")
+            for spelling in SPELLINGS:
+                target_id = target()
+                answer = _send(users, who, method, template, spelling.format(target_id))
+                expected = _stable(plain)
+                if not reads:  # a new target: the same answer about another id
+                    expected = (plain.status_code, None)
+                    got = (answer.status_code, None)
+                else:
+                    got = _stable(answer)
+                if answer.status_code != 422 and got != expected:
+                    mismatches.append(f"{who} {method} {template} as {spelling!r}: {got[0]}, plainly {expected[0]}")
+                if own and who in ("bob", "vic") and (answer.status_code < 400 or SECRET in answer.text):
+                    mismatches.append(f"{who} {method} {template} as {spelling!r}: {answer.status_code} (own)")
+    assert mismatches == [], "\n".join(mismatches)
+
+
+def test_under_own_no_list_or_page_shows_another_users_jobs_or_sweeps(users: Users) -> None:
+    if users.client.app.state.settings.visibility != "own":  # type: ignore[attr-defined]
+        pytest.skip("VISIBILITY=own only")
+    users.alices_job(), users.alices_sweep()
+    document = users.client.get("/openapi.json").json()
+    leaks = []
+    for template, operations in document["paths"].items():
+        if "get" not in operations or "{" in template or template in ("/events",):  # /events: a stream, below
+            continue
+        for who in ("bob", "vic"):
+            answer = users.call(who, "GET", template)
+            if SECRET in answer.text:
+                leaks.append(f"{who} GET {template}")
+    assert leaks == []
+    assert users.call("alice", "GET", "/jobs").text.count(SECRET) == 1  # the check sees what is there
