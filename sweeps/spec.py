@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, T
 
 from models.kinds import KINDS
 from models.kinds.common import NO_CONTROL_CHARACTERS
-from specs import job_fields, job_spec_adapter
+from specs import RunOptions, job_fields, job_spec_adapter
 
 MAX_TRIALS = 500
 MAX_CHOICES = 100
@@ -23,6 +23,12 @@ FIXED_FIELDS = {"model", "name"}
 NOT_SEARCHABLE = {
     "init_from_job": "the job to start from is checked once, for the base (set it there); a sweep over "
     "starting points is one sweep per starting job",
+    # how a job runs (its priority against the admins' limit, its gpus and cpus against the caller's quotas) is
+    # checked once, on the base: a searched value would reach the trials unchecked
+    **{
+        option: f"{option} is how a trial runs, not what it trains: set it in `base`, where it is checked"
+        for option in RunOptions.model_fields
+    },
 }
 
 

@@ -186,3 +186,18 @@ def test_under_own_no_list_or_page_shows_another_users_jobs_or_sweeps(users: Use
                 leaks.append(f"{who} GET {template}")
     assert leaks == []
     assert users.call("alice", "GET", "/jobs").text.count(SECRET) == 1  # the check sees what is there
+
+
+@pytest.mark.parametrize(
+    "search",
+    [{"priority": {"choices": [1000]}}, {"gpus": {"choices": [0, 8]}}, {"cpus": {"uniform": [1, 64]}},
+     {"max_attempts": {"choices": [1, 20]}}],  # fmt: skip
+)
+def test_a_sweep_cannot_search_how_its_trials_run(users: Users, search: dict[str, Any]) -> None:
+    """Finding 2: a member's sweep searching `priority: 1000` made trials at 1000 (POST /jobs with 1000: 403)."""
+    request = {"base": {"model": "numpy_mlp", "max_steps": 5}, "trials": 2, "search": search}
+    answer = users.call("alice", "POST", "/sweeps", json=request)
+    field = next(iter(search))
+    assert answer.status_code == 422, answer.text
+    assert f"search.{field}: not searchable" in answer.json()["message"] and "base" in answer.json()["message"]
+    assert users.call("alice", "GET", "/sweeps").json()["count"] == 0
