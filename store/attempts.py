@@ -57,22 +57,20 @@ class AttemptState(enum.Enum):
 def _owners_in_turn(
     session: Session, fits: ColumnElement[bool], now: datetime, running_cap: int | None
 ) -> tuple[int, list[tuple[int | None, int | None]]]:
-    """The highest priority among the queued jobs that fit, and the owners of such jobs in the order fair share
-    serves them: fewest jobs started in the last FAIR_SHARE_WINDOW first, then the one waiting longest; each with
-    their cap on running jobs (`running_cap`, or their own `running_jobs` quota; admins and nobody: None). An
-    owner with that many jobs running waits."""
+    """The highest priority among the queued jobs that fit and whose owners may start one more, and the owners of
+    such jobs in the order fair share serves them: fewest jobs started in the last FAIR_SHARE_WINDOW first, then
+    the one waiting longest; each with their cap on running jobs (`running_cap`, or their own `running_jobs`
+    quota; admins and nobody: None). An owner with that many jobs running waits, and their jobs, whatever their
+    priority, keep no one else's from starting."""
     queued = (Job.status == JobStatus.queued.value) & fits
-    top = session.scalar(select(func.max(Job.priority)).where(queued))
-    if top is None:
-        return 0, []
-    waiting: dict[int | None, int] = {
-        owner: first
-        for owner, first in session.execute(
-            select(Job.owner_id, func.min(Job.id)).where(queued, Job.priority == top).group_by(Job.owner_id)
+    highest: dict[int | None, int] = {
+        owner: priority
+        for owner, priority in session.execute(
+            select(Job.owner_id, func.max(Job.priority)).where(queued).group_by(Job.owner_id)
         )
     }
     since = now - FAIR_SHARE_WINDOW
-    owned = [owner for owner in waiting if owner is not None]
+    owned = [owner for owner in highest if owner is not None]
     recent: dict[int | None, int] = {}
     caps: dict[int | None, int | None] = {}
     if owned:
@@ -85,8 +83,21 @@ def _owners_in_turn(
         ):
             caps[user_id] = running_cap_of(role, quotas, running_cap)
             if caps[user_id] is not None and running_now >= caps[user_id]:
-                del waiting[user_id]
+                del highest[user_id]  # at their cap: their jobs wait, and set no priority for the others
             recent[user_id] = started_lately
+    if not highest:
+        return 0, []
+    top = max(highest.values())
+    at_top = [owner for owner, priority in highest.items() if priority == top]
+    mine = Job.owner_id.in_([owner for owner in at_top if owner is not None])
+    if None in at_top:
+        mine = mine | Job.owner_id.is_(None)
+    waiting: dict[int | None, int] = {
+        owner: first
+        for owner, first in session.execute(
+            select(Job.owner_id, func.min(Job.id)).where(queued, Job.priority == top, mine).group_by(Job.owner_id)
+        )
+    }
     if len(waiting) > 1 and None in waiting:  # nobody's jobs (the single-user mode, the API_KEY): one more owner
         recent[None] = session.scalar(select(func.count()).where(Job.started_at > since, Job.owner_id.is_(None))) or 0
     in_turn = sorted(waiting, key=lambda owner: (recent.get(owner, 0), waiting[owner]))

@@ -86,6 +86,30 @@ def test_a_member_at_their_running_cap_waits_while_others_and_admins_go_on(sessi
     assert claim() is None
 
 
+def test_a_capped_owners_higher_priority_does_not_keep_others_jobs_from_starting(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Issue 40, finding 3: alice at her cap of 1 with two priority-50 jobs, bob's priority-0 job: a second
+    worker claimed nothing (the claim took priority 50 first, then dropped alice at her cap)."""
+    with sessions() as session:
+        alice, _ = create_user(session, "alice", Role.member)
+        bob, _ = create_user(session, "bob", Role.member)
+        set_quotas(session, alice.id, {"running_jobs": 1})
+        urgent = [create_job(session, SPEC.model_copy(update={"priority": 50}), owner_id=alice.id)[0].id
+                  for _ in range(2)]  # fmt: skip
+        bobs = create_job(session, SPEC, owner_id=bob.id)[0].id
+    with sessions() as session:
+        first, second, third = (claim_next(session, f"w{i}") for i in range(3))
+    assert first is not None and first.job_id == urgent[0]
+    assert second is not None and second.job_id == bobs  # alice is at her cap: bob's goes, at its lower priority
+    assert third is None
+    with sessions() as session:
+        register_executor(session, "w", 0, 4, SPEC_VERSION)
+        assert "quota running_jobs: its owner has 1 of 1" in (
+            waiting_reason(session, find_job(session, urgent[1]), alive_since(60)) or ""
+        )
+
+
 def test_claims_racing_for_one_member_never_pass_the_cap(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         alice, _ = create_user(session, "alice", Role.member)
