@@ -89,7 +89,7 @@ def _owners_in_turn(
         return 0, []
     top = max(highest.values())
     at_top = [owner for owner, priority in highest.items() if priority == top]
-    mine = Job.owner_id.in_([owner for owner in at_top if owner is not None])
+    mine: ColumnElement[bool] = Job.owner_id.in_([owner for owner in at_top if owner is not None])
     if None in at_top:
         mine = mine | Job.owner_id.is_(None)
     waiting: dict[int | None, int] = {

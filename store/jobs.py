@@ -77,7 +77,7 @@ def create_job(
     job = new_job(spec, idempotency_key, owner_id)  # the spec dumped and hashed once, here
     digest = job.request_sha256 or ""  # always set by new_job (the column is nullable for older rows)
     if idempotency_key is not None:
-        existing = _job_for_key(session, idempotency_key, digest)
+        existing = _job_for_key(session, idempotency_key, owner_id, digest)
         if existing is not None:
             return existing, False
     session.add(job)
@@ -88,7 +88,7 @@ def create_job(
         session.commit()
     except IntegrityError:  # another request with the same key won the race
         session.rollback()
-        existing = _job_for_key(session, idempotency_key or "", digest)
+        existing = _job_for_key(session, idempotency_key or "", owner_id, digest)
         if existing is None:
             raise
         return existing, False
@@ -118,7 +118,7 @@ def new_job(spec: SubmittedSpec, idempotency_key: str | None = None, owner_id: i
         gpus=spec.gpus,
         cpus=spec.cpus,
         spec_version=spec.spec_version,
-        idempotency_key=idempotency_key,
+        idempotency_key=None if idempotency_key is None else owners_key(owner_id, idempotency_key),
         request_sha256=spec_sha256(stored_spec),
         training_sha256=exact,
         training_sha256_any_steps=any_steps,
@@ -146,8 +146,13 @@ def fill_training_identities(session: Session, full_spec: Callable[[dict[str, An
         filled += len(rows)
 
 
-def _job_for_key(session: Session, key: str, digest: str) -> Job | None:
-    job = session.scalar(select(Job).where(Job.idempotency_key == key))
+def owners_key(owner_id: int | None, key: str) -> str:
+    """An Idempotency-Key as stored: one user's key neither finds nor blocks another's job (migration 0017)."""
+    return f"{owner_id or 0}:{key}"
+
+
+def _job_for_key(session: Session, key: str, owner_id: int | None, digest: str) -> Job | None:
+    job = session.scalar(select(Job).where(Job.idempotency_key == owners_key(owner_id, key)))
     if job is not None and job.request_sha256 != digest:
         raise IdempotencyConflict(f"Idempotency-Key {key!r} was already used for a different job spec (job {job.id})")
     return job

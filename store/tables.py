@@ -157,6 +157,7 @@ class Job(Base):
     # the spec schema version it was written with (models.kinds.common.SPEC_VERSION): only an executor that knows
     # it claims the job
     spec_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    # `<owner id, 0 for nobody>:<the client's Idempotency-Key>` (store.jobs.owners_key): unique per owner
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     request_sha256: Mapped[str | None] = mapped_column(String(64))
     # what it trains, hashed (the spec without how it runs; store.jobs.training_identity): identical runs

@@ -5,6 +5,7 @@
 """
 
 import json
+import math
 import re
 from typing import Any
 
@@ -60,7 +61,11 @@ def job_order(sort: str | None) -> JobOrder:
     raise InvalidField("sort", f"cannot sort by {key!r}: one of {', '.join(SORT_KEYS)} (- first: descending)", "query")
 
 
-CONDITION = re.compile(r"^\s*([a-z_][a-z0-9_]{0,39})\s*(!=|>=|<=|=|>|<)\s*(.*?)\s*$", re.DOTALL)
+# the key and the operator, matched at the start of the stripped condition (no pattern spans the value: a
+# value of many spaces cannot make the match backtrack)
+KEY_AND_OPERATOR = re.compile(r"([a-z_][a-z0-9_]{0,39})\s*(!=|>=|<=|=|>|<)")
+MAX_CONDITION_CHARS = 1000
+LARGEST_NUMBER = 2**63 - 1  # what both databases compare as a number (a larger one is an OverflowError there)
 
 
 def _value(text: str) -> Any:
@@ -73,10 +78,15 @@ def _value(text: str) -> Any:
 
 def job_condition(text: str) -> JobCondition:
     """`field<operator>value` as a condition. Raises InvalidField naming `where` and what is wrong."""
-    match = CONDITION.match(text)
+    if len(text) > MAX_CONDITION_CHARS:
+        raise InvalidField("where", f"a condition of at most {MAX_CONDITION_CHARS} characters, {len(text)} given",
+                           "query")  # fmt: skip
+    stripped = text.strip()
+    match = KEY_AND_OPERATOR.match(stripped)
     if match is None:
         raise InvalidField("where", f"{text!r}: write field, operator (one of {' '.join(OPERATORS)}), value", "query")
-    key, operator, raw = match.groups()
+    key, operator = match.groups()
+    raw = stripped[match.end() :].strip()
     value = _value(raw)
     if key in COLUMNS:
         source, kind = "column", COLUMNS[key]
@@ -91,6 +101,8 @@ def job_condition(text: str) -> JobCondition:
         value = raw  # `name=1` is the text "1"
     elif _kind_of(value) != kind or (kind == "number" and isinstance(value, bool)):
         raise InvalidField("where", f"{text!r}: {key} is a {kind}, {raw!r} is not", "query")
+    if kind == "number" and not (math.isfinite(value) and abs(value) <= LARGEST_NUMBER):
+        raise InvalidField("where", f"{text[:60]!r}: a number from {-LARGEST_NUMBER} to {LARGEST_NUMBER}", "query")
     if kind != "number" and operator not in ("=", "!="):
         raise InvalidField("where", f"{text!r}: a {kind} compares only with = or !=", "query")
     return JobCondition(source, key, operator, value, kind)  # type: ignore[arg-type]

@@ -100,10 +100,10 @@ def submit_job(
         str | None,
         Header(
             min_length=1,
-            max_length=200,
+            max_length=189,  # stored with its owner's id in front (store.jobs.owners_key): 200 at most
             pattern=NO_CONTROL_CHARACTERS,
-            description="Retry-safe submission: the same key and spec return "
-            "the first job (200); the same key with another spec is refused (422).",
+            description="Retry-safe submission: the same key and spec from the same user return "
+            "the first job (200); the same key with another spec is refused (422). Each user's keys are their own.",
         ),
     ] = None,
     dry_run: Annotated[

@@ -3,11 +3,13 @@
 `POST /predict` takes up to MAX_REQUEST_BYTES (images); every other route takes a few KB at most (a
 job spec), so it gets SMALL_BODY_BYTES. A declared Content-Length over the cap is refused at once; a
 chunked body is read up to the cap first and refused when it goes over (the route never sees a
-body it would only half parse, which FastAPI answers with 400).
+body it would only half parse, which FastAPI answers with 400). Before a refusal the rest of the body is
+read within bounds (`app.plumbing.drain`), so that a client still sending reads the answer.
 """
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.plumbing.drain import drain
 from app.plumbing.errors import send_error
 
 SMALL_BODY_BYTES = 64 * 1024
@@ -29,13 +31,13 @@ class BodySizeLimitMiddleware:
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None:
             if declared.isdigit() and int(declared) > cap:
-                await self._refuse(send, cap)
+                await self._refuse(send, cap, await drain(receive))
                 return
             await self.app(scope, self._counting(receive, cap), send)
             return
         body, over = await self._read_up_to(receive, cap)  # chunked: the whole body first, within the cap
         if over:
-            await self._refuse(send, cap)
+            await self._refuse(send, cap, await drain(receive))
             return
         await self.app(scope, self._replay(body, receive), send)
 
@@ -84,5 +86,7 @@ class BodySizeLimitMiddleware:
         return replay
 
     @staticmethod
-    async def _refuse(send: Send, cap: int) -> None:
-        await send_error(send, 413, f"request body over the limit of {cap:,} bytes for this route", close=True)
+    async def _refuse(send: Send, cap: int, drained: bool) -> None:
+        """`drained`: the rest of the body was read (app.plumbing.drain), the connection can stay open."""
+        message = f"request body over the limit of {cap:,} bytes for this route"
+        await send_error(send, 413, message, close=not drained)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import Send
 
+from app.plumbing.drain import drain
 from app.plumbing.error_schemas import ErrorMessage, ValidationErrorMessage
 from app.plumbing.refusals import (
     Busy,
@@ -188,13 +189,14 @@ async def refuse_unknown_query_parameters(request: Request) -> None:
         raise InvalidField(unknown[0], f"unknown query parameter (this route takes: {takes})", location="query")
 
 
-def refusal_headers(exc: Exception) -> dict[str, str] | None:
-    """Retry-After for a refusal for now (Busy); `Connection: close` for one made before the request's body
-    was read to its end (the server does not read the rest)."""
+async def refusal_headers(request: Request, exc: Exception) -> dict[str, str] | None:
+    """Retry-After for a refusal for now (Busy); for one made before the request's body was read to its end, the
+    rest is read first within bounds (`app.plumbing.drain`: so that every client reads the answer), and
+    `Connection: close` when a bound stopped it."""
     headers = {}
     if isinstance(exc, Busy | OverQuota) and exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
-    if isinstance(exc, RequestRefused) and exc.body_left_unread:
+    if isinstance(exc, RequestRefused) and exc.body_left_unread and not await drain(request.receive):
         headers["Connection"] = "close"
     return headers or None
 
@@ -211,16 +213,17 @@ def install_error_handlers(app: FastAPI, model_tags: set[str]) -> None:
         return JSONResponse(status_code=422, content=body)
 
     @app.exception_handler(InvalidField)
-    async def invalid_field(_request: Request, exc: InvalidField) -> JSONResponse:
+    async def invalid_field(request: Request, exc: InvalidField) -> JSONResponse:
         body = validation_body((exc.location, exc.field), exc.problem)
-        return JSONResponse(status_code=422, content=body, headers=refusal_headers(exc))
+        return JSONResponse(status_code=422, content=body, headers=await refusal_headers(request, exc))
 
     @app.exception_handler(IdempotencyConflict)
     async def idempotency_conflict(_request: Request, exc: IdempotencyConflict) -> JSONResponse:
         return JSONResponse(status_code=422, content=validation_body(("header", "Idempotency-Key"), str(exc)))
 
-    async def refused(_request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=status_of(exc), content=error_body(str(exc)), headers=refusal_headers(exc))
+    async def refused(request: Request, exc: Exception) -> JSONResponse:
+        headers = await refusal_headers(request, exc)
+        return JSONResponse(status_code=status_of(exc), content=error_body(str(exc)), headers=headers)
 
     for kind in STATUS_OF:
         app.add_exception_handler(kind, refused)

@@ -190,8 +190,12 @@ def test_under_own_no_list_or_page_shows_another_users_jobs_or_sweeps(users: Use
 
 @pytest.mark.parametrize(
     "search",
-    [{"priority": {"choices": [1000]}}, {"gpus": {"choices": [0, 8]}}, {"cpus": {"uniform": [1, 64]}},
-     {"max_attempts": {"choices": [1, 20]}}],  # fmt: skip
+    [
+        {"priority": {"choices": [1000]}},
+        {"gpus": {"choices": [0, 8]}},
+        {"cpus": {"uniform": [1, 64]}},
+        {"max_attempts": {"choices": [1, 20]}},
+    ],  # fmt: skip
 )
 def test_a_sweep_cannot_search_how_its_trials_run(users: Users, search: dict[str, Any]) -> None:
     """Finding 2: a member's sweep searching `priority: 1000` made trials at 1000 (POST /jobs with 1000: 403)."""
@@ -201,3 +205,33 @@ def test_a_sweep_cannot_search_how_its_trials_run(users: Users, search: dict[str
     assert answer.status_code == 422, answer.text
     assert f"search.{field}: not searchable" in answer.json()["message"] and "base" in answer.json()["message"]
     assert users.call("alice", "GET", "/sweeps").json()["count"] == 0
+
+
+def test_idempotency_keys_are_each_users_own(users: Users) -> None:
+    """Finding 4: bob sending alice's key and spec got alice's job; with another spec, a 422 naming her job."""
+    spec, key = {"model": "numpy_mlp", "max_steps": 5}, {"Idempotency-Key": "nightly-run"}
+    alices = users.call("alice", "POST", "/jobs", json=spec, headers=key)
+    assert alices.status_code == 201, alices.text
+    bobs = users.call("bob", "POST", "/jobs", json=spec, headers=key)
+    assert bobs.status_code == 201 and bobs.json()["id"] != alices.json()["id"], bobs.text  # his own job
+    other = users.call("vic", "POST", "/jobs", json={**spec, "max_steps": 6}, headers=key)
+    assert other.status_code == 403  # a viewer creates nothing, whatever the key
+    ada = users.call("ada", "POST", "/jobs", json={**spec, "max_steps": 6}, headers=key)
+    assert ada.status_code == 201 and ada.json()["id"] not in (alices.json()["id"], bobs.json()["id"]), ada.text
+    again = users.call("alice", "POST", "/jobs", json=spec, headers=key)
+    assert again.status_code == 200 and again.json()["id"] == alices.json()["id"]  # hers still answers her retry
+    refused = users.call("bob", "POST", "/jobs", json={**spec, "max_steps": 7}, headers=key)
+    assert refused.status_code == 422 and f"job {bobs.json()['id']}" in refused.json()["message"], refused.text
+
+
+def test_where_conditions_are_bounded_and_numbers_past_the_databases_range_are_a_422(users: Users) -> None:
+    """Finding 6: `where=name=x` + 32,000 spaces + `y` took 3.6 s (a backtracking pattern); `id>10**23` was a
+    500 (OverflowError)."""
+    long = users.call("bob", "GET", "/jobs", params={"where": "name=x" + " " * 32_000 + "y"})
+    assert long.status_code == 422 and "at most 1000 characters" in long.json()["message"], long.text[:300]
+    spaced = users.call("bob", "GET", "/jobs", params={"where": "  name  =  x" + " " * 900 + "y  "})
+    assert spaced.status_code == 200, spaced.text[:300]  # within the limit: the value is `x ... y`
+    for condition in ("id>100000000000000000000000", "test_accuracy<-1e400", "learning_rate>1e999", "id=NaN"):
+        answer = users.call("bob", "GET", "/jobs", params={"where": condition})
+        assert answer.status_code == 422 and answer.json()["message"].startswith("where:"), (condition, answer.text)
+    assert users.call("bob", "GET", "/jobs", params={"where": f"id<{2**63 - 1}"}).status_code == 200

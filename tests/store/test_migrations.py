@@ -4,7 +4,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from store.engine import make_engine
 from store.migrate import downgrade, upgrade
@@ -49,5 +49,33 @@ def test_a_column_the_migrations_lack_is_found(database_url: str) -> None:
             connection.exec_driver_sql("ALTER TABLE jobs DROP COLUMN request_sha256")
         differences = schema_differences(engine)
         assert [d[0] for d in differences] == ["add_column"] and differences[0][3].name == "request_sha256"
+    finally:
+        engine.dispose()
+
+
+def test_idempotency_keys_from_before_become_their_owners(empty_database_url: str) -> None:
+    """Migration 0017 (issue 40, finding 4): a key stored before belongs to its job's owner afterwards, and back."""
+    engine = make_engine(empty_database_url)
+    try:
+        upgrade(engine, "0016")
+        with engine.begin() as connection:
+            for job_id, owner, key in ((1, 7, "k1"), (2, None, "k2"), (3, 7, "x" * 195)):
+                connection.execute(
+                    text(
+                        "INSERT INTO jobs (id, model, spec, status, attempts, handed_back, step, max_steps, "
+                        "cancel_requested, early_stop_requested, created_at, priority, max_attempts, gpus, cpus, "
+                        "idempotency_key, owner_id) VALUES (:id, 'numpy_mlp', '{}', 'queued', 0, 0, 0, 5, false, "
+                        "false, '2026-12-01 00:00:00+00:00', 0, 3, 0, 1, :key, :owner)"
+                    ),
+                    {"id": job_id, "key": key, "owner": owner},
+                )
+        upgrade(engine)
+        with engine.connect() as connection:
+            keys: dict[int, str | None] = dict(connection.execute(text("SELECT id, idempotency_key FROM jobs")).all())
+        assert keys == {1: "7:k1", 2: "0:k2", 3: None}
+        downgrade(engine, "0016")
+        with engine.connect() as connection:
+            keys = dict(connection.execute(text("SELECT id, idempotency_key FROM jobs")).all())
+        assert keys == {1: "k1", 2: "k2", 3: None}
     finally:
         engine.dispose()
