@@ -48,10 +48,30 @@ def split_url(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
+NAT64_PREFIXES = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # the deprecated `::a.b.c.d`
+IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # SIIT's `::ffff:0:a.b.c.d`
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries, by every form that routes to them: mapped (`::ffff:a.b.c.d`),
+    6to4 (`2002:AABB:CCDD::`), Teredo (server and client), NAT64 (`64:ff9b::a.b.c.d`), IPv4-compatible
+    (`::a.b.c.d`) and IPv4-translated."""
+    found = [v4 for v4 in (address.ipv4_mapped, address.sixtofour) if v4 is not None]
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    if any(address in prefix for prefix in (*NAT64_PREFIXES, IPV4_COMPATIBLE, IPV4_TRANSLATED)):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
 def is_public(address: IpAddress) -> bool:
-    """A global unicast address: not loopback, private, link-local (cloud metadata), shared, reserved or multicast."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """A global unicast address: not loopback, private, link-local (cloud metadata), shared, reserved or multicast;
+    an IPv6 address that carries an IPv4 one (6to4, NAT64, ...) only when that one is public too."""
+    if isinstance(address, ipaddress.IPv6Address):
+        carried = embedded_ipv4(address)
+        if carried:
+            return all(is_public(v4) for v4 in carried)
     return address.is_global and not address.is_multicast
 
 

@@ -28,6 +28,13 @@ SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef01234567").decode()
         ("http://[::1]/hook", "::1"),
         ("http://[::ffff:192.168.0.1]/hook", "192.168.0.1"),  # IPv4 hidden in IPv6
         ("http://100.64.0.1/hook", "100.64.0.1"),  # shared address space
+        # IPv6 forms that carry an IPv4 address (issue 40, finding 8): each routes to loopback
+        ("http://[2002:7f00:1::]/hook", "2002:7f00:1::"),  # 6to4
+        ("http://[64:ff9b::7f00:1]/hook", "64:ff9b::7f00:1"),  # NAT64
+        ("http://[64:ff9b:1::7f00:1]/hook", "64:ff9b:1::7f00:1"),  # local-use NAT64
+        ("http://[::127.0.0.1]/hook", "::7f00:1"),  # IPv4-compatible
+        ("http://[::ffff:0:7f00:1]/hook", "::ffff:0:7f00:1"),  # IPv4-translated
+        ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook", "2001:0:4136:e378:8000:63bf:80ff:fffe"),  # Teredo
         ("ftp://example.org/hook", "http or https"),
         ("http://user:pw@8.8.8.8/hook", "user name or password"),
         ("https:///nohost", "no host"),
@@ -46,6 +53,8 @@ def test_public_addresses_pass_and_private_ones_pass_when_allowed() -> None:
     assert loopback.url_for("http://localhost:8123/a/b?c=d").endswith(":8123/a/b?c=d")
     assert "localhost" not in loopback.url_for("http://localhost:8123/a/b?c=d")  # it connects to what it checked
     assert not is_public(check_url("http://169.254.169.254/", allow_private=True).address)
+    for carrying_a_public_one in ("2002:808:808::", "64:ff9b::808:808"):  # 6to4 and NAT64 of 8.8.8.8
+        assert check_url(f"http://[{carrying_a_public_one}]/", allow_private=False).address.version == 6
 
 
 def _due(event_id: int = 7, attempt: int = 1, created_at: datetime | None = None) -> DueDelivery:
