@@ -6,6 +6,7 @@ at least once, never lost. A job's deliveries to one webhook go out in event ord
 earlier one of the same job to the same webhook is still pending.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,6 +90,7 @@ class DueDelivery:
 
     id: int
     attempt: int
+    webhook_id: int
     url: str
     secret: str
     event_id: int
@@ -97,9 +99,12 @@ class DueDelivery:
     created_at: datetime
 
 
-def claim_due_delivery(session: Session, lease_seconds: float) -> DueDelivery | None:
-    """Take the oldest pending delivery that is due, not leased, and not behind an earlier pending delivery of
-    the same job to the same webhook; lease it for `lease_seconds`. Commits."""
+def claim_due_delivery(
+    session: Session, lease_seconds: float, busy_webhooks: Collection[int] = ()
+) -> DueDelivery | None:
+    """Take the oldest pending delivery that is due, not leased, not to one of `busy_webhooks` (those the caller
+    sends as many to as it may at once) and not behind an earlier pending delivery of the same job to the same
+    webhook; lease it for `lease_seconds`. Commits."""
     now = utcnow()
     earlier = aliased(WebhookDelivery)
     behind = exists().where(
@@ -112,7 +117,7 @@ def claim_due_delivery(session: Session, lease_seconds: float) -> DueDelivery | 
     candidate = (
         select(WebhookDelivery.id)
         .where(WebhookDelivery.status == DeliveryStatus.pending.value, WebhookDelivery.next_attempt_at <= now, free)
-        .where(~behind)
+        .where(~behind, WebhookDelivery.webhook_id.not_in(busy_webhooks))
         .order_by(WebhookDelivery.id)
         .limit(1)
     )
@@ -137,7 +142,15 @@ def claim_due_delivery(session: Session, lease_seconds: float) -> DueDelivery | 
     session.commit()
     assert webhook is not None and event is not None  # deleting a webhook deletes its deliveries
     return DueDelivery(
-        claimed.id, claimed.attempts, webhook.url, webhook.secret, event.id, event.kind, event.data, event.created_at
+        claimed.id,
+        claimed.attempts,
+        claimed.webhook_id,
+        webhook.url,
+        webhook.secret,
+        event.id,
+        event.kind,
+        event.data,
+        event.created_at,
     )
 
 
@@ -187,6 +200,11 @@ def record_attempt(session: Session, due: DueDelivery, outcome: AttemptOutcome, 
     ).first()
     session.commit()
     return moved is not None
+
+
+def existing_webhooks(session: Session, webhook_ids: Collection[int]) -> set[int]:
+    """Which of these webhooks still exist."""
+    return set(session.scalars(select(Webhook.id).where(Webhook.id.in_(webhook_ids))))
 
 
 def delivery_counts(session: Session) -> dict[str, int]:

@@ -11,7 +11,12 @@ class WebhookSettings(StoreSettings):
         description="Let webhook URLs reach loopback, private, link-local and metadata addresses (off: a URL that "
         "resolves to one is refused when added and again at each delivery).",
     )
-    webhook_timeout_seconds: float = Field(10.0, gt=0, description="How long one delivery waits for its answer.")
+    webhook_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="How long one delivery may take in all: the name's lookup, connecting, sending and the answer "
+        "(at most 0.8 of WEBHOOK_LEASE_SECONDS is used).",
+    )
     webhook_retry_base_seconds: float = Field(
         5.0, gt=0, description="The wait after a delivery's first failed attempt; it doubles after each one."
     )
@@ -29,3 +34,9 @@ class WebhookSettings(StoreSettings):
         0.25, gt=0, description="How long an idle delivery thread waits before looking again."
     )
     webhook_concurrency: int = Field(4, ge=1, le=64, description="Deliveries sent at once by one delivery process.")
+    webhook_max_in_flight: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Deliveries one delivery process sends to one webhook at once: a slow receiver holds no more.",
+    )

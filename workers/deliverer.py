@@ -1,47 +1,83 @@
 """`python -m workers.deliverer`: the process that sends webhook deliveries from the outbox.
 
-Each of WEBHOOK_CONCURRENCY threads claims a due delivery (leased), sends it, and records the attempt. It may be
-killed at any moment: a delivery sent but not recorded is sent again once its lease ends (at least once; the
-`webhook-id` header lets the receiver drop the copy), and one claimed but not sent is not lost.
-Several delivery processes may run against one store.
+WEBHOOK_CONCURRENCY sends at once (tasks on one event loop), each claiming a due delivery (leased), sending it and
+recording the attempt. It may be killed at any moment: a delivery sent but not recorded is sent again once its
+lease ends (at least once; the `webhook-id` header lets the receiver drop the copy), and one claimed but not sent
+is not lost. Several delivery processes may run against one store.
+
+A receiver cannot hold this process: each send has one wall-clock deadline (WEBHOOK_TIMEOUT_SECONDS, and at most
+0.8 of the lease) for everything, of the answer only its start is read, at most WEBHOOK_MAX_IN_FLIGHT sends go to
+one webhook at once (a slow one leaves the others their turns), a send to a webhook deleted meanwhile ends within
+WEBHOOK_POLL_SECONDS, and a stop (SIGTERM) ends the sends in flight (their deliveries go out again after the
+lease).
 """
 
 import logging
 import signal
 import sys
-import threading
+from collections import defaultdict
 from types import FrameType
 
+import anyio
+import anyio.abc
+import anyio.to_thread
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.engine import engine_for, make_session_factory
 from store.migrate import upgrade
-from store.webhooks import claim_due_delivery, record_attempt
+from store.webhooks import AttemptOutcome, DueDelivery, claim_due_delivery, existing_webhooks, record_attempt
 from webhooks.sending import retry_at, send
 from webhooks.settings import WebhookSettings
 from workers.retry import TRANSIENT
 from workers.stop_flag import StopFlag
 
 log = logging.getLogger(__name__)
+DEADLINE_SHARE_OF_LEASE = 0.8  # a send ends before its lease does: another deliverer never sends it meanwhile
 
 
 class Deliverer:
     def __init__(self, settings: WebhookSettings, sessions: sessionmaker[Session]) -> None:
         self.settings, self.sessions = settings, sessions
-        self.stop = StopFlag()
+        self.stop = StopFlag()  # set from a signal handler or another thread: the watch ends everything
+        self.sending: dict[int, set[anyio.CancelScope]] = defaultdict(set)  # webhook id -> its sends in flight
+        self.claiming = anyio.Lock()
+        self.deadline = min(settings.webhook_timeout_seconds, DEADLINE_SHARE_OF_LEASE * settings.webhook_lease_seconds)
 
-    def deliver_one(self, client: httpx.Client) -> bool:
+    def _claim(self, busy_webhooks: list[int]) -> DueDelivery | None:
+        with self.sessions() as session:
+            return claim_due_delivery(session, self.settings.webhook_lease_seconds, busy_webhooks)
+
+    def _record(self, due: DueDelivery, outcome: AttemptOutcome) -> bool:
+        with self.sessions() as session:
+            return record_attempt(session, due, outcome, None if outcome.delivered else retry_at(due, self.settings))
+
+    def _existing(self, webhook_ids: list[int]) -> set[int]:
+        with self.sessions() as session:
+            return existing_webhooks(session, webhook_ids)
+
+    async def deliver_one(self, client: httpx.AsyncClient) -> bool:
         """Claim, send and record one due delivery; False when none was due."""
-        with self.sessions() as session:
-            due = claim_due_delivery(session, self.settings.webhook_lease_seconds)
-        if due is None:
-            return False
-        outcome = send(client, due, self.settings)
-        with self.sessions() as session:
-            recorded = record_attempt(
-                session, due, outcome, None if outcome.delivered else retry_at(due, self.settings)
-            )
+        scope = anyio.CancelScope()
+        async with self.claiming:  # one claim at a time: each sees the sends the ones before it started
+            limit = self.settings.webhook_max_in_flight
+            busy = [webhook for webhook, sends in self.sending.items() if len(sends) >= limit]
+            due = await anyio.to_thread.run_sync(self._claim, busy)
+            if due is None:
+                return False
+            sends = self.sending[due.webhook_id]
+            sends.add(scope)
+        try:
+            with scope:
+                outcome = await send(client, due, self.settings, self.deadline)
+        finally:
+            sends.discard(scope)
+            if not sends:
+                del self.sending[due.webhook_id]
+        if scope.cancelled_caught:
+            log.info("event %s: webhook %s was deleted while it was sent", due.event_id, due.webhook_id)
+            return True
+        recorded = await anyio.to_thread.run_sync(self._record, due, outcome)
         if outcome.delivered:
             log.info("event %s delivered (attempt %s, %s)", due.event_id, due.attempt, outcome.status_code)
         else:  # the URL and the answer only: never the secret or the signature
@@ -53,28 +89,41 @@ class Deliverer:
             log.warning("event %s: the lease ran out before the attempt was recorded", due.event_id)
         return True
 
-    def loop(self) -> None:
-        with httpx.Client(timeout=self.settings.webhook_timeout_seconds, follow_redirects=False) as client:
-            while not self.stop.is_set():
+    async def loop(self, client: httpx.AsyncClient) -> None:
+        while True:
+            try:
+                busy = await self.deliver_one(client)
+            except TRANSIENT as exc:  # the store is briefly unreachable or locked: try again
+                log.warning("delivery pass failed (%s); retrying", exc)
+                busy = False
+            if not busy:
+                await anyio.sleep(self.settings.webhook_poll_seconds)
+
+    async def watch(self, everything: anyio.abc.TaskGroup) -> None:
+        """Every WEBHOOK_POLL_SECONDS: a stop ends everything, and a webhook deleted ends its sends in flight."""
+        while not self.stop.is_set():
+            await anyio.sleep(self.settings.webhook_poll_seconds)
+            if self.sending:
                 try:
-                    busy = self.deliver_one(client)
-                except TRANSIENT as exc:  # the store is briefly unreachable or locked: try again
-                    log.warning("delivery pass failed (%s); retrying", exc)
-                    busy = False
-                if not busy:
-                    self.stop.wait(self.settings.webhook_poll_seconds)
+                    existing = await anyio.to_thread.run_sync(self._existing, list(self.sending))
+                except TRANSIENT:
+                    continue
+                for webhook in [webhook for webhook in self.sending if webhook not in existing]:
+                    for scope in self.sending[webhook]:
+                        scope.cancel()
+        everything.cancel_scope.cancel()
+
+    async def serve(self) -> None:
+        timeout = httpx.Timeout(self.deadline)
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            async with anyio.create_task_group() as everything:
+                for _ in range(self.settings.webhook_concurrency):
+                    everything.start_soon(self.loop, client)
+                everything.start_soon(self.watch, everything)
+                log.info("delivering webhooks, %s at a time", self.settings.webhook_concurrency)
 
     def run(self) -> None:
-        threads = [
-            threading.Thread(target=self.loop, name=f"deliverer-{i}", daemon=True)
-            for i in range(self.settings.webhook_concurrency)
-        ]
-        for thread in threads:
-            thread.start()
-        log.info("delivering webhooks with %s threads", len(threads))
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)
+        anyio.run(self.serve)
 
 
 def main() -> int:

@@ -5,12 +5,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 import pytest
 
 from harness.webhook_receiver import BadSignature, verify
 from store.tables import utcnow
-from store.webhooks import DueDelivery
+from store.webhooks import AttemptOutcome, DueDelivery
 from webhooks.addresses import UnsafeUrl, check_url, is_public
 from webhooks.sending import body_of, message_id, retry_at, send, signed_headers
 from webhooks.settings import WebhookSettings
@@ -59,7 +60,7 @@ def test_public_addresses_pass_and_private_ones_pass_when_allowed() -> None:
 
 def _due(event_id: int = 7, attempt: int = 1, created_at: datetime | None = None) -> DueDelivery:
     data = {"job_id": 3, "status": "succeeded", "final_metrics": {"test_accuracy": 0.5}}
-    return DueDelivery(1, attempt, "http://x/", SECRET, event_id, "job.succeeded", data, created_at or utcnow())
+    return DueDelivery(1, attempt, 1, "http://x/", SECRET, event_id, "job.succeeded", data, created_at or utcnow())
 
 
 def test_a_signed_delivery_verifies_and_any_change_breaks_it() -> None:
@@ -96,26 +97,32 @@ def test_retries_back_off_exponentially_and_stop_when_the_window_closes() -> Non
     assert retry_at(old, settings) is None  # the next try would fall after the hour: given up
 
 
-class _NoNetwork(httpx.BaseTransport):
+class _NoNetwork(httpx.AsyncBaseTransport):
     """A transport that records every request instead of sending it."""
 
     def __init__(self) -> None:
         self.requests: list[httpx.Request] = []
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
         self.requests.append(request)
-        return httpx.Response(204)
+        return httpx.Response(204, stream=httpx.ByteStream(b""))  # as from the network: not yet read
 
 
 @pytest.mark.parametrize("url", ["http://localhost:9/hook", "http://169.254.169.254/latest"])
 def test_a_delivery_checks_the_address_again_and_sends_nothing_to_a_private_one(url: str) -> None:
     transport = _NoNetwork()
-    due = DueDelivery(1, 1, url, SECRET, 7, "job.succeeded", {"job_id": 3}, utcnow())
-    with httpx.Client(transport=transport) as client:
-        refused = send(client, due, WebhookSettings(webhook_allow_private=False))
-        assert refused.status_code is None and refused.error is not None
-        assert refused.error.startswith("refused: the URL its host") and transport.requests == []
-        allowed = send(client, due, WebhookSettings(webhook_allow_private=True))
+    due = DueDelivery(1, 1, 1, url, SECRET, 7, "job.succeeded", {"job_id": 3}, utcnow())
+
+    async def both() -> tuple[AttemptOutcome, AttemptOutcome]:
+        async with httpx.AsyncClient(transport=transport) as client:
+            refused = await send(client, due, WebhookSettings(webhook_allow_private=False), 10)
+            allowed = await send(client, due, WebhookSettings(webhook_allow_private=True), 10)
+        return refused, allowed
+
+    refused, allowed = anyio.run(both)
+    assert refused.status_code is None and refused.error is not None
+    assert refused.error.startswith("refused: the URL its host")
     assert allowed.delivered and len(transport.requests) == 1
     sent = transport.requests[0]
     assert sent.url.host != "localhost"  # sent to the address that was checked, named in the Host header
