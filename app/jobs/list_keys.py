@@ -13,6 +13,7 @@ from app.plumbing.refusals import InvalidField
 from models.kinds import KINDS
 from specs import default_job_spec
 from store.jobs import NEWEST_FIRST, OPERATORS, JobCondition, JobOrder, ValueKind
+from store.tables import MAX_INT32
 
 COLUMNS: dict[str, ValueKind] = {"id": "number", "name": "text", "status": "text", "model": "text"}
 SORTED_COLUMNS = (*COLUMNS, "created_at")
@@ -66,6 +67,7 @@ def job_order(sort: str | None) -> JobOrder:
 KEY_AND_OPERATOR = re.compile(r"([a-z_][a-z0-9_]{0,39})\s*(!=|>=|<=|=|>|<)")
 MAX_CONDITION_CHARS = 1000
 LARGEST_NUMBER = 2**63 - 1  # what both databases compare as a number (a larger one is an OverflowError there)
+LARGEST = {"id": MAX_INT32}  # a column's own range (PostgreSQL refuses to compare an int4 with a larger number)
 
 
 def _value(text: str) -> Any:
@@ -101,8 +103,11 @@ def job_condition(text: str) -> JobCondition:
         value = raw  # `name=1` is the text "1"
     elif _kind_of(value) != kind or (kind == "number" and isinstance(value, bool)):
         raise InvalidField("where", f"{text!r}: {key} is a {kind}, {raw!r} is not", "query")
-    if kind == "number" and not (math.isfinite(value) and abs(value) <= LARGEST_NUMBER):
-        raise InvalidField("where", f"{text[:60]!r}: a number from {-LARGEST_NUMBER} to {LARGEST_NUMBER}", "query")
+    largest = LARGEST.get(key, LARGEST_NUMBER)
+    if kind == "number" and not (math.isfinite(value) and abs(value) <= largest):
+        raise InvalidField(
+            "where", f"{text[:60]!r}: {key} compares with a number from {-largest} to {largest}", "query"
+        )
     if kind != "number" and operator not in ("=", "!="):
         raise InvalidField("where", f"{text!r}: a {kind} compares only with = or !=", "query")
     return JobCondition(source, key, operator, value, kind)  # type: ignore[arg-type]
