@@ -36,7 +36,7 @@ from app.predict.model_cache import ModelCache
 from app.reports.runs import with_todays_defaults
 from app.settings import ApiSettings, get_settings, split_list
 from app.sweeps.driver import SweepDriver
-from app.users.quotas import RecentHours, room_in_queue
+from app.users.quotas import PlanRate, RecentHours, room_in_queue
 from models.kinds import KINDS
 from store.engine import engine_for, make_session_factory
 from store.jobs import fill_training_identities
@@ -109,6 +109,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         dependencies=[Depends(refuse_undeclared)],  # a route that declares no permission is refused
     )
     app.state.settings = settings  # before startup too: dependencies read it
+    app.state.plan_rate = PlanRate()
     install_error_handlers(app, set(KINDS))
     docs_scripts = install_docs(app)
     install_prometheus(app)

@@ -107,6 +107,12 @@ class ApiSettings(WebhookSettings):
     quota_submissions_per_minute: int = Field(
         30, ge=0, description="With users: jobs a user may submit in any 60 seconds (a sweep's trials do not count)."
     )
+    quota_plans_per_minute: int = Field(
+        20,
+        ge=0,
+        description="With users: dry-run plans (`POST /jobs` or `/sweeps` with `dry_run=true`, each of which may "
+        "build the network in a child process) a user may ask one API process for in any 60 seconds.",
+    )
     quota_cpu_hours: float = Field(
         1000.0, ge=0, description="With users: CPU-hours (cpus x running time) a user's jobs may use in 7 days."
     )

@@ -5,6 +5,8 @@ place in the queue with the expected wait, and whether any running executor coul
 import json
 import statistics
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import get_context
 from multiprocessing.connection import Connection
@@ -15,7 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.jobs.schemas import PlanPublic
-from models.plan import BYTES_PER_VALUE, CIFAR_TEST_IMAGES, OPTIMIZER_STATES, Probe, cost, probe
+from app.plumbing.refusals import Busy, InvalidField
+from models.plan import BYTES_PER_VALUE, CIFAR_TEST_IMAGES, OPTIMIZER_STATES, Cost, Probe, cost, probe
 from models.training.curve import Cadence
 from specs import JobSpec
 from store.executors import alive_since, waiting_reason
@@ -27,6 +30,8 @@ NOT_SHAPE = RUN_FIELDS | {"seed", "learning_rate", "max_steps", "eval_every", "l
                           "init_from_job", "weight_decay", "momentum", "label_smoothing", "warmup_steps",
                           "lr_schedule", "lr_step_every", "lr_step_gamma", "init", "dataset"}  # fmt: skip
 HISTORY = 5  # the newest jobs of the same shape whose speed is used
+COST_SECONDS = 120.0
+MAX_COSTS_KEPT = 256
 MAX_AHEAD_ESTIMATED = 500  # queued jobs ahead whose times a plan adds up; past it, the wait is unknown
 
 
@@ -35,15 +40,55 @@ def shape(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 class Prober:
-    """One probe at a time per API process, each in a fresh process (as a training child) forked from a server
-    process that has torch imported already (started by the first probe), stopped after `timeout_seconds`; a plan
-    asked for while another probes answers without one."""
+    """The work of a plan that builds the network, never in the API process (whose memory would keep what torch
+    took): each in a fresh process forked from a server process that has torch imported already (started by the
+    first), so the memory returns when it ends.
+
+    - Probes: one at a time per API process, stopped after `timeout_seconds`; a plan asked for while another
+      probes answers without one.
+    - Cost counts (parameters, FLOPs, activations): one at a time per API process (others wait their turn), each
+      within COST_SECONDS, remembered by the network's shape (the newest MAX_COSTS_KEPT): a count costs a network
+      build and a forward pass (a ResNet18 at 256x256: seconds, and hundreds of MB)."""
 
     def __init__(self, data_dir: Path, timeout_seconds: float) -> None:
         self.data_dir, self.timeout = data_dir, timeout_seconds
         self._busy = threading.Lock()
+        self._counting = threading.Lock()
+        self._costs: OrderedDict[str, Cost] = OrderedDict()
         self._context = get_context("forkserver")
         self._context.set_forkserver_preload(["torch", "models.plan", "models.kinds"])
+
+    def cost(self, spec: JobSpec) -> Cost:
+        """The network's cost; a NumPy MLP's is counted here (arithmetic, no torch)."""
+        if spec.model == "numpy_mlp":
+            return cost(spec)
+        key = json.dumps(shape(spec.model_dump(mode="json")), sort_keys=True)
+        with self._counting:
+            if key not in self._costs:
+                self._costs[key] = self._in_a_child(_cost_into, spec, COST_SECONDS, "the cost count")
+                while len(self._costs) > MAX_COSTS_KEPT:
+                    self._costs.popitem(last=False)
+            self._costs.move_to_end(key)
+            return self._costs[key]
+
+    def _in_a_child(self, target: Callable[[Connection, Any], None], spec: Any, seconds: float, what: str) -> Any:
+        receiving, sending = self._context.Pipe(duplex=False)
+        process = self._context.Process(target=target, args=(sending, spec), daemon=True)
+        process.start()
+        sending.close()
+        try:
+            if not receiving.poll(seconds):
+                raise Busy(f"{what} took over {seconds:g} s: stopped; try again later", retry_after=30)
+            outcome = receiving.recv()
+        except EOFError:
+            raise Busy(f"{what}'s process ended with {process.exitcode}; try again later", retry_after=30) from None
+        finally:
+            process.kill()
+            process.join()
+            receiving.close()
+        if isinstance(outcome, str):
+            raise InvalidField("body", f"{what} failed: {outcome}")
+        return outcome
 
     def run(self, spec: dict[str, Any]) -> tuple[Probe | None, str | None]:
         if self.timeout <= 0:
@@ -71,6 +116,14 @@ class Prober:
             process.join()
             receiving.close()
         return (outcome, None) if isinstance(outcome, Probe) else (None, f"the probe failed: {outcome}")
+
+
+def _cost_into(sending: Connection, spec: JobSpec) -> None:
+    """A cost count's process: the cost, or what went wrong, sent back."""
+    try:
+        sending.send(cost(spec))
+    except Exception as exc:
+        sending.send(f"{type(exc).__name__}: {exc}")
 
 
 def _probe_into(sending: Connection, spec: dict[str, Any], data_dir: Path) -> None:
@@ -189,7 +242,7 @@ def plan_and_speed(
 ) -> tuple[PlanPublic, Speed | None]:
     """The plan, and the speed it used (for a sweep's plan, which adds up its trials)."""
     stored = spec.model_dump(mode="json")
-    counted = cost(spec)
+    counted = prober.cost(spec)
     optimizer_states = OPTIMIZER_STATES.get(str(stored.get("optimizer", "sgd")), 0)
     parameter_mb = counted.parameters * BYTES_PER_VALUE * (2 + optimizer_states) / 2**20  # weights, gradients, state
     activation_mb = counted.activation_values_per_image * int(stored["batch_size"]) * BYTES_PER_VALUE / 2**20

@@ -120,6 +120,7 @@ def submit_job(
     check_init_from_job(session, spec, owned_by(request))
     settings = request.app.state.settings
     if dry_run:
+        request.app.state.plan_rate.check(settings, principal)
         response.status_code = 200
         return plan(session, spec, request.app.state.prober, settings.executor_alive_seconds, probe)
 

@@ -53,6 +53,7 @@ def submit_sweep(
     check_init_from_job(session, base, owned_by(request))
     settings = request.app.state.settings
     if dry_run:
+        request.app.state.plan_rate.check(settings, principal)
         response.status_code = 200
         return sweep_plan(session, spec, request.app.state.prober, settings.executor_alive_seconds, probe)
     check_submission(

@@ -3,12 +3,16 @@ and priorities above ADMIN_PRIORITY_ABOVE for admins only. Running jobs are capp
 (`store.attempts.claim_next`): a job past its owner's cap waits queued. Admins, the API_KEY and the single-user
 mode have no quotas. Each refusal is a 429 that names the quota, the usage and when it frees."""
 
+import math
 import threading
 import time
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from limits import RateLimitItemPerMinute
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -73,6 +77,29 @@ def usage_now(session: Session, user_id: int) -> Usage:
 
 def quotas_apply(principal: Principal) -> bool:
     return principal.user_id is not None and not principal.is_admin
+
+
+class PlanRate:
+    """Each user's dry-run plans in any 60 seconds, counted in this API process (`limits`' moving window): a plan
+    stores nothing to count in the database, and may cost a network's build in a child process."""
+
+    def __init__(self) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def check(self, settings: ApiSettings, principal: Principal) -> None:
+        """Count one plan, or raise OverQuota (429) when the user has had QUOTA_PLANS_PER_MINUTE."""
+        if not quotas_apply(principal):
+            return
+        per_minute = settings.quota_plans_per_minute
+        limit, user = RateLimitItemPerMinute(per_minute), str(principal.user_id)
+        if per_minute > 0 and self._limiter.hit(limit, "plans", user):
+            return
+        reset = self._limiter.get_window_stats(limit, "plans", user).reset_time if per_minute > 0 else time.time() + 60
+        raise OverQuota(
+            f"quota plans_per_minute: {principal.name} has asked for {per_minute} plans in the last 60 s, the quota; "
+            f"the next in {max(1, math.ceil(reset - time.time()))} s",
+            retry_after=max(1, math.ceil(reset - time.time())),
+        )
 
 
 def check_submission(

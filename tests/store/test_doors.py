@@ -237,3 +237,21 @@ def test_where_conditions_are_bounded_and_numbers_past_the_databases_range_are_a
         assert answer.status_code == 422 and answer.json()["message"].startswith("where:"), (condition, answer.text)
     for condition in ("id<2147483647", f"learning_rate<{2**63 - 1}", "test_accuracy>-1e18"):
         assert users.call("bob", "GET", "/jobs", params={"where": condition}).status_code == 200, condition
+
+
+def test_plans_count_against_a_per_user_rate(tmp_path: Path, database_url: str) -> None:
+    """Finding 7: plans had no rate limit (six ResNet18 plans at once took 18 s each)."""
+    settings = ApiSettings(data_dir=tmp_path, database_url=database_url, api_key=BOOTSTRAP, quota_plans_per_minute=3)
+    with local_client(create_app(settings)) as client:
+        users = Users(client)
+        plans = [users.call("bob", "POST", "/jobs?dry_run=true&probe=false", json={"model": "numpy_mlp"})
+                 for _ in range(3)]  # fmt: skip
+        assert [plan.status_code for plan in plans] == [200, 200, 200]
+        sweep = {"base": {"model": "numpy_mlp"}, "search": {"learning_rate": {"choices": [0.1, 0.01]}}, "trials": 2}
+        for refused in (users.call("bob", "POST", "/jobs?dry_run=true", json={"model": "numpy_mlp"}),
+                        users.call("bob", "POST", "/sweeps?dry_run=true", json=sweep)):  # fmt: skip
+            assert refused.status_code == 429 and "quota plans_per_minute" in refused.json()["message"], refused.text
+            assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert users.call("alice", "POST", "/jobs?dry_run=true", json={"model": "numpy_mlp"}).status_code == 200
+        assert users.call("ada", "POST", "/jobs?dry_run=true", json={"model": "numpy_mlp"}).status_code == 200
+        assert users.call("bob", "POST", "/jobs", json={"model": "numpy_mlp"}).status_code == 201  # jobs: their own
