@@ -3,12 +3,14 @@ point ids are 64-bit. Each on the real SQLite file or the test PostgreSQL server
 
 from datetime import timedelta
 
-from sqlalchemy import insert, select
+import pytest
+from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from specs import parse_job_spec
 from store.attempts import Attempt, claim_next, hand_back, requeue_stale_jobs
-from store.jobs import create_job, find_job, request_cancel
+from store.errors import JobNotFinished
+from store.jobs import create_job, delete_job, find_job, request_cancel
 from store.tables import MetricPoint, utcnow
 
 
@@ -76,3 +78,29 @@ def test_point_ids_are_64_bit(sessions: sessionmaker[Session]) -> None:
                                                "loss": 1.0, "accuracy": 0.5}])  # fmt: skip
         session.commit()
         assert session.scalar(select(MetricPoint.id).where(MetricPoint.job_id == job_id)) == big
+
+
+def test_deleting_a_running_job_is_refused_before_any_of_its_rows_is_touched(
+    sessions: sessionmaker[Session], engine: Engine
+) -> None:
+    """Issue 40, finding 9: `delete_job` deleted a running job's points, logs and checkpoint before it looked at
+    its status (and rolled back): writes, and locks held, against the job's own training process."""
+    job_id = new_job(sessions)
+    claim(sessions)
+    with sessions() as session:
+        session.execute(insert(MetricPoint).values(job_id=job_id, step=1, split="train", loss=1.0, accuracy=0.1))
+        session.commit()
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement.split()[0].upper())
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with sessions() as session, pytest.raises(JobNotFinished, match="is running: cancel it first"):
+            delete_job(session, job_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert "DELETE" not in statements and "UPDATE" not in statements, statements
+    with sessions() as session:
+        assert session.scalar(select(func.count()).where(MetricPoint.job_id == job_id)) == 1
