@@ -30,10 +30,11 @@ from pydantic import Field
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.attempts import Attempt, hand_back, lose_attempt
+from store.attempts import Attempt, lose_attempt
 from store.engine import engine_for, make_session_factory
 from store.executors import remove_executor
 from store.migrate import upgrade
+from store.settings import StoreSettings
 from store.tables import Job
 from workers.executor import Capacity, ExecutorPass, Placed
 from workers.settings import WorkerSettings
@@ -41,10 +42,11 @@ from workers.settings import WorkerSettings
 log = logging.getLogger("workers.ray_dispatcher")
 PREFIX = "cifar-jobs-"
 ACTIVE = {"PENDING", "RUNNING"}
-# the settings an entrypoint needs, passed on when set here (DATABASE_URL only without a password)
-PASSED_ENV = ("DATABASE_URL", "DATABASE_URL_FILE", "DATA_DIR", "DOWNLOAD_DATASETS", "FLUSH_SECONDS",
+# the settings an entrypoint needs, passed on when set here (DATABASE_URL only without a password): every store
+# setting (how it reaches the database: a timeout set here holds there too), and the training process's own
+PASSED_ENV = (*(name.upper() for name in StoreSettings.model_fields), "DOWNLOAD_DATASETS", "FLUSH_SECONDS",
               "CHECKPOINT_MIN_SECONDS", "TRAINING_NICE", "TRAINING_MEMORY_LIMIT_MB", "CPU_BF16", "OMP_NUM_THREADS",
-              "SQLITE_BUSY_TIMEOUT_MS", "SYSTEM_METRICS_SECONDS")  # fmt: skip
+              "SYSTEM_METRICS_SECONDS")  # fmt: skip
 
 
 class DispatcherSettings(WorkerSettings):
@@ -177,8 +179,10 @@ class RayJobs:
         except RuntimeError as exc:
             if "already exists" in str(exc):
                 return  # submitted before this dispatcher restarted
-            log.warning("job %s: submission refused (%s); back to the queue", attempt.job_id, str(exc)[:300])
-            hand_back(self.sessions, attempt)
+            # an attempt lost, not handed back: a job Ray always refuses fails after max_attempts, instead of being
+            # claimed first again at every pass with nothing behind it starting
+            status = lose_attempt(self.sessions, attempt, f"Ray refused its submission: {str(exc)[:500]}")
+            log.warning("job %s: submission refused (%s); %s", attempt.job_id, str(exc)[:300], status or "gone")
 
     def where(self, attempt: Attempt) -> dict[str, Any] | None:
         sid = self.sids[attempt]

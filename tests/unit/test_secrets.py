@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.settings import ApiSettings
+from store.settings import StoreSettings
 from workers.ray_dispatcher import entrypoint_env
 
 
@@ -34,3 +35,10 @@ def test_a_database_password_never_reaches_a_ray_jobs_environment() -> None:
     assert "s3cret" not in repr(passed)
     without = entrypoint_env({"DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/jobs"})
     assert without == {"DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/jobs"}
+
+
+def test_a_ray_job_gets_every_store_setting_set_here() -> None:
+    """Issue 40, finding 9: DATABASE_CONNECT_TIMEOUT_SECONDS did not reach the attempts Ray ran."""
+    environ = {name.upper(): "7" for name in StoreSettings.model_fields if name != "database_url"}
+    passed = entrypoint_env(environ)
+    assert passed == environ and passed["DATABASE_CONNECT_TIMEOUT_SECONDS"] == "7"
