@@ -1,8 +1,8 @@
 """Processes started, signalled and awaited together: each child in its own process group, so a terminal's Ctrl-C
 reaches the supervisor only, which forwards it to each child once (a worker that got it twice, from the terminal
 and forwarded, would take it for the second Ctrl-C and kill its job instead of checkpointing it). A restartable
-child that ends on its own is started again with backoff (1 s doubling to 60 s); when an essential child ends,
-the others are stopped."""
+child that ends on its own is started again with backoff (1 s doubling to 60 s, and back to 1 s after a run of
+`healthy_seconds`, 60 by default); when an essential child ends, the others are stopped."""
 
 import logging
 import signal
@@ -14,6 +14,7 @@ from types import FrameType
 log = logging.getLogger("supervision")
 POLL_SECONDS = 0.2
 FIRST_DELAY_SECONDS, MAX_DELAY_SECONDS = 1.0, 60.0
+HEALTHY_SECONDS = 60.0  # a run this long was healthy: the next crash is a first one again
 
 
 @dataclass
@@ -23,12 +24,15 @@ class Child:
     env: dict[str, str] | None = None  # None: the supervisor's own
     restart: bool = False  # started again when it ends on its own (a crash, the OOM killer)
     essential: bool = False  # when it ends, the group stops
+    healthy_seconds: float = HEALTHY_SECONDS
     process: "subprocess.Popen[bytes] | None" = field(default=None, init=False)
     _delay: float = field(default=FIRST_DELAY_SECONDS, init=False)
     _restart_at: float | None = field(default=None, init=False)
+    _started_at: float = field(default=0.0, init=False)
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.command, env=self.env, process_group=0)
+        self._started_at = time.monotonic()
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -37,6 +41,8 @@ class Child:
         if self.running() or not self.restart or self.process is None:
             return
         if self._restart_at is None:
+            if time.monotonic() - self._started_at >= self.healthy_seconds:
+                self._delay = FIRST_DELAY_SECONDS  # it ran well a while: not one more crash of a series
             log.warning("the %s exited with %s; another starts in %.0f s", self.name, self.process.returncode,
                         self._delay)  # fmt: skip
             self._restart_at = time.monotonic() + self._delay
