@@ -10,6 +10,7 @@ handed back and claimed again), not only the status each read finds.
 
 import asyncio
 import json
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -24,6 +25,8 @@ from sse_starlette import ServerSentEvent
 
 from app.curves.views import JobCurves, JobView
 from app.plumbing.pools import WorkPool
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -250,7 +253,13 @@ class JobsTableEvents:
 
     async def _poll(self) -> None:
         while True:
-            rows = await self._pollers.read(self.read_rows)
+            try:
+                rows = await self._pollers.read(self.read_rows)
+            except Exception as exc:  # the database away a moment: the tables wait for the next read, not forever
+                log.warning("reading the jobs table failed (%s: %s); reading again in %g s",
+                            type(exc).__name__, exc, self.interval)  # fmt: skip
+                await asyncio.sleep(self.interval)
+                continue
             async with self._changed:
                 if rows != self._latest or self._version == 0:
                     self._latest, self._version = rows, self._version + 1

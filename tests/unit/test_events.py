@@ -197,3 +197,29 @@ def test_a_catch_up_from_cached_pages_lets_the_loops_other_work_run_between_its_
     assert len(sent) == 21
     # the other task ran between the pages, not only before the first and after the last
     assert len(set(seen_by_the_other_task)) >= 20, sorted(set(seen_by_the_other_task))
+
+
+def test_the_table_poller_survives_a_failed_read() -> None:
+    """Issue 40, finding 9: one failed read ended the table's poller, and every open table froze until its idle
+    timeout."""
+    answers: list[Any] = [[{"id": 1, "status": "running"}], OSError("database is locked"),
+                          [{"id": 1, "status": "succeeded"}]]  # fmt: skip
+
+    def read() -> list[dict[str, Any]]:
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    table = JobsTableEvents(read, interval_seconds=0.01)
+
+    async def first_two() -> list[tuple[str, dict[str, Any]]]:
+        events = table.stream(idle_seconds=5)
+        got = [decoded(await anext(events)), decoded(await anext(events))]
+        await events.aclose()  # type: ignore[attr-defined]
+        return got
+
+    assert asyncio.run(first_two()) == [
+        ("jobs", {"jobs": [{"id": 1, "status": "running"}]}),
+        ("job", {"id": 1, "status": "succeeded"}),  # after the failed read
+    ]
