@@ -1,6 +1,7 @@
 """Prometheus at /metrics: requests by route (count, latency), predictions served, and, read at each scrape,
 from the store jobs by status, queue depth, running jobs' speed and workers' heartbeat age, and from the model
-cache its bytes, loads and waiting requests.
+cache its bytes, loads and waiting requests. The running jobs' own series (`cifar_job_steps_per_second{job_id=...}`)
+are shown to an admin's scrape only (their token or the API_KEY, or the single-user mode).
 
 With several API processes (`make serve` starts API_WORKERS of them) the request metrics are shared
 through PROMETHEUS_MULTIPROC_DIR, which `app.serve` sets; a single process keeps them in memory.
@@ -8,6 +9,7 @@ through PROMETHEUS_MULTIPROC_DIR, which `app.serve` sets; a single process keeps
 
 import os
 from collections.abc import Iterator
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -28,8 +30,8 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 class StoreCollector(Collector):
     """Gauges read from the job store when Prometheus scrapes."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self.sessions = sessions
+    def __init__(self, sessions: sessionmaker[Session], per_job: bool) -> None:
+        self.sessions, self.per_job = sessions, per_job  # per_job: the running jobs' ids as labels
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self.sessions() as session:
@@ -49,20 +51,26 @@ class StoreCollector(Collector):
         now = utcnow()
         for job in running:
             labels = [str(job.id), job.model]
-            steps.add_metric(labels, job.steps_per_second or 0.0)
-            images.add_metric(labels, job.images_per_second or 0.0)
+            if self.per_job:
+                steps.add_metric(labels, job.steps_per_second or 0.0)
+                images.add_metric(labels, job.images_per_second or 0.0)
             if job.heartbeat_at is not None and job.worker is not None:
                 age = (now - job.heartbeat_at).total_seconds()
                 newest[job.worker] = min(age, newest.get(job.worker, age))
         for worker, age in newest.items():
             heartbeat.add_metric([worker], age)
-        yield from (steps, images, heartbeat)
+        yield from (steps, images, heartbeat) if self.per_job else (heartbeat,)
 
 
-async def metrics_access(request: Request) -> None:
-    """The API key guards /metrics only when METRICS_REQUIRE_KEY is set."""
+async def metrics_access(request: Request) -> bool:
+    """The API key guards /metrics only when METRICS_REQUIRE_KEY is set. Whether the scraper may see the running
+    jobs' ids (per-job series): an admin's token or the API_KEY, or the single-user mode; not an anonymous scrape
+    nor a member's (VISIBILITY=own hides others' jobs everywhere else)."""
+    credentials = await bearer(request)
     if request.app.state.settings.metrics_require_key:
-        await require_api_key(request, await bearer(request))
+        await require_api_key(request, credentials)
+    principal = await request.app.state.principals.resolve(credentials.credentials if credentials else None)
+    return principal is not None and principal.is_admin
 
 
 def install_prometheus(app: FastAPI) -> None:
@@ -79,8 +87,8 @@ def install_prometheus(app: FastAPI) -> None:
         "cifar_sweep_driver_passes", "Passes the sweep driver finished, failed ones too.", registry=registry
     )
 
-    @app.get("/metrics", include_in_schema=False, dependencies=[PUBLIC, Depends(metrics_access)])
-    async def prometheus_metrics(request: Request) -> Response:
+    @app.get("/metrics", include_in_schema=False, dependencies=[PUBLIC])
+    async def prometheus_metrics(request: Request, per_job: Annotated[bool, Depends(metrics_access)]) -> Response:
         def scrape() -> bytes:
             if MULTIPROC_ENV in os.environ:  # noqa: TID251  (prometheus_client's own variable)
                 shared = CollectorRegistry()
@@ -89,7 +97,7 @@ def install_prometheus(app: FastAPI) -> None:
             else:
                 requests = generate_latest(registry)
             store = CollectorRegistry()
-            store.register(StoreCollector(request.app.state.sessions))
+            store.register(StoreCollector(request.app.state.sessions, per_job))
             for collector in request.app.state.scraped_collectors.values():  # the features' (the model cache)
                 store.register(collector)
             return requests + generate_latest(store)

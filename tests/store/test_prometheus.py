@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
 from app.settings import ApiSettings
+from store.attempts import claim_next
 from tests.conftest import local_client
 
 
@@ -55,3 +56,21 @@ def test_metrics_can_require_the_key(tmp_path: Path, database_url: str) -> None:
     with local_client(create_app(settings)) as client:
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers={"Authorization": "Bearer k"}).status_code == 200
+
+
+def test_running_jobs_ids_are_shown_to_an_admins_scrape_only(tmp_path: Path, database_url: str) -> None:
+    """Issue 40, finding 8: an anonymous scrape named the running jobs' ids, which VISIBILITY=own hides."""
+    settings = ApiSettings(data_dir=tmp_path, database_url=database_url, api_key="k", visibility="own")
+    with local_client(create_app(settings)) as client:
+        member = client.post("/users", json={"name": "mia", "role": "member"}, headers={"Authorization": "Bearer k"})
+        job = client.post("/jobs", json={"model": "numpy_mlp"}, headers={"Authorization": "Bearer k"}).json()["id"]
+        with client.app.state.sessions() as session:  # type: ignore[attr-defined]
+            assert claim_next(session, "w") is not None
+        scrapes = {who: client.get("/metrics", headers=headers).text for who, headers in (
+            ("anonymous", {}), ("member", {"Authorization": f"Bearer {member.json()['token']}"}),
+            ("key", {"Authorization": "Bearer k"}))}  # fmt: skip
+    per_job = ("cifar_job_steps_per_second", (("job_id", str(job)), ("model", "numpy_mlp")))
+    assert per_job in samples(scrapes["key"])
+    for who in ("anonymous", "member"):
+        assert per_job not in samples(scrapes[who]) and f'job_id="{job}"' not in scrapes[who], who
+        assert samples(scrapes[who])[("cifar_jobs", (("status", "running"),))] == 1  # the counts stay
