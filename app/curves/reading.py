@@ -61,6 +61,32 @@ def points_csv(points: Sequence[PointRow]) -> Iterator[str]:
         yield buffer.getvalue()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell no spreadsheet runs: one that starts as a formula would gets a `'` first (OWASP's advice)."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
+def compared_csv(labelled: Sequence[tuple[int, str, Sequence[PointRow]]]) -> Iterator[str]:
+    """Several jobs' points as one CSV (`job_id,name,step,split,loss,accuracy`), written by a CSV writer: a name
+    with commas, quotes or line breaks stays one cell, and one that starts like a formula is neutralised."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("job_id", "name", *CSV_HEADER))
+    for job_id, name, points in labelled:
+        safe = spreadsheet_safe(name)
+        for start in range(0, len(points), 10_000):
+            chunk = points[start : start + 10_000]
+            writer.writerows((job_id, safe, s, sp, repr(lo), repr(acc)) for s, sp, lo, acc in chunk)
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
+
+
 def read_metrics_json(curves: JobCurves, job_id: int, since: int | None, limit: int, split: str | None = None) -> bytes:
     """GET /jobs/{id}/metrics as JSON bytes: one page of at most `limit` (>= 2) points, cut between steps, with
     the `since` of the next page (None after the last). From the curve this process holds (`JobCurves`: only the

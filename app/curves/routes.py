@@ -13,7 +13,13 @@ from app.curves.deps import CurvesDep, EventsDep
 from app.curves.downsample import KEPT_PER_BUCKET, MIN_MAX_POINTS
 from app.curves.events import JobsTableEvents, Slot, holding
 from app.curves.plots import MEDIA_TYPES, ImageFormat, Labelled, compare_plot, job_plot
-from app.curves.reading import points_csv, read_all_points, read_downsampled_json, read_metrics_json
+from app.curves.reading import (
+    compared_csv,
+    points_csv,
+    read_all_points,
+    read_downsampled_json,
+    read_metrics_json,
+)
 from app.curves.schemas import MetricsPublic, SystemPublic
 from app.curves.system import read_system, system_csv, system_json
 from app.plumbing.deps import BulkDep, SessionFactoryDep
@@ -239,6 +245,37 @@ async def plot_comparison(
         return compare_plot(labelled, metric, split, width, height, image_format)
 
     return _plot_response(await bulk.run(draw), image_format)
+
+
+@router.get(
+    "/compare.csv",
+    response_class=StreamingResponse,
+    responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}, "description": "job_id,name,step,split,loss,accuracy"}},
+)
+async def compare_csv(
+    sessions: SessionFactoryDep,
+    curves: CurvesDep,
+    bulk: BulkDep,
+    jobs: ReadableJobIds,
+    split: Annotated[Literal["train", "test"] | None, Query(description="Only this split's points.")] = None,
+) -> StreamingResponse:
+    """Every point of several jobs' curves as one CSV (the page's comparison download): a column for the job's
+    id and name (a name that starts like a spreadsheet formula gets a `'` first)."""
+
+    def read() -> list[tuple[int, str, list[Any]]]:
+        found = []
+        for job_id in jobs:
+            with sessions() as session:
+                name = find_job(session, job_id).name or ""
+            found.append((job_id, name, read_all_points(curves, job_id, split)))
+        return found
+
+    labelled = await bulk.run(read)
+    return StreamingResponse(
+        compared_csv(labelled),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="compare-{"-".join(map(str, jobs))}.csv"'},
+    )
 
 
 @router.get(

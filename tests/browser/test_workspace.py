@@ -4,6 +4,7 @@ downloaded as PNG and CSV), a sweep started from the page with its parallel coor
 back and forward between views, and a drop of images of which one is too large."""
 
 import base64
+import csv
 import io
 import json
 import re
@@ -157,16 +158,16 @@ def check_the_downloads(page: Page, url: str, jobs: list[dict[str, Any]]) -> Non
     image = Image.open(png.value.path())
     assert image.format == "PNG" and image.size == (900, 500)
     assert len(np.unique(np.asarray(image.convert("RGB")).reshape(-1, 3), axis=0)) > 10  # drawn, not blank
-    with page.expect_download() as csv:
+    with page.expect_download() as download:
         page.click("#compare-csv")
-    lines = Path(csv.value.path()).read_text().splitlines()
-    assert lines[0] == "job_id,name,step,split,loss,accuracy"
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert rows[0] == ["job_id", "name", "step", "split", "loss", "accuracy"]
     expected = [
-        f"{job['id']},{json.dumps(job['name'])},{line}"
+        [str(job["id"]), job["name"] or "", *line.split(",")]
         for job in jobs
         for line in page.request.get(f"{url}/jobs/{job['id']}/metrics.csv").text().splitlines()[1:]
     ]
-    assert lines[1:] == expected
+    assert rows[1:] == expected
 
 
 def png_base64(size: tuple[int, int], mode: str = "RGB") -> str:

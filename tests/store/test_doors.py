@@ -3,6 +3,7 @@ declares what it needs, one that declares nothing is refused, and every route of
 an id spelled `+2`, `02`, `0_2`, `2.0`, ` 2` or `%202` as it answers `2` (or with a 422), for every role, under
 both visibilities; under VISIBILITY=own nothing of another user's comes back from any route."""
 
+import csv
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,12 +13,12 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from app.main import create_app
 from app.plumbing.permissions import declarations, every_route
 from app.settings import ApiSettings
-from store.tables import Job
+from store.tables import Job, MetricPoint
 from tests.conftest import local_client, store_succeeded_job
 
 BOOTSTRAP = "bootstrap-key"
@@ -26,6 +27,7 @@ SPELLINGS = ("+{}", "0{}", "0_{}", "{}.0", " {}", "%20{}", "%2B{}", "{}%20")
 SECRET = "alice-private-7f3e"  # the name of alice's job and sweep: no answer to bob or vic may hold it (own)
 # what is no route: the OpenAPI document and the static files (the page's and Swagger UI's), public by nature
 NOT_API_ROUTES = {"/openapi.json", "/static/docs", "/web"}
+QUERY_ID_ROUTES = ("/predict", "/plots/compare.{image_format}", "/compare.csv")  # a job's id in the query
 
 
 class Users:
@@ -105,11 +107,7 @@ def _operations(client: TestClient) -> list[tuple[str, str]]:
     found = []
     for template, operations in document["paths"].items():
         for method in operations:
-            if (
-                "{job_id}" in template
-                or "{sweep_id}" in template
-                or template in ("/predict", "/plots/compare.{image_format}")
-            ):
+            if "{job_id}" in template or "{sweep_id}" in template or template in QUERY_ID_ROUTES:
                 found.append((method.upper(), template))
     return found
 
@@ -118,7 +116,7 @@ def _send(users: Users, who: str, method: str, template: str, spelled: str) -> A
     path = template.replace("{job_id}", spelled).replace("{sweep_id}", spelled).replace("{image_format}", "svg")
     if template == "/predict":
         return users.call(who, "POST", "/predict", params={"job_id": spelled}, files={"files": ("a.png", png())})
-    if template.startswith("/plots/compare"):
+    if template in QUERY_ID_ROUTES:
         return users.call(who, method, path, params={"jobs": spelled})
     if method == "PATCH":
         return users.call(who, method, path, json={"notes": "checked"})
@@ -142,7 +140,7 @@ def test_every_route_answers_an_id_however_it_is_spelled(users: Users) -> None:
     job, sweep = users.alices_job(), users.alices_sweep()
     mismatches: list[str] = []
     operations = _operations(users.client)
-    assert len(operations) >= 19, operations  # every job and sweep route, /predict and the comparison
+    assert len(operations) >= 20, operations  # every job and sweep route, /predict and the comparisons
     for method, template in operations:
         reads = method == "GET"
         for who in ROLES:
@@ -255,3 +253,26 @@ def test_plans_count_against_a_per_user_rate(tmp_path: Path, database_url: str) 
         assert users.call("alice", "POST", "/jobs?dry_run=true", json={"model": "numpy_mlp"}).status_code == 200
         assert users.call("ada", "POST", "/jobs?dry_run=true", json={"model": "numpy_mlp"}).status_code == 200
         assert users.call("bob", "POST", "/jobs", json={"model": "numpy_mlp"}).status_code == 201  # jobs: their own
+
+
+def test_the_comparison_csv_keeps_each_name_in_its_cell_and_runs_no_formula(users: Users) -> None:
+    """Finding 8: the page wrote names with JSON.stringify: `x",=HYPERLINK("http://evil.example/"),"` became a
+    formula cell of its own. The API writes the comparison with a CSV writer; a cell that starts like a formula
+    gets a `'` first."""
+    names = ['x",=HYPERLINK("http://evil.example/"),"', "=1+2", "-3", "plain, with a comma"]
+    ids = []
+    sessions = users.client.app.state.sessions  # type: ignore[attr-defined]
+    for name in names:
+        job = users.alices_job()
+        assert users.call("ada", "PATCH", f"/jobs/{job}", json={"name": name}).status_code == 200
+        with sessions() as session:
+            session.execute(insert(MetricPoint).values(job_id=job, step=1, split="test", loss=1.0, accuracy=0.5))
+            session.commit()
+        ids.append(job)
+    answer = users.call("alice", "GET", "/compare.csv", params={"jobs": ",".join(map(str, ids))})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv"), answer.text
+    rows = list(csv.reader(io.StringIO(answer.text)))
+    assert rows[0] == ["job_id", "name", "step", "split", "loss", "accuracy"]
+    named = {int(row[0]): row[1] for row in rows[1:]}
+    assert all(len(row) == 6 for row in rows)
+    assert [named.get(job) for job in ids] == [names[0], "'=1+2", "'-3", "plain, with a comma"]
