@@ -335,7 +335,9 @@ def delete_job(session: Session, job_id: int) -> None:
     finished = [status.value for status in FINISHED]
     if job.status not in finished:  # checked first: a running job's rows are not touched (an ended job stays so)
         session.rollback()
-        raise JobNotFinished(f"job {job_id} is {job.status}: cancel it first (POST /jobs/{job_id}/cancel), then delete it")
+        raise JobNotFinished(
+            f"job {job_id} is {job.status}: cancel it first (POST /jobs/{job_id}/cancel), then delete it"
+        )
     # children first (the foreign keys cascade too; said here so no database setting leaves rows behind),
     # then the job, still only if it has finished
     session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id))

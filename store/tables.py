@@ -85,6 +85,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     quotas: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # an admin's overrides of the default quotas
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # an admin disabled them: tokens refused
 
 
 class Token(Base):
@@ -99,6 +100,7 @@ class Token(Base):
     label: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # None: until revoked
 
 
 class AuditEntry(Base):

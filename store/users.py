@@ -82,16 +82,33 @@ def set_quotas(session: Session, user_id: int, quotas: dict[str, Any]) -> User:
     return user
 
 
-def _add_token(session: Session, user_id: int, label: str | None) -> str:
+def update_user(session: Session, user_id: int, role: Role | None = None, disabled: bool | None = None) -> User:
+    """Change the user's role, or disable them (their tokens are refused from now on) or enable them again;
+    what is None stays. Commits. Raises UserNotFound."""
+    user = find_user(session, user_id)
+    if role is not None:
+        user.role = role.value
+    if disabled is not None and disabled != (user.disabled_at is not None):
+        user.disabled_at = utcnow() if disabled else None
+    session.commit()
+    return user
+
+
+def _add_token(session: Session, user_id: int, label: str | None, expires_at: datetime | None = None) -> str:
     token = new_token()
-    session.add(Token(user_id=user_id, sha256=token_sha256(token), label=label, created_at=utcnow()))
+    session.add(Token(user_id=user_id, sha256=token_sha256(token), label=label, created_at=utcnow(),
+                      expires_at=expires_at))  # fmt: skip
     session.flush()
     return token
 
 
-def create_token(session: Session, user_id: int, label: str | None) -> tuple[Token, str]:
-    """A new token for the user (the only time it is seen); commits."""
-    token = _add_token(session, user_id, label)
+def create_token(
+    session: Session, user_id: int, label: str | None, expires_at: datetime | None = None
+) -> tuple[Token, str]:
+    """A new token for the user (the only time it is seen), valid until `expires_at` (None: until revoked);
+    commits. Raises UserNotFound."""
+    find_user(session, user_id)
+    token = _add_token(session, user_id, label, expires_at)
     session.commit()
     row = session.scalars(select(Token).where(Token.sha256 == token_sha256(token))).one()
     return row, token
@@ -101,11 +118,11 @@ def list_tokens(session: Session, user_id: int) -> list[Token]:
     return list(session.scalars(select(Token).where(Token.user_id == user_id).order_by(Token.id)))
 
 
-def revoke_token(session: Session, user_id: int, token_id: int) -> Token:
+def revoke_token(session: Session, user_id: int, token_id: int, whose: str = "yours") -> Token:
     """Revoke one of the user's tokens (again: no change); commits. Raises TokenNotFound."""
     token = session.get(Token, token_id)
     if token is None or token.user_id != user_id:
-        raise TokenNotFound(f"token {token_id} not found among yours")
+        raise TokenNotFound(f"token {token_id} not found among {whose}")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.commit()
@@ -121,12 +138,13 @@ class TokenOwner:
 
 
 def user_of_token(session: Session, token: str) -> TokenOwner | None:
-    """The user a live (unrevoked) token belongs to, or None."""
+    """The user a live token belongs to (not revoked, not expired, its user not disabled), or None."""
     digest = token_sha256(token)
+    live = Token.revoked_at.is_(None) & (Token.expires_at.is_(None) | (Token.expires_at > utcnow()))
     row = session.execute(
         select(Token.sha256, User.id, User.name, User.role, User.quotas)
         .join(User, User.id == Token.user_id)
-        .where(Token.sha256 == digest, Token.revoked_at.is_(None))
+        .where(Token.sha256 == digest, live, User.disabled_at.is_(None))
     ).first()
     if row is None or not secrets.compare_digest(row.sha256, digest):
         return None

@@ -1,6 +1,7 @@
 """/users and /audit: an admin creates users (each answered with a first token) and reads the audit log; every
 user creates, lists and revokes their own tokens and reads their usage against their quotas."""
 
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -23,10 +24,11 @@ from app.users.schemas import (
     TokensPublic,
     UsageLine,
     UsagePublic,
+    UserChange,
     UserPublic,
     UsersPublic,
 )
-from store.tables import User
+from store.tables import Role, Token, User, utcnow
 from store.users import (
     audit_page,
     create_token,
@@ -36,13 +38,27 @@ from store.users import (
     list_users,
     revoke_token,
     set_quotas,
+    update_user,
 )
 
 router = APIRouter(tags=["users"])
 
 
 def _public(user: User) -> UserPublic:
-    return UserPublic(id=user.id, name=user.name, role=user.role, created_at=user.created_at, quotas=user.quotas or {})
+    return UserPublic(id=user.id, name=user.name, role=user.role, created_at=user.created_at, quotas=user.quotas or {},
+                      disabled=user.disabled_at is not None)  # fmt: skip
+
+
+def _token_public(token: Token) -> TokenPublic:
+    return TokenPublic(id=token.id, label=token.label, created_at=token.created_at, revoked_at=token.revoked_at,
+                       expires_at=token.expires_at)  # fmt: skip
+
+
+def _expiry(new: NewToken) -> datetime | None:
+    return None if new.expires_in_days is None else utcnow() + timedelta(days=new.expires_in_days)
+
+
+UserId = Annotated[int, Path(ge=1, le=MAX_ID, description="The user's id.")]
 
 
 def _own_id(principal: PrincipalDep) -> int:
@@ -92,17 +108,15 @@ def me(principal: PrincipalDep) -> Me:
 @router.post("/users/me/tokens", status_code=201, response_model=CreatedToken, dependencies=[OWN_ACCOUNT])
 def add_token(request: Request, session: SessionDep, principal: PrincipalDep, new: NewToken) -> CreatedToken:
     """A new token of yours: shown this once (stored only as its SHA-256)."""
-    row, token = create_token(session, _own_id(principal), new.label)
+    row, token = create_token(session, _own_id(principal), new.label, _expiry(new))
     audit(request, session, "token.create", f"token {row.id}", {"label": new.label})
-    return CreatedToken(id=row.id, label=row.label, created_at=row.created_at, revoked_at=None, token=token)
+    return CreatedToken(**_token_public(row).model_dump(), token=token)
 
 
 @router.get("/users/me/tokens", response_model=TokensPublic, dependencies=[OWN_ACCOUNT])
 def get_tokens(session: SessionDep, principal: PrincipalDep) -> TokensPublic:
     """Your tokens (never the tokens themselves), revoked ones too."""
-    rows = list_tokens(session, _own_id(principal))
-    return TokensPublic(data=[TokenPublic(id=t.id, label=t.label, created_at=t.created_at, revoked_at=t.revoked_at)
-                              for t in rows])  # fmt: skip
+    return TokensPublic(data=[_token_public(t) for t in list_tokens(session, _own_id(principal))])
 
 
 @router.delete("/users/me/tokens/{token_id}", status_code=204, response_class=Response, dependencies=[OWN_ACCOUNT])
@@ -132,6 +146,48 @@ def get_usage(request: Request, session: SessionDep, principal: PrincipalDep) ->
         gpu_hours=UsageLine(used=round(usage.gpu_hours, 4), quota=quotas.gpu_hours),
         running_jobs=UsageLine(used=usage.running, quota=quotas.running_jobs),
     )
+
+
+# after /users/me...: a path of the user's id would otherwise take `me` for one (a 422)
+@router.patch("/users/{user_id}", response_model=UserPublic, dependencies=[ADMINS])
+def change_user(
+    request: Request, session: SessionDep, principal: PrincipalDep, user_id: UserId, change: UserChange
+) -> UserPublic:
+    """(Admins) A user's role, or `disabled`: a disabled user's tokens are refused from now on (on every API
+    process within PRINCIPAL_CACHE_SECONDS); `"disabled": false` lets them in again. Only what is sent changes."""
+    if user_id == principal.user_id and (change.disabled or (change.role not in (None, Role.admin))):
+        raise InvalidField("user_id", "you cannot disable yourself or give up your own admin role: ask another admin",
+                           location="path")  # fmt: skip
+    user = update_user(session, user_id, change.role, change.disabled)
+    request.app.state.principals.forget()  # this process at once; the others within PRINCIPAL_CACHE_SECONDS
+    audit(request, session, "user.update", f"user {user_id}", change.model_dump(exclude_none=True, mode="json"))
+    return _public(user)
+
+
+@router.post("/users/{user_id}/tokens", status_code=201, response_model=CreatedToken, dependencies=[ADMINS])
+def add_token_for(request: Request, session: SessionDep, user_id: UserId, new: NewToken) -> CreatedToken:
+    """(Admins) A new token for the user (say, theirs was lost): shown this once."""
+    row, token = create_token(session, user_id, new.label, _expiry(new))
+    audit(request, session, "token.create", f"token {row.id}", {"label": new.label, "user": user_id})
+    return CreatedToken(**_token_public(row).model_dump(), token=token)
+
+
+@router.get("/users/{user_id}/tokens", response_model=TokensPublic, dependencies=[ADMINS])
+def get_tokens_of(session: SessionDep, user_id: UserId) -> TokensPublic:
+    """(Admins) The user's tokens (never the tokens themselves), revoked ones too."""
+    find_user(session, user_id)
+    return TokensPublic(data=[_token_public(t) for t in list_tokens(session, user_id)])
+
+
+@router.delete("/users/{user_id}/tokens/{token_id}", status_code=204, response_class=Response, dependencies=[ADMINS])
+def delete_token_of(
+    request: Request, session: SessionDep, user_id: UserId, token_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+) -> Response:
+    """(Admins) Revoke one of the user's tokens: every API process refuses it within a second."""
+    revoke_token(session, user_id, token_id, whose=f"user {user_id}'s")
+    request.app.state.principals.forget()
+    audit(request, session, "token.revoke", f"token {token_id}", {"user": user_id})
+    return Response(status_code=204)
 
 
 @router.get("/audit", response_model=AuditPublic, dependencies=[ADMINS])

@@ -22,7 +22,16 @@ class UserPublic(BaseModel):
     name: str
     role: Role
     created_at: datetime
+    disabled: bool = Field(False, description="An admin disabled the user: their tokens are refused.")
     quotas: dict[str, Any] = Field({}, description="The quotas an admin set for this user (the rest: the defaults).")
+
+
+class UserChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role | None = Field(None, description="The user's new role.")
+    disabled: bool | None = Field(
+        None, description="`true`: their tokens are refused from now on (within a second on every API process)."
+    )
 
 
 class UsersPublic(BaseModel):
@@ -32,6 +41,9 @@ class UsersPublic(BaseModel):
 class NewToken(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str | None = Field(None, max_length=100, pattern=NO_CONTROL_CHARACTERS, description="Where it is used.")
+    expires_in_days: float | None = Field(
+        None, gt=0, le=3650, description="Refused after this many days (default: valid until revoked)."
+    )
 
 
 class TokenPublic(BaseModel):
@@ -39,6 +51,7 @@ class TokenPublic(BaseModel):
     label: str | None
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = Field(None, description="When it stops working; null: when revoked.")
 
 
 class TokensPublic(BaseModel):

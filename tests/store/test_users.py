@@ -288,3 +288,42 @@ def test_the_report_reads_and_reuses_only_the_runs_the_caller_may_see(
             assert "Not submitted yet" not in seen_by_max
             assert figure.status_code == 200 and figure.headers["content-type"] == "image/png"
             assert max_jobs == mia_jobs and all(run["reused"] for run in maxs.json()["runs"])
+
+
+def test_admins_disable_users_change_roles_and_manage_their_tokens(tmp_path: Path, database_url: str) -> None:
+    """Issue 40, finding 8: admins could not disable a user, change a role or revoke another user's tokens, and
+    tokens never expired."""
+    with service(tmp_path, database_url) as client:
+        people = People(client)
+        mia = people.call("ada", "GET", "/users").json()["data"][1]["id"]
+
+        def mias(token: str) -> int:
+            return int(client.get("/users/me", headers={"Authorization": f"Bearer {token}"}).status_code)
+
+        assert people.call("max", "PATCH", f"/users/{mia}", json={"disabled": True}).status_code == 403
+        disabled = people.call("ada", "PATCH", f"/users/{mia}", json={"disabled": True})
+        assert disabled.status_code == 200 and disabled.json()["disabled"] is True
+        assert mias(people.tokens["mia"]) == 401  # at once
+        assert people.call("ada", "PATCH", f"/users/{mia}", json={"disabled": False}).status_code == 200
+        assert mias(people.tokens["mia"]) == 200
+        viewer = people.call("ada", "PATCH", f"/users/{mia}", json={"role": "viewer"})
+        assert viewer.status_code == 200 and viewer.json()["role"] == "viewer"
+        assert people.call("mia", "POST", "/jobs", json=JOB).status_code == 403
+        ada = people.call("ada", "GET", "/users/me").json()["id"]
+        refused = people.call("ada", "PATCH", f"/users/{ada}", json={"disabled": True})
+        assert refused.status_code == 422 and "yourself" in refused.json()["message"]
+        issued = people.call("ada", "POST", f"/users/{mia}/tokens", json={"label": "lost the first"})
+        assert issued.status_code == 201 and mias(issued.json()["token"]) == 200
+        listed = people.call("ada", "GET", f"/users/{mia}/tokens").json()["data"]
+        assert [token["label"] for token in listed] == ["first token", "lost the first"]
+        gone = people.call("ada", "DELETE", f"/users/{mia}/tokens/{issued.json()['id']}")
+        assert gone.status_code == 204 and mias(issued.json()["token"]) == 401
+        assert mias(people.tokens["mia"]) == 200  # her other token still works
+        elsewhere = people.call("ada", "DELETE", f"/users/{mia}/tokens/1")  # ada's token 1, not mia's
+        assert elsewhere.status_code == 404
+        short = people.call("mia", "POST", "/users/me/tokens", json={"label": "a day", "expires_in_days": 1e-5})
+        assert short.status_code == 201 and short.json()["expires_at"] is not None
+        assert mias(short.json()["token"]) == 200
+        wait_until(lambda: mias(short.json()["token"]) == 401, 10, "the token expires (0.86 s)")
+        audit = [entry["action"] for entry in people.call("ada", "GET", "/audit").json()["data"]]
+        assert audit.count("user.update") == 3 and "token.revoke" in audit
