@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from store.tables import DeliveryStatus, JobEvent, JobStatus, Webhook, WebhookDelivery, utcnow
@@ -106,3 +106,26 @@ def events_after(session: Session, after_id: int, limit: int, job_id: int | None
     if job_id is not None:
         query = query.where(JobEvent.job_id == job_id)
     return list(session.scalars(query.order_by(JobEvent.id).limit(limit)))
+
+
+def prune_outbox(session: Session, before: datetime, batch: int = 5000) -> tuple[int, int]:
+    """Delete the deliveries that ended (delivered, failed) and the events written before `before`, oldest first, a
+    batch per transaction; an event a pending delivery still owes stays. (deliveries, events) deleted. Commits."""
+    ended = [DeliveryStatus.delivered.value, DeliveryStatus.failed.value]
+    counts = [0, 0]
+    owed = select(WebhookDelivery.id).where(WebhookDelivery.event_id == JobEvent.id).exists()
+    for i, oldest in enumerate((
+        select(WebhookDelivery.id).where(WebhookDelivery.created_at < before, WebhookDelivery.status.in_(ended))
+        .order_by(WebhookDelivery.id).limit(batch),
+        select(JobEvent.id).where(JobEvent.created_at < before, ~owed).order_by(JobEvent.id).limit(batch),
+    )):  # fmt: skip
+        table = WebhookDelivery if i == 0 else JobEvent
+        while True:
+            ids = list(session.scalars(oldest))
+            if ids:
+                session.execute(delete(table).where(table.id.in_(ids)))
+            session.commit()
+            counts[i] += len(ids)
+            if len(ids) < batch:
+                break
+    return counts[0], counts[1]

@@ -40,3 +40,12 @@ class WebhookSettings(StoreSettings):
         le=64,
         description="Deliveries one delivery process sends to one webhook at once: a slow receiver holds no more.",
     )
+    outbox_retention_days: float = Field(
+        30.0,
+        gt=0,
+        description="Job events and ended (delivered or failed) webhook deliveries older than this are deleted by "
+        "the delivery process (an event a pending delivery still owes stays).",
+    )
+    outbox_housekeeping_seconds: float = Field(
+        3600.0, gt=0, description="How often the delivery process deletes what is past OUTBOX_RETENTION_DAYS."
+    )

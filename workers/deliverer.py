@@ -9,13 +9,14 @@ A receiver cannot hold this process: each send has one wall-clock deadline (WEBH
 0.8 of the lease) for everything, of the answer only its start is read, at most WEBHOOK_MAX_IN_FLIGHT sends go to
 one webhook at once (a slow one leaves the others their turns), a send to a webhook deleted meanwhile ends within
 WEBHOOK_POLL_SECONDS, and a stop (SIGTERM) ends the sends in flight (their deliveries go out again after the
-lease).
+lease). Every OUTBOX_HOUSEKEEPING_SECONDS it deletes the events and ended deliveries past OUTBOX_RETENTION_DAYS.
 """
 
 import logging
 import signal
 import sys
 from collections import defaultdict
+from datetime import timedelta
 from types import FrameType
 
 import anyio
@@ -26,6 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store.engine import engine_for, make_session_factory
 from store.migrate import upgrade
+from store.outbox import prune_outbox
+from store.tables import utcnow
 from store.webhooks import AttemptOutcome, DueDelivery, claim_due_delivery, existing_webhooks, record_attempt
 from webhooks.sending import retry_at, send
 from webhooks.settings import WebhookSettings
@@ -113,6 +116,23 @@ class Deliverer:
                         scope.cancel()
         everything.cancel_scope.cancel()
 
+    def _prune(self) -> tuple[int, int]:
+        before = utcnow() - timedelta(days=self.settings.outbox_retention_days)
+        with self.sessions() as session:
+            return prune_outbox(session, before)
+
+    async def housekeeping(self) -> None:
+        """Every OUTBOX_HOUSEKEEPING_SECONDS (the first at start): what is past OUTBOX_RETENTION_DAYS goes."""
+        while True:
+            try:
+                deliveries, events = await anyio.to_thread.run_sync(self._prune)
+                if deliveries or events:
+                    log.info("housekeeping: %s ended deliveries and %s events older than %g days deleted",
+                             deliveries, events, self.settings.outbox_retention_days)  # fmt: skip
+            except TRANSIENT as exc:
+                log.warning("housekeeping failed (%s); again in %g s", exc, self.settings.outbox_housekeeping_seconds)
+            await anyio.sleep(self.settings.outbox_housekeeping_seconds)
+
     async def serve(self) -> None:
         timeout = httpx.Timeout(self.deadline)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
@@ -120,6 +140,7 @@ class Deliverer:
                 for _ in range(self.settings.webhook_concurrency):
                     everything.start_soon(self.loop, client)
                 everything.start_soon(self.watch, everything)
+                everything.start_soon(self.housekeeping)
                 log.info("delivering webhooks, %s at a time", self.settings.webhook_concurrency)
 
     def run(self) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.tables import WebhookDelivery
+from harness.net import free_port
+from store.tables import JobEvent, WebhookDelivery
 from store.webhooks import create_webhook, delete_webhook, owe_test_event
 from tests.conftest import wait_until
 from webhooks.settings import WebhookSettings
@@ -155,3 +156,26 @@ def test_a_deleted_webhook_and_a_stop_end_the_sends_in_flight(sessions: sessionm
     wait_until(lambda: slow.open_connections == 0, 5, "the other send ended")
     assert _attempts(sessions, second) == [[]]  # not recorded: it goes out again after its lease
     slow.close()
+
+
+def test_old_events_and_ended_deliveries_are_deleted_past_the_retention(sessions: sessionmaker[Session]) -> None:
+    """Issue 40, finding 8: `job_events` and delivered `webhook_deliveries` grew forever. Run past the housekeeping
+    interval: what ended and is older than the retention goes; a pending delivery and its event stay."""
+    ok, down = Receiver("ok"), f"http://127.0.0.1:{free_port()}/hook"  # nobody there: pending, retried in 30 s
+    with sessions() as session:
+        delivered_hook = create_webhook(session, ok.url, ["job.succeeded"], "whsec_" + "QUJD" * 8).id
+        pending_hook = create_webhook(session, down, ["job.succeeded"], "whsec_" + "QUJD" * 8).id
+        for _ in range(3):
+            owe_test_event(session, delivered_hook)
+        kept_event = owe_test_event(session, pending_hook)
+    retention_days = 2 / 86400  # 2 s
+    with delivering(sessions, outbox_retention_days=retention_days, outbox_housekeeping_seconds=0.2):
+        wait_until(lambda: all(_attempts(sessions, delivered_hook)), 10, "the deliveries sent")
+        wait_until(lambda: len(_attempts(sessions, delivered_hook)) == 0, 10, "the ended deliveries deleted")
+        with sessions() as session:
+            events = set(session.scalars(select(JobEvent.id)))
+    assert events == {kept_event}  # the pending one's event stays; the other four went with their deliveries
+    with sessions() as session:
+        pending = session.scalars(select(WebhookDelivery)).one()
+    assert (pending.webhook_id, pending.status, pending.event_id) == (pending_hook, "pending", kept_event)
+    ok.close()
