@@ -12,10 +12,10 @@ A route says what it needs by the type of its parameters or by `dependencies=[..
 
 | declaration | for | the check |
 |---|---|---|
-| `job_id: ReadableJobId` / `ReadableSweepId` | a route that reads one job or sweep | 404 when hidden |
-| `job_id: ChangeableJobId` / `ChangeableSweepId` | a change of one (PATCH, DELETE, cancel) | owner or admin |
-| `ReadableJobIds` | several jobs named in the query (`jobs=3,4`) | each as `ReadableJobId` |
-| `CREATES` | a route that creates jobs or sweeps | members and admins |
+| `ReadableJobId` / `ReadableJob` / `ReadableSweepId` | a route that reads one job or sweep | 404 when hidden |
+| `ChangeableJobId` / `ChangeableJob` / `ChangeableSweepId` | a change of one (PATCH, DELETE, cancel) | owner or admin |
+| `jobs: ReadableJobIds` | several jobs named in the query (`jobs=3,4`) | each as `ReadableJobId` |
+| `principal: CreatorDep` | a route that creates jobs or sweeps | members and admins |
 | `READS` | a list or a page of what the caller may see (filtered by `owned_by`) | any caller |
 | `OWN_ACCOUNT` | `/users/me...`: the caller's own account | any caller |
 | `ADMINS` | webhooks, users, the audit log | admins |
@@ -65,9 +65,9 @@ def _check_target(request: Request, principal: Principal, kind: str, target_id: 
     lookup = owner_of_job if kind == "job" else owner_of_sweep
     with request.app.state.sessions() as session:
         exists, owner = lookup(session, target_id)
-    if not exists or owner == principal.user_id:
-        return  # the route answers 404 for one that does not exist
-    if sees_only_own(request, principal):
+    if exists and owner == principal.user_id:
+        return
+    if not exists or sees_only_own(request, principal):  # fails closed: nothing passes on one to come
         raise JobNotFound(target_id) if kind == "job" else SweepNotFound(target_id)
     if changes:
         raise Forbidden(f"{kind} {target_id} is not yours: only its owner or an admin may change it")
@@ -188,7 +188,6 @@ async def public() -> None:
 
 
 CreatorDep = Annotated[Principal, Depends(creator)]
-CREATES = Depends(creator)
 READS = Depends(reader)
 OWN_ACCOUNT = Depends(account_holder)
 ADMINS = Depends(admin)
