@@ -50,8 +50,13 @@ def test_how_a_job_runs_never_changes_what_it_trains_as_far_as_the_store_can_tel
     assert training_identity(quiet) == training_identity(urgent)
 
 
-def test_a_sweep_may_search_a_run_option_as_any_field() -> None:
+def test_a_sweep_may_not_search_a_run_option() -> None:
+    """How a trial runs is set in `base`, where the priority limit and the quotas check it (issue 40, finding 2)."""
+    for option in RunOptions.model_fields:
+        with pytest.raises(ValidationError, match=f"search.{option}: not searchable: {option} is how a trial runs"):
+            SweepSpec.model_validate({"base": {"model": "numpy_mlp"}, "search": {option: {"choices": [1, 2]}}})
     sweep = SweepSpec.model_validate(
-        {"base": {"model": "numpy_mlp"}, "search": {"cpus": {"choices": [1, 2]}, "max_attempts": {"uniform": [1, 4]}}}
-    )
-    assert sweep.is_integer_field("max_attempts") and not sweep.is_integer_field("cpus")
+        {"base": {"model": "numpy_mlp", "priority": 5}, "search": {"batch_size": {"uniform": [10, 40]},
+                                                                   "learning_rate": {"uniform": [0.01, 0.1]}}}
+    )  # fmt: skip
+    assert sweep.is_integer_field("batch_size") and not sweep.is_integer_field("learning_rate")
