@@ -107,13 +107,15 @@ class Deliverer:
         while not self.stop.is_set():
             await anyio.sleep(self.settings.webhook_poll_seconds)
             if self.sending:
+                asked = list(self.sending)  # only these: a send to another may start while the question runs
                 try:
-                    existing = await anyio.to_thread.run_sync(self._existing, list(self.sending))
+                    existing = await anyio.to_thread.run_sync(self._existing, asked)
                 except TRANSIENT:
                     continue
-                for webhook in [webhook for webhook in self.sending if webhook not in existing]:
-                    for scope in self.sending[webhook]:
-                        scope.cancel()
+                for webhook in asked:
+                    if webhook not in existing:
+                        for scope in self.sending.get(webhook, ()):
+                            scope.cancel()
         everything.cancel_scope.cancel()
 
     def _prune(self) -> tuple[int, int]:

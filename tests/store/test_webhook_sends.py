@@ -124,6 +124,7 @@ def test_a_send_has_one_deadline_reads_the_start_of_an_answer_and_a_slow_webhook
         wait_until(lambda: all(log for log in _attempts(sessions, hooks["trickle"])), 20, "each slow one tried")
         wait_until(lambda: _attempts(sessions, hooks["huge"])[0], 20, "the huge answer recorded")
     # the slow webhook's sends go one at a time (they took every thread before): the healthy ones do not wait
+    assert [log[0]["attempt"] for log in _attempts(sessions, hooks["ok"])] == [1, 1, 1]  # none taken for deleted
     last_healthy = max(log[0]["at"] for log in _attempts(sessions, hooks["ok"]))
     assert last_healthy < max(log[0]["at"] for log in _attempts(sessions, hooks["trickle"]))
     for log in _attempts(sessions, hooks["trickle"]):
