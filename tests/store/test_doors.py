@@ -153,7 +153,11 @@ def test_every_route_answers_an_id_however_it_is_spelled(users: Users) -> None:
             if own and who in ("bob", "vic"):
                 if plain.status_code < 400 or SECRET in plain.text:
                     mismatches.append(f"{who} {method} {template}: {plain.status_code} (alice's, under own)")
-            for spelling in SPELLINGS:
+            # every spelling wherever a check refuses (another's change; another's read under own); where the
+            # caller may act anyway, two (a sign, a space): those answers differ from the plain one by no check,
+            # and a plot drawn for each spelling would take most of the test's time
+            refused = who in ("bob", "vic") and (own or not reads)
+            for spelling in SPELLINGS if refused else SPELLINGS[:1] + SPELLINGS[4:5]:
                 target_id = target()
                 answer = _send(users, who, method, template, spelling.format(target_id))
                 expected = _stable(plain)
