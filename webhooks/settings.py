@@ -35,10 +35,11 @@ class WebhookSettings(StoreSettings):
     )
     webhook_concurrency: int = Field(4, ge=1, le=64, description="Deliveries sent at once by one delivery process.")
     webhook_max_in_flight: int = Field(
-        2,
+        3,
         ge=1,
         le=64,
-        description="Deliveries one delivery process sends to one webhook at once: a slow receiver holds no more.",
+        description="Deliveries one delivery process sends to one webhook at once: a slow receiver holds no more "
+        "(keep it below WEBHOOK_CONCURRENCY, so that other webhooks always have a turn).",
     )
     outbox_retention_days: float = Field(
         30.0,

@@ -92,7 +92,8 @@ class Deliverer:
             log.warning("event %s: the lease ran out before the attempt was recorded", due.event_id)
         return True
 
-    async def loop(self, client: httpx.AsyncClient) -> None:
+    async def loop(self, client: httpx.AsyncClient, start_after: float = 0.0) -> None:
+        await anyio.sleep(start_after)  # the loops' looks spread over the poll interval, not all at once
         while True:
             try:
                 busy = await self.deliver_one(client)
@@ -139,8 +140,9 @@ class Deliverer:
         timeout = httpx.Timeout(self.deadline)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
             async with anyio.create_task_group() as everything:
-                for _ in range(self.settings.webhook_concurrency):
-                    everything.start_soon(self.loop, client)
+                concurrency, poll = self.settings.webhook_concurrency, self.settings.webhook_poll_seconds
+                for i in range(concurrency):
+                    everything.start_soon(self.loop, client, i * poll / concurrency)
                 everything.start_soon(self.watch, everything)
                 everything.start_soon(self.housekeeping)
                 log.info("delivering webhooks, %s at a time", self.settings.webhook_concurrency)
