@@ -73,6 +73,53 @@ def quotas(
     console.print(f"user {user['id']} ({user['name']}): {user['quotas'] or 'the defaults'}", markup=False)
 
 
+@admin.command("user")
+def change_user(
+    user_id: Annotated[int, typer.Argument(help="The user's id.")],
+    role: Annotated[str | None, typer.Option(help="Their new role: admin, member or viewer.")] = None,
+    disable: Annotated[bool, typer.Option("--disable", help="Refuse their tokens from now on.")] = False,
+    enable: Annotated[bool, typer.Option("--enable", help="Let a disabled user in again.")] = False,
+) -> None:
+    """Change a user's role, or disable them (their tokens are refused) or enable them again."""
+    if role is not None and role not in ("admin", "member", "viewer"):
+        raise fail(f"--role {role!r}: one of admin, member, viewer")
+    if disable and enable:
+        raise fail("--disable or --enable, not both")
+    body: dict[str, object] = {"role": role} if role else {}
+    if disable or enable:
+        body["disabled"] = disable
+    if not body:
+        raise fail("nothing to change: give --role, --disable or --enable")
+    with client() as http:
+        user = answer(http.patch(f"/users/{user_id}", json=body))
+    state = "disabled" if user["disabled"] else "enabled"
+    console.print(f"user {user['id']}: {user['name']} ({user['role']}, {state})", markup=False)
+
+
+@admin.command("token")
+def issue_token(
+    user_id: Annotated[int, typer.Argument(help="The user's id.")],
+    label: Annotated[str | None, typer.Option(help="Where it is used.")] = None,
+    days: Annotated[float | None, typer.Option(help="Refused after this many days (default: until revoked).")] = None,
+) -> None:
+    """Issue a new token for a user (say, theirs was lost); prints it (shown once: hand it over)."""
+    with client() as http:
+        made = answer(http.post(f"/users/{user_id}/tokens", json={"label": label, "expires_in_days": days}))
+    until = f", until {made['expires_at']}" if made["expires_at"] else ""
+    console.print(f"token {made['id']} of user {user_id}{until}: {made['token']} (shown once)", markup=False)
+
+
+@admin.command("revoke")
+def revoke(
+    user_id: Annotated[int, typer.Argument(help="The user's id.")],
+    token_id: Annotated[int, typer.Argument(help="The token's id (GET /users/{id}/tokens lists them).")],
+) -> None:
+    """Revoke one of a user's tokens: every API process refuses it within a second."""
+    with client() as http:
+        answer(http.delete(f"/users/{user_id}/tokens/{token_id}"))
+    console.print(f"token {token_id} of user {user_id} revoked", markup=False)
+
+
 @admin.command("audit")
 def audit(limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 20) -> None:
     """The audit log: who did what, when, from where."""

@@ -40,5 +40,20 @@ def test_an_admin_adds_a_user_who_logs_in_with_a_file_only_they_can_read(
         audit = run(admin_env, "admin", "audit")
         assert "mia job.create job 1" in audit.stdout and "api-key user.create user 1" in audit.stdout
         assert run(user_env, "admin", "audit").returncode == 1  # a member: 403
+        disabled = run(admin_env, "admin", "user", "1", "--disable")
+        assert disabled.returncode == 0 and disabled.stdout.strip() == "user 1: mia (member, disabled)", disabled
+        assert run(user_env, "whoami").returncode == 1  # her token is refused
+        assert run(admin_env, "admin", "user", "1", "--enable", "--role", "viewer").stdout.strip() == (
+            "user 1: mia (viewer, enabled)"
+        )
+        assert run(user_env, "whoami").stdout.strip() == "mia (viewer)"
+        issued = run(admin_env, "admin", "token", "1", "--label", "spare", "--days", "7")
+        assert issued.returncode == 0 and "token 2 of user 1, until " in issued.stdout, issued
+        spare = issued.stdout.split(": ", 1)[1].split()[0]
+        assert run({**user_env, "API_KEY": spare}, "whoami").stdout.strip() == "mia (viewer)"
+        assert run(admin_env, "admin", "revoke", "1", "2").stdout.strip() == "token 2 of user 1 revoked"
+        assert run({**user_env, "API_KEY": spare}, "whoami").returncode == 1
+        nothing = run(admin_env, "admin", "user", "1")
+        assert nothing.returncode == 1 and "nothing to change" in nothing.stderr
         assert run(user_env, "logout").returncode == 0 and not (config / "token").exists()
         assert run(user_env, "whoami").returncode == 1
