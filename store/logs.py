@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,7 +44,3 @@ def read_log(session: Session, job_id: int, attempt: int | None) -> LogText | No
         query = query.where(JobLog.attempt == attempt)
     row = session.execute(query.order_by(JobLog.attempt.desc()).limit(1)).first()
     return LogText(row.attempt, row.text, row.truncated) if row else None
-
-
-def delete_logs(session: Session, job_id: int) -> None:
-    session.execute(delete(JobLog).where(JobLog.job_id == job_id))

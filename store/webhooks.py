@@ -205,9 +205,3 @@ def record_attempt(session: Session, due: DueDelivery, outcome: AttemptOutcome, 
 def existing_webhooks(session: Session, webhook_ids: Collection[int]) -> set[int]:
     """Which of these webhooks still exist."""
     return set(session.scalars(select(Webhook.id).where(Webhook.id.in_(webhook_ids))))
-
-
-def delivery_counts(session: Session) -> dict[str, int]:
-    """How many deliveries are in each status."""
-    rows = session.execute(select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status))
-    return {status: count for status, count in rows}

@@ -1,1 +1,2 @@
-"""Webhooks: where a URL may point, how a delivery is signed and sent, and the process that sends them."""
+"""Webhooks: where a URL may point, and how a delivery is signed and sent (the process that sends them is
+`workers.deliverer`)."""

@@ -1,9 +1,8 @@
 """Loaded models for /predict, within a byte budget, least recently used dropped first.
 
 Keyed by the job and its model's SHA-256, which the request reads first (metadata only): a deleted
-job, or a new job that got a deleted one's id (SQLite reuses the highest id), never answers from
-another model. Requests that miss the same model at the same time load it once; a model larger than
-the whole budget is loaded for its request and not kept.
+job never answers from its model, nor does a job whose model changed. Requests that miss the same model at
+the same time load it once; a model larger than the whole budget is loaded for its request and not kept.
 """
 
 import threading
