@@ -31,13 +31,13 @@ class BodySizeLimitMiddleware:
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None:
             if declared.isdigit() and int(declared) > cap:
-                await self._refuse(send, cap, await drain(receive))
+                await self._refuse(send, cap, await drain(scope, receive))
                 return
             await self.app(scope, self._counting(receive, cap), send)
             return
         body, over = await self._read_up_to(receive, cap)  # chunked: the whole body first, within the cap
         if over:
-            await self._refuse(send, cap, await drain(receive))
+            await self._refuse(send, cap, await drain(scope, receive))
             return
         await self.app(scope, self._replay(body, receive), send)
 

@@ -196,7 +196,7 @@ async def refusal_headers(request: Request, exc: Exception) -> dict[str, str] | 
     headers = {}
     if isinstance(exc, Busy | OverQuota) and exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
-    if isinstance(exc, RequestRefused) and exc.body_left_unread and not await drain(request.receive):
+    if isinstance(exc, RequestRefused) and exc.body_left_unread and not await drain(request.scope, request.receive):
         headers["Connection"] = "close"
     return headers or None
 
