@@ -23,12 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.net import free_port, wait_until_up
-from harness.processes import stop_processes
+from harness.processes import resident_mb, stop_processes
 from models.training.precision import cpu_model
-
-
-def resident_mb(pid: int) -> float:
-    return int(Path(f"/proc/{pid}/status").read_text().split("VmRSS:")[1].split()[0]) / 1024
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -47,18 +48,27 @@ def read_downsampled_json(
     return points_json(view.id, view.status, sub.rows(downsample(sub, max_points)))
 
 
-def points_csv(points: Sequence[PointRow]) -> Iterator[str]:
-    """Every point as CSV lines, header first; floats with full precision."""
+CSV_ROWS_PER_CHUNK = 10_000
+
+
+def _csv_chunks(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
+    """The header and rows as CSV text (Python's csv writer), CSV_ROWS_PER_CHUNK rows a chunk."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for start in range(0, len(points), 10_000):
-        writer.writerows((s, sp, repr(lo), repr(acc)) for s, sp, lo, acc in points[start : start + 10_000])
+    writer.writerow(header)
+    rows = iter(rows)
+    while chunk := list(itertools.islice(rows, CSV_ROWS_PER_CHUNK)):
+        writer.writerows(chunk)
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
     if buffer.tell():
         yield buffer.getvalue()
+
+
+def points_csv(points: Sequence[PointRow]) -> Iterator[str]:
+    """Every point as CSV lines, header first; floats with full precision."""
+    return _csv_chunks(CSV_HEADER, ((s, sp, repr(lo), repr(acc)) for s, sp, lo, acc in points))
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
@@ -70,21 +80,11 @@ def spreadsheet_safe(text: str) -> str:
 
 
 def compared_csv(labelled: Sequence[tuple[int, str, Sequence[PointRow]]]) -> Iterator[str]:
-    """Several jobs' points as one CSV (`job_id,name,step,split,loss,accuracy`), written by a CSV writer: a name
-    with commas, quotes or line breaks stays one cell, and one that starts like a formula is neutralised."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(("job_id", "name", *CSV_HEADER))
-    for job_id, name, points in labelled:
-        safe = spreadsheet_safe(name)
-        for start in range(0, len(points), 10_000):
-            chunk = points[start : start + 10_000]
-            writer.writerows((job_id, safe, s, sp, repr(lo), repr(acc)) for s, sp, lo, acc in chunk)
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue()
+    """Several jobs' points as one CSV (`job_id,name,step,split,loss,accuracy`): a name with commas, quotes or
+    line breaks stays one cell, and one that starts like a formula is neutralised."""
+    named = ((job_id, spreadsheet_safe(name), points) for job_id, name, points in labelled)  # once a job
+    rows = ((job_id, safe, s, sp, repr(lo), repr(acc)) for job_id, safe, points in named for s, sp, lo, acc in points)
+    return _csv_chunks(("job_id", "name", *CSV_HEADER), rows)
 
 
 def read_metrics_json(curves: JobCurves, job_id: int, since: int | None, limit: int, split: str | None = None) -> bytes:

@@ -263,12 +263,9 @@ async def compare_csv(
     id and name (a name that starts like a spreadsheet formula gets a `'` first)."""
 
     def read() -> list[tuple[int, str, list[Any]]]:
-        found = []
-        for job_id in jobs:
-            with sessions() as session:
-                name = find_job(session, job_id).name or ""
-            found.append((job_id, name, read_all_points(curves, job_id, split)))
-        return found
+        with sessions() as session:
+            names = {job_id: find_job(session, job_id).name or "" for job_id in jobs}
+        return [(job_id, names[job_id], read_all_points(curves, job_id, split)) for job_id in jobs]
 
     labelled = await bulk.run(read)
     return StreamingResponse(

@@ -39,6 +39,20 @@ def shape(spec: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in spec.items() if key not in NOT_SHAPE}
 
 
+class ChildLost(Exception):
+    """A child process that sent nothing back: it ran past `seconds` (and was killed), or ended with `exit_code`."""
+
+    def __init__(self, seconds: float | None = None, exit_code: int | None = None) -> None:
+        super().__init__(seconds, exit_code)
+        self.seconds, self.exit_code = seconds, exit_code
+
+    def of(self, work: str) -> str:
+        """`the probe took over 8 s`, `the cost count's process ended with -9`."""
+        if self.seconds is not None:
+            return f"{work} took over {self.seconds:g} s"
+        return f"{work}'s process ended with {self.exit_code}"
+
+
 class Prober:
     """The work of a plan that builds the network, never in the API process (whose memory would keep what torch
     took): each in a fresh process forked from a server process that has torch imported already (started by the
@@ -65,29 +79,37 @@ class Prober:
         key = json.dumps(shape(spec.model_dump(mode="json")), sort_keys=True)
         with self._counting:
             if key not in self._costs:
-                self._costs[key] = self._in_a_child(_cost_into, spec, COST_SECONDS, "the cost count")
+                self._costs[key] = self._count(spec)
                 while len(self._costs) > MAX_COSTS_KEPT:
                     self._costs.popitem(last=False)
             self._costs.move_to_end(key)
             return self._costs[key]
 
-    def _in_a_child(self, target: Callable[[Connection, Any], None], spec: Any, seconds: float, what: str) -> Any:
+    def _in_a_child(self, target: Callable[..., None], args: tuple[Any, ...], seconds: float) -> Any:
+        """What `target(sending, *args)` sends back from a fresh process, or ChildLost when it sends nothing within
+        `seconds` (it is killed then) or ends without a word."""
         receiving, sending = self._context.Pipe(duplex=False)
-        process = self._context.Process(target=target, args=(sending, spec), daemon=True)
+        process = self._context.Process(target=target, args=(sending, *args), daemon=True)
         process.start()
         sending.close()
         try:
             if not receiving.poll(seconds):
-                raise Busy(f"{what} took over {seconds:g} s: stopped; try again later", retry_after=30)
-            outcome = receiving.recv()
+                raise ChildLost(seconds=seconds)
+            return receiving.recv()
         except EOFError:
-            raise Busy(f"{what}'s process ended with {process.exitcode}; try again later", retry_after=30) from None
+            raise ChildLost(exit_code=process.exitcode) from None
         finally:
             process.kill()
             process.join()
             receiving.close()
+
+    def _count(self, spec: JobSpec) -> Cost:
+        try:
+            outcome: Cost | str = self._in_a_child(_cost_into, (spec,), COST_SECONDS)
+        except ChildLost as lost:
+            raise Busy(f"{lost.of('the cost count')}: try again later", retry_after=30) from None
         if isinstance(outcome, str):
-            raise InvalidField("body", f"{what} failed: {outcome}")
+            raise InvalidField("body", f"the cost count failed: {outcome}")
         return outcome
 
     def run(self, spec: dict[str, Any]) -> tuple[Probe | None, str | None]:
@@ -101,20 +123,11 @@ class Prober:
             self._busy.release()
 
     def _probe(self, spec: dict[str, Any]) -> tuple[Probe | None, str | None]:
-        receiving, sending = self._context.Pipe(duplex=False)
-        process = self._context.Process(target=_probe_into, args=(sending, spec, self.data_dir), daemon=True)
-        process.start()
-        sending.close()
         try:
-            if not receiving.poll(self.timeout):
-                return None, f"the probe took over {self.timeout:g} s (PLAN_PROBE_SECONDS): stopped"
-            outcome: Probe | str = receiving.recv()
-        except EOFError:
-            return None, f"the probe's process ended with {process.exitcode}"
-        finally:
-            process.kill()
-            process.join()
-            receiving.close()
+            outcome: Probe | str = self._in_a_child(_probe_into, (spec, self.data_dir), self.timeout)
+        except ChildLost as lost:
+            stopped = " (PLAN_PROBE_SECONDS): stopped" if lost.seconds is not None else ""
+            return None, lost.of("the probe") + stopped
         return (outcome, None) if isinstance(outcome, Probe) else (None, f"the probe failed: {outcome}")
 
 

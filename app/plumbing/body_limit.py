@@ -9,7 +9,7 @@ read within bounds (`app.plumbing.drain`), so that a client still sending reads 
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.plumbing.drain import drain
+from app.plumbing.drain import declared_length, drain
 from app.plumbing.errors import send_error
 
 SMALL_BODY_BYTES = 64 * 1024
@@ -28,9 +28,9 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         cap = self.cap_for(scope["path"])
-        declared = dict(scope.get("headers", [])).get(b"content-length")
+        declared = declared_length(scope)
         if declared is not None:
-            if declared.isdigit() and int(declared) > cap:
+            if declared > cap:
                 await self._refuse(send, cap, await drain(scope, receive))
                 return
             await self.app(scope, self._counting(receive, cap), send)

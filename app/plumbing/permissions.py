@@ -28,11 +28,10 @@ the route), and the app-wide `refuse_undeclared` refuses (403) any route that de
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import BaseRoute
 
 from app.plumbing.auth import Principal, PrincipalDep, principal_of
 from app.plumbing.deps import MAX_ID, SessionDep
@@ -207,11 +206,6 @@ def declarations(route: APIRoute) -> set[str]:
     """What the route declares it needs, by its own dependencies or its APIRouter's (empty: nothing, and
     `refuse_undeclared` refuses it; one given only to `include_router` does not count)."""
     return _declarations(route.dependant)
-
-
-def every_route(app: FastAPI) -> list[BaseRoute]:
-    """The app's routes, those of its included routers too, each as it was declared."""
-    return [context.original_route for context in iter_route_contexts(app.routes)]
 
 
 async def refuse_undeclared(request: Request) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.jobs.plan import Prober
+from harness.processes import resident_mb
 from tests.conftest import Service, running_service, wait_for_status
 
 SPEC = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 50, "max_steps": 400, "eval_every": 200}
@@ -64,11 +65,6 @@ def test_a_probe_past_its_time_is_stopped_and_the_plan_says_so(data_dir: Path) -
     assert Prober(data_dir, timeout_seconds=0).run(SPEC) == (None, "probes are off (PLAN_PROBE_SECONDS=0)")
 
 
-def _resident_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(status.split("VmRSS:")[1].split()[0]) / 1024
-
-
 def test_a_plan_builds_the_network_outside_the_api_process(service_without_worker: Service) -> None:
     """Issue 40, finding 7: a ResNet18 plan at 256x256 (`probe=false`) grew the API process from 173 MB to 930 MB
     (torch imported, the network built and run there). The count runs in a child process and is remembered."""
@@ -76,11 +72,11 @@ def test_a_plan_builds_the_network_outside_the_api_process(service_without_worke
     spec = {"model": "resnet18", "input_size": 256, "batch_size": 64}
     with service_without_worker.client() as client:
         assert client.post("/jobs?dry_run=true&probe=false", json={"model": "numpy_mlp"}).status_code == 200
-        before = _resident_mb(api)
+        before = resident_mb(api)
         first = client.post("/jobs?dry_run=true&probe=false", json=spec, timeout=180)
         assert first.status_code == 200, first.text
         assert first.json()["parameters"] == 11_173_962 and first.json()["flops_per_image_forward"] > 10**9
-        grown = _resident_mb(api) - before
+        grown = resident_mb(api) - before
         again = client.post("/jobs?dry_run=true&probe=false", json={**spec, "seed": 3}, timeout=10)
     assert again.status_code == 200 and again.json()["parameters"] == 11_173_962
     assert grown < 100, f"the API process grew by {grown:.0f} MB"  # torch alone is over 300 MB

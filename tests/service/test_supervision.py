@@ -4,13 +4,13 @@ crashes, every restart waited 60 s)."""
 
 import logging
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from harness.processes import stop_processes
 from supervision.group import Child
+from tests.conftest import wait_until
 
 # exits at once but on its third run, which lasts 1.5 s (healthy, at healthy_seconds=1) before it exits
 SCRIPT = """
@@ -30,11 +30,13 @@ def test_the_restart_delay_doubles_then_resets_after_a_healthy_run(
     child = Child("crasher", [sys.executable, "-c", SCRIPT, str(runs)], restart=True, healthy_seconds=1.0)
     caplog.set_level(logging.WARNING, logger="supervision")
     child.start()
-    deadline = time.monotonic() + 30
+
+    def looked_at_four_ends() -> bool:  # what the supervisor's loop does at each poll
+        child.restart_when_due()
+        return len(caplog.records) >= 4
+
     try:
-        while len(caplog.records) < 4 and time.monotonic() < deadline:
-            child.restart_when_due()
-            time.sleep(0.05)
+        wait_until(looked_at_four_ends, 30, "four ends of the child")
     finally:
         assert child.process is not None
         stop_processes([child.process])

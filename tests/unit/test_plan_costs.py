@@ -15,7 +15,8 @@ from specs import parse_job_spec
 def test_each_shape_is_counted_once_and_the_oldest_forgotten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     prober, counted = Prober(tmp_path, 0), []
 
-    def in_a_child(_target: Any, spec: Any, _seconds: float, _what: str) -> Cost:
+    def in_a_child(_target: Any, args: tuple[Any, ...], _seconds: float) -> Cost:
+        spec = args[0]
         counted.append(spec.hidden_units)
         return Cost(len(spec.hidden_units), 1, 1)
 
