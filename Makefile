@@ -53,14 +53,17 @@ data:
 	tar -xzf $(ARCHIVE) -C $(DATA_DIR)/cifar10
 	@echo "CIFAR-10 in $(DATA_DIR)/cifar10: $$(find $(DATA_DIR)/cifar10/train -name '*.jpg' | wc -l) training images"
 
-# The same checks run as pre-commit hooks (.pre-commit-config.yaml): formatting, lint, strict types
-# everywhere, and the import contract of pyproject.toml (which package may import which).
+# The same checks run as pre-commit hooks (.pre-commit-config.yaml): formatting, lint (queries built only in
+# store/), strict types everywhere, the import contract of pyproject.toml (which package may import which), the
+# unit of work (harness/store_rules.py: no commit outside it, no session calls outside store/) and dead code.
 PY_DIRS := app workers store models specs migrations cli harness tests bench sweeps webhooks supervision
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff format --check $(PY_DIRS)
 	$(VENV)/bin/ruff check $(PY_DIRS)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/python -m harness.store_rules
+	$(VENV)/bin/vulture
 
 # docker-compose.yml's secrets, random, written once into ./secrets (0700; the files stay readable for the
 # containers' unprivileged user, which docker-compose mounts them for)

@@ -39,8 +39,9 @@ from app.sweeps.driver import SweepDriver
 from app.users.quotas import PlanRate, RecentHours, room_in_queue
 from models.kinds import KINDS
 from store.engine import engine_for, make_session_factory
-from store.jobs import fill_training_identities
+from store.jobs import FILL_BATCH, fill_training_identities
 from store.migrate import upgrade
+from store.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         app.state.sessions = make_session_factory(engine)
         app.state.principals = Principals(app.state.sessions, settings.api_key, settings.principal_cache_seconds)
         app.state.recent_hours = RecentHours(settings.quota_hours_seconds)
-        with app.state.sessions() as session:  # jobs stored before their training hashes existed (once)
-            if filled := fill_training_identities(session, with_todays_defaults):
-                log.info("training hashes filled in for %s jobs stored before them", filled)
+        filled = 0  # jobs stored before their training hashes existed (once), a unit of work a batch
+        while True:
+            with unit_of_work(app.state.sessions) as session:
+                batch = fill_training_identities(session, with_todays_defaults, FILL_BATCH)
+            filled += batch
+            if batch < FILL_BATCH:
+                break
+        if filled:
+            log.info("training hashes filled in for %s jobs stored before them", filled)
         app.state.model_cache = ModelCache(settings.model_cache_mb * 1024 * 1024)
         app.state.scraped_collectors["model_cache"] = ModelCacheCollector(app.state.model_cache)
         app.state.predict_pool = WorkPool(settings.predict_concurrency, "predict")

@@ -46,6 +46,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from store.unit_of_work import unit_of_work
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -85,7 +87,8 @@ def store_long_curve(database_url: str) -> int:
     sessions = make_session_factory(engine)
     with sessions() as session:
         create_job(session, parse_job_spec(LONG_CURVE))
-        attempt = claim_next(session, "bench")
+        session.commit()
+        attempt = claim_next(sessions, "bench")
     assert attempt is not None
     points = [(step, "train", 1.0 / step, 0.5) for step in range(10, 1_000_001, 10)]
     points += [(step, "test", 1.0 / step, 0.5) for step in range(1000, 1_000_001, 1000)]
@@ -93,7 +96,8 @@ def store_long_curve(database_url: str) -> int:
     with sessions() as session:
         add_points(session, attempt.job_id, points)
         session.commit()
-    cancel_attempt(sessions, attempt, {}, 1_000_000)
+    with unit_of_work(sessions) as session:
+        cancel_attempt(session, attempt, {}, 1_000_000)
     engine.dispose()
     return attempt.job_id
 

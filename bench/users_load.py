@@ -56,6 +56,7 @@ def fill(database_url: str, owned: bool) -> Any:
     sessions = make_session_factory(engine)
     with sessions() as session:
         owners = [create_user(session, f"user{i}", Role.member)[0].id for i in range(USERS)] if owned else [None]
+        session.commit()
         per_owner = JOBS // len(owners)
         session.add_all(new_job(SPEC, owner_id=owner) for owner in owners for _ in range(per_owner))
         session.commit()
@@ -69,8 +70,7 @@ def claims_per_second(sessions: Any, claims: int) -> tuple[float, int]:
     start = time.perf_counter()
     claimed = []
     for _ in range(claims):
-        with sessions() as session:
-            attempt = claim_next(session, "bench", running_cap=RUNNING_CAP)
+        attempt = claim_next(sessions, "bench", running_cap=RUNNING_CAP)
         assert attempt is not None
         claimed.append(attempt.job_id)
     rate = claims / (time.perf_counter() - start)
@@ -112,6 +112,7 @@ def request_latencies(requests: int, rounds: int) -> list[str]:
             engine = make_engine(env["DATABASE_URL"])
             with make_session_factory(engine)() as session:  # a live worker: a queued job's read takes every check
                 register_executor(session, "bench", 0.0, 64.0, SPEC_VERSION)
+                session.commit()
             engine.dispose()
             with httpx.Client(base_url=url, timeout=30) as client:
                 admin = {"Authorization": "Bearer bench-key"}

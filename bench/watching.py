@@ -63,7 +63,8 @@ def start_api(folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
 def new_running_job(sessions: Any, spec: dict[str, Any]) -> int:
     with sessions() as session:
         job, _ = create_job(session, parse_job_spec(spec))
-        attempt = claim_next(session, "bench")
+        session.commit()
+        attempt = claim_next(sessions, "bench")
         assert attempt is not None and attempt.job_id == job.id
         return job.id
 

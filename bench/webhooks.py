@@ -39,6 +39,7 @@ from store.engine import make_engine, make_session_factory
 from store.jobs import create_job
 from store.migrate import upgrade
 from store.tables import DeliveryStatus, Job, WebhookDelivery
+from store.unit_of_work import unit_of_work
 from store.webhooks import create_webhook
 
 SECRET = "whsec_" + "YmVuY2htYXJrIHNlY3JldCwgMjQgYnl0ZXM="  # "benchmark secret, 24 bytes"
@@ -64,9 +65,11 @@ def end_jobs(sessions: sessionmaker[Session], count: int) -> dict[int, float]:
     for _ in range(count):
         with sessions() as session:
             create_job(session, spec)
-            attempt = claim_next(session, "bench")
+            session.commit()
+            attempt = claim_next(sessions, "bench")
         assert attempt is not None
-        succeed_attempt(sessions, attempt, {"test_accuracy": 0.5}, 10, b"model")
+        with unit_of_work(sessions) as session:
+            succeed_attempt(session, attempt, {"test_accuracy": 0.5}, 10, b"model")
         ended[attempt.job_id] = time.time()
     return ended
 
@@ -87,6 +90,7 @@ def hooked_store(receiver: Receiver) -> Iterator[tuple[Path, str, sessionmaker[S
         sessions = make_session_factory(engine)
         with sessions() as session:
             create_webhook(session, receiver.url, ["job.succeeded"], SECRET)
+            session.commit()
         try:
             yield Path(tmp), database, sessions
         finally:

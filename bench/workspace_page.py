@@ -50,6 +50,7 @@ def store_jobs(sessions: Any) -> None:
                     "optimizer": ("sgd", "adam")[i % 2], "hidden_units": SHAPES[i % 3],
                     "batch_size": (100, 200)[i % 2]}  # fmt: skip
             job, _ = create_job(session, parse_job_spec(spec))
+            session.commit()
             if i % 10 < 7:
                 metrics = {"test_accuracy": 0.3 + (i % 97) / 400, "best_test_accuracy": 0.35 + (i % 97) / 400,
                            "train_loss": 1.5 - (i % 89) / 100, "steps_per_second": 100 + i % 50}  # fmt: skip

@@ -20,6 +20,7 @@ from store.jobs import find_job
 from store.points import delete_points_after
 from store.tables import Artifact, ArtifactKind, Job, JobStatus, User, utcnow
 from store.transitions import transition
+from store.unit_of_work import unit_of_work
 from store.users import hold_user, running_cap_of
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,39 @@ class Attempt:
 def _still_runs(attempt: Attempt) -> ColumnElement[bool]:
     """SQL: the job is running, and this attempt is the one running it."""
     return (Job.id == attempt.job_id) & (Job.attempts == attempt.number) & (Job.status == JobStatus.running.value)
+
+
+@dataclass(frozen=True)
+class PlacedJob:
+    """A job as an executor keeps it between passes (a copy of its row: rows do not outlive their session)."""
+
+    id: int
+    status: str
+    attempts: int
+    worker: str | None
+    model: str
+    gpus: float
+    cpus: float
+    timeout_s: int | None
+    created_at: datetime
+    started_at: datetime | None
+    cancel_requested: bool
+
+
+def _placed(job: Job) -> PlacedJob:
+    return PlacedJob(job.id, job.status, job.attempts, job.worker, job.model, job.gpus, job.cpus, job.timeout_s,
+                     job.created_at, job.started_at, job.cancel_requested)  # fmt: skip
+
+
+def jobs_run_by(session: Session, worker: str) -> list[PlacedJob]:
+    """The jobs the store says `worker` runs."""
+    running = select(Job).where(Job.status == JobStatus.running.value, Job.worker == worker)
+    return [_placed(job) for job in session.scalars(running)]
+
+
+def jobs_by_id(session: Session, job_ids: list[int]) -> dict[int, PlacedJob]:
+    """These jobs as they are now (a deleted one is absent)."""
+    return {job.id: _placed(job) for job in session.scalars(select(Job).where(Job.id.in_(job_ids)))}
 
 
 class AttemptState(enum.Enum):
@@ -105,7 +139,7 @@ def _owners_in_turn(
 
 
 def claim_next(
-    session: Session,
+    sessions: sessionmaker[Session],
     worker: str,
     gpus: float = 0.0,
     cpus: float = 1e9,
@@ -113,53 +147,67 @@ def claim_next(
     running_cap: int | None = None,
 ) -> Attempt | None:
     """Atomically mark the next queued job that fits `gpus` and `cpus`, and whose spec's schema version is at most
-    `spec_version` (when given: the newest the executor understands), running for `worker` and commit; the new
-    attempt, or None when no queued job fits. The next job: of the highest priority; among those, fair share picks
+    `spec_version` (when given: the newest the executor understands), running for `worker`; the new attempt, or
+    None when no queued job fits. The next job: of the highest priority; among those, fair share picks
     the owner (`_owners_in_turn`; owners at their `running_cap` wait), then the owner's oldest.
 
     One UPDATE takes the job, so two workers never get the same one: SQLite runs writes one at a time, and
     PostgreSQL's SKIP LOCKED lets each worker pass over rows that another is taking (the next owner in turn is
-    tried when all of one owner's are being taken).
+    tried when all of one owner's are being taken). Each owner is tried in a unit of work of its own, so a claim
+    lets go of one owner's row before it holds the next one's: no two claims deadlock.
     """
     fits = (Job.gpus <= gpus) & (Job.cpus <= cpus)
     if spec_version is not None:
         fits &= Job.spec_version <= spec_version
     now = utcnow()
-    top, owners = _owners_in_turn(session, fits, now, running_cap)
+    with sessions() as session:
+        top, owners = _owners_in_turn(session, fits, now, running_cap)
     for owner, cap in owners[:MAX_OWNERS_TRIED]:
-        owned = Job.owner_id.is_(None) if owner is None else Job.owner_id == owner
-        candidate = (
-            select(Job.id)
-            .where(Job.status == JobStatus.queued.value, fits, Job.priority == top, owned)
-            .order_by(Job.id)
-            .limit(1)
-        )
-        if session.get_bind().dialect.name == "postgresql":
-            candidate = candidate.with_for_update(skip_locked=True)
-        takes = Job.id == candidate.scalar_subquery()
-        if cap is not None and owner is not None:
-            # two executors claiming for one user at once take turns, and the second counts the first's job
-            hold_user(session, owner)
-            running = select(func.count()).where(owned, Job.status == JobStatus.running.value).scalar_subquery()
-            takes &= running < cap
-        claimed = transition(
-            session,
-            takes,
-            JobStatus.running,
-            from_statuses=[JobStatus.queued],
-            started_at=now,
-            heartbeat_at=now,
-            progress_at=now,
-            worker=worker,
-            attempts=Job.attempts + 1,
-        )
-        if claimed:
-            session.commit()
-            return Attempt(*claimed[0])
-        if cap is not None:
-            session.commit()  # let go of this owner's row before holding the next one's: no two claims deadlock
-    session.commit()
+        with unit_of_work(sessions) as session:
+            claimed = _claim_for(session, owner, cap, fits, top, worker, now)
+        if claimed is not None:
+            return claimed
     return None
+
+
+def _claim_for(
+    session: Session,
+    owner: int | None,
+    cap: int | None,
+    fits: ColumnElement[bool],
+    top: int,
+    worker: str,
+    now: datetime,
+) -> Attempt | None:
+    """The owner's oldest queued job of priority `top` that fits, taken for `worker`, unless another took it
+    first or the owner reached their `cap` meanwhile."""
+    owned = Job.owner_id.is_(None) if owner is None else Job.owner_id == owner
+    candidate = (
+        select(Job.id)
+        .where(Job.status == JobStatus.queued.value, fits, Job.priority == top, owned)
+        .order_by(Job.id)
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        candidate = candidate.with_for_update(skip_locked=True)
+    takes = Job.id == candidate.scalar_subquery()
+    if cap is not None and owner is not None:
+        # two executors claiming for one user at once take turns, and the second counts the first's job
+        hold_user(session, owner)
+        running = select(func.count()).where(owned, Job.status == JobStatus.running.value).scalar_subquery()
+        takes &= running < cap
+    claimed = transition(
+        session,
+        takes,
+        JobStatus.running,
+        from_statuses=[JobStatus.queued],
+        started_at=now,
+        heartbeat_at=now,
+        progress_at=now,
+        worker=worker,
+        attempts=Job.attempts + 1,
+    )
+    return Attempt(*claimed[0]) if claimed else None
 
 
 @dataclass(frozen=True)
@@ -174,22 +222,20 @@ class AttemptStart:
     cpus: float = 1.0
 
 
-def start_attempt(sessions: sessionmaker[Session], attempt: Attempt) -> AttemptStart:
+def start_attempt(session: Session, attempt: Attempt) -> AttemptStart:
     """The job's spec and last checkpoint; points logged after that checkpoint are dropped, since
-    this attempt logs them again. A damaged checkpoint is dropped: the attempt starts from step 0. Commits."""
-    with sessions() as session:
-        job = find_job(session, attempt.job_id)
-        spec, fired = job.spec, frozenset(entry["rule"] for entry in job.alerts_fired or [])
-        try:
-            found = read_artifact(session, attempt.job_id, ArtifactKind.checkpoint)
-        except ArtifactCorrupt as exc:
-            log.warning("%s; it starts again from step 0", exc)
-            damaged = (Artifact.job_id == attempt.job_id) & (Artifact.kind == ArtifactKind.checkpoint.value)
-            session.execute(delete(Artifact).where(damaged))
-            found = None
-        step, checkpoint = (found[0].step, found[1]) if found else (0, None)
-        delete_points_after(session, attempt.job_id, step)
-        session.commit()
+    this attempt logs them again. A damaged checkpoint is dropped: the attempt starts from step 0."""
+    job = find_job(session, attempt.job_id)
+    spec, fired = job.spec, frozenset(entry["rule"] for entry in job.alerts_fired or [])
+    try:
+        found = read_artifact(session, attempt.job_id, ArtifactKind.checkpoint)
+    except ArtifactCorrupt as exc:
+        log.warning("%s; it starts again from step 0", exc)
+        damaged = (Artifact.job_id == attempt.job_id) & (Artifact.kind == ArtifactKind.checkpoint.value)
+        session.execute(delete(Artifact).where(damaged))
+        found = None
+    step, checkpoint = (found[0].step, found[1]) if found else (0, None)
+    delete_points_after(session, attempt.job_id, step)
     return AttemptStart(spec, checkpoint, step, fired, job.cpus)
 
 
@@ -223,20 +269,19 @@ def record_progress(
 
 def touch_heartbeat(session: Session, attempt: Attempt) -> AttemptState:
     """The watching executor's heartbeat for its training process's attempt; fires the job's `stalled` alert rule
-    when the process wrote no progress for the rule's seconds. Commits."""
+    when the process wrote no progress for the rule's seconds."""
     state = record_progress(session, attempt)
     if state is not AttemptState.lost:
         job = session.get(Job, attempt.job_id, populate_existing=True)
         if job is not None:
             check_stalled(session, job)
-    session.commit()
     return state
 
 
 def requeue_stale_jobs(session: Session, stale_before: datetime) -> tuple[list[int], list[int]]:
     """Running jobs whose heartbeat is older than `stale_before` lost their worker: hand them back
     to the queue, or fail them once they lost max_attempts attempts (attempts handed back on purpose
-    do not count); a job with a pending cancel is cancelled instead. Commits; returns (requeued, failed)."""
+    do not count); a job with a pending cancel is cancelled instead. Returns (requeued, failed)."""
     stale = (Job.status == JobStatus.running.value) & (Job.heartbeat_at < stale_before)
     transition(session, stale & Job.cancel_requested, JobStatus.cancelled, worker=None)
     lost = Job.attempts - Job.handed_back  # this lost attempt included
@@ -249,7 +294,6 @@ def requeue_stale_jobs(session: Session, stale_before: datetime) -> tuple[list[i
     requeued = transition(
         session, stale & ~Job.cancel_requested & (lost < Job.max_attempts), JobStatus.queued, worker=None
     )
-    session.commit()
     return [job_id for job_id, _ in requeued], [job_id for job_id, _ in failed]
 
 
@@ -257,17 +301,14 @@ def requeue_stale_jobs(session: Session, stale_before: datetime) -> tuple[list[i
 # the job's checkpoint: `transition` does it for every finished status.)
 
 
-def fail_attempt(sessions: sessionmaker[Session], attempt: Attempt, message: str) -> bool:
+def fail_attempt(session: Session, attempt: Attempt, message: str) -> bool:
     """Mark the job failed with a readable error. Every bad ending goes through here."""
     log.warning("job %s failed: %s", attempt.job_id, message)
-    with sessions() as session:
-        moved = transition(session, _still_runs(attempt), JobStatus.failed, error=message[:MAX_ERROR_CHARS])
-        session.commit()
-    return bool(moved)
+    return bool(transition(session, _still_runs(attempt), JobStatus.failed, error=message[:MAX_ERROR_CHARS]))
 
 
 def _end_with_model(
-    sessions: sessionmaker[Session],
+    session: Session,
     attempt: Attempt,
     target: JobStatus,
     metrics: dict[str, Any],
@@ -276,92 +317,83 @@ def _end_with_model(
 ) -> bool:
     """The job's ending and its model artifact in one transaction; an alert rule that stopped it is named in
     its `error`."""
-    with sessions() as session:
-        job = session.get(Job, attempt.job_id, populate_existing=True)
-        why = stop_reason(job) if job is not None and target is JobStatus.stopped_early else None
-        extra = {"error": why} if why else {}
-        moved = transition(
-            session, _still_runs(attempt), target, [JobStatus.running], final_metrics=metrics, step=step, **extra
-        )
-        if moved and model is not None:
-            put_artifact(session, attempt.job_id, ArtifactKind.model, model, step)
-        session.commit()
+    job = session.get(Job, attempt.job_id, populate_existing=True)
+    why = stop_reason(job) if job is not None and target is JobStatus.stopped_early else None
+    extra = {"error": why} if why else {}
+    moved = transition(
+        session, _still_runs(attempt), target, [JobStatus.running], final_metrics=metrics, step=step, **extra
+    )
+    if moved and model is not None:
+        put_artifact(session, attempt.job_id, ArtifactKind.model, model, step)
     return bool(moved)
 
 
 def succeed_attempt(
-    sessions: sessionmaker[Session], attempt: Attempt, metrics: dict[str, Any], step: int, model: bytes | None
+    session: Session, attempt: Attempt, metrics: dict[str, Any], step: int, model: bytes | None
 ) -> bool:
     """A succeeded job always has its model."""
-    return _end_with_model(sessions, attempt, JobStatus.succeeded, metrics, step, model)
+    return _end_with_model(session, attempt, JobStatus.succeeded, metrics, step, model)
 
 
 def stop_early_attempt(
-    sessions: sessionmaker[Session], attempt: Attempt, metrics: dict[str, Any], step: int, model: bytes | None
+    session: Session, attempt: Attempt, metrics: dict[str, Any], step: int, model: bytes | None
 ) -> bool:
     """A trial its sweep stopped early: it keeps its points, its metrics and the model it reached."""
-    return _end_with_model(sessions, attempt, JobStatus.stopped_early, metrics, step, model)
+    return _end_with_model(session, attempt, JobStatus.stopped_early, metrics, step, model)
 
 
-def cancel_attempt(sessions: sessionmaker[Session], attempt: Attempt, metrics: dict[str, Any], step: int) -> bool:
+def cancel_attempt(session: Session, attempt: Attempt, metrics: dict[str, Any], step: int) -> bool:
     """A cancelled job keeps the points it logged and the metrics it reached."""
-    with sessions() as session:
-        moved = transition(
+    return bool(
+        transition(
             session, _still_runs(attempt), JobStatus.cancelled, [JobStatus.running], final_metrics=metrics, step=step
         )
-        session.commit()
-    return bool(moved)
+    )
 
 
-def hand_back(sessions: sessionmaker[Session], attempt: Attempt) -> bool:
+def hand_back(session: Session, attempt: Attempt) -> bool:
     """Put the job back in the queue on purpose (the worker is stopping): its next attempt resumes from
     its last checkpoint, and this one does not count against max_attempts. A job whose cancel is
     pending is cancelled instead."""
-    with sessions() as session:
-        runs = _still_runs(attempt)
-        moved = transition(session, runs & Job.cancel_requested, JobStatus.cancelled, [JobStatus.running], worker=None)
-        if not moved:
-            moved = transition(
-                session, runs, JobStatus.queued, [JobStatus.running], worker=None, handed_back=Job.handed_back + 1
-            )
-        session.commit()
+    runs = _still_runs(attempt)
+    moved = transition(session, runs & Job.cancel_requested, JobStatus.cancelled, [JobStatus.running], worker=None)
+    if not moved:
+        moved = transition(
+            session, runs, JobStatus.queued, [JobStatus.running], worker=None, handed_back=Job.handed_back + 1
+        )
     return bool(moved)
 
 
-def lose_attempt(sessions: sessionmaker[Session], attempt: Attempt, why: str) -> str | None:
+def lose_attempt(session: Session, attempt: Attempt, why: str) -> str | None:
     """An attempt whose process ended without recording an outcome (its node lost, killed, out of
     memory): the job goes back to the queue (resuming from its checkpoint), or fails with `why` once it
     lost max_attempts attempts; a pending cancel cancels it. Returns the new status, or None when the
     job was no longer this attempt's."""
-    with sessions() as session:
-        runs = _still_runs(attempt)
-        lost = Job.attempts - Job.handed_back
-        for target, which, values in (
-            (JobStatus.cancelled, runs & Job.cancel_requested, {"worker": None}),
-            (JobStatus.failed, runs & ~Job.cancel_requested & (lost >= Job.max_attempts),
-             {"error": f"{why[:MAX_ERROR_CHARS - 60]} (on the last allowed attempt)"}),
-            (JobStatus.queued, runs & ~Job.cancel_requested & (lost < Job.max_attempts), {"worker": None}),
-        ):  # fmt: skip
-            if transition(session, which, target, [JobStatus.running], **values):
-                session.commit()
-                return target.value
-        session.rollback()
+    runs = _still_runs(attempt)
+    lost = Job.attempts - Job.handed_back
+    for target, which, values in (
+        (JobStatus.cancelled, runs & Job.cancel_requested, {"worker": None}),
+        (JobStatus.failed, runs & ~Job.cancel_requested & (lost >= Job.max_attempts),
+         {"error": f"{why[:MAX_ERROR_CHARS - 60]} (on the last allowed attempt)"}),
+        (JobStatus.queued, runs & ~Job.cancel_requested & (lost < Job.max_attempts), {"worker": None}),
+    ):  # fmt: skip
+        if transition(session, which, target, [JobStatus.running], **values):
+            return target.value
     return None
 
 
 def record_placement(session: Session, attempt: Attempt, placement: dict[str, Any]) -> None:
-    """Where the attempt runs (a Ray node and submission, say). Commits."""
+    """Where the attempt runs (a Ray node and submission, say)."""
     session.execute(
         update(Job).where(_still_runs(attempt)).values(placement=placement).execution_options(synchronize_session=False)
     )
-    session.commit()
 
 
-def record_reproducibility(sessions: sessionmaker[Session], attempt: Attempt, record: dict[str, Any]) -> None:
-    """What the attempt's run depended on beyond its spec (`models.reproducibility`). Commits."""
-    with sessions() as session:
-        session.execute(
-            update(Job).where(_still_runs(attempt)).values(reproducibility=record)
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
-        session.commit()
+def record_reproducibility(session: Session, attempt: Attempt, record: dict[str, Any]) -> None:
+    """What the attempt's run depended on beyond its spec (`models.reproducibility`)."""
+    session.execute(
+        update(Job)
+        .where(_still_runs(attempt))
+        .values(reproducibility=record)
+        .execution_options(synchronize_session=False)
+    )

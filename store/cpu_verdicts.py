@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.tables import CpuPrecisionVerdict, utcnow
+from store.unit_of_work import unit_of_work
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ def kept_verdict(
         return stored
     bf16, speedup = measure()
     try:
-        with sessions.begin() as session:
+        with unit_of_work(sessions) as session:
             session.add(CpuPrecisionVerdict(cpu_model=cpu_model, bf16=bf16, speedup=speedup, measured_by=who,
                                             measured_at=utcnow()))  # fmt: skip
     except IntegrityError:

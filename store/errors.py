@@ -23,6 +23,10 @@ class IdempotencyConflict(StoreError):
     """The idempotency key was used before with a different spec."""
 
 
+class KeyRaced(StoreError):
+    """Another transaction inserted a job with the same idempotency key first: the caller's transaction is over."""
+
+
 class NoModel(StoreError):
     """The job (or every job) has no stored model to download or predict with."""
 

@@ -19,18 +19,16 @@ def alive_since(seconds: float) -> datetime:
 
 def register_executor(session: Session, name: str, gpus: float, cpus: float, spec_version: int = 1) -> None:
     """Insert or refresh this executor's row (what one job can get there, the newest spec version it
-    understands). Commits."""
+    understands)."""
     row = session.get(Executor, name)
     if row is None:
         session.add(Executor(name=name, gpus=gpus, cpus=cpus, spec_version=spec_version, seen_at=utcnow()))
     else:
         row.gpus, row.cpus, row.spec_version, row.seen_at = gpus, cpus, spec_version, utcnow()
-    session.commit()
 
 
 def remove_executor(session: Session, name: str) -> None:
     session.execute(delete(Executor).where(Executor.name == name))
-    session.commit()
 
 
 def waiting_reason(session: Session, job: Job, alive_since: datetime, running_cap: int | None = None) -> str | None:
@@ -83,3 +81,8 @@ def _owner_at_cap(row: Row[Any], running_cap: int | None) -> str | None:
         return None
     return (f"quota running_jobs: its owner has {row.owner_running} of {cap} jobs running; it starts when one of "
             "them ends (other users' jobs go first meanwhile)")  # fmt: skip
+
+
+def count_executors_seen(session: Session, since: datetime) -> int:
+    """How many executors were seen at `since` or later."""
+    return session.scalar(select(func.count()).select_from(Executor).where(Executor.seen_at >= since)) or 0

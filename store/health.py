@@ -4,8 +4,10 @@ full, or unavailable (gone, locked past its busy timeout). The API answers 503 w
 
 from typing import Literal
 
-from sqlalchemy import update
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from store.tables import HealthCheck, utcnow
@@ -38,14 +40,12 @@ def describe(problem: Problem) -> str:
     }[problem]
 
 
-def check_writable(session: Session) -> None:
-    """Write (and commit) the health row; raises the database's error when it cannot be written."""
-    moved = session.execute(
-        update(HealthCheck).where(HealthCheck.id == 1).values(checked_at=utcnow()).returning(HealthCheck.id)
-    ).first()
-    if moved is None:
-        session.add(HealthCheck(id=1, checked_at=utcnow()))
-    try:
-        session.commit()
-    except IntegrityError:  # another check inserted the row first: written all the same
-        session.rollback()
+def check_readable_and_writable(session: Session) -> None:
+    """Read, then write the health row; raises the database's error when it cannot be read or written."""
+    session.execute(text("SELECT 1"))
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(HealthCheck)
+        .values(id=1, checked_at=utcnow())
+        .on_conflict_do_update(index_elements=[HealthCheck.id], set_={"checked_at": utcnow()})
+    )

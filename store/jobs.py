@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store.errors import IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound
+from store.errors import IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, KeyRaced
 from store.tables import Artifact, Job, JobLog, JobStatus, JobTag, MetricPoint, SweepTrial, SystemPoint, utcnow
 from store.transitions import FINISHED, transition
 
@@ -62,38 +62,32 @@ def any_queued(session: Session, models: tuple[str, ...]) -> bool:
 
 
 def create_job(
-    session: Session,
-    spec: SubmittedSpec,
-    idempotency_key: str | None = None,
-    owner_id: int | None = None,
-    before_commit: Callable[[Job], None] | None = None,
+    session: Session, spec: SubmittedSpec, idempotency_key: str | None = None, owner_id: int | None = None
 ) -> tuple[Job, bool]:
-    """Insert a queued job (owned by `owner_id`: None in the single-user mode) and commit; returns (job, created).
-    `before_commit` sees the new job with its id, in the same transaction (what records its creation).
+    """Insert a queued job (owned by `owner_id`: None in the single-user mode) and flush it (it has its id);
+    returns (job, created).
 
-    With an idempotency key already used for the same spec, returns that first job and False;
-    with the key used for another spec, raises IdempotencyConflict.
+    With an idempotency key already used for the same spec, returns that first job and False; with the key used
+    for another spec, raises IdempotencyConflict. Raises KeyRaced when another transaction inserted a job with
+    the same key meanwhile: this one is then over (roll it back), and `job_for_key` in the next finds that job.
     """
     job = new_job(spec, idempotency_key, owner_id)  # the spec dumped and hashed once, here
-    digest = job.request_sha256 or ""  # always set by new_job (the column is nullable for older rows)
     if idempotency_key is not None:
-        existing = _job_for_key(session, idempotency_key, owner_id, digest)
+        existing = _job_for_key(session, idempotency_key, owner_id, job.request_sha256 or "")
         if existing is not None:
             return existing, False
     session.add(job)
     try:
-        if before_commit is not None:
-            session.flush()
-            before_commit(job)
-        session.commit()
-    except IntegrityError:  # another request with the same key won the race
-        session.rollback()
-        existing = _job_for_key(session, idempotency_key or "", owner_id, digest)
-        if existing is None:
-            raise
-        return existing, False
+        session.flush()
+    except IntegrityError as exc:  # another request with the same key won the race
+        raise KeyRaced(idempotency_key or "") from exc
     session.refresh(job)  # as stored, with its owner and sweep trial: one query (else one lazy load each)
     return job, True
+
+
+def job_for_key(session: Session, spec: SubmittedSpec, idempotency_key: str, owner_id: int | None) -> Job | None:
+    """The job an owner's idempotency key names, when it was for this spec (IdempotencyConflict otherwise)."""
+    return _job_for_key(session, idempotency_key, owner_id, spec_sha256(spec.model_dump(mode="json")))
 
 
 def new_job(spec: SubmittedSpec, idempotency_key: str | None = None, owner_id: int | None = None) -> Job:
@@ -126,24 +120,25 @@ def new_job(spec: SubmittedSpec, idempotency_key: str | None = None, owner_id: i
     )
 
 
-def fill_training_identities(session: Session, full_spec: Callable[[dict[str, Any]], dict[str, Any]]) -> int:
-    """Give the jobs stored without them (before migration 0010) their training hashes, reading each spec
-    through `full_spec` (today's defaults filled in). Commits in batches; returns how many were filled."""
-    filled = 0
-    while True:
-        rows = session.execute(select(Job.id, Job.spec).where(Job.training_sha256.is_(None)).limit(500)).all()
-        if not rows:
-            return filled
-        for job_id, spec in rows:
-            exact, any_steps = training_identity(full_spec(spec))
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id)
-                .values(training_sha256=exact, training_sha256_any_steps=any_steps)
-                .execution_options(synchronize_session=False)
-            )
-        session.commit()
-        filled += len(rows)
+FILL_BATCH = 500
+
+
+def fill_training_identities(
+    session: Session, full_spec: Callable[[dict[str, Any]], dict[str, Any]], batch: int = FILL_BATCH
+) -> int:
+    """Give up to `batch` jobs stored without them (before migration 0010) their training hashes, reading each
+    spec through `full_spec` (today's defaults filled in); returns how many were filled (fewer than `batch`: all
+    are done)."""
+    rows = session.execute(select(Job.id, Job.spec).where(Job.training_sha256.is_(None)).limit(batch)).all()
+    for job_id, spec in rows:
+        exact, any_steps = training_identity(full_spec(spec))
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(training_sha256=exact, training_sha256_any_steps=any_steps)
+            .execution_options(synchronize_session=False)
+        )
+    return len(rows)
 
 
 def owners_key(owner_id: int | None, key: str) -> str:
@@ -156,6 +151,11 @@ def _job_for_key(session: Session, key: str, owner_id: int | None, digest: str) 
     if job is not None and job.request_sha256 != digest:
         raise IdempotencyConflict(f"Idempotency-Key {key!r} was already used for a different job spec (job {job.id})")
     return job
+
+
+def job_if_any(session: Session, job_id: int) -> Job | None:
+    """The job as stored now, or None when there is none."""
+    return session.get(Job, job_id, populate_existing=True)
 
 
 def find_job(session: Session, job_id: int) -> Job:
@@ -285,7 +285,7 @@ def annotate_job(
     session: Session, job_id: int, name: Any = UNCHANGED, tags: Any = UNCHANGED, notes: Any = UNCHANGED
 ) -> Job:
     """Set a job's name (in its row and its spec: what it trains is the same), tags or notes, whatever its
-    status; fields left UNCHANGED stay. Commits. Raises JobNotFound."""
+    status; fields left UNCHANGED stay. Raises JobNotFound."""
     job = find_job(session, job_id)
     if name is not UNCHANGED:
         job.name = name
@@ -296,20 +296,19 @@ def annotate_job(
         session.add_all(JobTag(job_id=job_id, tag=tag) for tag in job.tags)
     if notes is not UNCHANGED:
         job.notes = notes
-    session.commit()
+    session.flush()
     return find_job(session, job_id)
 
 
 def request_cancel(session: Session, job_id: int) -> Job:
     """Cancel a queued job at once; flag a running one (its training loop stops at the next check).
 
-    Commits. Raises JobNotFound, or JobFinished for a job that has already finished.
+    Raises JobNotFound, or JobFinished for a job that has already finished.
     """
     job = find_job(session, job_id)
     if job.status == JobStatus.queued and transition(
         session, Job.id == job_id, JobStatus.cancelled, [JobStatus.queued]
     ):
-        session.commit()
         return find_job(session, job_id)
     flagged = session.execute(
         update(Job)
@@ -318,7 +317,6 @@ def request_cancel(session: Session, job_id: int) -> Job:
         .returning(Job.id)
         .execution_options(synchronize_session=False)
     ).first()
-    session.commit()
     job = find_job(session, job_id)
     if flagged is None and job.status in FINISHED:
         raise JobFinished(
@@ -329,12 +327,12 @@ def request_cancel(session: Session, job_id: int) -> Job:
 
 def delete_job(session: Session, job_id: int) -> None:
     """Remove a finished job with its points, logs, checkpoint and model (a sweep keeps the trial, without
-    its job). Commits. Raises JobNotFound, or JobNotFinished for a queued or running job: cancel it first.
+    its job). Raises JobNotFound, or JobNotFinished for a queued or running job: cancel it first (nothing is
+    changed then).
     """
     job = find_job(session, job_id)
     finished = [status.value for status in FINISHED]
     if job.status not in finished:  # checked first: a running job's rows are not touched (an ended job stays so)
-        session.rollback()
         raise JobNotFinished(
             f"job {job_id} is {job.status}: cancel it first (POST /jobs/{job_id}/cancel), then delete it"
         )
@@ -352,10 +350,26 @@ def delete_job(session: Session, job_id: int) -> None:
         .returning(Job.id)
         .execution_options(synchronize_session=False)
     ).first()
-    if gone is None:
-        session.rollback()
+    if gone is None:  # the caller's transaction rolls back what went before
         raise JobNotFinished(
             f"job {job_id} is {job.status}: cancel it first (POST /jobs/{job_id}/cancel), then delete it"
         )
-    session.commit()
     session.expunge_all()
+
+
+def jobs_trained_as(
+    session: Session, exact: list[str], any_steps: list[str], statuses: list[str], owned_by: OwnedBy | None
+) -> list[Job]:
+    """Newest first, the jobs in one of `statuses` whose training hash is one of `exact` or whose hash
+    regardless of steps is one of `any_steps` (with `owned_by`: only those the owner may see)."""
+    return list(
+        session.scalars(
+            select(Job)
+            .where(
+                Job.training_sha256.in_(exact) | Job.training_sha256_any_steps.in_(any_steps),
+                Job.status.in_(statuses),
+                *([] if owned_by is None else [owned_by.condition(Job.owner_id)]),
+            )
+            .order_by(Job.id.desc())
+        )
+    )

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from store.errors import JobNotFound
 from store.tables import JobLog, utcnow
 
 MAX_LOG_CHARS = 256 * 1024  # per attempt: the newest output is kept
@@ -18,9 +19,10 @@ class LogText:
     truncated: bool
 
 
-def save_log(session: Session, job_id: int, attempt: int, text: str, truncated: bool = False) -> bool:
-    """Store (replace) the attempt's output, cut to its newest MAX_LOG_CHARS, and commit. False when the
-    job is gone (deleted once it ended, between its last output and this copy): its logs went with it."""
+def save_log(session: Session, job_id: int, attempt: int, text: str, truncated: bool = False) -> None:
+    """Store (replace) the attempt's output, cut to its newest MAX_LOG_CHARS. Raises JobNotFound when the job is
+    gone (deleted once it ended, between its last output and this copy: its logs went with it); the caller's
+    transaction is over then."""
     if len(text) > MAX_LOG_CHARS:
         text, truncated = text[-MAX_LOG_CHARS:], True
     text = text.replace("\x00", "")  # PostgreSQL text refuses NUL
@@ -30,11 +32,9 @@ def save_log(session: Session, job_id: int, attempt: int, text: str, truncated: 
     else:
         row.text, row.truncated, row.updated_at = text, truncated, utcnow()
     try:
-        session.commit()
-    except IntegrityError:  # the job's row is gone (foreign key)
-        session.rollback()
-        return False
-    return True
+        session.flush()
+    except IntegrityError as exc:  # the job's row is gone (foreign key)
+        raise JobNotFound(job_id) from exc
 
 
 def read_log(session: Session, job_id: int, attempt: int | None) -> LogText | None:

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from store.tables import DeliveryStatus, JobEvent, JobStatus, Webhook, WebhookDelivery, utcnow
+from store.unit_of_work import unit_of_work
 
 STATUS_KINDS = {f"job.{status.value}" for status in JobStatus}  # what `transition` writes for each move
 EVALUATED = "job.evaluated"  # a job's test evaluations, written with its points
@@ -108,9 +109,10 @@ def events_after(session: Session, after_id: int, limit: int, job_id: int | None
     return list(session.scalars(query.order_by(JobEvent.id).limit(limit)))
 
 
-def prune_outbox(session: Session, before: datetime, batch: int = 5000) -> tuple[int, int]:
+def prune_outbox(sessions: sessionmaker[Session], before: datetime, batch: int = 5000) -> tuple[int, int]:
     """Delete the deliveries that ended (delivered, failed) and the events written before `before`, oldest first, a
-    batch per transaction; an event a pending delivery still owes stays. (deliveries, events) deleted. Commits."""
+    batch per unit of work (short transactions); an event a pending delivery still owes stays. (deliveries,
+    events) deleted."""
     ended = [DeliveryStatus.delivered.value, DeliveryStatus.failed.value]
     counts = [0, 0]
     owed = select(WebhookDelivery.id).where(WebhookDelivery.event_id == JobEvent.id).exists()
@@ -121,10 +123,10 @@ def prune_outbox(session: Session, before: datetime, batch: int = 5000) -> tuple
     )):  # fmt: skip
         table = WebhookDelivery if i == 0 else JobEvent
         while True:
-            ids = list(session.scalars(oldest))
-            if ids:
-                session.execute(delete(table).where(table.id.in_(ids)))
-            session.commit()
+            with unit_of_work(sessions) as session:
+                ids = list(session.scalars(oldest))
+                if ids:
+                    session.execute(delete(table).where(table.id.in_(ids)))
             counts[i] += len(ids)
             if len(ids) < batch:
                 break

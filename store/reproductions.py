@@ -1,7 +1,6 @@
 """Reproductions as stored: a job run again with the same spec, linked to the job it reproduces, and the verdict
 kept once both have ended."""
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import update
@@ -21,12 +20,10 @@ class NotAReproduction(StoreError):
     """The job was not made by POST /jobs/{id}/reproduce."""
 
 
-def create_reproduction(
-    session: Session, job_id: int, owner_id: int | None = None, before_commit: Callable[[Job], None] | None = None
-) -> Job:
+def create_reproduction(session: Session, job_id: int, owner_id: int | None = None) -> Job:
     """A queued job with `job_id`'s stored spec (its seed, data set and `init_from_job` included), linked to it,
-    owned by `owner_id`; `before_commit` sees it with its id, in the same transaction. Commits. Raises
-    JobNotFound, or JobNotFinished for a job still queued or running."""
+    owned by `owner_id`, flushed (it has its id). Raises JobNotFound, or JobNotFinished for a job still queued
+    or running."""
     original = find_job(session, job_id)
     if JobStatus(original.status) not in FINISHED:
         raise JobNotFinished(f"job {job_id} is {original.status}: a job is reproduced once it has ended")
@@ -43,14 +40,9 @@ def create_reproduction(
         owner_id=owner_id,
     )
     session.add(copy)
-    if before_commit is not None:
-        session.flush()
-        before_commit(copy)
-    session.commit()
+    session.flush()
     return copy
 
 
 def keep_verdict(session: Session, job_id: int, verdict: dict[str, Any]) -> None:
-    """Commits."""
     session.execute(update(Job).where(Job.id == job_id).values(reproduction=verdict))
-    session.commit()

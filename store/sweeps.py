@@ -30,11 +30,15 @@ class SweepFinished(StoreError):
     """The sweep has already ended, and the request needs a running one."""
 
 
+class TrialExists(StoreError):
+    """Another driver created this trial first."""
+
+
 def create_sweep(session: Session, name: str | None, spec: dict[str, Any], owner_id: int | None = None) -> Sweep:
-    """Insert a running sweep and commit; its driver creates the trials."""
+    """Insert a running sweep (flushed: it has its id); its driver creates the trials."""
     sweep = Sweep(name=name, spec=spec, status=SweepStatus.running.value, created_at=utcnow(), owner_id=owner_id)
     session.add(sweep)
-    session.commit()
+    session.flush()
     return sweep
 
 
@@ -125,11 +129,12 @@ def add_trial(
     spec: SubmittedSpec | None,
     error: str | None = None,
 ) -> bool:
-    """Insert trial `number` and, with a spec, its queued job, in one transaction; commits.
+    """Insert trial `number` and, with a spec, its queued job.
 
-    False when that trial already exists (another driver made it first), or when the sweep no longer
-    runs: the sweep's row is locked first (a no-op update), so a cancel that commits before this
-    transaction is seen, and one that comes after it cancels this trial's job with the others."""
+    False when the sweep no longer runs: the sweep's row is locked first (a no-op update), so a cancel that
+    commits before this transaction is seen, and one that comes after it cancels this trial's job with the
+    others. Raises TrialExists when that trial exists already (another driver made it first): the caller's
+    transaction is over."""
     still_running = session.execute(
         update(Sweep)
         .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.running.value)
@@ -138,7 +143,6 @@ def add_trial(
         .execution_options(synchronize_session=False)
     ).first()
     if still_running is None:
-        session.rollback()
         return False
     job_id = None
     if spec is not None:
@@ -158,10 +162,9 @@ def add_trial(
         )
     )
     try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        return False
+        session.flush()
+    except IntegrityError as exc:
+        raise TrialExists(f"sweep {sweep_id} has a trial {number} already") from exc
     return True
 
 
@@ -187,7 +190,7 @@ def request_early_stop(session: Session, job_id: int) -> None:
 
 def finish_sweep(session: Session, sweep_id: int, error: str | None = None) -> None:
     """A running sweep whose trials have all ended (finished), or that cannot go on (failed, with the
-    `error` that says why; its queued and running trials are cancelled). Commits."""
+    `error` that says why; its queued and running trials are cancelled)."""
     status = SweepStatus.finished if error is None else SweepStatus.failed
     moved = session.execute(
         update(Sweep)
@@ -198,13 +201,12 @@ def finish_sweep(session: Session, sweep_id: int, error: str | None = None) -> N
     ).first()
     if moved is not None:
         _record_end(session, sweep_id, moved.name, status, error)
-    session.commit()
     if error is not None:
         _cancel_active_trials(session, sweep_id)
 
 
 def cancel_sweep(session: Session, sweep_id: int) -> Sweep:
-    """Stop creating trials and cancel the queued and running ones (they keep their points). Commits.
+    """Stop creating trials and cancel the queued and running ones (they keep their points).
 
     Raises SweepNotFound, or SweepFinished for a sweep that has already ended."""
     sweep = find_sweep(session, sweep_id)
@@ -217,7 +219,6 @@ def cancel_sweep(session: Session, sweep_id: int) -> Sweep:
     ).first()
     if moved is not None:
         _record_end(session, sweep_id, moved.name, SweepStatus.cancelled, None)
-    session.commit()
     if moved is None:
         raise SweepFinished(
             f"sweep {sweep_id} has already ended ({sweep.status}); only a running sweep can be cancelled"

@@ -45,21 +45,19 @@ def any_users(session: Session) -> bool:
 
 
 def create_user(session: Session, name: str, role: Role) -> tuple[User, str]:
-    """A new user and their first token (the only time it is seen); commits. The first admin becomes the
+    """A new user and their first token (the only time it is seen). The first admin becomes the
     owner of the jobs and sweeps stored before there were users. Raises UserExists."""
     first_admin = role == Role.admin and not session.scalar(select(exists().where(User.role == Role.admin.value)))
     user = User(name=name, role=role.value, created_at=utcnow())
     session.add(user)
     try:
         session.flush()
-    except IntegrityError:
-        session.rollback()
+    except IntegrityError:  # the caller's transaction is over
         raise UserExists(f"a user named {name!r} exists already") from None
     token = _add_token(session, user.id, "first token")
     if first_admin:
         session.execute(update(Job).where(Job.owner_id.is_(None)).values(owner_id=user.id))
         session.execute(update(Sweep).where(Sweep.owner_id.is_(None)).values(owner_id=user.id))
-    session.commit()
     return user, token
 
 
@@ -75,22 +73,22 @@ def list_users(session: Session) -> list[User]:
 
 
 def set_quotas(session: Session, user_id: int, quotas: dict[str, Any]) -> User:
-    """Replace the user's quota overrides (None for a quota: the default again); commits."""
+    """Replace the user's quota overrides (None for a quota: the default again)."""
     user = find_user(session, user_id)
     user.quotas = {key: value for key, value in quotas.items() if value is not None} or None
-    session.commit()
+    session.flush()
     return user
 
 
 def update_user(session: Session, user_id: int, role: Role | None = None, disabled: bool | None = None) -> User:
     """Change the user's role, or disable them (their tokens are refused from now on) or enable them again;
-    what is None stays. Commits. Raises UserNotFound."""
+    what is None stays. Raises UserNotFound."""
     user = find_user(session, user_id)
     if role is not None:
         user.role = role.value
     if disabled is not None and disabled != (user.disabled_at is not None):
         user.disabled_at = utcnow() if disabled else None
-    session.commit()
+    session.flush()
     return user
 
 
@@ -106,10 +104,9 @@ def create_token(
     session: Session, user_id: int, label: str | None, expires_at: datetime | None = None
 ) -> tuple[Token, str]:
     """A new token for the user (the only time it is seen), valid until `expires_at` (None: until revoked);
-    commits. Raises UserNotFound."""
+    raises UserNotFound."""
     find_user(session, user_id)
     token = _add_token(session, user_id, label, expires_at)
-    session.commit()
     row = session.scalars(select(Token).where(Token.sha256 == token_sha256(token))).one()
     return row, token
 
@@ -119,13 +116,13 @@ def list_tokens(session: Session, user_id: int) -> list[Token]:
 
 
 def revoke_token(session: Session, user_id: int, token_id: int, whose: str = "yours") -> Token:
-    """Revoke one of the user's tokens (again: no change); commits. Raises TokenNotFound."""
+    """Revoke one of the user's tokens (again: no change). Raises TokenNotFound."""
     token = session.get(Token, token_id)
     if token is None or token.user_id != user_id:
         raise TokenNotFound(f"token {token_id} not found among {whose}")
     if token.revoked_at is None:
         token.revoked_at = utcnow()
-        session.commit()
+        session.flush()
     return token
 
 
@@ -159,13 +156,16 @@ def record_audit(
     target: str,
     client: str | None,
     detail: dict[str, Any] | None = None,
-    commit: bool = True,
 ) -> None:
-    """One entry of the audit log; commits unless `commit` is False (then it lands with the caller's change)."""
+    """One entry of the audit log, landing with the caller's change (in its transaction)."""
     session.add(AuditEntry(at=utcnow(), user_id=user_id, actor=actor, action=action, target=target, client=client,
                            detail=detail))  # fmt: skip
-    if commit:
-        session.commit()
+
+
+def role_and_quotas(session: Session, user_id: int) -> tuple[str, dict[str, Any]] | None:
+    """The user's role and quota overrides, or None when there is no such user."""
+    row = session.execute(select(User.role, User.quotas).where(User.id == user_id)).first()
+    return None if row is None else (row.role, row.quotas or {})
 
 
 def running_cap_of(role: str, quotas: dict[str, Any] | None, default: int | None) -> int | None:

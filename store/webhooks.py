@@ -29,10 +29,9 @@ class WebhookNotFound(StoreError):
 
 
 def create_webhook(session: Session, url: str, events: list[str], secret: str) -> Webhook:
-    """Commits."""
     webhook = Webhook(url=url, events=events, secret=secret, created_at=utcnow())
     session.add(webhook)
-    session.commit()
+    session.flush()
     return webhook
 
 
@@ -48,20 +47,18 @@ def list_webhooks(session: Session) -> list[Webhook]:
 
 
 def delete_webhook(session: Session, webhook_id: int) -> None:
-    """The webhook and its deliveries (owed or not). Commits."""
+    """The webhook and its deliveries (owed or not)."""
     find_webhook(session, webhook_id)
     session.execute(delete(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id))
     session.execute(delete(Webhook).where(Webhook.id == webhook_id))
-    session.commit()
 
 
 def owe_test_event(session: Session, webhook_id: int) -> int:
-    """A `webhook.test` event owed to this webhook alone; its id. Commits."""
+    """A `webhook.test` event owed to this webhook alone; its id."""
     webhook = find_webhook(session, webhook_id)
     event_id = record_event(
         session, "webhook.test", {"webhook_id": webhook.id, "message": "a test delivery"}, only_webhook=webhook.id
     )
-    session.commit()
     return event_id
 
 
@@ -104,7 +101,7 @@ def claim_due_delivery(
 ) -> DueDelivery | None:
     """Take the oldest pending delivery that is due, not leased, not to one of `busy_webhooks` (those the caller
     sends as many to as it may at once) and not behind an earlier pending delivery of the same job to the same
-    webhook; lease it for `lease_seconds`. Commits."""
+    webhook; lease it for `lease_seconds`."""
     now = utcnow()
     earlier = aliased(WebhookDelivery)
     behind = exists().where(
@@ -135,11 +132,9 @@ def claim_due_delivery(
         .execution_options(synchronize_session=False)
     ).first()
     if claimed is None:
-        session.rollback()
         return None
     webhook = session.get(Webhook, claimed.webhook_id)
     event = session.get(JobEvent, claimed.event_id)
-    session.commit()
     assert webhook is not None and event is not None  # deleting a webhook deletes its deliveries
     return DueDelivery(
         claimed.id,
@@ -170,10 +165,9 @@ class AttemptOutcome:
 
 def record_attempt(session: Session, due: DueDelivery, outcome: AttemptOutcome, retry_at: datetime | None) -> bool:
     """The attempt's outcome: delivered, or pending again until `retry_at`, or failed when `retry_at` is None
-    (the retry window has closed). False when the lease was lost (another deliverer has it). Commits."""
+    (the retry window has closed). False when the lease was lost (another deliverer has it)."""
     row = session.get(WebhookDelivery, due.id, populate_existing=True)
     if row is None or row.attempts != due.attempt or row.status != DeliveryStatus.pending.value:
-        session.rollback()
         return False
     now = utcnow()
     entry = {
@@ -198,8 +192,17 @@ def record_attempt(session: Session, due: DueDelivery, outcome: AttemptOutcome, 
         .returning(WebhookDelivery.id)
         .execution_options(synchronize_session=False)
     ).first()
-    session.commit()
     return moved is not None
+
+
+def pending_counts(session: Session) -> dict[int, int]:
+    """Per webhook, how many deliveries it is owed."""
+    rows = session.execute(
+        select(WebhookDelivery.webhook_id, func.count())
+        .where(WebhookDelivery.status == DeliveryStatus.pending.value)
+        .group_by(WebhookDelivery.webhook_id)
+    )
+    return {webhook_id: count for webhook_id, count in rows}
 
 
 def existing_webhooks(session: Session, webhook_ids: Collection[int]) -> set[int]:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from specs import job_spec_adapter
 from store.outbox import newest_event_id
 from store.sweeps import (
+    TrialExists,
     TrialView,
     add_trial,
     evaluations,
@@ -28,6 +29,7 @@ from store.sweeps import (
     sweeps_evaluated,
 )
 from store.tables import JobStatus, SweepStatus
+from store.unit_of_work import unit_of_work
 from sweeps import search
 from sweeps.spec import SweepSpec
 
@@ -85,16 +87,23 @@ def advance_all(
 def advance(
     sessions: sessionmaker[Session], sweep_id: int, room_in_queue: RoomInQueue = _always, prune: bool = True
 ) -> None:
-    """Move one sweep on: show its new evaluations to the pruner (when `prune`), then create trials."""
-    with sessions() as session:
+    """Move one sweep on: show its new evaluations to the pruner (when `prune`), then create trials, each in
+    its own transaction."""
+    with unit_of_work(sessions) as session:
         sweep = find_sweep(session, sweep_id)
         if sweep.status != SweepStatus.running:
             return
         spec = SweepSpec.model_validate(sweep.spec)
+        name, owner_id = sweep.name, sweep.owner_id
         if spec.early_stopping is not None and prune:
             _show_new_evaluations(session, spec, sweep_id)
-        owner_id = sweep.owner_id
-        _create_trials(session, spec, sweep_id, sweep.name, lambda: room_in_queue(session, owner_id))
+    for _ in range(MAX_NEW_TRIALS_PER_PASS):
+        try:
+            with unit_of_work(sessions) as session:
+                if not _create_trial(session, spec, sweep_id, name, lambda: room_in_queue(session, owner_id)):
+                    return
+        except TrialExists:
+            return  # another driver created this trial first: the next pass sees it
 
 
 def _show_new_evaluations(session: Session, spec: SweepSpec, sweep_id: int) -> None:
@@ -118,7 +127,6 @@ def _show_new_evaluations(session: Session, spec: SweepSpec, sweep_id: int) -> N
             log.info("sweep %s: trial %s (job %s) stops early at step %s", sweep_id, view.trial.number,
                      view.job.id, shown)  # fmt: skip
             request_early_stop(session, view.job.id)
-    session.commit()
 
 
 def _refused_in_a_row(views: list[TrialView]) -> list[TrialView]:
@@ -131,39 +139,40 @@ def _refused_in_a_row(views: list[TrialView]) -> list[TrialView]:
     return streak
 
 
-def _create_trials(
+def _create_trial(
     session: Session, spec: SweepSpec, sweep_id: int, sweep_name: str | None, room_in_queue: Callable[[], bool]
-) -> None:
+) -> bool:
+    """Create the sweep's next trial when it needs one and there is room; whether to try for another."""
     assert spec.trials is not None
-    for _ in range(MAX_NEW_TRIALS_PER_PASS):
-        views = sweep_trials(session, sweep_id)
-        active = sum(view.active for view in views)
-        # a trial that failed (its job crashed, its spec was refused) is replaced by a new proposal, `trials`
-        # times at most; a grid has none to make (its replacement would be a copy of a point already run)
-        failed = 0 if spec.method == "grid" else sum(view.status == JobStatus.failed for view in views)
-        if len(views) - failed >= spec.trials or len(views) >= 2 * spec.trials:
-            if active == 0:
-                finish_sweep(session, sweep_id)
-            return
-        if active >= spec.max_concurrent or not room_in_queue():
-            return  # max_concurrent active, or the owner's queued_jobs quota full: the next pass looks again
-        number = len(views)
-        evals = evaluations(session, [v.job.id for v in views if v.job is not None], spec.objective.metric)
-        study = search.rebuild_study(spec, sweep_id, views, evals)
-        params, state = search.ask(study, spec)
-        label = f"{sweep_name or f'sweep {sweep_id}'} #{number}"[:200]
-        try:
-            job_spec = job_spec_adapter.validate_python({**spec.base, **params, "name": label})
-            error = None
-        except ValidationError as exc:  # ranges are checked ends only: a combination may still be refused
-            job_spec, error = None, f"the trial's spec was refused: {exc.errors()[0]['msg']}"
-        if not add_trial(session, sweep_id, number, params, state, job_spec, error):
-            return  # another driver created this trial first, or the sweep was cancelled: the next pass sees
-        log.info("sweep %s: trial %s %s", sweep_id, number, params if error is None else error)
-        refused = _refused_in_a_row(sweep_trials(session, sweep_id))
-        if len(refused) >= MAX_REFUSED_IN_A_ROW:
-            reason = (f"its last {len(refused)} proposals were refused, the last one: {refused[0].trial.error}; "
-                      "narrow the search space to values the model kind accepts together")  # fmt: skip
-            log.warning("sweep %s failed: %s", sweep_id, reason)
-            finish_sweep(session, sweep_id, reason)
-            return
+    views = sweep_trials(session, sweep_id)
+    active = sum(view.active for view in views)
+    # a trial that failed (its job crashed, its spec was refused) is replaced by a new proposal, `trials`
+    # times at most; a grid has none to make (its replacement would be a copy of a point already run)
+    failed = 0 if spec.method == "grid" else sum(view.status == JobStatus.failed for view in views)
+    if len(views) - failed >= spec.trials or len(views) >= 2 * spec.trials:
+        if active == 0:
+            finish_sweep(session, sweep_id)
+        return False
+    if active >= spec.max_concurrent or not room_in_queue():
+        return False  # max_concurrent active, or the owner's queued_jobs quota full: the next pass looks again
+    number = len(views)
+    evals = evaluations(session, [v.job.id for v in views if v.job is not None], spec.objective.metric)
+    study = search.rebuild_study(spec, sweep_id, views, evals)
+    params, state = search.ask(study, spec)
+    label = f"{sweep_name or f'sweep {sweep_id}'} #{number}"[:200]
+    try:
+        job_spec = job_spec_adapter.validate_python({**spec.base, **params, "name": label})
+        error = None
+    except ValidationError as exc:  # ranges are checked ends only: a combination may still be refused
+        job_spec, error = None, f"the trial's spec was refused: {exc.errors()[0]['msg']}"
+    if not add_trial(session, sweep_id, number, params, state, job_spec, error):
+        return False  # the sweep was cancelled
+    log.info("sweep %s: trial %s %s", sweep_id, number, params if error is None else error)
+    refused = _refused_in_a_row(sweep_trials(session, sweep_id))
+    if len(refused) >= MAX_REFUSED_IN_A_ROW:
+        reason = (f"its last {len(refused)} proposals were refused, the last one: {refused[0].trial.error}; "
+                  "narrow the search space to values the model kind accepts together")  # fmt: skip
+        log.warning("sweep %s failed: %s", sweep_id, reason)
+        finish_sweep(session, sweep_id, reason)
+        return False
+    return True

@@ -47,6 +47,7 @@ from store.attempts import claim_next, succeed_attempt
 from store.engine import make_engine, make_session_factory
 from store.jobs import create_job
 from store.migrate import upgrade
+from store.unit_of_work import transact, unit_of_work
 from tests.datagen import CLASSES, write_cifar_batches
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -300,15 +301,18 @@ def store_succeeded_job(sessions: sessionmaker[Session], test_accuracy: float) -
     model = pack_model(ModelArtifact(spec.model_dump(mode="json"), CLASSES, norm, dict(weights)))
     with sessions() as session:
         create_job(session, spec)
-        attempt = claim_next(session, "w")
+        session.commit()
+        attempt = claim_next(sessions, "w")
     assert attempt is not None
-    assert succeed_attempt(sessions, attempt, {"test_accuracy": test_accuracy}, 1400, model)
+    assert transact(
+        sessions, lambda session: succeed_attempt(session, attempt, {"test_accuracy": test_accuracy}, 1400, model)
+    )
     return attempt.job_id
 
 
 def new_job(sessions: sessionmaker[Session]) -> int:
     """A queued torch_mlp job with the assignment's defaults, through the store; its id."""
-    with sessions() as session:
+    with unit_of_work(sessions) as session:
         return create_job(session, parse_job_spec({"model": "torch_mlp"}))[0].id
 
 

@@ -37,7 +37,8 @@ from store.attempts import (
 )
 from store.engine import engine_for, make_session_factory
 from store.errors import StoreError
-from store.tables import Job
+from store.jobs import job_if_any
+from store.unit_of_work import transact
 from workers.memory_guard import guard_training_memory
 from workers.reporter import DatabaseReporter
 from workers.retry import retrying
@@ -141,9 +142,12 @@ def _record_environment(
         record = environment_record(dataset, settings.data_dir, uses_torch)
         if parent is not None:
             with sessions() as session:
-                parent_job = session.get(Job, parent)
+                parent_job = job_if_any(session, parent)
                 record["parent"] = {"job_id": parent, "record": parent_job.reproducibility if parent_job else None}
-        retrying(lambda: record_reproducibility(sessions, attempt, record), f"job {attempt.job_id}: its record")
+        retrying(
+            lambda: transact(sessions, lambda session: record_reproducibility(session, attempt, record)),
+            f"job {attempt.job_id}: its record",
+        )
     except Exception:
         log.warning("job %s: no reproducibility record:\n%s", attempt.job_id, traceback.format_exc())
 
@@ -152,7 +156,10 @@ def _train(
     attempt: Attempt, settings: WorkerSettings, sessions: sessionmaker[Session], reporter: DatabaseReporter
 ) -> None:
     try:
-        start = retrying(lambda: start_attempt(sessions, attempt), f"job {attempt.job_id}: starting")
+        start = retrying(
+            lambda: transact(sessions, lambda session: start_attempt(session, attempt)),
+            f"job {attempt.job_id}: starting",
+        )
         if start.checkpoint is not None:
             log.info("job %s resumes from its checkpoint at step %s", attempt.job_id, start.checkpoint_step)
         source = DataSource(settings.data_dir, settings.download_datasets)
@@ -179,25 +186,45 @@ def _train(
         elif not result.stopped:
             log.info("job %s: %s steps done, %s", attempt.job_id, result.steps_done, _summary(result.metrics))
             metrics = result.job_metrics()
-            retrying(lambda: succeed_attempt(sessions, attempt, metrics, result.steps_done, result.artifact), outcome)
+            retrying(
+                lambda: transact(
+                    sessions,
+                    lambda session: succeed_attempt(session, attempt, metrics, result.steps_done, result.artifact),
+                ),
+                outcome,
+            )
         elif reporter.cancel_requested:
             log.info("job %s cancelled at step %s", attempt.job_id, result.steps_done)
-            retrying(lambda: cancel_attempt(sessions, attempt, result.job_metrics(), result.steps_done), outcome)
+            retrying(
+                lambda: transact(
+                    sessions, lambda session: cancel_attempt(session, attempt, result.job_metrics(), result.steps_done)
+                ),
+                outcome,
+            )
         elif reporter.early_stop_requested or reporter.alert_stop:
             by = "an alert rule" if reporter.alert_stop else "its sweep or an alert rule"
             log.info("job %s stopped early by %s at step %s", attempt.job_id, by, result.steps_done)
             metrics, steps, model = result.job_metrics(), result.steps_done, result.artifact
-            retrying(lambda: stop_early_attempt(sessions, attempt, metrics, steps, model), outcome)
+            retrying(
+                lambda: transact(sessions, lambda session: stop_early_attempt(session, attempt, metrics, steps, model)),
+                outcome,
+            )
         else:
             log.info(
                 "job %s stopped at step %s with a checkpoint: back to the queue", attempt.job_id, result.steps_done
             )
-            retrying(lambda: hand_back(sessions, attempt), outcome)
+            retrying(lambda: transact(sessions, lambda session: hand_back(session, attempt)), outcome)
     except JobError as exc:
         reporter.flush(final=True)
         reason = str(exc)
-        retrying(lambda: fail_attempt(sessions, attempt, reason), f"job {attempt.job_id}: recording its failure")
+        retrying(
+            lambda: transact(sessions, lambda session: fail_attempt(session, attempt, reason)),
+            f"job {attempt.job_id}: recording its failure",
+        )
     except Exception as exc:  # anything else is a bug or an environment problem: keep the traceback in the log
         log.error("job %s crashed:\n%s", attempt.job_id, traceback.format_exc())
         message = internal_error(exc)
-        retrying(lambda: fail_attempt(sessions, attempt, message), f"job {attempt.job_id}: recording its failure")
+        retrying(
+            lambda: transact(sessions, lambda session: fail_attempt(session, attempt, message)),
+            f"job {attempt.job_id}: recording its failure",
+        )

@@ -29,6 +29,7 @@ from store.engine import engine_for, make_session_factory
 from store.migrate import upgrade
 from store.outbox import prune_outbox
 from store.tables import utcnow
+from store.unit_of_work import unit_of_work
 from store.webhooks import AttemptOutcome, DueDelivery, claim_due_delivery, existing_webhooks, record_attempt
 from webhooks.sending import retry_at, send
 from webhooks.settings import WebhookSettings
@@ -48,11 +49,11 @@ class Deliverer:
         self.deadline = min(settings.webhook_timeout_seconds, DEADLINE_SHARE_OF_LEASE * settings.webhook_lease_seconds)
 
     def _claim(self, busy_webhooks: list[int]) -> DueDelivery | None:
-        with self.sessions() as session:
+        with unit_of_work(self.sessions) as session:
             return claim_due_delivery(session, self.settings.webhook_lease_seconds, busy_webhooks)
 
     def _record(self, due: DueDelivery, outcome: AttemptOutcome) -> bool:
-        with self.sessions() as session:
+        with unit_of_work(self.sessions) as session:
             return record_attempt(session, due, outcome, None if outcome.delivered else retry_at(due, self.settings))
 
     def _existing(self, webhook_ids: list[int]) -> set[int]:
@@ -121,8 +122,7 @@ class Deliverer:
 
     def _prune(self) -> tuple[int, int]:
         before = utcnow() - timedelta(days=self.settings.outbox_retention_days)
-        with self.sessions() as session:
-            return prune_outbox(session, before)
+        return prune_outbox(self.sessions, before)
 
     async def housekeeping(self) -> None:
         """Every OUTBOX_HOUSEKEEPING_SECONDS (the first at start): what is past OUTBOX_RETENTION_DAYS goes."""

@@ -22,14 +22,25 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any, Protocol
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.kinds.common import SPEC_VERSION
-from store.attempts import Attempt, claim_next, fail_attempt, record_placement, requeue_stale_jobs, touch_heartbeat
+from store.attempts import (
+    Attempt,
+    PlacedJob,
+    claim_next,
+    fail_attempt,
+    jobs_by_id,
+    jobs_run_by,
+    record_placement,
+    requeue_stale_jobs,
+    touch_heartbeat,
+)
+from store.errors import JobNotFound
 from store.executors import register_executor
 from store.logs import save_log
-from store.tables import Job, JobStatus, utcnow
+from store.tables import JobStatus, utcnow
+from store.unit_of_work import transact, unit_of_work
 from workers.retry import TRANSIENT
 from workers.settings import WorkerSettings
 
@@ -63,11 +74,11 @@ class Placement(Protocol):
     def refresh(self) -> None:
         """Once at the start of each pass: read what the placements' state comes from."""
 
-    def adopt(self, running: Sequence[Job]) -> Iterable[Attempt]:
+    def adopt(self, running: Sequence[PlacedJob]) -> Iterable[Attempt]:
         """At the first pass: the attempts placed before this executor started (`running`: the jobs the store
         says it runs), to reconcile as its own."""
 
-    def capacity(self, running: Sequence[Job]) -> Capacity:
+    def capacity(self, running: Sequence[PlacedJob]) -> Capacity:
         """What is free, given the jobs it runs."""
 
     def ready(self) -> bool:
@@ -76,13 +87,13 @@ class Placement(Protocol):
 
     def state(self, attempt: Attempt) -> Placed: ...
 
-    def place(self, job: Job, attempt: Attempt) -> None:
+    def place(self, job: PlacedJob, attempt: Attempt) -> None:
         """Start the attempt's process (`workers/child.py::run_attempt`)."""
 
     def where(self, attempt: Attempt) -> dict[str, Any] | None:
         """Where it runs, for `jobs.placement`; None: nothing to record."""
 
-    def output(self, attempt: Attempt, job: Job) -> tuple[str, bool] | None:
+    def output(self, attempt: Attempt, job: PlacedJob) -> tuple[str, bool] | None:
         """(its output so far, the newest part of it; whether older output was left out), or None when
         there is nothing new."""
 
@@ -92,7 +103,7 @@ class Placement(Protocol):
     def halt(self, attempt: Attempt) -> None:
         """Stop its process now (its job failed for its timeout, or a cancel was not acted on)."""
 
-    def settle(self, attempt: Attempt, job: Job) -> None:
+    def settle(self, attempt: Attempt, job: PlacedJob) -> None:
         """Its process ended without recording how: hand the job back, requeue it or fail it."""
 
     def forget(self, attempt: Attempt) -> None:
@@ -118,7 +129,7 @@ class ExecutorPass:
         self.output_every = output_every
         self.placed: dict[Attempt, Watched] = {}
         self._adopted = False
-        self._jobs: dict[int, Job] = {}  # the placed attempts' jobs as last read
+        self._jobs: dict[int, PlacedJob] = {}  # the placed attempts' jobs as last read
         self._jobs_read_at = float("-inf")
         self._registered: tuple[float, float, float] = (float("-inf"), -1.0, -1.0)  # when, largest GPUs, CPUs
 
@@ -134,11 +145,9 @@ class ExecutorPass:
         now = time.monotonic()
         if not self._adopted:
             with self.sessions() as session:
-                ours = session.scalars(
-                    select(Job).where(Job.status == JobStatus.running.value, Job.worker == self.name)
-                )
-                for attempt in placement.adopt(list(ours)):
-                    self.placed.setdefault(attempt, Watched())
+                ours = jobs_run_by(session, self.name)
+            for attempt in placement.adopt(ours):
+                self.placed.setdefault(attempt, Watched())
             self._adopted = True
         states = {attempt: placement.state(attempt) for attempt in self.placed}
         jobs = self._read_jobs(states, now)
@@ -153,18 +162,20 @@ class ExecutorPass:
                             type(exc).__name__)  # fmt: skip
         if not claim or not placement.ready():
             return None
+        claimed = claim_next(self.sessions, self.name, capacity.gpus, capacity.cpus, SPEC_VERSION,
+                             self.settings.quota_running_jobs)  # fmt: skip
+        if claimed is None:
+            return None
         with self.sessions() as session:
-            claimed = claim_next(session, self.name, capacity.gpus, capacity.cpus, SPEC_VERSION,
-                                 self.settings.quota_running_jobs)  # fmt: skip
-            job = session.get(Job, claimed.job_id) if claimed is not None else None
-        if claimed is None or job is None:
+            job = jobs_by_id(session, [claimed.job_id]).get(claimed.job_id)
+        if job is None:
             return None
         self.placed[claimed] = Watched(beat_at=now, output_at=now)
         self._jobs[job.id] = job
         placement.place(job, claimed)
         return claimed
 
-    def _read_jobs(self, states: dict[Attempt, Placed], now: float) -> dict[int, Job]:
+    def _read_jobs(self, states: dict[Attempt, Placed], now: float) -> dict[int, PlacedJob]:
         """The placed attempts' jobs, read every heartbeat (for cancels and timeouts), and at once when an
         attempt's process ended or is not placed (to settle it against its job as it is now)."""
         ids = [attempt.job_id for attempt in states]
@@ -173,7 +184,7 @@ class ExecutorPass:
             return self._jobs
         if ids:
             with self.sessions() as session:
-                self._jobs = {job.id: job for job in session.scalars(select(Job).where(Job.id.in_(ids)))}
+                self._jobs = jobs_by_id(session, ids)
         else:
             self._jobs = {}
         self._jobs_read_at = now
@@ -185,7 +196,7 @@ class ExecutorPass:
         largest = (capacity.largest_gpus, capacity.largest_cpus)
         if now - last_at < self.settings.heartbeat_seconds and largest == (gpus, cpus):
             return
-        with self.sessions() as session:
+        with unit_of_work(self.sessions) as session:
             register_executor(session, self.name, *largest, SPEC_VERSION)
         self._registered = (now, *largest)
         self._hand_back_stale_jobs()
@@ -193,18 +204,18 @@ class ExecutorPass:
     def _hand_back_stale_jobs(self) -> None:
         """Running jobs whose executor stopped heartbeating (checked as often as this one registers)."""
         stale_before = utcnow() - timedelta(seconds=self.settings.stale_after_seconds)
-        with self.sessions() as session:
+        with unit_of_work(self.sessions) as session:
             requeued, failed = requeue_stale_jobs(session, stale_before)
         for job_id in requeued:
             log.warning("job %s lost its executor (no heartbeat): back in the queue", job_id)
         for job_id in failed:
             log.warning("job %s lost its executor on its last allowed attempt: failed", job_id)
 
-    def _runs(self, job: Job, attempt: Attempt) -> bool:
+    def _runs(self, job: PlacedJob, attempt: Attempt) -> bool:
         """The job is running this attempt, under this executor."""
         return job.status == JobStatus.running.value and job.attempts == attempt.number and job.worker == self.name
 
-    def _reconcile(self, attempt: Attempt, state: Placed, watched: Watched, job: Job | None, now: float) -> None:
+    def _reconcile(self, attempt: Attempt, state: Placed, watched: Watched, job: PlacedJob | None, now: float) -> None:
         ours = job is not None and self._runs(job, attempt)
         if state is Placed.absent:
             if ours:
@@ -227,14 +238,14 @@ class ExecutorPass:
         self.placement.forget(attempt)
         del self.placed[attempt]
 
-    def _watch(self, attempt: Attempt, watched: Watched, job: Job, now: float) -> None:
+    def _watch(self, attempt: Attempt, watched: Watched, job: PlacedJob, now: float) -> None:
         where = self.placement.where(attempt)
         if where is not None and where != watched.where:  # as soon as it is known (a short job may end first)
-            with self.sessions() as session:
+            with unit_of_work(self.sessions) as session:
                 record_placement(session, attempt, where)
             watched.where = where
         if now - watched.beat_at >= self.settings.heartbeat_seconds:
-            with self.sessions() as session:
+            with unit_of_work(self.sessions) as session:
                 touch_heartbeat(session, attempt)
             watched.beat_at = now
         if now - watched.output_at >= self.output_every:
@@ -248,7 +259,8 @@ class ExecutorPass:
             and job.started_at is not None
             and utcnow() - job.started_at > timedelta(seconds=timeout)
         ):
-            fail_attempt(self.sessions, attempt, f"timed out: the attempt ran longer than timeout_s={timeout}")
+            why = f"timed out: the attempt ran longer than timeout_s={timeout}"
+            transact(self.sessions, lambda session: fail_attempt(session, attempt, why))
             self._halt(attempt, watched)
             return
         if job.cancel_requested:
@@ -262,16 +274,17 @@ class ExecutorPass:
         self.placement.halt(attempt)
         watched.halted = True
 
-    def _copy_output(self, attempt: Attempt, job: Job) -> None:
+    def _copy_output(self, attempt: Attempt, job: PlacedJob) -> None:
         """The attempt's output so far into the job's logs (a database outage skips one copy)."""
         got = self.placement.output(attempt, job)
         if got is None:
             return
         text, truncated = got
         try:
-            with self.sessions() as session:
-                if not save_log(session, attempt.job_id, attempt.number, text, truncated):
-                    log.info("job %s was deleted after it ended: its output goes with it", attempt.job_id)
+            with unit_of_work(self.sessions) as session:
+                save_log(session, attempt.job_id, attempt.number, text, truncated)
+        except JobNotFound:
+            log.info("job %s was deleted after it ended: its output goes with it", attempt.job_id)
         except TRANSIENT as exc:
             self.placement.output_not_saved(attempt)
             log.warning("job %s: logs not copied (%s)", attempt.job_id, type(exc).__name__)

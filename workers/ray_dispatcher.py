@@ -30,12 +30,12 @@ from pydantic import Field
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.attempts import Attempt, lose_attempt
+from store.attempts import Attempt, PlacedJob, lose_attempt
 from store.engine import engine_for, make_session_factory
 from store.executors import remove_executor
 from store.migrate import upgrade
 from store.settings import StoreSettings
-from store.tables import Job
+from store.unit_of_work import transact, unit_of_work
 from workers.executor import Capacity, ExecutorPass, Placed
 from workers.settings import WorkerSettings
 
@@ -61,7 +61,7 @@ class DispatcherSettings(WorkerSettings):
     logs_every_seconds: float = Field(5.0, gt=0, description="How often a running Ray job's logs are copied.")
 
 
-def submission_id(job: Job, attempt: Attempt) -> str:
+def submission_id(job: PlacedJob, attempt: Attempt) -> str:
     """`cifar-jobs-<job>-<its creation, ms>-<attempt>`: the same for a retried submit of one attempt,
     never the same for another database's job of the same id (a reset database, another service)."""
     return f"{PREFIX}{attempt.job_id}-{int(job.created_at.timestamp() * 1000)}-{attempt.number}"
@@ -123,7 +123,7 @@ class RayJobs:
             if job.submission_id is not None and job.submission_id.startswith(PREFIX)
         }
 
-    def adopt(self, running: Sequence[Job]) -> list[Attempt]:
+    def adopt(self, running: Sequence[PlacedJob]) -> list[Attempt]:
         """Every submission of ours (a restarted dispatcher copies the last output of those that ended meanwhile),
         and every job the store says it runs (claimed, perhaps never submitted)."""
         for sid in self.submissions:
@@ -133,7 +133,7 @@ class RayJobs:
             self.sids[attempt] = submission_id(job, attempt)
         return list(self.sids)
 
-    def capacity(self, running: Sequence[Job]) -> Capacity:
+    def capacity(self, running: Sequence[PlacedJob]) -> Capacity:
         """The cluster's nodes less what this dispatcher's running jobs asked for."""
         from ray.util.state import list_nodes
 
@@ -162,7 +162,7 @@ class RayJobs:
             return Placed.absent
         return Placed.running if submitted.status.value in ACTIVE else Placed.ended
 
-    def place(self, job: Job, attempt: Attempt) -> None:
+    def place(self, job: PlacedJob, attempt: Attempt) -> None:
         sid = self.sids[attempt] = submission_id(job, attempt)
         env = entrypoint_env(os.environ)  # noqa: TID251  (the settings a Ray job gets, passed on)
         try:
@@ -181,7 +181,8 @@ class RayJobs:
                 return  # submitted before this dispatcher restarted
             # an attempt lost, not handed back: a job Ray always refuses fails after max_attempts, instead of being
             # claimed first again at every pass with nothing behind it starting
-            status = lose_attempt(self.sessions, attempt, f"Ray refused its submission: {str(exc)[:500]}")
+            why = f"Ray refused its submission: {str(exc)[:500]}"
+            status = transact(self.sessions, lambda session: lose_attempt(session, attempt, why))
             log.warning("job %s: submission refused (%s); %s", attempt.job_id, str(exc)[:300], status or "gone")
 
     def where(self, attempt: Attempt) -> dict[str, Any] | None:
@@ -189,7 +190,7 @@ class RayJobs:
         node = self.submissions[sid].driver_node_id
         return {"node": node, "ray_submission_id": sid} if node else None
 
-    def output(self, attempt: Attempt, job: Job) -> tuple[str, bool] | None:
+    def output(self, attempt: Attempt, job: PlacedJob) -> tuple[str, bool] | None:
         sid = self.sids[attempt]
         if submission_id(job, attempt) != sid:  # another database's job of the same id
             return None
@@ -204,12 +205,12 @@ class RayJobs:
     def halt(self, attempt: Attempt) -> None:
         self.client.stop_job(self.sids[attempt])
 
-    def settle(self, attempt: Attempt, job: Job) -> None:
+    def settle(self, attempt: Attempt, job: PlacedJob) -> None:
         sid = self.sids[attempt]
         submitted = self.submissions[sid]
         message = f"the Ray job {sid} ended {submitted.status.value} without recording a result: " \
                   f"{submitted.message or ''}".strip()  # fmt: skip
-        outcome = lose_attempt(self.sessions, attempt, message)
+        outcome = transact(self.sessions, lambda session: lose_attempt(session, attempt, message))
         if outcome is not None:
             log.warning("job %s: %s; %s", job.id, message, outcome)
 
@@ -242,7 +243,7 @@ class RayDispatcher:
                     log.exception("dispatcher pass failed")
                 time.sleep(self.settings.dispatch_seconds)
         finally:
-            with self.sessions() as session:
+            with unit_of_work(self.sessions) as session:
                 remove_executor(session, self.placement.name)
             self.engine.dispose()
 

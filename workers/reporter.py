@@ -11,9 +11,11 @@ from store.alerts import record_firings
 from store.artifacts import put_artifact
 from store.attempts import Attempt, AttemptState, record_progress
 from store.health import database_problem, describe
+from store.jobs import job_if_any
 from store.points import PointRow, add_points
 from store.system_points import SystemRow, add_system_points
-from store.tables import ArtifactKind, Job
+from store.tables import ArtifactKind
+from store.unit_of_work import unit_of_work
 from workers.retry import TRANSIENT, retrying
 from workers.stop_flag import StopFlag
 from workers.system_metrics import SystemSampler
@@ -150,21 +152,19 @@ class DatabaseReporter:
             self._last_flush = time.monotonic()
 
     def _write(self, checkpoint: tuple[int, bytes] | None) -> None:
-        with self.sessions() as session:
+        with unit_of_work(self.sessions) as session:
             state = record_progress(session, self.attempt, *(self._progress or ()))
-            if state is AttemptState.lost:
-                session.rollback()
+            if state is AttemptState.lost:  # it changed nothing
                 self.lost = True
                 return
             add_points(session, self.job_id, self._points)
             add_system_points(session, self.job_id, self._system)
             if self._firings:  # with the points they were seen on, in one transaction
-                job = session.get(Job, self.job_id, populate_existing=True)
+                job = job_if_any(session, self.job_id)
                 if job is not None:
                     record_firings(session, job, self._firings)
             if checkpoint is not None:
                 put_artifact(session, self.job_id, ArtifactKind.checkpoint, checkpoint[1], checkpoint[0])
-            session.commit()
         self.cancel_requested = state is AttemptState.cancel_requested
         self.early_stop_requested = state is AttemptState.early_stop_requested
         self._points.clear()

@@ -27,14 +27,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.kinds import KINDS, TORCH_KINDS, preload_torch
 from models.training.precision import CPU_BF16_ENV, cpu_model, measure_in_subprocess
-from store.attempts import Attempt, fail_attempt, hand_back
+from store.attempts import Attempt, PlacedJob, fail_attempt, hand_back
 from store.cpu_verdicts import kept_verdict
 from store.engine import engine_for, make_session_factory
 from store.executors import remove_executor
 from store.health import database_problem, describe
 from store.jobs import any_queued
 from store.migrate import upgrade
-from store.tables import Job
+from store.unit_of_work import transact, unit_of_work
 from workers.child import train_attempt_in_child
 from workers.executor import Capacity, ExecutorPass, Placed
 from workers.output import JobOutput
@@ -104,10 +104,10 @@ class ForkedChild:
     def refresh(self) -> None:
         pass
 
-    def adopt(self, running: Sequence[Job]) -> list[Attempt]:
+    def adopt(self, running: Sequence[PlacedJob]) -> list[Attempt]:
         return []  # a child of an earlier life of this worker died with it: the stale-heartbeat hand-back's
 
-    def capacity(self, running: Sequence[Job]) -> Capacity:
+    def capacity(self, running: Sequence[PlacedJob]) -> Capacity:
         return Capacity(self.gpus, self.cpus, self.gpus, self.cpus)
 
     def ready(self) -> bool:
@@ -118,7 +118,7 @@ class ForkedChild:
             return Placed.absent
         return Placed.running if self.child.is_alive() else Placed.ended
 
-    def place(self, job: Job, attempt: Attempt) -> None:
+    def place(self, job: PlacedJob, attempt: Attempt) -> None:
         log.info("worker %s: job %s started (attempt %s)", self.name, attempt.job_id, attempt.number)
         if KINDS[job.model].uses_torch:  # usually done while the job waited (Worker); else now, before the fork
             self.preload_torch()
@@ -131,7 +131,7 @@ class ForkedChild:
     def where(self, attempt: Attempt) -> dict[str, Any] | None:
         return None  # the child records its host and process itself
 
-    def output(self, attempt: Attempt, job: Job) -> tuple[str, bool] | None:
+    def output(self, attempt: Attempt, job: PlacedJob) -> tuple[str, bool] | None:
         return self.out.read_if_changed() if self.out is not None and attempt == self.attempt else None
 
     def output_not_saved(self, attempt: Attempt) -> None:
@@ -142,14 +142,14 @@ class ForkedChild:
         if attempt == self.attempt:
             _signal_child(self.child, signal.SIGKILL)
 
-    def settle(self, attempt: Attempt, job: Job) -> None:
+    def settle(self, attempt: Attempt, job: PlacedJob) -> None:
         """A stop we asked for (or a cancel that had to be enforced) is a hand-back, which cancels a job whose
         cancel is pending; anything else a failure."""
         exitcode = self.child.exitcode if self.child is not None else None
         if self.stopping.is_set() or job.cancel_requested:
-            hand_back(self.sessions, attempt)
+            transact(self.sessions, lambda session: hand_back(session, attempt))
         else:
-            fail_attempt(self.sessions, attempt, describe_exit(exitcode))
+            transact(self.sessions, lambda session: fail_attempt(session, attempt, describe_exit(exitcode)))
 
     def forget(self, attempt: Attempt) -> None:
         if self.out is not None:
@@ -236,7 +236,7 @@ class Worker:
                 self._wait(self.settings.worker_poll_seconds)
         finally:
             try:
-                with self.sessions() as session:
+                with unit_of_work(self.sessions) as session:
                     remove_executor(session, self.name)
             except TRANSIENT:
                 pass  # its row goes stale on its own

@@ -13,7 +13,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.jobs.schemas import PlanPublic
@@ -21,9 +20,10 @@ from app.plumbing.refusals import Busy, InvalidField
 from models.plan import BYTES_PER_VALUE, CIFAR_TEST_IMAGES, OPTIMIZER_STATES, Cost, Probe, cost, probe
 from models.training.curve import Cadence
 from specs import JobSpec
-from store.executors import alive_since, waiting_reason
+from store.executors import alive_since, count_executors_seen, waiting_reason
 from store.jobs import RUN_FIELDS, new_job
-from store.tables import Executor, Job, JobStatus
+from store.queue import count_queued_ahead, queued_ahead, running_jobs, succeeded_runs
+from store.tables import Job
 
 # what does not change a step's speed: a job of the same kind with the same rest is of the same shape
 NOT_SHAPE = RUN_FIELDS | {"seed", "learning_rate", "max_steps", "eval_every", "log_every", "checkpoint_every",
@@ -150,12 +150,7 @@ def _probe_into(sending: Connection, spec: dict[str, Any], data_dir: Path) -> No
 def _history(session: Session, spec: dict[str, Any]) -> list[dict[str, float]]:
     """Per-step and per-evaluation seconds, and start-up overhead, of the newest succeeded jobs of the same shape."""
     wanted, found = shape(spec), []
-    rows = session.execute(
-        select(Job.spec, Job.final_metrics, Job.started_at, Job.finished_at)
-        .where(Job.model == spec["model"], Job.status == JobStatus.succeeded.value)
-        .order_by(Job.id.desc())
-        .limit(200)
-    )
+    rows = succeeded_runs(session, spec["model"], 200)
     for stored, metrics, started, finished in rows:
         if shape(stored) != wanted or not metrics or not metrics.get("steps_per_second") or not started:
             continue
@@ -179,12 +174,10 @@ def _expected(spec: dict[str, Any], step: float, evaluation: float, overhead: fl
 def _queue(session: Session, job: Job, live_executors: int) -> tuple[int, float | None, str | None]:
     """(jobs ahead of it, the expected wait, why the wait is unknown). Bounded: the running jobs and at most
     MAX_AHEAD_ESTIMATED queued ones are looked at, each shape's history read once."""
-    ahead_of = (Job.status == JobStatus.queued.value) & (Job.priority >= job.priority)
-    count = session.scalar(select(func.count()).select_from(Job).where(ahead_of)) or 0
+    count = count_queued_ahead(session, job.priority)
     if count > MAX_AHEAD_ESTIMATED:
         return count, None, f"over {MAX_AHEAD_ESTIMATED} jobs are ahead of it"
-    ahead = session.scalars(select(Job).where(ahead_of)).all()
-    running = session.scalars(select(Job).where(Job.status == JobStatus.running.value)).all()
+    ahead, running = queued_ahead(session, job.priority), running_jobs(session)
     seconds, unknown, speeds = 0.0, 0, dict[str, Speed | None]()
     for other in running:
         if other.steps_per_second:
@@ -242,8 +235,7 @@ def speed(session: Session, stored: dict[str, Any], prober: Prober | None) -> tu
 
 
 def live_executors(session: Session, alive_seconds: float) -> int:
-    since = alive_since(alive_seconds)
-    return session.scalar(select(func.count()).select_from(Executor).where(Executor.seen_at >= since)) or 0
+    return count_executors_seen(session, alive_since(alive_seconds))
 
 
 def plan(session: Session, spec: JobSpec, prober: Prober, alive_seconds: float, use_probe: bool) -> PlanPublic:

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.jobs.schemas import ReproductionPublic, full_record
-from store.jobs import find_job
+from store.jobs import find_job, job_if_any
 from store.points import read_points
 from store.reproductions import NotAReproduction, keep_verdict
 from store.tables import Job, JobStatus
@@ -46,7 +46,7 @@ def verdict(session: Session, job_id: int) -> ReproductionPublic:
         raise NotAReproduction(f"job {job_id} reproduces no job: POST /jobs/{{id}}/reproduce makes a reproduction")
     if copy.reproduction is not None:
         return ReproductionPublic(**copy.reproduction)
-    original = session.get(Job, copy.reproduces)
+    original = job_if_any(session, copy.reproduces)
     if original is None:
         return ReproductionPublic(of=copy.reproduces, status="original deleted")
     if JobStatus(copy.status) not in FINISHED:

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from sqlalchemy.orm import Session
 
 from app.jobs.list_keys import job_conditions, job_order
 from app.jobs.plan import plan
@@ -23,9 +24,10 @@ from app.jobs.service import (
     job_public,
     jobs_page,
     read_job,
+    submit,
 )
 from app.plumbing.auth import audit
-from app.plumbing.deps import SessionDep, SessionFactoryDep
+from app.plumbing.deps import SessionDep, SessionFactoryDep, UnitOfWorkDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.plumbing.permissions import (
     READS,
@@ -42,7 +44,7 @@ from models.kinds import KINDS
 from models.kinds.common import NO_CONTROL_CHARACTERS
 from specs import JobSpec, default_job_spec
 from store.artifacts import model_chunks, model_info, verify_model
-from store.jobs import JobFilter, annotate_job, create_job, delete_job, request_cancel
+from store.jobs import JobFilter, annotate_job, delete_job, request_cancel
 from store.logs import read_log
 from store.reproductions import create_reproduction
 from store.tables import Job, JobStatus
@@ -94,7 +96,7 @@ def submit_job(
     request: Request,
     principal: CreatorDep,
     spec: Annotated[JobSpec, Body(openapi_examples=SPEC_EXAMPLES)],
-    session: SessionDep,
+    sessions: SessionFactoryDep,
     response: Response,
     idempotency_key: Annotated[
         str | None,
@@ -117,23 +119,24 @@ def submit_job(
 ) -> JobPublic | PlanPublic:
     """Queue a training job. Omitted fields take the assignment's defaults; the answer holds the full spec. With
     `dry_run=true` nothing is queued: the answer is the job's plan (200)."""
-    check_init_from_job(session, spec, owned_by(request))
     settings = request.app.state.settings
-    if dry_run:
-        request.app.state.plan_rate.check(settings, principal)
-        response.status_code = 200
-        return plan(session, spec, request.app.state.prober, settings.executor_alive_seconds, probe)
+    with sessions() as session:
+        check_init_from_job(session, spec, owned_by(request))
+        if dry_run:
+            request.app.state.plan_rate.check(settings, principal)
+            response.status_code = 200
+            return plan(session, spec, request.app.state.prober, settings.executor_alive_seconds, probe)
 
-    def before_commit(new: Job) -> None:  # counted with the job in: one query, and two at once take turns
+    def admit(session: Session, new: Job) -> None:
         check_submission(session, settings, request.app.state.recent_hours, principal, spec.priority, spec.gpus,
                          inserted=True)  # fmt: skip
-        audit(request, session, "job.create", f"job {new.id}", {"model": new.model, "name": new.name}, commit=False)
+        audit(request, session, "job.create", f"job {new.id}", {"model": new.model, "name": new.name})
 
-    job, created = create_job(session, spec, idempotency_key, principal.user_id, before_commit)
+    job, created = submit(sessions, spec, idempotency_key, principal.user_id, settings, admit)
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/jobs/{job.id}"
-    return job_public(session, job, request.app.state.settings)
+    return job
 
 
 @router.get("", response_model=JobsPublic, dependencies=[READS])
@@ -178,7 +181,9 @@ def get_jobs(
 
 
 @router.patch("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
-def annotate(request: Request, job_id: ChangeableJobId, session: SessionDep, annotations: JobAnnotations) -> JobPublic:
+def annotate(
+    request: Request, job_id: ChangeableJobId, session: UnitOfWorkDep, annotations: JobAnnotations
+) -> JobPublic:
     """Name, tag or write notes on a job, whatever its status (what it trains does not change). Only the fields
     sent change: `{"tags": ["wide", "adam"]}` leaves its name and notes as they are."""
     sent = annotations.model_dump(include=annotations.model_fields_set)
@@ -200,7 +205,7 @@ def get_job(request: Request, sessions: SessionFactoryDep, job_id: ReadableJobId
     response_model=JobPublic,
     responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The job has already finished."}},
 )
-def cancel_job(request: Request, job: ChangeableJob, session: SessionDep) -> JobPublic:
+def cancel_job(request: Request, job: ChangeableJob, session: UnitOfWorkDep) -> JobPublic:
     """Cancel a queued job at once, or ask a running one to stop (it keeps the points it logged)."""
     cancelled = request_cancel(session, job.id)
     audit(request, session, "job.cancel", f"job {job.id}")
@@ -218,18 +223,16 @@ def cancel_job(request: Request, job: ChangeableJob, session: SessionDep) -> Job
     },
 )
 def reproduce(
-    request: Request, principal: CreatorDep, job: ReadableJob, session: SessionDep, response: Response
+    request: Request, principal: CreatorDep, job: ReadableJob, session: UnitOfWorkDep, response: Response
 ) -> JobPublic:
     """Run an ended job again with its stored spec (same seed, data set and `init_from_job`); once the copy ends,
     GET /jobs/{copy}/reproduction says whether its curve is the same bit for bit, or how far it is and what
     differed in the two runs' records."""
 
-    def before_commit(new: Job) -> None:
-        state = request.app.state
-        check_submission(session, state.settings, state.recent_hours, principal, job.priority, job.gpus, inserted=True)
-        audit(request, session, "job.create", f"job {new.id}", {"reproduces": job.id}, commit=False)
-
-    copy = create_reproduction(session, job.id, principal.user_id, before_commit)
+    copy = create_reproduction(session, job.id, principal.user_id)
+    state = request.app.state  # counted with the copy in: one query, and two at once take turns
+    check_submission(session, state.settings, state.recent_hours, principal, job.priority, job.gpus, inserted=True)
+    audit(request, session, "job.create", f"job {copy.id}", {"reproduces": job.id})
     response.headers["Location"] = f"/jobs/{copy.id}"
     return job_public(session, copy, request.app.state.settings)
 
@@ -239,7 +242,7 @@ def reproduce(
     response_model=ReproductionPublic,
     responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The job reproduces no job."}},
 )
-def get_reproduction(job: ReadableJob, session: SessionDep) -> ReproductionPublic:
+def get_reproduction(job: ReadableJob, session: UnitOfWorkDep) -> ReproductionPublic:
     """A reproduction's verdict: `identical` (every point bit for bit) or `different` (the largest difference per
     metric, and the fields of the two records that differ); `pending` until it has ended."""
     return verdict(session, job.id)
@@ -280,7 +283,7 @@ def download_model(job: ReadableJob, session: SessionDep, sessions: SessionFacto
         409: {"model": ErrorMessage, "description": "The job is queued or running: cancel it first."},
     },
 )
-def remove_job(request: Request, job_id: ChangeableJobId, session: SessionDep) -> Response:
+def remove_job(request: Request, job_id: ChangeableJobId, session: UnitOfWorkDep) -> Response:
     """Delete a finished job: its points, checkpoint and model go with it (a sweep keeps the trial's
     parameters). A queued or running job is refused with 409: cancel it first, then delete it."""
     delete_job(session, job_id)

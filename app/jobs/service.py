@@ -1,5 +1,7 @@
 """Jobs as the API shows them: the row plus its model's size and hash (never the blob), and their curves."""
 
+from collections.abc import Callable
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.jobs.schemas import JobPublic, JobsPublic
@@ -7,11 +9,12 @@ from app.plumbing.refusals import InvalidField
 from models.kinds import architecture_mismatch
 from specs import JobSpec
 from store.artifacts import artifact_infos, model_info, verify_model
-from store.errors import ArtifactCorrupt, JobNotFound, NoModel
+from store.errors import ArtifactCorrupt, JobNotFound, KeyRaced, NoModel
 from store.executors import alive_since, waiting_reason
-from store.jobs import NEWEST_FIRST, JobFilter, JobOrder, OwnedBy, find_job, list_jobs
+from store.jobs import NEWEST_FIRST, JobFilter, JobOrder, OwnedBy, create_job, find_job, job_for_key, list_jobs
 from store.settings import StoreSettings
 from store.tables import ArtifactKind, Job, JobStatus, utcnow
+from store.unit_of_work import unit_of_work
 
 
 def job_public(session: Session, job: Job, settings: StoreSettings) -> JobPublic:
@@ -24,6 +27,31 @@ def job_public(session: Session, job: Job, settings: StoreSettings) -> JobPublic
         else None
     )
     return JobPublic.from_job(job, utcnow(), models.get(job.id), reason)
+
+
+def submit(
+    sessions: sessionmaker[Session],
+    spec: JobSpec,
+    idempotency_key: str | None,
+    owner_id: int | None,
+    settings: StoreSettings,
+    admit: Callable[[Session, Job], None],
+) -> tuple[JobPublic, bool]:
+    """Queue the job, and `admit` it (the quota check, its audit entry: counted with the job in, one query, and two
+    at once take turns) in one unit of work; (the job, whether it is new). An Idempotency-Key already used for the
+    same spec answers that first job, also when another request with the key inserted first meanwhile."""
+    try:
+        with unit_of_work(sessions) as session:
+            job, created = create_job(session, spec, idempotency_key, owner_id)
+            if created:
+                admit(session, job)
+            return job_public(session, job, settings), created
+    except KeyRaced:
+        with sessions() as session:
+            first = job_for_key(session, spec, idempotency_key or "", owner_id)
+            if first is None:
+                raise
+            return job_public(session, first, settings), False
 
 
 def check_init_from_job(session: Session, spec: JobSpec, owned_by: OwnedBy | None = None) -> None:

@@ -151,10 +151,9 @@ def audit(
     action: str,
     target: str,
     detail: dict[str, object] | None = None,
-    commit: bool = True,
 ) -> None:
-    """An entry in the audit log for what the caller just did (`job.cancel`, `job 5`); with `commit` False it
-    lands with the change it records, in the caller's transaction."""
+    """An entry in the audit log for what the caller just did (`job.cancel`, `job 5`), landing with the change it
+    records (in the request's unit of work)."""
     principal = principal_of(request)
     client = f"{request.client.host}" if request.client else None
-    record_audit(session, principal.user_id, principal.name, action, target, client, detail, commit)
+    record_audit(session, principal.user_id, principal.name, action, target, client, detail)

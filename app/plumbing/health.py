@@ -4,12 +4,11 @@ from typing import Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel
-from sqlalchemy import text
 
-from app.plumbing.deps import SessionDep
+from app.plumbing.deps import UnitOfWorkDep
 from app.plumbing.errors import error_responses
 from app.plumbing.permissions import PUBLIC
-from store.health import check_writable
+from store.health import check_readable_and_writable
 
 
 class Health(BaseModel):
@@ -25,8 +24,7 @@ router = APIRouter(tags=["health"], dependencies=[PUBLIC])
     response_model=Health,
     responses=error_responses({503: "The database is read-only, full or unavailable: the message says which."}),
 )
-def healthz(session: SessionDep) -> Health:
+def healthz(session: UnitOfWorkDep) -> Health:
     """A read and a small write (one row): a read-only or full database is not healthy."""
-    session.execute(text("SELECT 1"))
-    check_writable(session)
+    check_readable_and_writable(session)
     return Health(status="ok", database="ok")

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from app.curves.deps import CurvesDep
 from app.curves.plots import Labelled, job_plot
 from app.plumbing.auth import audit
-from app.plumbing.deps import SessionDep
+from app.plumbing.deps import SessionDep, UnitOfWorkDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.plumbing.permissions import READS, CreatorDep, owned_by
 from app.plumbing.refusals import InvalidField
@@ -49,7 +49,7 @@ class ReportSubmitted(BaseModel):
 def submit_report(
     request: Request,
     principal: CreatorDep,
-    session: SessionDep,
+    session: UnitOfWorkDep,
     options: Annotated[ReportRequest | None, Body()] = None,
 ) -> ReportSubmitted:
     """Submit the report's runs with the report's settings, reusing any identical job that succeeded

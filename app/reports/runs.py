@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.data.weights_files import imagenet_weights_present
 from specs import JobSpec, parse_job_spec
-from store.jobs import OwnedBy, create_job, training_identity
+from store.jobs import OwnedBy, create_job, jobs_trained_as, training_identity
 from store.tables import Job, JobStatus
 
 # The report's two tuned runs, field for field (its section 2.1):
@@ -139,15 +138,7 @@ def find_run_jobs(
             any_length[any_steps] = run.figure
         else:
             exact[same] = run.figure
-    candidates = session.scalars(
-        select(Job)
-        .where(
-            Job.training_sha256.in_(list(exact)) | Job.training_sha256_any_steps.in_(list(any_length)),
-            Job.status.in_(list(preference)),
-            *([] if owned_by is None else [owned_by.condition(Job.owner_id)]),
-        )
-        .order_by(Job.id.desc())
-    )
+    candidates = jobs_trained_as(session, list(exact), list(any_length), list(preference), owned_by)
     found: dict[str, Job] = {}
     for job in candidates:
         figure = exact.get(job.training_sha256 or "") or any_length.get(job.training_sha256_any_steps or "")

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Query, Request, Response
 from app.curves.plots import MEDIA_TYPES, ImageFormat
 from app.jobs.service import check_init_from_job
 from app.plumbing.auth import audit
-from app.plumbing.deps import BulkDep, SessionDep, SessionFactoryDep
+from app.plumbing.deps import BulkDep, SessionDep, SessionFactoryDep, UnitOfWorkDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.plumbing.permissions import READS, ChangeableSweepId, CreatorDep, ReadableSweepId, owned_by
 from app.sweeps.plan import sweep_plan
@@ -36,7 +36,7 @@ def submit_sweep(
     request: Request,
     principal: CreatorDep,
     spec: Annotated[SweepSpec, Body()],
-    session: SessionDep,
+    session: UnitOfWorkDep,
     response: Response,
     dry_run: Annotated[
         bool, Query(description="Store nothing: answer the sweep's plan (trials, steps, expected wall time).")
@@ -88,7 +88,7 @@ def get_sweep(session: SessionDep, sweep_id: ReadableSweepId) -> SweepPublic:
     response_model=SweepPublic,
     responses={**NOT_FOUND, 409: {"model": ErrorMessage, "description": "The sweep has already ended."}},
 )
-def cancel(request: Request, session: SessionDep, sweep_id: ChangeableSweepId) -> SweepPublic:
+def cancel(request: Request, session: UnitOfWorkDep, sweep_id: ChangeableSweepId) -> SweepPublic:
     """Create no more trials, and cancel the queued and running ones (they keep their points)."""
     cancel_sweep(session, sweep_id)
     audit(request, session, "sweep.cancel", f"sweep {sweep_id}")

@@ -13,14 +13,13 @@ from typing import Any
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.plumbing.auth import Principal
 from app.plumbing.refusals import Forbidden, OverQuota
 from app.settings import ApiSettings
-from store.tables import Role, User, utcnow
-from store.users import Counts, Usage, counts_of, hold_user, hours_of
+from store.tables import Role, utcnow
+from store.users import Counts, Usage, counts_of, hold_user, hours_of, role_and_quotas
 
 WINDOW = timedelta(days=7)
 QUOTA_NAMES = ("running_jobs", "queued_jobs", "submissions_per_minute", "cpu_hours", "gpu_hours")
@@ -161,10 +160,10 @@ def room_in_queue(settings: ApiSettings, hours: RecentHours, session: Session, o
     left (admins and nobody's sweeps: always; a sweep's trials are not counted as submissions a minute)."""
     if owner_id is None:
         return True
-    owner = session.execute(select(User.role, User.quotas).where(User.id == owner_id)).first()
-    if owner is None or owner.role == Role.admin.value:
+    owner = role_and_quotas(session, owner_id)
+    if owner is None or owner[0] == Role.admin.value:
         return True
-    quotas = quotas_of(settings, owner.quotas or {})
+    quotas = quotas_of(settings, owner[1])
     return (
         counts_now(session, owner_id, count_up_to=quotas.queued_jobs + 1).queued < quotas.queued_jobs
         and hours.of(session, owner_id)[0] < quotas.cpu_hours

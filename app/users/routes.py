@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.plumbing.auth import PrincipalDep, audit
-from app.plumbing.deps import MAX_ID, SessionDep
+from app.plumbing.deps import MAX_ID, SessionDep, UnitOfWorkDep
 from app.plumbing.permissions import ADMINS, OWN_ACCOUNT
 from app.plumbing.refusals import InvalidField
 from app.users.quotas import quotas_of, usage_now
@@ -29,6 +29,7 @@ from app.users.schemas import (
     UsersPublic,
 )
 from store.tables import Role, Token, User, utcnow
+from store.unit_of_work import after_commit
 from store.users import (
     audit_page,
     create_token,
@@ -70,11 +71,11 @@ def _own_id(principal: PrincipalDep) -> int:
 
 
 @router.post("/users", status_code=201, response_model=CreatedUser, dependencies=[ADMINS])
-def add_user(request: Request, session: SessionDep, new: NewUser) -> CreatedUser:
+def add_user(request: Request, session: UnitOfWorkDep, new: NewUser) -> CreatedUser:
     """(Admins) A new user, answered with their first token: hand it over, it is not shown again. The first admin
     created becomes the owner of every job and sweep from before there were users."""
     user, token = create_user(session, new.name, new.role)
-    request.app.state.principals.forget()
+    after_commit(session, request.app.state.principals.forget)
     audit(request, session, "user.create", f"user {user.id}", {"name": user.name, "role": user.role})
     return CreatedUser(**_public(user).model_dump(), token=token)
 
@@ -88,13 +89,13 @@ def get_users(session: SessionDep) -> UsersPublic:
 @router.put("/users/{user_id}/quotas", response_model=UserPublic, dependencies=[ADMINS])
 def put_quotas(
     request: Request,
-    session: SessionDep,
+    session: UnitOfWorkDep,
     user_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     quotas: QuotaOverrides,
 ) -> UserPublic:
     """(Admins) The user's own quotas; a quota left out (or null) is the default again (QUOTA_* settings)."""
     user = set_quotas(session, user_id, quotas.model_dump())
-    request.app.state.principals.forget()  # this process at once; the others within PRINCIPAL_CACHE_SECONDS
+    after_commit(session, request.app.state.principals.forget)  # the others within PRINCIPAL_CACHE_SECONDS
     audit(request, session, "user.quotas", f"user {user_id}", quotas.model_dump(exclude_none=True))
     return _public(user)
 
@@ -106,7 +107,7 @@ def me(principal: PrincipalDep) -> Me:
 
 
 @router.post("/users/me/tokens", status_code=201, response_model=CreatedToken, dependencies=[OWN_ACCOUNT])
-def add_token(request: Request, session: SessionDep, principal: PrincipalDep, new: NewToken) -> CreatedToken:
+def add_token(request: Request, session: UnitOfWorkDep, principal: PrincipalDep, new: NewToken) -> CreatedToken:
     """A new token of yours: shown this once (stored only as its SHA-256)."""
     row, token = create_token(session, _own_id(principal), new.label, _expiry(new))
     audit(request, session, "token.create", f"token {row.id}", {"label": new.label})
@@ -122,13 +123,13 @@ def get_tokens(session: SessionDep, principal: PrincipalDep) -> TokensPublic:
 @router.delete("/users/me/tokens/{token_id}", status_code=204, response_class=Response, dependencies=[OWN_ACCOUNT])
 def delete_token(
     request: Request,
-    session: SessionDep,
+    session: UnitOfWorkDep,
     principal: PrincipalDep,
     token_id: Annotated[int, Path(ge=1, le=MAX_ID)],
 ) -> Response:
     """Revoke one of your tokens: every API process refuses it within a second."""
     revoke_token(session, _own_id(principal), token_id)
-    request.app.state.principals.forget()  # this process at once; the others within PRINCIPAL_CACHE_SECONDS
+    after_commit(session, request.app.state.principals.forget)  # the others within PRINCIPAL_CACHE_SECONDS
     audit(request, session, "token.revoke", f"token {token_id}")
     return Response(status_code=204)
 
@@ -151,7 +152,7 @@ def get_usage(request: Request, session: SessionDep, principal: PrincipalDep) ->
 # after /users/me...: a path of the user's id would otherwise take `me` for one (a 422)
 @router.patch("/users/{user_id}", response_model=UserPublic, dependencies=[ADMINS])
 def change_user(
-    request: Request, session: SessionDep, principal: PrincipalDep, user_id: UserId, change: UserChange
+    request: Request, session: UnitOfWorkDep, principal: PrincipalDep, user_id: UserId, change: UserChange
 ) -> UserPublic:
     """(Admins) A user's role, or `disabled`: a disabled user's tokens are refused from now on (on every API
     process within PRINCIPAL_CACHE_SECONDS); `"disabled": false` lets them in again. Only what is sent changes."""
@@ -159,13 +160,13 @@ def change_user(
         raise InvalidField("user_id", "you cannot disable yourself or give up your own admin role: ask another admin",
                            location="path")  # fmt: skip
     user = update_user(session, user_id, change.role, change.disabled)
-    request.app.state.principals.forget()  # this process at once; the others within PRINCIPAL_CACHE_SECONDS
+    after_commit(session, request.app.state.principals.forget)  # the others within PRINCIPAL_CACHE_SECONDS
     audit(request, session, "user.update", f"user {user_id}", change.model_dump(exclude_none=True, mode="json"))
     return _public(user)
 
 
 @router.post("/users/{user_id}/tokens", status_code=201, response_model=CreatedToken, dependencies=[ADMINS])
-def add_token_for(request: Request, session: SessionDep, user_id: UserId, new: NewToken) -> CreatedToken:
+def add_token_for(request: Request, session: UnitOfWorkDep, user_id: UserId, new: NewToken) -> CreatedToken:
     """(Admins) A new token for the user (say, theirs was lost): shown this once."""
     row, token = create_token(session, user_id, new.label, _expiry(new))
     audit(request, session, "token.create", f"token {row.id}", {"label": new.label, "user": user_id})
@@ -181,11 +182,11 @@ def get_tokens_of(session: SessionDep, user_id: UserId) -> TokensPublic:
 
 @router.delete("/users/{user_id}/tokens/{token_id}", status_code=204, response_class=Response, dependencies=[ADMINS])
 def delete_token_of(
-    request: Request, session: SessionDep, user_id: UserId, token_id: Annotated[int, Path(ge=1, le=MAX_ID)]
+    request: Request, session: UnitOfWorkDep, user_id: UserId, token_id: Annotated[int, Path(ge=1, le=MAX_ID)]
 ) -> Response:
     """(Admins) Revoke one of the user's tokens: every API process refuses it within a second."""
     revoke_token(session, user_id, token_id, whose=f"user {user_id}'s")
-    request.app.state.principals.forget()
+    after_commit(session, request.app.state.principals.forget)
     audit(request, session, "token.revoke", f"token {token_id}", {"user": user_id})
     return Response(status_code=204)
 

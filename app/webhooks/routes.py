@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
 from app.plumbing.auth import audit
-from app.plumbing.deps import MAX_ID, SessionDep
+from app.plumbing.deps import MAX_ID, SessionDep, UnitOfWorkDep
 from app.plumbing.error_schemas import ErrorMessage
 from app.plumbing.permissions import ADMINS
 from app.webhooks.schemas import DeliveriesPublic, TestQueued, WebhookCreated, WebhookPublic, WebhookRequest
@@ -25,7 +25,7 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorMessage, "desc
     responses={201: {"headers": {"Location": {"description": "/webhooks/{id}", "schema": {"type": "string"}}}}},
 )
 def add(
-    request: Request, body: Annotated[WebhookRequest, Body()], session: SessionDep, response: Response
+    request: Request, body: Annotated[WebhookRequest, Body()], session: UnitOfWorkDep, response: Response
 ) -> WebhookCreated:
     """Subscribe a URL to events. Each delivery is a POST of `{type, timestamp, data}` signed as the Standard
     Webhooks specification says; it is retried with exponential backoff for up to 24 hours until a 2xx
@@ -49,7 +49,7 @@ def get_webhook(session: SessionDep, webhook_id: WebhookId) -> WebhookPublic:
 
 
 @router.delete("/{webhook_id}", status_code=204, response_class=Response, responses=NOT_FOUND)
-def remove(request: Request, session: SessionDep, webhook_id: WebhookId) -> Response:
+def remove(request: Request, session: UnitOfWorkDep, webhook_id: WebhookId) -> Response:
     """The webhook and its deliveries, the pending ones too."""
     delete_webhook(session, webhook_id)
     audit(request, session, "webhook.delete", f"webhook {webhook_id}")
@@ -68,6 +68,6 @@ def get_deliveries(
 
 
 @router.post("/{webhook_id}/test", status_code=202, response_model=TestQueued, responses=NOT_FOUND)
-def send_test(session: SessionDep, webhook_id: WebhookId) -> TestQueued:
+def send_test(session: UnitOfWorkDep, webhook_id: WebhookId) -> TestQueued:
     """Owe the webhook a `webhook.test` event, sent by the delivery process like any other."""
     return TestQueued(event_id=owe_test_event(session, webhook_id))

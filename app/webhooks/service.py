@@ -3,13 +3,12 @@
 import base64
 import secrets
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.plumbing.refusals import InvalidField
 from app.webhooks.schemas import DeliveriesPublic, DeliveryPublic, WebhookCreated, WebhookPublic, WebhookRequest
-from store.tables import DeliveryStatus, Webhook, WebhookDelivery
-from store.webhooks import create_webhook, deliveries_of, list_webhooks
+from store.tables import DeliveryStatus, Webhook
+from store.webhooks import create_webhook, deliveries_of, list_webhooks, pending_counts
 from webhooks.addresses import UnsafeUrl, check_url
 
 SECRET_BYTES = 24
@@ -37,27 +36,18 @@ def add_webhook(session: Session, request: WebhookRequest, allow_private: bool) 
     return WebhookCreated(**_public(webhook, 0).model_dump(), secret=secret)
 
 
-def _pending(session: Session) -> dict[int, int]:
-    rows = session.execute(
-        select(WebhookDelivery.webhook_id, func.count())
-        .where(WebhookDelivery.status == DeliveryStatus.pending.value)
-        .group_by(WebhookDelivery.webhook_id)
-    )
-    return {webhook_id: count for webhook_id, count in rows}
-
-
 def _public(webhook: Webhook, pending: int) -> WebhookPublic:
     return WebhookPublic(id=webhook.id, url=webhook.url, events=webhook.events, created_at=webhook.created_at,
                          pending=pending)  # fmt: skip
 
 
 def webhooks_public(session: Session) -> list[WebhookPublic]:
-    pending = _pending(session)
+    pending = pending_counts(session)
     return [_public(webhook, pending.get(webhook.id, 0)) for webhook in list_webhooks(session)]
 
 
 def webhook_public(session: Session, webhook: Webhook) -> WebhookPublic:
-    return _public(webhook, _pending(session).get(webhook.id, 0))
+    return _public(webhook, pending_counts(session).get(webhook.id, 0))
 
 
 def deliveries_public(session: Session, webhook_id: int, limit: int, offset: int) -> DeliveriesPublic:

@@ -20,7 +20,7 @@ from tests.conftest import new_job
 def running_job_with_points(sessions: sessionmaker[Session], points: list[PointRow]) -> int:
     job_id = new_job(sessions)
     with sessions() as session:
-        assert claim_next(session, "w") is not None
+        assert claim_next(sessions, "w") is not None
         add_points(session, job_id, points)
         session.commit()
     return job_id

@@ -21,6 +21,7 @@ from store.artifacts import put_artifact
 from store.attempts import claim_next, start_attempt
 from store.jobs import create_job
 from store.tables import Artifact, ArtifactKind
+from store.unit_of_work import transact
 from tests.conftest import local_client, store_succeeded_job
 
 SPEC = {"model": "numpy_mlp", "hidden_units": [8]}
@@ -75,12 +76,13 @@ def test_a_damaged_model_is_refused_and_passed_over(client: TestClient, sessions
 def test_a_damaged_checkpoint_is_dropped_and_the_attempt_starts_over(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         create_job(session, parse_job_spec(SPEC))
-        attempt = claim_next(session, "w")
+        session.commit()
+        attempt = claim_next(sessions, "w")
         assert attempt is not None
         put_artifact(session, attempt.job_id, ArtifactKind.checkpoint, b"checkpoint bytes" * 100, 700)
         session.commit()
     damage(sessions, attempt.job_id, ArtifactKind.checkpoint)
-    start = start_attempt(sessions, attempt)
+    start = transact(sessions, lambda session: start_attempt(session, attempt))
     assert start.checkpoint is None and start.checkpoint_step == 0
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Artifact)) == 0

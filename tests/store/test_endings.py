@@ -11,12 +11,14 @@ from store.artifacts import put_artifact
 from store.attempts import Attempt, claim_next, hand_back, requeue_stale_jobs
 from store.jobs import create_job, find_job, request_cancel
 from store.tables import Artifact, ArtifactKind, utcnow
+from store.unit_of_work import unit_of_work
 
 
 def running_job_with_a_checkpoint(sessions: sessionmaker[Session], max_attempts: int = 3) -> Attempt:
     with sessions() as session:
         create_job(session, parse_job_spec({"model": "torch_mlp", "max_attempts": max_attempts}))
-        attempt = claim_next(session, "w")
+        session.commit()
+        attempt = claim_next(sessions, "w")
         assert attempt is not None
         put_artifact(session, attempt.job_id, ArtifactKind.checkpoint, b"state" * 1000, 500)
         session.commit()
@@ -31,10 +33,12 @@ def checkpoints(sessions: sessionmaker[Session], job_id: int) -> int:
 
 def test_a_job_handed_back_then_cancelled_while_queued_drops_its_checkpoint(sessions: sessionmaker[Session]) -> None:
     attempt = running_job_with_a_checkpoint(sessions)
-    assert hand_back(sessions, attempt)
+    with unit_of_work(sessions) as session:
+        assert hand_back(session, attempt)
     assert checkpoints(sessions, attempt.job_id) == 1  # queued again: it resumes from it
     with sessions() as session:
         assert request_cancel(session, attempt.job_id).status == "cancelled"
+        session.commit()
     assert checkpoints(sessions, attempt.job_id) == 0
 
 
@@ -42,6 +46,7 @@ def test_a_job_failed_by_the_stale_heartbeat_reaper_drops_its_checkpoint(session
     attempt = running_job_with_a_checkpoint(sessions, max_attempts=1)
     with sessions() as session:
         requeued, failed = requeue_stale_jobs(session, utcnow() + timedelta(hours=1))
+        session.commit()
         assert (requeued, failed) == ([], [attempt.job_id])
         assert "max_attempts reached" in (find_job(session, attempt.job_id).error or "")
     assert checkpoints(sessions, attempt.job_id) == 0
@@ -51,4 +56,5 @@ def test_a_lost_job_requeued_by_the_reaper_keeps_its_checkpoint(sessions: sessio
     attempt = running_job_with_a_checkpoint(sessions)
     with sessions() as session:
         assert requeue_stale_jobs(session, utcnow() + timedelta(hours=1)) == ([attempt.job_id], [])
+        session.commit()
     assert checkpoints(sessions, attempt.job_id) == 1

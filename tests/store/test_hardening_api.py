@@ -92,6 +92,7 @@ def test_metrics_come_in_pages_cut_between_steps(client: TestClient, settings: A
     engine = make_engine(settings.resolved_database_url)
     with make_session_factory(engine)() as session:
         job, _ = create_job(session, parse_job_spec({"model": "torch_mlp"}))
+        session.commit()
         points = [(s, "train", 1.0, 0.5) for s in range(1, 31)] + [(s, "test", 1.0, 0.5) for s in range(5, 31, 5)]
         add_points(session, job.id, points)
         session.commit()

@@ -12,23 +12,23 @@ from store.attempts import Attempt, claim_next, hand_back, requeue_stale_jobs
 from store.errors import JobNotFinished
 from store.jobs import create_job, delete_job, find_job, request_cancel
 from store.tables import MetricPoint, utcnow
+from store.unit_of_work import unit_of_work
 
 
 def new_job(sessions: sessionmaker[Session], **fields: object) -> int:
-    with sessions() as session:
+    with unit_of_work(sessions) as session:
         return create_job(session, parse_job_spec({"model": "torch_mlp", **fields}))[0].id
 
 
 def claim(sessions: sessionmaker[Session]) -> Attempt:
-    with sessions() as session:
-        attempt = claim_next(session, "w")
+    attempt = claim_next(sessions, "w")
     assert attempt is not None
     return attempt
 
 
 def reap_everything(sessions: sessionmaker[Session]) -> tuple[list[int], list[int]]:
     """As if every running job's heartbeat were stale."""
-    with sessions() as session:
+    with unit_of_work(sessions) as session:
         return requeue_stale_jobs(session, utcnow() + timedelta(hours=1))
 
 
@@ -42,7 +42,9 @@ def test_a_cancel_pending_at_a_graceful_hand_back_cancels_the_job(sessions: sess
     attempt = claim(sessions)
     with sessions() as session:
         request_cancel(session, job_id)
-    assert hand_back(sessions, attempt)
+        session.commit()
+    with unit_of_work(sessions) as session:
+        assert hand_back(session, attempt)
     assert status(sessions, job_id) == "cancelled"  # not queued: claimed again it would run to the end
 
 
@@ -51,16 +53,17 @@ def test_a_cancel_pending_when_the_worker_is_lost_cancels_the_job(sessions: sess
     claim(sessions)
     with sessions() as session:
         request_cancel(session, job_id)
+        session.commit()
     requeued, failed = reap_everything(sessions)
     assert (requeued, failed) == ([], []) and status(sessions, job_id) == "cancelled"
-    with sessions() as session:
-        assert claim_next(session, "w") is None
+    assert claim_next(sessions, "w") is None
 
 
 def test_graceful_hand_backs_do_not_use_up_max_attempts(sessions: sessionmaker[Session]) -> None:
     job_id = new_job(sessions, max_attempts=2)
     for _ in range(3):  # three workers stopped on purpose (deploys, Ctrl-C)
-        assert hand_back(sessions, claim(sessions))
+        with unit_of_work(sessions) as session:
+            assert hand_back(session, claim(sessions))
     claim(sessions)
     assert reap_everything(sessions) == ([job_id], [])  # the first lost attempt: back in the queue
     claim(sessions)
@@ -99,6 +102,7 @@ def test_deleting_a_running_job_is_refused_before_any_of_its_rows_is_touched(
     try:
         with sessions() as session, pytest.raises(JobNotFinished, match="is running: cancel it first"):
             delete_job(session, job_id)
+            session.commit()
     finally:
         event.remove(engine, "before_cursor_execute", seen)
     assert "DELETE" not in statements and "UPDATE" not in statements, statements

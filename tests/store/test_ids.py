@@ -39,6 +39,8 @@ def test_deleting_the_newest_job_does_not_give_its_id_again(client: TestClient) 
 def test_deleting_the_newest_sweep_does_not_give_its_id_again(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         first, second = (create_sweep(session, None, {}).id for _ in range(2))
+        session.commit()
         session.execute(delete(Sweep).where(Sweep.id == second))
         session.commit()
         assert create_sweep(session, None, {}).id == second + 1 and first < second
+        session.commit()

@@ -34,9 +34,9 @@ def test_transitions_outside_the_table_are_refused(sessions: sessionmaker[Sessio
 def test_claim_takes_oldest_first_and_only_queued(sessions: sessionmaker[Session]) -> None:
     first, second = new_job(sessions), new_job(sessions)
     with sessions() as session:
-        assert claim_next(session, "a") == Attempt(first, 1)
-        assert claim_next(session, "b") == Attempt(second, 1)
-        assert claim_next(session, "c") is None
+        assert claim_next(sessions, "a") == Attempt(first, 1)
+        assert claim_next(sessions, "b") == Attempt(second, 1)
+        assert claim_next(sessions, "c") is None
         job = find_job(session, first)
         assert (job.status, job.worker, job.attempts) == ("running", "a", 1)
 
@@ -48,8 +48,7 @@ def test_concurrent_claims_never_share_a_job(sessions: sessionmaker[Session]) ->
 
     def claim_all(name: str) -> None:
         while True:
-            with sessions() as session:
-                taken = claim_next(session, name)
+            taken = claim_next(sessions, name)
             if taken is None:
                 return
             with lock:
@@ -66,13 +65,15 @@ def test_concurrent_claims_never_share_a_job(sessions: sessionmaker[Session]) ->
 def test_cancel_flags_running_and_refuses_finished(sessions: sessionmaker[Session]) -> None:
     job_id = new_job(sessions)
     with sessions() as session:
-        claim_next(session, "w")
+        claim_next(sessions, "w")
         assert request_cancel(session, job_id).cancel_requested is True
+        session.commit()
         assert find_job(session, job_id).status == "running"
         transition(session, Job.id == job_id, JobStatus.cancelled)
         session.commit()
         with pytest.raises(JobFinished, match=r"already ended \(cancelled\)"):
             request_cancel(session, job_id)
+            session.commit()
 
 
 def test_points_come_back_in_step_order_and_can_be_rolled_back(sessions: sessionmaker[Session]) -> None:
@@ -90,5 +91,6 @@ def test_points_come_back_in_step_order_and_can_be_rolled_back(sessions: session
 def test_higher_priority_is_claimed_first_then_oldest(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         ids = [create_job(session, parse_job_spec({"model": "torch_mlp", "priority": p}))[0].id for p in (0, 5, 5, -1)]
-        order = [claim_next(session, "w") for _ in ids]
+        session.commit()
+        order = [claim_next(sessions, "w") for _ in ids]
     assert [o.job_id for o in order if o] == [ids[1], ids[2], ids[0], ids[3]]

@@ -15,6 +15,7 @@ from store.attempts import claim_next, succeed_attempt
 from store.executors import register_executor
 from store.jobs import create_job
 from store.tables import Job
+from store.unit_of_work import unit_of_work
 from tests.conftest import local_client
 
 SPEC = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 50, "max_steps": 1000, "eval_every": 250}
@@ -34,6 +35,7 @@ def test_a_plan_queues_nothing_and_says_why_no_executor_could_take_it(
         assert body["expected_seconds"] is None and body["expected_from"] is None  # no history, no probe asked
         with sessions() as session:
             register_executor(session, "w1", gpus=1, cpus=2, spec_version=SPEC_VERSION)
+            session.commit()
         again = client.post("/jobs?dry_run=true&probe=false", json={**SPEC, "gpus": 2}).json()
         assert again["waiting_reason"] == "needs 2 GPUs; the largest running worker has 1: it waits for one"
         assert client.post("/jobs?dry_run=true&probe=false", json=SPEC).json()["waiting_reason"] is None
@@ -50,10 +52,12 @@ def test_the_expected_time_comes_from_earlier_jobs_of_the_same_shape_and_the_que
 ) -> None:
     with sessions() as session:  # an earlier job of the same shape (another seed and rate): 20 steps/s
         create_job(session, parse_job_spec({**SPEC, "seed": 3, "learning_rate": 0.01, "max_steps": 400}))
-        attempt = claim_next(session, "w")
+        session.commit()
+        attempt = claim_next(sessions, "w")
     assert attempt is not None
     metrics = {"steps_per_second": 20.0, "train_seconds": 20.0, "eval_seconds": 2.0}  # 2 evaluations of 1 s
-    assert succeed_attempt(sessions, attempt, metrics, 400, b"model")
+    with unit_of_work(sessions) as session:
+        assert succeed_attempt(session, attempt, metrics, 400, b"model")
     with sessions() as session:
         job = session.get(Job, attempt.job_id)
         assert job is not None and job.started_at is not None
@@ -61,7 +65,9 @@ def test_the_expected_time_comes_from_earlier_jobs_of_the_same_shape_and_the_que
         session.commit()
         for _ in range(2):
             create_job(session, parse_job_spec({**SPEC, "max_steps": 400}))  # queued, ahead of a new job
+            session.commit()
         register_executor(session, "w1", gpus=0, cpus=2, spec_version=SPEC_VERSION)
+        session.commit()
     settings = ApiSettings(data_dir=tmp_path, database_url=database_url)
     with local_client(create_app(settings)) as client:
         plan = client.post("/jobs?dry_run=true&probe=false", json=SPEC).json()

@@ -64,8 +64,7 @@ def test_running_jobs_ids_are_shown_to_an_admins_scrape_only(tmp_path: Path, dat
     with local_client(create_app(settings)) as client:
         member = client.post("/users", json={"name": "mia", "role": "member"}, headers={"Authorization": "Bearer k"})
         job = client.post("/jobs", json={"model": "numpy_mlp"}, headers={"Authorization": "Bearer k"}).json()["id"]
-        with client.app.state.sessions() as session:  # type: ignore[attr-defined]
-            assert claim_next(session, "w") is not None
+        assert claim_next(client.app.state.sessions, "w") is not None  # type: ignore[attr-defined]
         scrapes = {who: client.get("/metrics", headers=headers).text for who, headers in (
             ("anonymous", {}), ("member", {"Authorization": f"Bearer {member.json()['token']}"}),
             ("key", {"Authorization": "Bearer k"}))}  # fmt: skip

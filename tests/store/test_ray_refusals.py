@@ -9,7 +9,7 @@ import ray.job_submission
 from sqlalchemy.orm import Session, sessionmaker
 
 from specs import parse_job_spec
-from store.attempts import claim_next
+from store.attempts import claim_next, jobs_by_id
 from store.jobs import create_job, find_job
 from workers.ray_dispatcher import DispatcherSettings, RayJobs
 
@@ -32,17 +32,19 @@ def test_a_job_ray_always_refuses_fails_after_its_attempts(
     placement = RayJobs(DispatcherSettings(ray_address="http://127.0.0.1:9"), sessions)
     with sessions() as session:
         refused = create_job(session, parse_job_spec({"model": "numpy_mlp", "max_attempts": 2, "priority": 5}))[0].id
+        session.commit()
         behind = create_job(session, parse_job_spec({"model": "numpy_mlp"}))[0].id
+        session.commit()
     statuses = []
     for _ in range(2):
         with sessions() as session:
-            attempt = claim_next(session, "ray")
+            attempt = claim_next(sessions, "ray")
             assert attempt is not None and attempt.job_id == refused
-            placement.place(find_job(session, refused), attempt)
+            placement.place(jobs_by_id(session, [refused])[refused], attempt)
             statuses.append(find_job(session, refused).status)
     assert statuses == ["queued", "failed"]
     with sessions() as session:
         job = find_job(session, refused)
         assert job.error is not None and job.error.startswith("Ray refused its submission: Request failed")
-        next_up = claim_next(session, "ray")
+        next_up = claim_next(sessions, "ray")
     assert next_up is not None and next_up.job_id == behind  # what waited behind it starts

@@ -12,12 +12,12 @@ from app.curves.events import JobEvents
 from app.curves.views import JobCurves
 from store.attempts import Attempt, cancel_attempt, claim_next, hand_back
 from store.points import add_points
+from store.unit_of_work import unit_of_work
 from tests.conftest import new_job
 
 
 def claim(sessions: sessionmaker[Session], worker: str) -> Attempt:
-    with sessions() as session:
-        attempt = claim_next(session, worker)
+    attempt = claim_next(sessions, worker)
     assert attempt is not None
     return attempt
 
@@ -32,10 +32,12 @@ def test_a_stream_tells_each_status_change_even_between_two_reads(sessions: sess
     moved = threading.Event()
 
     def move_between_two_reads() -> None:  # handed back, claimed again, then cancelled: three moves
-        assert hand_back(sessions, first)
+        with unit_of_work(sessions) as session:
+            assert hand_back(session, first)
         again = claim(sessions, "b")
         moved.set()
-        assert cancel_attempt(sessions, again, {}, 10)
+        with unit_of_work(sessions) as session:
+            assert cancel_attempt(session, again, {}, 10)
 
     async def follow() -> list[tuple[str, dict[str, Any]]]:
         told: list[tuple[str, dict[str, Any]]] = []

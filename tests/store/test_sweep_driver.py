@@ -12,6 +12,7 @@ from specs import job_spec_adapter
 from store.points import add_points
 from store.sweeps import add_trial, cancel_sweep, create_sweep, evaluations, find_sweep, sweep_trials
 from store.tables import Job, MetricPoint
+from store.unit_of_work import unit_of_work
 from sweeps.driver import MAX_NEW_TRIALS_PER_PASS, MAX_REFUSED_IN_A_ROW, EvaluationNews, advance_all
 from sweeps.spec import SweepSpec
 
@@ -24,7 +25,7 @@ ORDINARY = {"base": BASE, "search": {"learning_rate": {"log_uniform": [1e-4, 1e-
 
 def new_sweep(sessions: sessionmaker[Session], request: dict[str, Any]) -> int:
     spec = SweepSpec.model_validate(request)
-    with sessions() as session:
+    with unit_of_work(sessions) as session:
         return create_sweep(session, spec.name, spec.model_dump(mode="json")).id
 
 
@@ -63,9 +64,11 @@ def test_no_trial_is_created_after_a_cancel_commits(sessions: sessionmaker[Sessi
     spec = SweepSpec.model_validate(ORDINARY)
     with sessions() as session:
         cancel_sweep(session, sweep_id)
+        session.commit()
     job_spec = job_spec_adapter.validate_python({**spec.base_spec(), "learning_rate": 0.001})
     with sessions() as session:  # a driver pass that had proposed before the cancel, inserting after it
         assert add_trial(session, sweep_id, 0, {"learning_rate": 0.001}, {}, job_spec) is False
+        session.commit()
         assert session.scalar(select(func.count()).select_from(Job)) == 0
     assert trials(sessions, sweep_id) == 0
 

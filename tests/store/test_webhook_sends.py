@@ -116,8 +116,10 @@ def test_a_send_has_one_deadline_reads_the_start_of_an_answer_and_a_slow_webhook
     with sessions() as session:
         for name, receiver in receivers.items():
             hooks[name] = create_webhook(session, receiver.url, ["job.succeeded"], "whsec_" + "QUJD" * 8).id
+            session.commit()
         for name in ("trickle", "trickle", "trickle", "huge", "ok", "ok", "ok"):
             owe_test_event(session, hooks[name])
+            session.commit()
     with delivering(sessions, webhook_timeout_seconds=1.0, webhook_lease_seconds=3.0, webhook_concurrency=3,
                     webhook_max_in_flight=1):  # fmt: skip
         wait_until(lambda: all(log for log in _attempts(sessions, hooks["ok"])), 20, "the healthy ones")
@@ -143,13 +145,18 @@ def test_a_deleted_webhook_and_a_stop_end_the_sends_in_flight(sessions: sessionm
     slow = Receiver("trickle")
     with sessions() as session:
         first = create_webhook(session, slow.url, ["job.succeeded"], "whsec_" + "QUJD" * 8).id
+        session.commit()
         second = create_webhook(session, slow.url, ["job.succeeded"], "whsec_" + "QUJD" * 8).id
+        session.commit()
         owe_test_event(session, first)
+        session.commit()
         owe_test_event(session, second)
+        session.commit()
     with delivering(sessions, webhook_timeout_seconds=60.0, webhook_lease_seconds=120.0) as deliverer:
         wait_until(lambda: slow.open_connections == 2, 10, "both sends under way")
         with sessions() as session:
             delete_webhook(session, first)
+            session.commit()
         wait_until(lambda: slow.open_connections == 1, 5, "the deleted webhook's send ended")
         stopping = time.monotonic()
         deliverer.stop.set()
@@ -165,10 +172,14 @@ def test_old_events_and_ended_deliveries_are_deleted_past_the_retention(sessions
     ok, down = Receiver("ok"), f"http://127.0.0.1:{free_port()}/hook"  # nobody there: pending, retried in 30 s
     with sessions() as session:
         delivered_hook = create_webhook(session, ok.url, ["job.succeeded"], "whsec_" + "QUJD" * 8).id
+        session.commit()
         pending_hook = create_webhook(session, down, ["job.succeeded"], "whsec_" + "QUJD" * 8).id
+        session.commit()
         for _ in range(3):
             owe_test_event(session, delivered_hook)
+            session.commit()
         kept_event = owe_test_event(session, pending_hook)
+        session.commit()
     retention_days = 2 / 86400  # 2 s
     with delivering(sessions, outbox_retention_days=retention_days, outbox_housekeeping_seconds=0.2):
         wait_until(lambda: all(_attempts(sessions, delivered_hook)), 10, "the deliveries sent")

@@ -19,6 +19,7 @@ from store.outbox import events_after
 from store.sweeps import cancel_sweep, create_sweep, finish_sweep
 from store.tables import DeliveryStatus, Job, JobEvent, JobStatus, WebhookDelivery, utcnow
 from store.transitions import transition
+from store.unit_of_work import transact, unit_of_work
 from store.webhooks import AttemptOutcome, claim_due_delivery, create_webhook, record_attempt
 from tests.conftest import local_client, new_job
 
@@ -29,12 +30,16 @@ REFUSED = AttemptOutcome(503, "busy", None, 0.01)
 def _ended_job(sessions: sessionmaker[Session], succeed: bool = True) -> int:
     with sessions() as session:
         create_job(session, parse_job_spec({"model": "torch_mlp"}))
-        attempt = claim_next(session, "w")
+        session.commit()
+        attempt = claim_next(sessions, "w")
     assert attempt is not None
     if succeed:
-        assert succeed_attempt(sessions, attempt, {"test_accuracy": 0.41}, 100, b"model")
+        assert transact(
+            sessions, lambda session: succeed_attempt(session, attempt, {"test_accuracy": 0.41}, 100, b"model")
+        )
     else:
-        assert fail_attempt(sessions, attempt, "out of memory")
+        with unit_of_work(sessions) as session:
+            assert fail_attempt(session, attempt, "out of memory")
     return attempt.job_id
 
 
@@ -57,6 +62,7 @@ def test_every_status_change_writes_its_event_in_the_same_transaction(sessions: 
         session.rollback()
         assert _kinds(session, other) == [] and session.get(Job, other).status == "queued"  # type: ignore[union-attr]
         request_cancel(session, other)  # a queued job is cancelled at once
+        session.commit()
         assert _kinds(session, other) == ["job.cancelled"]
         assert events_after(session, events[1].id, 100)[0].job_id == other  # read on from an id
 
@@ -64,10 +70,15 @@ def test_every_status_change_writes_its_event_in_the_same_transaction(sessions: 
 def test_a_sweeps_end_is_an_event(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         finished = create_sweep(session, "a", {"trials": 1}).id
+        session.commit()
         finish_sweep(session, finished)
+        session.commit()
         finish_sweep(session, finished)  # already ended: no second event
+        session.commit()
         cancelled = create_sweep(session, None, {"trials": 1}).id
+        session.commit()
         cancel_sweep(session, cancelled)
+        session.commit()
         ends = [(e.sweep_id, e.data["status"]) for e in events_after(session, 0, 100) if e.kind == "sweep.finished"]
         assert ends == [(finished, "finished"), (cancelled, "cancelled")]
 
@@ -75,7 +86,9 @@ def test_a_sweeps_end_is_an_event(sessions: sessionmaker[Session]) -> None:
 def test_deliveries_are_owed_to_the_subscribers_of_an_event_only(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         on_success = create_webhook(session, "http://a/", ["job.succeeded"], "whsec_x").id
+        session.commit()
         on_failure = create_webhook(session, "http://b/", ["job.failed", "sweep.finished"], "whsec_y").id
+        session.commit()
     succeeded, failed = _ended_job(sessions), _ended_job(sessions, succeed=False)
     with sessions() as session:
         owed = session.execute(select(WebhookDelivery.webhook_id, WebhookDelivery.job_id, JobEvent.kind).join(
@@ -89,49 +102,69 @@ LEASE_SECONDS = 1.5  # long enough that a loaded machine still asks again within
 def test_a_claimed_delivery_is_leased_and_a_lost_lease_is_taken_over(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         create_webhook(session, "http://a/", ["job.succeeded"], "whsec_x")
+        session.commit()
     job_id = _ended_job(sessions)
     with sessions() as session:
         claimed_at = time.monotonic()
         first = claim_due_delivery(session, lease_seconds=LEASE_SECONDS)
+        session.commit()
         assert first is not None and first.attempt == 1 and first.data["job_id"] == job_id
         assert claim_due_delivery(session, lease_seconds=30) is None  # leased: no other deliverer takes it
+        session.commit()
         second = None  # the first deliverer died mid-send: another takes the delivery once its lease ends
         while second is None and time.monotonic() < claimed_at + 10 * LEASE_SECONDS:
             second = claim_due_delivery(session, lease_seconds=30)
+            session.commit()
             time.sleep(0 if second else 0.05)
         assert time.monotonic() - claimed_at >= LEASE_SECONDS  # not before
         assert second is not None and (second.id, second.attempt) == (first.id, 2)
         assert not record_attempt(session, first, OK, None)  # the first one's outcome comes too late: fenced
+        session.commit()
         assert record_attempt(session, second, OK, None)
+        session.commit()
         row = session.scalars(select(WebhookDelivery)).one()
         assert row.status == "delivered" and [a["attempt"] for a in row.attempt_log] == [2]
         assert claim_due_delivery(session, lease_seconds=30) is None
+        session.commit()
 
 
 def test_a_jobs_deliveries_go_out_in_order_and_a_given_up_one_frees_the_rest(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         create_webhook(session, "http://a/", ["job.succeeded", "job.cancelled", "job.failed"], "whsec_x")
+        session.commit()
         create_job(session, parse_job_spec({"model": "torch_mlp"}))
+        session.commit()
         create_job(session, parse_job_spec({"model": "torch_mlp"}))
-        one, two = claim_next(session, "w"), claim_next(session, "w")
+        session.commit()
+        one, two = claim_next(sessions, "w"), claim_next(sessions, "w")
     assert one is not None and two is not None
-    assert fail_attempt(sessions, one, "first")
+    with unit_of_work(sessions) as session:
+        assert fail_attempt(session, one, "first")
     with sessions() as session:  # a second event of job one (its ending told twice, as a rerun would)
         session.execute(update(Job).where(Job.id == one.job_id).values(status="running", attempts=1))
         session.commit()
-    assert fail_attempt(sessions, Attempt(one.job_id, 1), "second")
-    assert fail_attempt(sessions, two, "other job")
+    with unit_of_work(sessions) as session:
+        assert fail_attempt(session, Attempt(one.job_id, 1), "second")
+    with unit_of_work(sessions) as session:
+        assert fail_attempt(session, two, "other job")
     with sessions() as session:
         head = claim_due_delivery(session, 30)
+        session.commit()
         assert head is not None and head.data["error"] == "first"
         other = claim_due_delivery(session, 30)  # job one's second event waits behind its first; job two's goes
+        session.commit()
         assert other is not None and other.data["job_id"] == two.job_id
         assert claim_due_delivery(session, 30) is None
+        session.commit()
         assert record_attempt(session, head, REFUSED, utcnow() - timedelta(seconds=1))  # retry at once
+        session.commit()
         again = claim_due_delivery(session, 30)
+        session.commit()
         assert again is not None and again.data["error"] == "first" and again.attempt == 2
         assert record_attempt(session, again, REFUSED, None)  # the window closed: given up
+        session.commit()
         last = claim_due_delivery(session, 30)
+        session.commit()
         assert last is not None and last.data["error"] == "second"
         statuses = dict(session.execute(select(WebhookDelivery.id, WebhookDelivery.status)).all())
         assert statuses[head.id] == DeliveryStatus.failed.value
@@ -175,8 +208,10 @@ def test_webhook_routes(tmp_path: Path, database_url: str, sessions: sessionmake
         _ended_job(sessions)
         with sessions() as session:  # one attempt, refused, as a delivery process would record it
             due = claim_due_delivery(session, 30)
+            session.commit()
             assert due is not None and due.kind == "webhook.test"
             record_attempt(session, due, REFUSED, utcnow() + timedelta(seconds=60))
+            session.commit()
         page = client.get(f"/webhooks/{created['id']}/deliveries").json()
         assert page["total"] == 2 and [d["type"] for d in page["deliveries"]] == ["job.succeeded", "webhook.test"]
         tested = page["deliveries"][1]
@@ -191,9 +226,11 @@ def test_webhook_routes(tmp_path: Path, database_url: str, sessions: sessionmake
 def test_an_alert_is_recorded_once_with_its_event_and_the_deliveries_it_owes(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         hook = create_webhook(session, "http://a/", ["job.alert"], "whsec_x").id
+        session.commit()
         rule = {"when": "above", "metric": "loss", "split": "train", "value": 9}
         create_job(session, parse_job_spec({"model": "torch_mlp", "alerts": [rule]}))
-        attempt = claim_next(session, "w")
+        session.commit()
+        attempt = claim_next(sessions, "w")
         assert attempt is not None
         job = session.get(Job, attempt.job_id)
         assert job is not None

@@ -13,10 +13,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from specs import parse_job_spec
-from store.attempts import Attempt, claim_next, succeed_attempt
+from store.attempts import Attempt, claim_next, jobs_by_id, succeed_attempt
 from store.jobs import create_job, delete_job
 from store.logs import read_log
-from store.tables import Job
+from store.unit_of_work import transact
 from workers.executor import Watched
 from workers.output import JobOutput
 from workers.settings import WorkerSettings
@@ -33,7 +33,8 @@ def worker_for(engine: Engine, tmp_path: Path, **settings: float) -> Worker:
 def running_attempt(sessions: sessionmaker[Session]) -> Attempt:
     with sessions() as session:
         create_job(session, parse_job_spec({"model": "torch_mlp"}))
-        attempt = claim_next(session, "edge")
+        session.commit()
+        attempt = claim_next(sessions, "edge")
     assert attempt is not None
     return attempt
 
@@ -57,9 +58,12 @@ def test_a_job_deleted_right_after_it_succeeded_is_left_alone(
     placement.out = JobOutput(tmp_path / "out.log")
     placement.out.path.write_text("step 1400/1400: test loss 1.5 accuracy 0.49\n")
     worker.executor.placed[attempt] = Watched()
-    assert succeed_attempt(sessions, attempt, {"test_accuracy": 0.49}, 1400, b"model")
+    assert transact(
+        sessions, lambda session: succeed_attempt(session, attempt, {"test_accuracy": 0.49}, 1400, b"model")
+    )
     with sessions() as session:
         delete_job(session, attempt.job_id)
+        session.commit()
     try:
         worker.executor.run_once(claim=False)  # nothing to copy into, nothing to settle: no error
         with sessions() as session:
@@ -122,8 +126,7 @@ def test_a_torch_job_claimed_before_the_workers_preload_look_is_preloaded_before
     attempt = running_attempt(sessions)  # a torch job, claimed with no look at the queue before
     worker = worker_for(engine, tmp_path)
     with sessions() as session:
-        job = session.get(Job, attempt.job_id)
-        assert job is not None
+        job = jobs_by_id(session, [attempt.job_id])[attempt.job_id]
         worker.placement.place(job, attempt)
         worker.placement.place(job, attempt)  # the second torch job: torch is there already
     assert happened == ["preload", "fork", "fork"]
