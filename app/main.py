@@ -9,33 +9,33 @@ from fastapi import Depends, FastAPI
 
 import app.curves.routes as curves
 import app.jobs.routes as jobs
+import app.ops.health as health
 import app.page as web
-import app.plumbing.health as health
 import app.predict.routes as predict
 import app.reports.routes as reports
 import app.sweeps.routes as sweeps
 import app.users.routes as users
 import app.webhooks.routes as webhooks
+from app.access.access import AccessMiddleware
+from app.access.auth import Principals, authenticate
+from app.access.permissions import refuse_undeclared
 from app.curves.events import JobEvents, JobsTableEvents, StreamSlots
 from app.curves.table import table_rows
 from app.curves.views import JobCurves
-from app.jobs.plan import Prober
-from app.plumbing.access import AccessMiddleware
-from app.plumbing.auth import Principals, authenticate
-from app.plumbing.body_limit import BodySizeLimitMiddleware
-from app.plumbing.docs import install_docs
-from app.plumbing.errors import COMMON_ERRORS, install_error_handlers, refuse_unknown_query_parameters
-from app.plumbing.heap import freeze_long_lived, thaw
-from app.plumbing.loop_watch import LoopWatch
-from app.plumbing.permissions import refuse_undeclared
-from app.plumbing.pools import WorkPool
-from app.plumbing.prometheus import install_prometheus
-from app.plumbing.security_headers import SecurityHeadersMiddleware
+from app.http.body_limit import BodySizeLimitMiddleware
+from app.http.errors import COMMON_ERRORS, install_error_handlers, refuse_unknown_query_parameters
+from app.http.security_headers import SecurityHeadersMiddleware
+from app.jobs.job_plan import Prober
+from app.ops.docs import install_docs
+from app.ops.prometheus import install_prometheus
 from app.predict.metrics import ModelCacheCollector
 from app.predict.model_cache import ModelCache
 from app.reports.runs import with_todays_defaults
+from app.runtime.heap import freeze_long_lived, thaw
+from app.runtime.loop_watch import LoopWatch
+from app.runtime.pools import WorkPool
 from app.settings import ApiSettings, get_settings, split_list
-from app.sweeps.driver import SweepDriver
+from app.sweeps.driver_task import SweepDriver
 from app.users.quotas import PlanRate, RecentHours, room_in_queue
 from models.kinds import KINDS
 from store.engine import engine_for, make_session_factory
@@ -91,7 +91,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         driver = SweepDriver(app.state.sessions, settings.sweep_interval_seconds, app.state.sweep_driver_passes,
                              partial(room_in_queue, settings, app.state.recent_hours))  # fmt: skip
         driver.start()
-        freeze_long_lived()  # app.plumbing.heap: out of full collections' way
+        freeze_long_lived()  # app.runtime.heap: out of full collections' way
         # from here on (uvicorn listens once start-up is over: the migrations above block the loop, no request)
         loop_watch = LoopWatch(settings.loop_stall_warn_seconds)
         loop_watch.start()

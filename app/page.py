@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.plumbing.permissions import PUBLIC
+from app.access.permissions import PUBLIC
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 

@@ -12,7 +12,7 @@ import signal
 import sys
 import tempfile
 
-from app.plumbing.prometheus import MULTIPROC_ENV
+from app.ops.prometheus import MULTIPROC_ENV
 from app.settings import get_settings
 from supervision.group import Child, ProcessGroup
 

@@ -1,4 +1,4 @@
-"""Stalls of an API process's event loop, read from its log after a test (app.plumbing.loop_watch writes them):
+"""Stalls of an API process's event loop, read from its log after a test (app.runtime.loop_watch writes them):
 each is reported as a `LoopStall` warning in the run's summary (pyproject.toml: not an error), with where the
 loop's thread was, so that a stall seen once in a loaded CI run (a request answered 5 s late, or a connection
 closed unanswered) can be read afterwards."""
@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
-from app.plumbing.loop_watch import STALLED
+from app.runtime.loop_watch import STALLED
 
 MOST_LINES = 120  # of one report: the loop's innermost frames (50 lines), a line for each other thread
 

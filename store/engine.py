@@ -14,9 +14,9 @@ from store.settings import StoreSettings
 # How long a SQLite statement waits for a lock before "database is locked" (StoreSettings'
 # SQLITE_BUSY_TIMEOUT_MS: the tests use a short one to make an outage quickly).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-# Connections kept open for reuse. The API serves sync routes from a pool of 40 threads; with
-# SQLAlchemy's default (5 kept + 10 overflow) a burst of pollers opened and closed a connection per
-# request (SQLite runs its pragmas on each) or queued for one: that was most of the metrics p99.
+# Connections kept open for reuse: the API serves sync routes from a pool of 40 threads, and a connection
+# opened per request (SQLite runs its pragmas on each) or waited for would cost a burst of pollers their
+# latency (docs/BENCHMARKS.md, the metrics p99).
 POOL_SIZE = 20
 MAX_OVERFLOW = 30
 

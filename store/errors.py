@@ -1,4 +1,4 @@
-"""What the store refuses, phrased for the client; `app.plumbing.errors` maps each to an HTTP status."""
+"""What the store refuses, phrased for the client; `app.http.errors` maps each to an HTTP status."""
 
 
 class StoreError(Exception):

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 
 from store.errors import JobFinished, StoreError
 from store.jobs import OwnedBy, SubmittedSpec, new_job, request_cancel
-from store.outbox import EVALUATED, record_event
+from store.outbox import EVALUATED
 from store.tables import Job, JobEvent, JobStatus, MetricPoint, Sweep, SweepStatus, SweepTrial, utcnow
-from store.transitions import FINISHED
+from store.transitions import FINISHED, transition_sweep
 
 
 class SweepNotFound(StoreError):
@@ -138,7 +138,7 @@ def add_trial(
     still_running = session.execute(
         update(Sweep)
         .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.running.value)
-        .values(status=Sweep.status)
+        .values(name=Sweep.name)  # a write that changes nothing: the row's lock
         .returning(Sweep.id, Sweep.owner_id)
         .execution_options(synchronize_session=False)
     ).first()
@@ -191,16 +191,7 @@ def request_early_stop(session: Session, job_id: int) -> None:
 def finish_sweep(session: Session, sweep_id: int, error: str | None = None) -> None:
     """A running sweep whose trials have all ended (finished), or that cannot go on (failed, with the
     `error` that says why; its queued and running trials are cancelled)."""
-    status = SweepStatus.finished if error is None else SweepStatus.failed
-    moved = session.execute(
-        update(Sweep)
-        .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.running.value)
-        .values(status=status.value, finished_at=utcnow(), error=error)
-        .returning(Sweep.name)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if moved is not None:
-        _record_end(session, sweep_id, moved.name, status, error)
+    transition_sweep(session, sweep_id, SweepStatus.finished if error is None else SweepStatus.failed, error)
     if error is not None:
         _cancel_active_trials(session, sweep_id)
 
@@ -210,27 +201,12 @@ def cancel_sweep(session: Session, sweep_id: int) -> Sweep:
 
     Raises SweepNotFound, or SweepFinished for a sweep that has already ended."""
     sweep = find_sweep(session, sweep_id)
-    moved = session.execute(
-        update(Sweep)
-        .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.running.value)
-        .values(status=SweepStatus.cancelled.value, finished_at=utcnow())
-        .returning(Sweep.name)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if moved is not None:
-        _record_end(session, sweep_id, moved.name, SweepStatus.cancelled, None)
-    if moved is None:
+    if not transition_sweep(session, sweep_id, SweepStatus.cancelled):
         raise SweepFinished(
             f"sweep {sweep_id} has already ended ({sweep.status}); only a running sweep can be cancelled"
         )
     _cancel_active_trials(session, sweep_id)
     return find_sweep(session, sweep_id)
-
-
-def _record_end(session: Session, sweep_id: int, name: str | None, status: SweepStatus, error: str | None) -> None:
-    """A sweep's end in the outbox (`sweep.finished`, whichever way it ended), in the transaction that ends it."""
-    data = {"sweep_id": sweep_id, "name": name, "status": status.value, "error": error}
-    record_event(session, "sweep.finished", data, sweep_id=sweep_id)
 
 
 def _cancel_active_trials(session: Session, sweep_id: int) -> None:

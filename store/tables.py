@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -60,6 +61,11 @@ class JobStatus(enum.StrEnum):
     stopped_early = "stopped_early"  # a sweep's pruner ended it; it keeps its points and model
 
 
+def one_of(column: str, values: type[enum.StrEnum]) -> CheckConstraint:
+    """A CHECK that `column` holds one of the enum's values (named `ck_<table>_<column>`)."""
+    return CheckConstraint(f"{column} IN ({', '.join(repr(value.value) for value in values)})", name=column)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
@@ -78,7 +84,7 @@ class User(Base):
     """A person who uses the service; their tokens are in `tokens`, only as hashes."""
 
     __tablename__ = "users"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (one_of("role", Role), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -127,6 +133,7 @@ class Job(Base):
         Index("ix_jobs_owner_id_created_at", "owner_id", "created_at"),  # quotas: submissions in the last minute
         Index("ix_jobs_owner_id_finished_at", "owner_id", "finished_at"),  # quotas: running time in 7 days
         Index("ix_jobs_started_at", "started_at"),  # fair share: the jobs started lately
+        one_of("status", JobStatus),
         {"sqlite_autoincrement": True},  # a deleted job's id is never given to another (links, notes, CSVs)
     )
 
@@ -301,7 +308,7 @@ class Sweep(Base):
     """A hyperparameter search: its request, and whether it still creates and stops trials."""
 
     __tablename__ = "sweeps"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (one_of("status", SweepStatus), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str | None] = mapped_column(String(200))
@@ -400,6 +407,7 @@ class WebhookDelivery(Base):
     __table_args__ = (
         Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
+        one_of("status", DeliveryStatus),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

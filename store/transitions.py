@@ -1,4 +1,4 @@
-"""The one function that changes a job's status, and the moves it allows."""
+"""The functions that change a job's or a sweep's status, and the moves each allows."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -6,8 +6,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, update
 from sqlalchemy.orm import Session
 
-from store.outbox import record_events
-from store.tables import Artifact, ArtifactKind, Job, JobStatus, utcnow
+from store.outbox import record_event, record_events
+from store.tables import Artifact, ArtifactKind, Job, JobStatus, Sweep, SweepStatus, utcnow
 
 # from -> the statuses it may move to; nothing else ever writes jobs.status
 TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
@@ -28,6 +28,15 @@ TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
 EVENT_FIELDS = ("error", "final_metrics", "step")
 FINISHED = {JobStatus.succeeded, JobStatus.failed, JobStatus.cancelled, JobStatus.stopped_early}
 WITH_MODEL = {JobStatus.succeeded, JobStatus.stopped_early}  # the endings that store a model
+
+
+# a sweep runs, then ends one way; nothing else ever writes sweeps.status
+SWEEP_TRANSITIONS: dict[SweepStatus, set[SweepStatus]] = {
+    SweepStatus.running: {SweepStatus.finished, SweepStatus.cancelled, SweepStatus.failed},
+    SweepStatus.finished: set(),
+    SweepStatus.cancelled: set(),
+    SweepStatus.failed: set(),
+}
 
 
 def sources_of(target: JobStatus) -> list[JobStatus]:
@@ -77,3 +86,22 @@ def transition(
             delete(Artifact).where(Artifact.job_id.in_(ended), Artifact.kind == ArtifactKind.checkpoint.value)
         )
     return moved
+
+
+def transition_sweep(session: Session, sweep_id: int, target: SweepStatus, error: str | None = None) -> bool:
+    """Move the sweep to `target` (an ending: its `finished_at`, and its `error` when it failed) in one conditional
+    UPDATE, only from a status SWEEP_TRANSITIONS allows, and write its `sweep.finished` event to the outbox in the
+    same transaction; whether it moved. Does not commit."""
+    allowed = [source.value for source, targets in SWEEP_TRANSITIONS.items() if target in targets]
+    moved = session.execute(
+        update(Sweep)
+        .where(Sweep.id == sweep_id, Sweep.status.in_(allowed))
+        .values(status=target.value, finished_at=utcnow(), error=error)
+        .returning(Sweep.name)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if moved is None:
+        return False
+    data = {"sweep_id": sweep_id, "name": moved.name, "status": target.value, "error": error}
+    record_event(session, "sweep.finished", data, sweep_id=sweep_id)
+    return True

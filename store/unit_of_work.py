@@ -1,7 +1,7 @@
 """The unit of work: one transaction per request, per worker pass step, per delivery.
 
 Store functions take a `Session` and never commit or roll back: whoever starts the work (a route through
-`app/plumbing/deps.py::UnitOfWorkDep`, an executor's or the deliverer's step through `unit_of_work`) owns the
+`app/http/deps.py::UnitOfWorkDep`, an executor's or the deliverer's step through `unit_of_work`) owns the
 transaction, and everything it changes commits once, when its block ends, or not at all, when it raises.
 Rows are not kept past their session: what outlives it is an id or a dataclass.
 """

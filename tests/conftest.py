@@ -20,9 +20,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import shutil
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,36 +221,6 @@ def service(service_without_worker: Service) -> Service:
     return service_without_worker
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Until `condition()` returns something true (returned), polling every 0.1 s."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not after {timeout}s")
-        time.sleep(0.1)
-    return value
-
-
-def wait_for_status(client: httpx.Client, job_id: int, statuses: set[str], timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.1)
-    raise TimeoutError(f"job {job_id} still {job['status']} after {timeout}s")
-
-
-def wait_for_log(path: Path, text: str, timeout: float = 30) -> None:
-    """Until the log file at `path` holds `text`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and text in path.read_text(errors="replace"):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{text!r} not in {path} after {timeout}s")
-
-
 def local_client(app: Any, **options: Any) -> TestClient:
     """Starlette's TestClient as a client on this machine (loopback address, Host 127.0.0.1), which is
     who the service answers without an API key."""
@@ -330,30 +299,6 @@ def children_of(pid: int) -> list[int]:
         return []
 
 
-def wait_for_exit(pid: int, timeout: float) -> None:
-    """Until process pid is gone (or a zombie, which runs nothing)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return
-        if state == "Z":
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"process {pid} still runs {timeout} s later")
-
-
-def wait_for_step(client: httpx.Client, job_id: int, step: int, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
-        if job["status"] == "running" and job["progress"]["step"] >= step:
-            return job
-        time.sleep(0.1)
-    raise TimeoutError(f"job {job_id} did not reach step {step}")
-
-
 def assert_curve_complete(client: httpx.Client, job_id: int, max_steps: int, log_every: int) -> None:
     points = client.get(f"/jobs/{job_id}/metrics").json()["points"]
     pairs = Counter((p["split"], p["step"]) for p in points)
@@ -362,6 +307,9 @@ def assert_curve_complete(client: httpx.Client, job_id: int, max_steps: int, log
 
 
 LAYERS = ("unit", "store", "service", "browser", "ray")
+# pytest-timeout's limit per layer, far past each layer's slowest test (`--durations` in make test's output): a test
+# that hangs fails with every thread's stack instead of holding the run; a test may set its own (@timeout)
+LAYER_TIMEOUT_SECONDS = {"unit": 120, "store": 120, "service": 600, "browser": 300, "ray": 900}
 PROCESS_FIXTURES = {"service", "service_without_worker", "pinging_service", "sweep_service", "trained", "cluster",
                     "hooked_service", "fuzzed_service", "planning_service"}  # fmt: skip
 
@@ -374,6 +322,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if layer not in LAYERS:
             raise pytest.UsageError(f"{item.nodeid}: tests live in one of the layers' folders: {', '.join(LAYERS)}")
         item.add_marker(getattr(pytest.mark, layer))
+        if item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(LAYER_TIMEOUT_SECONDS[layer]))
         fixtures = set(getattr(item, "fixturenames", ()))
         if layer in ("unit", "store") and fixtures & PROCESS_FIXTURES:
             raise pytest.UsageError(

@@ -38,7 +38,7 @@ from store.unit_of_work import transact, unit_of_work
 from workers.child import train_attempt_in_child
 from workers.executor import Capacity, ExecutorPass, Placed
 from workers.output import JobOutput
-from workers.retry import TRANSIENT, retrying
+from workers.retry import TRANSIENT, backoff_seconds, retrying
 from workers.settings import WorkerSettings
 from workers.stop_flag import StopFlag
 
@@ -214,7 +214,7 @@ class Worker:
         os.environ[CPU_BF16_ENV] = "1" if self.settings.cpu_bf16 else "0"  # noqa: TID251  (its children read it)
         log.info("worker %s waiting for jobs (%g GPUs, %g CPUs)", self.name, self.placement.gpus, self.placement.cpus)
         try:
-            outage_wait = 0.5
+            failures = 0  # passes in a row that met a database outage
             while True:
                 stopping = self.stopping.is_set()
                 try:
@@ -222,13 +222,13 @@ class Worker:
                         self._preload_torch_when_needed()
                     self.executor.run_once(claim=not stopping)
                 except TRANSIENT as exc:  # the database is locked or away: wait for it, do not die
+                    failures += 1
                     log.warning("worker %s: %s (%s); retrying in %.1f s", self.name,
                                 describe(database_problem(exc) or "unavailable"), type(exc).__name__,
-                                outage_wait)  # fmt: skip
-                    self._wait(outage_wait)
-                    outage_wait = min(10.0, outage_wait * 2)
+                                backoff_seconds(failures))  # fmt: skip
+                    self._wait(backoff_seconds(failures))
                     continue
-                outage_wait = 0.5
+                failures = 0
                 if stopping:
                     if not self.executor.placed:
                         break

@@ -12,19 +12,20 @@ import asyncio
 import json
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 import orjson
-from fastapi.concurrency import run_in_threadpool
+from cachetools import LRUCache
 from sse_starlette import ServerSentEvent
 
+from app.curves.shared_poll import Pollers, SharedPoll
 from app.curves.views import JobCurves, JobView
-from app.plumbing.pools import WorkPool
+from app.runtime.pools import WorkPool
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +35,35 @@ POINTS_PER_EVENT = 5000  # a client catching up on a long curve gets it in sever
 
 
 @dataclass
-class _Feed:
-    latest: JobView | None = None
-    version: int = 0
-    followers: int = 0
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    poller: "asyncio.Task[None] | None" = None
-    failure: BaseException | None = None
-    status_log: list[dict[str, Any]] = field(default_factory=list)  # every move since the poller started
+class _JobFeed:
+    """One followed job: its shared poll, and every status change it read, with the version it came in."""
+
+    poll: SharedPoll[JobView]
+    status_log: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+
+    def keep_changes(self, view: JobView, version: int) -> None:
+        self.status_log.extend((version, change) for change in view.status_changes)
+
+    def changes_in(self, after: int, through: int) -> list[dict[str, Any]]:
+        return [change for version, change in self.status_log if after < version <= through]
 
 
-def _moved_on(feed: _Feed, seen: int) -> bool:
-    return feed.version > seen or feed.failure is not None
+class _StatusCursor:
+    """A job's reads for its poll: the status changes are read from the outbox from the last one seen on."""
+
+    def __init__(self, curves: JobCurves, job_id: int) -> None:
+        self.curves, self.job_id = curves, job_id
+        self.cursor: int | Literal["now"] = "now"
+
+    def read(self) -> JobView:
+        view = self.curves.view(self.job_id, True, self.cursor)
+        if view.status_cursor is not None:
+            self.cursor = view.status_cursor
+        return view
+
+
+def _finished(view: JobView) -> bool:
+    return view.finished
 
 
 class JobEvents:
@@ -58,62 +76,33 @@ class JobEvents:
     ) -> None:
         """`bulk`: the pool that builds catch-up pages (its own, one at a time, when not given)."""
         self.curves, self.interval = curves, interval_seconds
-        self._feeds: dict[int, _Feed] = {}
-        self._pollers = _Pollers()
+        self._feeds: dict[int, _JobFeed] = {}
+        self._pollers = Pollers()
         self.bulk = bulk or WorkPool(1)
         self.pages = PageCache(page_cache_bytes, self.bulk)
 
     async def close(self) -> None:
         await self._pollers.close()
 
-    async def _poll(self, job_id: int, feed: _Feed) -> None:
-        cursor: int | Literal["now"] = "now"  # the job's status changes are read from the outbox from here on
-        while True:
-            try:
-                view = await self._pollers.read(self.curves.view, job_id, True, cursor)
-                cursor = cursor if view.status_cursor is None else view.status_cursor
-            except Exception as exc:  # handed to the followers, who end their streams
-                async with feed.changed:
-                    feed.failure = exc
-                    feed.changed.notify_all()
-                return
-            async with feed.changed:
-                feed.status_log.extend(view.status_changes)
-                feed.latest, feed.version = view, feed.version + 1
-                feed.changed.notify_all()
-            if view.finished:
-                return
-            await asyncio.sleep(self.interval)
-
     async def views(self, job_id: int) -> AsyncIterator[tuple[JobView, list[dict[str, Any]]]]:
         """Each new read of the job, shared with every other follower, with the status changes (outbox events)
         since this follower's previous read (none with its first); ends after a finished one."""
         feed = self._feeds.get(job_id)
-        if feed is None:  # the first follower starts the poller; the last one to leave stops it
-            feed = self._feeds[job_id] = _Feed()
-            feed.poller = self._pollers.start(self._poll(job_id, feed))
-        feed.followers += 1
-        seen = 0
-        told: int | None = None  # how many of the feed's status changes this follower has had
+        if feed is None:  # the first follower starts the poll; the last one to leave stops it
+            reads = _StatusCursor(self.curves, job_id)
+            poll = SharedPoll(self._pollers, reads.read, self.interval, last=_finished)
+            feed = self._feeds[job_id] = _JobFeed(poll)
+            poll.published = feed.keep_changes
+        told: int | None = None  # the version through which this follower has had the status changes
         try:
-            while True:
-                async with feed.changed:
-                    await feed.changed.wait_for(partial(_moved_on, feed, seen))
-                    if feed.failure is not None:
-                        raise feed.failure
-                    view, seen = feed.latest, feed.version
-                    changes = [] if told is None else feed.status_log[told:]
-                    told = len(feed.status_log)
-                assert view is not None
-                yield view, changes
-                if view.finished:
-                    return
+            async with aclosing(feed.poll.follow()) as views:  # closed with this one: its follower leaves at once
+                async for view, version in views:
+                    changes = [] if told is None else feed.changes_in(told, version)
+                    told = version
+                    yield view, changes
         finally:
-            feed.followers -= 1
-            if feed.followers == 0 and self._feeds.get(job_id) is feed:
+            if feed.poll.followers == 0 and self._feeds.get(job_id) is feed:
                 del self._feeds[job_id]
-                if feed.poller is not None:
-                    feed.poller.cancel()
 
     async def stream(
         self, job_id: int, last_event_id: int | None, idle_seconds: float | None = None
@@ -180,9 +169,8 @@ class JobEvents:
             else:
                 page = await self.bulk.run(_points_event, view, chunk)
             yield int(view.curve.step[stop - 1]), page
-            # the page is written: let the loop's other work run before the next one. A page from the cache
-            # and a write the client keeps up with never suspend, so 20 catch-ups of 21 pages each once held
-            # the loop for 100-200 ms at a time, every request of the process waiting (app.plumbing.loop_watch)
+            # the page is written: let the loop's other work run before the next one (a page from the cache and a
+            # write the client keeps up with never suspend, so many catch-ups would otherwise hold the loop)
             await asyncio.sleep(0)
             start = stop
 
@@ -194,14 +182,12 @@ class PageCache:
 
     def __init__(self, capacity_bytes: int, bulk: WorkPool) -> None:
         self.capacity_bytes, self.bulk = capacity_bytes, bulk
-        self._pages: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+        self._pages: LRUCache[tuple[int, int], bytes] = LRUCache(maxsize=max(1, capacity_bytes), getsizeof=len)
         self._building: dict[tuple[int, int], asyncio.Future[bytes]] = {}
-        self._bytes = 0
 
     async def get_or_build(self, key: tuple[int, int], build: Callable[[], bytes]) -> bytes:
-        page = self._pages.get(key)
+        page = self._pages.get(key)  # a hit makes it the most recently used
         if page is not None:
-            self._pages.move_to_end(key)
             return page
         pending = self._building.get(key)
         if pending is None:
@@ -214,13 +200,8 @@ class PageCache:
         if done.cancelled() or done.exception() is not None:
             return
         page = done.result()
-        if len(page) > self.capacity_bytes:
-            return
-        self._pages[key] = page
-        self._bytes += len(page)
-        while self._bytes > self.capacity_bytes:
-            _, dropped = self._pages.popitem(last=False)
-            self._bytes -= len(dropped)
+        if 0 < len(page) <= self.capacity_bytes:
+            self._pages[key] = page  # the least recently used go until it fits
 
 
 def _event(name: str, cursor: int, body: dict[str, Any]) -> dict[str, Any]:
@@ -240,52 +221,20 @@ class JobsTableEvents:
     no longer among them (deleted, or pushed out by newer jobs)."""
 
     def __init__(self, read_rows: Callable[[], list[dict[str, Any]]], interval_seconds: float) -> None:
-        self.read_rows, self.interval = read_rows, interval_seconds
-        self._latest: list[dict[str, Any]] = []
-        self._version = 0
-        self._followers = 0
-        self._changed = asyncio.Condition()
-        self._poller: asyncio.Task[None] | None = None
-        self._pollers = _Pollers()
+        self._pollers = Pollers()
+        self._poll = SharedPoll(self._pollers, read_rows, interval_seconds, changed=_differ, retry_failures=True)
 
     async def close(self) -> None:
         await self._pollers.close()
-
-    async def _poll(self) -> None:
-        while True:
-            try:
-                rows = await self._pollers.read(self.read_rows)
-            except Exception as exc:  # the database away a moment: the tables wait for the next read, not forever
-                log.warning("reading the jobs table failed (%s: %s); reading again in %g s",
-                            type(exc).__name__, exc, self.interval)  # fmt: skip
-                await asyncio.sleep(self.interval)
-                continue
-            async with self._changed:
-                if rows != self._latest or self._version == 0:
-                    self._latest, self._version = rows, self._version + 1
-                    self._changed.notify_all()
-            await asyncio.sleep(self.interval)
-
-    def _newer_than(self, version: int) -> bool:
-        return self._version > version
 
     async def stream(
         self, idle_seconds: float | None = None, shown: Callable[[dict[str, Any]], bool] | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         """Every row first (those `shown` keeps), then the rows that change; ends when nothing changed for
         `idle_seconds`."""
-        if self._poller is None or self._poller.done():
-            self._poller = self._pollers.start(self._poll())
-        self._followers += 1
-        seen, sent = 0, dict[int, dict[str, Any]]()
-        try:
-            while True:
-                async with self._changed:
-                    try:
-                        await asyncio.wait_for(self._changed.wait_for(partial(self._newer_than, seen)), idle_seconds)
-                    except TimeoutError:
-                        return
-                    rows, seen = self._latest, self._version
+        sent = dict[int, dict[str, Any]]()
+        async with aclosing(self._poll.follow(idle_seconds)) as reads:  # closed with this stream: it leaves at once
+            async for rows, _version in reads:
                 if shown is not None:
                     rows = [row for row in rows if shown(row)]
                 if not sent:
@@ -298,49 +247,10 @@ class JobsTableEvents:
                     for gone in sent.keys() - now_shown:  # deleted, or older than the newest rows shown
                         yield {"event": "gone", "data": json.dumps({"id": gone})}
                 sent = {row["id"]: row for row in rows}
-        finally:
-            self._followers -= 1
-            if self._followers == 0 and self._poller is not None:
-                self._poller.cancel()
-                self._poller = None
 
 
-class _Pollers:
-    """A class's poller tasks and their reads in threads, each kept until it ends, so that `close` can wait for
-    them: a poller cancelled while its read runs stops waiting at once, but the thread goes on with a database
-    connection, and the API disposes its engine after closing the events."""
-
-    def __init__(self) -> None:
-        self._polls: set[asyncio.Task[Any]] = set()
-        self._reads: set[asyncio.Task[Any]] = set()
-
-    def start(self, poll: Coroutine[Any, Any, None]) -> "asyncio.Task[None]":
-        return _kept(self._polls, poll)
-
-    async def read(self, read: Callable[..., T], *args: Any) -> T:
-        """`read(*args)` in a thread; cancelling the poller does not cancel the read (nor does `close`)."""
-        return await asyncio.shield(_kept(self._reads, run_in_threadpool(read, *args)))
-
-    async def close(self) -> None:
-        """Cancel the pollers, then wait for them and for their reads still in threads."""
-        for poll in self._polls:
-            poll.cancel()
-        await asyncio.gather(*self._polls, *self._reads, return_exceptions=True)
-
-
-def _kept(tasks: set[asyncio.Task[Any]], work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-    task = asyncio.create_task(work)
-    tasks.add(task)
-    task.add_done_callback(_forget)
-    task.add_done_callback(tasks.discard)
-    return task
-
-
-def _forget(task: "asyncio.Task[Any]") -> None:
-    """Take its outcome, so that a read that failed after its poller was cancelled is not logged as never
-    retrieved (a poller still waiting gets the failure through its await; a cancelled one has nobody to tell)."""
-    if not task.cancelled():
-        task.exception()
+def _differ(before: list[dict[str, Any]] | None, now: list[dict[str, Any]]) -> bool:
+    return before != now
 
 
 class StreamSlots:

@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 
+from app.access.permissions import READS, ReadableJobId, ReadableJobIds, owned_by
 from app.curves.deps import CurvesDep, EventsDep
 from app.curves.downsample import KEPT_PER_BUCKET, MIN_MAX_POINTS
 from app.curves.events import JobsTableEvents, Slot, holding
@@ -22,11 +23,10 @@ from app.curves.reading import (
 )
 from app.curves.schemas import MetricsPublic, SystemPublic
 from app.curves.system import read_system, system_csv, system_json
-from app.plumbing.deps import BulkDep, SessionFactoryDep
-from app.plumbing.error_schemas import ErrorMessage
-from app.plumbing.errors import error_responses, explain_limit
-from app.plumbing.permissions import READS, ReadableJobId, ReadableJobIds, owned_by
-from app.plumbing.refusals import Busy
+from app.http.deps import BulkDep, SessionFactoryDep
+from app.http.error_schemas import ErrorMessage
+from app.http.errors import error_responses, explain_limit
+from app.http.refusals import Busy
 from store.jobs import find_job
 from store.tables import MAX_INT32
 

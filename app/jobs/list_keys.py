@@ -9,7 +9,7 @@ import math
 import re
 from typing import Any
 
-from app.plumbing.refusals import InvalidField
+from app.http.refusals import InvalidField
 from models.kinds import KINDS
 from specs import default_job_spec
 from store.jobs import NEWEST_FIRST, OPERATORS, JobCondition, JobOrder, ValueKind

@@ -6,8 +6,21 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.orm import Session
 
+from app.access.auth import audit
+from app.access.permissions import (
+    READS,
+    ChangeableJob,
+    ChangeableJobId,
+    CreatorDep,
+    ReadableJob,
+    ReadableJobId,
+    owned_by,
+)
+from app.http.deps import SessionDep, SessionFactoryDep, UnitOfWorkDep
+from app.http.error_schemas import ErrorMessage
+from app.http.refusals import InvalidField
+from app.jobs.job_plan import plan
 from app.jobs.list_keys import job_conditions, job_order
-from app.jobs.plan import plan
 from app.jobs.reproduction import verdict
 from app.jobs.schemas import (
     TAG_PATTERN,
@@ -26,19 +39,6 @@ from app.jobs.service import (
     read_job,
     submit,
 )
-from app.plumbing.auth import audit
-from app.plumbing.deps import SessionDep, SessionFactoryDep, UnitOfWorkDep
-from app.plumbing.error_schemas import ErrorMessage
-from app.plumbing.permissions import (
-    READS,
-    ChangeableJob,
-    ChangeableJobId,
-    CreatorDep,
-    ReadableJob,
-    ReadableJobId,
-    owned_by,
-)
-from app.plumbing.refusals import InvalidField
 from app.users.quotas import check_submission
 from models.kinds import KINDS
 from models.kinds.common import NO_CONTROL_CHARACTERS

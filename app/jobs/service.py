@@ -4,8 +4,8 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.http.refusals import InvalidField
 from app.jobs.schemas import JobPublic, JobsPublic
-from app.plumbing.refusals import InvalidField
 from models.kinds import architecture_mismatch
 from specs import JobSpec
 from store.artifacts import artifact_infos, model_info, verify_model

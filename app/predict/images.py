@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from app.plumbing.refusals import RequestRefused, TooLarge, UnsupportedMedia
+from app.http.refusals import RequestRefused, TooLarge, UnsupportedMedia
 from models.data.images import image_to_array
 
 ACCEPTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP")  # Pillow decodes many more (TGA, PCX, EPS, ...): not here

@@ -6,10 +6,11 @@ the same time load it once; a model larger than the whole budget is loaded for i
 """
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+
+from cachetools import LRUCache
 
 from models.prediction import Predictor
 from store.errors import ArtifactCorrupt
@@ -26,7 +27,9 @@ class LoadedModel:
 class ModelCache:
     def __init__(self, capacity_bytes: int) -> None:
         self.capacity_bytes = max(0, capacity_bytes)
-        self._models: OrderedDict[Key, tuple[LoadedModel, int]] = OrderedDict()
+        self._models: LRUCache[Key, tuple[LoadedModel, int]] = LRUCache(
+            maxsize=max(1, self.capacity_bytes), getsizeof=lambda entry: entry[1]
+        )
         self._loading: dict[Key, Future[LoadedModel]] = {}
         self._lock = threading.Lock()
         self._damaged: set[Key] = set()  # models whose bytes failed their SHA-256: not read again
@@ -36,14 +39,14 @@ class ModelCache:
     @property
     def cached_bytes(self) -> int:
         with self._lock:
-            return sum(size for _, size in self._models.values())
+            return int(self._models.currsize)
 
     def get(self, key: Key, size_bytes: int, load: Callable[[], LoadedModel]) -> LoadedModel:
         """The model of `key` (its file `size_bytes` long), loaded with `load()` on a miss."""
         with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                return self._models[key][0]
+            kept = self._models.get(key)  # a hit makes it the most recently used
+            if kept is not None:
+                return kept[0]
             if key in self._damaged:
                 raise ArtifactCorrupt(key[0], "model")
             pending = self._loading.get(key)
@@ -70,9 +73,7 @@ class ModelCache:
         with self._lock:
             del self._loading[key]
             self.loads += 1
-            if size_bytes <= self.capacity_bytes:
-                self._models[key] = (entry, size_bytes)
-                while sum(size for _, size in self._models.values()) > self.capacity_bytes:
-                    self._models.popitem(last=False)
+            if 0 < size_bytes <= self.capacity_bytes:
+                self._models[key] = (entry, size_bytes)  # the least recently used go until it fits
         pending.set_result(entry)
         return entry

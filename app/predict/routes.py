@@ -8,14 +8,14 @@ from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from app.plumbing.deps import MAX_ID
-from app.plumbing.errors import error_responses
-from app.plumbing.permissions import READS, check_job_readable, owned_by
-from app.plumbing.pools import WorkPool
-from app.plumbing.refusals import InvalidField, NotBase64, UnsupportedMedia
+from app.access.permissions import READS, check_job_readable, owned_by
+from app.http.deps import MAX_ID
+from app.http.errors import error_responses
+from app.http.refusals import InvalidField, NotBase64, UnsupportedMedia
 from app.predict.images import Upload
 from app.predict.schemas import MAX_IMAGES_PER_REQUEST, TOP_K_DEFAULT, TOP_K_MAX, PredictionsPublic, PredictJSON
 from app.predict.service import predict
+from app.runtime.pools import WorkPool
 
 router = APIRouter(tags=["predict"])
 

@@ -6,12 +6,12 @@ from functools import partial
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.plumbing.errors import status_of
-from app.plumbing.heap import freezing_what_it_imports
-from app.plumbing.refusals import InvalidField, RequestRefused, TooLarge
+from app.http.errors import status_of
+from app.http.refusals import InvalidField, RequestRefused, TooLarge
 from app.predict.images import PixelBudget, Upload, decode_upload
 from app.predict.model_cache import LoadedModel, ModelCache
 from app.predict.schemas import FileError, Prediction, PredictionsPublic, TopK
+from app.runtime.heap import freezing_what_it_imports
 from app.settings import ApiSettings
 from models.artifacts import unpack_model
 from models.kinds import load_predictor
@@ -65,7 +65,7 @@ def load_model(
             info = model_info(session, chosen)  # JobNotFound / NoModel, e.g. for a deleted job
         try:
             # the first model imports torch (the API starts without it): what that brings lives as long as the
-            # process (app.plumbing.heap)
+            # process (app.runtime.heap)
             load = partial(freezing_what_it_imports, partial(_load, sessions, chosen))
             return chosen, cache.get((chosen, info.sha256), info.size_bytes, load)
         except ArtifactCorrupt:

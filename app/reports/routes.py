@@ -6,13 +6,13 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
+from app.access.auth import audit
+from app.access.permissions import READS, CreatorDep, owned_by
 from app.curves.deps import CurvesDep
 from app.curves.plots import Labelled, job_plot
-from app.plumbing.auth import audit
-from app.plumbing.deps import SessionDep, UnitOfWorkDep
-from app.plumbing.error_schemas import ErrorMessage
-from app.plumbing.permissions import READS, CreatorDep, owned_by
-from app.plumbing.refusals import InvalidField
+from app.http.deps import SessionDep, UnitOfWorkDep
+from app.http.error_schemas import ErrorMessage
+from app.http.refusals import InvalidField
 from app.reports.page import html_page, markdown, report_rows
 from app.reports.runs import CONVNET_STEPS, RESNET_STEPS, find_run_jobs, report_runs, submit_report_runs
 from app.users.quotas import check_submission, quotas_apply

@@ -4,15 +4,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
+from app.access.auth import audit
+from app.access.permissions import READS, ChangeableSweepId, CreatorDep, ReadableSweepId, owned_by
 from app.curves.plots import MEDIA_TYPES, ImageFormat
+from app.http.deps import BulkDep, SessionDep, SessionFactoryDep, UnitOfWorkDep
+from app.http.error_schemas import ErrorMessage
 from app.jobs.service import check_init_from_job
-from app.plumbing.auth import audit
-from app.plumbing.deps import BulkDep, SessionDep, SessionFactoryDep, UnitOfWorkDep
-from app.plumbing.error_schemas import ErrorMessage
-from app.plumbing.permissions import READS, ChangeableSweepId, CreatorDep, ReadableSweepId, owned_by
-from app.sweeps.plan import sweep_plan
 from app.sweeps.schemas import SweepImportancesPublic, SweepPlanPublic, SweepPublic, SweepsPublic
 from app.sweeps.service import sweep_importances, sweep_plot_image, sweep_public, sweeps_page
+from app.sweeps.sweep_plan import sweep_plan
 from app.users.quotas import check_submission
 from specs import parse_job_spec
 from store.sweeps import cancel_sweep, create_sweep

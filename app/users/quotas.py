@@ -10,18 +10,20 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from cachetools import TTLCache
 from limits import RateLimitItemPerMinute
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy.orm import Session
 
-from app.plumbing.auth import Principal
-from app.plumbing.refusals import Forbidden, OverQuota
+from app.access.auth import Principal
+from app.http.refusals import Forbidden, OverQuota
 from app.settings import ApiSettings
 from store.tables import Role, utcnow
 from store.users import Counts, Usage, counts_of, hold_user, hours_of, role_and_quotas
 
 WINDOW = timedelta(days=7)
+MAX_USERS_KEPT = 10_000  # each API process's memory of users' hours
 QUOTA_NAMES = ("running_jobs", "queued_jobs", "submissions_per_minute", "cpu_hours", "gpu_hours")
 
 
@@ -46,22 +48,19 @@ class RecentHours:
     for every submission, and an hours quota does not need them to the second."""
 
     def __init__(self, ttl_seconds: float) -> None:
-        self.ttl = ttl_seconds
-        self._read: dict[int, tuple[float, float, float]] = {}  # user -> (read at, cpu, gpu)
+        # user -> (cpu, gpu); bounded: past MAX_USERS_KEPT the expired go first, then the least recently used
+        self._read: TTLCache[int, tuple[float, float]] = TTLCache(MAX_USERS_KEPT, ttl_seconds, timer=time.monotonic)
         self._lock = threading.Lock()
 
     def of(self, session: Session, user_id: int) -> tuple[float, float]:
-        now = time.monotonic()
         with self._lock:
             read = self._read.get(user_id)
-        if read is not None and now - read[0] < self.ttl:
-            return read[1], read[2]
-        cpu, gpu = hours_of(session, user_id, utcnow() - WINDOW)
+        if read is not None:
+            return read
+        read = hours_of(session, user_id, utcnow() - WINDOW)
         with self._lock:
-            if len(self._read) > 10_000:  # bounded: the stale go first
-                self._read = {user: entry for user, entry in self._read.items() if now - entry[0] < self.ttl}
-            self._read[user_id] = (now, cpu, gpu)
-        return cpu, gpu
+            self._read[user_id] = read
+        return read
 
 
 def counts_now(session: Session, user_id: int, hold: bool = False, count_up_to: int | None = None) -> Counts:

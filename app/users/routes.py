@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from app.plumbing.auth import PrincipalDep, audit
-from app.plumbing.deps import MAX_ID, SessionDep, UnitOfWorkDep
-from app.plumbing.permissions import ADMINS, OWN_ACCOUNT
-from app.plumbing.refusals import InvalidField
+from app.access.auth import PrincipalDep, audit
+from app.access.permissions import ADMINS, OWN_ACCOUNT
+from app.http.deps import MAX_ID, SessionDep, UnitOfWorkDep
+from app.http.refusals import InvalidField
 from app.users.quotas import quotas_of, usage_now
 from app.users.schemas import (
     AuditEntryPublic,

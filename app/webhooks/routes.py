@@ -4,10 +4,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 
-from app.plumbing.auth import audit
-from app.plumbing.deps import MAX_ID, SessionDep, UnitOfWorkDep
-from app.plumbing.error_schemas import ErrorMessage
-from app.plumbing.permissions import ADMINS
+from app.access.auth import audit
+from app.access.permissions import ADMINS
+from app.http.deps import MAX_ID, SessionDep, UnitOfWorkDep
+from app.http.error_schemas import ErrorMessage
 from app.webhooks.schemas import DeliveriesPublic, TestQueued, WebhookCreated, WebhookPublic, WebhookRequest
 from app.webhooks.service import add_webhook, deliveries_public, webhook_public, webhooks_public
 from store.webhooks import delete_webhook, find_webhook, owe_test_event

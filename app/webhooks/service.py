@@ -5,7 +5,7 @@ import secrets
 
 from sqlalchemy.orm import Session
 
-from app.plumbing.refusals import InvalidField
+from app.http.refusals import InvalidField
 from app.webhooks.schemas import DeliveriesPublic, DeliveryPublic, WebhookCreated, WebhookPublic, WebhookRequest
 from store.tables import DeliveryStatus, Webhook
 from store.webhooks import create_webhook, deliveries_of, list_webhooks, pending_counts

@@ -23,9 +23,9 @@ MAX_EVALUATIONS = 1_000  # whole-test-set evaluations per job
 
 # The schema version of the specs this code writes and reads. Bump it when a kind gains a field (or a
 # field changes meaning): a job is stored with it, and an executor claims only jobs of a version it
-# knows, so a worker older than the API leaves a newer spec to the workers that understand it (two
-# sweep trials were lost to that skew once). 2: the version this was introduced at; 3: the `speedrun`
-# kind; 4: `alerts`.
+# knows, so a worker older than the API leaves a newer spec to the workers that understand it (instead of
+# failing it on a field it does not know). 2: the version this was introduced at; 3: the `speedrun` kind;
+# 4: `alerts`.
 SPEC_VERSION = 4
 
 # Text that reaches the database: PostgreSQL refuses NUL in text, and control characters in a label

@@ -8,7 +8,8 @@ from PIL import Image
 from playwright.sync_api import Browser, expect
 
 from harness.browser import open_page, screenshot_path
-from tests.conftest import Service, wait_for_status
+from harness.waiting import wait_for_status
+from tests.conftest import Service
 
 
 def test_report_reuses_identical_jobs_and_renders_finished_and_unfinished_runs(

@@ -17,7 +17,8 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from harness.browser import open_page, screenshot_path
-from tests.conftest import Service, wait_for_status
+from harness.waiting import wait_for_status
+from tests.conftest import Service
 
 RUN = {"model": "torch_mlp", "batch_size": 20, "max_steps": 60, "log_every": 5, "eval_every": 20}
 SPECS = (

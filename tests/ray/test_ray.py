@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -18,9 +17,10 @@ import pytest
 from sqlalchemy import func, select
 
 from harness.ray_cluster import RayCluster, only_loopback, start_ray_cluster
+from harness.waiting import wait_for_status, wait_until
 from store.engine import make_engine, make_session_factory
 from store.tables import MetricPoint
-from tests.conftest import ROOT, Service, running_service, stop_process, wait_for_status, with_secret_files
+from tests.conftest import ROOT, Service, running_service, stop_process, with_secret_files
 
 pytestmark = [
     pytest.mark.ray,
@@ -65,12 +65,15 @@ def sid_of(job: dict[str, Any], attempt: int = 1) -> str:
 
 
 def wait_for_logs(client: httpx.Client, job_id: int, text: str, attempt: int | None = None) -> str:
-    deadline = time.monotonic() + 60
     params = {"attempt": attempt} if attempt else {}
-    while text not in (logs := client.get(f"/jobs/{job_id}/logs", params=params).text):
-        assert time.monotonic() < deadline, logs
-        time.sleep(0.2)
-    return logs
+    logs = ""
+
+    def holds_text() -> str | None:
+        nonlocal logs
+        logs = client.get(f"/jobs/{job_id}/logs", params=params).text
+        return logs if text in logs else None
+
+    return wait_until(holds_text, 60, lambda: f"{text!r} in job {job_id}'s logs: {logs[-2000:]}", every=0.2)
 
 
 def test_a_cluster_without_token_auth_is_refused(tmp_path: Path) -> None:
@@ -131,10 +134,8 @@ def test_a_killed_training_process_is_requeued_and_resumes_from_its_checkpoint(
         # torch's pace: still running when the test sees step 900 (a NumPy MLP of this size can end first)
         spec = {**LONG, "model": "torch_mlp", "max_steps": 3000, "eval_every": 500}
         job_id = client.post("/jobs", json=spec).json()["id"]
-        deadline = time.monotonic() + 120
-        while client.get(f"/jobs/{job_id}").json()["progress"]["step"] < 900:  # past its checkpoints at 200..800
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        # past its checkpoints at 200..800
+        wait_until(lambda: client.get(f"/jobs/{job_id}").json()["progress"]["step"] >= 900, 120, "step 900")
         found = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _is_entrypoint(p, job_id)]
         assert len(found) == 1, (found, client.get(f"/jobs/{job_id}").json(), _commands("run_attempt"))
         (pid,) = found
@@ -259,14 +260,17 @@ def test_fair_share_holds_for_the_ray_executor(
             a_jobs = [client.post("/jobs", json=job, headers=heads["a"]).json()["id"] for _ in range(50)]
             b_jobs = [client.post("/jobs", json=job, headers=heads["b"]).json()["id"] for _ in range(5)]
             start_dispatcher(service, cluster)
-            deadline = time.monotonic() + 180
-            while True:  # until each of B's jobs has started
-                listed = client.get("/jobs", params={"limit": 100}).json()["data"]
-                started = {j["id"]: datetime.fromisoformat(j["started_at"]) for j in listed if j["started_at"]}
-                if all(job_id in started for job_id in b_jobs):
-                    break
-                assert time.monotonic() < deadline, (started, service.logs())
-                time.sleep(0.2)
+            started: dict[int, datetime] = {}
+            listed: list[dict[str, Any]] = []
+
+            def each_of_bs_started() -> bool:
+                listed[:] = client.get("/jobs", params={"limit": 100}).json()["data"]
+                started.clear()
+                started.update({j["id"]: datetime.fromisoformat(j["started_at"]) for j in listed if j["started_at"]})
+                return all(job_id in started for job_id in b_jobs)
+
+            wait_until(each_of_bs_started, 180, lambda: f"each of B's jobs starting: {started}, {service.logs()}",
+                       every=0.2)  # fmt: skip
             failed = [j for j in listed if j["status"] == "failed"]
             assert not failed, failed[0]["error"]
             tenth_of_a = started.get(a_jobs[9])

@@ -6,7 +6,8 @@ import subprocess
 import sys
 from typing import Any
 
-from tests.conftest import Service, children_of, wait_for_status, wait_for_step, wait_until
+from harness.waiting import wait_for_status, wait_for_step, wait_until
+from tests.conftest import Service, children_of
 
 DIVERGING = {"model": "torch_mlp", "hidden_units": [32], "batch_size": 40, "max_steps": 60, "eval_every": 20,
              "log_every": 5, "optimizer": "sgd", "learning_rate": 10, "preprocessing": "assignment"}  # fmt: skip

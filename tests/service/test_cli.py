@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from harness.proxy import cutting_proxy
-from tests.conftest import Service, running_service, wait_for_status
+from harness.waiting import wait_for_status
+from tests.conftest import Service, running_service
 
 CLI = [sys.executable, "-m", "cli"]
 PING_SECONDS = 0.2

@@ -15,8 +15,9 @@ import yaml
 
 from harness.net import free_port, wait_until_up
 from harness.postgres import PostgresServer, start_postgres
+from harness.waiting import wait_for_status, wait_until
 from harness.webhook_receiver import Receiver
-from tests.conftest import ROOT, stop_process, wait_for_status, wait_until, with_secret_files
+from tests.conftest import ROOT, stop_process, with_secret_files
 
 pytestmark = pytest.mark.skipif(shutil.which("docker-compose") is None, reason="`make compose` installs it")
 

@@ -1,11 +1,11 @@
 """End to end: a real API server and real worker processes over a real SQLite file."""
 
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Service, wait_for_status
+from harness.waiting import wait_for_status, wait_until
+from tests.conftest import Service
 
 
 @pytest.mark.postgresql
@@ -93,9 +93,7 @@ def test_cancel_running_job_keeps_logged_points(service: Service) -> None:
             },
         ).json()
         wait_for_status(client, job["id"], {"running"})
-        deadline = time.monotonic() + 30
-        while not client.get(f"/jobs/{job['id']}/metrics").json()["points"] and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: client.get(f"/jobs/{job['id']}/metrics").json()["points"], 30, "the job's first points")
         asked = client.post(f"/jobs/{job['id']}/cancel")
         assert asked.status_code == 200
         assert asked.json()["cancel_requested"] is True

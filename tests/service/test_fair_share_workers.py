@@ -2,13 +2,13 @@
 B's jobs starts before A's tenth, on PostgreSQL, where SKIP LOCKED claims run side by side (on SQLite one claim
 runs at a time, as tests/store/test_fair_share.py shows in process)."""
 
-import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_DATABASE, running_service, wait_for_status
+from harness.waiting import wait_for_status, wait_until
+from tests.conftest import TEST_DATABASE, running_service
 
 JOB = {"model": "numpy_mlp", "hidden_units": [8], "max_steps": 5, "batch_size": 10, "eval_every": 5}
 
@@ -32,10 +32,12 @@ def test_a_late_small_queue_starts_before_an_early_long_one_drains(
             service.start_worker("w2")
             for job in b_jobs:
                 assert wait_for_status(client, job, {"succeeded", "failed"}, timeout=180)["status"] == "succeeded"
-            deadline = time.monotonic() + 180
-            while (tenth := client.get(f"/jobs/{a_jobs[9]}", headers=admin).json())["started_at"] is None:
-                assert time.monotonic() < deadline, "A's tenth job never started"
-                time.sleep(0.2)
+            tenth = wait_until(
+                lambda: (job := client.get(f"/jobs/{a_jobs[9]}", headers=admin).json())["started_at"] and job,
+                180,
+                "A's tenth job starting",
+                every=0.2,
+            )
 
             def started(job_id: int) -> datetime:
                 return datetime.fromisoformat(client.get(f"/jobs/{job_id}", headers=admin).json()["started_at"])

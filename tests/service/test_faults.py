@@ -5,29 +5,17 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from harness.net import wait_until_up
+from harness.waiting import wait_for_exit, wait_for_log, wait_for_status, wait_for_step, wait_until
 from store.artifacts import read_artifact
 from store.engine import make_engine, make_session_factory
 from store.tables import ArtifactKind
-from tests.conftest import (
-    LONG_JOB,
-    ROOT,
-    Service,
-    assert_curve_complete,
-    children_of,
-    start_serve,
-    stop_process,
-    wait_for_exit,
-    wait_for_log,
-    wait_for_status,
-    wait_for_step,
-)
+from tests.conftest import LONG_JOB, ROOT, Service, assert_curve_complete, children_of, start_serve, stop_process
 
 
 @pytest.mark.postgresql
@@ -211,9 +199,7 @@ def test_api_killed_during_a_burst_loses_no_acknowledged_job(service_without_wor
     threads = [threading.Thread(target=submit, args=(k * 10_000,)) for k in range(4)]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + 30
-    while len(acknowledged) <= 20 and time.monotonic() < deadline:  # mid-burst: some jobs acknowledged already
-        time.sleep(0.01)
+    wait_until(lambda: len(acknowledged) > 20, 30, "21 jobs acknowledged", every=0.01)  # mid-burst
     os.killpg(api.pid, signal.SIGKILL)
     for t in threads:
         t.join()

@@ -9,9 +9,10 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from harness.waiting import wait_for_status
 from store.engine import make_engine, make_session_factory
 from store.tables import Artifact, Job, MetricPoint, SweepTrial
-from tests.conftest import TINY_TRAINING, Service, wait_for_status
+from tests.conftest import TINY_TRAINING, Service
 
 
 def test_init_from_job_through_the_service(service: Service) -> None:

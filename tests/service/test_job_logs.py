@@ -5,8 +5,9 @@ import re
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from harness.waiting import wait_for_status, wait_until
 from store.logs import MAX_LOG_CHARS, read_log, save_log
-from tests.conftest import Service, new_job, wait_for_status, wait_until
+from tests.conftest import Service, new_job
 
 TINY = {"model": "torch_mlp", "hidden_units": [16], "batch_size": 50, "max_steps": 40, "eval_every": 20,
         "preprocessing": "standardize"}  # fmt: skip

@@ -4,13 +4,13 @@ SQLite file held locked, a real PostgreSQL server restarted, a worker killed."""
 import os
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from harness.postgres import PostgresServer
+from harness.waiting import wait_for_log, wait_for_status, wait_for_step, wait_until
 from tests.conftest import (
     LONG_JOB,
     TEST_DATABASE,
@@ -20,9 +20,6 @@ from tests.conftest import (
     running_service,
     start_serve,
     stop_process,
-    wait_for_log,
-    wait_for_status,
-    wait_for_step,
 )
 
 
@@ -72,10 +69,7 @@ def test_serve_restarts_a_worker_that_died_and_the_api_stays_up(
             return [pid for pid in children_of(serve.pid)
                     if b"-m\x00workers\x00" in Path(f"/proc/{pid}/cmdline").read_bytes()]  # fmt: skip
 
-        deadline = time.monotonic() + 30
-        while not worker_pids() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        (first,) = worker_pids()
+        (first,) = wait_until(worker_pids, 30, "the worker process", every=0.05)
         os.kill(first, signal.SIGKILL)  # as the kernel's OOM killer would
         wait_for_log(tmp_path / "serve.log", "worker restarted", timeout=30)
         assert serve.poll() is None and httpx.get(f"{url}/healthz").status_code == 200

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from app.jobs.plan import Prober
+from app.jobs.job_plan import Prober
 from harness.processes import resident_mb
-from tests.conftest import Service, running_service, wait_for_status
+from harness.waiting import wait_for_status
+from tests.conftest import Service, running_service
 
 SPEC = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 50, "max_steps": 400, "eval_every": 200}
 

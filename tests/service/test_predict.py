@@ -11,9 +11,10 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.postgres import PostgresServer
+from harness.waiting import wait_for_status
 from models.artifacts import unpack_model
 from models.kinds import load_predictor
-from tests.conftest import Service, running_service, wait_for_status
+from tests.conftest import Service, running_service
 from tests.datagen import CLASSES, class_images, write_cifar_batches
 
 TINY_JOBS = {

@@ -7,8 +7,9 @@ from typing import Any
 
 import httpx
 
+from harness.waiting import wait_for_status
 from models.training.precision import CPU_BF16_ENV
-from tests.conftest import Service, stop_process, wait_for_status
+from tests.conftest import Service, stop_process
 
 NUMPY = {"model": "numpy_mlp", "hidden_units": [16], "batch_size": 20, "max_steps": 60, "log_every": 5,
          "eval_every": 30}  # fmt: skip

@@ -3,16 +3,16 @@ fits no running worker waits with the reason in GET /jobs/{id}."""
 
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from harness.waiting import wait_for_status, wait_until
 from store.engine import make_engine
 from store.tables import Executor, utcnow
-from tests.conftest import ROOT, Service, running_service, wait_for_status, wait_until
+from tests.conftest import ROOT, Service, running_service
 
 TINY = {"model": "numpy_mlp", "hidden_units": [16], "batch_size": 50, "max_steps": 30, "eval_every": 30,
         "preprocessing": "standardize"}  # fmt: skip
@@ -29,11 +29,12 @@ def start_worker(service: Service, name: str, gpus: str) -> subprocess.Popen[byt
 
 
 def wait_for_reason(service: Service, job_id: int, text: str) -> None:
-    deadline = time.monotonic() + 60
     with service.client() as client:
-        while text not in (client.get(f"/jobs/{job_id}").json()["waiting_reason"] or ""):
-            assert time.monotonic() < deadline, client.get(f"/jobs/{job_id}").json()
-            time.sleep(0.1)
+        wait_until(
+            lambda: text in (client.get(f"/jobs/{job_id}").json()["waiting_reason"] or ""),
+            60,
+            lambda: f"{text!r} in job {job_id}'s waiting reason: {client.get(f'/jobs/{job_id}').json()}",
+        )
 
 
 def test_resource_fields_are_checked(service_without_worker: Service) -> None:

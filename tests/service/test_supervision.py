@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness.processes import stop_processes
+from harness.waiting import wait_until
 from supervision.group import Child
-from tests.conftest import wait_until
 
 # exits at once but on its third run, which lasts 1.5 s (healthy, at healthy_seconds=1) before it exits
 SCRIPT = """

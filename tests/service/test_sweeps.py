@@ -2,7 +2,6 @@
 worst, cancel, restarts; and the request checked against the model kind before anything runs."""
 
 import io
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,8 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Service, running_service, stop_process, wait_until
+from harness.waiting import wait_until
+from tests.conftest import Service, running_service, stop_process
 
 TINY_MLP = {
     "model": "torch_mlp",
@@ -28,14 +28,13 @@ FAST_DRIVER = {"SWEEP_INTERVAL_SECONDS": "0.2"}
 
 
 def wait_for_sweep(client: httpx.Client, sweep_id: int, statuses: set[str], timeout: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
     sweep: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        sweep = client.get(f"/sweeps/{sweep_id}").json()
-        if sweep["status"] in statuses:
-            return sweep
-        time.sleep(0.2)
-    raise TimeoutError(f"sweep {sweep_id} still {sweep.get('status')} after {timeout}s: {sweep}")
+
+    def reached() -> dict[str, Any] | None:
+        sweep.update(client.get(f"/sweeps/{sweep_id}").json())
+        return dict(sweep) if sweep["status"] in statuses else None
+
+    return wait_until(reached, timeout, lambda: f"sweep {sweep_id} reaching {sorted(statuses)}: {sweep}", every=0.2)
 
 
 def driver_passes(client: httpx.Client) -> float:

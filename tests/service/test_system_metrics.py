@@ -9,9 +9,10 @@ from xml.etree import ElementTree
 from PIL import Image
 from sqlalchemy import func, select
 
+from harness.waiting import wait_for_status
 from store.engine import make_engine
 from store.tables import SystemPoint
-from tests.conftest import running_service, stop_process, wait_for_status
+from tests.conftest import running_service, stop_process
 
 SPEC = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 20, "max_steps": 1500, "log_every": 10,
         "eval_every": 500}  # fmt: skip

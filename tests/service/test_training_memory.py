@@ -3,14 +3,14 @@ first choice, so running out ends the job with a message; periodic checkpoints s
 
 import os
 import signal
-import time
 from pathlib import Path
 
 from sqlalchemy import select
 
+from harness.waiting import wait_for_status, wait_until
 from store.engine import make_engine, make_session_factory
 from store.tables import Artifact
-from tests.conftest import running_service, wait_for_status
+from tests.conftest import running_service
 
 LONG = {"model": "torch_mlp", "hidden_units": [32], "batch_size": 50, "preprocessing": "standardize",
         "max_steps": 1_000_000, "eval_every": 1000, "log_every": 100, "checkpoint_every": 1}  # fmt: skip
@@ -28,10 +28,7 @@ def test_checkpoint_floor_oom_score_and_a_stop_checkpoint(tmp_path: Path, data_d
         with service.client() as client:
             job_id = client.post("/jobs", json=LONG).json()["id"]
             wait_for_status(client, job_id, {"running"})
-            deadline = time.monotonic() + 60
-            while client.get(f"/jobs/{job_id}").json()["progress"]["step"] < 300:
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            wait_until(lambda: client.get(f"/jobs/{job_id}").json()["progress"]["step"] >= 300, 60, "step 300")
             with sessions() as session:  # checkpoint_every 1, but none within the floor
                 assert session.scalars(select(Artifact.kind).where(Artifact.job_id == job_id)).all() == []
             (child,) = child_pids(worker.pid)

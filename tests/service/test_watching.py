@@ -13,7 +13,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from tests.conftest import Service, running_service, wait_for_status
+from harness.waiting import wait_for_status
+from tests.conftest import Service, running_service
 
 STEADY_JOB = {"model": "torch_mlp", "hidden_units": [32], "batch_size": 20, "max_steps": 400, "log_every": 5,
               "eval_every": 50, "device": "cpu"}  # fmt: skip

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.waiting import wait_for_status, wait_until
 from harness.webhook_receiver import Receiver
-from tests.conftest import Service, running_service, wait_for_status, wait_until
+from tests.conftest import Service, running_service
 
 TINY_JOB = {"model": "numpy_mlp", "hidden_units": [16], "max_steps": 20, "eval_every": 20, "batch_size": 50,
             "preprocessing": "standardize"}  # fmt: skip

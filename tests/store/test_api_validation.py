@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.access.permissions import PUBLIC
 from app.main import create_app
-from app.plumbing.permissions import PUBLIC
 from app.settings import ApiSettings
 from store.points import add_points
 from tests.conftest import local_client

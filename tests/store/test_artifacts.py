@@ -1,7 +1,6 @@
 """Artifacts in the database and the model cache."""
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.jobs.service import jobs_page
 from app.predict.model_cache import LoadedModel, ModelCache
+from harness.waiting import wait_until
 from models.artifacts import ModelArtifact, pack_model, read_metadata, unpack_model
 from models.data.preprocessing import Normalization
 from store.artifacts import model_chunks, put_artifact, read_artifact
@@ -92,10 +92,7 @@ def test_model_cache_loads_a_model_once_for_concurrent_misses() -> None:
     release = threading.Event()
     with ThreadPoolExecutor(8) as pool:
         answers = [pool.submit(cache.get, (1, "a"), 10, loader(loads, 1, release)) for _ in range(8)]
-        deadline = time.monotonic() + 10
-        while cache.waiting < 7:  # all eight missed: one loads, seven wait for it
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_until(lambda: cache.waiting >= 7, 10, "seven waiting", every=0.01)  # all missed: one loads, 7 wait
         release.set()
         models = {id(f.result()) for f in answers}
     assert loads == [1] and len(models) == 1

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy import insert, update
 
+from app.access.permissions import declarations
 from app.main import create_app
-from app.plumbing.permissions import declarations
 from app.settings import ApiSettings
 from store.tables import Job, MetricPoint
 from tests.conftest import local_client, store_succeeded_job

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
-from app.plumbing.pools import WorkPool
+from app.runtime.pools import WorkPool
 from app.settings import ApiSettings
 from models.data.arrays import DatasetError
 from models.data.catalog import load_dataset
@@ -173,7 +173,7 @@ def image_bytes(size: tuple[int, int], fmt: str) -> bytes:
 
 
 def test_a_request_has_a_budget_of_decoded_pixels() -> None:
-    from app.plumbing.refusals import TooLarge
+    from app.http.refusals import TooLarge
     from app.predict.images import PixelBudget, Upload, decode_upload
 
     budget = PixelBudget(5_000_000)
@@ -186,7 +186,7 @@ def test_a_request_has_a_budget_of_decoded_pixels() -> None:
 
 
 def test_a_large_jpeg_decodes_at_a_reduced_scale_and_a_large_png_is_refused() -> None:
-    from app.plumbing.refusals import TooLarge
+    from app.http.refusals import TooLarge
     from app.predict.images import PixelBudget, Upload, decode_upload
     from models.data.images import image_to_array
 

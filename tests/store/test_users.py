@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
 from app.settings import ApiSettings
+from harness.waiting import wait_until
 from store.tables import Token
-from tests.conftest import local_client, wait_until
+from tests.conftest import local_client
 
 BOOTSTRAP = "bootstrap-key"
 JOB = {"model": "numpy_mlp", "max_steps": 5}

@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from harness.net import free_port
+from harness.waiting import wait_until
 from store.tables import JobEvent, WebhookDelivery
 from store.webhooks import create_webhook, delete_webhook, owe_test_event
-from tests.conftest import wait_until
 from webhooks.settings import WebhookSettings
 from workers.deliverer import Deliverer
 

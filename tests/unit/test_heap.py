@@ -1,4 +1,4 @@
-"""Long-lived objects out of the cyclic collector's full collections (app.plumbing.heap)."""
+"""Long-lived objects out of the cyclic collector's full collections (app.runtime.heap)."""
 
 import gc
 import importlib
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.plumbing.heap import freezing_what_it_imports, thaw
+from app.runtime.heap import freezing_what_it_imports, thaw
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ def test_the_unchanged_tree_passes_the_import_contract(tree: Path) -> None:
         ("migrations/env.py", "import models.kinds\n", "migrations use the store only"),
         ("bench/report_jobs.py", "import tests.conftest\n", "benchmarks do not import the tests"),
         ("app/jobs/service.py", "import app.curves.reading\n", "app: each feature above the features it uses"),
-        ("app/plumbing/deps.py", "import app.jobs.service\n", "app: each feature above the features it uses"),
+        ("app/http/deps.py", "import app.jobs.service\n", "app: each feature above the features it uses"),
     ],
 )
 def test_an_import_against_the_contract_fails(tree: Path, module: str, line: str, broken: str) -> None:

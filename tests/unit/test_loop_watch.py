@@ -1,4 +1,4 @@
-"""The event loop's watch (app.plumbing.loop_watch): a stall is reported while it lasts, with where the
+"""The event loop's watch (app.runtime.loop_watch): a stall is reported while it lasts, with where the
 loop's thread is, and again with its length when the loop runs on."""
 
 import asyncio
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.plumbing.loop_watch import LoopWatch
+from app.runtime.loop_watch import LoopWatch
 from harness.loop_stalls import LoopStall, report_loop_stalls
 
 
@@ -20,7 +20,7 @@ def a_blocking_call_on_the_loop(seconds: float) -> None:
 def test_a_stall_is_reported_with_the_loops_stack_while_it_lasts_and_its_length_after(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="app.plumbing.loop_watch")
+    caplog.set_level(logging.WARNING, logger="app.runtime.loop_watch")
 
     async def main() -> list[str]:
         watch = LoopWatch(warn_after_seconds=0.3)
@@ -48,7 +48,7 @@ def test_a_stall_is_reported_with_the_loops_stack_while_it_lasts_and_its_length_
 def test_the_tests_read_each_stall_from_an_api_log_as_a_warning_with_its_stack(tmp_path: Path) -> None:
     log_file = tmp_path / "api.log"
     handler = logging.FileHandler(log_file)  # an API process's stderr, as the service tests keep it
-    watch_log = logging.getLogger("app.plumbing.loop_watch")
+    watch_log = logging.getLogger("app.runtime.loop_watch")
     watch_log.addHandler(handler)
     try:
 

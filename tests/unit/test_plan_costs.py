@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-import app.jobs.plan as planning
-from app.jobs.plan import Prober
-from models.plan import Cost
+import app.jobs.job_plan as planning
+from app.jobs.job_plan import Prober
+from models.cost import Cost
 from specs import parse_job_spec
 
 

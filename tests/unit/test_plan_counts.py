@@ -4,8 +4,8 @@ import time
 
 import pytest
 
+from models.cost import cost, mlp_cost
 from models.kinds import parse_spec
-from models.plan import cost, mlp_cost
 from models.training.curve import Cadence
 
 

@@ -4,7 +4,7 @@ import asyncio
 import os
 import threading
 
-from app.plumbing.pools import HEAVY_WORK_NICENESS, WorkPool
+from app.runtime.pools import HEAVY_WORK_NICENESS, WorkPool
 
 
 def test_heavy_work_runs_at_a_lower_priority_and_the_caller_keeps_its_own() -> None:

@@ -4,7 +4,7 @@ Three ways in, in this order:
 - the service's API_KEY (when set): the bootstrap admin, `api-key`;
 - a user's token (`POST /users`, `POST /users/me/tokens`): that user, with their role;
 - nothing, while neither API_KEY nor any user exists: `local`, an admin (the service then answers this
-  machine only: `app.plumbing.access`).
+  machine only: `app.access.access`).
 
 A token looked up is trusted for PRINCIPAL_CACHE_SECONDS (1) in this process, so a revoked token stops
 working within a second on every API process, and a request does not wait for the database each time: past half
@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from cachetools import TTLCache
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +44,7 @@ class Principal:
         return self.role == Role.admin
 
 
+MAX_TOKENS_KEPT = 10_000  # each API process's memory of tokens
 API_KEY_ADMIN = Principal(None, "api-key", Role.admin)
 LOCAL_ADMIN = Principal(None, "local", Role.admin)
 
@@ -52,7 +54,11 @@ class Principals:
 
     def __init__(self, sessions: sessionmaker[Session], api_key: str | None, ttl_seconds: float) -> None:
         self.sessions, self.api_key, self.ttl = sessions, api_key, ttl_seconds
-        self._tokens: dict[str, tuple[float, Principal | None]] = {}  # token -> (looked up at, its principal)
+        # token -> (looked up at, its principal), for `ttl_seconds`; bounded: past MAX_TOKENS_KEPT the expired go
+        # first, then the least recently used
+        self._tokens: TTLCache[str, tuple[float, Principal | None]] = TTLCache(
+            MAX_TOKENS_KEPT, ttl_seconds, timer=time.monotonic
+        )
         self._refreshing: dict[str, asyncio.Task[None]] = {}
         self._generation = 0  # forget() moves it on: a lookup begun before does not store its answer
         self._users_exist: tuple[float, bool] = (0.0, False)
@@ -77,8 +83,6 @@ class Principals:
         principal = await run_in_threadpool(self._lookup, token)
         if generation != self._generation:  # a user created or a token revoked meanwhile: keep nothing read before
             return principal
-        if len(self._tokens) > 10_000:  # bounded: stale entries go first
-            self._tokens = {t: entry for t, entry in self._tokens.items() if looked_up_at - entry[0] < self.ttl}
         self._tokens[token] = (looked_up_at, principal)
         return principal
 
@@ -103,7 +107,7 @@ class Principals:
             return API_KEY_ADMIN
         if token:
             cached = self._tokens.get(token)
-            if cached is not None and now - cached[0] < self.ttl:
+            if cached is not None and now - cached[0] < self.ttl:  # its age counts from before its lookup
                 if now - cached[0] >= self.ttl / 2 and token not in self._refreshing:
                     self._refreshing[token] = asyncio.create_task(self._refresh(token))
                 return cached[1]

@@ -3,7 +3,7 @@ without early stopping, and the expected wall time with `max_concurrent` trials 
 
 from sqlalchemy.orm import Session
 
-from app.jobs.plan import Prober, live_executors, plan_and_speed
+from app.jobs.job_plan import Prober, live_executors, plan_and_speed
 from app.sweeps.schemas import SweepPlanPublic
 from specs import parse_job_spec
 from sweeps.budget import budget

@@ -19,8 +19,8 @@ from prometheus_client.registry import Collector
 from prometheus_fastapi_instrumentator import Instrumentator
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.plumbing.auth import bearer, require_api_key
-from app.plumbing.permissions import PUBLIC
+from app.access.auth import bearer, require_api_key
+from app.access.permissions import PUBLIC
 from store.stats import jobs_by_status, running_jobs
 from store.tables import utcnow
 

@@ -1,7 +1,7 @@
 """Security headers on every answer (after the OWASP cheat sheets): no framing (clickjacking: one click
 in an invisible frame once cancelled a job), no MIME sniffing, no referrer, and a Content Security
 Policy that lets the pages run only this service's own scripts (no inline script; Swagger UI's one
-inline start-up script is allowed by its hash, `app.plumbing.docs`)."""
+inline start-up script is allowed by its hash, `app.ops.docs`)."""
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send

@@ -33,9 +33,9 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from app.plumbing.auth import Principal, PrincipalDep, principal_of
-from app.plumbing.deps import MAX_ID, SessionDep
-from app.plumbing.refusals import Forbidden, InvalidField
+from app.access.auth import Principal, PrincipalDep, principal_of
+from app.http.deps import MAX_ID, SessionDep
+from app.http.refusals import Forbidden, InvalidField
 from store.errors import JobNotFound
 from store.jobs import OwnedBy, find_job
 from store.sweeps import SweepNotFound

@@ -5,9 +5,9 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from app.plumbing.deps import UnitOfWorkDep
-from app.plumbing.errors import error_responses
-from app.plumbing.permissions import PUBLIC
+from app.access.permissions import PUBLIC
+from app.http.deps import UnitOfWorkDep
+from app.http.errors import error_responses
 from store.health import check_readable_and_writable
 
 

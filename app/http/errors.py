@@ -1,7 +1,7 @@
 """Every error the API answers with, in one place: domain errors of the store and the services,
 request validation errors, HTTP errors (an unknown route, a wrong key), and anything unexpected (a 500
 with an id, never a trace). Every answer has one shape: `{"message": ..., "detail": ...}`, where
-`message` names the field, file or job and says what the client can do (`app.plumbing.error_schemas.ErrorMessage`)."""
+`message` names the field, file or job and says what the client can do (`app.http.error_schemas.ErrorMessage`)."""
 
 import json
 import logging
@@ -18,9 +18,9 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import Send
 
-from app.plumbing.drain import drain
-from app.plumbing.error_schemas import ErrorMessage, ValidationErrorMessage
-from app.plumbing.refusals import (
+from app.http.drain import drain
+from app.http.error_schemas import ErrorMessage, ValidationErrorMessage
+from app.http.refusals import (
     Busy,
     Forbidden,
     InvalidField,
@@ -191,7 +191,7 @@ async def refuse_unknown_query_parameters(request: Request) -> None:
 
 async def refusal_headers(request: Request, exc: Exception) -> dict[str, str] | None:
     """Retry-After for a refusal for now (Busy); for one made before the request's body was read to its end, the
-    rest is read first within bounds (`app.plumbing.drain`: so that every client reads the answer), and
+    rest is read first within bounds (`app.http.drain`: so that every client reads the answer), and
     `Connection: close` when a bound stopped it."""
     headers = {}
     if isinstance(exc, Busy | OverQuota) and exc.retry_after is not None:

@@ -4,13 +4,13 @@
 job spec), so it gets SMALL_BODY_BYTES. A declared Content-Length over the cap is refused at once; a
 chunked body is read up to the cap first and refused when it goes over (the route never sees a
 body it would only half parse, which FastAPI answers with 400). Before a refusal the rest of the body is
-read within bounds (`app.plumbing.drain`), so that a client still sending reads the answer.
+read within bounds (`app.http.drain`), so that a client still sending reads the answer.
 """
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.plumbing.drain import declared_length, drain
-from app.plumbing.errors import send_error
+from app.http.drain import declared_length, drain
+from app.http.errors import send_error
 
 SMALL_BODY_BYTES = 64 * 1024
 LARGE_BODY_PATHS = ("/predict",)
@@ -87,6 +87,6 @@ class BodySizeLimitMiddleware:
 
     @staticmethod
     async def _refuse(send: Send, cap: int, drained: bool) -> None:
-        """`drained`: the rest of the body was read (app.plumbing.drain), the connection can stay open."""
+        """`drained`: the rest of the body was read (app.http.drain), the connection can stay open."""
         message = f"request body over the limit of {cap:,} bytes for this route"
         await send_error(send, 413, message, close=not drained)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.plumbing.errors import send_error
+from app.http.errors import send_error
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.http.refusals import Busy, InvalidField
 from app.jobs.schemas import PlanPublic
-from app.plumbing.refusals import Busy, InvalidField
-from models.plan import BYTES_PER_VALUE, CIFAR_TEST_IMAGES, OPTIMIZER_STATES, Cost, Probe, cost, probe
+from models.cost import BYTES_PER_VALUE, CIFAR_TEST_IMAGES, OPTIMIZER_STATES, Cost, Probe, cost, probe
 from models.training.curve import Cadence
 from specs import JobSpec
 from store.executors import alive_since, count_executors_seen, waiting_reason
@@ -70,7 +70,7 @@ class Prober:
         self._counting = threading.Lock()
         self._costs: OrderedDict[str, Cost] = OrderedDict()
         self._context = get_context("forkserver")
-        self._context.set_forkserver_preload(["torch", "models.plan", "models.kinds"])
+        self._context.set_forkserver_preload(["torch", "models.cost", "models.kinds"])
 
     def cost(self, spec: JobSpec) -> Cost:
         """The network's cost; a NumPy MLP's is counted here (arithmetic, no torch)."""

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.plumbing.pools import WorkPool
+from app.runtime.pools import WorkPool
 from store.tables import MAX_INT32
 from store.unit_of_work import unit_of_work
 
@@ -41,7 +41,7 @@ SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory
 
 
 async def get_bulk_pool(request: Request) -> WorkPool:
-    """The pool for whole curves, catch-up pages and plots (app.plumbing.pools)."""
+    """The pool for whole curves, catch-up pages and plots (app.runtime.pools)."""
     return request.app.state.bulk_pool  # type: ignore[no-any-return]
 
 
