@@ -36,6 +36,12 @@ class RunOptions(BaseModel):
         "in the queue, with the reason in GET /jobs/{id}.",
     )
     cpus: float = Field(1, gt=0, le=256, description="CPU cores the job needs.")
+    preemptible: bool = Field(
+        True,
+        description="Whether a queued job of a priority higher by PREEMPT_PRIORITY_GAP may take this job's place while "
+        "it runs: it checkpoints, goes back to the queue (ahead of the jobs submitted after it) and resumes exactly "
+        "where it stopped. `false` is for admins.",
+    )
 
     @field_validator("gpus")
     @classmethod

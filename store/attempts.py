@@ -17,6 +17,7 @@ from store.alerts import check_stalled, stop_reason
 from store.artifacts import put_artifact, read_artifact
 from store.errors import ArtifactCorrupt
 from store.jobs import find_job
+from store.outbox import record_event
 from store.points import delete_points_after
 from store.tables import Artifact, ArtifactKind, Job, JobStatus, User, utcnow
 from store.transitions import transition
@@ -60,11 +61,16 @@ class PlacedJob:
     created_at: datetime
     started_at: datetime | None
     cancel_requested: bool
+    priority: int = 0
+    preemptible: bool = True
+    preemptions: int = 0
+    preempt_requested: bool = False
 
 
 def _placed(job: Job) -> PlacedJob:
     return PlacedJob(job.id, job.status, job.attempts, job.worker, job.model, job.gpus, job.cpus, job.timeout_s,
-                     job.created_at, job.started_at, job.cancel_requested)  # fmt: skip
+                     job.created_at, job.started_at, job.cancel_requested, job.priority, job.preemptible,
+                     job.preemptions, job.preempt_requested)  # fmt: skip
 
 
 def jobs_run_by(session: Session, worker: str) -> list[PlacedJob]:
@@ -85,6 +91,7 @@ class AttemptState(enum.Enum):
     running = "running"
     cancel_requested = "cancel_requested"
     early_stop_requested = "early_stop_requested"
+    preempt_requested = "preempt_requested"  # an executor asks it to checkpoint and give its place
     lost = "lost"  # requeued to another attempt, or finished
 
 
@@ -206,8 +213,63 @@ def _claim_for(
         progress_at=now,
         worker=worker,
         attempts=Job.attempts + 1,
+        preempt_requested=False,
     )
     return Attempt(*claimed[0]) if claimed else None
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The queued job a claim would take next, with what it needs."""
+
+    id: int
+    priority: int
+    gpus: float
+    cpus: float
+
+
+def next_in_line(
+    sessions: sessionmaker[Session],
+    gpus: float,
+    cpus: float,
+    spec_version: int | None = None,
+    running_cap: int | None = None,
+) -> Waiting | None:
+    """The job `claim_next` would take on an executor that had `gpus` and `cpus` free (its owner's running cap
+    and fair share counted as the claim counts them), without taking it: what a preemption would make room for.
+    A preemption never starts a job the claim would not start."""
+    fits = (Job.gpus <= gpus) & (Job.cpus <= cpus)
+    if spec_version is not None:
+        fits &= Job.spec_version <= spec_version
+    with sessions() as session:
+        top, owners = _owners_in_turn(session, fits, utcnow(), running_cap)
+        if not owners:
+            return None
+        owner = owners[0][0]
+        owned = Job.owner_id.is_(None) if owner is None else Job.owner_id == owner
+        row = session.execute(
+            select(Job.id, Job.priority, Job.gpus, Job.cpus)
+            .where(Job.status == JobStatus.queued.value, fits, Job.priority == top, owned)
+            .order_by(Job.id)
+            .limit(1)
+        ).first()
+    return None if row is None else Waiting(row.id, row.priority, row.gpus, row.cpus)
+
+
+def request_preemption(session: Session, attempt: Attempt, for_job: Waiting) -> bool:
+    """Ask the attempt's job to checkpoint and give its place to `for_job` (it does at its next heartbeat); False
+    when the job is no longer this attempt's."""
+    asked = session.execute(
+        update(Job)
+        .where(_still_runs(attempt), ~Job.preempt_requested)
+        .values(preempt_requested=True)
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if asked is not None:
+        log.info("job %s (attempt %s) gives its place to job %s (priority %s)", attempt.job_id, attempt.number,
+                 for_job.id, for_job.priority)  # fmt: skip
+    return asked is not None
 
 
 @dataclass(frozen=True)
@@ -257,14 +319,16 @@ def record_progress(
         update(Job)
         .where(_still_runs(attempt))
         .values(**values)
-        .returning(Job.cancel_requested, Job.early_stop_requested)
+        .returning(Job.cancel_requested, Job.early_stop_requested, Job.preempt_requested)
         .execution_options(synchronize_session=False)
     ).first()
     if flags is None:
         return AttemptState.lost
     if flags.cancel_requested:
         return AttemptState.cancel_requested
-    return AttemptState.early_stop_requested if flags.early_stop_requested else AttemptState.running
+    if flags.early_stop_requested:
+        return AttemptState.early_stop_requested
+    return AttemptState.preempt_requested if flags.preempt_requested else AttemptState.running
 
 
 def touch_heartbeat(session: Session, attempt: Attempt) -> AttemptState:
@@ -361,6 +425,22 @@ def hand_back(session: Session, attempt: Attempt) -> bool:
         moved = transition(
             session, runs, JobStatus.queued, [JobStatus.running], worker=None, handed_back=Job.handed_back + 1
         )
+    return bool(moved)
+
+
+def preempt_attempt(session: Session, attempt: Attempt, step: int) -> bool:
+    """The attempt gave its place (an executor asked: `request_preemption`) after checkpointing at `step`: the job
+    goes back to the queue, keeping its place among equals (its id), and its next attempt resumes from that
+    checkpoint; this one does not count against max_attempts. A `job.preempted` event tells it. A job whose
+    cancel is pending is cancelled instead."""
+    runs = _still_runs(attempt)
+    if transition(session, runs & Job.cancel_requested, JobStatus.cancelled, [JobStatus.running], worker=None):
+        return True
+    moved = transition(session, runs, JobStatus.queued, [JobStatus.running], worker=None,
+                       handed_back=Job.handed_back + 1, preemptions=Job.preemptions + 1,
+                       preempt_requested=False)  # fmt: skip
+    for job_id, number in moved:
+        record_event(session, "job.preempted", {"job_id": job_id, "attempt": number, "step": step}, job_id=job_id)
     return bool(moved)
 
 

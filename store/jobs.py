@@ -36,6 +36,8 @@ class SubmittedSpec(Protocol):
     def cpus(self) -> float: ...
     @property
     def spec_version(self) -> int: ...
+    @property
+    def preemptible(self) -> bool: ...
     def model_dump(self, *, mode: str) -> dict[str, Any]: ...
 
 
@@ -44,7 +46,7 @@ def spec_sha256(spec: dict[str, Any]) -> str:
 
 
 # The fields of a spec that say how a job runs (the queue's, and its label), not what it trains.
-RUN_FIELDS = frozenset({"name", "priority", "timeout_s", "max_attempts", "gpus", "cpus", "alerts"})
+RUN_FIELDS = frozenset({"name", "priority", "timeout_s", "max_attempts", "gpus", "cpus", "alerts", "preemptible"})
 
 
 def training_identity(full_spec: dict[str, Any]) -> tuple[str, str]:
@@ -105,6 +107,9 @@ def new_job(spec: SubmittedSpec, idempotency_key: str | None = None, owner_id: i
         step=0,
         cancel_requested=False,
         early_stop_requested=False,
+        preempt_requested=False,
+        preemptions=0,
+        preemptible=spec.preemptible,
         created_at=utcnow(),
         priority=spec.priority,
         max_attempts=spec.max_attempts,

@@ -156,6 +156,9 @@ class Job(Base):
     images_per_second: Mapped[float | None] = mapped_column(Float)
     cancel_requested: Mapped[bool] = mapped_column(default=False)
     early_stop_requested: Mapped[bool] = mapped_column(default=False)  # a sweep's pruner asks it to stop
+    preempt_requested: Mapped[bool] = mapped_column(default=False)  # an executor asks it to give its place
+    preemptions: Mapped[int] = mapped_column(Integer, default=0)  # times it gave its place (PREEMPT_MAX_TIMES)
+    preemptible: Mapped[bool] = mapped_column(default=True)  # from the spec
     error: Mapped[str | None] = mapped_column(Text)
     final_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     priority: Mapped[int] = mapped_column(Integer)  # from the spec, like max_attempts and timeout_s

@@ -30,6 +30,7 @@ from store.attempts import (
     cancel_attempt,
     fail_attempt,
     hand_back,
+    preempt_attempt,
     record_reproducibility,
     start_attempt,
     stop_early_attempt,
@@ -209,6 +210,11 @@ def _train(
                 lambda: transact(sessions, lambda session: stop_early_attempt(session, attempt, metrics, steps, model)),
                 outcome,
             )
+        elif reporter.preempt_requested and not reporter.interrupted.is_set():
+            log.info("job %s gave its place at step %s with a checkpoint: back to the queue", attempt.job_id,
+                     result.steps_done)  # fmt: skip
+            steps = result.steps_done
+            retrying(lambda: transact(sessions, lambda session: preempt_attempt(session, attempt, steps)), outcome)
         else:
             log.info(
                 "job %s stopped at step %s with a checkpoint: back to the queue", attempt.job_id, result.steps_done

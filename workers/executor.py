@@ -11,7 +11,9 @@ points, checkpoints and outcome itself; each pass does what the attempt's proces
    now and then, fail it once past its job's `timeout_s`, and stop it when a cancel was not acted on within
    `stop_grace_seconds`; once it ended, copy its last output and settle what it did not record (the
    placement says how: hand it back, requeue it, fail it);
-3. claim the next queued job that fits what is free now (`store/attempts.py::claim_next`) and place it.
+3. claim the next queued job that fits what is free now (`store/attempts.py::claim_next`) and place it; when
+   the job a claim would take next cannot start here now, and one of its running jobs may give its place to it
+   (`workers/preemption.py`), ask that one to checkpoint and go back to the queue.
 """
 
 import logging
@@ -32,7 +34,9 @@ from store.attempts import (
     fail_attempt,
     jobs_by_id,
     jobs_run_by,
+    next_in_line,
     record_placement,
+    request_preemption,
     requeue_stale_jobs,
     touch_heartbeat,
 )
@@ -41,10 +45,12 @@ from store.executors import register_executor
 from store.logs import save_log
 from store.tables import JobStatus, utcnow
 from store.unit_of_work import transact, unit_of_work
+from workers.preemption import PreemptionRules, choose_victim
 from workers.retry import TRANSIENT
 from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
+PREEMPT_LOOK_SECONDS = 1.0  # how often a busy executor looks for a queued job to make room for
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ class ExecutorPass:
         self._jobs: dict[int, PlacedJob] = {}  # the placed attempts' jobs as last read
         self._jobs_read_at = float("-inf")
         self._registered: tuple[float, float, float] = (float("-inf"), -1.0, -1.0)  # when, largest GPUs, CPUs
+        self._preempt_looked_at = float("-inf")
 
     @property
     def name(self) -> str:
@@ -160,11 +167,18 @@ class ExecutorPass:
             except TRANSIENT as exc:
                 log.warning("%s: job %s not reconciled (%s); again next pass", self.name, attempt.job_id,
                             type(exc).__name__)  # fmt: skip
-        if not claim or not placement.ready():
+        if not claim:
+            return None
+        if not placement.ready():  # what is free once its running jobs end: each one's place, and what they leave
+            left_gpus = max(0.0, capacity.largest_gpus - sum(job.gpus for job in running))
+            left_cpus = max(0.0, capacity.largest_cpus - sum(job.cpus for job in running))
+            self._preempt_for_next(running, Capacity(left_gpus, left_cpus, capacity.largest_gpus,
+                                                     capacity.largest_cpus), ready=False)  # fmt: skip
             return None
         claimed = claim_next(self.sessions, self.name, capacity.gpus, capacity.cpus, SPEC_VERSION,
                              self.settings.quota_running_jobs)  # fmt: skip
         if claimed is None:
+            self._preempt_for_next(running, capacity)
             return None
         with self.sessions() as session:
             job = jobs_by_id(session, [claimed.job_id]).get(claimed.job_id)
@@ -174,6 +188,28 @@ class ExecutorPass:
         self._jobs[job.id] = job
         placement.place(job, claimed)
         return claimed
+
+    def _preempt_for_next(self, running: list[PlacedJob], capacity: Capacity, ready: bool = True) -> None:
+        """The job a claim would take next on this executor, when it cannot start now (the placement is not
+        `ready`, or it does not fit what is free): ask one of the running jobs (PREEMPT_* settings:
+        `workers/preemption.py`) to give it its place. Looked at once a second at most."""
+        now = time.monotonic()
+        if now - self._preempt_looked_at < PREEMPT_LOOK_SECONDS:
+            return
+        self._preempt_looked_at = now
+        rules = PreemptionRules(self.settings.preemption, self.settings.preempt_priority_gap,
+                                self.settings.preempt_min_run_seconds, self.settings.preempt_max_times)  # fmt: skip
+        if not rules.enabled or not running:
+            return
+        waiting = next_in_line(self.sessions, capacity.largest_gpus, capacity.largest_cpus, SPEC_VERSION,
+                               self.settings.quota_running_jobs)  # fmt: skip
+        if waiting is None or (ready and waiting.gpus <= capacity.gpus and waiting.cpus <= capacity.cpus):
+            return  # nothing waits, or it fits what is free: the next claim takes it
+        victim = choose_victim(running, waiting, capacity.gpus, capacity.cpus, rules, utcnow())
+        if victim is None:
+            return
+        with unit_of_work(self.sessions) as session:
+            request_preemption(session, Attempt(victim.id, victim.attempts), waiting)
 
     def _read_jobs(self, states: dict[Attempt, Placed], now: float) -> dict[int, PlacedJob]:
         """The placed attempts' jobs, read every heartbeat (for cancels and timeouts), and at once when an

@@ -47,6 +47,7 @@ class DatabaseReporter:
         self.interrupted = StopFlag()
         self.cancel_requested = False
         self.early_stop_requested = False  # its sweep stopped it: it ends with its model, as stopped_early
+        self.preempt_requested = False  # an executor asked for its place: it checkpoints and goes back to the queue
         self.lost = False  # the job is no longer this attempt's
         self._points: list[PointRow] = []
         self._progress: tuple[int, float, float] | None = None
@@ -114,8 +115,8 @@ class DatabaseReporter:
 
     def should_stop(self) -> bool:
         self._maybe_flush()
-        return (self.cancel_requested or self.early_stop_requested or self.alert_stop or self.lost
-                or self.interrupted.is_set())  # fmt: skip
+        return (self.cancel_requested or self.early_stop_requested or self.preempt_requested or self.alert_stop
+                or self.lost or self.interrupted.is_set())  # fmt: skip
 
     def checkpoint(self, step: int, state: bytes) -> None:
         """The points so far and the checkpoint, in one transaction."""
@@ -167,6 +168,7 @@ class DatabaseReporter:
                 put_artifact(session, self.job_id, ArtifactKind.checkpoint, checkpoint[1], checkpoint[0])
         self.cancel_requested = state is AttemptState.cancel_requested
         self.early_stop_requested = state is AttemptState.early_stop_requested
+        self.preempt_requested = state is AttemptState.preempt_requested
         self._points.clear()
         self._system.clear()
         self._firings.clear()

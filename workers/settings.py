@@ -42,6 +42,18 @@ class WorkerSettings(StoreSettings):
         description="At most one periodic checkpoint per this many seconds, whatever a spec's checkpoint_every "
         "(a stop always checkpoints).",
     )
+    preemption: bool = Field(
+        True,
+        description="Whether a queued job may take the place of a running one of a priority lower by "
+        "PREEMPT_PRIORITY_GAP (it checkpoints, goes back to the queue and resumes exactly where it stopped).",
+    )
+    preempt_priority_gap: int = Field(
+        10, ge=1, description="How much higher a queued job's priority must be to preempt a running job."
+    )
+    preempt_min_run_seconds: float = Field(
+        60.0, ge=0, description="A job is not preempted before it ran this long in its current attempt."
+    )
+    preempt_max_times: int = Field(3, ge=0, description="A job is preempted at most this many times.")
     training_memory_limit_mb: int = Field(
         -1,
         ge=-1,

@@ -129,7 +129,7 @@ def submit_job(
 
     def admit(session: Session, new: Job) -> None:
         check_submission(session, settings, request.app.state.recent_hours, principal, spec.priority, spec.gpus,
-                         inserted=True)  # fmt: skip
+                         inserted=True, preemptible=spec.preemptible)  # fmt: skip
         audit(request, session, "job.create", f"job {new.id}", {"model": new.model, "name": new.name})
 
     job, created = submit(sessions, spec, idempotency_key, principal.user_id, settings, admit)
@@ -231,7 +231,8 @@ def reproduce(
 
     copy = create_reproduction(session, job.id, principal.user_id)
     state = request.app.state  # counted with the copy in: one query, and two at once take turns
-    check_submission(session, state.settings, state.recent_hours, principal, job.priority, job.gpus, inserted=True)
+    check_submission(session, state.settings, state.recent_hours, principal, job.priority, job.gpus, inserted=True,
+                     preemptible=job.preemptible)  # fmt: skip
     audit(request, session, "job.create", f"job {copy.id}", {"reproduces": job.id})
     response.headers["Location"] = f"/jobs/{copy.id}"
     return job_public(session, copy, request.app.state.settings)

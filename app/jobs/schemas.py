@@ -58,6 +58,9 @@ class JobPublic(BaseModel):
         None, description='Where: `{"worker": name}` locally; `{"node": id, "ray_submission_id": id}` on Ray.'
     )
     cancel_requested: bool
+    preemptions: int = Field(
+        0, description="How often it gave its place to a job of a much higher priority (and resumed where it stopped)."
+    )
     error: str | None = Field(
         None, description="Why the job failed, when it did; for one an alert rule stopped, the rule and what it saw."
     )
@@ -117,6 +120,7 @@ class JobPublic(BaseModel):
             executor=None if job.worker is None and job.placement is None else _executor(job),
             placement=job.placement or ({"worker": job.worker} if job.worker else None),
             cancel_requested=job.cancel_requested,
+            preemptions=job.preemptions,
             error=job.error,
             alerts_fired=job.alerts_fired or [],
             waiting_reason=waiting_reason,

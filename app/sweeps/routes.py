@@ -57,7 +57,14 @@ def submit_sweep(
         response.status_code = 200
         return sweep_plan(session, spec, request.app.state.prober, settings.executor_alive_seconds, probe)
     check_submission(
-        session, settings, request.app.state.recent_hours, principal, base.priority, base.gpus, jobs=0
+        session,
+        settings,
+        request.app.state.recent_hours,
+        principal,
+        base.priority,
+        base.gpus,
+        jobs=0,
+        preemptible=base.preemptible,
     )  # its trials: no rate
     sweep = create_sweep(session, spec.name, spec.model_dump(mode="json"), principal.user_id)
     audit(request, session, "sweep.create", f"sweep {sweep.id}", {"name": spec.name})

@@ -109,6 +109,7 @@ def check_submission(
     gpus: float,
     jobs: int = 1,
     inserted: bool = False,
+    preemptible: bool = True,
 ) -> None:
     """Raise Forbidden or OverQuota when `principal` may not queue `jobs` more jobs of this priority and GPUs;
     `inserted`: the caller has already added (flushed) those jobs in its transaction.
@@ -121,6 +122,8 @@ def check_submission(
         return
     if priority > settings.admin_priority_above:
         raise Forbidden(f"priority {priority}: above {settings.admin_priority_above} is for admins")
+    if not preemptible:
+        raise Forbidden("preemptible: false (a job no other may take the place of) is for admins")
     quotas = quotas_of(settings, principal.quotas)
     enough = max(quotas.queued_jobs, quotas.submissions_per_minute) + jobs + 1  # counted past this: over either way
     if not inserted:

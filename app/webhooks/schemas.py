@@ -5,7 +5,9 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EventKind = Literal["job.succeeded", "job.failed", "job.cancelled", "job.stopped_early", "job.alert", "sweep.finished"]
+EventKind = Literal[
+    "job.succeeded", "job.failed", "job.cancelled", "job.stopped_early", "job.preempted", "job.alert", "sweep.finished"
+]
 EVENT_KINDS: tuple[str, ...] = get_args(EventKind)
 
 

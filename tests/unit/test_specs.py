@@ -16,7 +16,7 @@ QUEUE_FIELDS = set(RunOptions.model_fields)
 def test_a_job_spec_is_its_kinds_spec_and_the_run_options_in_one_flat_object(kind: str) -> None:
     job_class = type(parse_job_spec({"model": kind}))
     kind_fields = set(KINDS[kind].spec.model_fields)
-    assert QUEUE_FIELDS == {"priority", "timeout_s", "max_attempts", "gpus", "cpus"}
+    assert QUEUE_FIELDS == {"priority", "timeout_s", "max_attempts", "gpus", "cpus", "preemptible"}
     assert not kind_fields & QUEUE_FIELDS  # what to train holds none of the queue's fields
     assert set(job_class.model_fields) == kind_fields | QUEUE_FIELDS
     assert set(default_job_spec(kind)) == kind_fields | QUEUE_FIELDS  # stored flat, every default filled in

@@ -1,0 +1,182 @@
+"""Preemption through the executor pass, on a real database (SQLite and PostgreSQL): a placement with one slot
+stands for the worker's forked child; the training process's side is played through the store."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from harness.waiting import wait_until
+from specs import parse_job_spec
+from store.attempts import (
+    Attempt,
+    AttemptState,
+    PlacedJob,
+    claim_next,
+    preempt_attempt,
+    record_progress,
+)
+from store.jobs import create_job, find_job, request_cancel
+from store.tables import Job, JobEvent
+from store.unit_of_work import unit_of_work
+from workers.executor import Capacity, ExecutorPass, Placed
+from workers.settings import WorkerSettings
+
+
+class OneSlot:
+    """A placement with room for one attempt at a time, as a local worker has."""
+
+    name = "one-slot"
+
+    def __init__(self) -> None:
+        self.placed: set[Attempt] = set()
+
+    def refresh(self) -> None:
+        pass
+
+    def adopt(self, running: Sequence[PlacedJob]) -> Iterable[Attempt]:
+        return []
+
+    def capacity(self, running: Sequence[PlacedJob]) -> Capacity:
+        return Capacity(0.0, 1.0, 0.0, 1.0)
+
+    def ready(self) -> bool:
+        return not self.placed
+
+    def state(self, attempt: Attempt) -> Placed:
+        return Placed.running if attempt in self.placed else Placed.ended
+
+    def place(self, job: PlacedJob, attempt: Attempt) -> None:
+        self.placed.add(attempt)
+
+    def where(self, attempt: Attempt) -> dict[str, Any] | None:
+        return None
+
+    def output(self, attempt: Attempt, job: PlacedJob) -> tuple[str, bool] | None:
+        return None
+
+    def output_not_saved(self, attempt: Attempt) -> None:
+        pass
+
+    def halt(self, attempt: Attempt) -> None:
+        self.placed.discard(attempt)
+
+    def settle(self, attempt: Attempt, job: PlacedJob) -> None:
+        pass
+
+    def forget(self, attempt: Attempt) -> None:
+        self.placed.discard(attempt)
+
+
+def executor(sessions: sessionmaker[Session], database_url: str, **settings: Any) -> ExecutorPass:
+    chosen = WorkerSettings(
+        database_url=database_url, heartbeat_seconds=0.05, **{"preempt_min_run_seconds": 0, **settings}
+    )
+    return ExecutorPass(OneSlot(), sessions, chosen, output_every=60)
+
+
+def submit(sessions: sessionmaker[Session], **fields: Any) -> int:
+    with unit_of_work(sessions) as session:
+        return create_job(session, parse_job_spec({"model": "torch_mlp", **fields}))[0].id
+
+
+def job(sessions: sessionmaker[Session], job_id: int) -> Job:
+    with sessions() as session:
+        return find_job(session, job_id)
+
+
+def ends_its_attempt_as_asked(executor_pass: ExecutorPass, attempt: Attempt, step: int = 40) -> None:
+    """The training process's side: its heartbeat hears the request, it checkpoints, gives its place and ends."""
+    with unit_of_work(executor_pass.sessions) as session:
+        assert record_progress(session, attempt, step, 10.0, 1000.0) is AttemptState.preempt_requested
+        assert preempt_attempt(session, attempt, step)
+    executor_pass.placement.placed.discard(attempt)  # type: ignore[attr-defined]
+
+
+def test_a_high_priority_job_takes_the_place_of_a_low_one_which_resumes_first_among_its_equals(
+    sessions: sessionmaker[Session], database_url: str
+) -> None:
+    executor_pass = executor(sessions, database_url)
+    low = submit(sessions, priority=0)
+    first = executor_pass.run_once()
+    assert first == Attempt(low, 1)
+    later_equal = submit(sessions, priority=0)  # submitted after the low job: it stays behind it
+    urgent = submit(sessions, priority=50)
+    wait_until(lambda: (executor_pass.run_once(), job(sessions, low).preempt_requested)[1], 5, "the request")
+    ends_its_attempt_as_asked(executor_pass, first)
+    assert executor_pass.run_once() == Attempt(urgent, 1)  # the low one's place, at the next pass
+    preempted = job(sessions, low)
+    assert (preempted.status, preempted.preemptions, preempted.handed_back, preempted.step) == ("queued", 1, 1, 40)
+    with sessions() as session:
+        events = session.scalars(select(JobEvent.kind).where(JobEvent.job_id == low).order_by(JobEvent.id)).all()
+    assert list(events) == ["job.running", "job.queued", "job.preempted"]
+    executor_pass.placement.placed.clear()  # type: ignore[attr-defined]  # the urgent one ended
+    with unit_of_work(sessions) as session:
+        session.execute(update(Job).where(Job.id == urgent).values(status="succeeded"))
+    assert executor_pass.run_once() == Attempt(low, 2)  # ahead of the equal job submitted after it
+    assert not job(sessions, low).preempt_requested and job(sessions, later_equal).status == "queued"
+
+
+def test_equal_priorities_an_opted_out_job_and_one_past_its_preemptions_keep_their_place(
+    sessions: sessionmaker[Session], database_url: str
+) -> None:
+    for low_fields, urgent_priority, settings in (
+        ({"priority": 5}, 5, {"preempt_priority_gap": 1}),  # equal priorities, whatever the gap
+        ({"priority": 0, "preemptible": False}, 50, {}),
+        ({"priority": 0}, 50, {"preempt_max_times": 0}),
+        ({"priority": 0}, 50, {"preemption": False}),
+        ({"priority": 0}, 9, {}),  # below the default gap of 10
+    ):
+        with unit_of_work(sessions) as session:
+            session.execute(update(Job).where(Job.status.in_(["queued", "running"])).values(status="cancelled"))
+        executor_pass = executor(sessions, database_url, **settings)
+        low = submit(sessions, **low_fields)
+        assert executor_pass.run_once() == Attempt(low, 1)
+        submit(sessions, priority=urgent_priority)
+        for _ in range(3):
+            executor_pass._preempt_looked_at = float("-inf")  # noqa: SLF001  (look at every pass here)
+            executor_pass.run_once()
+        assert not job(sessions, low).preempt_requested, (low_fields, urgent_priority, settings)
+
+
+def test_a_job_is_not_preempted_within_its_minimum_run_and_is_once_past_it(
+    sessions: sessionmaker[Session], database_url: str
+) -> None:
+    executor_pass = executor(sessions, database_url, preempt_min_run_seconds=1.0)
+    low = submit(sessions, priority=0)
+    assert executor_pass.run_once() == Attempt(low, 1)
+    submit(sessions, priority=50)
+    executor_pass.run_once()
+    assert not job(sessions, low).preempt_requested  # it started less than a second ago
+    wait_until(lambda: (executor_pass.run_once(), job(sessions, low).preempt_requested)[1], 10, "past the minimum")
+
+
+def test_a_cancel_pending_when_the_job_gives_its_place_cancels_it(
+    sessions: sessionmaker[Session], database_url: str
+) -> None:
+    executor_pass = executor(sessions, database_url)
+    low = submit(sessions, priority=0)
+    first = executor_pass.run_once()
+    assert first is not None
+    submit(sessions, priority=50)
+    wait_until(lambda: (executor_pass.run_once(), job(sessions, low).preempt_requested)[1], 5, "the request")
+    with unit_of_work(sessions) as session:
+        request_cancel(session, low)
+        assert preempt_attempt(session, first, 40)
+    assert job(sessions, low).status == "cancelled"
+
+
+def test_a_preemption_never_makes_room_for_a_job_the_claim_would_not_start(
+    sessions: sessionmaker[Session], database_url: str
+) -> None:
+    """The waiting job is the one the claim would take: an urgent job that fits no executor here waits."""
+    executor_pass = executor(sessions, database_url)
+    low = submit(sessions, priority=0)
+    assert executor_pass.run_once() == Attempt(low, 1)
+    submit(sessions, priority=50, cpus=2)  # this executor offers one CPU
+    for _ in range(3):
+        executor_pass._preempt_looked_at = float("-inf")  # noqa: SLF001
+        executor_pass.run_once()
+    assert not job(sessions, low).preempt_requested
+    assert claim_next(sessions, "elsewhere", 0, 1) is None  # and nothing else queued it could take
