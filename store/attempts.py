@@ -19,7 +19,7 @@ from store.errors import ArtifactCorrupt
 from store.jobs import find_job
 from store.outbox import record_event
 from store.points import delete_points_after
-from store.tables import Artifact, ArtifactKind, Job, JobStatus, User, utcnow
+from store.tables import Artifact, ArtifactKind, AttemptOutcome, Job, JobAttempt, JobStatus, User, utcnow
 from store.transitions import transition
 from store.unit_of_work import unit_of_work
 from store.users import hold_user, running_cap_of
@@ -298,6 +298,12 @@ def start_attempt(session: Session, attempt: Attempt) -> AttemptStart:
         found = None
     step, checkpoint = (found[0].step, found[1]) if found else (0, None)
     delete_points_after(session, attempt.job_id, step)
+    session.execute(
+        update(JobAttempt)
+        .where(JobAttempt.job_id == attempt.job_id, JobAttempt.number == attempt.number)
+        .values(resumed_from_step=step)
+        .execution_options(synchronize_session=False)
+    )
     return AttemptStart(spec, checkpoint, step, fired, job.cpus)
 
 
@@ -347,17 +353,20 @@ def requeue_stale_jobs(session: Session, stale_before: datetime) -> tuple[list[i
     to the queue, or fail them once they lost max_attempts attempts (attempts handed back on purpose
     do not count); a job with a pending cancel is cancelled instead. Returns (requeued, failed)."""
     stale = (Job.status == JobStatus.running.value) & (Job.heartbeat_at < stale_before)
-    transition(session, stale & Job.cancel_requested, JobStatus.cancelled, worker=None)
+    silent = AttemptOutcome.lost_heartbeat
+    transition(session, stale & Job.cancel_requested, JobStatus.cancelled, outcome=silent, worker=None)
     lost = Job.attempts - Job.handed_back  # this lost attempt included
     failed = transition(
         session,
         stale & ~Job.cancel_requested & (lost >= Job.max_attempts),
         JobStatus.failed,
+        outcome=silent,
         error="worker lost (no heartbeat) on the last allowed attempt; max_attempts reached",
     )
     requeued = transition(
-        session, stale & ~Job.cancel_requested & (lost < Job.max_attempts), JobStatus.queued, worker=None
-    )
+        session, stale & ~Job.cancel_requested & (lost < Job.max_attempts), JobStatus.queued, outcome=silent,
+        worker=None,
+    )  # fmt: skip
     return [job_id for job_id, _ in requeued], [job_id for job_id, _ in failed]
 
 
@@ -365,10 +374,14 @@ def requeue_stale_jobs(session: Session, stale_before: datetime) -> tuple[list[i
 # the job's checkpoint: `transition` does it for every finished status.)
 
 
-def fail_attempt(session: Session, attempt: Attempt, message: str) -> bool:
+def fail_attempt(
+    session: Session, attempt: Attempt, message: str, outcome: AttemptOutcome = AttemptOutcome.failed
+) -> bool:
     """Mark the job failed with a readable error. Every bad ending goes through here."""
     log.warning("job %s failed: %s", attempt.job_id, message)
-    return bool(transition(session, _still_runs(attempt), JobStatus.failed, error=message[:MAX_ERROR_CHARS]))
+    return bool(
+        transition(session, _still_runs(attempt), JobStatus.failed, outcome=outcome, error=message[:MAX_ERROR_CHARS])
+    )
 
 
 def _end_with_model(
@@ -383,7 +396,7 @@ def _end_with_model(
     its `error`."""
     job = session.get(Job, attempt.job_id, populate_existing=True)
     why = stop_reason(job) if job is not None and target is JobStatus.stopped_early else None
-    extra = {"error": why} if why else {}
+    extra: dict[str, Any] = {"error": why} if why else {}
     moved = transition(
         session, _still_runs(attempt), target, [JobStatus.running], final_metrics=metrics, step=step, **extra
     )
@@ -436,8 +449,8 @@ def preempt_attempt(session: Session, attempt: Attempt, step: int) -> bool:
     runs = _still_runs(attempt)
     if transition(session, runs & Job.cancel_requested, JobStatus.cancelled, [JobStatus.running], worker=None):
         return True
-    moved = transition(session, runs, JobStatus.queued, [JobStatus.running], worker=None,
-                       handed_back=Job.handed_back + 1, preemptions=Job.preemptions + 1,
+    moved = transition(session, runs, JobStatus.queued, [JobStatus.running], outcome=AttemptOutcome.preempted,
+                       worker=None, handed_back=Job.handed_back + 1, preemptions=Job.preemptions + 1,
                        preempt_requested=False)  # fmt: skip
     for job_id, number in moved:
         record_event(session, "job.preempted", {"job_id": job_id, "attempt": number, "step": step}, job_id=job_id)
@@ -457,16 +470,29 @@ def lose_attempt(session: Session, attempt: Attempt, why: str) -> str | None:
          {"error": f"{why[:MAX_ERROR_CHARS - 60]} (on the last allowed attempt)"}),
         (JobStatus.queued, runs & ~Job.cancel_requested & (lost < Job.max_attempts), {"worker": None}),
     ):  # fmt: skip
-        if transition(session, which, target, [JobStatus.running], **values):
+        if transition(session, which, target, [JobStatus.running], outcome=AttemptOutcome.lost, **values):
             return target.value
     return None
 
 
 def record_placement(session: Session, attempt: Attempt, placement: dict[str, Any]) -> None:
     """Where the attempt runs (a Ray node and submission, say)."""
-    session.execute(
-        update(Job).where(_still_runs(attempt)).values(placement=placement).execution_options(synchronize_session=False)
-    )
+    moved = session.execute(
+        update(Job).where(_still_runs(attempt)).values(placement=placement).returning(Job.id)
+        .execution_options(synchronize_session=False)
+    ).first()  # fmt: skip
+    if moved is not None:
+        session.execute(
+            update(JobAttempt)
+            .where(JobAttempt.job_id == attempt.job_id, JobAttempt.number == attempt.number)
+            .values(placement=placement)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def attempts_of(session: Session, job_id: int) -> list[JobAttempt]:
+    """Every attempt at the job, the first first."""
+    return list(session.scalars(select(JobAttempt).where(JobAttempt.job_id == job_id).order_by(JobAttempt.number)))
 
 
 def record_reproducibility(session: Session, attempt: Attempt, record: dict[str, Any]) -> None:

@@ -11,7 +11,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.errors import IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, KeyRaced
-from store.tables import Artifact, Job, JobLog, JobStatus, JobTag, MetricPoint, SweepTrial, SystemPoint, utcnow
+from store.tables import (
+    Artifact,
+    Job,
+    JobAttempt,
+    JobLog,
+    JobStatus,
+    JobTag,
+    MetricPoint,
+    SweepTrial,
+    SystemPoint,
+    utcnow,
+)
 from store.transitions import FINISHED, transition
 
 
@@ -348,6 +359,7 @@ def delete_job(session: Session, job_id: int) -> None:
     session.execute(delete(JobLog).where(JobLog.job_id == job_id))
     session.execute(delete(SystemPoint).where(SystemPoint.job_id == job_id))
     session.execute(delete(JobTag).where(JobTag.job_id == job_id))
+    session.execute(delete(JobAttempt).where(JobAttempt.job_id == job_id))
     session.execute(update(SweepTrial).where(SweepTrial.job_id == job_id).values(job_id=None))
     gone = session.execute(
         delete(Job)

@@ -300,6 +300,38 @@ class JobLog(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class AttemptOutcome(enum.StrEnum):
+    """How an attempt ended (None while it runs)."""
+
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+    stopped_early = "stopped_early"
+    timed_out = "timed_out"  # past the job's timeout_s: the job failed
+    preempted = "preempted"  # it gave its place to a job of a much higher priority: back in the queue
+    handed_back = "handed_back"  # its executor stopped: back in the queue
+    lost_heartbeat = "lost_heartbeat"  # its executor went silent: back in the queue (or failed, past max_attempts)
+    lost = "lost"  # its process ended without saying how (a Ray job lost with its node, say)
+
+
+class JobAttempt(Base):
+    """One attempt at a job: where it ran, when, how it ended, how far it got. The job's row holds the latest."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (UniqueConstraint("job_id", "number"), one_of("outcome", AttemptOutcome))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    executor: Mapped[str | None] = mapped_column(String(200))
+    placement: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a Ray node and submission, say
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    resumed_from_step: Mapped[int | None] = mapped_column(Integer)  # its checkpoint's step (0: from the start)
+    steps_done: Mapped[int | None] = mapped_column(Integer)  # the job's step when it ended
+
+
 class SweepStatus(enum.StrEnum):
     running = "running"  # trials are queued, running, or still to be asked for
     finished = "finished"  # every trial has ended

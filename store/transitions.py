@@ -3,11 +3,21 @@
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, update
+from sqlalchemy import ColumnElement, delete, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from store.outbox import record_event, record_events
-from store.tables import Artifact, ArtifactKind, Job, JobStatus, Sweep, SweepStatus, utcnow
+from store.tables import (
+    Artifact,
+    ArtifactKind,
+    AttemptOutcome,
+    Job,
+    JobAttempt,
+    JobStatus,
+    Sweep,
+    SweepStatus,
+    utcnow,
+)
 
 # from -> the statuses it may move to; nothing else ever writes jobs.status
 TRANSITIONS: dict[JobStatus, set[JobStatus]] = {
@@ -39,6 +49,17 @@ SWEEP_TRANSITIONS: dict[SweepStatus, set[SweepStatus]] = {
 }
 
 
+# how a running attempt ends when its job moves to each status, unless the mover says otherwise (a preemption, a
+# lost heartbeat, a timeout)
+ENDINGS: dict[JobStatus, AttemptOutcome] = {
+    JobStatus.succeeded: AttemptOutcome.succeeded,
+    JobStatus.failed: AttemptOutcome.failed,
+    JobStatus.cancelled: AttemptOutcome.cancelled,
+    JobStatus.stopped_early: AttemptOutcome.stopped_early,
+    JobStatus.queued: AttemptOutcome.handed_back,
+}
+
+
 def sources_of(target: JobStatus) -> list[JobStatus]:
     return [source for source, targets in TRANSITIONS.items() if target in targets]
 
@@ -48,12 +69,15 @@ def transition(
     which: ColumnElement[bool],
     target: JobStatus,
     from_statuses: Sequence[JobStatus] | None = None,
+    outcome: AttemptOutcome | None = None,
     **values: Any,
 ) -> list[tuple[int, int]]:
     """Move the jobs matched by `which` to `target` and set `values`, in one conditional UPDATE; a job
     that ends (any finished status) loses its checkpoint in the same transaction (a finished job never
     resumes; its model, when it has one, is a separate artifact). Each move writes its `job.<status>` event
-    to the outbox in the same transaction.
+    to the outbox in the same transaction, and keeps the job's attempts' rows: a claim (to `running`) adds its
+    attempt's, and a move from `running` ends that attempt's with `outcome` (by default the one ENDINGS gives the
+    target) and the job's step.
 
     Only jobs whose current status may move to `target` (and is in `from_statuses`, when given)
     change, so two processes racing on one job cannot both win. Returns (id, attempts) of each job
@@ -80,6 +104,24 @@ def transition(
         [(row.id, None, {"job_id": row.id, "name": row.name, "model": row.model, "status": target.value,
                          "attempt": row.attempts, **told}) for row in rows],
     )  # fmt: skip
+    if moved and target is JobStatus.running:  # a claim: its attempt's row
+        started = values.get("started_at") or utcnow()
+        session.execute(
+            insert(JobAttempt),
+            [{"job_id": job_id, "number": number, "executor": values.get("worker"), "started_at": started}
+             for job_id, number in moved],
+        )  # fmt: skip
+    elif moved:  # the running attempt (a queued job's cancel has none) ends with its job's step
+        session.execute(
+            update(JobAttempt)
+            .where(tuple_(JobAttempt.job_id, JobAttempt.number).in_(moved), JobAttempt.ended_at.is_(None))
+            .values(
+                ended_at=utcnow(),
+                outcome=(outcome or ENDINGS[target]).value,
+                steps_done=select(Job.step).where(Job.id == JobAttempt.job_id).scalar_subquery(),
+            )
+            .execution_options(synchronize_session=False)
+        )
     if moved and target in FINISHED:
         ended = [job_id for job_id, _ in moved]
         session.execute(

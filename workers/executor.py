@@ -43,7 +43,7 @@ from store.attempts import (
 from store.errors import JobNotFound
 from store.executors import register_executor
 from store.logs import save_log
-from store.tables import JobStatus, utcnow
+from store.tables import AttemptOutcome, JobStatus, utcnow
 from store.unit_of_work import transact, unit_of_work
 from workers.preemption import PreemptionRules, choose_victim
 from workers.retry import TRANSIENT
@@ -296,7 +296,7 @@ class ExecutorPass:
             and utcnow() - job.started_at > timedelta(seconds=timeout)
         ):
             why = f"timed out: the attempt ran longer than timeout_s={timeout}"
-            transact(self.sessions, lambda session: fail_attempt(session, attempt, why))
+            transact(self.sessions, lambda session: fail_attempt(session, attempt, why, AttemptOutcome.timed_out))
             self._halt(attempt, watched)
             return
         if job.cancel_requested:

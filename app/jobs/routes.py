@@ -24,6 +24,8 @@ from app.jobs.list_keys import job_conditions, job_order
 from app.jobs.reproduction import verdict
 from app.jobs.schemas import (
     TAG_PATTERN,
+    AttemptPublic,
+    AttemptsPublic,
     JobAnnotations,
     JobPublic,
     JobsPublic,
@@ -44,6 +46,7 @@ from models.kinds import KINDS
 from models.kinds.common import NO_CONTROL_CHARACTERS
 from specs import JobSpec, default_job_spec
 from store.artifacts import model_chunks, model_info, verify_model
+from store.attempts import attempts_of
 from store.jobs import JobFilter, annotate_job, delete_job, request_cancel
 from store.logs import read_log
 from store.reproductions import create_reproduction
@@ -290,6 +293,13 @@ def remove_job(request: Request, job_id: ChangeableJobId, session: UnitOfWorkDep
     delete_job(session, job_id)
     audit(request, session, "job.delete", f"job {job_id}")
     return Response(status_code=204)
+
+
+@router.get("/{job_id}/attempts", response_model=AttemptsPublic, responses=NOT_FOUND)
+def get_attempts(job: ReadableJob, session: SessionDep) -> AttemptsPublic:
+    """Every attempt at the job, the first first: its executor, start and end, how it ended (`preempted`,
+    `lost_heartbeat`...), the checkpoint step it resumed from and the step it reached."""
+    return AttemptsPublic(data=[AttemptPublic.from_row(row) for row in attempts_of(session, job.id)])
 
 
 @router.get(

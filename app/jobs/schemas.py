@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.artifacts import ArtifactInfo
-from store.tables import Job, JobStatus
+from store.tables import AttemptOutcome, Job, JobAttempt, JobStatus
 
 TAG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,39}$"
 Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
@@ -164,6 +164,33 @@ class ModelInfo(BaseModel):
 
 
 JobPublic.model_rebuild()
+
+
+class AttemptPublic(BaseModel):
+    number: int = Field(description="1 for the first attempt, then one more for each start.")
+    executor: str | None = Field(None, description="The worker or dispatcher that ran it.")
+    placement: dict[str, Any] | None = Field(None, description="Where it ran, as its executor said (a Ray node).")
+    started_at: datetime
+    ended_at: datetime | None = Field(None, description="None while it runs.")
+    outcome: AttemptOutcome | None = Field(
+        None,
+        description="How it ended: `succeeded`, `failed`, `cancelled`, `stopped_early`, `timed_out`, `preempted` "
+        "(it gave its place to a job of a much higher priority), `handed_back` (its executor stopped), "
+        "`lost_heartbeat` (its executor went silent) or `lost` (its process ended without saying how); None while "
+        "it runs.",
+    )
+    resumed_from_step: int | None = Field(None, description="The checkpoint's step it started from (0: the start).")
+    steps_done: int | None = Field(None, description="The job's step when it ended.")
+
+    @classmethod
+    def from_row(cls, row: JobAttempt) -> "AttemptPublic":
+        return cls(number=row.number, executor=row.executor, placement=row.placement, started_at=row.started_at,
+                   ended_at=row.ended_at, outcome=AttemptOutcome(row.outcome) if row.outcome else None,
+                   resumed_from_step=row.resumed_from_step, steps_done=row.steps_done)  # fmt: skip
+
+
+class AttemptsPublic(BaseModel):
+    data: list[AttemptPublic]
 
 
 class ReproductionPublic(BaseModel):

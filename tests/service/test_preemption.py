@@ -37,10 +37,15 @@ def test_an_urgent_job_takes_a_long_jobs_place_which_resumes_exactly(
             assert resumed["attempts"] == 2 and resumed["preemptions"] == 1
             assert done["started_at"] < resumed["finished_at"]  # it did not wait for the long job's end
             assert_curve_complete(client, long_job, 1500, 10)
+            first, second = client.get(f"/jobs/{long_job}/attempts").json()["data"]
+            assert (first["outcome"], second["outcome"]) == ("preempted", "succeeded")
+            assert first["steps_done"] >= 150 and second["resumed_from_step"] == first["steps_done"]
+            assert second["steps_done"] == 1500
             copy = client.post(f"/jobs/{long_job}/reproduce").json()["id"]  # the same spec, never interrupted
             assert wait_for_status(client, copy, ENDED, timeout=180)["status"] == "succeeded"
             verdict = client.get(f"/jobs/{copy}/reproduction").json()
             assert verdict["status"] == "identical", verdict
-            first, second = _weights(client, long_job), _weights(client, copy)
-            assert first.keys() == second.keys() and all(np.array_equal(first[k], second[k]) for k in first)
+            resumed_weights, uninterrupted = _weights(client, long_job), _weights(client, copy)
+            assert resumed_weights.keys() == uninterrupted.keys()
+            assert all(np.array_equal(resumed_weights[k], uninterrupted[k]) for k in resumed_weights)
     assert "gave its place at step" in (tmp_path / "logs" / "worker-w.log").read_text()
