@@ -19,10 +19,10 @@ from store.errors import ArtifactCorrupt
 from store.jobs import find_job
 from store.outbox import record_event
 from store.points import delete_points_after
+from store.quotas import hold_user, running_cap_of
 from store.tables import Artifact, ArtifactKind, AttemptOutcome, Job, JobAttempt, JobStatus, User, utcnow
 from store.transitions import transition
 from store.unit_of_work import unit_of_work
-from store.users import hold_user, running_cap_of
 
 log = logging.getLogger(__name__)
 MAX_ERROR_CHARS = 4000

@@ -40,3 +40,15 @@ class ArtifactCorrupt(StoreError):
             "(train the job again, or delete it)"
         )
         self.job_id, self.kind = job_id, kind
+
+
+class UserExists(StoreError):
+    """A user with this name exists already."""
+
+
+class UserNotFound(StoreError):
+    """No such user."""
+
+
+class TokenNotFound(StoreError):
+    """No such token among the user's."""

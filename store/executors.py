@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import Row, bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
+from store.quotas import running_cap_of
 from store.tables import Executor, Job, JobStatus, User, utcnow
-from store.users import running_cap_of
 
 
 def alive_since(seconds: float) -> datetime:

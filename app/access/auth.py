@@ -24,8 +24,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from store.audit import record_audit
 from store.tables import Role
-from store.users import any_users, record_audit, user_of_token
+from store.tokens import user_of_token
+from store.users import any_users
 
 bearer = HTTPBearer(
     auto_error=False, description="A user's token (POST /users, /users/me/tokens), or the service's API_KEY."

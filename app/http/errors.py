@@ -30,11 +30,20 @@ from app.http.refusals import (
     TooLarge,
     UnsupportedMedia,
 )
-from store.errors import ArtifactCorrupt, IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, NoModel
+from store.errors import (
+    ArtifactCorrupt,
+    IdempotencyConflict,
+    JobFinished,
+    JobNotFinished,
+    JobNotFound,
+    NoModel,
+    TokenNotFound,
+    UserExists,
+    UserNotFound,
+)
 from store.health import database_problem, describe
 from store.reproductions import NotAReproduction
 from store.sweeps import SweepFinished, SweepNotFound
-from store.users import TokenNotFound, UserExists, UserNotFound
 from store.webhooks import WebhookNotFound
 
 log = logging.getLogger(__name__)

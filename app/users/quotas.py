@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from app.access.auth import Principal
 from app.http.refusals import Forbidden, OverQuota
 from app.settings import ApiSettings
+from store.quotas import Counts, Usage, counts_of, hold_user, hours_of, role_and_quotas
 from store.tables import Role, utcnow
-from store.users import Counts, Usage, counts_of, hold_user, hours_of, role_and_quotas
 
 WINDOW = timedelta(days=7)
 MAX_USERS_KEPT = 10_000  # each API process's memory of users' hours

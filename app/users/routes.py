@@ -28,19 +28,11 @@ from app.users.schemas import (
     UserPublic,
     UsersPublic,
 )
+from store.audit import audit_page
 from store.tables import Role, Token, User, utcnow
+from store.tokens import create_token, list_tokens, revoke_token
 from store.unit_of_work import after_commit
-from store.users import (
-    audit_page,
-    create_token,
-    create_user,
-    find_user,
-    list_tokens,
-    list_users,
-    revoke_token,
-    set_quotas,
-    update_user,
-)
+from store.users import create_user, find_user, list_users, set_quotas, update_user
 
 router = APIRouter(tags=["users"])
 
