@@ -29,6 +29,9 @@ def summary(job: dict[str, Any]) -> str:
         parts.append("cancel requested: it stops within seconds")
     if job.get("waiting_reason"):
         parts.append(f"waiting: {job['waiting_reason']}")
+    if job.get("preemptions"):
+        times = "once" if job["preemptions"] == 1 else f"{job['preemptions']} times"
+        parts.append(f"preempted {times} (GET /jobs/{job['id']}/attempts)")
     if job.get("error"):
         parts.append(f"error: {job['error']}")
     for alert in job.get("alerts_fired") or []:

@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from store.alerts import check_stalled, stop_reason
 from store.artifacts import put_artifact, read_artifact
+from store.audit import record_audit
 from store.errors import ArtifactCorrupt
 from store.jobs import find_job
-from store.outbox import record_event
+from store.outbox import PREEMPTED, record_event
 from store.points import delete_points_after
 from store.quotas import hold_user, running_cap_of
 from store.tables import Artifact, ArtifactKind, AttemptOutcome, Job, JobAttempt, JobStatus, User, utcnow
@@ -256,9 +257,10 @@ def next_in_line(
     return None if row is None else Waiting(row.id, row.priority, row.gpus, row.cpus)
 
 
-def request_preemption(session: Session, attempt: Attempt, for_job: Waiting) -> bool:
-    """Ask the attempt's job to checkpoint and give its place to `for_job` (it does at its next heartbeat); False
-    when the job is no longer this attempt's."""
+def request_preemption(session: Session, attempt: Attempt, for_job: Waiting, executor: str = "an executor") -> bool:
+    """Ask the attempt's job to checkpoint and give its place to `for_job` (it does at its next heartbeat), with an
+    entry in the audit log naming `executor`, the job it makes room for and that job's priority; False when the
+    job is no longer this attempt's."""
     asked = session.execute(
         update(Job)
         .where(_still_runs(attempt), ~Job.preempt_requested)
@@ -269,6 +271,8 @@ def request_preemption(session: Session, attempt: Attempt, for_job: Waiting) -> 
     if asked is not None:
         log.info("job %s (attempt %s) gives its place to job %s (priority %s)", attempt.job_id, attempt.number,
                  for_job.id, for_job.priority)  # fmt: skip
+        record_audit(session, None, executor, "job.preempt", f"job {attempt.job_id}", None,
+                     {"attempt": attempt.number, "for_job": for_job.id, "priority": for_job.priority})  # fmt: skip
     return asked is not None
 
 
@@ -442,8 +446,8 @@ def hand_back(session: Session, attempt: Attempt) -> bool:
 
 
 def preempt_attempt(session: Session, attempt: Attempt, step: int) -> bool:
-    """The attempt gave its place (an executor asked: `request_preemption`) after checkpointing at `step`: the job
-    goes back to the queue, keeping its place among equals (its id), and its next attempt resumes from that
+    """The attempt gave its place (an executor asked: `request_preemption`) after checkpointing at `step` (its
+    progress from then on: the step its next attempt resumes from): the job goes back to the queue, keeping its place among equals (its id), and its next attempt resumes from that
     checkpoint; this one does not count against max_attempts. A `job.preempted` event tells it. A job whose
     cancel is pending is cancelled instead."""
     runs = _still_runs(attempt)
@@ -451,9 +455,9 @@ def preempt_attempt(session: Session, attempt: Attempt, step: int) -> bool:
         return True
     moved = transition(session, runs, JobStatus.queued, [JobStatus.running], outcome=AttemptOutcome.preempted,
                        worker=None, handed_back=Job.handed_back + 1, preemptions=Job.preemptions + 1,
-                       preempt_requested=False)  # fmt: skip
+                       preempt_requested=False, step=step)  # fmt: skip
     for job_id, number in moved:
-        record_event(session, "job.preempted", {"job_id": job_id, "attempt": number, "step": step}, job_id=job_id)
+        record_event(session, PREEMPTED, {"job_id": job_id, "attempt": number, "step": step}, job_id=job_id)
     return bool(moved)
 
 

@@ -17,6 +17,7 @@ from store.tables import DeliveryStatus, JobEvent, JobStatus, Webhook, WebhookDe
 from store.unit_of_work import unit_of_work
 
 STATUS_KINDS = {f"job.{status.value}" for status in JobStatus}  # what `transition` writes for each move
+PREEMPTED = "job.preempted"  # a job gave its place (written after its move back to queued)
 EVALUATED = "job.evaluated"  # a job's test evaluations, written with its points
 # read by the service's own readers (the sweep driver), never delivered: recording one looks up no webhook
 INTERNAL_KINDS = frozenset({EVALUATED})
@@ -68,13 +69,18 @@ def record_events(
 
 
 def status_events(session: Session, job_id: int, after_id: int | None) -> tuple[int, list[dict[str, Any]]]:
-    """The job's status changes (`job.<status>` events' data: `status`, `attempt`, ...) after the event
-    `after_id`, oldest first, and the id to read on from. `after_id` None: only that id (a reader that starts
-    now)."""
+    """The job's status changes (`job.<status>` events' data: `status`, `attempt`, ...; a preemption's with
+    `"preempted": true` and no status) after the event `after_id`, oldest first, and the id to read on from.
+    `after_id` None: only that id (a reader that starts now)."""
     if after_id is None:
         return session.scalar(select(func.max(JobEvent.id)).where(JobEvent.job_id == job_id)) or 0, []
     events = events_after(session, after_id, 1000, job_id)  # a job has a few; any more: the next read
-    return (events[-1].id if events else after_id), [event.data for event in events if event.kind in STATUS_KINDS]
+    changes = [
+        {**event.data, "preempted": True} if event.kind == PREEMPTED else event.data
+        for event in events
+        if event.kind in STATUS_KINDS or event.kind == PREEMPTED
+    ]
+    return (events[-1].id if events else after_id), changes
 
 
 def _subscribers(session: Session, kind: str, only_webhook: int | None) -> list[int]:

@@ -209,7 +209,7 @@ class ExecutorPass:
         if victim is None:
             return
         with unit_of_work(self.sessions) as session:
-            request_preemption(session, Attempt(victim.id, victim.attempts), waiting)
+            request_preemption(session, Attempt(victim.id, victim.attempts), waiting, self.name)
 
     def _read_jobs(self, states: dict[Attempt, Placed], now: float) -> dict[int, PlacedJob]:
         """The placed attempts' jobs, read every heartbeat (for cancels and timeouts), and at once when an

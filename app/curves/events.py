@@ -120,6 +120,10 @@ class JobEvents:
         last_sent = time.monotonic()
         async for view, changes in self.views(job_id):
             for change in changes:  # each move since the last read, in order: a job handed back and claimed
+                if change.get("preempted"):  # it gave its place (its move back to queued came just before)
+                    yield _event("preempted", cursor, {"attempt": change["attempt"], "step": change["step"]})
+                    last_sent = time.monotonic()
+                    continue
                 if change["status"] != sent_status:  # again between two reads shows both
                     sent_status = change["status"]
                     body = {"status": sent_status, "attempts": change["attempt"], "error": change.get("error")}

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.access.auth import bearer, require_api_key
 from app.access.permissions import PUBLIC
-from store.stats import jobs_by_status, running_jobs
+from store.stats import attempts_by_outcome, jobs_by_status, running_jobs
 from store.tables import utcnow
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -37,11 +37,20 @@ class StoreCollector(Collector):
         with self.sessions() as session:
             counts = jobs_by_status(session)
             running = running_jobs(session)
+            attempts = attempts_by_outcome(session)
         by_status = GaugeMetricFamily("cifar_jobs", "Jobs by status.", labels=["status"])
         for status, count in counts.items():
             by_status.add_metric([status], count)
         yield by_status
         yield GaugeMetricFamily("cifar_queue_depth", "Jobs waiting for a worker.", value=counts["queued"])
+        by_outcome = GaugeMetricFamily(
+            "cifar_attempts",
+            "The kept jobs' attempts by how they ended (preempted, lost_heartbeat...).",
+            labels=["outcome"],
+        )
+        for outcome, count in attempts.items():
+            by_outcome.add_metric([outcome], count)
+        yield by_outcome
         steps = GaugeMetricFamily("cifar_job_steps_per_second", "Running jobs' speed.", labels=["job_id", "model"])
         images = GaugeMetricFamily("cifar_job_images_per_second", "Running jobs' speed.", labels=["job_id", "model"])
         heartbeat = GaugeMetricFamily(

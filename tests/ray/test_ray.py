@@ -279,3 +279,45 @@ def test_fair_share_holds_for_the_ray_executor(
                 client.post(f"/jobs/{job_id}/cancel")
             for job_id in a_jobs:
                 wait_for_status(client, job_id, {"succeeded", "cancelled", "failed"}, timeout=120)
+
+
+def test_an_urgent_job_takes_a_place_on_a_full_cluster_and_the_preempted_job_resumes(
+    tmp_path: Path, data_dir: Path, database_url: str, cluster: RayCluster
+) -> None:
+    """Issue 42 on the Ray executor: the cluster's 3 CPUs busy with long jobs of priority 0, an urgent one of
+    priority 50 gets the place of the most recently started of them, which resumes from its checkpoint (the other
+    two keep theirs)."""
+    with running_service(tmp_path, data_dir, database_url, {**cluster.env, "PREEMPT_MIN_RUN_SECONDS": "1"}) as service:
+        start_dispatcher(service, cluster)
+        with service.client() as client:
+            long_jobs = [client.post("/jobs", json=LONG).json()["id"] for _ in range(3)]
+
+            def past_a_checkpoint() -> list[dict[str, Any]] | None:
+                jobs = [client.get(f"/jobs/{job_id}").json() for job_id in long_jobs]
+                return jobs if all(job["progress"]["step"] >= 200 for job in jobs) else None
+
+            running = wait_until(past_a_checkpoint, 120, "three long jobs past step 200")
+            latest = max(running, key=lambda job: job["started_at"])["id"]  # the one that gives its place
+            others = [job_id for job_id in long_jobs if job_id != latest]
+            urgent = client.post("/jobs", json={**TINY, "priority": 50}).json()["id"]
+            done = wait_for_status(client, urgent, {"succeeded", "failed"}, timeout=120)
+            assert done["status"] == "succeeded", (done["error"], service.logs())
+            preempted = client.get(f"/jobs/{latest}").json()
+            assert preempted["preemptions"] == 1, preempted
+            assert [client.get(f"/jobs/{j}").json()["preemptions"] for j in others] == [0, 0]
+            attempts = wait_until(  # claimed again once the urgent one ended, resuming from its checkpoint
+                lambda: (
+                    len(rows := client.get(f"/jobs/{long_jobs[-1]}/attempts").json()["data"]) == 2
+                    and rows[1]["resumed_from_step"] is not None
+                    and rows
+                ),
+                120,
+                "the preempted job's second attempt",
+            )
+            assert attempts[0]["outcome"] == "preempted" and attempts[0]["executor"].startswith("ray:")
+            assert attempts[1]["resumed_from_step"] == attempts[0]["steps_done"] > 0
+            wait_for_logs(client, latest, "resumes from its checkpoint", attempt=2)
+            for job_id in long_jobs:
+                client.post(f"/jobs/{job_id}/cancel")
+            for job_id in long_jobs:
+                assert wait_for_status(client, job_id, {"cancelled"}, timeout=60)["status"] == "cancelled"

@@ -85,6 +85,11 @@ def test_each_attempt_keeps_its_executor_its_ending_and_its_steps(
             (4, "succeeded", 0),
         ]  # fmt: skip  (no checkpoint was written here: each resumed from the start)
         assert client.get("/jobs/999/attempts").status_code == 404
+        scraped = client.get("/metrics").text
+        assert (
+            'cifar_attempts{outcome="preempted"} 1.0' in scraped
+            and 'cifar_attempts{outcome="succeeded"} 1.0' in scraped
+        )
     with unit_of_work(sessions) as session:
         delete_job(session, job_id)
     with sessions() as session:

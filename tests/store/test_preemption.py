@@ -17,7 +17,9 @@ from store.attempts import (
     preempt_attempt,
     record_progress,
 )
+from store.audit import audit_page
 from store.jobs import create_job, find_job, request_cancel
+from store.outbox import status_events
 from store.tables import Job, JobEvent
 from store.unit_of_work import unit_of_work
 from workers.executor import Capacity, ExecutorPass, Placed
@@ -111,6 +113,16 @@ def test_a_high_priority_job_takes_the_place_of_a_low_one_which_resumes_first_am
     with sessions() as session:
         events = session.scalars(select(JobEvent.kind).where(JobEvent.job_id == low).order_by(JobEvent.id)).all()
     assert list(events) == ["job.running", "job.queued", "job.preempted"]
+    with sessions() as session:  # what a stream reads, and the audit log
+        _cursor, changes = status_events(session, low, 0)
+        entries, _total = audit_page(session, 10, 0)
+    assert [change.get("status", "preempted") for change in changes] == ["running", "queued", "preempted"]
+    (entry,) = [e for e in entries if e.action == "job.preempt"]
+    assert (entry.actor, entry.target, entry.detail) == (
+        "one-slot",
+        f"job {low}",
+        {"attempt": 1, "for_job": urgent, "priority": 50},
+    )
     executor_pass.placement.placed.clear()  # type: ignore[attr-defined]  # the urgent one ended
     with unit_of_work(sessions) as session:
         session.execute(update(Job).where(Job.id == urgent).values(status="succeeded"))

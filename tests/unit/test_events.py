@@ -223,3 +223,36 @@ def test_the_table_poller_survives_a_failed_read() -> None:
         ("jobs", {"jobs": [{"id": 1, "status": "running"}]}),
         ("job", {"id": 1, "status": "succeeded"}),  # after the failed read
     ]
+
+
+class PreemptedOnce:
+    """A running job whose second read finds it preempted (back in the queue), then claimed again and finished."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def view(self, job_id: int, with_system: bool = False, status_after: Any = None) -> JobView:
+        self.reads += 1
+        curve = Curve(np.arange(1, 2), np.zeros(1, bool), np.ones(1), np.zeros(1))
+        moves: tuple[dict[str, Any], ...] = ()
+        status = "running"
+        if self.reads == 2:
+            preempted = {"preempted": True, "attempt": 1, "step": 40, "job_id": job_id}
+            moves = ({"status": "queued", "attempt": 1}, preempted, {"status": "running", "attempt": 2})
+        elif self.reads >= 3:
+            status, moves = "succeeded", ({"status": "succeeded", "attempt": 2},)
+        return JobView(job_id, status, 1, 10, None, None, 2, None, None, curve, 1, status_changes=moves,
+                       status_cursor=self.reads)  # fmt: skip
+
+
+def test_a_preemption_is_told_as_its_own_event_between_the_moves_around_it() -> None:
+    events = JobEvents(PreemptedOnce(), interval_seconds=0.01)  # type: ignore[arg-type]
+
+    async def follow() -> list[tuple[str, dict[str, Any]]]:
+        return [decoded(x) async for x in events.stream(7, None)]
+
+    told = [(name, data) for name, data in asyncio.run(follow()) if name in ("status", "preempted")]
+    assert [name if name == "preempted" else data["status"] for name, data in told] == [
+        "running", "queued", "preempted", "running", "succeeded"
+    ]  # fmt: skip
+    assert told[2][1] == {"attempt": 1, "step": 40}
