@@ -446,10 +446,10 @@ def hand_back(session: Session, attempt: Attempt) -> bool:
 
 
 def preempt_attempt(session: Session, attempt: Attempt, step: int) -> bool:
-    """The attempt gave its place (an executor asked: `request_preemption`) after checkpointing at `step` (its
-    progress from then on: the step its next attempt resumes from): the job goes back to the queue, keeping its place among equals (its id), and its next attempt resumes from that
-    checkpoint; this one does not count against max_attempts. A `job.preempted` event tells it. A job whose
-    cancel is pending is cancelled instead."""
+    """The attempt gave its place (an executor asked: `request_preemption`) after checkpointing at `step`, which
+    becomes the job's step: it goes back to the queue, keeping its place among equals (its id), and its next
+    attempt resumes from that checkpoint; this one does not count against max_attempts. A `job.preempted` event
+    tells it. A job whose cancel is pending is cancelled instead."""
     runs = _still_runs(attempt)
     if transition(session, runs & Job.cancel_requested, JobStatus.cancelled, [JobStatus.running], worker=None):
         return True
