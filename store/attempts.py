@@ -260,10 +260,14 @@ def next_in_line(
 def request_preemption(session: Session, attempt: Attempt, for_job: Waiting, executor: str = "an executor") -> bool:
     """Ask the attempt's job to checkpoint and give its place to `for_job` (it does at its next heartbeat), with an
     entry in the audit log naming `executor`, the job it makes room for and that job's priority; False when the
-    job is no longer this attempt's."""
+    job is no longer this attempt's, or when a running job was asked already (its place comes first)."""
+    # the waiting job's row held first: executors making room for it take turns, and each sees a request another
+    # one made (one preemption at a time in the whole service, not one per executor that saw the job waiting)
+    session.execute(update(Job).where(Job.id == for_job.id).values(priority=Job.priority))
+    asked_before = select(Job.id).where(Job.status == JobStatus.running.value, Job.preempt_requested).exists()
     asked = session.execute(
         update(Job)
-        .where(_still_runs(attempt), ~Job.preempt_requested)
+        .where(_still_runs(attempt), ~Job.preempt_requested, ~asked_before)
         .values(preempt_requested=True)
         .returning(Job.id)
         .execution_options(synchronize_session=False)

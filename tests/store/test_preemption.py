@@ -192,3 +192,17 @@ def test_a_preemption_never_makes_room_for_a_job_the_claim_would_not_start(
         executor_pass.run_once()
     assert not job(sessions, low).preempt_requested
     assert claim_next(sessions, "elsewhere", 0, 1) is None  # and nothing else queued it could take
+
+
+def test_two_executors_that_see_one_urgent_job_waiting_preempt_one_job_between_them(
+    sessions: sessionmaker[Session], database_url: str
+) -> None:
+    first, second = executor(sessions, database_url), executor(sessions, database_url)
+    second.placement.name = "other-slot"
+    lows = [submit(sessions, priority=0), submit(sessions, priority=0)]
+    assert first.run_once() == Attempt(lows[0], 1) and second.run_once() == Attempt(lows[1], 1)
+    submit(sessions, priority=50)
+    for executor_pass in (first, second, first, second):
+        executor_pass._preempt_looked_at = float("-inf")  # noqa: SLF001
+        executor_pass.run_once()
+    assert sorted(job(sessions, low).preempt_requested for low in lows) == [False, True]
