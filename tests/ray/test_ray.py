@@ -316,7 +316,6 @@ def test_an_urgent_job_takes_a_place_on_a_full_cluster_and_the_preempted_job_res
             )
             assert attempts[0]["outcome"] == "preempted" and attempts[0]["executor"].startswith("ray:")
             assert attempts[1]["resumed_from_step"] == attempts[0]["steps_done"] > 0
-            wait_for_logs(client, latest, "resumes from its checkpoint", attempt=2)
             for job_id in long_jobs:
                 client.post(f"/jobs/{job_id}/cancel")
             for job_id in long_jobs:

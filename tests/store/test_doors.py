@@ -19,7 +19,7 @@ from app.access.permissions import declarations
 from app.main import create_app
 from app.settings import ApiSettings
 from store.tables import Job, MetricPoint
-from tests.conftest import local_client, store_succeeded_job
+from tests.conftest import TEST_DATABASE, local_client, store_succeeded_job
 
 BOOTSTRAP = "bootstrap-key"
 ROLES = ("ada", "alice", "bob", "vic")  # an admin, the owner, another member, a viewer
@@ -136,6 +136,8 @@ def _stable(answer: Any) -> Any:
 
 
 def test_every_route_answers_an_id_however_it_is_spelled(users: Users) -> None:
+    if TEST_DATABASE == "postgresql":  # an id is parsed and checked before any SQL: one database shows it
+        pytest.skip("the spellings are walked on SQLite; the checks' queries run on both in the other door tests")
     own = users.client.app.state.settings.visibility == "own"  # type: ignore[attr-defined]
     job, sweep = users.alices_job(), users.alices_sweep()
     mismatches: list[str] = []
