@@ -111,3 +111,47 @@ def test_a_private_member_of_a_library_fails_the_lint(tree: Path) -> None:
     finally:
         path.unlink()
     assert result.returncode != 0 and "SLF001" in result.stdout and "_storage" in result.stdout
+
+
+def test_a_query_built_outside_the_store_fails_the_lint_and_inside_it_passes(tree: Path) -> None:
+    """Every query is built in store/ (issue 41): SQLAlchemy's query builders elsewhere fail `ruff check`."""
+    line = "from sqlalchemy import func, select\n\nQUERY = select(func.count())\n"
+    outside, inside = with_file(tree, "app/stray_query.py", line), with_file(tree, "store/stray_query.py", line)
+    try:
+        refused, allowed = run(tree, "ruff", "check", "app"), run(tree, "ruff", "check", "store")
+    finally:
+        outside.unlink()
+        inside.unlink()
+    assert refused.returncode != 0 and "TID251" in refused.stdout and "sqlalchemy.select" in refused.stdout
+    assert allowed.returncode == 0, allowed.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "text", "said"),
+    [
+        ("store/stray_commit.py", "def save(session):\n    session.commit()\n", ".commit() outside the unit of work"),
+        (
+            "app/stray_read.py",
+            "def read(session, job_id):\n    return session.get(object, job_id)\n",
+            "session.get() outside store/",
+        ),
+    ],  # fmt: skip
+)
+def test_a_commit_outside_the_unit_of_work_or_a_session_call_outside_the_store_fails(
+    tree: Path, module: str, text: str, said: str
+) -> None:
+    path = with_file(tree, module, text)
+    try:
+        result = run(tree, "python", "-m", "harness.store_rules")
+    finally:
+        path.unlink()
+    assert result.returncode == 1 and said in result.stdout, result.stdout
+
+
+def test_dead_code_fails_the_lint(tree: Path) -> None:
+    path = with_file(tree, "store/stray_dead.py", "def copy_logs_between(a: int, b: int) -> int:\n    return a + b\n")
+    try:
+        result = run(tree, "vulture")
+    finally:
+        path.unlink()
+    assert result.returncode != 0 and "unused function 'copy_logs_between'" in result.stdout, result.stdout
