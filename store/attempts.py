@@ -146,6 +146,25 @@ def _owners_in_turn(
     return top, [(owner, caps.get(owner)) for owner in in_turn]
 
 
+def _fits(gpus: float, cpus: float, spec_version: int | None) -> ColumnElement[bool]:
+    """SQL: a queued job an executor with these GPUs and CPUs free (and this newest spec version) could run."""
+    fits = (Job.gpus <= gpus) & (Job.cpus <= cpus)
+    return fits if spec_version is None else fits & (Job.spec_version <= spec_version)
+
+
+def _owned_by(owner: int | None) -> ColumnElement[bool]:
+    return Job.owner_id.is_(None) if owner is None else Job.owner_id == owner
+
+
+def _oldest_queued(query: Any, fits: ColumnElement[bool], top: int, owner: int | None) -> Any:
+    """`query` narrowed to the owner's oldest queued job of priority `top` that fits: what a claim takes next."""
+    return (
+        query.where(Job.status == JobStatus.queued.value, fits, Job.priority == top, _owned_by(owner))
+        .order_by(Job.id)
+        .limit(1)
+    )
+
+
 def claim_next(
     sessions: sessionmaker[Session],
     worker: str,
@@ -164,9 +183,7 @@ def claim_next(
     tried when all of one owner's are being taken). Each owner is tried in a unit of work of its own, so a claim
     lets go of one owner's row before it holds the next one's: no two claims deadlock.
     """
-    fits = (Job.gpus <= gpus) & (Job.cpus <= cpus)
-    if spec_version is not None:
-        fits &= Job.spec_version <= spec_version
+    fits = _fits(gpus, cpus, spec_version)
     now = utcnow()
     with sessions() as session:
         top, owners = _owners_in_turn(session, fits, now, running_cap)
@@ -189,13 +206,8 @@ def _claim_for(
 ) -> Attempt | None:
     """The owner's oldest queued job of priority `top` that fits, taken for `worker`, unless another took it
     first or the owner reached their `cap` meanwhile."""
-    owned = Job.owner_id.is_(None) if owner is None else Job.owner_id == owner
-    candidate = (
-        select(Job.id)
-        .where(Job.status == JobStatus.queued.value, fits, Job.priority == top, owned)
-        .order_by(Job.id)
-        .limit(1)
-    )
+    owned = _owned_by(owner)
+    candidate = _oldest_queued(select(Job.id), fits, top, owner)
     if session.get_bind().dialect.name == "postgresql":
         candidate = candidate.with_for_update(skip_locked=True)
     takes = Job.id == candidate.scalar_subquery()
@@ -239,21 +251,13 @@ def next_in_line(
     """The job `claim_next` would take on an executor that had `gpus` and `cpus` free (its owner's running cap
     and fair share counted as the claim counts them), without taking it: what a preemption would make room for.
     A preemption never starts a job the claim would not start."""
-    fits = (Job.gpus <= gpus) & (Job.cpus <= cpus)
-    if spec_version is not None:
-        fits &= Job.spec_version <= spec_version
+    fits = _fits(gpus, cpus, spec_version)
     with sessions() as session:
         top, owners = _owners_in_turn(session, fits, utcnow(), running_cap)
         if not owners:
             return None
-        owner = owners[0][0]
-        owned = Job.owner_id.is_(None) if owner is None else Job.owner_id == owner
-        row = session.execute(
-            select(Job.id, Job.priority, Job.gpus, Job.cpus)
-            .where(Job.status == JobStatus.queued.value, fits, Job.priority == top, owned)
-            .order_by(Job.id)
-            .limit(1)
-        ).first()
+        query = select(Job.id, Job.priority, Job.gpus, Job.cpus)
+        row = session.execute(_oldest_queued(query, fits, top, owners[0][0])).first()
     return None if row is None else Waiting(row.id, row.priority, row.gpus, row.cpus)
 
 

@@ -35,13 +35,10 @@ def retrying(action: Callable[[], T], what: str, deadline_seconds: float = OUTAG
         log.warning("%s: database %s (%s); retrying in %.1f s", what, problem or "unavailable",
                     type(exc).__name__, wait)  # fmt: skip
 
-    for attempt in Retrying(
+    return Retrying(
         retry=retry_if_exception_type(TRANSIENT),
         wait=lambda state: backoff_seconds(state.attempt_number),
         stop=stop_before_delay(deadline_seconds),
         before_sleep=tell,
         reraise=True,
-    ):
-        with attempt:
-            return action()
-    raise AssertionError("unreachable: Retrying returns or raises")  # for the type checker
+    )(action)

@@ -78,6 +78,13 @@ def executor(sessions: sessionmaker[Session], database_url: str, **settings: Any
     return ExecutorPass(OneSlot(), sessions, chosen, output_every=60)
 
 
+def look_at_every_pass(executor_pass: ExecutorPass, passes: int) -> None:
+    """`passes` passes, each looking for a job to preempt (not once a second, as an executor does)."""
+    for _ in range(passes):
+        executor_pass._preempt_looked_at = float("-inf")  # noqa: SLF001
+        executor_pass.run_once()
+
+
 def submit(sessions: sessionmaker[Session], **fields: Any) -> int:
     with unit_of_work(sessions) as session:
         return create_job(session, parse_job_spec({"model": "torch_mlp", **fields}))[0].id
@@ -146,9 +153,7 @@ def test_equal_priorities_an_opted_out_job_and_one_past_its_preemptions_keep_the
         low = submit(sessions, **low_fields)
         assert executor_pass.run_once() == Attempt(low, 1)
         submit(sessions, priority=urgent_priority)
-        for _ in range(3):
-            executor_pass._preempt_looked_at = float("-inf")  # noqa: SLF001  (look at every pass here)
-            executor_pass.run_once()
+        look_at_every_pass(executor_pass, 3)
         assert not job(sessions, low).preempt_requested, (low_fields, urgent_priority, settings)
 
 
@@ -187,9 +192,7 @@ def test_a_preemption_never_makes_room_for_a_job_the_claim_would_not_start(
     low = submit(sessions, priority=0)
     assert executor_pass.run_once() == Attempt(low, 1)
     submit(sessions, priority=50, cpus=2)  # this executor offers one CPU
-    for _ in range(3):
-        executor_pass._preempt_looked_at = float("-inf")  # noqa: SLF001
-        executor_pass.run_once()
+    look_at_every_pass(executor_pass, 3)
     assert not job(sessions, low).preempt_requested
     assert claim_next(sessions, "elsewhere", 0, 1) is None  # and nothing else queued it could take
 
@@ -202,7 +205,6 @@ def test_two_executors_that_see_one_urgent_job_waiting_preempt_one_job_between_t
     lows = [submit(sessions, priority=0), submit(sessions, priority=0)]
     assert first.run_once() == Attempt(lows[0], 1) and second.run_once() == Attempt(lows[1], 1)
     submit(sessions, priority=50)
-    for executor_pass in (first, second, first, second):
-        executor_pass._preempt_looked_at = float("-inf")  # noqa: SLF001
-        executor_pass.run_once()
+    for executor_pass in (first, second):
+        look_at_every_pass(executor_pass, 2)
     assert sorted(job(sessions, low).preempt_requested for low in lows) == [False, True]
