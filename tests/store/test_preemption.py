@@ -2,6 +2,7 @@
 stands for the worker's forked child; the training process's side is played through the store."""
 
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -160,12 +161,17 @@ def test_equal_priorities_an_opted_out_job_and_one_past_its_preemptions_keep_the
 def test_a_job_is_not_preempted_within_its_minimum_run_and_is_once_past_it(
     sessions: sessionmaker[Session], database_url: str
 ) -> None:
-    executor_pass = executor(sessions, database_url, preempt_min_run_seconds=1.0)
+    """The minimum is an hour; the attempt's start is then moved back past it (no test waits on the clock)."""
+    executor_pass = executor(sessions, database_url, preempt_min_run_seconds=3600.0)
     low = submit(sessions, priority=0)
     assert executor_pass.run_once() == Attempt(low, 1)
     submit(sessions, priority=50)
-    executor_pass.run_once()
-    assert not job(sessions, low).preempt_requested  # it started less than a second ago
+    look_at_every_pass(executor_pass, 3)
+    assert not job(sessions, low).preempt_requested  # it started less than an hour ago
+    with unit_of_work(sessions) as session:
+        started_at = session.get_one(Job, low).started_at
+        assert started_at is not None
+        session.execute(update(Job).where(Job.id == low).values(started_at=started_at - timedelta(seconds=3601)))
     wait_until(lambda: (executor_pass.run_once(), job(sessions, low).preempt_requested)[1], 10, "past the minimum")
 
 
