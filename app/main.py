@@ -3,7 +3,6 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 from fastapi import Depends, FastAPI
 
@@ -35,8 +34,7 @@ from app.runtime.heap import freeze_long_lived, thaw
 from app.runtime.loop_watch import LoopWatch
 from app.runtime.pools import WorkPool
 from app.settings import ApiSettings, get_settings, split_list
-from app.sweeps.driver_task import SweepDriver
-from app.users.quotas import PlanRate, RecentHours, room_in_queue
+from app.users.quotas import PlanRate, RecentHours
 from models.kinds import KINDS
 from store.engine import engine_for, make_session_factory
 from store.jobs import FILL_BATCH, fill_training_identities
@@ -88,9 +86,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         sessions = app.state.sessions
         app.state.table_events = JobsTableEvents(lambda: table_rows(sessions), settings.events_interval_seconds)
         log.info("database %s ready", engine.url.render_as_string(hide_password=True))
-        driver = SweepDriver(app.state.sessions, settings.sweep_interval_seconds, app.state.sweep_driver_passes,
-                             partial(room_in_queue, settings, app.state.recent_hours))  # fmt: skip
-        driver.start()
         freeze_long_lived()  # app.runtime.heap: out of full collections' way
         # from here on (uvicorn listens once start-up is over: the migrations above block the loop, no request)
         loop_watch = LoopWatch(settings.loop_stall_warn_seconds)
@@ -98,7 +93,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         yield
         await loop_watch.stop()  # stopping may block the loop a while: not a stall a request waits on
         thaw()
-        await driver.stop()
         await app.state.events.close()
         await app.state.table_events.close()
         await app.state.principals.close()

@@ -1,5 +1,5 @@
-"""`python -m app.serve`: the API, one worker and the webhook delivery process, stopped together on Ctrl-C or
-SIGTERM; a worker or deliverer that ends on its own is started again (with backoff) and the API stays up.
+"""`python -m app.serve`: the API, one worker, the sweep driver and the webhook delivery process, stopped together
+on Ctrl-C or SIGTERM; one beside the API that ends on its own is started again (with backoff), the API stays up.
 
 Honours HOST, PORT, API_WORKERS, DATA_DIR and DATABASE_URL (see app/settings.py), and EXECUTOR: `local`
 (the default, a worker on this machine) or `ray` (`workers.ray_dispatcher`, with RAY_ADDRESS).
@@ -38,10 +38,12 @@ def main() -> int:
     api = Child("API", uvicorn, env=env, essential=True)
     executor = ["workers.ray_dispatcher"] if settings.executor == "ray" else ["workers"]
     # what runs beside the API, each started again (with backoff) when it ends on its own: the executor (a local
-    # worker, or with EXECUTOR=ray the dispatcher to a Ray cluster) and the webhook delivery process
+    # worker, or with EXECUTOR=ray the dispatcher to a Ray cluster), the sweep driver (one for every API process)
+    # and the webhook delivery process
     worker = Child("worker", [sys.executable, "-m", *executor], restart=True)
+    sweeps = Child("sweep driver", [sys.executable, "-m", "app.sweeps.driver_process"], restart=True)
     deliverer = Child("webhook deliverer", [sys.executable, "-m", "workers.deliverer"], restart=True)
-    group = ProcessGroup([api, worker, deliverer])
+    group = ProcessGroup([api, worker, sweeps, deliverer])
     assert worker.process is not None
     log.info("API on http://%s:%s (docs at /docs), worker pid %s", host, settings.port, worker.process.pid)
     outcome = group.run()

@@ -92,7 +92,13 @@ class ApiSettings(WebhookSettings):
     )
 
     sweep_interval_seconds: float = Field(
-        1.0, gt=0, le=60, description="How often the API's sweep driver creates trials and stops hopeless ones."
+        1.0, gt=0, le=60, description="How often the sweep driver creates trials and stops hopeless ones."
+    )
+    sweep_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="A sweep driver that has not renewed its lease this long (killed) gives way to another.",
     )
 
     visibility: Literal["all", "own"] = Field(
@@ -131,6 +137,15 @@ class ApiSettings(WebhookSettings):
         le=1,
         description="How long an API process trusts a token it looked up (a revocation waits this long at most).",
     )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_pass(self) -> "ApiSettings":
+        if self.sweep_lease_seconds < 3 * self.sweep_interval_seconds:
+            raise ValueError(
+                f"SWEEP_LEASE_SECONDS ({self.sweep_lease_seconds:g}) must be at least 3 times SWEEP_INTERVAL_SECONDS "
+                f"({self.sweep_interval_seconds:g}): the driver renews its lease once a pass"
+            )
+        return self
 
     @model_validator(mode="after")
     def _read_api_key_file(self) -> "ApiSettings":

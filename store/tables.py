@@ -332,6 +332,17 @@ class JobAttempt(Base):
     steps_done: Mapped[int | None] = mapped_column(Integer)  # the job's step when it ended
 
 
+class Lease(Base):
+    """Who does a job that one process at a time may do (the sweep driver), until when; renewed as it works."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    renewals: Mapped[int] = mapped_column(Integer, default=0)  # one a pass: an operator (or a test) sees it work
+
+
 class SweepStatus(enum.StrEnum):
     running = "running"  # trials are queued, running, or still to be asked for
     finished = "finished"  # every trial has ended

@@ -5,6 +5,7 @@ Every pass starts from the database alone, so a driver can stop and start (or tw
 time: a trial and its job are created in one transaction, and a trial number exists at most once. Which sweeps
 have new evaluations to show is read from the job-events outbox (`job.evaluated`, written with the points) from
 the id the last pass read through; the first pass, and every `RESYNC_EVERY_PASSES`-th, looks at every sweep.
+One driver runs at a time (`app.sweeps.driver_process`, under a lease that `hold` renews in each unit of work).
 """
 
 import logging
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from specs import job_spec_adapter
+from store.leases import LeaseLost
 from store.outbox import newest_event_id
 from store.sweeps import (
     TrialExists,
@@ -44,10 +46,17 @@ MAX_REFUSED_IN_A_ROW = 20  # then the sweep fails, saying why: its search space 
 RESYNC_EVERY_PASSES = 30
 # Whether the sweep's owner (None: nobody's) may have one more job queued now; no: the trial waits for a later pass.
 RoomInQueue = Callable[[Session, int | None], bool]
+# Called last in every unit of work the pass writes in, before it commits: it raises (store.leases.LeaseLost) when
+# this driver may no longer act (its lease went to another driver), which undoes the unit and ends the pass.
+Hold = Callable[[Session], None]
 
 
 def _always(_session: Session, _owner_id: int | None) -> bool:
     return True
+
+
+def _free(_session: Session) -> None:
+    pass
 
 
 class EvaluationNews:
@@ -71,7 +80,10 @@ class EvaluationNews:
 
 
 def advance_all(
-    sessions: sessionmaker[Session], room_in_queue: RoomInQueue = _always, news: EvaluationNews | None = None
+    sessions: sessionmaker[Session],
+    room_in_queue: RoomInQueue = _always,
+    news: EvaluationNews | None = None,
+    hold: Hold = _free,
 ) -> None:
     """One pass over every running sweep (with `news`: the evaluations of those it names; without: of all)."""
     with sessions() as session:
@@ -79,16 +91,22 @@ def advance_all(
         to_prune = set(sweep_ids) if news is None else news.sweeps_to_prune(session, sweep_ids)
     for sweep_id in sweep_ids:
         try:
-            advance(sessions, sweep_id, room_in_queue, prune=sweep_id in to_prune)
+            advance(sessions, sweep_id, room_in_queue, prune=sweep_id in to_prune, hold=hold)
+        except LeaseLost:
+            raise  # this driver may no longer act: the pass ends
         except Exception:  # one broken sweep must not stop the others
             log.exception("sweep %s: the driver's pass failed", sweep_id)
 
 
 def advance(
-    sessions: sessionmaker[Session], sweep_id: int, room_in_queue: RoomInQueue = _always, prune: bool = True
+    sessions: sessionmaker[Session],
+    sweep_id: int,
+    room_in_queue: RoomInQueue = _always,
+    prune: bool = True,
+    hold: Hold = _free,
 ) -> None:
     """Move one sweep on: show its new evaluations to the pruner (when `prune`), then create trials, each in
-    its own transaction."""
+    its own transaction (each ending with `hold`)."""
     with unit_of_work(sessions) as session:
         sweep = find_sweep(session, sweep_id)
         if sweep.status != SweepStatus.running:
@@ -97,11 +115,14 @@ def advance(
         name, owner_id = sweep.name, sweep.owner_id
         if spec.early_stopping is not None and prune:
             _show_new_evaluations(session, spec, sweep_id)
+        hold(session)
     for _ in range(MAX_NEW_TRIALS_PER_PASS):
         try:
             with unit_of_work(sessions) as session:
-                if not _create_trial(session, spec, sweep_id, name, lambda: room_in_queue(session, owner_id)):
-                    return
+                more = _create_trial(session, spec, sweep_id, name, lambda: room_in_queue(session, owner_id))
+                hold(session)
+            if not more:
+                return
         except TrialExists:
             return  # another driver created this trial first: the next pass sees it
 

@@ -145,6 +145,9 @@ class Service:
     def start_worker(self, name: str = "w") -> subprocess.Popen[bytes]:
         return self.start_process(f"worker-{name}", "workers", "--name", name)
 
+    def start_sweep_driver(self, name: str = "d") -> subprocess.Popen[bytes]:
+        return self.start_process(f"sweep-driver-{name}", "app.sweeps.driver_process")
+
     def start_process(self, log_name: str, module: str, *args: str) -> subprocess.Popen[bytes]:
         """`python -m module args` with the service's environment, in its own session, logging to log_name.log."""
         with (self.log_dir / f"{log_name}.log").open("ab") as log:  # the child keeps its own copy
@@ -240,7 +243,7 @@ def start_serve(
                                  stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(url, serve)
+        wait_until_up(url, serve, timeout=90)  # the API starts beside four other processes importing torch
     except Exception:
         stop_process(serve)
         raise

@@ -31,10 +31,10 @@ from store.outbox import prune_outbox
 from store.tables import utcnow
 from store.unit_of_work import unit_of_work
 from store.webhooks import AttemptOutcome, DueDelivery, claim_due_delivery, existing_webhooks, record_attempt
+from supervision.stop_flag import StopFlag
 from webhooks.sending import retry_at, send
 from webhooks.settings import WebhookSettings
 from workers.retry import TRANSIENT
-from workers.stop_flag import StopFlag
 
 log = logging.getLogger(__name__)
 DEADLINE_SHARE_OF_LEASE = 0.8  # a send ends before its lease does: another deliverer never sends it meanwhile

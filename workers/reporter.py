@@ -16,8 +16,8 @@ from store.points import PointRow, add_points
 from store.system_points import SystemRow, add_system_points
 from store.tables import ArtifactKind
 from store.unit_of_work import unit_of_work
+from supervision.stop_flag import StopFlag
 from workers.retry import TRANSIENT, retrying
-from workers.stop_flag import StopFlag
 from workers.system_metrics import SystemSampler
 
 log = logging.getLogger(__name__)

@@ -35,12 +35,12 @@ from store.health import database_problem, describe
 from store.jobs import any_queued
 from store.migrate import upgrade
 from store.unit_of_work import transact, unit_of_work
+from supervision.stop_flag import StopFlag
 from workers.child import train_attempt_in_child
 from workers.executor import Capacity, ExecutorPass, Placed
 from workers.output import JobOutput
 from workers.retry import TRANSIENT, backoff_seconds, retrying
 from workers.settings import WorkerSettings
-from workers.stop_flag import StopFlag
 
 log = logging.getLogger(__name__)
 # fork: the child starts in milliseconds with torch already imported; it opens its own

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.access.auth import bearer, require_api_key
 from app.access.permissions import PUBLIC
+from store.leases import SWEEP_DRIVER, lease_of
 from store.stats import attempts_by_outcome, jobs_by_status, running_jobs
 from store.tables import utcnow
 
@@ -38,6 +39,7 @@ class StoreCollector(Collector):
             counts = jobs_by_status(session)
             running = running_jobs(session)
             attempts = attempts_by_outcome(session)
+            driver = lease_of(session, SWEEP_DRIVER)
         by_status = GaugeMetricFamily("cifar_jobs", "Jobs by status.", labels=["status"])
         for status, count in counts.items():
             by_status.add_metric([status], count)
@@ -51,6 +53,16 @@ class StoreCollector(Collector):
         for outcome, count in attempts.items():
             by_outcome.add_metric([outcome], count)
         yield by_outcome
+        yield GaugeMetricFamily(
+            "cifar_sweep_driver_passes",
+            "Passes the sweep driver (whichever held the lease) has started, from the lease.",
+            value=0 if driver is None else driver.renewals,
+        )
+        yield GaugeMetricFamily(
+            "cifar_sweep_driver_lease_seconds_left",
+            "Seconds until the sweep driver's lease runs out (negative: no driver holds it, or it was killed).",
+            value=-1 if driver is None else (driver.expires_at - utcnow()).total_seconds(),
+        )
         steps = GaugeMetricFamily("cifar_job_steps_per_second", "Running jobs' speed.", labels=["job_id", "model"])
         images = GaugeMetricFamily("cifar_job_images_per_second", "Running jobs' speed.", labels=["job_id", "model"])
         heartbeat = GaugeMetricFamily(
@@ -91,9 +103,6 @@ def install_prometheus(app: FastAPI) -> None:
     )
     app.state.predictions_served = Counter(
         "cifar_predictions_served", "Images classified by /predict.", registry=registry
-    )
-    app.state.sweep_driver_passes = Counter(
-        "cifar_sweep_driver_passes", "Passes the sweep driver finished, failed ones too.", registry=registry
     )
 
     @app.get("/metrics", include_in_schema=False, dependencies=[PUBLIC])

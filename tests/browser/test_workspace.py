@@ -223,6 +223,7 @@ SWEEP = {
 def test_a_sweep_started_from_the_page_shows_parallel_coordinates_and_importances(
     browser: Browser, service: Service
 ) -> None:
+    service.start_sweep_driver()
     page, requests = open_page(browser, service.url)
     errors = watch_errors(page)
     page.goto(service.url + "/")

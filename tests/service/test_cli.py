@@ -103,6 +103,7 @@ def test_a_failed_job_exits_non_zero_and_errors_name_the_field(service: Service)
 
 
 def test_logs_download_delete_sweeps_and_report_commands(service: Service, tmp_path: Path) -> None:
+    service.start_sweep_driver()
     tiny = {"model": "numpy_mlp", "hidden_units": [16], "batch_size": 20, "max_steps": 40, "eval_every": 20}
     job_id = run(service, "submit", json.dumps(tiny)).stdout.split()[1]
     followed = run(service, "logs", job_id, "--follow")  # from queued to the end, then it returns

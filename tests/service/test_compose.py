@@ -51,12 +51,11 @@ def postgres(postgres_server: PostgresServer | None) -> Iterator[PostgresServer]
 
 def test_the_file_has_healthchecks_a_gpu_reservation_and_one_image(config: dict[str, Any]) -> None:
     services = config["services"]
-    assert set(services) == {"postgres", "api", "worker", "webhooks", "ray-head", "ray-worker", "ray-dispatcher"}
-    assert (
-        services["webhooks"]["command"] == ["python", "-m", "workers.deliverer"]
-        and "profiles" not in services["webhooks"]
-    )
-    assert services["webhooks"]["depends_on"]["api"]["condition"] == "service_healthy"  # migrations first
+    assert set(services) == {"postgres", "api", "worker", "sweeps", "webhooks", "ray-head", "ray-worker",
+                             "ray-dispatcher"}  # fmt: skip
+    for name, module in (("webhooks", "workers.deliverer"), ("sweeps", "app.sweeps.driver_process")):
+        assert services[name]["command"] == ["python", "-m", module] and "profiles" not in services[name]
+        assert services[name]["depends_on"]["api"]["condition"] == "service_healthy"  # migrations first
     assert all(services[name]["profiles"] == ["ray"] for name in ("ray-head", "ray-worker", "ray-dispatcher"))
     assert "profiles" not in services["worker"] and "profiles" not in services["api"]
     assert services["ray-head"]["healthcheck"]["test"][:2] == ["CMD", "ray"]
@@ -146,13 +145,18 @@ def test_each_service_command_runs_with_the_files_environment(
         wait_until_up(url, processes[0])
         processes.append(run_service(config["services"]["worker"], environment("worker"), tmp_path / "worker.log"))
         processes.append(run_service(config["services"]["webhooks"], environment("webhooks"), tmp_path / "hooks.log"))
+        processes.append(run_service(config["services"]["sweeps"], environment("sweeps"), tmp_path / "sweeps.log"))
         headers = {"Authorization": "Bearer compose-test-key"}
         with httpx.Client(base_url=url, timeout=10, headers=headers) as client, Receiver("") as receiver:
             hook = client.post("/webhooks", json={"url": receiver.url, "events": ["job.succeeded"]}).json()
             receiver.secret = hook["secret"]
             spec = {"model": "numpy_mlp", "hidden_units": [16], "max_steps": 20, "eval_every": 20,
                     "batch_size": 50, "preprocessing": "standardize"}  # fmt: skip
-            job = client.post("/jobs", json=spec).json()["id"]
+            # a sweep of one trial: the sweep driver creates its job, the worker trains it, the deliverer tells
+            sweep = {"base": spec, "method": "grid", "search": {"learning_rate": {"choices": [0.01]}}}
+            sweep_id = client.post("/sweeps", json=sweep).json()["id"]
+            trial = wait_until(lambda: client.get(f"/sweeps/{sweep_id}").json()["leaderboard"], 60, "the trial")
+            job = trial[0]["job_id"]
             done = wait_for_status(client, job, {"succeeded", "failed"}, timeout=120)
             assert done["status"] == "succeeded", done["error"]
             arrival = wait_until(lambda: next(iter(receiver.first.values()), None), 30, "the webhook delivery")

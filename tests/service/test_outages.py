@@ -1,6 +1,7 @@
 """The worker outlives database outages, and `make serve` outlives its worker: real processes, a real
 SQLite file held locked, a real PostgreSQL server restarted, a worker killed."""
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -62,19 +63,40 @@ def test_a_job_survives_a_postgresql_restart(service: Service, postgres_server: 
 def test_serve_restarts_a_worker_that_died_and_the_api_stays_up(
     tmp_path: Path, data_dir: Path, database_url: str
 ) -> None:
-    serve, url = start_serve(tmp_path, data_dir, database_url, {"CPU_BF16": "0"})
+    """Also: two API processes and one sweep driver beside them; a driver killed is started again and takes the
+    lease over once the dead one's runs out (SWEEP_LEASE_SECONDS, short here)."""
+    env = {"CPU_BF16": "0", "API_WORKERS": "2", "SWEEP_LEASE_SECONDS": "3"}
+    serve, url = start_serve(tmp_path, data_dir, database_url, env)
     try:
 
-        def worker_pids() -> list[int]:
-            return [pid for pid in children_of(serve.pid)
-                    if b"-m\x00workers\x00" in Path(f"/proc/{pid}/cmdline").read_bytes()]  # fmt: skip
+        def descendants(pid: int) -> list[int]:
+            return [pid, *(grandchild for child in children_of(pid) for grandchild in descendants(child))]
 
-        (first,) = wait_until(worker_pids, 30, "the worker process", every=0.05)
+        def running(module: bytes) -> list[int]:
+            """The processes under `serve` started as `python -m module`."""
+            found = []
+            for pid in descendants(serve.pid)[1:]:
+                with contextlib.suppress(FileNotFoundError):  # it ended since it was listed
+                    if b"-m\x00" + module + b"\x00" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        found.append(pid)
+            return found
+
+        (first,) = wait_until(lambda: running(b"workers"), 30, "the worker process", every=0.05)
         os.kill(first, signal.SIGKILL)  # as the kernel's OOM killer would
         wait_for_log(tmp_path / "serve.log", "worker restarted", timeout=30)
         assert serve.poll() is None and httpx.get(f"{url}/healthz").status_code == 200
         with httpx.Client(base_url=url, timeout=10) as client:
             job = client.post("/jobs", json={"model": "numpy_mlp", "max_steps": 5}).json()
             assert wait_for_status(client, job["id"], {"succeeded", "failed"}, timeout=60)["status"] == "succeeded"
+            (uvicorn,) = running(b"uvicorn")
+            wait_until(lambda: len(children_of(uvicorn)) >= 2, 30, "two API processes")
+            (driver,) = running(b"app.sweeps.driver_process")  # one sweep driver, however many API processes
+            os.kill(driver, signal.SIGKILL)  # its lease is not given back: the next one waits for it to run out
+            wait_for_log(tmp_path / "serve.log", "sweep driver restarted", timeout=30)
+            sweep = {"base": {"model": "numpy_mlp", "max_steps": 5}, "method": "grid",
+                     "search": {"learning_rate": {"choices": [0.01, 0.1]}}}  # fmt: skip
+            sweep_id = client.post("/sweeps", json=sweep).json()["id"]
+            wait_until(lambda: client.get(f"/sweeps/{sweep_id}").json()["status"] == "finished", 90, "the sweep")
+            assert len(running(b"app.sweeps.driver_process")) == 1
     finally:
         stop_process(serve)

@@ -38,12 +38,12 @@ def wait_for_sweep(client: httpx.Client, sweep_id: int, statuses: set[str], time
 
 
 def driver_passes(client: httpx.Client) -> float:
-    """The sweep driver's finished passes, from Prometheus."""
+    """The sweep driver's passes, from Prometheus (the API reads them from the driver's lease)."""
     for family in text_string_to_metric_families(client.get("/metrics").text):
         for sample in family.samples:
-            if sample.name == "cifar_sweep_driver_passes_total":
+            if sample.name == "cifar_sweep_driver_passes":
                 return sample.value
-    raise AssertionError("no cifar_sweep_driver_passes_total in /metrics")
+    raise AssertionError("no cifar_sweep_driver_passes in /metrics")
 
 
 def wait_for_driver_passes(client: httpx.Client, passes: int) -> None:
@@ -79,6 +79,7 @@ def intervals_overlap_at_most(jobs: list[dict[str, Any]], limit: int) -> bool:
 def sweep_service(tmp_path: Path, data_dir: Path, database_url: str) -> Any:
     with running_service(tmp_path, data_dir, database_url, FAST_DRIVER) as service:
         service.start_worker()
+        service.start_sweep_driver()
         yield service
 
 
@@ -153,12 +154,14 @@ def test_tpe_sweep_keeps_max_concurrent_and_survives_restarts(
     }
     with running_service(tmp_path / "first", data_dir, database_url, FAST_DRIVER) as service:
         worker = service.start_worker()
+        service.start_sweep_driver()
         with service.client() as client:
             sweep_id = client.post("/sweeps", json=request).json()["id"]
             wait_until(lambda: trials_with(client, sweep_id, "succeeded") >= 2, 60, "two trials succeeded")
         stop_process(worker)  # the running trial checkpoints and goes back to the queue
     with running_service(tmp_path / "second", data_dir, database_url, FAST_DRIVER) as service:
         service.start_worker()
+        service.start_sweep_driver()  # the first one gave its lease back when it stopped: this one takes it at once
         with service.client() as client:
             sweep = wait_for_sweep(client, sweep_id, {"finished"})
             jobs = [client.get(f"/jobs/{t['job_id']}").json() for t in sweep["leaderboard"]]

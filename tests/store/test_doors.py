@@ -65,8 +65,7 @@ class Users:
 @pytest.fixture(params=["all", "own"])
 def users(request: pytest.FixtureRequest, tmp_path: Path, database_url: str, data_dir: Path) -> Iterator[Users]:
     settings = ApiSettings(data_dir=data_dir, database_url=database_url, api_key=BOOTSTRAP, visibility=request.param,
-                           quota_submissions_per_minute=100_000, quota_queued_jobs=100_000,
-                           sweep_interval_seconds=60)  # fmt: skip
+                           quota_submissions_per_minute=100_000, quota_queued_jobs=100_000)  # fmt: skip
     with local_client(create_app(settings)) as client:
         yield Users(client)
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
 from app.settings import ApiSettings
+from app.sweeps.driver_process import SweepDriver
 from harness.waiting import wait_until
 from store.tables import Token
 from tests.conftest import local_client
@@ -224,7 +225,8 @@ def test_submissions_at_once_cannot_both_take_the_last_queued_place(tmp_path: Pa
 
 
 def test_a_sweeps_trials_wait_for_room_in_their_owners_queued_quota(tmp_path: Path, database_url: str) -> None:
-    settings = {"quota_queued_jobs": 2, "sweep_interval_seconds": 0.05}
+    """The sweep driver's passes, run here one by one, apply the API's quotas to the trials they create."""
+    settings = {"quota_queued_jobs": 2}
     with service(tmp_path, database_url, **settings) as client:
         people = People(client)
         sweep = {"base": JOB, "search": {"learning_rate": {"log_uniform": [1e-3, 1e-1]}}, "method": "random",
@@ -232,22 +234,19 @@ def test_a_sweeps_trials_wait_for_room_in_their_owners_queued_quota(tmp_path: Pa
         made = people.call("mia", "POST", "/sweeps", json=sweep)
         assert made.status_code == 201, made.text
         sweep_id = made.json()["id"]
+        app_state = client.app.state  # type: ignore[attr-defined]
+        driver = SweepDriver(app_state.sessions, app_state.settings, "test")
 
         def trial_jobs() -> list[int]:
             trials = people.call("mia", "GET", f"/sweeps/{sweep_id}").json()["leaderboard"]
             return [trial["job_id"] for trial in trials if trial["job_id"] is not None]
 
-        def passes() -> float:
-            counter = client.app.state.sweep_driver_passes  # type: ignore[attr-defined]
-            return float(next(s.value for s in counter.collect()[0].samples if s.name.endswith("_total")))
-
-        wait_until(lambda: len(trial_jobs()) >= 2, 30, "two trials")
-        seen = passes()
-        wait_until(lambda: passes() >= seen + 5, 30, "five more driver passes")
+        for _ in range(5):
+            assert driver.run_once()
         assert len(trial_jobs()) == 2  # her quota is full: no third trial however many passes
         assert people.call("mia", "POST", "/jobs", json=JOB).status_code == 429
         people.call("mia", "POST", f"/jobs/{trial_jobs()[0]}/cancel")
-        wait_until(lambda: len(trial_jobs()) == 3, 30, "a third trial once one place freed")
+        assert driver.run_once() and len(trial_jobs()) == 3  # a third trial once one place freed
 
 
 def test_without_a_key_the_first_admin_takes_over_the_jobs_and_tokens_are_needed_from_then(
