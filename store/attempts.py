@@ -281,7 +281,38 @@ def request_preemption(session: Session, attempt: Attempt, for_job: Waiting, exe
                  for_job.id, for_job.priority)  # fmt: skip
         record_audit(session, None, executor, "job.preempt", f"job {attempt.job_id}", None,
                      {"attempt": attempt.number, "for_job": for_job.id, "priority": for_job.priority})  # fmt: skip
+        session.execute(
+            update(JobAttempt)
+            .where(JobAttempt.job_id == attempt.job_id, JobAttempt.number == attempt.number)
+            .values(preempted_for=for_job.id)
+        )
     return asked is not None
+
+
+@dataclass(frozen=True)
+class PreemptedFor:
+    """A queued job's last attempt gave its place to `job_id` (of `priority`) at `step`."""
+
+    job_id: int
+    priority: int | None  # None: that job is gone
+    step: int | None
+
+
+def preempted_for(session: Session, job: Job) -> PreemptedFor | None:
+    """Whom the queued `job`'s last attempt gave its place to, when it was preempted (one indexed read)."""
+    if job.status != JobStatus.queued or not job.preemptions:
+        return None
+    found = session.execute(
+        select(JobAttempt.preempted_for, JobAttempt.steps_done, Job.priority)
+        .outerjoin(Job, Job.id == JobAttempt.preempted_for)
+        .where(
+            JobAttempt.job_id == job.id,
+            JobAttempt.number == job.attempts,
+            JobAttempt.outcome == AttemptOutcome.preempted.value,
+            JobAttempt.preempted_for.is_not(None),
+        )  # fmt: skip
+    ).first()
+    return None if found is None else PreemptedFor(found.preempted_for, found.priority, found.steps_done)
 
 
 @dataclass(frozen=True)

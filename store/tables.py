@@ -330,6 +330,7 @@ class JobAttempt(Base):
     outcome: Mapped[str | None] = mapped_column(String(20))
     resumed_from_step: Mapped[int | None] = mapped_column(Integer)  # its checkpoint's step (0: from the start)
     steps_done: Mapped[int | None] = mapped_column(Integer)  # the job's step when it ended
+    preempted_for: Mapped[int | None] = mapped_column(Integer)  # the job it was asked to give its place to
 
 
 class Lease(Base):

@@ -70,7 +70,9 @@ class JobPublic(BaseModel):
         '"message", "at"}`, oldest first.',
     )
     waiting_reason: str | None = Field(
-        None, description="Why a queued job cannot start: no running worker could take it (its `gpus`, `cpus`)."
+        None,
+        description="Why a queued job cannot start: no running worker could take it (its `gpus`, `cpus`), its "
+        "owner's running_jobs quota, or it was preempted (naming the job it made room for).",
     )
     final_metrics: dict[str, Any] | None = Field(
         None, description="test_accuracy, best_test_accuracy, train_loss, steps_per_second, peak_rss_mb, ..."
@@ -181,12 +183,14 @@ class AttemptPublic(BaseModel):
     )
     resumed_from_step: int | None = Field(None, description="The checkpoint's step it started from (0: the start).")
     steps_done: int | None = Field(None, description="The job's step when it ended.")
+    preempted_for: int | None = Field(None, description="The job it was asked to give its place to (preemption).")
 
     @classmethod
     def from_row(cls, row: JobAttempt) -> "AttemptPublic":
         return cls(number=row.number, executor=row.executor, placement=row.placement, started_at=row.started_at,
                    ended_at=row.ended_at, outcome=AttemptOutcome(row.outcome) if row.outcome else None,
-                   resumed_from_step=row.resumed_from_step, steps_done=row.steps_done)  # fmt: skip
+                   resumed_from_step=row.resumed_from_step, steps_done=row.steps_done,
+                   preempted_for=row.preempted_for)  # fmt: skip
 
 
 class AttemptsPublic(BaseModel):

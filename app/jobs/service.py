@@ -9,6 +9,7 @@ from app.jobs.schemas import JobPublic, JobsPublic
 from models.kinds import architecture_mismatch
 from specs import JobSpec
 from store.artifacts import artifact_infos, model_info, verify_model
+from store.attempts import preempted_for
 from store.errors import ArtifactCorrupt, JobNotFound, KeyRaced, NoModel
 from store.executors import alive_since, waiting_reason
 from store.jobs import NEWEST_FIRST, JobFilter, JobOrder, OwnedBy, create_job, find_job, job_for_key, list_jobs
@@ -26,6 +27,11 @@ def job_public(session: Session, job: Job, settings: StoreSettings) -> JobPublic
         if job.status == JobStatus.queued
         else None
     )
+    preemptor = preempted_for(session, job)
+    if reason is None and preemptor is not None:
+        priority = "" if preemptor.priority is None else f", priority {preemptor.priority}"
+        reason = (f"preempted at step {preemptor.step} to make room for job {preemptor.job_id}{priority}: it resumes "
+                  "from that step when a place frees, before the jobs of its priority submitted after it")  # fmt: skip
     return JobPublic.from_job(job, utcnow(), models.get(job.id), reason)
 
 

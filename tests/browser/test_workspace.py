@@ -234,7 +234,8 @@ def test_a_sweep_started_from_the_page_shows_parallel_coordinates_and_importance
     assert json.loads(page.input_value("#sweep-spec"))["base"]["learning_rate"] == 0.0001  # the report's runs
     page.fill("#sweep-spec", json.dumps(SWEEP))
     page.click("#sweep-plan-button")
-    expect(page.locator("#sweep-plan")).to_contain_text("4 trials, 2 at a time")
+    # the plan may probe first: a few real steps in a fresh process, up to PLAN_PROBE_SECONDS (8 s)
+    expect(page.locator("#sweep-plan")).to_contain_text("4 trials, 2 at a time", timeout=30_000)
     page.click("#sweep-form button[type=submit]")
     expect(page).to_have_url(re.compile(r"#sweep/\d+$"))
     sweep_id = int(page.url.rsplit("/", 1)[1])

@@ -32,10 +32,12 @@ def test_an_urgent_job_takes_a_long_jobs_place_which_resumes_exactly(
             long_job = client.post("/jobs", json={**LONG_JOB, "seed": 7}).json()["id"]
             wait_for_step(client, long_job, 150)
             urgent = client.post("/jobs", json={"model": "numpy_mlp", "max_steps": 20, "priority": 50}).json()["id"]
+            waiting = wait_until(lambda: (j := client.get(f"/jobs/{long_job}").json())["status"] == "queued" and j,
+                                 60, "the long job back in the queue", every=0.02)  # fmt: skip
+            assert waiting["preemptions"] == 1 and waiting["waiting_reason"].startswith("preempted at step "), waiting
+            assert f"to make room for job {urgent}, priority 50" in waiting["waiting_reason"]
             done = wait_for_status(client, urgent, ENDED, timeout=60)
             assert done["status"] == "succeeded", done["error"]
-            during = client.get(f"/jobs/{long_job}").json()
-            assert during["status"] in ("queued", "running") and during["preemptions"] == 1, during
             resumed = wait_for_status(client, long_job, ENDED, timeout=180)
             assert resumed["status"] == "succeeded", resumed["error"]
             assert resumed["attempts"] == 2 and resumed["preemptions"] == 1
@@ -43,6 +45,7 @@ def test_an_urgent_job_takes_a_long_jobs_place_which_resumes_exactly(
             assert_curve_complete(client, long_job, 1500, 10)
             first, second = client.get(f"/jobs/{long_job}/attempts").json()["data"]
             assert (first["outcome"], second["outcome"]) == ("preempted", "succeeded")
+            assert (first["preempted_for"], second["preempted_for"]) == (urgent, None)
             assert first["steps_done"] >= 150 and second["resumed_from_step"] == first["steps_done"]
             assert second["steps_done"] == 1500
             environment = {**os.environ, "CIFAR_JOBS_URL": service.url, "COLUMNS": "400"}
@@ -87,3 +90,26 @@ def test_a_worker_killed_mid_preemption_loses_nothing_and_runs_no_step_twice(
             assert_curve_complete(client, long_job, 1500, 10)
             attempts = client.get(f"/jobs/{long_job}/attempts").json()["data"]
             assert attempts[0]["outcome"] in ("preempted", "lost_heartbeat") and attempts[-1]["outcome"] == "succeeded"
+
+
+def test_a_preemption_while_checkpoints_are_written_back_to_back_loses_nothing(
+    tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    """A checkpoint at every step, so every write of the training process carries one: the request arrives while
+    one is written (its flag is read in the next one). The job gives its place with its latest checkpoint, and the
+    next attempt resumes from exactly that step: every point once, none missing."""
+    settings = {"PREEMPT_MIN_RUN_SECONDS": "1"}
+    every_step = {**LONG_JOB, "hidden_units": [256], "max_steps": 200, "checkpoint_every": 1, "seed": 3}
+    with running_service(tmp_path, data_dir, database_url, settings) as service:
+        service.start_worker()
+        with service.client() as client:
+            long_job = client.post("/jobs", json=every_step).json()["id"]
+            wait_for_step(client, long_job, 50)
+            urgent = client.post("/jobs", json={"model": "numpy_mlp", "max_steps": 20, "priority": 50}).json()["id"]
+            for job_id in (urgent, long_job):
+                done = wait_for_status(client, job_id, ENDED, timeout=180)
+                assert done["status"] == "succeeded", done["error"]
+            assert_curve_complete(client, long_job, 200, 10)
+            first, second = client.get(f"/jobs/{long_job}/attempts").json()["data"]
+            assert (first["outcome"], second["outcome"]) == ("preempted", "succeeded")
+            assert 50 <= first["steps_done"] < 200 and second["resumed_from_step"] == first["steps_done"]
