@@ -14,8 +14,10 @@ from store.attempts import (
     Attempt,
     AttemptState,
     PlacedJob,
+    PreemptedFor,
     claim_next,
     preempt_attempt,
+    preempted_for,
     record_progress,
 )
 from store.audit import audit_page
@@ -118,6 +120,8 @@ def test_a_high_priority_job_takes_the_place_of_a_low_one_which_resumes_first_am
     assert executor_pass.run_once() == Attempt(urgent, 1)  # the low one's place, at the next pass
     preempted = job(sessions, low)
     assert (preempted.status, preempted.preemptions, preempted.handed_back, preempted.step) == ("queued", 1, 1, 40)
+    with sessions() as session:  # what its waiting_reason says
+        assert preempted_for(session, preempted) == PreemptedFor(urgent, 50, 40)
     with sessions() as session:
         events = session.scalars(select(JobEvent.kind).where(JobEvent.job_id == low).order_by(JobEvent.id)).all()
     assert list(events) == ["job.running", "job.queued", "job.preempted"]
@@ -136,6 +140,8 @@ def test_a_high_priority_job_takes_the_place_of_a_low_one_which_resumes_first_am
         session.execute(update(Job).where(Job.id == urgent).values(status="succeeded"))
     assert executor_pass.run_once() == Attempt(low, 2)  # ahead of the equal job submitted after it
     assert not job(sessions, low).preempt_requested and job(sessions, later_equal).status == "queued"
+    with sessions() as session:
+        assert preempted_for(session, job(sessions, low)) is None  # running again: no reason to wait
 
 
 def test_equal_priorities_an_opted_out_job_and_one_past_its_preemptions_keep_their_place(
