@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, ScalarSelect, Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from store.tables import Job, Role, User, utcnow
+from store.tables import Job, JobAttempt, Role, User, utcnow
 
 
 def role_and_quotas(session: Session, user_id: int) -> tuple[str, dict[str, Any]] | None:
@@ -85,16 +85,17 @@ def counts_of(
 
 
 def hours_of(session: Session, user_id: int, window_start: datetime) -> tuple[float, float]:
-    """CPU- and GPU-hours of the user's running time since `window_start`: a job's cpus and gpus times its time
-    running within the window, over their jobs running now or ended in the window."""
+    """CPU- and GPU-hours of the user's running time since `window_start`: a job's cpus and gpus times each of its
+    attempts' time within the window (a preempted or handed-back job's waits in the queue between attempts are not
+    counted), over the attempts running now or ended in the window."""
     now = utcnow()
     cpu = gpu = 0.0
-    ran_in_window = Job.started_at.is_not(None) & ((Job.status == "running") | (Job.finished_at > window_start))
-    for started, finished, cpus, gpus in session.execute(
-        select(Job.started_at, Job.finished_at, Job.cpus, Job.gpus).where(Job.owner_id == user_id, ran_in_window)
+    in_window = (JobAttempt.ended_at > window_start) | (JobAttempt.ended_at.is_(None) & (Job.status == "running"))
+    for started, ended, cpus, gpus in session.execute(
+        select(JobAttempt.started_at, JobAttempt.ended_at, Job.cpus, Job.gpus)
+        .join(Job, Job.id == JobAttempt.job_id)
+        .where(Job.owner_id == user_id, in_window)
     ):
-        if started is None:  # not so by the query; said for the type checker
-            continue
-        hours = max(0.0, ((finished or now) - max(started, window_start)).total_seconds() / 3600)
+        hours = max(0.0, ((ended or now) - max(started, window_start)).total_seconds() / 3600)
         cpu, gpu = cpu + hours * cpus, gpu + hours * gpus
     return cpu, gpu

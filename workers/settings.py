@@ -42,6 +42,13 @@ class WorkerSettings(StoreSettings):
         description="At most one periodic checkpoint per this many seconds, whatever a spec's checkpoint_every "
         "(a stop always checkpoints).",
     )
+    worker_cpus: float | None = Field(
+        None,
+        gt=0,
+        le=4096,
+        description="CPUs a local worker offers (`python -m workers --cpus N`): it takes only jobs whose `cpus` fit "
+        "(default: every core of the machine).",
+    )
     preemption: bool = Field(
         True,
         description="Whether a queued job may take the place of a running one of a priority lower by "

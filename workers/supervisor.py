@@ -7,8 +7,9 @@ import sys
 from supervision.group import Child, ProcessGroup
 
 
-def supervise(concurrency: int, gpus: list[str], name: str | None) -> int:
-    """Run `concurrency` workers (or one per GPU); forward SIGTERM/SIGINT; return the worst exit code."""
+def supervise(concurrency: int, gpus: list[str], name: str | None, cpus: float | None = None) -> int:
+    """Run `concurrency` workers (or one per GPU), each offering `cpus` (None: its default); forward SIGTERM/SIGINT;
+    return the worst exit code."""
     base = name or socket.gethostname()
     slots: list[str | None] = list(gpus) if gpus else [None] * concurrency
     children = []
@@ -17,5 +18,6 @@ def supervise(concurrency: int, gpus: list[str], name: str | None) -> int:
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         label = f"{base}:gpu{gpu}" if gpu is not None else f"{base}:{i}"
-        children.append(Child(f"worker {label}", [sys.executable, "-m", "workers", "--name", label], env=env))
+        offered = [] if cpus is None else ["--cpus", f"{cpus:g}"]
+        children.append(Child(f"worker {label}", [sys.executable, "-m", "workers", "--name", label, *offered], env=env))
     return max(abs(code) for code in ProcessGroup(children).run().codes)

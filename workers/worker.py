@@ -85,7 +85,7 @@ class ForkedChild:
         self, name: str, settings: WorkerSettings, sessions: sessionmaker[Session], stopping: StopFlag
     ) -> None:
         self.name, self.settings, self.sessions, self.stopping = name, settings, sessions, stopping
-        self.gpus, self.cpus = float(visible_gpus()), float(os.cpu_count() or 1)
+        self.gpus, self.cpus = float(visible_gpus()), settings.worker_cpus or float(os.cpu_count() or 1)
         self.log_dir = Path(tempfile.mkdtemp(prefix="cifar-jobs-logs-"))  # the children's output, until copied
         self.child: multiprocessing.process.BaseProcess | None = None
         self.attempt: Attempt | None = None

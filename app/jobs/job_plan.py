@@ -151,17 +151,17 @@ def _history(session: Session, spec: dict[str, Any]) -> list[dict[str, float]]:
     """Per-step and per-evaluation seconds, and start-up overhead, of the newest succeeded jobs of the same shape."""
     wanted, found = shape(spec), []
     rows = succeeded_runs(session, spec["model"], 200)
-    for stored, metrics, started, finished in rows:
-        if shape(stored) != wanted or not metrics or not metrics.get("steps_per_second") or not started:
+    for stored, metrics, running_seconds, attempts in rows:
+        if shape(stored) != wanted or not metrics or not metrics.get("steps_per_second"):
             continue
         evals = max(1, Cadence.of(stored).evaluations)
         # a step at the steady speed (after the first train point); the first steps' extra counts as start-up
         step = 1 / float(metrics.get("steady_steps_per_second") or metrics["steps_per_second"])
         steps = float(metrics.get("steps") or stored["max_steps"])
-        wall = (finished - started).total_seconds() if finished else None
         busy = steps * step + float(metrics.get("eval_seconds", 0))
+        # its attempts' running time (not the waits of a preempted job between them): one start-up each
         found.append({"step": step, "evaluation": float(metrics.get("eval_seconds", 0)) / evals,
-                      "overhead": max(0.0, wall - busy) if wall is not None else 0.0})  # fmt: skip
+                      "overhead": max(0.0, running_seconds - busy) / attempts})  # fmt: skip
         if len(found) == HISTORY:
             break
     return found

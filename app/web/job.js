@@ -103,6 +103,28 @@ async function showJobFacts(job) {
   }));
 }
 
+// Each attempt at the job (shown once there is more than one): where, when, how far, how it ended, and for whom
+// a preempted one made room.
+async function showAttempts(job) {
+  if (job.attempts < 2) { $("job-attempts-box").hidden = true; return; }
+  let attempts;
+  try { attempts = (await api(`/jobs/${job.id}/attempts`)).data; } catch { return; }
+  if (shownJob !== job.id) return;
+  $("job-attempts").tBodies[0].replaceChildren(...attempts.map((a) => {
+    const tr = document.createElement("tr");
+    const ran = a.ended_at ? seconds((Date.parse(a.ended_at) - Date.parse(a.started_at)) / 1000) : "running";
+    const outcome = document.createElement("td");
+    outcome.append(a.outcome || "—");
+    if (a.preempted_for) outcome.append(" for ", jobLink(a.preempted_for));
+    tr.append(...[String(a.number), a.executor || "—", new Date(a.started_at).toLocaleString(), ran,
+      `${a.resumed_from_step ?? 0} → ${a.steps_done ?? "…"}`].map((text) =>
+      Object.assign(document.createElement("td"), { textContent: text })), outcome);
+    return tr;
+  }));
+  $("job-attempts-box").hidden = false;
+  $("job-attempts-box").open = true;
+}
+
 async function showLogTail(id) {
   try {
     const response = await fetch(`/jobs/${id}/logs?tail=40`, { headers: headers() });
@@ -114,6 +136,7 @@ function showJobState(job) {
   $("job-status").textContent = job.status;
   $("job-status").className = `status status-${job.status}`;
   if (job.error) $("job-error").textContent = job.error;
+  if (job.waiting_reason !== undefined) $("job-waiting").textContent = job.waiting_reason ? `waiting: ${job.waiting_reason}` : "";
   // actions that fit its status: cancel while it may still run, delete once it has ended, download a model it has
   if (job.status) {
     if (job.owner !== undefined) shownOwner = job.owner;  // a status event carries no owner
@@ -123,7 +146,7 @@ function showJobState(job) {
     $("annotations").hidden = !changes;
   }
   if (job.trained_model !== undefined) $("download").hidden = !job.trained_model;
-  if (job.spec) showJobFacts(job);
+  if (job.spec) { showJobFacts(job); showAttempts(job); }
   if (job.tags !== undefined && document.activeElement.closest("#annotations") === null) {  // not while typing
     $("edit-name").value = job.name || "";
     $("edit-tags").value = job.tags.join(", ");
@@ -144,6 +167,8 @@ async function openJob(id) {
   $("job-section").hidden = false;
   $("predictions").replaceChildren();
   $("job-error").textContent = "";
+  $("job-waiting").textContent = "";
+  $("job-attempts-box").hidden = true;
   $("job-log-text").textContent = "";
   ["cancel", "download", "delete"].forEach((button) => { $(button).hidden = true; });
   let lastLogRead = 0;
@@ -173,6 +198,9 @@ async function openJob(id) {
   stopJob = follow(`/jobs/${id}/events`, (name, data) => {
     if (!current()) return;  // a stream of an earlier opening (being stopped)
     if (name === "status" || name === "end") showJobState(data);
+    if (name === "status" || name === "preempted") {  // its waiting reason and attempts, which the event leaves out
+      api(`/jobs/${id}`).then((job) => { if (current()) showJobState(job); }).catch(() => {});
+    }
     if (name === "end") {  // its record, model and last log lines, written at its end
       api(`/jobs/${id}`).then((job) => { if (current()) showJobState(job); }).catch(() => {});
       setTimeout(() => showLogTail(id), 1000);  // its log's last lines may follow its final status by a moment

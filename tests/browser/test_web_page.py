@@ -181,9 +181,11 @@ def test_the_page_cannot_be_framed_by_another_page(browser: Browser, service: Se
     page.close()
 
 
-def test_the_job_page_shows_fired_alerts_and_system_metrics(
+def test_the_job_page_shows_fired_alerts_system_metrics_and_a_preemption(
     browser: Browser, tmp_path: Path, data_dir: Path, database_url: str
 ) -> None:
+    """Also: an urgent job takes the job's place while it trains; the page says why it waits, then lists its two
+    attempts, the first preempted for the urgent job (a link to it)."""
     spec = {
         "model": "torch_mlp",
         "hidden_units": [64],
@@ -193,7 +195,8 @@ def test_the_job_page_shows_fired_alerts_and_system_metrics(
         "eval_every": 500,
         "alerts": [{"when": "below", "metric": "accuracy", "split": "train", "value": 2}],
     }
-    with running_service(tmp_path, data_dir, database_url, {"SYSTEM_METRICS_SECONDS": "0.2"}) as service:
+    settings = {"SYSTEM_METRICS_SECONDS": "0.2", "PREEMPT_MIN_RUN_SECONDS": "0"}
+    with running_service(tmp_path, data_dir, database_url, settings) as service:
         service.start_worker()
         page, requests = open_page(browser, service.url)
         page.goto(service.url + "/")
@@ -206,7 +209,20 @@ def test_the_job_page_shows_fired_alerts_and_system_metrics(
         expect(page.locator("#job-system")).to_contain_text(
             re.compile(r"memory \d+ MB, CPU \d+% of its cpus"), timeout=60_000
         )
+        urgent = {"model": "numpy_mlp", "max_steps": 3000, "eval_every": 3000, "priority": 50}
+        with service.client() as client:
+            urgent_id = client.post("/jobs", json=urgent).json()["id"]
+        expect(page.locator("#job-waiting")).to_contain_text(
+            re.compile(rf"^waiting: preempted at step \d+ to make room for job {urgent_id}, priority 50"),
+            timeout=60_000,
+        )
         expect(page.locator("#job-status")).to_have_text("succeeded", timeout=60_000)
+        expect(page.locator("#job-waiting")).to_have_text("")
+        rows = page.locator("#job-attempts tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.nth(0).locator("td").last).to_have_text(f"preempted for job {urgent_id}")
+        expect(rows.nth(1).locator("td").last).to_have_text("succeeded")
+        expect(rows.nth(0).locator(f"a[href='#job/{urgent_id}']")).to_be_visible()
         page.wait_for_function("() => charts[2]?.data[0].length >= 1")  # the system panel has the streamed samples
         page.reload()  # and a fresh page reads them back from the API
         # the charts are drawn anew once the page has read the job back: until then there is no third chart

@@ -89,3 +89,17 @@ def test_a_busy_worker_still_counts_for_the_jobs_that_wait_for_it(
 def seen_at(engine: Engine, name: str) -> datetime:
     with Session(engine) as session:
         return session.execute(select(Executor.seen_at).where(Executor.name == name)).scalar_one()
+
+
+def test_a_worker_offers_the_cpus_it_is_given(service_without_worker: Service) -> None:
+    """`python -m workers --cpus 1`: a `cpus: 2` job waits, saying why, while a `cpus: 1` job runs."""
+    service = service_without_worker
+    service.start_process("worker-one-cpu", "workers", "--name", "one-cpu", "--cpus", "1")
+    with service.client() as client:
+        wide = client.post("/jobs", json={**TINY, "cpus": 2}).json()["id"]
+        narrow = client.post("/jobs", json={**TINY, "cpus": 1}).json()["id"]
+        done = wait_for_status(client, narrow, {"succeeded", "failed"}, timeout=120)
+        assert done["status"] == "succeeded", done["error"]
+        waiting = client.get(f"/jobs/{wide}").json()
+        assert waiting["status"] == "queued"
+        assert waiting["waiting_reason"] == "needs 2 CPUs; the largest running worker has 1: it waits for one"

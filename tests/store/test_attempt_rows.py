@@ -4,6 +4,7 @@ far it got, whoever ended it; on SQLite and PostgreSQL, through the store and GE
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
@@ -25,8 +26,10 @@ from store.attempts import (
     succeed_attempt,
 )
 from store.jobs import create_job, delete_job
-from store.tables import AttemptOutcome, utcnow
+from store.quotas import hours_of
+from store.tables import AttemptOutcome, JobAttempt, Role, utcnow
 from store.unit_of_work import unit_of_work
+from store.users import create_user
 from tests.conftest import local_client
 
 
@@ -107,3 +110,28 @@ def test_a_running_attempt_has_no_end_yet_and_a_timed_out_one_says_so(sessions: 
         assert fail_attempt(session, attempt, "timed out", AttemptOutcome.timed_out)
     with sessions() as session:
         assert attempts_of(session, job_id)[0].outcome == AttemptOutcome.timed_out
+
+
+def test_cpu_hours_count_each_attempts_running_time_not_the_wait_between_them(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A job preempted after an hour, queued two hours, then run another hour: two hours of its 2 CPUs, whatever its
+    own row says of its latest attempt; the window cuts an attempt it began in; an open attempt of a job no longer
+    running counts nothing."""
+    now = utcnow()
+    with unit_of_work(sessions) as session:
+        owner = create_user(session, "mia", Role.member)[0].id
+        job = create_job(session, parse_job_spec({"model": "torch_mlp", "cpus": 2}), owner_id=owner)[0]
+        job.status, job.started_at, job.finished_at = "succeeded", now - timedelta(hours=2), now - timedelta(hours=1)
+        session.add_all([
+            JobAttempt(job_id=job.id, number=1, started_at=now - timedelta(hours=5), ended_at=now - timedelta(hours=4),
+                       outcome=AttemptOutcome.preempted.value),
+            JobAttempt(job_id=job.id, number=2, started_at=now - timedelta(hours=2), ended_at=now - timedelta(hours=1),
+                       outcome=AttemptOutcome.succeeded.value),
+        ])  # fmt: skip
+        queued = create_job(session, parse_job_spec({"model": "torch_mlp"}), owner_id=owner)[0]
+        session.add(JobAttempt(job_id=queued.id, number=1, started_at=now - timedelta(hours=3)))  # never closed
+    with sessions() as session:
+        cpu, gpu = hours_of(session, owner, now - timedelta(days=7))
+        assert cpu == pytest.approx(4.0, abs=0.01) and gpu == 0
+        assert hours_of(session, owner, now - timedelta(hours=4, minutes=30))[0] == pytest.approx(3.0, abs=0.01)

@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.main import create_app
@@ -14,7 +15,7 @@ from specs import parse_job_spec
 from store.attempts import claim_next, succeed_attempt
 from store.executors import register_executor
 from store.jobs import create_job
-from store.tables import Job
+from store.tables import JobAttempt
 from store.unit_of_work import unit_of_work
 from tests.conftest import local_client
 
@@ -58,10 +59,15 @@ def test_the_expected_time_comes_from_earlier_jobs_of_the_same_shape_and_the_que
     metrics = {"steps_per_second": 20.0, "train_seconds": 20.0, "eval_seconds": 2.0}  # 2 evaluations of 1 s
     with unit_of_work(sessions) as session:
         assert succeed_attempt(session, attempt, metrics, 400, b"model")
-    with sessions() as session:
-        job = session.get(Job, attempt.job_id)
-        assert job is not None and job.started_at is not None
-        job.finished_at = job.started_at + timedelta(seconds=25)  # 3 s of start-up besides training and evaluating
+    with sessions() as session:  # its attempt ran 25 s: 3 s of start-up besides training and evaluating
+        (ran,) = session.scalars(select(JobAttempt).where(JobAttempt.job_id == attempt.job_id)).all()
+        ran.ended_at = ran.started_at + timedelta(seconds=25)
+        # and one preempted halfway, back an hour later: its two attempts ran 12.5 s each, two start-ups in 25 s
+        preempted = create_job(session, parse_job_spec({**SPEC, "seed": 4, "max_steps": 400}))[0]
+        preempted.status, preempted.final_metrics = "succeeded", metrics
+        starts = ((1, ran.started_at), (2, ran.started_at + timedelta(hours=1)))
+        session.add_all([JobAttempt(job_id=preempted.id, number=number, started_at=start,
+                                    ended_at=start + timedelta(seconds=12.5)) for number, start in starts])  # fmt: skip
         session.commit()
         for _ in range(2):
             create_job(session, parse_job_spec({**SPEC, "max_steps": 400}))  # queued, ahead of a new job
@@ -71,9 +77,11 @@ def test_the_expected_time_comes_from_earlier_jobs_of_the_same_shape_and_the_que
     settings = ApiSettings(data_dir=tmp_path, database_url=database_url)
     with local_client(create_app(settings)) as client:
         plan = client.post("/jobs?dry_run=true&probe=false", json=SPEC).json()
-        assert plan["expected_from"] == "the median of 1 earlier jobs of the same shape"
-        assert plan["expected_seconds"] == 1000 / 20 + 4 * 1.0 + 3.0
-        assert plan["queue_position"] == 2 and plan["expected_wait_seconds"] == 2 * (400 / 20 + 2 * 1.0 + 3.0)
+        assert plan["expected_from"] == "the median of 2 earlier jobs of the same shape"
+        start_up = (3.0 + 3.0 / 2) / 2  # the median of 3 s and 1.5 s a start (the hour between attempts not counted)
+        assert plan["expected_seconds"] == pytest.approx(1000 / 20 + 4 * 1.0 + start_up, abs=0.051)  # to 0.1 s
+        assert plan["queue_position"] == 2
+        assert plan["expected_wait_seconds"] == pytest.approx(2 * (400 / 20 + 2 * 1.0 + start_up), abs=0.051)
         urgent = client.post("/jobs?dry_run=true&probe=false", json={**SPEC, "priority": 5}).json()
         assert urgent["queue_position"] == 0 and urgent["expected_wait_seconds"] == 0.0
         other_shape = client.post("/jobs?dry_run=true&probe=false", json={**SPEC, "hidden_units": [32]}).json()
@@ -89,7 +97,9 @@ def test_the_expected_time_comes_from_earlier_jobs_of_the_same_shape_and_the_que
         assert body["trials"] == 6 and body["steps_without_early_stopping"] == 6000
         assert body["expected_steps"] == round(6 * per_trial)
         assert body["trial_plan"]["expected_seconds"] == plan["expected_seconds"] and body["live_executors"] == 1
-        # six trials two at a time, each at the same shape's speed: 1/20 s a step, 1 s an evaluation, 3 s to start
-        assert body["expected_seconds_without_early_stopping"] == 6 * (1000 / 20 + 4 * 1.0 + 3.0) / 2
-        assert body["expected_seconds"] == pytest.approx(6 * (round(per_trial) / 20 + 2 * 1.0 + 3.0) / 2, abs=0.06)
+        # six trials two at a time, each at the same shape's speed: 1/20 s a step, 1 s an evaluation, a start-up
+        assert body["expected_seconds_without_early_stopping"] == pytest.approx(
+            6 * (1000 / 20 + 4 * 1.0 + start_up) / 2, abs=0.06
+        )
+        assert body["expected_seconds"] == pytest.approx(6 * (round(per_trial) / 20 + 2 * 1.0 + start_up) / 2, abs=0.06)
         assert client.get("/sweeps").json()["count"] == 0  # nothing was stored
