@@ -1,8 +1,9 @@
 """`python -m app.serve`: the API, one worker, the sweep driver and the webhook delivery process, stopped together
 on Ctrl-C or SIGTERM; one beside the API that ends on its own is started again (with backoff), the API stays up.
 
-Honours HOST, PORT, API_WORKERS, DATA_DIR and DATABASE_URL (see app/settings.py), and EXECUTOR: `local`
-(the default, a worker on this machine) or `ray` (`workers.ray_dispatcher`, with RAY_ADDRESS).
+Honours HOST, PORT, API_WORKERS, DATA_DIR and DATABASE_URL (see app/settings.py), EXECUTOR: `local`
+(the default, a worker on this machine) or `ray` (`workers.ray_dispatcher`, with RAY_ADDRESS), and SERVE_ROLES:
+which of them it starts (all by default; `worker` on a worker machine, `api,sweeps,deliverer` on an API one).
 """
 
 import logging
@@ -12,8 +13,10 @@ import signal
 import sys
 import tempfile
 
+from pydantic import ValidationError
+
 from app.ops.prometheus import MULTIPROC_ENV
-from app.settings import get_settings
+from app.settings import get_settings, split_list
 from supervision.group import Child, ProcessGroup
 
 log = logging.getLogger("serve")
@@ -22,7 +25,14 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:  # a setting out of range or unknown: say which, no traceback
+        for error in exc.errors():
+            field = "_".join(str(part) for part in error["loc"]).upper()  # empty for a check of several fields
+            message = error["msg"].removeprefix("Value error, ")
+            print(f"{field}: {message}" if field else message, file=sys.stderr)
+        return 2
     host = settings.host
     if not settings.api_key and host not in LOOPBACK:
         log.warning("API_KEY is not set: listening on 127.0.0.1 only, not on HOST=%s (set API_KEY to open it)", host)
@@ -33,19 +43,25 @@ def main() -> int:
     shared_metrics: str | None = None
     if settings.api_workers > 1 and MULTIPROC_ENV not in env:  # Prometheus counts of every API process
         shared_metrics = env[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="cifar-jobs-prometheus-")
+    roles = set(split_list(settings.serve_roles))
     uvicorn = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(settings.port),
                "--workers", str(settings.api_workers)]  # fmt: skip
-    api = Child("API", uvicorn, env=env, essential=True)
     executor = ["workers.ray_dispatcher"] if settings.executor == "ray" else ["workers"]
-    # what runs beside the API, each started again (with backoff) when it ends on its own: the executor (a local
-    # worker, or with EXECUTOR=ray the dispatcher to a Ray cluster), the sweep driver (one for every API process)
-    # and the webhook delivery process
-    worker = Child("worker", [sys.executable, "-m", *executor], restart=True)
-    sweeps = Child("sweep driver", [sys.executable, "-m", "app.sweeps.driver_process"], restart=True)
-    deliverer = Child("webhook deliverer", [sys.executable, "-m", "workers.deliverer"], restart=True)
-    group = ProcessGroup([api, worker, sweeps, deliverer])
-    assert worker.process is not None
-    log.info("API on http://%s:%s (docs at /docs), worker pid %s", host, settings.port, worker.process.pid)
+    # the API ends the group when it ends; what runs beside it is started again (with backoff) when it ends on its
+    # own: the executor (a local worker, or with EXECUTOR=ray the dispatcher to a Ray cluster), the sweep driver (one
+    # for every API process) and the webhook delivery process
+    children = {
+        "api": Child("API", uvicorn, env=env, essential=True),
+        "worker": Child("worker", [sys.executable, "-m", *executor], restart=True),
+        "sweeps": Child("sweep driver", [sys.executable, "-m", "app.sweeps.driver_process"], restart=True),
+        "deliverer": Child("webhook deliverer", [sys.executable, "-m", "workers.deliverer"], restart=True),
+    }
+    group = ProcessGroup([child for role, child in children.items() if role in roles])
+    started = ", ".join(f"{child.name} pid {child.process.pid}" for child in group.children if child.process)
+    if "api" in roles:
+        log.info("API on http://%s:%s (docs at /docs); %s", host, settings.port, started)
+    else:
+        log.info("no API here (SERVE_ROLES=%s); %s", settings.serve_roles, started)
     outcome = group.run()
     if shared_metrics is not None:
         shutil.rmtree(shared_metrics, ignore_errors=True)

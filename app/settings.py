@@ -26,6 +26,12 @@ class ApiSettings(WebhookSettings):
     executor: Literal["local", "ray"] = Field(
         "local", description="What `make serve` starts beside the API: a local worker, or the Ray dispatcher."
     )
+    serve_roles: str = Field(
+        "api,worker,sweeps,deliverer",
+        description="What `make serve` starts, comma-separated: `api` (the API processes), `worker` (the executor: "
+        "a local worker, or with EXECUTOR=ray the dispatcher), `sweeps` (the sweep driver), `deliverer` (webhook "
+        "deliveries). An API machine: `api,sweeps,deliverer`; a worker machine: `worker`.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     # Routes read the database from a thread pool; in one process those threads queue for the GIL,
@@ -139,6 +145,14 @@ class ApiSettings(WebhookSettings):
     )
 
     @model_validator(mode="after")
+    def _known_roles(self) -> "ApiSettings":
+        roles = split_list(self.serve_roles)
+        unknown = sorted(set(roles) - set(SERVE_ROLES))
+        if unknown or not roles:
+            raise ValueError(f"SERVE_ROLES: {', '.join(unknown) or 'none given'}: choose from {', '.join(SERVE_ROLES)}")
+        return self
+
+    @model_validator(mode="after")
     def _lease_outlasts_a_pass(self) -> "ApiSettings":
         if self.sweep_lease_seconds < 3 * self.sweep_interval_seconds:
             raise ValueError(
@@ -152,6 +166,9 @@ class ApiSettings(WebhookSettings):
         if self.api_key is None and self.api_key_file is not None:
             self.api_key = read_secret(self.api_key_file, "API_KEY_FILE")
         return self
+
+
+SERVE_ROLES = ("api", "worker", "sweeps", "deliverer")
 
 
 def split_list(text: str) -> list[str]:
