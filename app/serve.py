@@ -33,17 +33,16 @@ def main() -> int:
             message = error["msg"].removeprefix("Value error, ")
             print(f"{field}: {message}" if field else message, file=sys.stderr)
         return 2
-    host = settings.host
-    if not settings.api_key and host not in LOOPBACK:
+    host, roles = settings.host, set(split_list(settings.serve_roles))
+    if "api" in roles and not settings.api_key and host not in LOOPBACK:
         log.warning("API_KEY is not set: listening on 127.0.0.1 only, not on HOST=%s (set API_KEY to open it)", host)
         host = "127.0.0.1"
-    elif not settings.api_key:
+    elif "api" in roles and not settings.api_key:
         log.info("API_KEY is not set: listening on %s only; every local caller may submit and cancel jobs", host)
     env = dict(os.environ)  # noqa: TID251  (the children's environment: they read their own settings)
     shared_metrics: str | None = None
     if settings.api_workers > 1 and MULTIPROC_ENV not in env:  # Prometheus counts of every API process
         shared_metrics = env[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="cifar-jobs-prometheus-")
-    roles = set(split_list(settings.serve_roles))
     uvicorn = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(settings.port),
                "--workers", str(settings.api_workers)]  # fmt: skip
     executor = ["workers.ray_dispatcher"] if settings.executor == "ray" else ["workers"]

@@ -2,8 +2,9 @@
 deliverer (`make serve` starts it; docker-compose's `sweeps` service). Every SWEEP_INTERVAL_SECONDS it moves every
 running sweep on (`sweeps.driver`); a stop (SIGTERM, Ctrl-C) ends it after the pass in progress.
 
-It works only while it holds the `sweep-driver` lease (`store.leases`), renewed as the first statement of every
-unit of work it writes, so two drivers started by mistake never act on one sweep at once: the second waits and
+It works only while it holds the `sweep-driver` lease (`store.leases`), renewed at the start of each pass and as
+the last statement of every unit of work it writes (a unit whose renewal finds another holder is undone), so two
+drivers started by mistake never act on one sweep at once: the second waits and
 takes over when the first stops (it gives the lease back) or is killed (after SWEEP_LEASE_SECONDS without a
 renewal). The lease's count of passes is Prometheus's `cifar_sweep_driver_passes` (the API reads it at a scrape).
 """
