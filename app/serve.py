@@ -51,7 +51,8 @@ def main() -> int:
     # for every API process) and the webhook delivery process
     children = {
         "api": Child("API", uvicorn, env=env, essential=True),
-        "worker": Child("worker", [sys.executable, "-m", *executor], restart=True),
+        "worker": Child("dispatcher" if settings.executor == "ray" else "worker", [sys.executable, "-m", *executor],
+                        restart=True),  # fmt: skip
         "sweeps": Child("sweep driver", [sys.executable, "-m", "app.sweeps.driver_process"], restart=True),
         "deliverer": Child("webhook deliverer", [sys.executable, "-m", "workers.deliverer"], restart=True),
     }

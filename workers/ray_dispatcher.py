@@ -101,6 +101,7 @@ def require_token_auth(address: str) -> None:
         raise SystemExit(f"the Ray cluster at {address} does not answer: {exc}") from exc
     if anonymous.status_code < 400:
         raise SystemExit(f"the Ray cluster at {address} answers without a token: start it with RAY_AUTH_MODE=token")
+    log.info("the Ray cluster at %s refuses requests without its token, as it should", address)
 
 
 class RayJobs:
@@ -250,6 +251,7 @@ class RayDispatcher:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its line for the token check's expected 401 alarms
     settings = DispatcherSettings()
     entrypoint_env(os.environ)  # noqa: TID251  (refuses a password it would pass on, before anything starts)
     require_token_auth(settings.ray_address)

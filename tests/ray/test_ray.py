@@ -209,6 +209,9 @@ def test_serve_with_executor_ray_starts_the_dispatcher(
             assert wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=180)["status"] == "succeeded"
             job = client.get(f"/jobs/{job_id}").json()
         assert sid_of(job) in cluster.submissions()
+        started = (tmp_path / "serve.log").read_text()
+        assert "dispatcher pid" in started and "refuses requests without its token" in started
+        assert "401 Unauthorized" not in started  # the token check's expected answer, not an alarm
     finally:
         stop_process(serve)
 
