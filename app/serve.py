@@ -46,13 +46,13 @@ def main() -> int:
     uvicorn = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(settings.port),
                "--workers", str(settings.api_workers)]  # fmt: skip
     executor = ["workers.ray_dispatcher"] if settings.executor == "ray" else ["workers"]
+    executor_name = "dispatcher" if settings.executor == "ray" else "worker"
     # the API ends the group when it ends; what runs beside it is started again (with backoff) when it ends on its
     # own: the executor (a local worker, or with EXECUTOR=ray the dispatcher to a Ray cluster), the sweep driver (one
     # for every API process) and the webhook delivery process
     children = {
         "api": Child("API", uvicorn, env=env, essential=True),
-        "worker": Child("dispatcher" if settings.executor == "ray" else "worker", [sys.executable, "-m", *executor],
-                        restart=True),  # fmt: skip
+        "worker": Child(executor_name, [sys.executable, "-m", *executor], restart=True),
         "sweeps": Child("sweep driver", [sys.executable, "-m", "app.sweeps.driver_process"], restart=True),
         "deliverer": Child("webhook deliverer", [sys.executable, "-m", "workers.deliverer"], restart=True),
     }
