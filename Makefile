@@ -110,8 +110,8 @@ test-ray: $(TEST_STAMP)
 
 # The Python packages and Debian's side by side (uv unpacking wheels, apt-get downloading and unpacking), then two
 # stages of two jobs, each pair about one machine's worth: the SQLite layers (two pytest processes) with lint (one
-# core for a while), then PostgreSQL's layer with Ray's tests (which mostly wait on the cluster). Ray beside the
-# SQLite layers instead slowed them by half (its daemons and start-up): 14 min 45 s against about 10.
+# core for a while), then PostgreSQL's layer with Ray's tests (which mostly wait on the cluster; beside the SQLite
+# layers, Ray's daemons and its start-up slowed them more than lint does).
 test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target $(TEST_STAMP) system-packages
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite lint

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.net import free_port, wait_until_up
 from harness.processes import stop_processes
+from harness.waiting import wait_until
 
 ENDED = {"succeeded", "failed", "cancelled", "stopped_early"}
 URGENT = {"model": "torch_mlp", "max_steps": 200, "eval_every": 200, "priority": 100, "name": "urgent"}
@@ -60,14 +61,14 @@ def _log_time(logs: list[str], needle: str, after: int = 0) -> tuple[datetime, i
     raise RuntimeError(f"no log line with {needle!r}")
 
 
-def wait_for(client: httpx.Client, job_id: int, what: str, test: Any, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def job_when(client: httpx.Client, job_id: int, test: Any, timeout: float, what: str) -> dict[str, Any]:
+    """The job once `test(job)` holds (harness.waiting.wait_until, a look every 0.2 s)."""
+
+    def ready() -> dict[str, Any] | None:
         job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
-        if test(job):
-            return job
-        time.sleep(0.2)
-    raise TimeoutError(f"job {job_id}: {what}")
+        return job if test(job) else None
+
+    return wait_until(ready, timeout, f"job {job_id}: {what}", every=0.2)
 
 
 def one_run(data_dir: Path, steps: int, urgent_after: float, preemption: bool) -> dict[str, Any]:
@@ -87,15 +88,15 @@ def one_run(data_dir: Path, steps: int, urgent_after: float, preemption: bool) -
             wait_until_up(url, api)
             with httpx.Client(base_url=url, timeout=30) as client:
                 long_id = client.post("/jobs", json=long_job(steps)).json()["id"]
-                running = wait_for(client, long_id, "running", lambda j: j["status"] == "running", 120)
+                running = job_when(client, long_id, lambda j: j["status"] == "running", 120, "running")
                 while (time.time() - _time(running["started_at"]).timestamp()) < urgent_after:
                     time.sleep(0.1)
                 urgent_id = client.post("/jobs", json=URGENT).json()["id"]
-                urgent = wait_for(client, urgent_id, "started", lambda j: j["started_at"] is not None, 3600)
-                done = wait_for(client, long_id, "its end", lambda j: j["status"] in ENDED, 3600)
+                urgent = job_when(client, urgent_id, lambda j: j["started_at"] is not None, 3600, "started")
+                done = job_when(client, long_id, lambda j: j["status"] in ENDED, 3600, "its end")
                 if done["status"] != "succeeded":
                     raise RuntimeError(f"the long job ended {done['status']}: {done['error']}")
-                wait_for(client, urgent_id, "its end", lambda j: j["status"] in ENDED, 600)
+                job_when(client, urgent_id, lambda j: j["status"] in ENDED, 600, "its end")
                 attempts = client.get(f"/jobs/{long_id}/attempts").json()["data"]
                 points = client.get(f"/jobs/{long_id}/metrics").json()["points"]
                 weights = client.get(f"/jobs/{long_id}/model").content

@@ -5,12 +5,11 @@ full, or unavailable (gone, locked past its busy timeout). The API answers 503 w
 from typing import Literal
 
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from store.tables import HealthCheck, utcnow
+from store.upsert import insert_into
 
 Problem = Literal["read-only", "full", "unavailable"]
 
@@ -43,9 +42,8 @@ def describe(problem: Problem) -> str:
 def check_readable_and_writable(session: Session) -> None:
     """Read, then write the health row; raises the database's error when it cannot be read or written."""
     session.execute(text("SELECT 1"))
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
-        insert(HealthCheck)
+        insert_into(session, HealthCheck)
         .values(id=1, checked_at=utcnow())
         .on_conflict_do_update(index_elements=[HealthCheck.id], set_={"checked_at": utcnow()})
     )

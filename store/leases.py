@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from store.tables import Lease, utcnow
+from store.upsert import insert_into
 
 SWEEP_DRIVER = "sweep-driver"  # the lease the sweep driver works under (app.sweeps.driver_process)
 
@@ -36,9 +35,8 @@ def hold_lease(session: Session, name: str, holder: str, seconds: float, count: 
     yes between them. `count`: one more renewal counted (a pass of the holder's work, say)."""
     now = utcnow()
     expires_at = now + timedelta(seconds=seconds)
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = (
-        insert(Lease)
+        insert_into(session, Lease)
         .values(name=name, holder=holder, expires_at=expires_at, renewals=int(count))
         .on_conflict_do_update(
             index_elements=[Lease.name],

@@ -199,6 +199,7 @@ def test_under_own_no_list_or_page_shows_another_users_jobs_or_sweeps(users: Use
         {"gpus": {"choices": [0, 8]}},
         {"cpus": {"uniform": [1, 64]}},
         {"max_attempts": {"choices": [1, 20]}},
+        {"preemptible": {"choices": [False]}},  # `false` is for admins
     ],  # fmt: skip
 )
 def test_a_sweep_cannot_search_how_its_trials_run(users: Users, search: dict[str, Any]) -> None:

@@ -88,6 +88,13 @@ def look_at_every_pass(executor_pass: ExecutorPass, passes: int) -> None:
         executor_pass.run_once()
 
 
+def passes_until_asked(
+    executor_pass: ExecutorPass, sessions: sessionmaker[Session], job_id: int, timeout: float, what: str
+) -> None:
+    """Executor passes until one asks `job_id` to give its place (a busy executor looks once a second)."""
+    wait_until(lambda: (executor_pass.run_once(), job(sessions, job_id).preempt_requested)[1], timeout, what)
+
+
 def submit(sessions: sessionmaker[Session], **fields: Any) -> int:
     with unit_of_work(sessions) as session:
         return create_job(session, parse_job_spec({"model": "torch_mlp", **fields}))[0].id
@@ -115,7 +122,7 @@ def test_a_high_priority_job_takes_the_place_of_a_low_one_which_resumes_first_am
     assert first == Attempt(low, 1)
     later_equal = submit(sessions, priority=0)  # submitted after the low job: it stays behind it
     urgent = submit(sessions, priority=50)
-    wait_until(lambda: (executor_pass.run_once(), job(sessions, low).preempt_requested)[1], 5, "the request")
+    passes_until_asked(executor_pass, sessions, low, 5, "the request")
     ends_its_attempt_as_asked(executor_pass, first)
     assert executor_pass.run_once() == Attempt(urgent, 1)  # the low one's place, at the next pass
     preempted = job(sessions, low)
@@ -178,7 +185,7 @@ def test_a_job_is_not_preempted_within_its_minimum_run_and_is_once_past_it(
         started_at = session.get_one(Job, low).started_at
         assert started_at is not None
         session.execute(update(Job).where(Job.id == low).values(started_at=started_at - timedelta(seconds=3601)))
-    wait_until(lambda: (executor_pass.run_once(), job(sessions, low).preempt_requested)[1], 10, "past the minimum")
+    passes_until_asked(executor_pass, sessions, low, 10, "past the minimum")
 
 
 def test_a_cancel_pending_when_the_job_gives_its_place_cancels_it(
@@ -189,7 +196,7 @@ def test_a_cancel_pending_when_the_job_gives_its_place_cancels_it(
     first = executor_pass.run_once()
     assert first is not None
     submit(sessions, priority=50)
-    wait_until(lambda: (executor_pass.run_once(), job(sessions, low).preempt_requested)[1], 5, "the request")
+    passes_until_asked(executor_pass, sessions, low, 5, "the request")
     with unit_of_work(sessions) as session:
         request_cancel(session, low)
         assert preempt_attempt(session, first, 40)
