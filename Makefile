@@ -56,7 +56,7 @@ data:
 # The same checks run as pre-commit hooks (.pre-commit-config.yaml): formatting, lint (queries built only in
 # store/), strict types everywhere, the import contract of pyproject.toml (which package may import which), the
 # unit of work (harness/store_rules.py: no commit outside it, no session calls outside store/) and dead code.
-PY_DIRS := app workers store models specs migrations cli harness tests bench sweeps webhooks supervision
+PY_DIRS := app workers store models specs migrations cli cifar_jobs harness tests bench sweeps webhooks supervision
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff format --check $(PY_DIRS)
 	$(VENV)/bin/ruff check $(PY_DIRS)

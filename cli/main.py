@@ -18,15 +18,18 @@ cifar-jobs webhooks add https://example.org/hook --events job.succeeded,job.fail
 
 import hashlib
 import json
+import logging
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from cifar_jobs import Job
+from cifar_jobs.images import upload_files
 from cli import report, sweeps, users, webhooks
-from cli.http import answer, client, console, fail, read_json_argument
-from cli.logs import show_logs
+from cli.output import console, fail, read_json_argument, service
 from cli.plans import plan_text
 from cli.watch import summary
 from cli.watch import watch as watch_job
@@ -69,29 +72,29 @@ def submit(
     dry_run: Annotated[bool, typer.Option(help="Queue nothing: print the job's plan (cost, time, queue).")] = False,
 ) -> None:
     """Queue a training job (and follow it with --watch), or with --dry-run show its plan."""
-    with client() as http:
+    with service() as api:
         if dry_run:
-            console.print(plan_text(answer(http.post("/jobs", params={"dry_run": "true"},
-                                                     json=_spec(spec, model, set_ or [])))), markup=False)  # fmt: skip
+            console.print(plan_text(api.call("POST", "/jobs", params={"dry_run": "true"},
+                                                     json=_spec(spec, model, set_ or []))), markup=False)  # fmt: skip
             return
-        job = answer(http.post("/jobs", json=_spec(spec, model, set_ or [])))
+        job = api.call("POST", "/jobs", json=_spec(spec, model, set_ or []))
         console.print(f"job {job['id']} {job['status']}: {json.dumps(job['spec'], separators=(',', ':'))}")
         if watch:
-            raise typer.Exit(watch_job(http, job["id"]))
+            raise typer.Exit(watch_job(api, job["id"]))
 
 
 @app.command()
 def watch(job_id: int) -> None:
     """Follow a job with a progress bar until it ends; exit 1 unless it succeeded."""
-    with client() as http:
-        raise typer.Exit(watch_job(http, job_id))
+    with service() as api:
+        raise typer.Exit(watch_job(api, job_id))
 
 
 @app.command()
 def status(job_id: int) -> None:
     """A job's status, progress and final numbers."""
-    with client() as http:
-        console.print(summary(answer(http.get(f"/jobs/{job_id}"))))
+    with service() as api:
+        console.print(summary(api.call("GET", f"/jobs/{job_id}")))
 
 
 @app.command("list")
@@ -106,8 +109,8 @@ def list_jobs(
         **({"status": status} if status else {}),
         **({"model": model} if model else {}),
     }
-    with client() as http:
-        page = answer(http.get("/jobs", params=params))
+    with service() as api:
+        page = api.call("GET", "/jobs", params=params)
     table = Table("id", "name", "model", "status", "step", "test accuracy")
     for job in page["data"]:
         accuracy = (job.get("final_metrics") or {}).get("test_accuracy")
@@ -121,8 +124,8 @@ def list_jobs(
 @app.command()
 def cancel(job_id: int) -> None:
     """Cancel a queued job, or ask a running one to stop."""
-    with client() as http:
-        console.print(summary(answer(http.post(f"/jobs/{job_id}/cancel"))))
+    with service() as api:
+        console.print(summary(api.call("POST", f"/jobs/{job_id}/cancel")))
 
 
 @app.command()
@@ -132,8 +135,8 @@ def delete(
     """Delete a finished job with its points, logs and model (a queued or running one: cancel it first)."""
     if not yes:
         typer.confirm(f"Delete job {job_id} with its points, logs and model?", abort=True)
-    with client() as http:
-        answer(http.delete(f"/jobs/{job_id}"))
+    with service() as api:
+        api.call("DELETE", f"/jobs/{job_id}")
     console.print(f"job {job_id} deleted")
 
 
@@ -145,8 +148,11 @@ def logs(
     tail: Annotated[int | None, typer.Option(min=1, help="Only the last this many lines at first.")] = None,
 ) -> None:
     """What the job's training process printed: its data, device, one line per log interval, its outcome."""
-    with client() as http:
-        show_logs(http, job_id, attempt, tail, follow)
+    with service() as api:
+        job = Job(api.connection, {"id": job_id})
+        for text in job.follow_logs(attempt, tail) if follow else [job.logs(attempt, tail)]:
+            sys.stdout.write(text)
+            sys.stdout.flush()
 
 
 @app.command()
@@ -155,21 +161,14 @@ def download(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Default: job-<id>.safetensors.")] = None,
 ) -> None:
     """Save the job's trained model (a safetensors file), checked against the service's SHA-256."""
-    path = output or Path(f"job-{job_id}.safetensors")
-    digest = hashlib.sha256()
-    with client() as http, http.stream("GET", f"/jobs/{job_id}/model") as response:
-        if not response.is_success:
-            response.read()
-            answer(response)
-        expected = response.headers.get("ETag", "").strip('"')
-        with path.open("wb") as file:
-            for chunk in response.iter_bytes():
-                digest.update(chunk)
-                file.write(chunk)
-    if expected and digest.hexdigest() != expected:
-        path.unlink()
-        raise fail(f"the download of job {job_id}'s model was damaged (SHA-256 differs); try again")
-    console.print(f"{path} ({path.stat().st_size:,} bytes, sha256 {digest.hexdigest()[:12]}...)")
+    with service() as api:
+        try:
+            path = Job(api.connection, {"id": job_id}).download(output)
+        except OSError as exc:
+            raise fail(str(exc)) from None
+    with path.open("rb") as file:
+        digest = hashlib.file_digest(file, "sha256").hexdigest()
+    console.print(f"{path} ({path.stat().st_size:,} bytes, sha256 {digest[:12]}...)")
 
 
 @app.command()
@@ -180,9 +179,8 @@ def predict(
 ) -> None:
     """The top classes of each image (a file that cannot be read gets its own error)."""
     params: dict[str, Any] = {"top_k": top_k, **({"job_id": job} if job else {})}
-    uploads = [("files", (path.name, path.read_bytes())) for path in files]
-    with client() as http:
-        result = answer(http.post("/predict", params=params, files=uploads))
+    with service() as api:
+        result = api.call("POST", "/predict", params=params, files=upload_files(files))
     console.print(f"job {result['job_id']} ({result['model']})")
     failed = 0
     for item in result["predictions"]:
@@ -205,13 +203,12 @@ def plot(
 ) -> None:
     """Save the job's loss and accuracy plot."""
     image_format = "svg" if output.suffix.lower() == ".svg" else "png"
-    with client() as http:
-        response = http.get(f"/jobs/{job_id}/plot.{image_format}", params={"width": width, "height": height})
-        if not response.is_success:
-            answer(response)
+    with service() as api:
+        response = api.response("GET", f"/jobs/{job_id}/plot.{image_format}", params={"width": width, "height": height})
     output.write_bytes(response.content)
     console.print(f"{output} ({len(response.content):,} bytes)")
 
 
 def main() -> None:
+    logging.basicConfig(format="%(message)s")  # the client's notices (a lost connection, a busy service) on stderr
     app()

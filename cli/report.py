@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from cli.http import answer, client, console
+from cli.output import console, service
 
 app = typer.Typer(help="The assignment report regenerated from its runs.", no_args_is_help=True)
 
@@ -18,8 +18,8 @@ def submit(
     """Submit the report's runs with the report's settings (identical earlier jobs are reused)."""
     options = {key: value for key, value in (("convnet_max_steps", convnet_steps),
                                              ("resnet18_max_steps", resnet18_steps)) if value is not None}  # fmt: skip
-    with client() as http:
-        submitted = answer(http.post("/reports/assignment", json=options))
+    with service() as api:
+        submitted = api.call("POST", "/reports/assignment", json=options)
     for run in submitted["runs"]:
         reused = " (reused)" if run["reused"] else ""
         console.print(f"figure {run['figure']}: job {run['job_id']} {run['status']}{reused}  {run['title']}",
@@ -32,12 +32,9 @@ def show(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the Markdown here.")] = None,
 ) -> None:
     """The report as Markdown (its figures stay on the service, linked by URL)."""
-    with client() as http:
-        response = http.get("/reports/assignment", params={"format": "md"})
-        if not response.is_success:
-            answer(response)
-        text = response.text
-        base = str(http.base_url).rstrip("/")
+    with service() as api:
+        text = api.response("GET", "/reports/assignment", params={"format": "md"}).text
+        base = api.url
     text = text.replace("](/reports/", f"]({base}/reports/")
     if output is None:
         print(text, end="")

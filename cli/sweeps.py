@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cli.http import answer, client, console, read_json_argument
+from cli.output import console, read_json_argument, service
 from cli.plans import sweep_plan_text
 
 app = typer.Typer(help="Hyperparameter sweeps: their trials are ordinary jobs.", no_args_is_help=True)
@@ -26,19 +26,19 @@ def submit(
 ) -> None:
     """Start a sweep (the request `POST /sweeps` takes), or with --dry-run show its plan."""
     body = read_json_argument(spec, "SPEC")
-    with client() as http:
+    with service() as api:
         if dry_run:
-            console.print(sweep_plan_text(answer(http.post("/sweeps", params={"dry_run": "true"}, json=body))),
+            console.print(sweep_plan_text(api.call("POST", "/sweeps", params={"dry_run": "true"}, json=body)),
                           markup=False)  # fmt: skip
             return
-        console.print(_line(answer(http.post("/sweeps", json=body))))
+        console.print(_line(api.call("POST", "/sweeps", json=body)))
 
 
 @app.command("list")
 def list_sweeps(limit: Annotated[int, typer.Option(min=1, max=100)] = 20) -> None:
     """Sweeps, newest first, each with its best trial."""
-    with client() as http:
-        page = answer(http.get("/sweeps", params={"limit": limit}))
+    with service() as api:
+        page = api.call("GET", "/sweeps", params={"limit": limit})
     for sweep in page["data"]:
         console.print(_line(sweep), markup=False)
     console.print(f"{len(page['data'])} of {page['count']}")
@@ -47,8 +47,8 @@ def list_sweeps(limit: Annotated[int, typer.Option(min=1, max=100)] = 20) -> Non
 @app.command()
 def show(sweep_id: int) -> None:
     """The leaderboard: every trial best first, with its job, parameters, status and objective."""
-    with client() as http:
-        sweep = answer(http.get(f"/sweeps/{sweep_id}"))
+    with service() as api:
+        sweep = api.call("GET", f"/sweeps/{sweep_id}")
     console.print(_line(sweep), markup=False)
     table = Table("trial", "job", "status", "objective", "step", "params")
     for trial in sweep["leaderboard"]:
@@ -64,5 +64,5 @@ def show(sweep_id: int) -> None:
 @app.command()
 def cancel(sweep_id: int) -> None:
     """Create no more trials, and cancel the queued and running ones."""
-    with client() as http:
-        console.print(_line(answer(http.post(f"/sweeps/{sweep_id}/cancel"))), markup=False)
+    with service() as api:
+        console.print(_line(api.call("POST", f"/sweeps/{sweep_id}/cancel")), markup=False)

@@ -3,11 +3,10 @@
 import os
 from typing import Annotated
 
-import httpx
 import typer
 
-from cli.http import answer, client, console, fail
-from cli.settings import CliSettings
+from cifar_jobs.settings import ClientSettings
+from cli.output import console, fail, service
 
 admin = typer.Typer(help="(Admins) Users, their quotas and the audit log.", no_args_is_help=True)
 
@@ -16,10 +15,10 @@ def login(
     token: Annotated[str | None, typer.Option(help="The token; asked for (not echoed) when omitted.")] = None,
 ) -> None:
     """Keep a token for the next commands, in a file only you may read (0600, in CIFAR_JOBS_CONFIG_DIR)."""
-    settings = CliSettings()
+    settings = ClientSettings()
     token = token or typer.prompt("Token", hide_input=True)
-    with httpx.Client(base_url=settings.cifar_jobs_url, timeout=30) as http:
-        me = answer(http.get("/users/me", headers={"Authorization": f"Bearer {token}"}))
+    with service(token=token) as api:
+        me = api.call("GET", "/users/me")
     settings.config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     descriptor = os.open(settings.token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "w") as file:
@@ -30,15 +29,15 @@ def login(
 
 def logout() -> None:
     """Forget the token `login` kept."""
-    settings = CliSettings()
+    settings = ClientSettings()
     settings.token_file.unlink(missing_ok=True)
     console.print("signed out", markup=False)
 
 
 def whoami() -> None:
     """Who the token (or API_KEY) is."""
-    with client() as http:
-        me = answer(http.get("/users/me"))
+    with service() as api:
+        me = api.call("GET", "/users/me")
     console.print(f"{me['name']} ({me['role']})", markup=False)
 
 
@@ -50,8 +49,8 @@ def add_user(
     """Create a user; prints their first token (shown once: hand it over)."""
     if role not in ("admin", "member", "viewer"):
         raise fail(f"--role {role!r}: one of admin, member, viewer")
-    with client() as http:
-        made = answer(http.post("/users", json={"name": name, "role": role}))
+    with service() as api:
+        made = api.call("POST", "/users", json={"name": name, "role": role})
     console.print(f"user {made['id']}: {made['name']} ({made['role']})", markup=False)
     console.print(f"token {made['token']} (shown once)", markup=False)
 
@@ -68,8 +67,8 @@ def quotas(
     """Set a user's quotas (those not given: the defaults)."""
     body = {"running_jobs": running_jobs, "queued_jobs": queued_jobs, "submissions_per_minute": submissions_per_minute,
             "cpu_hours": cpu_hours, "gpu_hours": gpu_hours}  # fmt: skip
-    with client() as http:
-        user = answer(http.put(f"/users/{user_id}/quotas", json=body))
+    with service() as api:
+        user = api.call("PUT", f"/users/{user_id}/quotas", json=body)
     console.print(f"user {user['id']} ({user['name']}): {user['quotas'] or 'the defaults'}", markup=False)
 
 
@@ -90,8 +89,8 @@ def change_user(
         body["disabled"] = disable
     if not body:
         raise fail("nothing to change: give --role, --disable or --enable")
-    with client() as http:
-        user = answer(http.patch(f"/users/{user_id}", json=body))
+    with service() as api:
+        user = api.call("PATCH", f"/users/{user_id}", json=body)
     state = "disabled" if user["disabled"] else "enabled"
     console.print(f"user {user['id']}: {user['name']} ({user['role']}, {state})", markup=False)
 
@@ -103,8 +102,8 @@ def issue_token(
     days: Annotated[float | None, typer.Option(help="Refused after this many days (default: until revoked).")] = None,
 ) -> None:
     """Issue a new token for a user (say, theirs was lost); prints it (shown once: hand it over)."""
-    with client() as http:
-        made = answer(http.post(f"/users/{user_id}/tokens", json={"label": label, "expires_in_days": days}))
+    with service() as api:
+        made = api.call("POST", f"/users/{user_id}/tokens", json={"label": label, "expires_in_days": days})
     until = f", until {made['expires_at']}" if made["expires_at"] else ""
     console.print(f"token {made['id']} of user {user_id}{until}: {made['token']} (shown once)", markup=False)
 
@@ -115,16 +114,16 @@ def revoke(
     token_id: Annotated[int, typer.Argument(help="The token's id (GET /users/{id}/tokens lists them).")],
 ) -> None:
     """Revoke one of a user's tokens: every API process refuses it within a second."""
-    with client() as http:
-        answer(http.delete(f"/users/{user_id}/tokens/{token_id}"))
+    with service() as api:
+        api.call("DELETE", f"/users/{user_id}/tokens/{token_id}")
     console.print(f"token {token_id} of user {user_id} revoked", markup=False)
 
 
 @admin.command("audit")
 def audit(limit: Annotated[int, typer.Option(help="How many entries, newest first.")] = 20) -> None:
     """The audit log: who did what, when, from where."""
-    with client() as http:
-        page = answer(http.get("/audit", params={"limit": limit}))
+    with service() as api:
+        page = api.call("GET", "/audit", params={"limit": limit})
     for entry in page["data"]:
         console.print(f"{entry['at']} {entry['actor']} {entry['action']} {entry['target']} from {entry['client']}",
                       markup=False)  # fmt: skip

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.http import answer, client, console
+from cli.output import console, service
 
 app = typer.Typer(help="Webhooks: signed deliveries when jobs end, alerts fire, sweeps finish.", no_args_is_help=True)
 
@@ -22,8 +22,8 @@ def add(
     body: dict[str, object] = {"url": url, "events": [e.strip() for e in events.split(",") if e.strip()]}
     if secret is not None:
         body["secret"] = secret
-    with client() as http:
-        made = answer(http.post("/webhooks", json=body))
+    with service() as api:
+        made = api.call("POST", "/webhooks", json=body)
     console.print(f"webhook {made['id']}: {made['url']} ({', '.join(made['events'])})", markup=False)
     console.print(f"secret {made['secret']} (shown once: keep it to verify the signatures)", markup=False)
 
@@ -31,8 +31,8 @@ def add(
 @app.command("list")
 def list_webhooks() -> None:
     """Every webhook, with its deliveries still pending."""
-    with client() as http:
-        hooks = answer(http.get("/webhooks"))
+    with service() as api:
+        hooks = api.call("GET", "/webhooks")
     for hook in hooks:
         console.print(f"webhook {hook['id']}: {hook['url']} ({', '.join(hook['events'])}), "
                       f"{hook['pending']} pending", markup=False)  # fmt: skip
@@ -42,8 +42,8 @@ def list_webhooks() -> None:
 @app.command()
 def deliveries(webhook_id: int, limit: Annotated[int, typer.Option(min=1, max=200)] = 20) -> None:
     """A webhook's deliveries, newest first: the event, status, attempts and the last answer."""
-    with client() as http:
-        page = answer(http.get(f"/webhooks/{webhook_id}/deliveries", params={"limit": limit}))
+    with service() as api:
+        page = api.call("GET", f"/webhooks/{webhook_id}/deliveries", params={"limit": limit})
     table = Table("event", "type", "job", "status", "attempts", "last answer")
     for delivery in page["deliveries"]:
         last = delivery["attempt_log"][-1] if delivery["attempt_log"] else None
@@ -57,14 +57,14 @@ def deliveries(webhook_id: int, limit: Annotated[int, typer.Option(min=1, max=20
 @app.command()
 def test(webhook_id: int) -> None:
     """Send the webhook a `webhook.test` event (see it with `deliveries`)."""
-    with client() as http:
-        queued = answer(http.post(f"/webhooks/{webhook_id}/test"))
+    with service() as api:
+        queued = api.call("POST", f"/webhooks/{webhook_id}/test")
     console.print(f"test event {queued['event_id']} queued for webhook {webhook_id}")
 
 
 @app.command()
 def remove(webhook_id: int) -> None:
     """Remove a webhook and its pending deliveries."""
-    with client() as http:
-        answer(http.delete(f"/webhooks/{webhook_id}"))
+    with service() as api:
+        api.call("DELETE", f"/webhooks/{webhook_id}")
     console.print(f"webhook {webhook_id} removed")

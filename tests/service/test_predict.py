@@ -3,17 +3,21 @@
 import base64
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
+from cifar_jobs import Client
 from harness.postgres import PostgresServer
 from harness.waiting import wait_for_status
 from models.artifacts import unpack_model
 from models.kinds import load_predictor
+from models.training.precision import bf16_is_fast_on_cpu
 from tests.conftest import Service, running_service
 from tests.datagen import CLASSES, class_images, write_cifar_batches
 
@@ -150,6 +154,43 @@ def test_model_download_reloads_into_an_identical_model(trained: tuple[Service, 
             )
             served = np.array([[p["probabilities"][c] for c in CLASSES] for p in remote.json()["predictions"]])
             np.testing.assert_allclose(local, served, rtol=1e-4, atol=1e-6)  # float32 convolution rounding
+
+
+def test_each_kinds_torch_model_from_the_python_client_predicts_what_predict_answers(
+    trained: tuple[Service, dict[str, int]],
+) -> None:
+    service, ids = trained
+    images, labels = training_images(1)
+    bf16_served = bf16_is_fast_on_cpu()  # /predict runs the convolutional kinds in bfloat16 on such a CPU
+    with Client(url=service.url) as client:
+        for kind, job_id in ids.items():
+            model = client.job(job_id).torch_model()
+            assert isinstance(model, torch.nn.Module) and not model.training and model.class_names == CLASSES
+            ours = model.probabilities(torch.from_numpy(images)).numpy()
+            served = client.predict([png(image) for image in images], job=job_id, top_k=10)
+            theirs = np.array([[p["probabilities"][c] for c in CLASSES] for p in served])
+            tolerance = 0.03 if bf16_served and kind in ("convnet", "resnet18", "speedrun") else 1e-4
+            np.testing.assert_allclose(ours, theirs, atol=tolerance, err_msg=kind)
+            if kind in FITTED_KINDS:
+                assert ours.argmax(axis=1).tolist() == labels.tolist()
+            # the module's own decoding: a file read as training images are
+            assert torch.equal(
+                model.to_inputs([Image.open(io.BytesIO(png(images[0])))])[0], torch.from_numpy(images[0])
+            )
+
+
+def test_the_python_client_sends_paths_bytes_pil_images_and_arrays_alike(
+    trained: tuple[Service, dict[str, int]], tmp_path: Path
+) -> None:
+    service, ids = trained
+    image = training_images(1)[0][3]
+    path = tmp_path / "three.png"
+    path.write_bytes(png(image))
+    forms = [path, str(path), png(image), Image.open(path), image.transpose(1, 2, 0), image.transpose(1, 2, 0)[None]]
+    with Client(url=service.url) as client:
+        answers = [client.predict(form, job=ids["numpy_mlp"], top_k=3)[0] for form in forms]
+    assert answers[0]["filename"] == "three.png"
+    assert all(answer["top_k"] == answers[0]["top_k"] and answer["job_id"] == ids["numpy_mlp"] for answer in answers)
 
 
 def test_prediction_errors_name_the_file_or_field(trained: tuple[Service, dict[str, int]]) -> None:

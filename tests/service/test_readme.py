@@ -13,11 +13,10 @@ What the test changes, and why:
 - curl runs with `--fail-with-body` (a `.curlrc`), so an answer of 400 or more fails the command, as
   the 422 of a missing content-type header once did.
 Blocks marked `text` are shown, not run (a worker pool, containers, a Ray cluster: each has its own
-test); every other block is `sh`.
+test); `python` blocks run in tests/service/test_client.py; every other block is `sh`.
 """
 
 import os
-import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -27,27 +26,17 @@ import pytest
 from PIL import Image
 
 from harness.net import free_port, wait_until_up
+from harness.readme import as_run_here, readme_blocks
 from models.training.precision import CPU_BF16_ENV
 from tests.conftest import ROOT, stop_process
 from tests.datagen import CLASSES, write_image_folder
-
-BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-SHORTENED = re.compile(r'("(?:max|min)_steps": |max_steps=)(\d+)')
-
-
-def readme_blocks() -> list[tuple[str, str]]:
-    return [(info, body) for info, body in BLOCK.findall((ROOT / "README.md").read_text())]
-
-
-def as_run_here(command: str, port: int) -> str:
-    command = re.sub(r"(localhost|127\.0\.0\.1):8000", rf"\1:{port}", command)
-    return SHORTENED.sub(lambda m: f"{m.group(1)}{max(1, int(m.group(2)) // 100)}", command)
 
 
 def test_every_block_is_run_or_marked_as_shown_only() -> None:
     blocks = readme_blocks()
     assert blocks[0] == ("sh", "make serve\nmake test\n"), "the README starts with the two commands"
-    assert {info for info, _ in blocks} <= {"sh", "text"}, "a block that is neither run (sh) nor marked text"
+    # `python` blocks ("From Python") run in tests/service/test_client.py
+    assert {info for info, _ in blocks} <= {"sh", "python", "text"}, "a block that is neither run nor marked text"
 
 
 def _tiny_cifar_archive(folder: Path) -> Path:

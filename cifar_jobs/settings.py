@@ -1,4 +1,5 @@
-"""The CLI's settings: where the service is, and its key (environment variables, or a `.env` file)."""
+"""Where the service is and which token to send: environment variables (or a `.env` file), then the token
+`cifar-jobs login` kept. The client and the CLI read the same settings."""
 
 from pathlib import Path
 
@@ -6,7 +7,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class CliSettings(BaseSettings):
+class ClientSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     cifar_jobs_url: str = Field("http://127.0.0.1:8000", description="The service's address.")

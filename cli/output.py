@@ -1,26 +1,19 @@
-"""The CLI's connection to the service: the client, and turning an answer into data or a message."""
+"""The CLI's terminal: where it prints, how it fails, and how it reads a JSON argument."""
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
 from rich.console import Console
 
-from cli.settings import CliSettings
+from cifar_jobs import Client, ServiceError
 
 console = Console()
 errors = Console(stderr=True)
-
-
-def client() -> httpx.Client:
-    """A client of CIFAR_JOBS_URL (default http://127.0.0.1:8000), with API_KEY or the token `login` kept."""
-    settings = CliSettings()
-    token = settings.token()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=settings.cifar_jobs_url, headers=headers, timeout=60)
 
 
 def fail(message: str) -> typer.Exit:
@@ -28,16 +21,15 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
-def answer(response: httpx.Response) -> Any:
-    """The JSON body, or the service's message and exit code 1."""
-    if response.is_success:
-        return response.json() if response.content else None
+@contextmanager
+def service(token: str | None = None) -> Iterator[Client]:
+    """The Python client of the service (CIFAR_JOBS_URL, with API_KEY or the token `login` kept); a refusal ends
+    the command with the service's status and message, and exit code 1."""
     try:
-        body = response.json()
-        message = body.get("message") or body.get("detail") or response.text
-    except ValueError:
-        message = response.text
-    raise fail(f"{response.status_code}: {message}")
+        with Client(token=token) as client:
+            yield client
+    except ServiceError as exc:
+        raise fail(f"{exc.status}: {exc.message}") from None
 
 
 def read_json_argument(text: str, what: str) -> dict[str, Any]:
