@@ -1,6 +1,7 @@
 """The Python client's pieces without a service: refusals as exceptions, retries, rows, uploads."""
 
 import sys
+from typing import Any
 
 import httpx
 import numpy as np
@@ -10,6 +11,7 @@ from cifar_jobs import Client, NotFound, QuotaExceeded, ServiceError, SpecRefuse
 from cifar_jobs.errors import error_of
 from cifar_jobs.images import upload_files
 from cifar_jobs.tables import Rows, run_row
+from models.data.preprocessing import PreprocessingKind
 
 
 def answer(status: int, body: object = None, text: str | None = None, **headers: str) -> httpx.Response:
@@ -96,7 +98,7 @@ def test_uploads_name_what_they_cannot_send() -> None:
         upload_files(np.zeros((8, 8, 3)))
 
 
-KIND_SPECS = {
+KIND_SPECS: dict[str, tuple[dict[str, Any], PreprocessingKind]] = {
     "numpy_mlp": ({"model": "numpy_mlp", "hidden_units": [24, 12]}, "assignment"),
     "torch_mlp": ({"model": "torch_mlp", "hidden_units": [16], "norm": "layernorm_custom"}, "standardize"),
     "convnet": ({"model": "convnet", "mixed_precision": "off"}, "standardize"),
