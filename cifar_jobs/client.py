@@ -3,6 +3,7 @@ API_KEY, then the token `cifar-jobs login` kept), or takes them as arguments."""
 
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -141,6 +142,13 @@ class Client:
             params["job_id"] = job.id if isinstance(job, Job) else job
         result = self.connection.call("POST", "/predict", params=params, files=upload_files(images))
         return [{**item, "job_id": result["job_id"]} for item in result["predictions"]]
+
+    def export_tensorboard(self, jobs: Iterable[int | Job], directory: str | Path) -> list[Path]:
+        """Each job's curves, system metrics and spec (as hyperparameters) in a TensorBoard run folder
+        `job-<id>` under `directory`; the folders. Needs the `tensorboard` package."""
+        from cifar_jobs.tensorboard import export_tensorboard
+
+        return export_tensorboard((job if isinstance(job, Job) else self.job(job) for job in jobs), directory)
 
     # sweeps
     def submit_sweep(self, request: dict[str, Any]) -> Sweep:

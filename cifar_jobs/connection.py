@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import orjson
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from cifar_jobs.errors import error_of
@@ -59,7 +60,7 @@ class Connection:
     def call(self, method: str, path: str, **options: Any) -> Any:
         """The JSON answer (None for an empty one)."""
         response = self.response(method, path, **options)
-        return response.json() if response.content else None
+        return orjson.loads(response.content) if response.content else None  # orjson: a 100,000-point curve in 1/3
 
     @contextmanager
     def stream(self, method: str, path: str, **options: Any) -> Iterator[httpx.Response]:

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from cifar_jobs.torch_models import TrainedModel
 
 FINISHED = frozenset({"succeeded", "failed", "cancelled", "stopped_early"})
-CURVE_PAGE = 50_000  # points per request (the service's largest page)
 
 
 class Job:
@@ -103,12 +102,16 @@ class Job:
         """Its output as it grows, until it ends."""
         return follow_logs(self._connection, self.id, attempt, tail)
 
-    def curve(self, split: str | None = None, page_points: int = CURVE_PAGE) -> Rows:
-        """Every point of its curve (step, split, loss, accuracy) in step order, `page_points` a request."""
+    def curve(self, split: str | None = None, page_points: int | None = None) -> Rows:
+        """Every point of its curve (step, split, loss, accuracy) in step order, `page_points` a request (default:
+        the service's largest page, which holds a whole curve of the longest job)."""
         points: list[dict[str, Any]] = []
         since: int | None = None
         while True:
-            params: dict[str, Any] = {"limit": page_points, **({"split": split} if split else {})}
+            params: dict[str, Any] = {
+                **({"limit": page_points} if page_points else {}),
+                **({"split": split} if split else {}),
+            }
             if since is not None:
                 params["since"] = since
             page = self._connection.call("GET", f"/jobs/{self.id}/metrics", params=params)

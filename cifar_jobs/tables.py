@@ -15,6 +15,11 @@ class Rows(list[dict[str, Any]]):
             raise ModuleNotFoundError(
                 "to_pandas needs pandas: pip install 'cifar-jobs[notebook]' (or pandas itself)", name="pandas"
             ) from None
+        if not self:
+            return pandas.DataFrame()
+        keys = list(self[0])
+        if all(len(row) == len(keys) and row.keys() == self[0].keys() for row in self):  # a curve, a table of runs
+            return pandas.DataFrame({key: [row[key] for row in self] for key in keys}, columns=keys)
         columns: dict[str, None] = {}
         for row in self:
             columns.update(dict.fromkeys(row))

@@ -14,6 +14,7 @@ cifar-jobs delete 7
 cifar-jobs sweeps submit @sweep.json
 cifar-jobs report submit
 cifar-jobs webhooks add https://example.org/hook --events job.succeeded,job.failed
+cifar-jobs export tensorboard 7 8 --to runs/
 """
 
 import hashlib
@@ -28,7 +29,7 @@ from rich.table import Table
 
 from cifar_jobs import Job
 from cifar_jobs.images import upload_files
-from cli import report, sweeps, users, webhooks
+from cli import export, report, sweeps, users, webhooks
 from cli.output import console, fail, read_json_argument, service
 from cli.plans import plan_text
 from cli.watch import summary
@@ -38,6 +39,7 @@ app = typer.Typer(help=__doc__.splitlines()[0] if __doc__ else None, no_args_is_
 app.add_typer(sweeps.app, name="sweeps")
 app.add_typer(report.app, name="report")
 app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(export.app, name="export")
 app.add_typer(users.admin, name="admin")
 app.command()(users.login)
 app.command()(users.logout)

@@ -1,6 +1,8 @@
 """The Python client (`cifar_jobs`) against a real server, worker and sweep driver, shared by the module's tests:
 each test makes its own jobs and finds them by id or tag, never by counting."""
 
+import base64
+import io
 import logging
 import os
 import shutil
@@ -8,8 +10,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -26,7 +30,7 @@ from cifar_jobs import (
 from cifar_jobs.specs import NumpyMLPSpec, TorchMLPSpec
 from harness.proxy import cutting_proxy
 from harness.readme import as_run_here, readme_blocks
-from tests.conftest import Service, running_service
+from tests.conftest import ROOT, Service, running_service
 from tests.datagen import write_cifar_batches
 
 ADMIN_KEY = "bootstrap-key"
@@ -78,7 +82,7 @@ def test_a_typed_spec_is_queued_once_followed_through_pings_and_read_as_tables(c
     assert job.data["running_seconds"] > 5 * PING_SECONDS  # the stream it followed carried several pings
 
     with httpx.Client(base_url=client.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as raw:
-        served = raw.get(f"/jobs/{job.id}/metrics", params={"limit": 50_000}).json()["points"]
+        served = raw.get(f"/jobs/{job.id}/metrics").json()["points"]
         csv_lines = raw.get(f"/jobs/{job.id}/metrics.csv").text.strip().splitlines()
     curve = job.curve()
     assert curve == served and len(curve) == len(csv_lines) - 1 > 150
@@ -209,3 +213,70 @@ def test_the_readmes_python_blocks_run_as_written(service: Service, tmp_path: Pa
     label_line = next(line for line in done.stdout.splitlines() if line.count(" ") == 1 and "." not in line)
     ours, theirs = label_line.split()
     assert ours == theirs  # the torch module's class is the one /predict gives
+
+
+def test_jobs_exported_for_tensorboard_read_back_point_for_point(
+    service: Service, client: Client, tmp_path: Path
+) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    job = client.submit(PINGED_JOB.model_copy(update={"seed": 6, "name": "exported"})).wait(progress=False, timeout=120)
+    quick = client.submit(QUICK_JOB).wait(progress=False, timeout=120)
+    env = {**os.environ, "CIFAR_JOBS_URL": service.url, "API_KEY": ADMIN_KEY}
+    command = [sys.executable, "-m", "cli", "export", "tensorboard", str(job.id), str(quick.id), "--to", "runs"]
+    exported = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    assert f"runs/job-{job.id}" in exported.stdout and f"runs/job-{quick.id}" in exported.stdout
+    assert client.export_tensorboard([job], tmp_path / "again") == [tmp_path / "again" / f"job-{job.id}"]
+
+    events = EventAccumulator(str(tmp_path / "runs" / f"job-{job.id}"), size_guidance={SCALARS: 0})
+    events.Reload()
+    curve = job.curve()
+    for split in ("train", "test"):
+        points = [p for p in curve if p["split"] == split]
+        for metric in ("loss", "accuracy"):
+            read = events.Scalars(f"{split}/{metric}")
+            assert [s.step for s in read] == [p["step"] for p in points]
+            np.testing.assert_array_equal(
+                np.array([s.value for s in read], np.float32), np.array([p[metric] for p in points], np.float32)
+            )
+    samples = job.system()
+    assert len(samples) >= 1 and [s.step for s in events.Scalars("system/cpu")] == [s["step"] for s in samples]
+    assert events.Scalars("final/test_accuracy")[0].value == np.float32(job.final_metrics["test_accuracy"])
+    start = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info.hparams
+    assert hparams["learning_rate"].number_value == job.spec["learning_rate"]
+    assert hparams["hidden_units"].string_value == "[16]" and hparams["name"].string_value == "exported"
+
+
+def test_the_example_notebook_runs_top_to_bottom_in_a_jupyter_kernel(
+    service: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/notebook.ipynb in a real kernel (nbclient), its training runs shortened as the README's are."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(ROOT / "examples" / "notebook.ipynb", as_version=4)  # type: ignore[no-untyped-call]
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    for cell in code:
+        assert not cell.outputs, "the notebook is kept without outputs"
+        cell.source = as_run_here(cell.source, 0)
+    monkeypatch.setenv("CIFAR_JOBS_URL", service.url)  # the kernel's environment is this process's
+    monkeypatch.setenv("API_KEY", ADMIN_KEY)
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")  # jupyter_core's own paths warning, not ours
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+
+    def result(cell: Any, kind: str = "text/plain") -> str:
+        return "".join(str(o["data"][kind]) for o in cell.outputs if o.get("output_type") == "execute_result")
+
+    assert result(code[0]) == repr(service.url)
+    assert result(code[2]).count("'succeeded'") == 4
+    table = result(code[3], "text/html")
+    assert table.count("</tr>") == 5 and "mlp [800, 600, 400]" in table  # a header and a row per shape
+    images = [o["data"]["image/png"] for o in code[4].outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1
+    plot = np.asarray(Image.open(io.BytesIO(base64.b64decode(images[0]))).convert("L"))
+    assert plot.shape[1] > 400 and (plot < 128).mean() > 0.005  # drawn: axes, labels and four curves
