@@ -4,7 +4,7 @@ API_KEY, then the token `cifar-jobs login` kept), or takes them as arguments."""
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 from pydantic import BaseModel
@@ -16,6 +16,18 @@ from cifar_jobs.sweeps import Sweep
 from cifar_jobs.tables import Rows, run_row
 
 RUNS_PAGE = 500  # the service's largest page of jobs
+
+
+class JobFilters(TypedDict, total=False):
+    """What `Client.jobs` and `Client.runs` select by (the query of `GET /jobs`)."""
+
+    where: str | Iterable[str]  # conditions on spec fields and final metrics, e.g. "learning_rate<0.01"
+    sort: str  # a field, "-" first for descending: "-test_accuracy"
+    tag: str
+    status: str
+    model: str
+    mine: bool  # only the caller's own jobs
+    limit: int  # at most this many (default: every job selected)
 
 
 def spec_body(spec: BaseModel | dict[str, Any]) -> dict[str, Any]:
@@ -81,48 +93,24 @@ class Client:
     def job(self, job_id: int) -> Job:
         return Job(self.connection, self.connection.call("GET", f"/jobs/{job_id}"))
 
-    def jobs(
-        self,
-        where: str | Iterable[str] | None = None,
-        sort: str | None = None,
-        tag: str | None = None,
-        status: str | None = None,
-        model: str | None = None,
-        mine: bool = False,
-        limit: int | None = None,
-    ) -> list[Job]:
-        """Jobs newest first (or by `sort`, e.g. `-test_accuracy`), filtered like `GET /jobs` (`where`:
-        conditions such as `learning_rate<0.01`), over all pages (or the first `limit`)."""
-        return [Job(self.connection, data) for data in self._job_pages(where, sort, tag, status, model, mine, limit)]
+    def jobs(self, **filters: Unpack[JobFilters]) -> list[Job]:
+        """Jobs newest first (or by `sort`, e.g. `-test_accuracy`), filtered as `GET /jobs` filters them (`where`:
+        conditions such as `learning_rate<0.01`; `tag`, `status`, `model`, `mine`), over all pages (or the first
+        `limit`)."""
+        return [Job(self.connection, data) for data in self._job_pages(filters)]
 
-    def runs(
-        self,
-        where: str | Iterable[str] | None = None,
-        sort: str | None = None,
-        tag: str | None = None,
-        status: str | None = None,
-        model: str | None = None,
-        mine: bool = False,
-        limit: int | None = None,
-    ) -> Rows:
+    def runs(self, **filters: Unpack[JobFilters]) -> Rows:
         """The runs table: one row per job (as `jobs` selects them), its spec fields and final metrics as columns."""
-        return Rows(run_row(data) for data in self._job_pages(where, sort, tag, status, model, mine, limit))
+        return Rows(run_row(data) for data in self._job_pages(filters))
 
-    def _job_pages(
-        self,
-        where: str | Iterable[str] | None,
-        sort: str | None,
-        tag: str | None,
-        status: str | None,
-        model: str | None,
-        mine: bool,
-        limit: int | None,
-    ) -> list[dict[str, Any]]:
-        params: list[tuple[str, Any]] = [(key, value) for key, value in (
-            ("sort", sort), ("tag", tag), ("status", status), ("model", model)) if value is not None]  # fmt: skip
+    def _job_pages(self, filters: JobFilters) -> list[dict[str, Any]]:
+        where = filters.get("where")
+        params: list[tuple[str, Any]] = [(key, filters[key]) for key in ("sort", "tag", "status", "model")
+                                         if filters.get(key) is not None]  # fmt: skip
         params += [("where", condition) for condition in ([where] if isinstance(where, str) else where or [])]
-        if mine:
+        if filters.get("mine"):
             params.append(("mine", "true"))
+        limit = filters.get("limit")
         found: list[dict[str, Any]] = []
         while limit is None or len(found) < limit:
             size = RUNS_PAGE if limit is None else min(RUNS_PAGE, limit - len(found))

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from cifar_jobs.connection import Connection
 from cifar_jobs.events import follow_events
 from cifar_jobs.logs import follow_logs, read_logs
 from cifar_jobs.progress import ProgressBar
+from cifar_jobs.resource import Resource
 from cifar_jobs.tables import Rows
 
 if TYPE_CHECKING:
@@ -20,23 +20,10 @@ if TYPE_CHECKING:
 FINISHED = frozenset({"succeeded", "failed", "cancelled", "stopped_early"})
 
 
-class Job:
+class Job(Resource):
     """Job `id` as the service last described it (`data`, the answer of `GET /jobs/{id}`)."""
 
-    def __init__(self, connection: Connection, data: dict[str, Any]) -> None:
-        self._connection = connection
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"<Job {self.id} {self.model} {self.status}>"
-
-    @property
-    def id(self) -> int:
-        return int(self.data["id"])
-
-    @property
-    def status(self) -> str:
-        return str(self.data["status"])
+    collection = "/jobs"
 
     @property
     def model(self) -> str:
@@ -54,10 +41,6 @@ class Job:
     def finished(self) -> bool:
         return self.status in FINISHED
 
-    def refresh(self) -> "Job":
-        self.data = self._connection.call("GET", f"/jobs/{self.id}")
-        return self
-
     def wait(self, progress: bool = True, timeout: float | None = None, console: Console | None = None) -> "Job":
         """Follow the job's events until it ends (a progress bar unless `progress=False`), then refresh. Raises
         TimeoutError when `timeout` seconds pass first."""
@@ -73,26 +56,26 @@ class Job:
 
     def cancel(self) -> "Job":
         """Cancel it if queued; ask it to stop if running (it checkpoints and stops within seconds)."""
-        self.data = self._connection.call("POST", f"/jobs/{self.id}/cancel")
+        self.data = self._connection.call("POST", f"{self.path}/cancel")
         return self
 
     def delete(self) -> None:
         """Delete a finished job with its points, logs and model."""
-        self._connection.call("DELETE", f"/jobs/{self.id}")
+        self._connection.call("DELETE", self.path)
 
     def patch(self, name: str | None = None, tags: list[str] | None = None, notes: str | None = None) -> "Job":
         """Rename, tag or annotate it (only the arguments given change)."""
         changes = {key: value for key, value in (("name", name), ("tags", tags), ("notes", notes)) if value is not None}
-        self.data = self._connection.call("PATCH", f"/jobs/{self.id}", json=changes)
+        self.data = self._connection.call("PATCH", self.path, json=changes)
         return self
 
     def reproduce(self) -> "Job":
         """A new job with the same spec, seed and data, to check the result comes back."""
-        return Job(self._connection, self._connection.call("POST", f"/jobs/{self.id}/reproduce"))
+        return Job(self._connection, self._connection.call("POST", f"{self.path}/reproduce"))
 
     def attempts(self) -> Rows:
         """Each time it started: when, where, how it ended, and what preempted it."""
-        return Rows(self._connection.call("GET", f"/jobs/{self.id}/attempts")["data"])
+        return Rows(self._connection.call("GET", f"{self.path}/attempts")["data"])
 
     def logs(self, attempt: int | None = None, tail: int | None = None) -> str:
         """What its training process printed (the latest attempt by default; `tail`: the last lines only)."""
@@ -114,7 +97,7 @@ class Job:
             }
             if since is not None:
                 params["since"] = since
-            page = self._connection.call("GET", f"/jobs/{self.id}/metrics", params=params)
+            page = self._connection.call("GET", f"{self.path}/metrics", params=params)
             points.extend(page["points"])
             since = page.get("next_since")
             if since is None:
@@ -122,16 +105,14 @@ class Job:
 
     def system(self, max_points: int = 2000) -> Rows:
         """How hard its training process worked: CPU, memory, data wait (and GPU), sampled over time."""
-        return Rows(
-            self._connection.call("GET", f"/jobs/{self.id}/system", params={"max_points": max_points})["samples"]
-        )
+        return Rows(self._connection.call("GET", f"{self.path}/system", params={"max_points": max_points})["samples"])
 
     def download(self, path: str | Path | None = None) -> Path:
         """Save its trained model (a safetensors file; default `job-<id>.safetensors`), checked against the
         service's SHA-256 (a damaged download is deleted and raises)."""
         target = Path(path) if path is not None else Path(f"job-{self.id}.safetensors")
         digest = hashlib.sha256()
-        with self._connection.stream("GET", f"/jobs/{self.id}/model") as response, target.open("wb") as file:
+        with self._connection.stream("GET", f"{self.path}/model") as response, target.open("wb") as file:
             expected = response.headers.get("ETag", "").strip('"')
             for chunk in response.iter_bytes():
                 digest.update(chunk)
@@ -143,7 +124,7 @@ class Job:
 
     def model_bytes(self) -> bytes:
         """Its trained model file, checked against the service's SHA-256."""
-        response = self._connection.response("GET", f"/jobs/{self.id}/model")
+        response = self._connection.response("GET", f"{self.path}/model")
         expected = response.headers.get("ETag", "").strip('"')
         if expected and hashlib.sha256(response.content).hexdigest() != expected:
             raise OSError(f"the download of job {self.id}'s model was damaged (SHA-256 differs); try again")

@@ -1,35 +1,17 @@
 """A handle on one hyperparameter sweep: its state as last read, its leaderboard and what mattered."""
 
 import time
-from typing import Any
 
-from cifar_jobs.connection import Connection
+from cifar_jobs.resource import Resource
 from cifar_jobs.tables import Rows
 
 FINISHED = frozenset({"finished", "failed", "cancelled"})
 
 
-class Sweep:
+class Sweep(Resource):
     """Sweep `id` as the service last described it (`data`, the answer of `GET /sweeps/{id}`)."""
 
-    def __init__(self, connection: Connection, data: dict[str, Any]) -> None:
-        self._connection = connection
-        self.data = data
-
-    def __repr__(self) -> str:
-        return f"<Sweep {self.id} {self.status}>"
-
-    @property
-    def id(self) -> int:
-        return int(self.data["id"])
-
-    @property
-    def status(self) -> str:
-        return str(self.data["status"])
-
-    def refresh(self) -> "Sweep":
-        self.data = self._connection.call("GET", f"/sweeps/{self.id}")
-        return self
+    collection = "/sweeps"
 
     def wait(self, timeout: float | None = None, interval: float = 2.0) -> "Sweep":
         """Read it every `interval` seconds until it ends; TimeoutError when `timeout` seconds pass first."""
@@ -42,7 +24,7 @@ class Sweep:
 
     def cancel(self) -> "Sweep":
         """Create no more trials, and cancel the queued and running ones."""
-        self.data = self._connection.call("POST", f"/sweeps/{self.id}/cancel")
+        self.data = self._connection.call("POST", f"{self.path}/cancel")
         return self
 
     def leaderboard(self) -> Rows:
@@ -57,4 +39,4 @@ class Sweep:
 
     def importances(self) -> dict[str, float]:
         """Each searched field that varied -> the share of the objective's variance it explains (fANOVA)."""
-        return dict(self._connection.call("GET", f"/sweeps/{self.id}/importances")["importances"])
+        return dict(self._connection.call("GET", f"{self.path}/importances")["importances"])
