@@ -121,6 +121,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     protected = [Depends(authenticate), *checked]
     routers = (
         jobs.router,
+        jobs.table_router,
         jobs.kinds_router,
         curves.jobs_router,
         predict.router,

@@ -26,6 +26,7 @@ class JobFilters(TypedDict, total=False):
     tag: str
     status: str
     model: str
+    owner: str  # a user's name: only their jobs (of those the caller may see)
     mine: bool  # only the caller's own jobs
     limit: int  # at most this many (default: every job selected)
 
@@ -95,8 +96,8 @@ class Client:
 
     def jobs(self, **filters: Unpack[JobFilters]) -> list[Job]:
         """Jobs newest first (or by `sort`, e.g. `-test_accuracy`), filtered as `GET /jobs` filters them (`where`:
-        conditions such as `learning_rate<0.01`; `tag`, `status`, `model`, `mine`), over all pages (or the first
-        `limit`)."""
+        conditions such as `learning_rate<0.01`; `tag`, `status`, `model`, `owner`, `mine`), over all pages (or
+        the first `limit`)."""
         return [Job(self.connection, data) for data in self._job_pages(filters)]
 
     def runs(self, **filters: Unpack[JobFilters]) -> Rows:
@@ -105,7 +106,7 @@ class Client:
 
     def _job_pages(self, filters: JobFilters) -> list[dict[str, Any]]:
         where = filters.get("where")
-        params: list[tuple[str, Any]] = [(key, filters[key]) for key in ("sort", "tag", "status", "model")
+        params: list[tuple[str, Any]] = [(key, filters[key]) for key in ("sort", "tag", "status", "model", "owner")
                                          if filters.get(key) is not None]  # fmt: skip
         params += [("where", condition) for condition in ([where] if isinstance(where, str) else where or [])]
         if filters.get("mine"):

@@ -5,6 +5,8 @@ Without API_KEY it sends the token `cifar-jobs login` kept.
 cifar-jobs submit '{"model": "convnet"}' --watch
 cifar-jobs submit --model torch_mlp --set hidden_units=[800,600,400] --set optimizer=adam --watch
 cifar-jobs list --status running
+cifar-jobs list --tag lab1 --sort -test_accuracy --csv > leaderboard.csv
+cifar-jobs edit 7 --name 'wide, Adam' --tag lab1 --notes 'as the report ran it'
 cifar-jobs watch 7
 cifar-jobs logs 7 --follow
 cifar-jobs predict cat.png ship.jpg --job 7
@@ -103,24 +105,54 @@ def status(job_id: int) -> None:
 def list_jobs(
     status: Annotated[str | None, typer.Option(help="Only jobs in this status.")] = None,
     model: Annotated[str | None, typer.Option(help="Only jobs of this model kind.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Only jobs with this tag.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Only this user's jobs.")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Only your own jobs.")] = False,
+    where: Annotated[
+        list[str] | None, typer.Option(help="A condition such as learning_rate<0.01 or optimizer=adam; repeatable.")
+    ] = None,
+    sort: Annotated[str | None, typer.Option(help="A key, - first for descending: -test_accuracy.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="Every selected job as CSV (spec fields, final metrics), not a table.")
+    ] = False,
 ) -> None:
-    """Jobs, newest first."""
-    params: dict[str, Any] = {
-        "limit": limit,
-        **({"status": status} if status else {}),
-        **({"model": model} if model else {}),
-    }
+    """Jobs, newest first (or by --sort): a leaderboard with --sort -test_accuracy."""
+    params: list[tuple[str, Any]] = [(key, value) for key, value in (
+        ("status", status), ("model", model), ("tag", tag), ("owner", owner), ("sort", sort)) if value]  # fmt: skip
+    params += [("where", condition) for condition in where or []] + ([("mine", "true")] if mine else [])
     with service() as api:
-        page = api.call("GET", "/jobs", params=params)
-    table = Table("id", "name", "model", "status", "step", "test accuracy")
+        if as_csv:
+            sys.stdout.write(api.response("GET", "/jobs.csv", params=params).text)
+            return
+        page = api.call("GET", "/jobs", params=[*params, ("limit", limit)])
+    table = Table("id", "name", "model", "owner", "status", "step", "test accuracy")
     for job in page["data"]:
         accuracy = (job.get("final_metrics") or {}).get("test_accuracy")
-        table.add_row(str(job["id"]), job["name"] or "", job["model"], job["status"],
+        table.add_row(str(job["id"]), job["name"] or "", job["model"], job.get("owner") or "", job["status"],
                       f"{job['progress']['step']}/{job['progress']['max_steps']}",
                       f"{accuracy:.4f}" if isinstance(accuracy, float) else "")  # fmt: skip
     console.print(table)
     console.print(f"{len(page['data'])} of {page['count']}")
+
+
+@app.command()
+def edit(
+    job_id: int,
+    name: Annotated[str | None, typer.Option(help="A new name.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="A tag; repeatable; replaces the job's tags.")] = None,
+    clear_tags: Annotated[bool, typer.Option("--clear-tags", help="Remove every tag.")] = False,
+    notes: Annotated[str | None, typer.Option(help="Notes (replace the old ones).")] = None,
+) -> None:
+    """Rename, tag or annotate a job, whatever its status (what it trains does not change)."""
+    if tag and clear_tags:
+        raise fail("--tag or --clear-tags, not both")
+    tags = [] if clear_tags else tag
+    if name is None and tags is None and notes is None:
+        raise fail("nothing to change: give --name, --tag, --clear-tags or --notes")
+    with service() as api:
+        job = Job(api.connection, {"id": job_id}).patch(name=name, tags=tags, notes=notes)
+    console.print(f"job {job.id}: {job.data['name'] or ''} [{' '.join(job.data['tags'])}]", markup=False)
 
 
 @app.command()

@@ -21,6 +21,7 @@ from store.tables import (
     MetricPoint,
     SweepTrial,
     SystemPoint,
+    User,
     utcnow,
 )
 from store.transitions import FINISHED, transition
@@ -266,11 +267,14 @@ class JobFilter:
     name_contains: str | None = None
     where: tuple[JobCondition, ...] = ()
     owned_by: OwnedBy | None = None
+    owner_name: str | None = None  # only the jobs of the user of this name
 
     def conditions(self) -> list[Any]:
         found: list[Any] = [condition.expression() for condition in self.where]
         if self.owned_by is not None:
             found.append(self.owned_by.condition(Job.owner_id))
+        if self.owner_name is not None:
+            found.append(Job.owner_id.in_(select(User.id).where(User.name == self.owner_name)))
         if self.status is not None:
             found.append(Job.status == self.status.value)
         if self.model is not None:

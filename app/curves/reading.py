@@ -1,15 +1,13 @@
 """The curve as /metrics answers it: whole, downsampled to `max_points`, or as CSV."""
 
-import csv
-import io
-import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import orjson
 
 from app.curves.downsample import Curve, downsample
 from app.curves.views import JobCurves
+from app.http.csv_body import csv_chunks, spreadsheet_safe
 from store.points import PointRow
 
 CSV_HEADER = ("step", "split", "loss", "accuracy")
@@ -48,35 +46,9 @@ def read_downsampled_json(
     return points_json(view.id, view.status, sub.rows(downsample(sub, max_points)))
 
 
-CSV_ROWS_PER_CHUNK = 10_000
-
-
-def _csv_chunks(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
-    """The header and rows as CSV text (Python's csv writer), CSV_ROWS_PER_CHUNK rows a chunk."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    rows = iter(rows)
-    while chunk := list(itertools.islice(rows, CSV_ROWS_PER_CHUNK)):
-        writer.writerows(chunk)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue()
-
-
 def points_csv(points: Sequence[PointRow]) -> Iterator[str]:
     """Every point as CSV lines, header first; floats with full precision."""
-    return _csv_chunks(CSV_HEADER, ((s, sp, repr(lo), repr(acc)) for s, sp, lo, acc in points))
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
-
-
-def spreadsheet_safe(text: str) -> str:
-    """A text cell no spreadsheet runs: one that starts as a formula would gets a `'` first (OWASP's advice)."""
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+    return csv_chunks(CSV_HEADER, ((s, sp, repr(lo), repr(acc)) for s, sp, lo, acc in points))
 
 
 def compared_csv(labelled: Sequence[tuple[int, str, Sequence[PointRow]]]) -> Iterator[str]:
@@ -84,7 +56,7 @@ def compared_csv(labelled: Sequence[tuple[int, str, Sequence[PointRow]]]) -> Ite
     line breaks stays one cell, and one that starts like a formula is neutralised."""
     named = ((job_id, spreadsheet_safe(name), points) for job_id, name, points in labelled)  # once a job
     rows = ((job_id, safe, s, sp, repr(lo), repr(acc)) for job_id, safe, points in named for s, sp, lo, acc in points)
-    return _csv_chunks(("job_id", "name", *CSV_HEADER), rows)
+    return csv_chunks(("job_id", "name", *CSV_HEADER), rows)
 
 
 def read_metrics_json(curves: JobCurves, job_id: int, since: int | None, limit: int, split: str | None = None) -> bytes:

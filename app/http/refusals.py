@@ -26,7 +26,7 @@ class NotBase64(RequestRefused):
 
 
 class TooLarge(RequestRefused):
-    """Too many images, or one too large in bytes or pixels."""
+    """Too many images, or one too large in bytes or pixels; too many jobs for one CSV."""
 
 
 class UnsupportedMedia(RequestRefused):

@@ -19,11 +19,10 @@ from app.access.permissions import (
 from app.http.deps import SessionDep, SessionFactoryDep, UnitOfWorkDep
 from app.http.error_schemas import ErrorMessage
 from app.http.refusals import InvalidField
+from app.jobs.export import MAX_EXPORTED_JOBS, RUN_COLUMNS, every_job, runs_csv
 from app.jobs.job_plan import plan
-from app.jobs.list_keys import job_conditions, job_order
 from app.jobs.reproduction import verdict
 from app.jobs.schemas import (
-    TAG_PATTERN,
     AttemptPublic,
     AttemptsPublic,
     JobAnnotations,
@@ -34,6 +33,7 @@ from app.jobs.schemas import (
     PlanPublic,
     ReproductionPublic,
 )
+from app.jobs.selection import JobSelectionDep
 from app.jobs.service import (
     check_init_from_job,
     job_public,
@@ -47,12 +47,13 @@ from models.kinds.common import NO_CONTROL_CHARACTERS
 from specs import JobSpec, default_job_spec
 from store.artifacts import model_chunks, model_info, verify_model
 from store.attempts import attempts_of
-from store.jobs import JobFilter, annotate_job, delete_job, request_cancel
+from store.jobs import annotate_job, delete_job, request_cancel
 from store.logs import read_log
 from store.reproductions import create_reproduction
-from store.tables import Job, JobStatus
+from store.tables import Job
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+table_router = APIRouter(tags=["jobs"])  # /jobs.csv
 kinds_router = APIRouter(prefix="/models", tags=["jobs"])
 
 SPEC_EXAMPLES: dict[str, Any] = {
@@ -144,43 +145,33 @@ def submit_job(
 
 @router.get("", response_model=JobsPublic, dependencies=[READS])
 def get_jobs(
-    request: Request,
     session: SessionDep,
-    status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
-    model: Annotated[
-        str | None, Query(max_length=40, pattern=r"^[a-z0-9_]+$", description="Only jobs of this model kind.")
-    ] = None,
-    tag: Annotated[str | None, Query(pattern=TAG_PATTERN, description="Only jobs with this tag.")] = None,
-    name_contains: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="Only jobs whose name holds this text (any case).")
-    ] = None,
-    sort: Annotated[
-        str | None,
-        Query(
-            pattern=r"^-?[a-z_]{1,40}$",
-            description="A key of the job (`id`, `name`, `status`, `model`, `created_at`), of its final metrics "
-            "(`test_accuracy`, `best_test_accuracy`, `train_loss`, ...) or of its spec (`learning_rate`, "
-            "`optimizer`, ...); `-` first for descending. Jobs without the value come last. Default: newest first.",
-        ),
-    ] = None,
-    where: Annotated[
-        list[str] | None,
-        Query(
-            max_length=200,
-            description="A condition on a key (the same keys as `sort`, and list fields such as `hidden_units`): "
-            "`optimizer=adam`, `test_accuracy>0.5`, `hidden_units=[800,600,400]`; operators `= != > >= < <=` "
-            "(a text, a flag or a list: `=` and `!=`). Repeat it for more; all must hold. Jobs without the value "
-            "never match.",
-        ),
-    ] = None,
-    mine: Annotated[bool, Query(description="Only the jobs you submitted (with VISIBILITY=own, always).")] = False,
+    selection: JobSelectionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> JobsPublic:
-    """Jobs, newest first or as `sort` says, filtered by status, model, tag, a word of the name and conditions
-    on their spec and final metrics."""
-    which = JobFilter(status, model, tag, name_contains, job_conditions(where or []), owned_by(request, mine))
-    return jobs_page(session, which, limit, offset, job_order(sort))
+    """Jobs, newest first or as `sort` says, filtered by status, model, tag, owner, a word of the name and
+    conditions on their spec and final metrics."""
+    return jobs_page(session, selection.which, limit, offset, selection.order)
+
+
+@table_router.get(
+    "/jobs.csv",
+    response_class=StreamingResponse,
+    dependencies=[READS],
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "A header and a row a job: " + ", ".join(RUN_COLUMNS)
+              + ", then each spec field, then each final metric."},
+        413: {"model": ErrorMessage, "description": f"More than {MAX_EXPORTED_JOBS:,} jobs selected: filter them."},
+    },
+)  # fmt: skip
+def get_jobs_csv(session: SessionDep, selection: JobSelectionDep) -> StreamingResponse:
+    """The runs table as CSV, for a spreadsheet or a class's leaderboard: every job `GET /jobs` would list with
+    the same query (all pages), its spec fields and final metrics as columns (lists as JSON; a text that starts
+    like a spreadsheet formula gets a `'` first)."""
+    jobs = every_job(session, selection.which, selection.order)
+    return StreamingResponse(runs_csv(jobs), media_type="text/csv",
+                             headers={"Content-Disposition": 'attachment; filename="jobs.csv"'})  # fmt: skip
 
 
 @router.patch("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)

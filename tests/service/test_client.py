@@ -2,6 +2,7 @@
 each test makes its own jobs and finds them by id or tag, never by counting."""
 
 import base64
+import csv
 import io
 import logging
 import os
@@ -280,3 +281,34 @@ def test_the_example_notebook_runs_top_to_bottom_in_a_jupyter_kernel(
     assert len(images) == 1
     plot = np.asarray(Image.open(io.BytesIO(base64.b64decode(images[0]))).convert("L"))
     assert plot.shape[1] > 400 and (plot < 128).mean() > 0.005  # drawn: axes, labels and four curves
+
+
+def test_a_class_leaderboard_from_the_cli_and_the_client(service: Service, client: Client) -> None:
+    student = client.call("POST", "/users", json={"name": "lab-student", "role": "member"})
+    with Client(url=client.url, token=student["token"]) as as_student:
+        jobs = [as_student.submit({**QUICK_JOB, "learning_rate": rate}) for rate in (0.001, 0.0003)]
+        for job in jobs:
+            job.wait(progress=False, timeout=120)
+    env = {**os.environ, "CIFAR_JOBS_URL": service.url, "API_KEY": ADMIN_KEY, "COLUMNS": "160"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+
+    edited = cli("edit", str(jobs[0].id), "--name", "first try", "--tag", "lab1", "--tag", "mlp", "--notes", "slow")
+    assert edited.returncode == 0 and edited.stdout.strip() == f"job {jobs[0].id}: first try [lab1 mlp]", edited
+    assert client.job(jobs[0].id).data["notes"] == "slow"
+    assert (
+        cli("edit", str(jobs[0].id)).stderr.strip() == "nothing to change: give --name, --tag, --clear-tags or --notes"
+    )
+    listed = cli("list", "--owner", "lab-student", "--sort", "-learning_rate")
+    assert listed.returncode == 0, listed.stderr
+    lines = [line for line in listed.stdout.splitlines() if "lab-student" in line]
+    assert [int(line.split()[1]) for line in lines] == [jobs[0].id, jobs[1].id]  # the owner column, by rate
+    exported = cli("list", "--owner", "lab-student", "--where", "learning_rate<0.001", "--csv")
+    assert exported.returncode == 0, exported.stderr
+    table = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [int(row["id"]) for row in table] == [jobs[1].id] and table[0]["owner"] == "lab-student"
+    assert float(table[0]["test_accuracy"]) == jobs[1].final_metrics["test_accuracy"]
+    runs = client.runs(owner="lab-student", tag="lab1")
+    assert [row["id"] for row in runs] == [jobs[0].id] and runs[0]["name"] == "first try"

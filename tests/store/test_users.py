@@ -1,6 +1,9 @@
 """Several people on one service, through HTTP: users and tokens, who may see and change what (role x action x
 owner x visibility), quotas and the audit log."""
 
+import csv
+import io
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -13,12 +16,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.jobs import export
 from app.main import create_app
 from app.settings import ApiSettings
 from app.sweeps.driver_process import SweepDriver
 from harness.waiting import wait_until
 from store.tables import Token
-from tests.conftest import local_client
+from tests.conftest import local_client, store_succeeded_job
 
 BOOTSTRAP = "bootstrap-key"
 JOB = {"model": "numpy_mlp", "max_steps": 5}
@@ -327,3 +331,55 @@ def test_admins_disable_users_change_roles_and_manage_their_tokens(tmp_path: Pat
         wait_until(lambda: mias(short.json()["token"]) == 401, 10, "the token expires (0.86 s)")
         audit = [entry["action"] for entry in people.call("ada", "GET", "/audit").json()["data"]]
         assert audit.count("user.update") == 3 and "token.revoke" in audit
+
+
+# A class's leaderboard: the list by owner, and the runs table as CSV (`GET /jobs.csv`)
+
+
+def rows(answer: object) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(answer.text)))  # type: ignore[attr-defined]
+
+
+def test_the_list_and_the_csv_select_by_owner_within_what_the_caller_may_see(people: People) -> None:
+    own = people.client.app.state.settings.visibility == "own"  # type: ignore[attr-defined]
+    mia = [people.job("mia", name="=cmd|' /C calc'!A0", hidden_units=[8, 4]), people.job("mia", learning_rate=0.01)]
+    max_ = people.job("max")
+    listed = people.call("ada", "GET", "/jobs", params={"owner": "mia"}).json()
+    assert [job["id"] for job in listed["data"]] == mia[::-1] and listed["count"] == 2
+    assert people.call("ada", "GET", "/jobs", params={"owner": "nobody"}).json()["count"] == 0
+    # a member asking for another's jobs: all of them with VISIBILITY=all, none with VISIBILITY=own
+    theirs = people.call("max", "GET", "/jobs", params={"owner": "mia"}).json()["count"]
+    assert theirs == (0 if own else 2)
+    assert people.call("max", "GET", "/jobs", params={"owner": "max"}).json()["count"] == 1
+    for bad in ("", "mia; drop", "a" * 101):
+        refused = people.call("ada", "GET", "/jobs", params={"owner": bad})
+        assert refused.status_code == 422 and "owner" in refused.json()["message"], bad
+
+    table = people.call("ada", "GET", "/jobs.csv", params={"owner": "mia", "sort": "learning_rate"})
+    assert table.status_code == 200, table.text
+    assert table.headers["content-type"].startswith("text/csv") and "jobs.csv" in table.headers["content-disposition"]
+    read = rows(table)
+    assert sorted(int(row["id"]) for row in read) == mia
+    first, second = read
+    assert first["owner"] == second["owner"] == "mia" and first["model"] == "numpy_mlp"
+    assert float(first["learning_rate"]) <= float(second["learning_rate"])
+    named = next(row for row in read if int(row["id"]) == mia[0])
+    assert named["name"] == "'=cmd|' /C calc'!A0"  # a formula is text in a spreadsheet
+    assert json.loads(named["hidden_units"]) == [8, 4]
+    everyone = rows(people.call("max", "GET", "/jobs.csv"))
+    assert sorted(int(row["id"]) for row in everyone) == ([max_] if own else sorted([*mia, max_]))
+
+
+def test_the_csv_has_the_final_metrics_and_refuses_past_its_bound(
+    people: People, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    done = store_succeeded_job(sessions, 0.42)
+    queued = people.job("mia")
+    read = rows(people.call("ada", "GET", "/jobs.csv", params={"sort": "-test_accuracy"}))
+    assert [int(row["id"]) for row in read][:2] == [done, queued]
+    assert float(read[0]["test_accuracy"]) == 0.42 and read[1]["test_accuracy"] == ""  # queued: none yet
+    assert read[0]["status"] == "succeeded" and read[1]["status"] == "queued" and read[0]["owner"] == ""
+    monkeypatch.setattr(export, "MAX_EXPORTED_JOBS", 1)
+    refused = people.call("ada", "GET", "/jobs.csv")
+    assert refused.status_code == 413 and "2 jobs selected, over the 1 one CSV holds" in refused.json()["message"]
+    assert people.call("ada", "GET", "/jobs.csv", params={"status": "queued"}).status_code == 200
