@@ -8,6 +8,7 @@ from fastapi import Depends, FastAPI
 
 import app.curves.routes as curves
 import app.jobs.routes as jobs
+import app.ops.backup as backup
 import app.ops.health as health
 import app.page as web
 import app.predict.routes as predict
@@ -130,6 +131,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         reports.router,
         webhooks.router,
         users.router,
+        backup.router,
     )
     for router in routers:
         app.include_router(router, dependencies=protected, responses=COMMON_ERRORS)

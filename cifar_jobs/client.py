@@ -139,6 +139,17 @@ class Client:
 
         return export_tensorboard((job if isinstance(job, Job) else self.job(job) for job in jobs), directory)
 
+    def backup(self, path: str | Path) -> Path:
+        """(Admins) The service's whole database as one consistent SQLite file at `path`, taken while jobs train;
+        written beside it first and moved there once whole."""
+        target = Path(path)
+        partial = target.with_name(target.name + ".part")
+        with self.connection.stream("GET", "/backup", timeout=None) as response, partial.open("wb") as file:
+            for chunk in response.iter_bytes():
+                file.write(chunk)
+        partial.replace(target)
+        return target
+
     # sweeps
     def submit_sweep(self, request: dict[str, Any]) -> Sweep:
         """Start a sweep (what `POST /sweeps` takes: a base spec, the searched fields, a method, trials)."""

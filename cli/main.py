@@ -1,6 +1,6 @@
 """`cifar-jobs`: the service from a terminal. Reads CIFAR_JOBS_URL (default http://127.0.0.1:8000) and API_KEY.
 
-Without API_KEY it sends the token `cifar-jobs login` kept.
+Without API_KEY it sends the token `cifar-jobs login` kept in CIFAR_JOBS_CONFIG_DIR (default ~/.config/cifar-jobs).
 
 cifar-jobs submit '{"model": "convnet"}' --watch
 cifar-jobs submit --model torch_mlp --set hidden_units=[800,600,400] --set optimizer=adam --watch
@@ -37,7 +37,8 @@ from cli.plans import plan_text
 from cli.watch import summary
 from cli.watch import watch as watch_job
 
-app = typer.Typer(help=__doc__.splitlines()[0] if __doc__ else None, no_args_is_help=True, add_completion=False)
+HELP = "\n\n".join((__doc__ or "").split("\n\n")[:2])  # where the service and the token come from
+app = typer.Typer(help=HELP, no_args_is_help=True, add_completion=False)
 app.add_typer(sweeps.app, name="sweeps")
 app.add_typer(report.app, name="report")
 app.add_typer(webhooks.app, name="webhooks")

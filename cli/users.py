@@ -1,6 +1,7 @@
 """`cifar-jobs login`, `logout`, `whoami`, and `cifar-jobs admin`: users, their tokens and the audit log."""
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -127,3 +128,13 @@ def audit(limit: Annotated[int, typer.Option(help="How many entries, newest firs
     for entry in page["data"]:
         console.print(f"{entry['at']} {entry['actor']} {entry['action']} {entry['target']} from {entry['client']}",
                       markup=False)  # fmt: skip
+
+
+@admin.command("backup")
+def backup(file: Annotated[Path, typer.Argument(help="Where to write the copy (a SQLite file).")]) -> None:
+    """A consistent copy of the whole database (jobs, curves, models, users), taken while jobs train (SQLite; on
+    PostgreSQL it says how pg_dump does it)."""
+    with service() as api:
+        written = api.backup(file)
+    console.print(f"{written} ({written.stat().st_size:,} bytes): restore by stopping the service and putting it "
+                  "where DATABASE_URL points (README, \"Backups\")", markup=False)  # fmt: skip

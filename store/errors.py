@@ -52,3 +52,7 @@ class UserNotFound(StoreError):
 
 class TokenNotFound(StoreError):
     """No such token among the user's."""
+
+
+class BackupUnsupported(StoreError):
+    """The database is not SQLite: its own tools back it up (the message says which)."""

@@ -32,6 +32,7 @@ from app.http.refusals import (
 )
 from store.errors import (
     ArtifactCorrupt,
+    BackupUnsupported,
     IdempotencyConflict,
     JobFinished,
     JobNotFinished,
@@ -69,6 +70,7 @@ STATUS_OF: dict[type[Exception], int] = {
     UserExists: 409,
     UserNotFound: 404,
     TokenNotFound: 404,
+    BackupUnsupported: 409,
 }
 
 

@@ -43,6 +43,9 @@ def test_watch_follows_a_job_through_keep_alive_pings(pinging_service: Service) 
     assert watched.returncode == 0, watched.stderr
     assert "Traceback" not in watched.stderr and "succeeded" in watched.stdout and "test_accuracy" in watched.stdout
     job_id = watched.stdout.split()[1]
+    # not a terminal: a line for each change of status and each test evaluation, as they come
+    for line in ("running", "step 500/3000 test accuracy", "step 3000/3000 test accuracy", "succeeded"):
+        assert f"job {job_id} {line}" in watched.stdout, watched.stdout
     with pinging_service.client() as client:
         job = client.get(f"/jobs/{job_id}").json()
     # sse-starlette pings every interval, events or not: the stream the CLI read carried several

@@ -23,6 +23,7 @@ def test_an_admin_adds_a_user_who_logs_in_with_a_file_only_they_can_read(
         def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
             return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
 
+        assert "CIFAR_JOBS_CONFIG_DIR" in run(user_env, "--help").stdout  # where `login` keeps the token
         added = run(admin_env, "admin", "add-user", "mia", "--role", "member")
         assert added.returncode == 0, added.stderr
         token = added.stdout.split("token ", 1)[1].split()[0]

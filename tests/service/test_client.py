@@ -31,6 +31,7 @@ from cifar_jobs import (
 from cifar_jobs.specs import NumpyMLPSpec, TorchMLPSpec
 from harness.proxy import cutting_proxy
 from harness.readme import as_run_here, readme_blocks
+from harness.waiting import wait_until
 from tests.conftest import ROOT, Service, running_service
 from tests.datagen import write_cifar_batches
 
@@ -312,3 +313,38 @@ def test_a_class_leaderboard_from_the_cli_and_the_client(service: Service, clien
     assert float(table[0]["test_accuracy"]) == jobs[1].final_metrics["test_accuracy"]
     runs = client.runs(owner="lab-student", tag="lab1")
     assert [row["id"] for row in runs] == [jobs[0].id] and runs[0]["name"] == "first try"
+
+
+def test_a_backup_taken_while_a_job_trains_restores_into_a_fresh_service(
+    service: Service, client: Client, tmp_path: Path
+) -> None:
+    done = client.submit({**QUICK_JOB, "seed": 21}).wait(progress=False, timeout=120)
+    training = client.submit({**LONG_JOB, "seed": 22, "log_every": 10})
+    wait_until(lambda: len(training.curve()) >= 20, 60, "the long job's first points")
+    env = {**os.environ, "CIFAR_JOBS_URL": service.url, "API_KEY": ADMIN_KEY, "COLUMNS": "300"}
+    backed_up = subprocess.run([sys.executable, "-m", "cli", "admin", "backup", str(tmp_path / "copy.db")], env=env,
+                               capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert backed_up.returncode == 0, backed_up.stderr
+    assert "copy.db (" in backed_up.stdout and not (tmp_path / "copy.db.part").exists()
+    training.cancel()
+    before = {job.id: job.data for job in client.jobs()}
+    image = np.full((32, 32, 3), 90, np.uint8)
+
+    folder = tmp_path / "restored"
+    with running_service(folder, Path(service.env["DATA_DIR"]), f"sqlite:///{tmp_path / 'copy.db'}",
+                         {"API_KEY": ADMIN_KEY}) as restored, Client(restored.url, ADMIN_KEY) as again:  # fmt: skip
+        after = {job.id: job.data for job in again.jobs()}
+        assert set(after) == {i for i in before if i <= training.id}  # every job up to the backup, none after
+        assert again.job(done.id).curve() == done.curve() and again.job(done.id).status == "succeeded"
+        assert again.job(done.id).model_bytes() == done.model_bytes()
+        assert again.predict(image, job=done.id, top_k=3) == client.predict(image, job=done.id, top_k=3)
+        taken = again.job(training.id).curve()
+        assert 20 <= len(taken) and taken == training.curve()[: len(taken)]  # its points up to the backup
+        assert not any(entry["action"] == "database.backup" for entry in again.call("GET", "/audit")["data"])
+        # the job that was training at the backup: its worker is not there; a new one takes it up again
+        restored.start_worker("restorer")
+        resumed = again.job(training.id)
+        wait_until(lambda: resumed.refresh().data["attempts"] >= 2 and resumed.status == "running", 120,
+                   lambda: f"job {training.id} started again: {resumed.data}")  # fmt: skip
+        resumed.cancel()
+    assert any(entry["action"] == "database.backup" for entry in client.call("GET", "/audit")["data"])

@@ -5,9 +5,11 @@ import csv
 import io
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -383,3 +385,21 @@ def test_the_csv_has_the_final_metrics_and_refuses_past_its_bound(
     refused = people.call("ada", "GET", "/jobs.csv")
     assert refused.status_code == 413 and "2 jobs selected, over the 1 one CSV holds" in refused.json()["message"]
     assert people.call("ada", "GET", "/jobs.csv", params={"status": "queued"}).status_code == 200
+
+
+def test_an_admin_backs_up_a_sqlite_database_and_is_told_how_for_postgresql(
+    people: People, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    job = people.job("mia")
+    assert people.call("mia", "GET", "/backup").status_code == 403  # a member
+    answer = people.call("ada", "GET", "/backup")
+    if sessions.kw["bind"].dialect.name == "sqlite":
+        assert answer.status_code == 200 and answer.headers["content-type"] == "application/vnd.sqlite3"
+        copy = tmp_path / "copy.db"
+        copy.write_bytes(answer.content)
+        with closing(sqlite3.connect(copy)) as database:
+            assert database.execute("select id, owner_id from jobs").fetchall() == [(job, 2)]
+            assert database.execute("pragma integrity_check").fetchall() == [("ok",)]
+        assert not list(tmp_path.glob(".backup-*"))  # the server's copy is gone once sent
+    else:
+        assert answer.status_code == 409 and "pg_dump" in answer.json()["message"]
