@@ -46,19 +46,29 @@ def list_sweeps(limit: Annotated[int, typer.Option(min=1, max=100)] = 20) -> Non
 
 @app.command()
 def show(sweep_id: int) -> None:
-    """The leaderboard: every trial best first, with its job, parameters, status and objective."""
+    """The leaderboard: every trial best first, with its job, status, objective, step and each searched value."""
     with service() as api:
         sweep = api.call("GET", f"/sweeps/{sweep_id}")
     console.print(_line(sweep), markup=False)
-    table = Table("trial", "job", "status", "objective", "step", "params")
+    searched = list(dict.fromkeys(key for trial in sweep["leaderboard"] for key in trial["params"]))
+    table = Table("trial", "job", "status", "objective", "step", *searched)
     for trial in sweep["leaderboard"]:
         objective = trial["objective"]
         table.add_row(str(trial["number"]), str(trial["job_id"] or ""), trial["status"],
                       f"{objective:.4f}" if objective is not None else "",
                       f"{trial['step']}/{trial['max_steps'] or ''}",
-                      json.dumps(trial["params"], separators=(",", ":")))  # fmt: skip
+                      *(_value(trial["params"].get(key)) for key in searched))  # fmt: skip
     console.print(table)
-    console.print(f"steps spent {sweep['steps_spent']:,} of {sweep['steps_if_run_to_end']:,} run to the end")
+    console.print(f"{sweep['steps_spent']:,} steps trained; {sweep['steps_if_run_to_end']:,} had every trial run to "
+                  "its end", markup=False)  # fmt: skip
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return json.dumps(value, separators=(",", ":")) if not isinstance(value, str) else value
 
 
 @app.command()

@@ -131,7 +131,10 @@ def test_logs_download_delete_sweeps_and_report_commands(service: Service, tmp_p
     listed = run(service, "sweeps", "list")
     assert "sweep 1" in listed.stdout and "1 of 1" in listed.stdout
     shown = run(service, "sweeps", "show", "1")
-    assert shown.returncode == 0 and "steps spent" in shown.stdout
+    assert shown.returncode == 0 and "had every trial run to its end" in shown.stdout, shown.stderr
+    header = next(line for line in shown.stdout.splitlines() if "trial" in line and "objective" in line)
+    assert header.replace("┃", " ").split()[-1] == "hidden_units"  # a column for each searched field
+    assert "[8]" in shown.stdout and "[16]" in shown.stdout
     cancelled = run(service, "sweeps", "cancel", "1")
     assert cancelled.returncode == 0 and "sweep 1 cancelled" in cancelled.stdout
 
