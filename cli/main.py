@@ -56,10 +56,16 @@ def _value(text: str) -> Any:
         return text  # a bare word: a string
 
 
-def _spec(spec: str | None, model: str | None, settings: list[str]) -> dict[str, Any]:
+def _spec(
+    spec: str | None, model: str | None, settings: list[str], tags: list[str] | None = None, notes: str | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {} if spec is None else read_json_argument(spec, "SPEC")
     if model:
         body["model"] = model
+    if tags:
+        body["tags"] = tags
+    if notes is not None:
+        body["notes"] = notes
     for item in settings:
         key, sep, value = item.partition("=")
         if not sep:
@@ -73,16 +79,18 @@ def submit(
     spec: Annotated[str | None, typer.Argument(help="JSON spec, @file.json, or - for standard input.")] = None,
     model: Annotated[str | None, typer.Option(help="The model kind (sets `model`).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="A field as key=JSON value; repeatable.")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="A tag to find it by; repeatable.")] = None,
+    notes: Annotated[str | None, typer.Option(help="Notes on the run.")] = None,
     watch: Annotated[bool, typer.Option(help="Follow the job until it ends; exit 1 unless it succeeds.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Queue nothing: print the job's plan (cost, time, queue).")] = False,
 ) -> None:
     """Queue a training job (and follow it with --watch), or with --dry-run show its plan."""
+    body = _spec(spec, model, set_ or [], tag, notes)
     with service() as api:
         if dry_run:
-            console.print(plan_text(api.call("POST", "/jobs", params={"dry_run": "true"},
-                                                     json=_spec(spec, model, set_ or []))), markup=False)  # fmt: skip
+            console.print(plan_text(api.call("POST", "/jobs", params={"dry_run": "true"}, json=body)), markup=False)
             return
-        job = api.call("POST", "/jobs", json=_spec(spec, model, set_ or []))
+        job = api.call("POST", "/jobs", json=body)
         console.print(f"job {job['id']} {job['status']}: {json.dumps(job['spec'], separators=(',', ':'))}")
         if watch:
             raise typer.Exit(watch_job(api, job["id"]))

@@ -9,10 +9,14 @@ code read a stored spec through `models.kinds.parse_spec`, which takes only what
 from functools import cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
 from pydantic.fields import FieldInfo
 
 from models.kinds import convnet, numpy_mlp, resnet18, speedrun, torch_mlp
+
+TAG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,39}$"
+Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
+ANNOTATIONS = frozenset({"tags", "notes"})  # given with the spec, kept beside it (the job's tags and notes)
 
 
 class RunOptions(BaseModel):
@@ -42,6 +46,20 @@ class RunOptions(BaseModel):
         "it runs: it checkpoints, goes back to the queue (ahead of the jobs submitted after it) and resumes exactly "
         "where it stopped. `false` is for admins.",
     )
+
+    tags: list[Tag] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Labels to find the job by (`GET /jobs?tag=`): lower-case letters, digits, `_`, `.`, `-`; up to 40 "
+        "characters each. Kept beside the spec, not in it: `PATCH /jobs/{id}` changes them later.",
+    )
+    notes: str | None = Field(
+        None, max_length=10_000, description="What you want to remember about the run; `PATCH /jobs/{id}` changes it."
+    )
+
+    def stored_spec(self) -> dict[str, Any]:
+        """The spec as the job keeps it (JSON): every field but the annotations (`tags`, `notes`)."""
+        return self.model_dump(mode="json", exclude=set(ANNOTATIONS))
 
     @field_validator("gpus")
     @classmethod
@@ -88,7 +106,7 @@ def parse_job_spec(raw: dict[str, Any]) -> JobSpec:
 def default_job_spec(kind: str) -> dict[str, Any]:
     """The spec (as stored, JSON) of a job of `kind` that gives only `model`: every default filled in. Do not
     change the answer: it is shared."""
-    return parse_job_spec({"model": kind}).model_dump(mode="json")
+    return parse_job_spec({"model": kind}).stored_spec()
 
 
 @cache

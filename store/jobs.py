@@ -50,7 +50,11 @@ class SubmittedSpec(Protocol):
     def spec_version(self) -> int: ...
     @property
     def preemptible(self) -> bool: ...
-    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def notes(self) -> str | None: ...
+    def stored_spec(self) -> dict[str, Any]: ...
 
 
 def spec_sha256(spec: dict[str, Any]) -> str:
@@ -95,20 +99,28 @@ def create_job(
         session.flush()
     except IntegrityError as exc:  # another request with the same key won the race
         raise KeyRaced(idempotency_key or "") from exc
+    add_tag_rows(session, job)
     session.refresh(job)  # as stored, with its owner and sweep trial: one query (else one lazy load each)
     return job, True
 
 
+def add_tag_rows(session: Session, job: Job) -> None:
+    """The index rows of a new (flushed) job's tags, for `GET /jobs?tag=`."""
+    session.add_all(JobTag(job_id=job.id, tag=tag) for tag in job.tags or [])
+
+
 def job_for_key(session: Session, spec: SubmittedSpec, idempotency_key: str, owner_id: int | None) -> Job | None:
     """The job an owner's idempotency key names, when it was for this spec (IdempotencyConflict otherwise)."""
-    return _job_for_key(session, idempotency_key, owner_id, spec_sha256(spec.model_dump(mode="json")))
+    return _job_for_key(session, idempotency_key, owner_id, spec_sha256(spec.stored_spec()))
 
 
 def new_job(spec: SubmittedSpec, idempotency_key: str | None = None, owner_id: int | None = None) -> Job:
     """The queued job row of a validated spec, not yet added to a session."""
-    stored_spec = spec.model_dump(mode="json")
+    stored_spec = spec.stored_spec()
     exact, any_steps = training_identity(stored_spec)
     return Job(
+        tags=list(dict.fromkeys(spec.tags)),  # each once, in the order given
+        notes=spec.notes,
         name=spec.name,
         model=spec.model,
         spec=stored_spec,

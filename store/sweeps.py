@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.errors import JobFinished, StoreError
-from store.jobs import OwnedBy, SubmittedSpec, new_job, request_cancel
+from store.jobs import OwnedBy, SubmittedSpec, add_tag_rows, new_job, request_cancel
 from store.outbox import EVALUATED
 from store.tables import Job, JobEvent, JobStatus, MetricPoint, Sweep, SweepStatus, SweepTrial, utcnow
 from store.transitions import FINISHED, transition_sweep
@@ -149,6 +149,7 @@ def add_trial(
         job = new_job(spec, owner_id=still_running.owner_id)  # the sweep's owner owns its trials
         session.add(job)
         session.flush()
+        add_tag_rows(session, job)  # the base spec's tags: every trial carries them
         job_id = job.id
     session.add(
         SweepTrial(

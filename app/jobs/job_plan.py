@@ -246,7 +246,7 @@ def plan_and_speed(
     session: Session, spec: JobSpec, prober: Prober, alive_seconds: float, use_probe: bool
 ) -> tuple[PlanPublic, Speed | None]:
     """The plan, and the speed it used (for a sweep's plan, which adds up its trials)."""
-    stored = spec.model_dump(mode="json")
+    stored = spec.stored_spec()
     counted = prober.cost(spec)
     optimizer_states = OPTIMIZER_STATES.get(str(stored.get("optimizer", "sgd")), 0)
     parameter_mb = counted.parameters * BYTES_PER_VALUE * (2 + optimizer_states) / 2**20  # weights, gradients, state

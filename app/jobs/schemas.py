@@ -1,16 +1,14 @@
 """What the job routes send back."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.kinds.common import NO_CONTROL_CHARACTERS
+from specs import Tag
 from store.artifacts import ArtifactInfo
 from store.tables import AttemptOutcome, Job, JobAttempt, JobStatus
-
-TAG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,39}$"
-Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
 
 
 class JobAnnotations(BaseModel):

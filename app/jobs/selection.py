@@ -7,7 +7,7 @@ from fastapi import Depends, Query, Request
 
 from app.access.permissions import owned_by
 from app.jobs.list_keys import job_conditions, job_order
-from app.jobs.schemas import TAG_PATTERN
+from specs import TAG_PATTERN
 from store.jobs import JobFilter, JobOrder
 from store.tables import JobStatus
 

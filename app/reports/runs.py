@@ -101,7 +101,7 @@ def with_todays_defaults(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec with the defaults of today's fields filled in (a job stored before a field existed ran
     with its default); a spec of fields that no longer exist stays as it is (it matches no run of today's)."""
     try:
-        return parse_job_spec(spec).model_dump(mode="json")
+        return parse_job_spec(spec).stored_spec()
     except ValidationError:
         return spec
 
@@ -132,7 +132,7 @@ def find_run_jobs(
     exact: dict[str, str] = {}
     any_length: dict[str, str] = {}
     for run in runs:
-        same, any_steps = training_identity(full_spec(run).model_dump(mode="json"))
+        same, any_steps = training_identity(full_spec(run).stored_spec())
         if run.report_steps is not None and not exact_steps:
             any_length[any_steps] = run.figure
         else:

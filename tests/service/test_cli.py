@@ -70,15 +70,15 @@ def png_file(path: Path, color: tuple[int, int, int]) -> Path:
 
 def test_submit_watch_status_list_predict_plot(service: Service, tmp_path: Path) -> None:
     spec = '{"model": "numpy_mlp", "hidden_units": [16], "batch_size": 20, "max_steps": 60, "eval_every": 30}'
-    submitted = run(service, "submit", spec, "--set", "name=from the cli", "--watch")
+    submitted = run(service, "submit", spec, "--set", "name=from the cli", "--tag", "cli", "--notes", "n", "--watch")
     assert submitted.returncode == 0, submitted.stderr
     assert "succeeded" in submitted.stdout and "test_accuracy" in submitted.stdout
     job_id = submitted.stdout.split()[1]
 
     status = run(service, "status", job_id)
     assert status.returncode == 0 and f"job {job_id} succeeded" in status.stdout
-    listed = run(service, "list", "--status", "succeeded")
-    assert listed.returncode == 0 and "from the cli" in listed.stdout
+    listed = run(service, "list", "--status", "succeeded", "--tag", "cli")
+    assert listed.returncode == 0 and "from the cli" in listed.stdout and "1 of 1" in listed.stdout
 
     images = [png_file(tmp_path / "red.png", (250, 10, 10)), png_file(tmp_path / "blue.png", (10, 10, 250))]
     predicted = run(service, "predict", *map(str, images), "--job", job_id, "--top-k", "2")

@@ -145,3 +145,40 @@ def test_the_list_keeps_the_jobs_that_meet_every_condition(client: TestClient, s
         assert message.startswith("where") and named in message, (bad, message)
     many = client.get("/jobs", params={"where": ["optimizer=adam"] * 11})
     assert many.status_code == 422 and "at most 10" in many.json()["message"]
+
+
+def test_tags_and_notes_given_at_submission_are_the_jobs_not_its_specs(client: TestClient) -> None:
+    body = {"model": "numpy_mlp", "name": "lab 1", "tags": ["lab1", "mlp", "lab1"], "notes": "first try"}
+    created = client.post("/jobs", json=body, headers={"Idempotency-Key": "tagged-1"})
+    assert created.status_code == 201, created.text
+    job = created.json()
+    assert job["tags"] == ["lab1", "mlp"] and job["notes"] == "first try" and job["name"] == "lab 1"
+    assert "tags" not in job["spec"] and "notes" not in job["spec"]  # kept beside the spec: PATCH changes them
+    assert [found["id"] for found in client.get("/jobs", params={"tag": "mlp"}).json()["data"]] == [job["id"]]
+    again = client.post("/jobs", json=body, headers={"Idempotency-Key": "tagged-1"})
+    assert again.status_code == 200 and again.json()["id"] == job["id"]  # the same submission, retried
+    plan = client.post("/jobs", params={"dry_run": "true"}, json=body)
+    assert plan.status_code == 200 and "tags" not in plan.json()["spec"]
+    for bad, field in ((["Lab 1"], "tags[0]"), (["ok"] * 21, "tags"), ("lab1", "tags")):
+        refused = client.post("/jobs", json={"model": "numpy_mlp", "tags": bad})
+        assert refused.status_code == 422 and refused.json()["message"].startswith(field), refused.text
+    long_notes = client.post("/jobs", json={"model": "numpy_mlp", "notes": "x" * 10_001})
+    assert long_notes.status_code == 422 and long_notes.json()["message"].startswith("notes")
+
+
+def test_a_sweeps_trials_carry_the_tags_of_its_base(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    from app.sweeps.driver_process import SweepDriver
+
+    sweep = client.post("/sweeps", json={
+        "base": {"model": "numpy_mlp", "max_steps": 20, "eval_every": 10, "tags": ["sweep-a"], "notes": "grid"},
+        "search": {"learning_rate": {"choices": [0.001, 0.0001]}},
+        "method": "grid",
+    })  # fmt: skip
+    assert sweep.status_code == 201, sweep.text
+    state = client.app.state  # type: ignore[attr-defined]
+    assert SweepDriver(state.sessions, state.settings, "test").run_once()
+    trials = client.get("/jobs", params={"tag": "sweep-a"}).json()["data"]
+    assert len(trials) == 2 and {trial["notes"] for trial in trials} == {"grid"}
+    searched = client.post("/sweeps", json={
+        "base": {"model": "numpy_mlp"}, "search": {"tags": {"choices": [["a"], ["b"]]}}, "method": "grid"})  # fmt: skip
+    assert searched.status_code == 422 and "tags is how a trial runs" in searched.json()["message"]
