@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from cifar_jobs.settings import ClientSettings
 from cli.output import console, fail, service
@@ -54,6 +55,19 @@ def add_user(
         made = api.call("POST", "/users", json={"name": name, "role": role})
     console.print(f"user {made['id']}: {made['name']} ({made['role']})", markup=False)
     console.print(f"token {made['token']} (shown once)", markup=False)
+
+
+@admin.command("users")
+def users() -> None:
+    """Every user: id, name, role, whether disabled, their own quotas."""
+    with service() as api:
+        listed = api.call("GET", "/users")["data"]
+    table = Table("id", "name", "role", "state", "since", "quotas")
+    for user in listed:
+        quotas = ", ".join(f"{key} {value}" for key, value in (user["quotas"] or {}).items() if value is not None)
+        table.add_row(str(user["id"]), user["name"], user["role"], "disabled" if user["disabled"] else "enabled",
+                      user["created_at"][:10], quotas or "the defaults")  # fmt: skip
+    console.print(table)
 
 
 @admin.command("quotas")

@@ -54,6 +54,8 @@ def test_an_admin_adds_a_user_who_logs_in_with_a_file_only_they_can_read(
         assert run({**user_env, "API_KEY": spare}, "whoami").stdout.strip() == "mia (viewer)"
         assert run(admin_env, "admin", "revoke", "1", "2").stdout.strip() == "token 2 of user 1 revoked"
         assert run({**user_env, "API_KEY": spare}, "whoami").returncode == 1
+        listed = run({**admin_env, "COLUMNS": "160"}, "admin", "users")
+        assert listed.returncode == 0 and "mia" in listed.stdout and "viewer" in listed.stdout, listed
         nothing = run(admin_env, "admin", "user", "1")
         assert nothing.returncode == 1 and "nothing to change" in nothing.stderr
         assert run(user_env, "logout").returncode == 0 and not (config / "token").exists()

@@ -5,11 +5,11 @@ import pytest
 from pydantic import ValidationError
 
 from models.kinds import KINDS, parse_spec
-from specs import RunOptions, default_job_spec, job_spec_adapter, parse_job_spec
+from specs import ANNOTATIONS, RunOptions, default_job_spec, job_spec_adapter, parse_job_spec
 from store.jobs import RUN_FIELDS, training_identity
 from sweeps.spec import SweepSpec
 
-QUEUE_FIELDS = set(RunOptions.model_fields)
+QUEUE_FIELDS = set(RunOptions.model_fields) - ANNOTATIONS  # the annotations (tags, notes) are kept beside the spec
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -18,7 +18,8 @@ def test_a_job_spec_is_its_kinds_spec_and_the_run_options_in_one_flat_object(kin
     kind_fields = set(KINDS[kind].spec.model_fields)
     assert QUEUE_FIELDS == {"priority", "timeout_s", "max_attempts", "gpus", "cpus", "preemptible"}
     assert not kind_fields & QUEUE_FIELDS  # what to train holds none of the queue's fields
-    assert set(job_class.model_fields) == kind_fields | QUEUE_FIELDS
+    assert ANNOTATIONS == {"tags", "notes"} and not kind_fields & ANNOTATIONS
+    assert set(job_class.model_fields) == kind_fields | QUEUE_FIELDS | ANNOTATIONS
     assert set(default_job_spec(kind)) == kind_fields | QUEUE_FIELDS  # stored flat, every default filled in
 
 
@@ -43,10 +44,9 @@ def test_how_a_job_runs_never_changes_what_it_trains_as_far_as_the_store_can_tel
     """The store hashes a spec without its run fields to find earlier runs of the same training (the report
     reuses them): every queue field must be among them."""
     assert QUEUE_FIELDS <= RUN_FIELDS
-    quiet = parse_job_spec({"model": "convnet", "max_steps": 10}).model_dump(mode="json")
-    urgent = parse_job_spec(
-        {"model": "convnet", "max_steps": 10, "priority": 100, "timeout_s": 60, "max_attempts": 1, "cpus": 2}
-    ).model_dump(mode="json")
+    quiet = parse_job_spec({"model": "convnet", "max_steps": 10}).stored_spec()
+    urgent = parse_job_spec({"model": "convnet", "max_steps": 10, "priority": 100, "timeout_s": 60,
+                             "max_attempts": 1, "cpus": 2, "tags": ["x"], "notes": "y"}).stored_spec()  # fmt: skip
     assert training_identity(quiet) == training_identity(urgent)
 
 
