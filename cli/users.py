@@ -54,7 +54,7 @@ def add_user(
     with service() as api:
         made = api.call("POST", "/users", json={"name": name, "role": role})
     console.print(f"user {made['id']}: {made['name']} ({made['role']})", markup=False)
-    console.print(f"token {made['token']} (shown once)", markup=False)
+    console.print(f"token {made['token']} (shown once)", markup=False, soft_wrap=True)
 
 
 @admin.command("users")
@@ -120,7 +120,24 @@ def issue_token(
     with service() as api:
         made = api.call("POST", f"/users/{user_id}/tokens", json={"label": label, "expires_in_days": days})
     until = f", until {made['expires_at']}" if made["expires_at"] else ""
-    console.print(f"token {made['id']} of user {user_id}{until}: {made['token']} (shown once)", markup=False)
+    console.print(f"token {made['id']} of user {user_id}{until}: {made['token']} (shown once)", markup=False,
+                  soft_wrap=True)  # fmt: skip
+
+
+@admin.command("reset-token")
+def reset_token(
+    user_id: Annotated[int, typer.Argument(help="The user's id.")],
+    label: Annotated[str | None, typer.Option(help="Where the new one is used.")] = None,
+) -> None:
+    """A user lost their token: issue a new one and revoke every other (prints the new one, shown once)."""
+    with service() as api:
+        made = api.call("POST", f"/users/{user_id}/tokens", json={"label": label})
+        old = [token for token in api.call("GET", f"/users/{user_id}/tokens")["data"]
+               if token["id"] != made["id"] and token["revoked_at"] is None]  # fmt: skip
+        for token in old:
+            api.call("DELETE", f"/users/{user_id}/tokens/{token['id']}")
+    console.print(f"token {made['id']} of user {user_id}: {made['token']} (shown once); {len(old)} revoked",
+                  markup=False, soft_wrap=True)  # a token is never cut across lines  # fmt: skip
 
 
 @admin.command("revoke")

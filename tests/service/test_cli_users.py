@@ -54,6 +54,11 @@ def test_an_admin_adds_a_user_who_logs_in_with_a_file_only_they_can_read(
         assert run({**user_env, "API_KEY": spare}, "whoami").stdout.strip() == "mia (viewer)"
         assert run(admin_env, "admin", "revoke", "1", "2").stdout.strip() == "token 2 of user 1 revoked"
         assert run({**user_env, "API_KEY": spare}, "whoami").returncode == 1
+        reset = run(admin_env, "admin", "reset-token", "1", "--label", "lost laptop")
+        assert reset.returncode == 0 and reset.stdout.strip().endswith("(shown once); 1 revoked"), reset
+        assert run(user_env, "whoami").returncode == 1  # the token she logged in with is revoked
+        fresh = reset.stdout.split(": ", 1)[1].split()[0]
+        assert run({**user_env, "API_KEY": fresh}, "whoami").stdout.strip() == "mia (viewer)"
         listed = run({**admin_env, "COLUMNS": "160"}, "admin", "users")
         assert listed.returncode == 0 and "mia" in listed.stdout and "viewer" in listed.stdout, listed
         nothing = run(admin_env, "admin", "user", "1")

@@ -332,7 +332,8 @@ def test_a_backup_taken_while_a_job_trains_restores_into_a_fresh_service(
 
     folder = tmp_path / "restored"
     with running_service(folder, Path(service.env["DATA_DIR"]), f"sqlite:///{tmp_path / 'copy.db'}",
-                         {"API_KEY": ADMIN_KEY}) as restored, Client(restored.url, ADMIN_KEY) as again:  # fmt: skip
+                         {"API_KEY": ADMIN_KEY, "STALE_AFTER_SECONDS": "2"}) as restored, Client(restored.url,
+                                                                                      ADMIN_KEY) as again:  # fmt: skip
         after = {job.id: job.data for job in again.jobs()}
         assert set(after) == {i for i in before if i <= training.id}  # every job up to the backup, none after
         assert again.job(done.id).curve() == done.curve() and again.job(done.id).status == "succeeded"
