@@ -160,14 +160,22 @@ function conditionsOf(text) {
 
 const PAGE_ROWS = 200;
 
-async function showFiltered(query) {
-  const offset = Math.max(0, Number(query.get("offset")) || 0);
-  const asked = new URLSearchParams({ limit: String(PAGE_ROWS), offset: String(offset) });
+// The runs view's query as GET /jobs (and GET /jobs.csv) take it
+function apiQueryOf(query) {
+  const asked = new URLSearchParams();
   if (query.get("tag")) asked.set("tag", query.get("tag"));
   if (query.get("name")) asked.set("name_contains", query.get("name"));
   if (query.get("sort")) asked.set("sort", query.get("sort"));
   if (query.get("mine")) asked.set("mine", "true");
   for (const condition of conditionsOf(query.get("where") || "")) asked.append("where", condition);
+  return asked;
+}
+
+async function showFiltered(query) {
+  const offset = Math.max(0, Number(query.get("offset")) || 0);
+  const asked = apiQueryOf(query);
+  asked.set("limit", String(PAGE_ROWS));
+  asked.set("offset", String(offset));
   $("filter-error").textContent = "";
   try {
     const page = await api(`/jobs?${asked}`);
@@ -227,6 +235,10 @@ $("filter-form").addEventListener("submit", (event) => {
 });
 $("filter-sort").addEventListener("change", () => $("filter-form").requestSubmit());
 $("filter-mine").addEventListener("change", () => $("filter-form").requestSubmit());
+$("runs-csv").addEventListener("click", () => {  // the table as the form filters it, every page
+  $("filter-error").textContent = "";
+  download(`/jobs.csv?${apiQueryOf(runsQueryOfForm())}`, "jobs.csv").catch((error) => { $("filter-error").textContent = error.message; });
+});
 $("filter-clear").addEventListener("click", () => {
   for (const id of ["filter-tag", "filter-name", "filter-where", "filter-sort"]) $(id).value = "";
   $("filter-mine").checked = false;

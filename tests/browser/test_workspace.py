@@ -95,6 +95,13 @@ def test_filter_sort_compare_and_go_back_and_forth(browser: Browser, service: Se
     page.click("#filter-form button[type=submit]")
     expect(page.locator("#connection")).to_contain_text("2 matching")
     assert sorted(row_ids(page)) == [narrow, slow]
+    with page.expect_download() as download:  # the table as filtered and sorted, spec fields and metrics as columns
+        page.click("#runs-csv")
+    assert download.value.suggested_filename == "jobs.csv"
+    table = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert [int(row["id"]) for row in table] == row_ids(page)
+    assert {row["hidden_units"] for row in table} == {"[16]"}
+    assert [float(row["test_accuracy"]) for row in table] == [accuracy[int(row["id"])] for row in table]
     page.fill("#filter-where", "colour=red")
     page.click("#filter-form button[type=submit]")
     expect(page.locator("#filter-error")).to_contain_text("colour")  # the API's 422, named
