@@ -2,7 +2,7 @@
 
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,24 +111,30 @@ class Job(Resource):
         """Save its trained model (a safetensors file; default `job-<id>.safetensors`), checked against the
         service's SHA-256 (a damaged download is deleted and raises)."""
         target = Path(path) if path is not None else Path(f"job-{self.id}.safetensors")
-        digest = hashlib.sha256()
-        with self._connection.stream("GET", f"{self.path}/model") as response, target.open("wb") as file:
-            expected = response.headers.get("ETag", "").strip('"')
-            for chunk in response.iter_bytes():
-                digest.update(chunk)
-                file.write(chunk)
-        if expected and digest.hexdigest() != expected:
-            target.unlink()
-            raise OSError(f"the download of job {self.id}'s model was damaged (SHA-256 differs); try again")
+        try:
+            with target.open("wb") as file:
+                self._checked_model(file.write)
+        except OSError:
+            target.unlink(missing_ok=True)
+            raise
         return target
 
     def model_bytes(self) -> bytes:
         """Its trained model file, checked against the service's SHA-256."""
-        response = self._connection.response("GET", f"{self.path}/model")
-        expected = response.headers.get("ETag", "").strip('"')
-        if expected and hashlib.sha256(response.content).hexdigest() != expected:
+        chunks: list[bytes] = []
+        self._checked_model(chunks.append)
+        return b"".join(chunks)
+
+    def _checked_model(self, write: Callable[[bytes], object]) -> None:
+        """Stream the model file into `write`; OSError when its SHA-256 is not the one the service sent."""
+        digest = hashlib.sha256()
+        with self._connection.stream("GET", f"{self.path}/model") as response:
+            expected = response.headers.get("ETag", "").strip('"')
+            for chunk in response.iter_bytes():
+                digest.update(chunk)
+                write(chunk)
+        if expected and digest.hexdigest() != expected:
             raise OSError(f"the download of job {self.id}'s model was damaged (SHA-256 differs); try again")
-        return response.content
 
     def torch_model(self) -> "TrainedModel":
         """Its trained network as a torch module in eval mode, with its normalisation in front (imports torch)."""
