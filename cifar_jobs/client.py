@@ -44,8 +44,9 @@ def spec_body(spec: BaseModel | dict[str, Any]) -> dict[str, Any]:
 
 class Client:
     """The service at `url` (default CIFAR_JOBS_URL, else http://127.0.0.1:8000) with `token` (default API_KEY,
-    else the saved login); `timeout` seconds a request; `transport`: httpx's, for a Unix socket or a mock. Use it as
-    a context manager, or call `close()`."""
+        else the saved login); `timeout`: seconds a request waits for an answer (and an event stream for its next byte;
+    the service pings every 15 s); `transport`: httpx's, for a Unix socket or a mock. Use it as
+        a context manager, or call `close()`."""
 
     def __init__(
         self,
@@ -139,12 +140,16 @@ class Client:
 
         return export_tensorboard((job if isinstance(job, Job) else self.job(job) for job in jobs), directory)
 
-    def backup(self, path: str | Path) -> Path:
+    def backup(self, path: str | Path, timeout: float = 600) -> Path:
         """(Admins) The service's whole database as one consistent SQLite file at `path`, taken while jobs train;
-        written beside it first and moved there once whole."""
+        written beside it first and moved there once whole. The service copies the database before its first
+        byte: `timeout` is how long to wait for it (and for each later read)."""
         target = Path(path)
         partial = target.with_name(target.name + ".part")
-        with self.connection.stream("GET", "/backup", timeout=None) as response, partial.open("wb") as file:
+        with (
+            self.connection.stream("GET", "/backup", timeout=httpx.Timeout(30, read=timeout)) as response,
+            partial.open("wb") as file,
+        ):
             for chunk in response.iter_bytes():
                 file.write(chunk)
         partial.replace(target)

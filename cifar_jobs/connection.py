@@ -41,6 +41,7 @@ class Connection:
         settings = ClientSettings()
         token = token if token is not None else settings.token()
         self.url = (url or settings.cifar_jobs_url).rstrip("/")
+        self.timeout = timeout
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
 

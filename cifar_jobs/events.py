@@ -3,7 +3,9 @@
 The stream (`GET /jobs/{id}/events`) sends `status`, `progress`, `points` and, last, `end`; between them the
 server sends keep-alive comments, which arrive as events without data and are skipped. Each event's id is the
 last step whose points were sent: when the connection drops, the follower reconnects with `Last-Event-ID` and
-the service goes on from there, so no point comes twice.
+the service goes on from there, so no point comes twice. A stream that sends nothing, not even a ping, for
+`silence` seconds counts as dropped too: a server that hangs, or a proxy that holds a dead connection open, does
+not hold the follower.
 """
 
 import logging
@@ -28,9 +30,11 @@ def follow_events(
     on_event: OnEvent,
     deadline: float | None = None,
     notice: Callable[[str], None] = log.warning,
+    silence: float = 60,
 ) -> bool:
     """Hand each event of the job's stream to `on_event(name, data)` until its `end`: True then; False when the
-    monotonic `deadline` passed first. Reconnects say so through `notice`."""
+    monotonic `deadline` passed first. Reconnects (after a refused or cut connection, or `silence` seconds without
+    a byte: the service pings every 15 s by default) say so through `notice`."""
     last_event_id: str | None = None
     failures = 0
     while True:
@@ -38,9 +42,10 @@ def follow_events(
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             return False
+        quiet = silence if left is None else min(silence, left)  # the longest wait for a byte
         try:
             with connect_sse(http, "GET", f"/jobs/{job_id}/events", headers=headers,
-                             timeout=httpx.Timeout(30, read=left)) as source:  # fmt: skip
+                             timeout=httpx.Timeout(30, read=quiet)) as source:  # fmt: skip
                 response = source.response
                 if response.status_code == 503 and failures < len(RECONNECT_DELAYS):  # busy: wait, again
                     wait = float(response.headers.get("Retry-After", RECONNECT_DELAYS[failures]))
@@ -61,14 +66,13 @@ def follow_events(
                             return True
                     if deadline is not None and time.monotonic() >= deadline:
                         return False
-        except httpx.ReadTimeout:
+        except httpx.TransportError as exc:  # a refused or dropped connection, a cut stream, a silent one
             if deadline is not None and time.monotonic() >= deadline:
                 return False
-            raise
-        except httpx.TransportError as exc:  # a refused or dropped connection, a cut stream
             if failures == len(RECONNECT_DELAYS):
                 raise
-            notice(f"connection lost ({type(exc).__name__}); reconnecting from step {last_event_id or 0}")
+            lost = f"nothing came for {silence:g} s" if isinstance(exc, httpx.ReadTimeout) else type(exc).__name__
+            notice(f"connection lost ({lost}); reconnecting from step {last_event_id or 0}")
             time.sleep(RECONNECT_DELAYS[failures])
             failures += 1
             continue

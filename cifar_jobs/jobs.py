@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 FINISHED = frozenset({"succeeded", "failed", "cancelled", "stopped_early"})
 
 
+CURVE_TYPES = {"step": "int64", "loss": "float64", "accuracy": "float64"}
+
+
 class Job(Resource):
     """Job `id` as the service last described it (`data`, the answer of `GET /jobs/{id}`)."""
 
@@ -43,13 +46,15 @@ class Job(Resource):
 
     def wait(self, progress: bool = True, timeout: float | None = None, console: Console | None = None) -> "Job":
         """Follow the job's events until it ends (a progress bar unless `progress=False`), then refresh. Raises
-        TimeoutError when `timeout` seconds pass first."""
+        TimeoutError when `timeout` seconds pass first. A stream silent for the client's `timeout` (four of the
+        service's keep-alive pings by default) is reconnected, as a cut one is."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        http, silence = self._connection.http, self._connection.timeout
         if progress:
             with ProgressBar(self.id, console) as bar:
-                ended = follow_events(self._connection.http, self.id, bar.show, deadline)
+                ended = follow_events(http, self.id, bar.show, deadline, silence=silence)
         else:
-            ended = follow_events(self._connection.http, self.id, lambda _name, _data: None, deadline)
+            ended = follow_events(http, self.id, lambda _name, _data: None, deadline, silence=silence)
         if not ended:
             raise TimeoutError(f"job {self.id} did not end within {timeout} s")
         return self.refresh()
@@ -101,7 +106,7 @@ class Job(Resource):
             points.extend(page["points"])
             since = page.get("next_since")
             if since is None:
-                return Rows(points)
+                return Rows(points, CURVE_TYPES)
 
     def system(self, max_points: int = 2000) -> Rows:
         """How hard its training process worked: CPU, memory, data wait (and GPU), sampled over time."""

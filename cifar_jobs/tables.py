@@ -1,14 +1,26 @@
 """Answers as rows: a list of dicts that turns into a pandas DataFrame (pandas is an optional extra,
 `pip install 'cifar-jobs[notebook]'`)."""
 
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain
+from operator import itemgetter
 from typing import Any
+
+import numpy as np
 
 
 class Rows(list[dict[str, Any]]):
-    """Rows of one table (a curve's points, runs, trials), each a dict of column -> value."""
+    """Rows of one table (a curve's points, runs, trials), each a dict of column -> value; `types`: the numpy
+    dtypes of the columns known to hold one (a curve's steps and losses), which makes `to_pandas` fill them
+    without looking at each value's type."""
+
+    def __init__(self, rows: Iterable[dict[str, Any]] = (), types: Mapping[str, str] | None = None) -> None:
+        super().__init__(rows)
+        self.types = dict(types or {})
 
     def to_pandas(self) -> Any:
-        """The rows as a `pandas.DataFrame`, one column per key (in the order they first appear)."""
+        """The rows as a `pandas.DataFrame`, one column per key (in the order they first appear; a row without
+        one has None there)."""
         try:
             import pandas
         except ModuleNotFoundError:
@@ -17,13 +29,20 @@ class Rows(list[dict[str, Any]]):
             ) from None
         if not self:
             return pandas.DataFrame()
-        keys = list(self[0])
-        if all(len(row) == len(keys) and row.keys() == self[0].keys() for row in self):  # a curve, a table of runs
-            return pandas.DataFrame({key: [row[key] for row in self] for key in keys}, columns=keys)
-        columns: dict[str, None] = {}
-        for row in self:
-            columns.update(dict.fromkeys(row))
-        return pandas.DataFrame.from_records(self, columns=list(columns))
+        columns = list(dict.fromkeys(chain.from_iterable(self)))
+        every_row_has_each = sum(map(len, self)) == len(columns) * len(self)
+        return pandas.DataFrame({key: self._column(key, every_row_has_each) for key in columns}, columns=columns)
+
+    def _column(self, key: str, every_row_has_it: bool) -> np.ndarray | list[Any]:
+        def values() -> Iterator[Any]:
+            return map(itemgetter(key), self) if every_row_has_it else (row.get(key) for row in self)
+
+        if key in self.types:
+            try:
+                return np.fromiter(values(), self.types[key], count=len(self))
+            except (TypeError, ValueError):  # a None among them: pandas decides
+                pass
+        return list(values())
 
 
 def run_row(job: dict[str, Any]) -> dict[str, Any]:

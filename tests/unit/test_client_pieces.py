@@ -1,6 +1,11 @@
 """The Python client's pieces without a service: refusals as exceptions, retries, rows, uploads."""
 
+import json
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -71,10 +76,86 @@ def test_submit_is_retried_through_a_cut_connection_with_one_idempotency_key() -
     assert len(keys) == 2 and keys[0] == keys[1]
 
 
+class SilentService(BaseHTTPRequestHandler):
+    """Job 5, whose first event stream opens and then says nothing (a hung server, a proxy holding a dead
+    connection); the second carries its end. /backup opens and says nothing."""
+
+    streams: list[str | None] = []
+    release = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path == "/jobs/5":
+            self.answer("application/json", json.dumps({"id": 5, "status": "succeeded"}).encode())
+        elif self.path == "/jobs/5/events":
+            self.streams.append(self.headers.get("Last-Event-ID"))
+            if len(self.streams) == 1:
+                self.answer("text/event-stream", b'event: progress\nid: 40\ndata: {"step": 40}\n\n')
+                self.release.wait(30)  # silent, with the connection open
+            else:
+                self.answer("text/event-stream", b'event: end\nid: 50\ndata: {"status": "succeeded"}\n\n')
+        elif self.path == "/backup":
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            self.release.wait(30)
+
+    def answer(self, media_type: str, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", media_type)
+        if media_type != "text/event-stream":  # a stream's length is not known
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def silent_service() -> Iterator[str]:
+    SilentService.streams = []
+    SilentService.release = threading.Event()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SilentService)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        SilentService.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_silent_event_stream_is_reconnected_from_its_last_step(
+    silent_service: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Client(silent_service, token="t", timeout=0.5) as client:
+        assert client.job(5).wait(progress=False, timeout=20).status == "succeeded"
+    assert SilentService.streams == [None, "40"]  # the second from where the first went silent
+    assert "connection lost (nothing came for 0.5 s); reconnecting from step 40" in caplog.text
+
+
+def test_a_backup_that_never_comes_gives_up_and_leaves_no_file(silent_service: str, tmp_path: Path) -> None:
+    with Client(silent_service, token="t") as client, pytest.raises(httpx.ReadTimeout):
+        client.backup(tmp_path / "copy.db", timeout=0.5)
+    assert not (tmp_path / "copy.db").exists()
+
+
 def test_rows_become_a_dataframe_and_say_what_to_install_without_pandas(monkeypatch: pytest.MonkeyPatch) -> None:
     rows = Rows([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5, "accuracy": 0.5}])
     frame = rows.to_pandas()
     assert list(frame.columns) == ["step", "loss", "accuracy"] and frame.loss.tolist() == [2.0, 1.5]
+    assert frame.accuracy.isna().tolist() == [True, False]  # the first row has none
+    typed = Rows(rows, {"step": "int64", "loss": "float64", "accuracy": "float64"}).to_pandas()
+    assert typed.equals(frame) and typed.step.dtype == "int64"
+    a_step_missing = Rows(
+        [{"step": None, "loss": 2.0}, {"step": 3, "loss": None}], {"step": "int64", "loss": "float64"}
+    )
+    missing = a_step_missing.to_pandas()  # a None where a type was promised: pandas decides, as without one
+    assert missing.step.isna().tolist() == [True, False] and missing.step[1] == 3
+    assert missing.loss.isna().tolist() == [False, True] and missing.loss[0] == 2.0
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'cifar-jobs\[notebook\]'"):
         rows.to_pandas()
