@@ -29,10 +29,11 @@ pip_setting = $(sort $(shell $(PYTHON) -m pip config list 2>/dev/null | sed -n "
 UV_SOURCES = --index-strategy unsafe-best-match $(foreach url,$(call pip_setting,extra-index-url),--extra-index-url $(url)) \
 	$(foreach links,$(call pip_setting,find-links),--find-links $(links)) \
 	$(foreach file,$(call pip_setting,constraint),--constraint $(file))
-$(TEST_STAMP): pyproject.toml
+$(TEST_STAMP): pyproject.toml examples/vit_kind/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q 'uv>=0.9,<1'
-	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python --compile-bytecode $(UV_SOURCES) -e '.[test,ray]'
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python --compile-bytecode $(UV_SOURCES) -e '.[test,ray]' \
+		-e examples/vit_kind
 	touch $(STAMP) $(TEST_STAMP) $(RAY_STAMP)
 
 $(RAY_STAMP): $(STAMP)
@@ -56,7 +57,7 @@ data:
 # The same checks run as pre-commit hooks (.pre-commit-config.yaml): formatting, lint (queries built only in
 # store/), strict types everywhere, the import contract of pyproject.toml (which package may import which), the
 # unit of work (harness/store_rules.py: no commit outside it, no session calls outside store/) and dead code.
-PY_DIRS := app workers store models specs migrations cli cifar_jobs harness tests bench sweeps webhooks supervision
+PY_DIRS := app workers store models specs migrations cli cifar_jobs harness tests bench sweeps webhooks supervision examples/vit_kind
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff format --check $(PY_DIRS)
 	$(VENV)/bin/ruff check $(PY_DIRS)

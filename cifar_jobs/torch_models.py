@@ -16,6 +16,8 @@ from torch import nn
 from models.artifacts import ModelArtifact, unpack_model
 from models.data.images import image_to_array
 from models.kinds import KINDS, parse_spec
+from models.kinds.numpy_mlp import NumpyMLPSpec
+from models.kinds.speedrun import SpeedrunSpec
 from models.training.torch_data import TorchNormalizer
 
 
@@ -86,11 +88,11 @@ def trained_model(model_file: bytes) -> TrainedModel:
     weights = {name: torch.from_numpy(np.array(value)) for name, value in artifact.weights.items()}
     n_classes = len(artifact.class_names)
     network: nn.Module
-    if spec.model == "numpy_mlp":
+    if isinstance(spec, NumpyMLPSpec):
         network = _NumpyMLPInTorch([3 * 32 * 32, *spec.hidden_units, n_classes])
         weights = {name: value.float() for name, value in weights.items()}
     else:
         network = KINDS[spec.model].build(spec, n_classes)
     network.load_state_dict(weights)
-    tta_level = spec.tta_level if spec.model == "speedrun" and spec.predict_tta else 0
+    tta_level = spec.tta_level if isinstance(spec, SpeedrunSpec) and spec.predict_tta else 0
     return TrainedModel(network, artifact, tta_level)

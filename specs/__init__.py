@@ -7,12 +7,13 @@ code read a stored spec through `models.kinds.parse_spec`, which takes only what
 """
 
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, create_model, field_validator
 from pydantic.fields import FieldInfo
 
-from models.kinds import convnet, numpy_mlp, resnet18, speedrun, torch_mlp
+from models.kinds import KINDS, ModelKind
+from models.kinds.common import CommonSpec
 
 TAG_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,39}$"
 Tag = Annotated[str, StringConstraints(pattern=TAG_PATTERN)]
@@ -69,31 +70,23 @@ class RunOptions(BaseModel):
         return value
 
 
-# A job of each kind: the kind's spec, then the run options, in one flat object. The OpenAPI schemas keep the
-# kinds' names and descriptions: a client sends one object, as before the two parts were split.
-class TorchMLPSpec(RunOptions, torch_mlp.TorchMLPSpec):
-    __doc__ = torch_mlp.TorchMLPSpec.__doc__
+def _job_class(kind: ModelKind[Any]) -> type[BaseModel]:
+    """A job of `kind`: the kind's spec, then the run options, in one flat object. The OpenAPI schema keeps the
+    kind's name and description: a client sends one object."""
+    job = create_model(kind.spec.__name__, __base__=(RunOptions, kind.spec), __module__=__name__)
+    job.__doc__ = kind.spec.__doc__
+    return job
 
 
-class NumpyMLPSpec(RunOptions, numpy_mlp.NumpyMLPSpec):
-    __doc__ = numpy_mlp.NumpyMLPSpec.__doc__
+JOB_CLASSES: dict[str, type[BaseModel]] = {name: _job_class(kind) for name, kind in KINDS.items()}
 
+if TYPE_CHECKING:
 
-class ConvNetSpec(RunOptions, convnet.ConvNetSpec):
-    __doc__ = convnet.ConvNetSpec.__doc__
+    class JobSpec(RunOptions, CommonSpec):
+        """Any kind's job (what they all have), for the type checker; at run time the union of the kinds'."""
 
-
-class ResNet18Spec(RunOptions, resnet18.ResNet18Spec):
-    __doc__ = resnet18.ResNet18Spec.__doc__
-
-
-class SpeedrunSpec(RunOptions, speedrun.SpeedrunSpec):
-    __doc__ = speedrun.SpeedrunSpec.__doc__
-
-
-JobSpec = Annotated[
-    TorchMLPSpec | NumpyMLPSpec | ConvNetSpec | ResNet18Spec | SpeedrunSpec, Field(discriminator="model")
-]
+else:
+    JobSpec = Annotated[Union[tuple(JOB_CLASSES.values())], Field(discriminator="model")]  # noqa: UP007
 job_spec_adapter: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
 
 

@@ -6,6 +6,7 @@ Every write is fenced by the attempt: a worker whose job was handed to another a
 
 import enum
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -146,10 +147,15 @@ def _owners_in_turn(
     return top, [(owner, caps.get(owner)) for owner in in_turn]
 
 
-def _fits(gpus: float, cpus: float, spec_version: int | None) -> ColumnElement[bool]:
-    """SQL: a queued job an executor with these GPUs and CPUs free (and this newest spec version) could run."""
+def _fits(gpus: float, cpus: float, spec_version: int | None, kinds: Collection[str] | None) -> ColumnElement[bool]:
+    """SQL: a queued job an executor with these GPUs and CPUs free (and this newest spec version, these model
+    kinds installed) could run."""
     fits = (Job.gpus <= gpus) & (Job.cpus <= cpus)
-    return fits if spec_version is None else fits & (Job.spec_version <= spec_version)
+    if spec_version is not None:
+        fits &= Job.spec_version <= spec_version
+    if kinds is not None:
+        fits &= Job.model.in_(sorted(kinds))
+    return fits
 
 
 def _owned_by(owner: int | None) -> ColumnElement[bool]:
@@ -172,9 +178,11 @@ def claim_next(
     cpus: float = 1e9,
     spec_version: int | None = None,
     running_cap: int | None = None,
+    kinds: Collection[str] | None = None,
 ) -> Attempt | None:
     """Atomically mark the next queued job that fits `gpus` and `cpus`, and whose spec's schema version is at most
-    `spec_version` (when given: the newest the executor understands), running for `worker`; the new attempt, or
+    `spec_version` (when given: the newest the executor understands) and whose kind is among `kinds` (when given:
+    those installed there), running for `worker`; the new attempt, or
     None when no queued job fits. The next job: of the highest priority; among those, fair share picks
     the owner (`_owners_in_turn`; owners at their `running_cap` wait), then the owner's oldest.
 
@@ -183,7 +191,7 @@ def claim_next(
     tried when all of one owner's are being taken). Each owner is tried in a unit of work of its own, so a claim
     lets go of one owner's row before it holds the next one's: no two claims deadlock.
     """
-    fits = _fits(gpus, cpus, spec_version)
+    fits = _fits(gpus, cpus, spec_version, kinds)
     now = utcnow()
     with sessions() as session:
         top, owners = _owners_in_turn(session, fits, now, running_cap)
@@ -247,11 +255,12 @@ def next_in_line(
     cpus: float,
     spec_version: int | None = None,
     running_cap: int | None = None,
+    kinds: Collection[str] | None = None,
 ) -> Waiting | None:
     """The job `claim_next` would take on an executor that had `gpus` and `cpus` free (its owner's running cap
     and fair share counted as the claim counts them), without taking it: what a preemption would make room for.
     A preemption never starts a job the claim would not start."""
-    fits = _fits(gpus, cpus, spec_version)
+    fits = _fits(gpus, cpus, spec_version, kinds)
     with sessions() as session:
         top, owners = _owners_in_turn(session, fits, utcnow(), running_cap)
         if not owners:

@@ -1,6 +1,7 @@
 """Executors (local workers, a cluster's dispatcher) as the store knows them: what each can give
 one job, refreshed while it runs, so a job that fits none can say why it waits."""
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,14 +18,22 @@ def alive_since(seconds: float) -> datetime:
     return utcnow() - timedelta(seconds=seconds)
 
 
-def register_executor(session: Session, name: str, gpus: float, cpus: float, spec_version: int = 1) -> None:
+def register_executor(
+    session: Session,
+    name: str,
+    gpus: float,
+    cpus: float,
+    spec_version: int = 1,
+    kinds: Mapping[str, str] | None = None,
+) -> None:
     """Insert or refresh this executor's row (what one job can get there, the newest spec version it
-    understands)."""
+    understands, the model kinds it has: kind -> version)."""
     row = session.get(Executor, name)
+    kinds = None if kinds is None else dict(kinds)
     if row is None:
-        session.add(Executor(name=name, gpus=gpus, cpus=cpus, spec_version=spec_version, seen_at=utcnow()))
+        session.add(Executor(name=name, gpus=gpus, cpus=cpus, spec_version=spec_version, kinds=kinds, seen_at=utcnow()))
     else:
-        row.gpus, row.cpus, row.spec_version, row.seen_at = gpus, cpus, spec_version, utcnow()
+        row.gpus, row.cpus, row.spec_version, row.kinds, row.seen_at = gpus, cpus, spec_version, kinds, utcnow()
 
 
 def remove_executor(session: Session, name: str) -> None:
@@ -39,11 +48,15 @@ def waiting_reason(session: Session, job: Job, alive_since: datetime, running_ca
     every = session.execute(_EXECUTORS_AND_OWNER, {"alive_since": alive_since, "owner_id": job.owner_id}).all()
     if not every:
         return "no worker is running: start one (make serve, or python -m workers)"
-    live = [(row.gpus, row.cpus) for row in every if row.spec_version >= job.spec_version]
-    if not live:
+    knowing = [row for row in every if row.spec_version >= job.spec_version]
+    if not knowing:
         newest = max(row.spec_version for row in every)
         return (f"its spec is of schema version {job.spec_version}, newer than any running worker knows "
                 f"({newest}): it waits for a worker of this service's version (upgrade the workers)")  # fmt: skip
+    live = [(row.gpus, row.cpus) for row in knowing if row.kinds is None or job.model in row.kinds]
+    if not live:
+        return (f"no running worker has the model kind {job.model!r} installed: it waits for one (install its "
+                "package where the workers run, then restart them)")  # fmt: skip
     if any(job.gpus <= gpus and job.cpus <= cpus for gpus, cpus in live):
         return _owner_at_cap(every[0], running_cap)  # an executor could take it: unless its owner may not
     most_gpus, most_cpus = max(g for g, _ in live), max(c for _, c in live)
@@ -64,6 +77,7 @@ _EXECUTORS_AND_OWNER = select(
     Executor.gpus,
     Executor.cpus,
     Executor.spec_version,
+    Executor.kinds,
     select(User.role).where(_OWNER).scalar_subquery().label("owner_role"),
     select(User.quotas).where(_OWNER).scalar_subquery().label("owner_quotas"),
     select(func.count())

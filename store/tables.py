@@ -283,6 +283,9 @@ class Executor(Base):
     gpus: Mapped[float] = mapped_column(Float)
     cpus: Mapped[float] = mapped_column(Float)
     spec_version: Mapped[int] = mapped_column(Integer, server_default="1")  # the newest it understands
+    # the model kinds it has installed, kind -> its package's version ("" for the built-in ones); NULL: an
+    # executor older than kinds as plugins, which has the built-in ones
+    kinds: Mapped[dict[str, str] | None] = mapped_column(JSON)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

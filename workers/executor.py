@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.kinds import KINDS
 from models.kinds.common import SPEC_VERSION
 from store.attempts import (
     Attempt,
@@ -51,6 +52,7 @@ from workers.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 PREEMPT_LOOK_SECONDS = 1.0  # how often a busy executor looks for a queued job to make room for
+INSTALLED_KINDS = {name: kind.version for name, kind in KINDS.items()}  # what this executor can run
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ class ExecutorPass:
                                                      capacity.largest_cpus), ready=False)  # fmt: skip
             return None
         claimed = claim_next(self.sessions, self.name, capacity.gpus, capacity.cpus, SPEC_VERSION,
-                             self.settings.quota_running_jobs)  # fmt: skip
+                             self.settings.quota_running_jobs, INSTALLED_KINDS)  # fmt: skip
         if claimed is None:
             self._preempt_for_next(running, capacity)
             return None
@@ -202,7 +204,7 @@ class ExecutorPass:
         if not rules.enabled or not running:
             return
         waiting = next_in_line(self.sessions, capacity.largest_gpus, capacity.largest_cpus, SPEC_VERSION,
-                               self.settings.quota_running_jobs)  # fmt: skip
+                               self.settings.quota_running_jobs, INSTALLED_KINDS)  # fmt: skip
         if waiting is None or (ready and waiting.gpus <= capacity.gpus and waiting.cpus <= capacity.cpus):
             return  # nothing waits, or it fits what is free: the next claim takes it
         victim = choose_victim(running, waiting, capacity.gpus, capacity.cpus, rules, utcnow())
@@ -233,7 +235,7 @@ class ExecutorPass:
         if now - last_at < self.settings.heartbeat_seconds and largest == (gpus, cpus):
             return
         with unit_of_work(self.sessions) as session:
-            register_executor(session, self.name, *largest, SPEC_VERSION)
+            register_executor(session, self.name, *largest, SPEC_VERSION, INSTALLED_KINDS)
         self._registered = (now, *largest)
         self._hand_back_stale_jobs()
 

@@ -30,6 +30,7 @@ from app.http.refusals import (
     TooLarge,
     UnsupportedMedia,
 )
+from models.kinds import KindNotInstalled
 from store.errors import (
     ArtifactCorrupt,
     BackupUnsupported,
@@ -71,6 +72,7 @@ STATUS_OF: dict[type[Exception], int] = {
     UserNotFound: 404,
     TokenNotFound: 404,
     BackupUnsupported: 409,
+    KindNotInstalled: 409,
 }
 
 

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.http.refusals import InvalidField
 from app.jobs.schemas import JobPublic, JobsPublic
-from models.kinds import architecture_mismatch
+from models.kinds import KINDS, KindNotInstalled, architecture_mismatch
 from specs import JobSpec
 from store.artifacts import artifact_infos, model_info, verify_model
 from store.attempts import preempted_for
@@ -62,7 +62,8 @@ def submit(
 
 def check_init_from_job(session: Session, spec: JobSpec, owned_by: OwnedBy | None = None) -> None:
     """A spec that starts from an earlier job needs one with a model of the same kind and architecture (and, with
-    `owned_by`, one of that owner's); InvalidField (a 422 naming `init_from_job`) says what is wrong otherwise."""
+    `owned_by`, one of that owner's); InvalidField (a 422 naming `init_from_job`) says what is wrong otherwise, and
+    KindNotInstalled (a 409) that its kind is no longer installed."""
     source_id = spec.init_from_job
     if source_id is None:
         return
@@ -75,7 +76,10 @@ def check_init_from_job(session: Session, spec: JobSpec, owned_by: OwnedBy | Non
         raise InvalidField("init_from_job", f"job {source_id} not found") from None
     except (NoModel, ArtifactCorrupt) as exc:
         raise InvalidField("init_from_job", str(exc)) from None
-    mismatch = architecture_mismatch(find_job(session, source_id).spec, spec)
+    source_spec = find_job(session, source_id).spec
+    if source_spec.get("model") not in KINDS:
+        raise KindNotInstalled(str(source_spec.get("model")))  # a 409: its plugin was uninstalled
+    mismatch = architecture_mismatch(source_spec, spec)
     if mismatch is not None:
         raise InvalidField("init_from_job", f"job {source_id} cannot seed this spec: {mismatch}")
 

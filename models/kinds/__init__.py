@@ -1,66 +1,44 @@
 """The model kinds: a spec's `model` -> its spec class, how it trains, and how it loads to predict.
 
-Each kind is one module in this package; adding one is that module plus its line in `KINDS` and
-in `JobSpec` (and its job class in `specs`: the kind's spec with the run options). Kind modules
-import torch only inside their train and load functions, so the API and the NumPy kind never
-import it until they need it.
+`KINDS` is the one list (`models.kinds.registry.discover`): a built-in kind is one module of this package with a
+`KIND`; an installed package adds one through the `cifar_jobs.kinds` entry point group. What validates specs
+(`JobSpec` here, the job classes in `specs`) is made from it at start. Kind modules import torch only inside their
+train and load functions, so the API and the NumPy kind never import it until they need it.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
 from models.artifacts import ModelArtifact
-from models.data.arrays import ImageArrays
-from models.data.preprocessing import Normalization
-from models.kinds import convnet, numpy_mlp, resnet18, speedrun, torch_mlp
-from models.kinds.convnet import ConvNetSpec
-from models.kinds.numpy_mlp import NumpyMLPSpec
-from models.kinds.resnet18 import ResNet18Spec
-from models.kinds.speedrun import SpeedrunSpec
-from models.kinds.torch_mlp import TorchMLPSpec
+from models.kinds.common import CommonSpec
+from models.kinds.registry import KindNotInstalled, KindPluginError, ModelKind, discover
 from models.prediction import Predictor
-from models.training.reporting import Reporter
-from models.training.results import DataSource, RunResult, StartFrom
 
-SpecT = TypeVar("SpecT", bound=BaseModel)
+__all__ = ["KINDS", "TORCH_KINDS", "JobSpec", "KindNotInstalled", "KindPluginError", "ModelKind", "parse_spec"]
 
-
-@dataclass(frozen=True)
-class ModelKind(Generic[SpecT]):
-    spec: type[SpecT]
-    train: Callable[[SpecT, ImageArrays, Normalization, Reporter, DataSource, StartFrom], RunResult]
-    load: Callable[[SpecT, ModelArtifact], Predictor]
-    build: Callable[[SpecT, int], Any]  # the network for `n_classes` classes (a torch module, or the NumPy MLP)
-    architecture: tuple[str, ...] = ()  # the spec fields that change the network's tensors
-    uses_torch: bool = True  # False: trains and predicts without importing torch
-
-
-KINDS: dict[str, ModelKind[Any]] = {
-    "torch_mlp": ModelKind(TorchMLPSpec, torch_mlp.train, torch_mlp.load, torch_mlp.build, ("hidden_units", "norm")),
-    "numpy_mlp": ModelKind(
-        NumpyMLPSpec, numpy_mlp.train, numpy_mlp.load, numpy_mlp.build, ("hidden_units",), uses_torch=False
-    ),
-    "convnet": ModelKind(ConvNetSpec, convnet.train, convnet.load, convnet.build),
-    "resnet18": ModelKind(ResNet18Spec, resnet18.train, resnet18.load, resnet18.build, ("stem",)),
-    "speedrun": ModelKind(SpeedrunSpec, speedrun.train, speedrun.load, speedrun.build, ("widths",)),
-}
-
+try:
+    KINDS: dict[str, ModelKind[Any]] = discover()
+except KindPluginError as exc:  # the service does not start half-way: one line naming the package, no traceback
+    raise SystemExit(f"cifar-jobs cannot start: {exc}") from None
 TORCH_KINDS = tuple(name for name, kind in KINDS.items() if kind.uses_torch)
 
-JobSpec = Annotated[
-    TorchMLPSpec | NumpyMLPSpec | ConvNetSpec | ResNet18Spec | SpeedrunSpec, Field(discriminator="model")
-]
+if TYPE_CHECKING:
+    JobSpec = CommonSpec  # any kind's spec (what they share; `model` among it)
+else:
+    JobSpec = Annotated[Union[tuple(kind.spec for kind in KINDS.values())], Field(discriminator="model")]  # noqa: UP007
 job_spec_adapter: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
 
 
 def parse_spec(raw: dict[str, Any]) -> JobSpec:
     """What a spec (JSON: a stored job's, or a model's) says to train, in its kind's class. A job's spec also
-    holds how it ran (`specs.RunOptions`), which is not the model's: only the kind's own fields are read."""
-    kind = KINDS.get(raw.get("model"))  # type: ignore[arg-type]
+    holds how it ran (`specs.RunOptions`), which is not the model's: only the kind's own fields are read.
+    KindNotInstalled when its kind is not (any more) installed here."""
+    name = raw.get("model")
+    kind = KINDS.get(name)  # type: ignore[arg-type]
     if kind is None:
+        if isinstance(name, str) and name:
+            raise KindNotInstalled(name)
         return job_spec_adapter.validate_python(raw)  # the error names `model`
     return job_spec_adapter.validate_python({key: value for key, value in raw.items() if key in kind.spec.model_fields})
 

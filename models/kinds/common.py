@@ -40,6 +40,9 @@ class CommonSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     spec_version: ClassVar[int] = SPEC_VERSION  # stored with each job (store.jobs)
 
+    if TYPE_CHECKING:  # each kind declares it: `Literal["<its name>"]`
+        model: str
+
     name: str | None = Field(
         None,
         max_length=200,

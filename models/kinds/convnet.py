@@ -9,6 +9,7 @@ from models.artifacts import ModelArtifact
 from models.data.arrays import ImageArrays
 from models.data.preprocessing import Normalization
 from models.kinds.common import MAX_BATCH, MAX_STEPS, TorchJobSpec
+from models.kinds.registry import ModelKind
 from models.training.reporting import Reporter
 from models.training.results import DataSource, RunResult, StartFrom
 
@@ -60,3 +61,6 @@ def load(spec: ConvNetSpec, artifact: ModelArtifact) -> "TorchPredictor":
     from models.prediction.torch_predictor import TorchPredictor
 
     return TorchPredictor(build(spec, len(artifact.class_names)), artifact, spec, convolutional=True)
+
+
+KIND = ModelKind(ConvNetSpec, train, load, build, listed=3)

@@ -11,6 +11,7 @@ from models.artifacts import ModelArtifact
 from models.data.arrays import ImageArrays
 from models.data.preprocessing import FlatNormalizer, Normalization
 from models.kinds.common import CIFAR_INPUTS, CommonSpec, MLPSpecMixin
+from models.kinds.registry import ModelKind
 from models.networks.numpy_mlp import MLP
 from models.prediction import softmax
 from models.training.init_weights import matched_weights
@@ -88,3 +89,6 @@ class NumpyMLPPredictor:
 
 def load(spec: NumpyMLPSpec, artifact: ModelArtifact) -> NumpyMLPPredictor:
     return NumpyMLPPredictor(spec, artifact)
+
+
+KIND = ModelKind(NumpyMLPSpec, train, load, build, ("hidden_units",), uses_torch=False, listed=2)

@@ -10,6 +10,7 @@ from models.artifacts import ModelArtifact
 from models.data.arrays import ImageArrays
 from models.data.preprocessing import Normalization
 from models.kinds.common import MAX_BATCH, MAX_STEPS, TorchJobSpec
+from models.kinds.registry import ModelKind
 from models.training.reporting import Reporter
 from models.training.results import DataSource, RunResult, StartFrom
 
@@ -108,3 +109,6 @@ def load(spec: ResNet18Spec, artifact: ModelArtifact) -> "TorchPredictor":
     model = build(spec, len(artifact.class_names))
     model.freeze_backbone = False  # eval mode everywhere anyway
     return TorchPredictor(model, artifact, spec, convolutional=True)
+
+
+KIND = ModelKind(ResNet18Spec, train, load, build, ("stem",), listed=4)

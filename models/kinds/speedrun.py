@@ -18,6 +18,7 @@ from models.artifacts import ModelArtifact
 from models.data.arrays import ImageArrays
 from models.data.preprocessing import Normalization
 from models.kinds.common import MAX_BATCH, MAX_STEPS, CommonSpec, TorchRuntimeOptions
+from models.kinds.registry import ModelKind
 from models.training.reporting import Reporter
 from models.training.results import DataSource, RunResult, StartFrom
 
@@ -106,3 +107,6 @@ def load(spec: SpeedrunSpec, artifact: ModelArtifact) -> "SpeedrunPredictor":
     from models.training.speedrun import SpeedrunPredictor
 
     return SpeedrunPredictor(spec, artifact)
+
+
+KIND = ModelKind(SpeedrunSpec, train, load, build, ("widths",), listed=5)

@@ -9,6 +9,7 @@ from models.artifacts import ModelArtifact
 from models.data.arrays import ImageArrays
 from models.data.preprocessing import Normalization
 from models.kinds.common import CIFAR_INPUTS, MLPSpecMixin, TorchJobSpec
+from models.kinds.registry import ModelKind
 from models.training.reporting import Reporter
 from models.training.results import DataSource, RunResult, StartFrom
 
@@ -72,3 +73,6 @@ def load(spec: TorchMLPSpec, artifact: ModelArtifact) -> "TorchPredictor":
     from models.prediction.torch_predictor import TorchPredictor
 
     return TorchPredictor(build(spec, len(artifact.class_names)), artifact, spec)
+
+
+KIND = ModelKind(TorchMLPSpec, train, load, build, ("hidden_units", "norm"), listed=1)

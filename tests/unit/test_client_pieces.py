@@ -185,6 +185,8 @@ KIND_SPECS: dict[str, tuple[dict[str, Any], PreprocessingKind]] = {
     "convnet": ({"model": "convnet", "mixed_precision": "off"}, "standardize"),
     "resnet18": ({"model": "resnet18", "mixed_precision": "off"}, "imagenet"),
     "speedrun": ({"model": "speedrun", "widths": [8, 16, 16], "mixed_precision": "off"}, "standardize"),
+    # the example plugin (examples/vit_kind), installed into the test environment
+    "vit": ({"model": "vit", "width": 32, "depth": 2, "heads": 2, "mixed_precision": "off"}, "standardize"),
 }
 
 

@@ -32,6 +32,8 @@ SPECS = {
     # 6 full batches an epoch: the stop falls inside the third epoch, past the whitening bias's freeze
     # and between two Lookahead pulls
     "speedrun": {"model": "speedrun", "widths": [8, 16, 16], "whiten_bias_epochs": 2},
+    # the example plugin (examples/vit_kind): the service's torch loop, with dropout and warm-up
+    "vit": {"model": "vit", "width": 32, "depth": 2, "heads": 2, "dropout": 0.1, "warmup_steps": 5},
 }  # fmt: skip
 
 
