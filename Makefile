@@ -32,8 +32,7 @@ UV_SOURCES = --index-strategy unsafe-best-match $(foreach url,$(call pip_setting
 $(TEST_STAMP): pyproject.toml examples/vit_kind/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q 'uv>=0.9,<1'
-	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python --compile-bytecode $(UV_SOURCES) -e '.[test,ray]' \
-		-e examples/vit_kind
+	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python --compile-bytecode $(UV_SOURCES) -e '.[test,ray]' -e examples/vit_kind
 	touch $(STAMP) $(TEST_STAMP) $(RAY_STAMP)
 
 $(RAY_STAMP): $(STAMP)

@@ -70,15 +70,20 @@ class RunOptions(BaseModel):
         return value
 
 
-def _job_class(kind: ModelKind[Any]) -> type[BaseModel]:
-    """A job of `kind`: the kind's spec, then the run options, in one flat object. The OpenAPI schema keeps the
-    kind's name and description: a client sends one object."""
-    job = create_model(kind.spec.__name__, __base__=(RunOptions, kind.spec), __module__=__name__)
+def _job_class(kind: ModelKind[Any], taken: set[str]) -> type[BaseModel]:
+    """A job of `kind`: the kind's spec, then the run options, in one flat object, named as the kind's spec (the
+    OpenAPI schema keeps the kind's name and description: a client sends one object). It is an attribute of
+    this module under that name (what pickle looks it up by: a plan's probe gets its spec that way)."""
+    name = kind.spec.__name__ if kind.spec.__name__ not in taken else f"{kind.spec.__name__}_{kind.name}"
+    job = create_model(name, __base__=(RunOptions, kind.spec), __module__=__name__)
     job.__doc__ = kind.spec.__doc__
+    taken.add(name)
     return job
 
 
-JOB_CLASSES: dict[str, type[BaseModel]] = {name: _job_class(kind) for name, kind in KINDS.items()}
+_names = set(globals())
+JOB_CLASSES: dict[str, type[BaseModel]] = {name: _job_class(kind, _names) for name, kind in KINDS.items()}
+globals().update({job.__name__: job for job in JOB_CLASSES.values()})
 
 if TYPE_CHECKING:
 

@@ -44,7 +44,7 @@ from app.jobs.service import (
 from app.users.quotas import check_submission
 from models.kinds import KINDS
 from models.kinds.common import NO_CONTROL_CHARACTERS
-from specs import JobSpec, default_job_spec
+from specs import JOB_CLASSES, JobSpec, default_job_spec
 from store.artifacts import model_chunks, model_info, verify_model
 from store.attempts import attempts_of
 from store.jobs import annotate_job, delete_job, request_cancel
@@ -329,6 +329,22 @@ def get_logs(
 
 @kinds_router.get("", response_model=ModelKindsPublic, dependencies=[READS])
 def get_model_kinds() -> ModelKindsPublic:
-    """Every model kind with its defaults: the spec a job of that kind runs when it gives only `model`
-    (what the page compares a job's spec with, to mark the fields it chose)."""
-    return ModelKindsPublic(models=[ModelKindPublic(model=kind, defaults=default_job_spec(kind)) for kind in KINDS])
+    """Every model kind (the built-in ones, then those installed packages add) with its defaults (the spec a job
+    of that kind runs when it gives only `model`: what the page compares a job's spec with, to mark the fields it
+    chose) and its jobs' JSON Schema (what the page's form is made from)."""
+    return MODEL_KINDS
+
+
+MODEL_KINDS = ModelKindsPublic(  # the kinds are known at start and never change while the service runs
+    models=[
+        ModelKindPublic(
+            model=name,
+            description=" ".join((kind.spec.__doc__ or "").split()),
+            package=kind.package,
+            version=kind.version,
+            defaults=default_job_spec(name),
+            json_schema=JOB_CLASSES[name].model_json_schema(),
+        )
+        for name, kind in KINDS.items()
+    ]
+)

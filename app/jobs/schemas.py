@@ -238,7 +238,14 @@ class PlanPublic(BaseModel):
 
 class ModelKindPublic(BaseModel):
     model: str
+    description: str = Field(description="What the kind trains (its spec class's description).")
+    package: str = Field(description="The package that registered it: `cifar-jobs` for the built-in kinds.")
+    version: str = Field(description="That package's version (empty for the built-in kinds).")
     defaults: dict[str, Any] = Field(description="The spec of a job that gives only `model`, every default filled in.")
+    json_schema: dict[str, Any] = Field(
+        description="The JSON Schema of its jobs (every field: type, default, range, description): what the page's "
+        "form is made from."
+    )
 
 
 class ModelKindsPublic(BaseModel):

@@ -1,4 +1,5 @@
-// The new-job form: a preset or any spec as JSON, submitted, or planned first (POST /jobs?dry_run=true).
+// The new-job form: a preset or any spec as JSON, submitted, or planned first (POST /jobs?dry_run=true); beside the
+// JSON, a form of the kind's fields made from its JSON Schema (GET /models), which writes into the JSON.
 "use strict";
 
 const PRESETS = {
@@ -14,9 +15,108 @@ const PRESETS = {
 };
 
 for (const name of Object.keys(PRESETS)) $("preset").add(new Option(name, name));
-function showPreset() { $("spec").value = JSON.stringify(PRESETS[$("preset").value], null, 2); }
+function showPreset() {
+  $("spec").value = JSON.stringify(PRESETS[$("preset").value], null, 2);
+  showFields();
+}
 $("preset").addEventListener("change", showPreset);
+
+// --- the kinds' fields, from their JSON Schemas -------------------------------------------------------
+let kinds = {};  // model kind -> its entry of GET /models (description, package, version, defaults, json_schema)
+
+async function loadKinds() {
+  try { kinds = Object.fromEntries((await api("/models")).models.map((kind) => [kind.model, kind])); } catch { kinds = {}; }
+  const presetKinds = new Set(Object.values(PRESETS).map((spec) => spec.model));
+  for (const [model, kind] of Object.entries(kinds)) {  // a kind without a preset (a plugin's): its defaults
+    if (presetKinds.has(model)) continue;
+    const name = `${model}, its defaults` + (kind.package !== "cifar-jobs" ? ` (${kind.package} ${kind.version})` : "");
+    PRESETS[name] = { model };
+    $("preset").add(new Option(name, name));
+  }
+  $("kind").replaceChildren(...Object.entries(kinds).map(([model, kind]) =>
+    Object.assign(new Option(model, model), { title: kind.description })));
+  showFields();
+}
+
+function specInBox() {
+  try { const spec = JSON.parse($("spec").value); return spec && typeof spec === "object" && !Array.isArray(spec) ? spec : null; }
+  catch { return null; }
+}
+
+// One field's schema without its `null` alternative (an optional field), and whether it had one.
+function plainSchema(schema) {
+  if (!schema.anyOf) return schema;
+  const others = schema.anyOf.filter((option) => option.type !== "null");
+  return others.length === 1 ? { ...others[0], description: schema.description, default: schema.default } : {};
+}
+
+function fieldInput(name, schema) {
+  const plain = plainSchema(schema);
+  const shown = (value) => (value === undefined ? "" : typeof value === "string" ? value : JSON.stringify(value));
+  let input;
+  if (plain.enum || plain.type === "boolean") {
+    input = document.createElement("select");
+    const choices = plain.enum || [true, false];
+    input.add(new Option(`default (${shown(schema.default)})`, ""));
+    for (const choice of choices) input.add(new Option(shown(choice), JSON.stringify(choice)));
+  } else {
+    input = document.createElement("input");
+    if (plain.type === "integer" || plain.type === "number") {
+      input.type = "number";
+      input.step = plain.type === "integer" ? "1" : "any";
+      const low = plain.minimum ?? plain.exclusiveMinimum, high = plain.maximum ?? plain.exclusiveMaximum;
+      if (low !== undefined) input.min = low;
+      if (high !== undefined) input.max = high;
+    } else {
+      input.type = "text";
+    }
+    input.placeholder = shown(schema.default);
+  }
+  input.name = name;
+  input.dataset.kind = plain.type === "string" && !plain.enum ? "text" : "json";
+  return input;
+}
+
+function showFields() {
+  const spec = specInBox(), kind = spec && kinds[spec.model];
+  $("spec-fields").hidden = !kind;
+  if (!kind) return;
+  $("kind").value = spec.model;
+  $("kind-about").textContent = kind.description;
+  const properties = kind.json_schema.properties;
+  $("fields").replaceChildren(...Object.entries(properties).filter(([name]) => name !== "model").map(([name, schema]) => {
+    const label = document.createElement("label"), input = fieldInput(name, schema);
+    label.title = schema.description || "";
+    const range = [input.min && `≥ ${input.min}`, input.max && `≤ ${input.max}`].filter(Boolean).join(", ");
+    label.append(Object.assign(document.createElement("span"), { textContent: name + (range ? ` (${range})` : "") }), input);
+    if (spec[name] !== undefined) input.value = input.tagName === "SELECT" ? JSON.stringify(spec[name])
+      : (input.dataset.kind === "text" ? spec[name] : JSON.stringify(spec[name]));
+    return label;
+  }));
+}
+
+// A field changed: its value goes into the JSON (emptied: taken out, so the default applies).
+$("fields").addEventListener("change", (event) => {
+  const input = event.target, spec = specInBox();
+  if (!spec) { $("spec-error").textContent = "the spec is not a JSON object: fix it to use the fields"; return; }
+  $("spec-error").textContent = "";
+  if (input.value === "") delete spec[input.name];
+  else if (input.dataset.kind === "text") spec[input.name] = input.value;
+  else {
+    try { spec[input.name] = JSON.parse(input.value); } catch { $("spec-error").textContent = `${input.name}: not JSON`; return; }
+  }
+  $("spec").value = JSON.stringify(spec, null, 2);
+});
+
+$("kind").addEventListener("change", () => {
+  const spec = specInBox() || {};
+  $("spec").value = JSON.stringify({ model: $("kind").value, ...(spec.name ? { name: spec.name } : {}) }, null, 2);
+  showFields();
+});
+$("spec").addEventListener("change", showFields);
+
 showPreset();
+loadKinds();
 
 $("submit-form").addEventListener("submit", async (event) => {
   event.preventDefault();

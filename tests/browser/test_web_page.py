@@ -45,7 +45,8 @@ def test_submit_watch_the_curve_and_classify_a_dropped_image(browser: Browser, s
     page, requests = open_page(browser, service.url)
     page.goto(service.url + "/")
     expect(page.locator("#connection")).to_have_text("live")
-    expect(page.locator("#preset option")).to_have_count(9)
+    # the nine presets, then one for each kind without one (speedrun; vit, the example plugin installed here)
+    expect(page.locator("#preset option")).to_have_count(11)
 
     submit(page, {"model": "torch_mlp", "hidden_units": []})
     expect(page.locator("#spec-error")).to_contain_text("hidden_units")
@@ -234,6 +235,59 @@ def test_the_job_page_shows_fired_alerts_system_metrics_and_a_preemption(
         if path := screenshot_path("web-page-alerts-and-system.png"):
             page.screenshot(path=str(path), full_page=True)
         assert requests.foreign == [] and requests.refused_by_csp == []
+
+
+def test_the_new_job_form_is_made_from_each_kinds_schema_a_plugins_too(
+    browser: Browser, service_without_worker: Service
+) -> None:
+    """The fields of the kind in the JSON (the example plugin's vit here), with their ranges and defaults; what is
+    set there goes into the JSON that is submitted, what is emptied goes out of it."""
+    service = service_without_worker
+    page, requests = open_page(browser, service.url)
+    page.goto(service.url + "/")
+    page.select_option("#preset", label="vit, its defaults (cifar-jobs-vit 0.1.0)")
+    page.click("#spec-fields summary")
+    expect(page.locator("#kind")).to_have_value("vit")
+    expect(page.locator("#kind-about")).to_contain_text("A small vision transformer")
+    depth = page.locator('#fields input[name="depth"]')
+    assert (depth.get_attribute("min"), depth.get_attribute("max"), depth.get_attribute("placeholder")) == (
+        "1",
+        "24",
+        "6",
+    )
+    expect(page.locator("#fields label", has=page.locator('input[name="depth"]'))).to_contain_text("depth (≥ 1, ≤ 24)")
+    depth.fill("2")
+    depth.dispatch_event("change")
+    page.select_option('#fields select[name="optimizer"]', label="sgd_momentum")
+    page.fill('#fields input[name="name"]', "a ViT from the form")
+    page.locator('#fields input[name="name"]').dispatch_event("change")
+    tags = page.locator('#fields input[name="tags"]')
+    tags.fill('["class-a"]')
+    tags.dispatch_event("change")
+    assert json.loads(page.input_value("#spec")) == {"model": "vit", "depth": 2, "optimizer": "sgd_momentum",
+                                                      "name": "a ViT from the form", "tags": ["class-a"]}  # fmt: skip
+    page.select_option('#fields select[name="optimizer"]', value="")  # back to the default: out of the JSON
+    assert "optimizer" not in json.loads(page.input_value("#spec"))
+
+    page.click("#submit-form button[type=submit]")
+    expect(page).to_have_url(re.compile(r"#job/\d+$"))
+    job_id = int(page.url.rsplit("/", 1)[1])
+    with service.client() as client:
+        job = client.get(f"/jobs/{job_id}").json()
+    assert (job["model"], job["spec"]["depth"], job["spec"]["optimizer"], job["tags"]) == (
+        "vit",
+        2,
+        "adamw",
+        ["class-a"],
+    )
+
+    page.goto(service.url + "/")
+    page.click("#spec-fields summary")
+    page.select_option("#kind", "convnet")  # another kind: its own fields
+    assert json.loads(page.input_value("#spec")) == {"model": "convnet"}
+    expect(page.locator('#fields input[name="depth"]')).to_have_count(0)
+    expect(page.locator('#fields input[name="learning_rate"]')).to_have_attribute("placeholder", "0.0001")
+    assert requests.refused_by_csp == []
 
 
 def test_the_plan_button_shows_cost_time_and_why_it_would_wait_and_queues_nothing(

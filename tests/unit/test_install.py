@@ -22,8 +22,8 @@ def test_make_serve_installs_what_serving_needs() -> None:
 def test_ray_comes_with_executor_ray_and_with_the_tests() -> None:
     assert installs("serve", EXECUTOR="ray") == ["-q -e .", "-q -e '.[ray]'"]
     assert installs("ray") == ["-q -e .", "-q -e '.[ray]'"]
-    bootstrap, everything = installs("test-sqlite")  # uv, then one run of it for everything
-    assert bootstrap == "-q 'uv>=0.9,<1'" and everything.endswith("-e '.[test,ray]'")
+    bootstrap, everything = installs("test-sqlite")  # uv, then one run of it for everything (the example plugin too)
+    assert bootstrap == "-q 'uv>=0.9,<1'" and everything.endswith("-e '.[test,ray]' -e examples/vit_kind")
 
 
 def test_the_test_install_byte_compiles_and_takes_its_packages_where_pip_would(tmp_path: Path) -> None:
