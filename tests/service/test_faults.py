@@ -8,10 +8,12 @@ import threading
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from harness.net import wait_until_up
 from harness.waiting import wait_for_exit, wait_for_log, wait_for_status, wait_for_step, wait_until
+from models.artifacts import unpack_model
 from store.artifacts import read_artifact
 from store.engine import make_engine, make_session_factory
 from store.tables import ArtifactKind
@@ -35,6 +37,36 @@ def test_worker_killed_mid_job_resumes_on_a_new_worker(service: Service) -> None
         assert done["status"] == "succeeded", done["error"]
         assert done["attempts"] == 2 and done["progress"]["step"] == 1500
         assert_curve_complete(client, job["id"], 1500, 10)
+    assert "resumes from its checkpoint at step" in (service.log_dir / "worker-second.log").read_text()
+
+
+# the example plugin's kind (examples/vit_kind, installed into the test environment): one block, 16 tokens
+VIT_JOB = {"model": "vit", "width": 32, "depth": 1, "heads": 2, "patch_size": 8, "batch_size": 50, "max_steps": 600,
+           "eval_every": 200, "log_every": 10, "checkpoint_every": 50, "warmup_steps": 20, "dropout": 0.1,
+           "device": "cpu", "mixed_precision": "off"}  # fmt: skip
+
+
+def test_a_plugin_kinds_job_killed_mid_run_resumes_exactly(service_without_worker: Service) -> None:
+    """The same spec trained through once and with its worker killed mid-run: the resumed job ends with the same
+    model (byte for byte) and the same curve. The service's loop gives a plugin's network exact resume."""
+    service = service_without_worker
+    first = service.start_worker("first")
+    with service.client() as client:
+        whole = client.post("/jobs", json={**VIT_JOB, "name": "whole"}).json()
+        assert wait_for_status(client, whole["id"], {"succeeded", "failed"}, timeout=120)["status"] == "succeeded"
+        cut = client.post("/jobs", json={**VIT_JOB, "name": "cut"}).json()
+        wait_for_step(client, cut["id"], 120)
+        os.kill(first.pid, signal.SIGKILL)  # the worker only: its child checkpoints and hands the job back
+        assert wait_for_status(client, cut["id"], {"queued"}, timeout=30)["progress"]["step"] < 600
+        service.start_worker("second")
+        done = wait_for_status(client, cut["id"], {"succeeded", "failed"}, timeout=120)
+        assert done["status"] == "succeeded" and done["attempts"] == 2, done["error"]
+        models = [unpack_model(client.get(f"/jobs/{job['id']}/model").content) for job in (whole, done)]
+        assert models[0].weights.keys() == models[1].weights.keys()
+        for name, value in models[0].weights.items():
+            assert np.array_equal(value, models[1].weights[name]), name
+        curves = [client.get(f"/jobs/{job['id']}/metrics").json()["points"] for job in (whole, done)]
+        assert curves[0] == curves[1] and len(curves[0]) == 60 + 3  # train every 10 steps; test at 200, 400, 600
     assert "resumes from its checkpoint at step" in (service.log_dir / "worker-second.log").read_text()
 
 

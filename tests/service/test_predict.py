@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from cifar_jobs import Client
+from cifar_jobs import Client, SpecRefused
 from harness.postgres import PostgresServer
 from harness.waiting import wait_for_status
 from models.artifacts import unpack_model
@@ -245,3 +245,33 @@ def test_prediction_errors_name_the_file_or_field(trained: tuple[Service, dict[s
         assert wrong_type.status_code == 415
         bad_k = post(params={"top_k": 0}, files=[good])
         assert bad_k.status_code == 422
+
+
+def test_the_plugins_model_seeds_a_fine_tuning_job_and_a_sweep_searches_its_fields(
+    trained: tuple[Service, dict[str, int]],
+) -> None:
+    """The example plugin's kind (vit) as the built-in ones: `init_from_job` starts from its model (the first
+    evaluation, before any step, is the source's), and a sweep searches its own fields."""
+    service, ids = trained
+    service.start_sweep_driver()
+    tiny = {**TINY_JOBS["vit"], "max_steps": 10, "eval_every": 10}
+    with Client(url=service.url) as client:
+        source = client.job(ids["vit"])
+        tuned = client.submit({**tiny, "init_from_job": source.id, "learning_rate": 1e-4}).wait(
+            progress=False, timeout=120
+        )
+        assert tuned.status == "succeeded", tuned.data["error"]
+        first = next(point for point in tuned.curve(split="test") if point["step"] == 0)
+        assert first["accuracy"] == pytest.approx(source.data["final_metrics"]["test_accuracy"])
+        with pytest.raises(SpecRefused) as other_shape:
+            client.submit({**tiny, "depth": 2, "init_from_job": source.id})
+        assert other_shape.value.field == "init_from_job" and "its depth is 1 and this spec's 2" in str(
+            other_shape.value
+        )
+        sweep = client.submit_sweep({"name": "vit widths", "base": tiny, "method": "grid", "max_concurrent": 2,
+                                     "search": {"width": {"choices": [16, 32]}}})  # fmt: skip
+        assert sweep.wait(timeout=180, interval=0.2).status == "finished"
+        board = sweep.leaderboard()
+    assert sorted(trial["width"] for trial in board) == [16, 32] and {trial["status"] for trial in board} == {
+        "succeeded"
+    }
