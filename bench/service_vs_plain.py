@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/service_vs_plain.py --data-dir data
 
-For each MLP configuration: (1) start the API and one worker on a temporary SQLite file,
+For each configuration (the MLPs; `--only vit`: the example plugin's small ViT, examples/vit_kind, trained by the
+service's torch loop through `torch_kind`): (1) start the API and one worker on a temporary SQLite file,
 submit the job, wait for it, and read the training speed (steps per second, evaluation time
 excluded) and the peak resident memory of the process that trained; (2) in a fresh process, run a
 plain PyTorch loop (float32 tensors prepared up front, random batches by index, no logging, no
@@ -34,6 +35,7 @@ from harness.net import free_port, wait_until_up
 from harness.processes import cpu_seconds
 from models.data.catalog import load_dataset
 from models.data.preprocessing import fit_normalization
+from models.kinds import KINDS, parse_spec
 from models.networks.mlp import TorchMLP, TorchMLPConfig
 from models.training.denormals import flush_denormals
 from models.training.precision import cpu_model
@@ -41,7 +43,12 @@ from models.training.precision import cpu_model
 CONFIGS = [  # [100] runs 5000 steps (about 20 s): the assignment's 1400 take 5 s, within the host's noise
     {"model": "torch_mlp", "hidden_units": [100], "optimizer": "sgd", "max_steps": 5000},
     {"model": "torch_mlp", "hidden_units": [800, 600, 400], "optimizer": "adam", "max_steps": 1000},
-]
+    # the plugin's network with what a textbook loop does: AdamW at a constant rate, no augmentation, float32
+    {"model": "vit", "width": 128, "depth": 4, "heads": 4, "batch_size": 128, "max_steps": 300, "eval_every": 300,
+     "optimizer": "adamw", "lr_schedule": "constant", "warmup_steps": 0, "augmentation": "none",
+     "mixed_precision": "off"},
+]  # fmt: skip
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 def through_service(spec: dict[str, Any], data_dir: Path) -> dict[str, Any]:
@@ -94,10 +101,15 @@ def plain_loop(spec: dict[str, Any], data_dir: Path) -> float:
     x_train = torch.from_numpy(norm.apply(arrays.train_x))  # float32, (50000, 3, 32, 32): 614 MB
     y_train = torch.from_numpy(arrays.train_y)
     torch.manual_seed(42)
-    model = TorchMLP(TorchMLPConfig(3072, tuple(spec["hidden_units"]), 10))
-    optimizer = (torch.optim.Adam if spec["optimizer"] == "adam" else torch.optim.SGD)(model.parameters(), lr=1e-3)
+    parsed = parse_spec(spec)
+    if spec["model"] == "torch_mlp":
+        model: nn.Module = TorchMLP(TorchMLPConfig(3072, tuple(spec["hidden_units"]), 10))
+    else:  # a kind's own network, built as the service builds it
+        model = KINDS[spec["model"]].build(parsed, 10)
+    options = {"weight_decay": parsed.weight_decay} if spec["optimizer"] == "adamw" else {}  # type: ignore[attr-defined]
+    optimizer = OPTIMIZERS[spec["optimizer"]](model.parameters(), lr=parsed.learning_rate, **options)  # type: ignore[attr-defined]
     loss_fn = nn.CrossEntropyLoss()
-    batch = 200
+    batch = parsed.batch_size
     start = time.perf_counter()
     for _ in range(spec["max_steps"]):
         idx = torch.randint(0, len(y_train), (batch,))
@@ -112,6 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved measurements of each per configuration")
+    parser.add_argument("--only", help="the configurations of this model kind only (torch_mlp, vit)")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs: {cpu_model()}")
     print(
@@ -119,7 +132,7 @@ def main() -> None:
         "| API + worker CPU while training |"
     )
     print("|---|---|---|---|---|---|---|")
-    for spec in CONFIGS:
+    for spec in [spec for spec in CONFIGS if args.only in (None, spec["model"])]:
         service_rates: list[float] = []
         plain_rates: list[float] = []
         peak_rss: list[float] = []
@@ -135,7 +148,9 @@ def main() -> None:
             if service_first:
                 plain_rates.append(in_fresh_process(plain_loop, spec, args.data_dir))  # as the worker runs a job
         ratios = [s / p for s, p in zip(service_rates, plain_rates, strict=True)]
-        label = f"hidden {spec['hidden_units']}, {spec['optimizer']}, batch 200, {spec['max_steps']} steps"
+        shape = (f"hidden {spec['hidden_units']}" if spec["model"] == "torch_mlp" else
+                 f"{spec['model']} {spec['depth']} x {spec['width']}")  # fmt: skip
+        label = f"{shape}, {spec['optimizer']}, batch {spec.get('batch_size', 200)}, {spec['max_steps']} steps"
         print(
             f"| {label} | {statistics.median(service_rates):.1f} | {statistics.median(plain_rates):.1f} "
             f"| {statistics.median(ratios):.3f} | {', '.join(f'{r:.2f}' for r in ratios)} | {max(peak_rss):.0f} MB "

@@ -6,6 +6,10 @@
 train and load functions, so the API and the NumPy kind never import it until they need it.
 """
 
+from __future__ import annotations  # `JobSpec` in signatures is made at first use
+
+import functools
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
@@ -17,17 +21,42 @@ from models.prediction import Predictor
 
 __all__ = ["KINDS", "TORCH_KINDS", "JobSpec", "KindNotInstalled", "KindPluginError", "ModelKind", "parse_spec"]
 
-try:
-    KINDS: dict[str, ModelKind[Any]] = discover()
-except KindPluginError as exc:  # the service does not start half-way: one line naming the package, no traceback
-    raise SystemExit(f"cifar-jobs cannot start: {exc}") from None
-TORCH_KINDS = tuple(name for name, kind in KINDS.items() if kind.uses_torch)
-
 if TYPE_CHECKING:
     JobSpec = CommonSpec  # any kind's spec (what they share; `model` among it)
-else:
-    JobSpec = Annotated[Union[tuple(kind.spec for kind in KINDS.values())], Field(discriminator="model")]  # noqa: UP007
-job_spec_adapter: TypeAdapter[JobSpec] = TypeAdapter(JobSpec)
+    KINDS: dict[str, ModelKind[Any]]
+    TORCH_KINDS: tuple[str, ...]
+    job_spec_adapter: TypeAdapter[JobSpec]
+
+
+@dataclass(frozen=True)
+class _Registry:
+    kinds: dict[str, ModelKind[Any]]
+    union: Any  # the kinds' specs, discriminated by `model`
+    adapter: TypeAdapter[Any]
+
+
+@functools.cache
+def _registry() -> _Registry:
+    """The kinds and what is made of them, at their first use: not when this package is imported, which a plugin
+    does (for `models.kinds.common`) before it has made its own `KIND`."""
+    try:
+        kinds = discover()
+    except KindPluginError as exc:  # the service does not start half-way: one line naming the package
+        raise SystemExit(f"cifar-jobs cannot start: {exc}") from None
+    union: Any = Annotated[Union[tuple(kind.spec for kind in kinds.values())], Field(discriminator="model")]  # noqa: UP007
+    return _Registry(kinds, union, TypeAdapter(union))
+
+
+def __getattr__(name: str) -> Any:
+    """`KINDS`, `TORCH_KINDS`, `JobSpec` and `job_spec_adapter`, made at the first use of one of them."""
+    if name not in ("KINDS", "TORCH_KINDS", "JobSpec", "job_spec_adapter"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    registry = _registry()
+    if name == "KINDS":
+        return registry.kinds
+    if name == "TORCH_KINDS":
+        return tuple(kind_name for kind_name, kind in registry.kinds.items() if kind.uses_torch)
+    return registry.union if name == "JobSpec" else registry.adapter
 
 
 def parse_spec(raw: dict[str, Any]) -> JobSpec:
@@ -35,18 +64,22 @@ def parse_spec(raw: dict[str, Any]) -> JobSpec:
     holds how it ran (`specs.RunOptions`), which is not the model's: only the kind's own fields are read.
     KindNotInstalled when its kind is not (any more) installed here."""
     name = raw.get("model")
-    kind = KINDS.get(name)  # type: ignore[arg-type]
+    kind = _registry().kinds.get(name)  # type: ignore[arg-type]
     if kind is None:
         if isinstance(name, str) and name:
             raise KindNotInstalled(name)
-        return job_spec_adapter.validate_python(raw)  # the error names `model`
-    return job_spec_adapter.validate_python({key: value for key, value in raw.items() if key in kind.spec.model_fields})
+        parsed: JobSpec = _registry().adapter.validate_python(raw)  # the error names `model`
+        return parsed
+    parsed = _registry().adapter.validate_python(
+        {key: value for key, value in raw.items() if key in kind.spec.model_fields}
+    )
+    return parsed
 
 
 def load_predictor(artifact: ModelArtifact) -> Predictor:
     """The predictor of a stored model; its spec is parsed here, once."""
     spec = parse_spec(artifact.spec)
-    return KINDS[spec.model].load(spec, artifact)
+    return _registry().kinds[spec.model].load(spec, artifact)
 
 
 def preload_torch() -> None:
@@ -66,7 +99,7 @@ def architecture_mismatch(source_spec: dict[str, Any], spec: JobSpec) -> str | N
     """Why a job with `source_spec` cannot seed `spec` (another kind, another architecture), or None."""
     if source_spec.get("model") != spec.model:
         return f"it trained a {source_spec.get('model')}, not a {spec.model}"
-    for field in KINDS[spec.model].architecture:
+    for field in _registry().kinds[spec.model].architecture:
         theirs, ours = source_spec.get(field), getattr(spec, field)
         if field == "hidden_units" and theirs != ours:
             assert isinstance(theirs, list)

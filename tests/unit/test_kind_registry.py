@@ -53,6 +53,14 @@ def test_the_built_in_kinds_and_the_installed_example_plugin_are_registered() ->
     assert (vit.package, vit.version, vit.uses_torch) == ("cifar-jobs-vit", "0.1.0", True)
 
 
+def test_a_plugin_imported_first_registers_once_it_has_made_its_kind() -> None:
+    """A script that imports the plugin before anything of the service: the plugin's own import of
+    `models.kinds.common` must not look for the kinds yet (its `KIND` is not made at that point)."""
+    script = "import cifar_jobs_vit\nfrom models.kinds import KINDS\nprint(KINDS['vit'].spec is cifar_jobs_vit.ViTSpec)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "True\n"), done.stderr
+
+
 def test_a_plugin_is_found_through_its_entry_point(site: Path) -> None:
     install(site, "tiny-kind", "tiny", SPEC_OF.format(kind="tiny", learning_rate=0.1))
     kinds = discover()
