@@ -133,11 +133,20 @@ function cell(content, className) {
   return td;
 }
 
-// uPlot's axes in the colours of the page's theme (dark when the system is).
+// A tick label short enough for the axis at any magnitude: 0.25, 12.5, 3.4e+3, 1.2e+9, 5e-5.
+function tickLabel(value) {
+  if (value === null || value === undefined) return "";
+  const size = Math.abs(value);
+  if (size !== 0 && (size >= 1e4 || size < 1e-3)) return value.toExponential(1).replace(".0e", "e");
+  return String(Number(value.toPrecision(4)));
+}
+
+// uPlot's axes in the colours of the page's theme (dark when the system is), the y axis labelled by `tickLabel`.
 function themedAxes() {
   const style = getComputedStyle(document.documentElement);
   const ink = style.getPropertyValue("--ink").trim() || "#1d2430", grid = style.getPropertyValue("--line").trim() || "#e5e7eb";
-  return [{ stroke: ink, grid: { stroke: grid } }, { stroke: ink, grid: { stroke: grid } }];
+  return [{ stroke: ink, grid: { stroke: grid } },
+    { stroke: ink, grid: { stroke: grid }, values: (_chart, ticks) => ticks.map(tickLabel), size: 60 }];
 }
 
 const PALETTE = ["#175cd3", "#dc6803", "#12b76a", "#d92d20", "#7a5af8", "#0e9384", "#c11574", "#667085", "#ca8504", "#2e90fa"];

@@ -1,4 +1,4 @@
-// The compare view, #compare/3,4,5?splits=train,test&smooth=0.6&logx=1: the runs' curves overlaid, the spec
+// The compare view, #compare/3,4,5?splits=train,test&smooth=0.6&logx=1&logy=1: the runs' curves overlaid, the spec
 // fields that differ among them, their final numbers side by side, and the comparison as PNG and CSV.
 // Each curve is read whole up to COMPARE_POINTS points; a longer one as that many points that keep its shape
 // (the API's downsampling: extremes of each stretch, first, last and best).
@@ -9,12 +9,13 @@ let compareCharts = [], compared = null;  // {ids, jobs: Map id -> job, curves: 
 
 function compareOptions() {
   const splits = ["train", "test"].filter((split) => $(`compare-${split}`).checked);
-  return { splits, smooth: Number($("compare-smooth").value), logx: $("compare-logx").checked };
+  return { splits, smooth: Number($("compare-smooth").value), logx: $("compare-logx").checked, logy: $("compare-logy").checked };
 }
 
 function compareHash(ids, options) {
   const query = new URLSearchParams({ splits: options.splits.join(","), smooth: String(options.smooth) });
   if (options.logx) query.set("logx", "1");
+  if (options.logy) query.set("logy", "1");
   return `#compare/${ids.join(",")}?${query}`;
 }
 
@@ -23,6 +24,7 @@ function setCompareOptions(query) {
   for (const split of ["train", "test"]) $(`compare-${split}`).checked = splits.includes(split);
   $("compare-smooth").value = query.get("smooth") || "0";
   $("compare-logx").checked = query.get("logx") === "1";
+  $("compare-logy").checked = query.get("logy") === "1";
   $("compare-smooth-shown").textContent = Number($("compare-smooth").value).toFixed(2);
 }
 
@@ -53,6 +55,7 @@ async function openCompare(ids, query) {
       return { id, job, curves: splitCurves(metrics.points) };
     } catch (error) { return { id, error: `job ${id}: ${error.message}` }; }
   }));
+  await kindsLoaded;  // each kind's defaults: which of its own fields a job set
   if (location.hash.split("?")[0] !== `#compare/${ids.join(",")}`) return;  // left while reading
   $("compare-error").textContent = read.filter((r) => r.error).map((r) => r.error).join("\n");
   const found = read.filter((r) => !r.error);
@@ -82,10 +85,24 @@ function showCompareTables() {
     return tr;
   });
   $("compare-finals").replaceChildren(head.cloneNode(true), ...rowsOf(finals));
-  const fields = [...new Set(jobs.flatMap((job) => Object.keys(job.spec)))].filter((field) => field !== "name" &&
-    new Set(jobs.map((job) => JSON.stringify(job.spec[field]))).size > 1);
-  $("compare-diff").replaceChildren(head, ...rowsOf(fields.map((field) => [field, (job) => shownValue(job.spec[field])])));
-  $("compare-same").textContent = fields.length ? "" : "Their specs differ in nothing but the name.";
+  // first the fields every compared kind has, where the jobs differ; then each kind's own fields that its jobs set
+  // away from that kind's defaults (a NumPy MLP beside a PyTorch one: not every torch-only field)
+  const every = [...new Set(jobs.flatMap((job) => Object.keys(job.spec)))].filter((field) => field !== "name");
+  const inAll = (field) => jobs.every((job) => field in job.spec);
+  const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+  const shared = every.filter((field) => inAll(field) && new Set(jobs.map((job) => JSON.stringify(job.spec[field]))).size > 1);
+  const ownRows = [];
+  for (const model of [...new Set(jobs.map((job) => job.model))]) {
+    const defaults = (kinds[model] || {}).defaults || {}, ofKind = jobs.filter((job) => job.model === model);
+    const own = every.filter((field) => !inAll(field) && ofKind.some((job) => field in job.spec && !same(job.spec[field], defaults[field])));
+    if (!own.length) continue;
+    const group = document.createElement("tr");
+    group.className = "group";
+    group.append(Object.assign(document.createElement("th"), { colSpan: jobs.length + 1, textContent: `${model}'s own fields, set away from its defaults` }));
+    ownRows.push(group, ...rowsOf(own.map((field) => [field, (job) => (field in job.spec ? shownValue(job.spec[field]) : "")])));
+  }
+  $("compare-diff").replaceChildren(head, ...rowsOf(shared.map((field) => [field, (job) => shownValue(job.spec[field])])), ...ownRows);
+  $("compare-same").textContent = shared.length || ownRows.length ? "" : "Their specs differ in nothing but the name.";
 }
 
 function drawCompare() {
@@ -101,6 +118,7 @@ function drawCompare() {
         const curve = compared.curves.get(id)[split];
         let steps = curve.steps, values = smoothed(curve[metric], split === "train" ? options.smooth : 0);
         if (options.logx) { const keep = steps.map((s) => s > 0); steps = steps.filter((_, k) => keep[k]); values = values.filter((_, k) => keep[k]); }
+        if (metric === "loss" && options.logy) values = values.map((v) => (v > 0 ? v : null));  // a log axis has no 0
         if (!steps.length) continue;
         tables.push([steps, values]);
         series.push({ label: `${job.name || `job ${id}`} ${split}`, stroke: PALETTE[i % PALETTE.length], width: split === "test" ? 2 : 1,
@@ -111,12 +129,12 @@ function drawCompare() {
     compareCharts.push(new uPlot({
       title: metric + (options.smooth && options.splits.includes("train") ? ` (train smoothed ${options.smooth})` : ""),
       width: Math.max(300, target.clientWidth || 600), height: 320, axes: themedAxes(),
-      scales: { x: { time: false, distr: options.logx ? 3 : 1 } }, series,
+      scales: { x: { time: false, distr: options.logx ? 3 : 1 }, y: { distr: metric === "loss" && options.logy ? 3 : 1 } }, series,
     }, data, target));
   }
 }
 
-for (const id of ["compare-train", "compare-test", "compare-smooth", "compare-logx"]) {
+for (const id of ["compare-train", "compare-test", "compare-smooth", "compare-logx", "compare-logy"]) {
   $(id).addEventListener("input", () => {
     $("compare-smooth-shown").textContent = Number($("compare-smooth").value).toFixed(2);
     if (!compared) return;

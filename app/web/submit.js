@@ -115,8 +115,19 @@ $("kind").addEventListener("change", () => {
 });
 $("spec").addEventListener("change", showFields);
 
+// Folded away, the runs table takes the whole width; the choice is remembered in this browser.
+function foldNewJob(folded) {
+  document.querySelector("main").classList.toggle("new-job-folded", folded);
+  $("unfold-new-job").hidden = !folded;
+  $("fold-new-job").setAttribute("aria-expanded", String(!folded));
+  try { localStorage.setItem("new-job-folded", folded ? "1" : ""); } catch { /* storage off: not remembered */ }
+}
+$("fold-new-job").addEventListener("click", () => foldNewJob(true));
+$("unfold-new-job").addEventListener("click", () => foldNewJob(false));
+try { if (localStorage.getItem("new-job-folded")) foldNewJob(true); } catch { /* storage off */ }
+
 showPreset();
-loadKinds();
+const kindsLoaded = loadKinds();  // the compare view waits for it (each kind's defaults)
 
 $("submit-form").addEventListener("submit", async (event) => {
   event.preventDefault();
