@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.alerts import check_stalled, stop_reason
@@ -147,10 +147,14 @@ def _owners_in_turn(
     return top, [(owner, caps.get(owner)) for owner in in_turn]
 
 
+# a disabled user's queued jobs wait (until an admin enables them again, or cancels them)
+_OWNER_NOT_DISABLED = ~exists().where(User.id == Job.owner_id, User.disabled_at.is_not(None))
+
+
 def _fits(gpus: float, cpus: float, spec_version: int | None, kinds: Collection[str] | None) -> ColumnElement[bool]:
     """SQL: a queued job an executor with these GPUs and CPUs free (and this newest spec version, these model
-    kinds installed) could run."""
-    fits = (Job.gpus <= gpus) & (Job.cpus <= cpus)
+    kinds installed) could run, unless its owner is disabled."""
+    fits = (Job.gpus <= gpus) & (Job.cpus <= cpus) & _OWNER_NOT_DISABLED
     if spec_version is not None:
         fits &= Job.spec_version <= spec_version
     if kinds is not None:

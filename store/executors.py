@@ -48,6 +48,8 @@ def waiting_reason(session: Session, job: Job, alive_since: datetime, running_ca
     every = session.execute(_EXECUTORS_AND_OWNER, {"alive_since": alive_since, "owner_id": job.owner_id}).all()
     if not every:
         return "no worker is running: start one (make serve, or python -m workers)"
+    if every[0].owner_disabled_at is not None:
+        return "its owner is disabled: it waits until an admin enables them again (or cancels it)"
     knowing = [row for row in every if row.spec_version >= job.spec_version]
     if not knowing:
         newest = max(row.spec_version for row in every)
@@ -79,6 +81,7 @@ _EXECUTORS_AND_OWNER = select(
     Executor.spec_version,
     Executor.kinds,
     select(User.role).where(_OWNER).scalar_subquery().label("owner_role"),
+    select(User.disabled_at).where(_OWNER).scalar_subquery().label("owner_disabled_at"),
     select(User.quotas).where(_OWNER).scalar_subquery().label("owner_quotas"),
     select(func.count())
     .where(Job.owner_id == bindparam("owner_id"), Job.status == JobStatus.running.value)

@@ -23,7 +23,11 @@ from app.main import create_app
 from app.settings import ApiSettings
 from app.sweeps.driver_process import SweepDriver
 from harness.waiting import wait_until
+from models.kinds.common import SPEC_VERSION
+from store.attempts import claim_next
+from store.executors import register_executor
 from store.tables import Token
+from store.unit_of_work import unit_of_work
 from tests.conftest import local_client, store_succeeded_job
 
 BOOTSTRAP = "bootstrap-key"
@@ -403,3 +407,24 @@ def test_an_admin_backs_up_a_sqlite_database_and_is_told_how_for_postgresql(
         assert not list(tmp_path.glob(".backup-*"))  # the server's copy is gone once sent
     else:
         assert answer.status_code == 409 and "pg_dump" in answer.json()["message"]
+
+
+def test_a_disabled_users_queued_jobs_wait_saying_why_until_they_are_enabled(
+    tmp_path: Path, database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    """Issue 45: disabling a student refuses their tokens and holds their queued jobs (no worker takes them; each
+    says why it waits); enabling them lets the jobs run."""
+    with service(tmp_path, database_url) as client:
+        people = People(client)
+        mia = people.call("ada", "GET", "/users").json()["data"][1]["id"]
+        job_id = people.call("mia", "POST", "/jobs", json=JOB).json()["id"]
+        with unit_of_work(sessions) as session:
+            register_executor(session, "w", 0, 8, SPEC_VERSION)
+        assert people.call("ada", "PATCH", f"/users/{mia}", json={"disabled": True}).status_code == 200
+        shown = people.call("ada", "GET", f"/jobs/{job_id}").json()
+        assert shown["status"] == "queued" and shown["waiting_reason"].startswith("its owner is disabled")
+        assert claim_next(sessions, "w", 0, 8, SPEC_VERSION) is None
+        assert people.call("ada", "PATCH", f"/users/{mia}", json={"disabled": False}).status_code == 200
+        assert people.call("ada", "GET", f"/jobs/{job_id}").json()["waiting_reason"] is None
+        claimed = claim_next(sessions, "w", 0, 8, SPEC_VERSION)
+        assert claimed is not None and claimed.job_id == job_id
