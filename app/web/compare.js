@@ -55,7 +55,7 @@ async function openCompare(ids, query) {
       return { id, job, curves: splitCurves(metrics.points) };
     } catch (error) { return { id, error: `job ${id}: ${error.message}` }; }
   }));
-  await kindsLoaded;  // each kind's defaults: which of its own fields a job set
+  await kindsKnown();  // each kind's defaults: which of its own fields a job set
   if (location.hash.split("?")[0] !== `#compare/${ids.join(",")}`) return;  // left while reading
   $("compare-error").textContent = read.filter((r) => r.error).map((r) => r.error).join("\n");
   const found = read.filter((r) => !r.error);

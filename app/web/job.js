@@ -54,7 +54,6 @@ function redraw() {
 }
 
 const ACTIVE = new Set(["queued", "running"]);
-let kindDefaults = null;  // model kind -> its default spec (GET /models), read once
 
 
 
@@ -88,11 +87,13 @@ async function showJobFacts(job) {
       children.count > children.data.length ? ` and ${children.count - children.data.length} more` : "");
   } catch { /* the lineage without its children */ }
   if (!lineage.length) item("trained from scratch, its own run");
-  $("job-lineage").replaceChildren(...lineage);
-  try {
-    if (kindDefaults === null) kindDefaults = Object.fromEntries((await api("/models")).models.map((k) => [k.model, k.defaults]));
-  } catch { kindDefaults = {}; }
-  const defaults = kindDefaults[job.model] || {};
+  const shown = lineage.map((li) => li.innerHTML).join("\n");
+  if ($("job-lineage").dataset.shown !== shown) {  // as it was: left alone (a link under the pointer stays clickable)
+    $("job-lineage").replaceChildren(...lineage);
+    $("job-lineage").dataset.shown = shown;
+  }
+  await kindsKnown();  // GET /models, read once by the New job form
+  const defaults = (kinds[job.model] || {}).defaults || {};
   $("job-spec").tBodies[0].replaceChildren(...Object.entries(job.spec).map(([field, value]) => {
     const tr = document.createElement("tr");
     const chosen = JSON.stringify(defaults[field]) !== JSON.stringify(value);

@@ -127,7 +127,14 @@ $("unfold-new-job").addEventListener("click", () => foldNewJob(false));
 try { if (localStorage.getItem("new-job-folded")) foldNewJob(true); } catch { /* storage off */ }
 
 showPreset();
-const kindsLoaded = loadKinds();  // the compare view waits for it (each kind's defaults)
+const kindsLoaded = loadKinds();
+
+// The kinds, read again when the first reading found none (the page was signed out then).
+async function kindsKnown() {
+  await kindsLoaded;
+  if (!Object.keys(kinds).length) await loadKinds();
+  return kinds;
+}
 
 $("submit-form").addEventListener("submit", async (event) => {
   event.preventDefault();
