@@ -81,8 +81,8 @@ def _job_class(kind: ModelKind[Any], taken: set[str]) -> type[BaseModel]:
     return job
 
 
-_names = set(globals())
-JOB_CLASSES: dict[str, type[BaseModel]] = {name: _job_class(kind, _names) for name, kind in KINDS.items()}
+_taken = set(globals())  # a job class takes its kind's spec's name unless this module has that name already
+JOB_CLASSES: dict[str, type[BaseModel]] = {name: _job_class(kind, _taken) for name, kind in KINDS.items()}
 globals().update({job.__name__: job for job in JOB_CLASSES.values()})
 
 if TYPE_CHECKING:
