@@ -5,17 +5,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import ConfigDict, Field
 
-from models.artifacts import ModelArtifact
-from models.data.arrays import ImageArrays
-from models.data.preprocessing import Normalization
 from models.kinds.common import MAX_BATCH, MAX_STEPS, TorchJobSpec
-from models.kinds.registry import ModelKind
-from models.training.reporting import Reporter
-from models.training.results import DataSource, RunResult, StartFrom
+from models.kinds.registry import torch_kind
 
 if TYPE_CHECKING:
     from models.networks.convnet import ConvNet
-    from models.prediction.torch_predictor import TorchPredictor
 
 
 class ConvNetSpec(TorchJobSpec):
@@ -42,25 +36,4 @@ def build(spec: ConvNetSpec, n_classes: int) -> "ConvNet":
     return ConvNet(3, n_classes)
 
 
-def train(
-    spec: ConvNetSpec,
-    arrays: ImageArrays,
-    norm: Normalization,
-    reporter: Reporter,
-    source: DataSource,
-    start: StartFrom,
-) -> RunResult:
-    from models.training.torch_setup import train_torch_network
-
-    return train_torch_network(
-        spec, lambda: build(spec, arrays.n_classes), arrays, norm, reporter, start, convolutional=True
-    )
-
-
-def load(spec: ConvNetSpec, artifact: ModelArtifact) -> "TorchPredictor":
-    from models.prediction.torch_predictor import TorchPredictor
-
-    return TorchPredictor(build(spec, len(artifact.class_names)), artifact, spec, convolutional=True)
-
-
-KIND = ModelKind(ConvNetSpec, train, load, build, listed=3)
+KIND = torch_kind(ConvNetSpec, build, listed=3)

@@ -80,6 +80,7 @@ def torch_kind(
     build: Callable[[SpecT, int], Any],
     architecture: Iterable[str] = (),
     convolutional: bool = True,
+    listed: int = 100,
 ) -> ModelKind[SpecT]:
     """A kind from a spec class (a `TorchJobSpec` with the network's fields and `learning_rate`) and
     `build(spec, n_classes) -> torch.nn.Module` (taking images as N x 3 x H x W when `convolutional`, else
@@ -102,7 +103,7 @@ def torch_kind(
 
     if not (isinstance(spec, type) and issubclass(spec, TorchJobSpec)):
         raise TypeError(f"torch_kind: {getattr(spec, '__name__', spec)} is not a models.kinds.common.TorchJobSpec")
-    return ModelKind(spec, train, load, build, tuple(architecture))
+    return ModelKind(spec, train, load, build, tuple(architecture), listed=listed)
 
 
 def discover() -> dict[str, ModelKind[Any]]:

@@ -5,17 +5,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import ConfigDict, Field
 
-from models.artifacts import ModelArtifact
-from models.data.arrays import ImageArrays
-from models.data.preprocessing import Normalization
 from models.kinds.common import CIFAR_INPUTS, MLPSpecMixin, TorchJobSpec
-from models.kinds.registry import ModelKind
-from models.training.reporting import Reporter
-from models.training.results import DataSource, RunResult, StartFrom
+from models.kinds.registry import torch_kind
 
 if TYPE_CHECKING:
     from models.networks.mlp import TorchMLP
-    from models.prediction.torch_predictor import TorchPredictor
 
 
 class TorchMLPSpec(MLPSpecMixin, TorchJobSpec):
@@ -56,23 +50,4 @@ def build(spec: TorchMLPSpec, n_classes: int) -> "TorchMLP":
     )
 
 
-def train(
-    spec: TorchMLPSpec,
-    arrays: ImageArrays,
-    norm: Normalization,
-    reporter: Reporter,
-    source: DataSource,
-    start: StartFrom,
-) -> RunResult:
-    from models.training.torch_setup import train_torch_network
-
-    return train_torch_network(spec, lambda: build(spec, arrays.n_classes), arrays, norm, reporter, start)
-
-
-def load(spec: TorchMLPSpec, artifact: ModelArtifact) -> "TorchPredictor":
-    from models.prediction.torch_predictor import TorchPredictor
-
-    return TorchPredictor(build(spec, len(artifact.class_names)), artifact, spec)
-
-
-KIND = ModelKind(TorchMLPSpec, train, load, build, ("hidden_units", "norm"), listed=1)
+KIND = torch_kind(TorchMLPSpec, build, ("hidden_units", "norm"), convolutional=False, listed=1)
