@@ -59,13 +59,14 @@ def add_user(
 
 @admin.command("users")
 def users() -> None:
-    """Every user: id, name, role, whether disabled, their own quotas."""
+    """Every user: id, name, role, whether disabled or removed, their own quotas."""
     with service() as api:
         listed = api.call("GET", "/users")["data"]
     table = Table("id", "name", "role", "state", "since", "quotas")
     for user in listed:
         quotas = ", ".join(f"{key} {value}" for key, value in (user["quotas"] or {}).items() if value is not None)
-        table.add_row(str(user["id"]), user["name"], user["role"], "disabled" if user["disabled"] else "enabled",
+        state = "removed" if user.get("removed") else "disabled" if user["disabled"] else "enabled"
+        table.add_row(str(user["id"]), user["name"], user["role"], state,
                       user["created_at"][:10], quotas or "the defaults")  # fmt: skip
     console.print(table)
 
@@ -108,6 +109,23 @@ def change_user(
         user = api.call("PATCH", f"/users/{user_id}", json=body)
     state = "disabled" if user["disabled"] else "enabled"
     console.print(f"user {user['id']}: {user['name']} ({user['role']}, {state})", markup=False)
+
+
+@admin.command("remove")
+def remove(
+    user_id: Annotated[int, typer.Argument(help="The user's id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask first.")] = False,
+) -> None:
+    """Remove a user and keep their runs (named `NAME (removed #ID)` from then on); their tokens are revoked, their
+    queued and running jobs and running sweeps cancelled."""
+    with service() as api:
+        user = next((u for u in api.call("GET", "/users")["data"] if u["id"] == user_id), None)
+        if user is None:
+            raise fail(f"user {user_id} not found (`cifar-jobs admin users` lists them)")
+        if not yes and not typer.confirm(f"Remove user {user_id} ({user['name']})? Their runs stay"):
+            raise typer.Exit(1)
+        removed = api.call("DELETE", f"/users/{user_id}")
+    console.print(f"user {removed['id']} removed: their runs stay, owned by {removed['name']}", markup=False)
 
 
 @admin.command("token")

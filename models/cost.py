@@ -1,8 +1,10 @@
 """What a job will cost before it runs: parameters, FLOPs per training step and per evaluation, parameter and
 activation memory (counted on the network itself, with torch's FLOP counter), and a measured probe: a few real
-training steps and one evaluation of the job's own spec, in a fresh process, for its step time and peak memory.
+training steps and one evaluation of the job's own spec, in a fresh process, for its step time (less what it waited
+for a CPU on a busy machine) and peak memory.
 """
 
+import os
 import resource
 import time
 from dataclasses import dataclass
@@ -74,6 +76,30 @@ class Probe:
     overhead_seconds: float  # from the process's start to its first steps' end, beyond their steps' time
     peak_rss_mb: float
     steps: int
+    waited_share: float = 0.0  # of the measured steps' wall time, what the probe waited for a CPU (left out)
+
+
+def run_queue_waits() -> dict[int, float]:
+    """Seconds each thread of this process has waited for a CPU while ready to run (Linux's schedstat), by thread
+    id; {} where the kernel does not say."""
+    waits: dict[int, float] = {}
+    try:
+        tasks = list(os.scandir("/proc/self/task"))
+    except OSError:
+        return waits
+    for task in tasks:
+        try:
+            with open(f"{task.path}/schedstat") as stats:
+                waits[int(task.name)] = int(stats.read().split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
+            continue
+    return waits
+
+
+def longest_wait(before: dict[int, float], after: dict[int, float]) -> float:
+    """The most any one thread waited for a CPU between two `run_queue_waits()`: the steps' critical path was
+    held up at least that long by other processes."""
+    return max((after[tid] - before[tid] for tid in before.keys() & after.keys()), default=0.0)
 
 
 class _StopAt(InMemoryReporter):
@@ -84,12 +110,14 @@ class _StopAt(InMemoryReporter):
         super().__init__()
         self.steps = steps
         self.ended_at: dict[int, float] = {}
+        self.waits_at: dict[int, dict[int, float]] = {}
 
     def progress(
         self, step: int, steps_per_second: float, images_per_second: float, data_wait: float | None = None
     ) -> None:
         super().progress(step, steps_per_second, images_per_second, data_wait)
         self.ended_at[step] = time.perf_counter()
+        self.waits_at[step] = run_queue_waits()
 
     def should_stop(self) -> bool:
         return self.last_progress is not None and self.last_progress[0] >= self.steps
@@ -110,9 +138,13 @@ def probe(raw_spec: dict[str, Any], data_dir: Path) -> Probe:
     ended = reporter.ended_at
     last = max(ended)
     first = PROBE_WARMUP_STEPS if PROBE_WARMUP_STEPS in ended and PROBE_WARMUP_STEPS < last else min(ended)
-    step_seconds = (ended[last] - ended[first]) / (last - first) if last > first else ended[last] - began
+    span = ended[last] - ended[first]
+    # on a busy machine the wall time includes the probe's waits for a CPU; the job gets its own when it runs
+    waited = min(longest_wait(reporter.waits_at[first], reporter.waits_at[last]), 0.9 * span)
+    step_seconds = (span - waited) / (last - first) if last > first else ended[last] - began
     overhead = max(0.0, ended[first] - began - first * step_seconds)
     images = int(raw_spec["batch_size"])
     evaluation = step_seconds / (3 * images) * CIFAR_TEST_IMAGES
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return Probe(step_seconds, evaluation, overhead, peak, result.steps_done)
+    share = waited / span if span > 0 else 0.0
+    return Probe(step_seconds, evaluation, overhead, peak, result.steps_done, share)

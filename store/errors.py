@@ -50,6 +50,10 @@ class UserNotFound(StoreError):
     """No such user."""
 
 
+class UserRemoved(StoreError):
+    """The user was removed: their runs stay, nothing of theirs changes any more."""
+
+
 class TokenNotFound(StoreError):
     """No such token among the user's."""
 

@@ -92,6 +92,7 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     quotas: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # an admin's overrides of the default quotas
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # an admin disabled them: tokens refused
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # an admin removed them: their runs stay
 
 
 class Token(Base):

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.errors import TokenNotFound, UserNotFound
+from store.errors import TokenNotFound, UserNotFound, UserRemoved
 from store.tables import Role, Token, User, utcnow
 
 TOKEN_PREFIX = "cjt_"
@@ -39,9 +39,12 @@ def create_token(
     session: Session, user_id: int, label: str | None, expires_at: datetime | None = None
 ) -> tuple[Token, str]:
     """A new token for the user (the only time it is seen), valid until `expires_at` (None: until revoked);
-    raises UserNotFound."""
-    if session.get(User, user_id) is None:
+    raises UserNotFound, or UserRemoved for a removed user."""
+    user = session.get(User, user_id)
+    if user is None:
         raise UserNotFound(f"user {user_id} not found")
+    if user.removed_at is not None:
+        raise UserRemoved(f"user {user_id} ({user.name}) was removed: a removed user gets no token")
     token = add_token(session, user_id, label, expires_at)
     row = session.scalars(select(Token).where(Token.sha256 == token_sha256(token))).one()
     return row, token

@@ -127,8 +127,10 @@ class SharedPoll(Generic[T]):
         try:
             while True:
                 async with self.lock:
-                    try:
-                        await asyncio.wait_for(self.lock.wait_for(partial(self._moved_on, seen)), idle_seconds)
+                    try:  # not asyncio.wait_for: its inner task, cancelled with the stream, could take the lock
+                        # back after this block had released it ("Lock is not acquired", then a lock held for good)
+                        async with asyncio.timeout(idle_seconds):
+                            await self.lock.wait_for(partial(self._moved_on, seen))
                     except TimeoutError:
                         return
                     if self.failure is not None:

@@ -42,6 +42,7 @@ from store.errors import (
     TokenNotFound,
     UserExists,
     UserNotFound,
+    UserRemoved,
 )
 from store.health import database_problem, describe
 from store.reproductions import NotAReproduction
@@ -70,6 +71,7 @@ STATUS_OF: dict[type[Exception], int] = {
     OverQuota: 429,
     UserExists: 409,
     UserNotFound: 404,
+    UserRemoved: 409,
     TokenNotFound: 404,
     BackupUnsupported: 409,
     KindNotInstalled: 409,

@@ -1,6 +1,7 @@
 """A job's plan, answered without queueing it (`POST /jobs?dry_run=true`): what it costs (parameters, FLOPs,
-memory), how long it will take (from earlier jobs of the same shape, else from a probe of a few real steps), its
-place in the queue with the expected wait, and whether any running executor could take it."""
+memory), how long it will take (from earlier jobs of the same shape, else from a probe of a few real steps, else
+from its FLOPs at the speed this machine reached for the kind), its place in the queue with the expected wait, and
+whether any running executor could take it."""
 
 import json
 import statistics
@@ -19,7 +20,7 @@ from app.http.refusals import Busy, InvalidField
 from app.jobs.schemas import PlanPublic
 from models.cost import BYTES_PER_VALUE, CIFAR_TEST_IMAGES, OPTIMIZER_STATES, Cost, Probe, cost, probe
 from models.training.curve import Cadence
-from specs import JobSpec
+from specs import JobSpec, parse_job_spec
 from store.executors import alive_since, count_executors_seen, waiting_reason
 from store.jobs import RUN_FIELDS, new_job
 from store.queue import count_queued_ahead, queued_ahead, running_jobs, succeeded_runs
@@ -33,6 +34,8 @@ HISTORY = 5  # the newest jobs of the same shape whose speed is used
 COST_SECONDS = 120.0
 MAX_COSTS_KEPT = 256
 MAX_AHEAD_ESTIMATED = 500  # queued jobs ahead whose times a plan adds up; past it, the wait is unknown
+RATE_SHAPES = 3  # the shapes of earlier jobs whose FLOPs an estimate counts (a cost count each, remembered)
+RATES_KEPT = 20  # the newest probes' speeds remembered per kind and place
 
 
 def shape(spec: dict[str, Any]) -> dict[str, Any]:
@@ -69,6 +72,7 @@ class Prober:
         self._busy = threading.Lock()
         self._counting = threading.Lock()
         self._costs: OrderedDict[str, Cost] = OrderedDict()
+        self._probe_rates: dict[str, list[tuple[float, float]]] = {}  # by kind and place: (FLOP/s, start-up)
         self._context = get_context("forkserver")
         self._context.set_forkserver_preload(["torch", "models.cost", "models.kinds"])
 
@@ -84,6 +88,15 @@ class Prober:
                     self._costs.popitem(last=False)
             self._costs.move_to_end(key)
             return self._costs[key]
+
+    def remember_rate(self, stored: dict[str, Any], flops_per_second: float, overhead: float) -> None:
+        """A probe's training speed in FLOP/s (and its start-up), for estimates of the kind's other shapes."""
+        kept = self._probe_rates.setdefault(_place(stored), [])
+        kept.append((flops_per_second, overhead))
+        del kept[:-RATES_KEPT]
+
+    def probe_rates(self, stored: dict[str, Any]) -> list[tuple[float, float]]:
+        return list(self._probe_rates.get(_place(stored), []))
 
     def _in_a_child(self, target: Callable[..., None], args: tuple[Any, ...], seconds: float) -> Any:
         """What `target(sending, *args)` sends back from a fresh process, or ChildLost when it sends nothing within
@@ -147,12 +160,21 @@ def _probe_into(sending: Connection, spec: dict[str, Any], data_dir: Path) -> No
         sending.send(f"{type(exc).__name__}: {exc}")
 
 
-def _history(session: Session, spec: dict[str, Any]) -> list[dict[str, float]]:
-    """Per-step and per-evaluation seconds, and start-up overhead, of the newest succeeded jobs of the same shape."""
+def _place(stored: dict[str, Any]) -> str:
+    """Where a job trains, as far as its speed goes: its kind, device and GPUs."""
+    return json.dumps([stored["model"], stored.get("device"), float(stored.get("gpus") or 0)])
+
+
+def _history(
+    session: Session, spec: dict[str, Any], same: Callable[[dict[str, Any]], bool] | None = None
+) -> list[dict[str, Any]]:
+    """Per-step and per-evaluation seconds, and start-up overhead, of the newest succeeded jobs of the same shape
+    (or those `same` accepts), each with its spec."""
     wanted, found = shape(spec), []
     rows = succeeded_runs(session, spec["model"], 200)
     for stored, metrics, running_seconds, attempts in rows:
-        if shape(stored) != wanted or not metrics or not metrics.get("steps_per_second"):
+        alike = same(stored) if same is not None else shape(stored) == wanted
+        if not alike or not metrics or not metrics.get("steps_per_second"):
             continue
         evals = max(1, Cadence.of(stored).evaluations)
         # a step at the steady speed (after the first train point); the first steps' extra counts as start-up
@@ -161,7 +183,7 @@ def _history(session: Session, spec: dict[str, Any]) -> list[dict[str, float]]:
         busy = steps * step + float(metrics.get("eval_seconds", 0))
         # its attempts' running time (not the waits of a preempted job between them): one start-up each
         found.append({"step": step, "evaluation": float(metrics.get("eval_seconds", 0)) / evals,
-                      "overhead": max(0.0, running_seconds - busy) / attempts})  # fmt: skip
+                      "overhead": max(0.0, running_seconds - busy) / attempts, "spec": stored})  # fmt: skip
         if len(found) == HISTORY:
             break
     return found
@@ -204,16 +226,26 @@ class Speed:
     overhead: float
     source: str
     probe: Probe | None = None
+    slowest: float = 1.0  # an estimate's range: its step and evaluation times at most this many times as long,
+    fastest: float = 1.0  # at least this fraction of them
 
-    def seconds(self, spec: dict[str, Any], steps: int | None = None) -> float:
-        """Expected wall time of the spec run to `steps` (default: its max_steps)."""
+    def seconds(self, spec: dict[str, Any], steps: int | None = None, scale: float = 1.0) -> float:
+        """Expected wall time of the spec run to `steps` (default: its max_steps), its steps `scale` times as long."""
         return _expected({**spec, "max_steps": steps if steps is not None else spec["max_steps"]},
-                         self.step, self.evaluation, self.overhead)  # fmt: skip
+                         self.step * scale, self.evaluation * scale, self.overhead)  # fmt: skip
+
+    def range(self, spec: dict[str, Any]) -> list[float] | None:
+        if self.slowest == self.fastest == 1.0:
+            return None
+        return [round(self.seconds(spec, scale=self.fastest), 1), round(self.seconds(spec, scale=self.slowest), 1)]
 
 
-def speed(session: Session, stored: dict[str, Any], prober: Prober | None) -> tuple[Speed | None, str | None]:
-    """The spec's speed from earlier jobs of its shape, else from a probe (unless `prober` is None); or why there
-    is none."""
+def speed(
+    session: Session, stored: dict[str, Any], prober: Prober | None, counted: Cost | None = None
+) -> tuple[Speed | None, str | None]:
+    """The spec's speed from earlier jobs of its shape, else from a probe (unless `prober` is None), else (a probe
+    asked for that gave none, and `counted`, the network's cost) from its FLOPs at the speed this machine reached
+    for the kind; or why there is none."""
     history = _history(session, stored)
     if history:
         step, evaluation, overhead = (
@@ -223,15 +255,67 @@ def speed(session: Session, stored: dict[str, Any], prober: Prober | None) -> tu
     if prober is None:
         return None, None
     if stored.get("device") == "cuda" or float(stored.get("gpus") or 0) > 0:
-        return None, (
-            "no probe: the job trains on a GPU and plans probe on the API's CPU; its expected time comes from "
-            "earlier jobs of the same shape once one has run"
-        )
+        on_a_gpu = ("no probe: the job trains on a GPU and plans probe on the API's CPU; its expected time comes "
+                    "from earlier jobs of the kind on a GPU (of the same shape, once one has run)")  # fmt: skip
+        return _estimated(session, stored, prober, counted), on_a_gpu
     measured, note = prober.run(stored)
     if measured is None:
-        return None, note
+        return _estimated(session, stored, prober, counted), note
     source = f"a probe of {measured.steps} steps on the CPU (an evaluation: a third of a step per image)"
+    if measured.waited_share >= 0.05:
+        source += (f"; its steps waited {measured.waited_share:.0%} of their time for a CPU (a busy machine), "
+                   "left out")  # fmt: skip
+    if counted is not None:
+        prober.remember_rate(stored, _train_flops(stored, counted) / measured.step_seconds, measured.overhead_seconds)
     return Speed(measured.step_seconds, measured.evaluation_seconds, measured.overhead_seconds, source, measured), None
+
+
+def _train_flops(stored: dict[str, Any], counted: Cost) -> float:
+    return 3.0 * counted.forward_flops_per_image * int(stored["batch_size"])
+
+
+def _rates(session: Session, stored: dict[str, Any], prober: Prober) -> tuple[list[float], list[float], str]:
+    """The training speeds (FLOP/s) this machine reached for the spec's kind where it trains (earlier succeeded jobs
+    of up to RATE_SHAPES shapes, then this process's probes), their start-ups, and where they come from."""
+    place = _place(stored)
+    runs = _history(session, stored, lambda other: _place(other) == place)
+    rates, overheads, shapes = [], [], set[str]()
+    for run in runs:
+        key = json.dumps(shape(run["spec"]), sort_keys=True)
+        if key not in shapes and len(shapes) == RATE_SHAPES:
+            continue
+        try:
+            counted = prober.cost(parse_job_spec(run["spec"]))
+        except Exception:  # noqa: BLE001  # a spec no longer valid, a count that failed: that run is left out
+            continue
+        shapes.add(key)
+        rates.append(_train_flops(run["spec"], counted) / run["step"])
+        overheads.append(run["overhead"])
+    jobs = len(rates)
+    probed = prober.probe_rates(stored)
+    rates += [rate for rate, _ in probed]
+    overheads += [overhead for _, overhead in probed]
+    sources = ([f"{jobs} earlier jobs"] if jobs else []) + ([f"{len(probed)} probes"] if probed else [])
+    return rates, overheads, " and ".join(sources)
+
+
+def _estimated(session: Session, stored: dict[str, Any], prober: Prober, counted: Cost | None) -> Speed | None:
+    """The spec's speed from its FLOPs at the median speed this machine reached for its kind where it trains, with
+    the fastest and slowest of those speeds as its range; None when there is nothing to go by."""
+    if counted is None:
+        return None
+    rates, overheads, sources = _rates(session, stored, prober)
+    if not rates:
+        return None
+    typical = statistics.median(rates)
+    flops = _train_flops(stored, counted)
+    step = flops / typical
+    evaluation = counted.forward_flops_per_image * CIFAR_TEST_IMAGES / typical
+    source = (f"an estimate: the network's {flops / 1e9:.3g} GFLOP a step at {typical / 1e9:.3g} GFLOP/s, the "
+              f"median speed of {sources} of {stored['model']} on this machine ({min(rates) / 1e9:.3g}-"
+              f"{max(rates) / 1e9:.3g} GFLOP/s: the range)")  # fmt: skip
+    return Speed(step, evaluation, statistics.median(overheads), source, None, typical / min(rates),
+                 typical / max(rates))  # fmt: skip
 
 
 def live_executors(session: Session, alive_seconds: float) -> int:
@@ -251,7 +335,7 @@ def plan_and_speed(
     optimizer_states = OPTIMIZER_STATES.get(str(stored.get("optimizer", "sgd")), 0)
     parameter_mb = counted.parameters * BYTES_PER_VALUE * (2 + optimizer_states) / 2**20  # weights, gradients, state
     activation_mb = counted.activation_values_per_image * int(stored["batch_size"]) * BYTES_PER_VALUE / 2**20
-    found, note = speed(session, stored, prober if use_probe else None)
+    found, note = speed(session, stored, prober if use_probe else None, counted)
     measured = found.probe if found else None
     expected = found.seconds(stored) if found else None
     job = new_job(spec)
@@ -269,6 +353,7 @@ def plan_and_speed(
         probe_evaluation_seconds=measured.evaluation_seconds if measured else None,
         probe_peak_memory_mb=round(measured.peak_rss_mb, 1) if measured else None,
         expected_seconds=round(expected, 1) if expected is not None else None,
+        expected_seconds_range=found.range(stored) if found else None,
         expected_from=found.source if found else None,
         note=note,
         queue_position=ahead,

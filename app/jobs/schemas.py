@@ -228,7 +228,15 @@ class PlanPublic(BaseModel):
     probe_evaluation_seconds: float | None = Field(description="Measured: one evaluation on the CPU (when probed).")
     probe_peak_memory_mb: float | None = Field(description="Measured: the probe process's peak resident memory.")
     expected_seconds: float | None = Field(description="Expected wall time from start to end.")
-    expected_from: str | None = Field(description="Earlier jobs of the same shape, or the probe.")
+    expected_seconds_range: list[float] | None = Field(
+        None,
+        description="When the time is estimated from FLOPs (no earlier job of the same shape, no probe): the "
+        "expected time at the fastest and the slowest speed this machine reached for the kind.",
+    )
+    expected_from: str | None = Field(
+        description="Earlier jobs of the same shape, the probe, or an estimate from the network's FLOPs at this "
+        "machine's measured speed for the kind."
+    )
     note: str | None = Field(None, description="Why there was no probe, when there was none.")
     queue_position: int = Field(description="Queued jobs that would run before it.")
     expected_wait_seconds: float | None = Field(description="Until it could start, over the running executors.")

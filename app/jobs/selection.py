@@ -7,7 +7,7 @@ from fastapi import Depends, Query, Request
 
 from app.access.permissions import owned_by
 from app.jobs.list_keys import job_conditions, job_order
-from app.users.schemas import NAME_PATTERN
+from app.users.schemas import OWNER_PATTERN
 from specs import TAG_PATTERN
 from store.jobs import JobFilter, JobOrder
 from store.tables import JobStatus
@@ -51,7 +51,11 @@ def job_selection(
     mine: Annotated[bool, Query(description="Only the jobs you submitted (with VISIBILITY=own, always).")] = False,
     owner: Annotated[
         str | None,
-        Query(pattern=NAME_PATTERN, description="Only the jobs this user (by name) submitted, of those you may see."),
+        Query(
+            pattern=OWNER_PATTERN,
+            description="Only the jobs this user (by name; a removed user's: `NAME (removed #ID)`) submitted, of "
+            "those you may see.",
+        ),
     ] = None,
 ) -> JobSelection:
     which = JobFilter(status, model, tag, name_contains, job_conditions(where or []), owned_by(request, mine), owner)

@@ -32,14 +32,14 @@ from store.audit import audit_page
 from store.tables import Role, Token, User, utcnow
 from store.tokens import create_token, list_tokens, revoke_token
 from store.unit_of_work import after_commit
-from store.users import create_user, find_user, list_users, set_quotas, update_user
+from store.users import create_user, find_user, list_users, remove_user, set_quotas, update_user
 
 router = APIRouter(tags=["users"])
 
 
 def _public(user: User) -> UserPublic:
     return UserPublic(id=user.id, name=user.name, role=user.role, created_at=user.created_at, quotas=user.quotas or {},
-                      disabled=user.disabled_at is not None)  # fmt: skip
+                      disabled=user.disabled_at is not None, removed=user.removed_at is not None)  # fmt: skip
 
 
 def _token_public(token: Token) -> TokenPublic:
@@ -154,6 +154,20 @@ def change_user(
     user = update_user(session, user_id, change.role, change.disabled)
     after_commit(session, request.app.state.principals.forget)  # the others within PRINCIPAL_CACHE_SECONDS
     audit(request, session, "user.update", f"user {user_id}", change.model_dump(exclude_none=True, mode="json"))
+    return _public(user)
+
+
+@router.delete("/users/{user_id}", response_model=UserPublic, dependencies=[ADMINS])
+def delete_user(request: Request, session: UnitOfWorkDep, principal: PrincipalDep, user_id: UserId) -> UserPublic:
+    """(Admins) Remove a user and keep their runs: they are named `NAME (removed #ID)` from now on (the name is
+    free for a new user), their tokens are revoked, their running sweeps and queued or running jobs cancelled; their
+    jobs, curves and models stay, still theirs. Answers the user as they are now; a second removal is a 409."""
+    if user_id == principal.user_id:
+        raise InvalidField("user_id", "you cannot remove yourself: ask another admin", location="path")
+    name = find_user(session, user_id).name
+    user = remove_user(session, user_id)
+    after_commit(session, request.app.state.principals.forget)  # the others within PRINCIPAL_CACHE_SECONDS
+    audit(request, session, "user.remove", f"user {user_id}", {"name": name})
     return _public(user)
 
 

@@ -9,6 +9,8 @@ from models.kinds.common import NO_CONTROL_CHARACTERS
 from store.tables import Role
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$"
+# a user's name, or a removed user's (`store.users.removed_name`: `NAME (removed #ID)`)
+OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}( \(removed #[0-9]+\))?$"
 
 
 class NewUser(BaseModel):
@@ -23,6 +25,9 @@ class UserPublic(BaseModel):
     role: Role
     created_at: datetime
     disabled: bool = Field(False, description="An admin disabled the user: their tokens are refused.")
+    removed: bool = Field(
+        False, description="An admin removed the user (named `NAME (removed #ID)` from then on); their runs stay."
+    )
     quotas: dict[str, Any] = Field({}, description="The quotas an admin set for this user (the rest: the defaults).")
 
 

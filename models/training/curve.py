@@ -80,13 +80,16 @@ class CurveRecorder:
         if self.first_point is None:
             self.first_point = (step, self.train_seconds)
         loss, accuracy = loss_sum / n_steps, correct / n_images
-        if not math.isfinite(loss):
+        finite = math.isfinite(loss)
+        if finite:
+            self.reporter.point(step, "train", loss, accuracy)
+        data_wait = min(1.0, data_seconds / stretch) if stretch > 0 else None
+        # the step reached, a diverged one too: the job shows the step its error names
+        self.reporter.progress(step, step / self.train_seconds, step * self.batch_size / self.train_seconds, data_wait)
+        if not finite:
             if self.reporter.loss_not_finite(step, loss):  # an alert rule stops it: the loop ends at its next check
                 return
             raise FloatingPointError(f"training loss became {loss} at step {step}: lower the learning rate")
-        self.reporter.point(step, "train", loss, accuracy)
-        data_wait = min(1.0, data_seconds / stretch) if stretch > 0 else None
-        self.reporter.progress(step, step / self.train_seconds, step * self.batch_size / self.train_seconds, data_wait)
         self.last.update(train_loss=loss, train_accuracy=accuracy)
 
     def test_point(self, step: int, loss: float, accuracy: float, images: int, seconds: float) -> None:

@@ -35,6 +35,7 @@ def test_a_nan_loss_stops_the_job_when_its_rule_says_so_and_is_an_alert_either_w
 
         failed = wait_for_status(client, notifying.json()["id"], {"stopped_early", "failed", "succeeded"}, 120)
         assert failed["status"] == "failed" and "training loss became nan at step 10" in failed["error"]
+        assert failed["progress"]["step"] == stopped["progress"]["step"] == 10  # the step its error names (was 5)
         assert [a["when"] for a in failed["alerts_fired"]] == ["loss_not_finite"]
 
 

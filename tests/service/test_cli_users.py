@@ -61,6 +61,14 @@ def test_an_admin_adds_a_user_who_logs_in_with_a_file_only_they_can_read(
         assert run({**user_env, "API_KEY": fresh}, "whoami").stdout.strip() == "mia (viewer)"
         listed = run({**admin_env, "COLUMNS": "160"}, "admin", "users")
         assert listed.returncode == 0 and "mia" in listed.stdout and "viewer" in listed.stdout, listed
+        leo = run(admin_env, "admin", "add-user", "leo").stdout.split()[1].rstrip(":")
+        kept = subprocess.run([*CLI, "admin", "remove", leo], env=admin_env, input="n\n", capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        assert kept.returncode == 1 and "Remove user 2 (leo)?" in kept.stdout, kept
+        removed = run(admin_env, "admin", "remove", leo, "--yes")
+        assert removed.stdout.strip() == "user 2 removed: their runs stay, owned by leo (removed #2)", removed
+        listed = run({**admin_env, "COLUMNS": "160"}, "admin", "users")
+        assert "removed" in listed.stdout and "leo (removed #2)" in listed.stdout, listed.stdout
         nothing = run(admin_env, "admin", "user", "1")
         assert nothing.returncode == 1 and "nothing to change" in nothing.stderr
         assert run(user_env, "logout").returncode == 0 and not (config / "token").exists()

@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import pytest
 from app.jobs.job_plan import Prober
 from harness.processes import resident_mb
 from harness.waiting import wait_for_status
+from models.cost import longest_wait, run_queue_waits
 from tests.conftest import Service, running_service
 
 SPEC = {"model": "torch_mlp", "hidden_units": [64], "batch_size": 50, "max_steps": 400, "eval_every": 200}
@@ -81,3 +84,33 @@ def test_a_plan_builds_the_network_outside_the_api_process(service_without_worke
         again = client.post("/jobs?dry_run=true&probe=false", json={**spec, "seed": 3}, timeout=10)
     assert again.status_code == 200 and again.json()["parameters"] == 11_173_962
     assert grown < 100, f"the API process grew by {grown:.0f} MB"  # torch alone is over 300 MB
+
+
+def test_a_probe_measures_what_its_threads_waited_for_a_cpu_on_a_busy_machine() -> None:
+    """Issue 45, point 5: a probe's steps are timed less what they waited for a CPU (Linux's schedstat), so a plan
+    made while other processes train does not take their share for the job's. Two busy processes and a busy
+    thread on one CPU: the thread runs about a third of the time and waits the rest."""
+    cpu = min(os.sched_getaffinity(0))
+    spin = f"import os, sys; os.sched_setaffinity(0, {{{cpu}}}); print('ready', flush=True)\nwhile True: pass"
+    competitors = [subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE) for _ in range(2)]
+    try:
+        for competitor in competitors:
+            assert competitor.stdout is not None and competitor.stdout.readline() == b"ready\n"
+        measured: list[float] = []
+
+        def busy() -> None:
+            os.sched_setaffinity(0, {cpu})
+            before, began = run_queue_waits(), time.perf_counter()
+            while time.perf_counter() - began < 0.6:
+                pass
+            measured.extend([longest_wait(before, run_queue_waits()), time.perf_counter() - began])
+
+        thread = threading.Thread(target=busy)
+        thread.start()
+        thread.join(30)
+        waited, wall = measured
+        assert 0.3 * wall < waited < wall, (waited, wall)
+    finally:
+        for competitor in competitors:
+            competitor.kill()
+            competitor.communicate()

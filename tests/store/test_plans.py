@@ -103,3 +103,57 @@ def test_the_expected_time_comes_from_earlier_jobs_of_the_same_shape_and_the_que
         )
         assert body["expected_seconds"] == pytest.approx(6 * (round(per_trial) / 20 + 2 * 1.0 + start_up) / 2, abs=0.06)
         assert client.get("/sweeps").json()["count"] == 0  # nothing was stored
+
+
+def succeeded_earlier(sessions: sessionmaker[Session], spec: dict[str, object], metrics: dict[str, float],
+                      ran_seconds: float) -> None:  # fmt: skip
+    """A succeeded job of `spec` whose one attempt ran `ran_seconds`, stored as a worker would leave it."""
+    with unit_of_work(sessions) as session:
+        create_job(session, parse_job_spec(spec))
+    attempt = claim_next(sessions, "w")
+    assert attempt is not None
+    with unit_of_work(sessions) as session:
+        assert succeed_attempt(session, attempt, metrics, int(spec["max_steps"]), b"model")  # type: ignore[call-overload]
+    with unit_of_work(sessions) as session:
+        (ran,) = session.scalars(select(JobAttempt).where(JobAttempt.job_id == attempt.job_id)).all()
+        ran.ended_at = ran.started_at + timedelta(seconds=ran_seconds)
+
+
+@pytest.mark.parametrize("probe_seconds", [0.0, 0.001])  # probes off; a probe that cannot finish in its time
+def test_without_its_shape_or_a_probe_the_time_is_estimated_from_flops_at_this_machines_speed_for_the_kind(
+    tmp_path: Path, database_url: str, sessions: sessionmaker[Session], probe_seconds: float
+) -> None:
+    """Issue 45, point 5: the first plan of a new shape on a busy machine answered `expected: unknown (the probe
+    took over 8 s)`. Two earlier NumPy MLPs of other shapes ran here at 2.0 and 4.0 GFLOP/s; a wider one is
+    estimated from its FLOPs at their median, with their fastest and slowest as its range."""
+    fast = {"model": "numpy_mlp", "hidden_units": [64], "batch_size": 50, "max_steps": 1000, "eval_every": 500}
+    slow = {**fast, "hidden_units": [32]}
+
+    def forward(hidden: int) -> int:
+        return 2 * (3072 * hidden + hidden * 10)
+
+    def steps_per_second(hidden: int, gflops: float) -> float:
+        return gflops * 1e9 / (3 * forward(hidden) * 50)
+
+    fast_rate, slow_rate = steps_per_second(64, 4.0), steps_per_second(32, 2.0)
+    # each: 1,000 steps, 2 evaluations of 1 s, and 3 s of start-up
+    succeeded_earlier(sessions, fast, {"steps_per_second": fast_rate, "eval_seconds": 2.0}, 1000 / fast_rate + 5)
+    succeeded_earlier(sessions, slow, {"steps_per_second": slow_rate, "eval_seconds": 2.0}, 1000 / slow_rate + 5)
+    settings = ApiSettings(data_dir=tmp_path, database_url=database_url, plan_probe_seconds=probe_seconds)
+    wide = {**fast, "hidden_units": [256], "max_steps": 2000}
+    with local_client(create_app(settings)) as client:
+        plan = client.post("/jobs?dry_run=true", json=wide).json()
+    assert plan["note"] == ("probes are off (PLAN_PROBE_SECONDS=0)" if probe_seconds == 0 else
+                            "the probe took over 0.001 s (PLAN_PROBE_SECONDS): stopped")  # fmt: skip
+    typical = 3.0e9  # the median of 2 and 4 GFLOP/s
+
+    def expected(rate: float) -> float:
+        return 2000 * 3 * forward(256) * 50 / rate + 4 * forward(256) * 10_000 / rate + 3.0
+
+    assert plan["expected_seconds"] == pytest.approx(expected(typical), abs=0.051)
+    assert plan["expected_seconds_range"] == pytest.approx([expected(4e9), expected(2e9)], abs=0.051)
+    assert plan["expected_from"].startswith("an estimate: the network's ")
+    assert (
+        "at 3 GFLOP/s, the median speed of 2 earlier jobs of numpy_mlp on this machine (2-4 GFLOP/s"
+        in (plan["expected_from"])
+    )

@@ -339,6 +339,49 @@ def test_admins_disable_users_change_roles_and_manage_their_tokens(tmp_path: Pat
         assert audit.count("user.update") == 3 and "token.revoke" in audit
 
 
+def test_removing_a_user_keeps_their_runs_under_a_marker_and_frees_their_name(
+    tmp_path: Path, database_url: str, sessions: sessionmaker[Session]
+) -> None:
+    """Issue 45: an admin removes a student who left; their runs stay (owned by `mia (removed #N)`), what of
+    theirs was queued or running is cancelled, their tokens are refused, and the name can be given again."""
+    with service(tmp_path, database_url) as client:
+        people = People(client)
+        mia = people.call("ada", "GET", "/users").json()["data"][1]["id"]
+        running, queued = people.job("mia", seed=1), people.job("mia", seed=2)
+        claimed = claim_next(sessions, "w")
+        assert claimed is not None and claimed.job_id == running
+        sweep = people.call("mia", "POST", "/sweeps", json={"base": JOB, "search": {"seed": {"choices": [1, 2]}}})
+        assert sweep.status_code == 201, sweep.text
+        assert people.call("max", "DELETE", f"/users/{mia}").status_code == 403
+        ada = people.call("ada", "GET", "/users/me").json()["id"]
+        for own in (str(ada), f"+{ada}", f"0{ada}", f"{ada}.0", f" {ada}"):  # the third audit's spellings of an id
+            refused = people.call("ada", "DELETE", f"/users/{own}")
+            assert refused.status_code == 422 and "yourself" in refused.json()["message"], own
+        assert people.call("ada", "GET", "/users/me").status_code == 200
+        removed = people.call("ada", "DELETE", f"/users/{mia}")
+        assert removed.status_code == 200, removed.text
+        marker = f"mia (removed #{mia})"
+        assert removed.json()["name"] == marker and removed.json()["removed"] and removed.json()["disabled"]
+        assert people.call("mia", "GET", "/users/me").status_code == 401
+        assert people.call("ada", "GET", f"/jobs/{queued}").json()["status"] == "cancelled"
+        assert people.call("ada", "GET", f"/jobs/{running}").json()["cancel_requested"] is True
+        assert people.call("ada", "GET", f"/sweeps/{sweep.json()['id']}").json()["status"] == "cancelled"
+        theirs = people.call("ada", "GET", "/jobs", params={"owner": marker}).json()["data"]
+        assert sorted(job["id"] for job in theirs) == sorted([running, queued])
+        assert {job["owner"] for job in theirs} == {marker}
+        for method, path, body in (("DELETE", f"/users/{mia}", None), ("PATCH", f"/users/{mia}", {"role": "viewer"}),
+                                   ("POST", f"/users/{mia}/tokens", {"label": "back"}),
+                                   ("PUT", f"/users/{mia}/quotas", {"running_jobs": 1})):  # fmt: skip
+            again = people.call("ada", method, path, json=body)
+            assert again.status_code == 409 and "was removed" in again.json()["message"], (method, path)
+        readded = people.call("ada", "POST", "/users", json={"name": "mia", "role": "member"})
+        assert readded.status_code == 201 and readded.json()["id"] != mia
+        listed = {user["id"]: user for user in people.call("ada", "GET", "/users").json()["data"]}
+        assert listed[mia]["removed"] and not listed[readded.json()["id"]]["removed"]
+        audit = people.call("ada", "GET", "/audit").json()["data"]
+        assert any(e["action"] == "user.remove" and e["target"] == f"user {mia}" for e in audit)
+
+
 # A class's leaderboard: the list by owner, and the runs table as CSV (`GET /jobs.csv`)
 
 

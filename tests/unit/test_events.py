@@ -11,6 +11,7 @@ import pytest
 
 from app.curves.downsample import Curve, downsample
 from app.curves.events import JobEvents, JobsTableEvents
+from app.curves.shared_poll import Pollers, SharedPoll
 from app.curves.views import JobView
 
 
@@ -256,3 +257,35 @@ def test_a_preemption_is_told_as_its_own_event_between_the_moves_around_it() -> 
         "running", "queued", "preempted", "running", "succeeded"
     ]  # fmt: skip
     assert told[2][1] == {"attempt": 1, "step": 40}
+
+
+def test_a_follower_cancelled_as_its_idle_wait_ends_leaves_the_lock_to_whoever_holds_it() -> None:
+    """A stream closed (the browser left) just as its idle wait timed out: with `asyncio.wait_for`, the wait ran in
+    an inner task, and the follower left its `async with lock` block before that task had the lock back,
+    releasing a lock it did not hold ("Lock is not acquired" in the API's log; then the inner task took the lock
+    for good). The follower must end only once it holds the lock again, and then let it go."""
+    pollers = Pollers()
+    poll: SharedPoll[int] = SharedPoll(pollers, lambda: 1, interval=1000)
+
+    async def scenario() -> tuple[bool, bool]:
+        seen: list[int] = []
+
+        async def follow() -> None:
+            async for value, _version in poll.follow(idle_seconds=0.05):
+                seen.append(value)
+
+        follower = asyncio.create_task(follow())
+        while not seen:
+            await asyncio.sleep(0.01)
+        await poll.lock.acquire()  # someone else holds it as the follower's idle wait times out
+        await asyncio.sleep(0.1)
+        follower.cancel()
+        await asyncio.sleep(0.05)
+        ended_without_the_lock = follower.done()
+        poll.lock.release()
+        await asyncio.gather(follower, return_exceptions=True)
+        await pollers.close()
+        return ended_without_the_lock, poll.lock.locked()
+
+    ended_without_the_lock, still_locked = asyncio.run(scenario())
+    assert not ended_without_the_lock and not still_locked
