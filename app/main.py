@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 import app.curves.routes as curves
 import app.jobs.routes as jobs
 import app.ops.backup as backup
+import app.ops.executors as executors
 import app.ops.health as health
 import app.page as web
 import app.predict.routes as predict
@@ -132,6 +133,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         webhooks.router,
         users.router,
         backup.router,
+        executors.router,
     )
     for router in routers:
         app.include_router(router, dependencies=protected, responses=COMMON_ERRORS)

@@ -31,7 +31,7 @@ from rich.table import Table
 
 from cifar_jobs import Job
 from cifar_jobs.images import upload_files
-from cli import export, report, sweeps, users, webhooks
+from cli import executors, export, report, sweeps, users, webhooks
 from cli.output import console, fail, read_json_argument, service
 from cli.plans import plan_text
 from cli.watch import summary
@@ -44,6 +44,7 @@ app.add_typer(report.app, name="report")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(export.app, name="export")
 app.add_typer(users.admin, name="admin")
+users.admin.command("executors")(executors.executors)
 app.command()(users.login)
 app.command()(users.logout)
 app.command()(users.whoami)

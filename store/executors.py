@@ -1,7 +1,10 @@
 """Executors (local workers, a cluster's dispatcher) as the store knows them: what each can give
-one job, refreshed while it runs, so a job that fits none can say why it waits."""
+one job, refreshed while it runs, so a job that fits none can say why it waits; and where each runs, for
+`GET /executors`."""
 
+from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +21,20 @@ def alive_since(seconds: float) -> datetime:
     return utcnow() - timedelta(seconds=seconds)
 
 
+FORGOTTEN_AFTER = timedelta(days=7)  # an executor unseen this long (killed, never stopped) leaves the list
+
+
+@dataclass(frozen=True)
+class ExecutorAbout:
+    """Where an executor runs: what it is, its host and process, the service's version, since when."""
+
+    role: str
+    host: str
+    pid: int
+    version: str
+    started_at: datetime
+
+
 def register_executor(
     session: Session,
     name: str,
@@ -25,15 +42,55 @@ def register_executor(
     cpus: float,
     spec_version: int = 1,
     kinds: Mapping[str, str] | None = None,
+    about: ExecutorAbout | None = None,
 ) -> None:
     """Insert or refresh this executor's row (what one job can get there, the newest spec version it
-    understands, the model kinds it has: kind -> version)."""
+    understands, the model kinds it has: kind -> version; where it runs), and forget executors unseen for
+    FORGOTTEN_AFTER."""
     row = session.get(Executor, name)
     kinds = None if kinds is None else dict(kinds)
     if row is None:
-        session.add(Executor(name=name, gpus=gpus, cpus=cpus, spec_version=spec_version, kinds=kinds, seen_at=utcnow()))
+        row = Executor(name=name, gpus=gpus, cpus=cpus, spec_version=spec_version, kinds=kinds, seen_at=utcnow())
+        session.add(row)
     else:
         row.gpus, row.cpus, row.spec_version, row.kinds, row.seen_at = gpus, cpus, spec_version, kinds, utcnow()
+    if about is not None:
+        row.role, row.host, row.pid = about.role, about.host, about.pid
+        row.version, row.started_at = about.version, about.started_at
+    session.execute(delete(Executor).where(Executor.seen_at < utcnow() - FORGOTTEN_AFTER))
+
+
+@dataclass(frozen=True)
+class ExecutorView:
+    name: str
+    role: str | None
+    host: str | None
+    pid: int | None
+    version: str | None
+    started_at: datetime | None
+    seen_at: datetime
+    alive: bool
+    gpus: float
+    cpus: float
+    spec_version: int
+    kinds: dict[str, str] | None
+    running: list[int]  # the jobs it runs now
+
+
+def list_executors(session: Session, alive_since: datetime) -> list[ExecutorView]:
+    """Every executor seen in the last FORGOTTEN_AFTER, the newest seen first, with the jobs it runs now; alive
+    when seen at `alive_since` or later."""
+    rows = session.scalars(select(Executor).order_by(Executor.seen_at.desc(), Executor.name)).all()
+    running: dict[str, list[int]] = defaultdict(list)
+    for job_id, worker in session.execute(
+        select(Job.id, Job.worker)
+        .where(Job.status == JobStatus.running.value, Job.worker.is_not(None))
+        .order_by(Job.id)
+    ):
+        running[str(worker)].append(job_id)  # not None: selected so
+    return [ExecutorView(row.name, row.role, row.host, row.pid, row.version, row.started_at, row.seen_at,
+                         row.seen_at >= alive_since, row.gpus, row.cpus, row.spec_version, row.kinds,
+                         running.get(row.name, [])) for row in rows]  # fmt: skip
 
 
 def remove_executor(session: Session, name: str) -> None:

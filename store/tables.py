@@ -288,6 +288,11 @@ class Executor(Base):
     # executor older than kinds as plugins, which has the built-in ones
     kinds: Mapped[dict[str, str] | None] = mapped_column(JSON)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    role: Mapped[str | None] = mapped_column(String(40))  # `worker`, `ray dispatcher`; NULL: an older executor
+    host: Mapped[str | None] = mapped_column(String(200))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[str | None] = mapped_column(String(40))  # the service's version it runs
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class JobLog(Base):

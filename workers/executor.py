@@ -16,7 +16,10 @@ points, checkpoints and outcome itself; each pass does what the attempt's proces
    (`workers/preemption.py`), ask that one to checkpoint and go back to the queue.
 """
 
+import importlib.metadata
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -42,7 +45,7 @@ from store.attempts import (
     touch_heartbeat,
 )
 from store.errors import JobNotFound
-from store.executors import register_executor
+from store.executors import ExecutorAbout, register_executor
 from store.logs import save_log
 from store.tables import AttemptOutcome, JobStatus, utcnow
 from store.unit_of_work import transact, unit_of_work
@@ -66,6 +69,13 @@ class Capacity:
     largest_cpus: float
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("cifar-jobs")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 class Placed(Enum):
     """Where an attempt's process stands, as its placement sees it."""
 
@@ -78,6 +88,7 @@ class Placement(Protocol):
     """Where an executor's attempts run. A new executor is one of these and a loop calling `run_once`."""
 
     name: str  # the executor's name, stored on the jobs it runs (`jobs.worker`)
+    role: str  # what it is, as `GET /executors` shows it: `worker`, `ray dispatcher`
 
     def refresh(self) -> None:
         """Once at the start of each pass: read what the placements' state comes from."""
@@ -141,6 +152,7 @@ class ExecutorPass:
         self._jobs_read_at = float("-inf")
         self._registered: tuple[float, float, float] = (float("-inf"), -1.0, -1.0)  # when, largest GPUs, CPUs
         self._preempt_looked_at = float("-inf")
+        self._about = ExecutorAbout(placement.role, socket.gethostname(), os.getpid(), _version(), utcnow())
 
     @property
     def name(self) -> str:
@@ -235,7 +247,7 @@ class ExecutorPass:
         if now - last_at < self.settings.heartbeat_seconds and largest == (gpus, cpus):
             return
         with unit_of_work(self.sessions) as session:
-            register_executor(session, self.name, *largest, SPEC_VERSION, INSTALLED_KINDS)
+            register_executor(session, self.name, *largest, SPEC_VERSION, INSTALLED_KINDS, self._about)
         self._registered = (now, *largest)
         self._hand_back_stale_jobs()
 

@@ -107,6 +107,8 @@ def require_token_auth(address: str) -> None:
 class RayJobs:
     """The Ray placement: each attempt a Ray Job, found again by its submission id."""
 
+    role = "ray dispatcher"
+
     def __init__(self, settings: DispatcherSettings, sessions: sessionmaker[Session]) -> None:
         from ray.job_submission import JobSubmissionClient
 

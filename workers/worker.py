@@ -81,6 +81,8 @@ class ForkedChild:
     """The local placement: one attempt at a time, in a child forked from the worker (its output in a file
     under `log_dir`, copied into the job's logs)."""
 
+    role = "worker"
+
     def __init__(
         self, name: str, settings: WorkerSettings, sessions: sessionmaker[Session], stopping: StopFlag
     ) -> None:

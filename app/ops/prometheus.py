@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.access.auth import bearer, require_api_key
 from app.access.permissions import PUBLIC
+from store.executors import alive_since, list_executors
 from store.leases import SWEEP_DRIVER, lease_of
 from store.stats import attempts_by_outcome, jobs_by_status, running_jobs
 from store.tables import utcnow
@@ -31,8 +32,9 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 class StoreCollector(Collector):
     """Gauges read from the job store when Prometheus scrapes."""
 
-    def __init__(self, sessions: sessionmaker[Session], per_job: bool) -> None:
+    def __init__(self, sessions: sessionmaker[Session], per_job: bool, alive_seconds: float = 30.0) -> None:
         self.sessions, self.per_job = sessions, per_job  # per_job: the running jobs' ids as labels
+        self.alive_seconds = alive_seconds  # EXECUTOR_ALIVE_SECONDS
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self.sessions() as session:
@@ -40,11 +42,17 @@ class StoreCollector(Collector):
             running = running_jobs(session)
             attempts = attempts_by_outcome(session)
             driver = lease_of(session, SWEEP_DRIVER)
+            executors = list_executors(session, alive_since(self.alive_seconds))
         by_status = GaugeMetricFamily("cifar_jobs", "Jobs by status.", labels=["status"])
         for status, count in counts.items():
             by_status.add_metric([status], count)
         yield by_status
         yield GaugeMetricFamily("cifar_queue_depth", "Jobs waiting for a worker.", value=counts["queued"])
+        live = [executor for executor in executors if executor.alive]
+        yield GaugeMetricFamily("cifar_executors_alive", "Workers and dispatchers seen within EXECUTOR_ALIVE_SECONDS.",
+                                value=len(live))  # fmt: skip
+        yield GaugeMetricFamily("cifar_executors_idle", "Of the live executors, those running no job.",
+                                value=sum(not executor.running for executor in live))  # fmt: skip
         by_outcome = GaugeMetricFamily(
             "cifar_attempts",
             "The kept jobs' attempts by how they ended (preempted, lost_heartbeat...).",
@@ -115,7 +123,8 @@ def install_prometheus(app: FastAPI) -> None:
             else:
                 requests = generate_latest(registry)
             store = CollectorRegistry()
-            store.register(StoreCollector(request.app.state.sessions, per_job))
+            store.register(StoreCollector(request.app.state.sessions, per_job,
+                                          request.app.state.settings.executor_alive_seconds))  # fmt: skip
             for collector in request.app.state.scraped_collectors.values():  # the features' (the model cache)
                 store.register(collector)
             return requests + generate_latest(store)

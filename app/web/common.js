@@ -17,7 +17,7 @@ async function whoAmI() {  // the newest call wins: a sign-out right after a sig
   $("whoami").textContent = me ? `${me.name} (${me.role})` : "not signed in";
   $("sign-out").hidden = !keyInput.value.trim();
   document.body.classList.toggle("viewer", Boolean(me && me.role === "viewer"));
-  $("users-link").hidden = !(me && me.role === "admin");
+  $("users-link").hidden = $("executors-link").hidden = !(me && me.role === "admin");
   return me;
 }
 

@@ -104,6 +104,13 @@ def test_sign_in_see_owners_and_only_the_actions_allowed(
         assert overflowing(page) == []
         if path := screenshot_path("users-admin.png"):
             page.screenshot(path=str(path), full_page=True)
+        service.start_worker("w1")  # issue 46: the Executors view lists it, alive, and what it runs
+        page.click("#executors-link")
+        expect(page.locator('#executors tbody tr[data-name="w1"] td:nth-child(6)')).to_have_text(
+            "alive", timeout=60_000
+        )
+        expect(page.locator("#executors-count")).to_have_text("1 alive of 1")
+        assert overflowing(page) == []
         page.click("#sign-out")
         expect(page.locator("#whoami")).to_have_text("not signed in")
         expect(page.locator("#connection")).to_contain_text("401")

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from tests.conftest import running_service
 
 CLI = [sys.executable, "-m", "cli"]
@@ -64,12 +66,19 @@ def test_an_admin_adds_a_user_who_logs_in_with_a_file_only_they_can_read(
         leo = run(admin_env, "admin", "add-user", "leo").stdout.split()[1].rstrip(":")
         kept = subprocess.run([*CLI, "admin", "remove", leo], env=admin_env, input="n\n", capture_output=True,
                               text=True, timeout=120)  # fmt: skip
-        assert kept.returncode == 1 and "Remove user 2 (leo)?" in kept.stdout, kept
+        assert kept.returncode == 1 and f"Remove user {leo} (leo)?" in kept.stdout, kept
         removed = run(admin_env, "admin", "remove", leo, "--yes")
-        assert removed.stdout.strip() == "user 2 removed: their runs stay, owned by leo (removed #2)", removed
+        assert removed.stdout.strip() == f"user {leo} removed: their runs stay, owned by leo (removed #{leo})", removed
         listed = run({**admin_env, "COLUMNS": "160"}, "admin", "users")
-        assert "removed" in listed.stdout and "leo (removed #2)" in listed.stdout, listed.stdout
+        assert "removed" in listed.stdout and f"leo (removed #{leo})" in listed.stdout, listed.stdout
         nothing = run(admin_env, "admin", "user", "1")
         assert nothing.returncode == 1 and "nothing to change" in nothing.stderr
         assert run(user_env, "logout").returncode == 0 and not (config / "token").exists()
         assert run(user_env, "whoami").returncode == 1
+        # behind a reverse proxy on this machine (uvicorn trusts FORWARDED_ALLOW_IPS, 127.0.0.1 by default), the
+        # audit log names the client the proxy says it forwards for, not the proxy (issue 46)
+        with httpx.Client(base_url=service.url, headers={"Authorization": "Bearer bootstrap"}) as proxied:
+            made = proxied.post("/users", json={"name": "via-proxy"}, headers={"X-Forwarded-For": "203.0.113.7"})
+            assert made.status_code == 201, made.text
+            entry = proxied.get("/audit", params={"limit": 1}).json()["data"][0]
+        assert (entry["action"], entry["client"]) == ("user.create", "203.0.113.7")

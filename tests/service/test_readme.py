@@ -17,8 +17,10 @@ test); `python` blocks run in tests/service/test_client.py; every other block is
 """
 
 import os
+import sqlite3
 import subprocess
 import tarfile
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -28,7 +30,7 @@ from PIL import Image
 from harness.net import free_port, wait_until_up
 from harness.readme import as_run_here, readme_blocks
 from models.training.precision import CPU_BF16_ENV
-from tests.conftest import ROOT, stop_process
+from tests.conftest import ROOT, running_service, stop_process
 from tests.datagen import CLASSES, write_image_folder
 
 
@@ -93,3 +95,41 @@ def test_the_readme_commands_run_as_written(tmp_path: Path) -> None:
     finally:
         stop_process(serve)
     assert (work / "data" / "jobs.db").exists() and (work / "job-1.safetensors").stat().st_size > 0
+    (backup,) = work.glob("cifar-*.db")  # "Backups and upgrades": a SQLite file whose jobs are the service's
+    with closing(sqlite3.connect(backup)) as copy:
+        assert copy.execute("pragma integrity_check").fetchone() == ("ok",)
+        assert copy.execute("select count(*) from jobs").fetchone()[0] > 0
+
+
+def test_the_readme_commands_for_several_people_run_as_written(
+    tmp_path: Path, data_dir: Path, database_url: str
+) -> None:
+    """The "Several people on one service" block: each line after the first (which starts the service: here, a
+    service with a key), with the key for `API_KEY=...`, the service for `gpu-box:8000`, the teacher's token as
+    `$TOKEN` and typed at `login`'s prompt."""
+    if not (ROOT / ".venv" / ".installed").exists():
+        pytest.skip("needs the checkout's .venv (make test creates it)")
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    (block,) = [body for info, body in readme_blocks() if info == "text" and body.startswith("API_KEY=$(openssl")]
+    lines = block.replace("\\\n", " ").splitlines()
+    assert lines[0].endswith("make serve")
+    key = "readme-key"
+    with running_service(tmp_path, data_dir, database_url, {"API_KEY": key}) as service:
+        env = {name: value for name, value in os.environ.items() if name != "API_KEY"}
+        env |= {"CIFAR_JOBS_URL": service.url, "CIFAR_JOBS_CONFIG_DIR": str(tmp_path / "config"), "COLUMNS": "200"}
+        outputs, token = [], ""
+        for line in lines[1:]:
+            command = line.replace("API_KEY=...", f"API_KEY={key}").replace("http://gpu-box:8000", service.url)
+            command = command.replace("gpu-box:8000", service.url)
+            done = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=tmp_path,
+                                  env={**env, "TOKEN": token}, input=token + "\n", capture_output=True, text=True,
+                                  timeout=120)  # fmt: skip
+            assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+            outputs.append(done.stdout)
+            if "add-user teacher" in line:
+                token = done.stdout.split("token ", 1)[1].split()[0]
+        with httpx.Client(base_url=service.url, headers={"Authorization": f"Bearer {key}"}) as client:
+            users = {user["id"]: user for user in client.get("/users").json()["data"]}
+    assert users[1]["name"] == "teacher" and users[2]["name"] == "alice (removed #2)" and users[2]["removed"]
+    assert (tmp_path / "class.csv").read_text().startswith("id,")
+    assert any("signed in as teacher (admin)" in output for output in outputs)

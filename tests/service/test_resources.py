@@ -1,10 +1,13 @@
 """Resource requests: a job's `gpus` and `cpus`; a worker takes only jobs that fit it, and a job that
 fits no running worker waits with the reason in GET /jobs/{id}."""
 
+import importlib.metadata
+import socket
 import subprocess
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -66,12 +69,15 @@ def test_a_gpu_job_waits_for_a_worker_with_a_gpu_while_others_run(service_withou
     assert f"job {gpu_job} started" not in (service.log_dir / "worker-cpu-only.log").read_text()
 
 
-def test_a_busy_worker_still_counts_for_the_jobs_that_wait_for_it(
+def test_a_busy_worker_still_counts_and_executors_says_which_worker_died(
     tmp_path: Path, data_dir: Path, database_url: str
 ) -> None:
+    """A busy worker's row stays fresh for the jobs that wait for it; issue 46: `GET /executors` (and `cifar-jobs
+    admin executors`, and /metrics) lists three workers, what each runs, and which one was killed."""
     alive_seconds = 3
     with running_service(tmp_path, data_dir, database_url, {"EXECUTOR_ALIVE_SECONDS": str(alive_seconds)}) as service:
         start_worker(service, "busy", "")
+        spare, doomed = start_worker(service, "spare", ""), start_worker(service, "doomed", "")
         with service.client() as client:
             long_job = client.post("/jobs", json={**TINY, "max_steps": 1_000_000, "eval_every": 1000}).json()["id"]
             wait_for_status(client, long_job, {"running"})
@@ -83,6 +89,29 @@ def test_a_busy_worker_still_counts_for_the_jobs_that_wait_for_it(
             finally:
                 engine.dispose()
             assert client.get(f"/jobs/{waiting}").json()["waiting_reason"] is None
+
+            def executors() -> dict[str, dict[str, Any]]:
+                return {executor["name"]: executor for executor in client.get("/executors").json()["data"]}
+
+            wait_until(lambda: len(executors()) == 3, 60, lambda: f"three workers registered: {executors()}")
+            doomed.kill()  # kill -9: it says nothing
+            doomed.wait()
+            wait_until(lambda: not executors()["doomed"]["alive"], 30, lambda: f"doomed seen as dead: {executors()}")
+            listed = executors()
+            assert listed["busy"]["alive"] and listed["busy"]["running"] == [long_job]
+            assert listed["spare"]["alive"] and listed["spare"]["running"] == [] and spare.poll() is None
+            assert listed["doomed"]["pid"] == doomed.pid and listed["doomed"]["role"] == "worker"
+            assert {e["host"] for e in listed.values()} == {socket.gethostname()}
+            assert {e["version"] for e in listed.values()} == {importlib.metadata.version("cifar-jobs")}
+            metrics = client.get("/metrics").text
+            assert "cifar_executors_alive 2.0" in metrics and "cifar_executors_idle 1.0" in metrics
+            cli_env = {**service.env, "CIFAR_JOBS_URL": service.url, "COLUMNS": "200"}
+            shown = subprocess.run([sys.executable, "-m", "cli", "admin", "executors"], capture_output=True, text=True,
+                                   timeout=60, env=cli_env)  # fmt: skip
+            assert shown.returncode == 0, shown.stderr
+            lines = {line.split()[1]: line for line in shown.stdout.splitlines() if line.startswith("│")}
+            assert " dead " in lines["doomed"] and " alive " in lines["busy"] and f" {long_job} " in lines["busy"]
+            assert "2 alive of 3" in shown.stdout
             client.post(f"/jobs/{long_job}/cancel")
 
 

@@ -32,7 +32,7 @@ from workers.settings import WorkerSettings
 class OneSlot:
     """A placement with room for one attempt at a time, as a local worker has."""
 
-    name = "one-slot"
+    name, role = "one-slot", "worker"
 
     def __init__(self) -> None:
         self.placed: set[Attempt] = set()
