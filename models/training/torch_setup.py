@@ -3,6 +3,7 @@ precision and memory format; then `run_loop` drives the `TorchBackend`."""
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -35,6 +36,17 @@ def use_bf16(mixed_precision: str, device: torch.device, convolutional: bool) ->
     return convolutional and bf16_is_fast_on_cpu()
 
 
+@dataclass
+class TorchTraining:
+    """A torch run set up and not started: its step-by-step backend, the loop's plan, the network (for its
+    weights), and how it runs (device, precision, memory format)."""
+
+    backend: TorchBackend
+    loop_plan: LoopPlan
+    model: nn.Module
+    runtime: dict[str, str]
+
+
 def train_torch_network(
     spec: TorchJobSpec,
     build: Callable[[], nn.Module],
@@ -51,6 +63,23 @@ def train_torch_network(
     `eval_scale` shrinks evaluation batches for networks that need more memory per image;
     `convolutional` networks run in channels-last memory order, and may use bfloat16 on a CPU.
     """
+    training = set_up_torch_training(spec, build, arrays, norm, start, eval_scale, convolutional)
+    result = run_loop(training.backend, training.loop_plan, reporter, start.checkpoint,
+                      evaluate_first=start.init is not None)  # fmt: skip
+    return RunResult(result.steps_done, result.stopped, result.metrics, training.runtime,
+                     numpy_state_dict(training.model))  # fmt: skip
+
+
+def set_up_torch_training(
+    spec: TorchJobSpec,
+    build: Callable[[], nn.Module],
+    arrays: ImageArrays,
+    norm: Normalization,
+    start: StartFrom,
+    eval_scale: float = 1.0,
+    convolutional: bool = False,
+) -> TorchTraining:
+    """Everything `train_torch_network` does before its loop (a benchmark steps the backend itself)."""
     device = resolve_device(spec.device)
     seed_everything(spec.seed)
     on_gpu = device.type == "cuda"
@@ -85,11 +114,9 @@ def train_torch_network(
              ", channels-last" if convolutional else "", f"{sum(p.numel() for p in model.parameters()):,}")  # fmt: skip
     runnable: nn.Module = torch.compile(model) if spec.compile else model  # type: ignore[assignment]
     loop_plan = LoopPlan(spec.max_steps, spec.log_every, spec.eval_every, spec.checkpoint_every, spec.batch_size)
-    backend = TorchBackend(runnable, data, step_plan)
-    result = run_loop(backend, loop_plan, reporter, start.checkpoint, evaluate_first=start.init is not None)
     runtime = {
         "device": device.type,
         "precision": "bf16" if bf16 else "float32",
         "memory_format": "channels_last" if convolutional else "contiguous",
     }
-    return RunResult(result.steps_done, result.stopped, result.metrics, runtime, numpy_state_dict(model))
+    return TorchTraining(TorchBackend(runnable, data, step_plan), loop_plan, model, runtime)

@@ -3,11 +3,15 @@ job of a kind no running executor has says so while it waits, and a stored job o
 plugin uninstalled) still lists and shows its spec and curve while its model answers a 409 naming the kind. In
 process, on the real database."""
 
+import importlib.util
 import io
+import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pydantic
 import pytest
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
@@ -122,3 +126,27 @@ def test_the_example_plugins_kind_is_in_models_and_in_the_openapi_document(clien
     assert accepted.status_code == 201 and accepted.json()["spec"]["width"] == 192
     refused = client.post("/jobs", json={"model": "vit", "width": 100, "heads": 3})
     assert refused.status_code == 422 and "width 100 is not a multiple of heads 3" in refused.json()["message"]
+
+
+def test_a_client_generated_from_the_openapi_document_validates_the_plugins_specs(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 43: the OpenAPI document describes the plugin's spec well enough for a generated client
+    (datamodel-code-generator's pydantic models) to take and refuse its specs as the API does."""
+    from datamodel_code_generator import DataModelType, InputFileType, generate
+
+    generated = tmp_path / "generated_client.py"
+    generate(json.dumps(client.get("/openapi.json").json()), input_file_type=InputFileType.OpenAPI, output=generated,
+             output_model_type=DataModelType.PydanticV2BaseModel, formatters=[])  # fmt: skip
+    loaded = importlib.util.spec_from_file_location("generated_client", generated)
+    assert loaded is not None and loaded.loader is not None
+    module = importlib.util.module_from_spec(loaded)
+    monkeypatch.setitem(sys.modules, "generated_client", module)  # pydantic resolves its annotations there
+    loaded.loader.exec_module(module)
+    vit = module.ViTSpec.model_validate({"model": "vit", "depth": 2, "width": 64, "heads": 4})
+    assert (vit.depth, vit.width, vit.heads) == (2, 64, 4)
+    with pytest.raises(pydantic.ValidationError) as refused:
+        module.ViTSpec.model_validate({"model": "vit", "depth": 0})
+    assert [error["loc"] for error in refused.value.errors()] == [("depth",)]
+    sent = client.post("/jobs", json=vit.model_dump(mode="json", exclude_unset=True))
+    assert sent.status_code == 201 and sent.json()["spec"]["depth"] == 2
