@@ -77,7 +77,6 @@ def test_a_busy_worker_still_counts_and_executors_says_which_worker_died(
     alive_seconds = 3
     with running_service(tmp_path, data_dir, database_url, {"EXECUTOR_ALIVE_SECONDS": str(alive_seconds)}) as service:
         start_worker(service, "busy", "")
-        spare, doomed = start_worker(service, "spare", ""), start_worker(service, "doomed", "")
         with service.client() as client:
             long_job = client.post("/jobs", json={**TINY, "max_steps": 1_000_000, "eval_every": 1000}).json()["id"]
             wait_for_status(client, long_job, {"running"})
@@ -89,6 +88,8 @@ def test_a_busy_worker_still_counts_and_executors_says_which_worker_died(
             finally:
                 engine.dispose()
             assert client.get(f"/jobs/{waiting}").json()["waiting_reason"] is None
+            spare, doomed = start_worker(service, "spare", ""), start_worker(service, "doomed", "")
+            assert wait_for_status(client, waiting, {"succeeded", "failed"}, timeout=120)["status"] == "succeeded"
 
             def executors() -> dict[str, dict[str, Any]]:
                 return {executor["name"]: executor for executor in client.get("/executors").json()["data"]}
