@@ -98,6 +98,30 @@ def through_service(spec: dict[str, Any], data_dir: Path) -> dict[str, Any]:
                 proc.wait()
 
 
+def plain_step(spec: dict[str, Any], x_train: torch.Tensor, y_train: torch.Tensor) -> Callable[[], None]:
+    """One step of a textbook PyTorch loop on `spec`'s network (seeded as the service seeds it): a random batch by
+    index, forward, backward, the optimizer's step; no logging, no evaluation."""
+    torch.manual_seed(42)
+    parsed = parse_spec(spec)
+    if spec["model"] == "torch_mlp":
+        model: nn.Module = TorchMLP(TorchMLPConfig(3072, tuple(spec["hidden_units"]), 10))
+    else:  # a kind's own network, built as the service builds it
+        model = KINDS[spec["model"]].build(parsed, 10)
+    model.train()
+    options = {"weight_decay": parsed.weight_decay} if spec["optimizer"] == "adamw" else {}  # type: ignore[attr-defined]
+    optimizer = OPTIMIZERS[spec["optimizer"]](model.parameters(), lr=parsed.learning_rate, **options)  # type: ignore[attr-defined]
+    loss_fn, batch = nn.CrossEntropyLoss(), parsed.batch_size
+
+    def step() -> None:
+        idx = torch.randint(0, len(y_train), (batch,))
+        loss = loss_fn(model(x_train[idx]), y_train[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
 def plain_loop(spec: dict[str, Any], data_dir: Path) -> float:
     """Steps per second of a textbook PyTorch loop on the same data and model (the same assignment
     initialisation, and denormals flushed as in every training process of the service)."""
@@ -105,24 +129,10 @@ def plain_loop(spec: dict[str, Any], data_dir: Path) -> float:
     arrays = load_dataset("cifar10", data_dir)
     norm = fit_normalization("assignment", arrays.train_x)
     x_train = torch.from_numpy(norm.apply(arrays.train_x))  # float32, (50000, 3, 32, 32): 614 MB
-    y_train = torch.from_numpy(arrays.train_y)
-    torch.manual_seed(42)
-    parsed = parse_spec(spec)
-    if spec["model"] == "torch_mlp":
-        model: nn.Module = TorchMLP(TorchMLPConfig(3072, tuple(spec["hidden_units"]), 10))
-    else:  # a kind's own network, built as the service builds it
-        model = KINDS[spec["model"]].build(parsed, 10)
-    options = {"weight_decay": parsed.weight_decay} if spec["optimizer"] == "adamw" else {}  # type: ignore[attr-defined]
-    optimizer = OPTIMIZERS[spec["optimizer"]](model.parameters(), lr=parsed.learning_rate, **options)  # type: ignore[attr-defined]
-    loss_fn = nn.CrossEntropyLoss()
-    batch = parsed.batch_size
+    step = plain_step(spec, x_train, torch.from_numpy(arrays.train_y))
     start = time.perf_counter()
     for _ in range(spec["max_steps"]):
-        idx = torch.randint(0, len(y_train), (batch,))
-        loss = loss_fn(model(x_train[idx]), y_train[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        step()
     return float(spec["max_steps"]) / (time.perf_counter() - start)
 
 
@@ -138,20 +148,7 @@ def steps_in_one_process(spec: dict[str, Any], data_dir: Path, blocks: int, bloc
     kind = KINDS[spec["model"]]
     # the configurations here take flattened images in the service (not `convolutional`), as their kinds say
     service = set_up_torch_training(parsed, lambda: kind.build(parsed, 10), arrays, norm, StartFrom()).backend  # type: ignore[arg-type]
-    x_train, y_train = torch.from_numpy(norm.apply(arrays.train_x)), torch.from_numpy(arrays.train_y)
-    torch.manual_seed(42)
-    model: nn.Module = kind.build(parsed, 10)
-    model.train()
-    options = {"weight_decay": parsed.weight_decay} if spec["optimizer"] == "adamw" else {}  # type: ignore[attr-defined]
-    optimizer = OPTIMIZERS[spec["optimizer"]](model.parameters(), lr=parsed.learning_rate, **options)  # type: ignore[attr-defined]
-    loss_fn, batch = nn.CrossEntropyLoss(), parsed.batch_size
-
-    def plain_step() -> None:
-        idx = torch.randint(0, len(y_train), (batch,))
-        loss = loss_fn(model(x_train[idx]), y_train[idx])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    plain = plain_step(spec, torch.from_numpy(norm.apply(arrays.train_x)), torch.from_numpy(arrays.train_y))
 
     def rate(step: Callable[[], None]) -> float:
         began = time.perf_counter()
@@ -161,13 +158,13 @@ def steps_in_one_process(spec: dict[str, Any], data_dir: Path, blocks: int, bloc
 
     for _ in range(3):  # warm-up: memory first taken, kernels chosen
         service.train_step()
-        plain_step()
+        plain()
     ratios = []
     for block in range(blocks):
         if block % 2 == 0:
-            service_rate, plain_rate = rate(service.train_step), rate(plain_step)
+            service_rate, plain_rate = rate(service.train_step), rate(plain)
         else:
-            plain_rate, service_rate = rate(plain_step), rate(service.train_step)
+            plain_rate, service_rate = rate(plain), rate(service.train_step)
         ratios.append(service_rate / plain_rate)
     return ratios
 

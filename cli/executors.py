@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 from rich.table import Table
 
 from cli.output import console, service
+from cli.plans import duration
 
 
 def _ago(stamp: str) -> str:
-    seconds = (datetime.now(UTC) - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()
-    return f"{seconds:.0f} s ago" if seconds < 120 else f"{seconds / 60:.0f} min ago"
+    return duration((datetime.now(UTC) - datetime.fromisoformat(stamp.replace("Z", "+00:00"))).total_seconds()) + " ago"
 
 
 def executors() -> None:
