@@ -1,5 +1,6 @@
 # make serve: install what serving needs into .venv and start the API (127.0.0.1:8000) with one worker, on
-#             SQLite (EXECUTOR=ray: the Ray dispatcher instead, with Ray installed too).
+#             SQLite (EXECUTOR=ray: the Ray dispatcher instead, with Ray installed too; ARTIFACT_STORE=s3://...:
+#             models and checkpoints in an object store, with boto3 installed too).
 # make test:  install the same plus the test tools and Ray (and PostgreSQL, Chromium and docker-compose when
 #             missing), run the test suite on SQLite and on a throwaway PostgreSQL server, then lint and
 #             type-check beside the Ray tests (in a private network namespace).
@@ -9,10 +10,11 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 RAY_STAMP := $(VENV)/.installed-ray
+S3_STAMP := $(VENV)/.installed-s3
 DATA_DIR ?= data
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test test-sqlite test-postgresql test-ray worker lint postgresql browser compose system-packages ray data secrets clean
+.PHONY: serve move-artifacts test test-sqlite test-postgresql test-ray worker lint postgresql browser compose system-packages ray data secrets clean
 
 # what serving needs; PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu picks PyTorch's CPU-only build
 $(STAMP): pyproject.toml
@@ -33,7 +35,7 @@ $(TEST_STAMP): pyproject.toml examples/vit_kind/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q 'uv>=0.9,<1'
 	$(VENV)/bin/uv pip install -q --python $(VENV)/bin/python --compile-bytecode $(UV_SOURCES) -e '.[test,ray]' -e examples/vit_kind
-	touch $(STAMP) $(TEST_STAMP) $(RAY_STAMP)
+	touch $(STAMP) $(TEST_STAMP) $(RAY_STAMP) $(S3_STAMP)
 
 $(RAY_STAMP): $(STAMP)
 	$(VENV)/bin/pip install -q -e '.[ray]'
@@ -41,7 +43,15 @@ $(RAY_STAMP): $(STAMP)
 
 ray: $(RAY_STAMP)
 
-serve: $(STAMP) $(if $(filter ray,$(EXECUTOR)),$(RAY_STAMP))
+$(S3_STAMP): $(STAMP)
+	$(VENV)/bin/pip install -q -e '.[s3]'
+	touch $(S3_STAMP)
+
+# DATABASE_URL=... ARTIFACT_STORE=s3://bucket/prefix make move-artifacts: the database's blobs into the store
+move-artifacts: $(S3_STAMP)
+	$(VENV)/bin/python -m store.move_artifacts
+
+serve: $(STAMP) $(if $(filter ray,$(EXECUTOR)),$(RAY_STAMP)) $(if $(ARTIFACT_STORE),$(S3_STAMP))
 	$(VENV)/bin/python -m app.serve
 
 worker: $(STAMP)

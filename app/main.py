@@ -38,7 +38,7 @@ from app.runtime.pools import WorkPool
 from app.settings import ApiSettings, get_settings, split_list
 from app.users.quotas import PlanRate, RecentHours
 from models.kinds import KINDS
-from store.engine import engine_for, make_session_factory
+from store.engine import session_factory_for
 from store.jobs import FILL_BATCH, fill_training_identities
 from store.migrate import upgrade
 from store.unit_of_work import unit_of_work
@@ -63,9 +63,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = engine_for(settings)
+        engine, app.state.sessions = session_factory_for(settings)
         upgrade(engine)  # pending migrations first: the routes assume the current schema
-        app.state.sessions = make_session_factory(engine)
         app.state.principals = Principals(app.state.sessions, settings.api_key, settings.principal_cache_seconds)
         app.state.recent_hours = RecentHours(settings.quota_hours_seconds)
         filled = 0  # jobs stored before their training hashes existed (once), a unit of work a batch

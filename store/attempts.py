@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, select, update
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.alerts import check_stalled, stop_reason
 from store.artifacts import put_artifact, read_artifact
 from store.audit import record_audit
+from store.blobs import delete_artifacts
 from store.errors import ArtifactCorrupt
 from store.jobs import find_job
 from store.outbox import PREEMPTED, record_event
@@ -349,8 +350,9 @@ def start_attempt(session: Session, attempt: Attempt) -> AttemptStart:
         found = read_artifact(session, attempt.job_id, ArtifactKind.checkpoint)
     except ArtifactCorrupt as exc:
         log.warning("%s; it starts again from step 0", exc)
-        damaged = (Artifact.job_id == attempt.job_id) & (Artifact.kind == ArtifactKind.checkpoint.value)
-        session.execute(delete(Artifact).where(damaged))
+        delete_artifacts(
+            session, (Artifact.job_id == attempt.job_id) & (Artifact.kind == ArtifactKind.checkpoint.value)
+        )
         found = None
     step, checkpoint = (found[0].step, found[1]) if found else (0, None)
     delete_points_after(session, attempt.job_id, step)

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.blobs import OBJECTS, ObjectStore, object_store_for
 from store.settings import StoreSettings
 
 # How long a SQLite statement waits for a lock before "database is locked" (StoreSettings'
@@ -63,5 +64,12 @@ def make_engine(
     return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, connect_args=timeout)
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_session_factory(engine: Engine, objects: ObjectStore | None = None) -> sessionmaker[Session]:
+    """Sessions on `engine`; with `objects`, their artifacts' bytes go to that object store (store/blobs.py)."""
+    return sessionmaker(engine, expire_on_commit=False, info={OBJECTS: objects})
+
+
+def session_factory_for(settings: StoreSettings) -> tuple[Engine, sessionmaker[Session]]:
+    """The engine of the store the settings name, and its sessions with the settings' ARTIFACT_STORE."""
+    engine = engine_for(settings)
+    return engine, make_session_factory(engine, object_store_for(settings))

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from store.blobs import delete_artifacts
 from store.errors import IdempotencyConflict, JobFinished, JobNotFinished, JobNotFound, KeyRaced
 from store.tables import (
     Artifact,
@@ -371,7 +372,7 @@ def delete_job(session: Session, job_id: int) -> None:
     # children first (the foreign keys cascade too; said here so no database setting leaves rows behind),
     # then the job, still only if it has finished
     session.execute(delete(MetricPoint).where(MetricPoint.job_id == job_id))
-    session.execute(delete(Artifact).where(Artifact.job_id == job_id))
+    delete_artifacts(session, Artifact.job_id == job_id)  # (their objects go after the commit)
     session.execute(delete(JobLog).where(JobLog.job_id == job_id))
     session.execute(delete(SystemPoint).where(SystemPoint.job_id == job_id))
     session.execute(delete(JobTag).where(JobTag.job_id == job_id))

@@ -40,6 +40,17 @@ class StoreSettings(BaseSettings):
         "sits in the environment, or in a Ray job's metadata.",
     )
 
+    artifact_store: str | None = Field(
+        None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^?#]*)?$",
+        description="Where models and checkpoints go: an S3 bucket and key prefix (`s3://bucket/prefix`), reached "
+        "with boto3's usual credentials (AWS_* variables or AWS_SHARED_CREDENTIALS_FILE). Unset: in the database.",
+    )
+    artifact_store_endpoint: str | None = Field(
+        None,
+        description="The S3 API's address when it is not Amazon's (SeaweedFS, MinIO, Ceph): http://host:port.",
+    )
+
     @model_validator(mode="after")
     def _read_secret_files(self) -> "StoreSettings":
         if self.database_url is None and self.database_url_file is not None:

@@ -256,13 +256,16 @@ class ArtifactKind(enum.StrEnum):
 
 
 class Artifact(Base):
-    """Binary artifacts in the database, so workers and the API share them without a shared disk.
+    """Binary artifacts, in the database or an object store, so workers and the API share them without a shared disk.
 
     `data` is deferred: listing jobs or reading sizes and hashes never loads the blob.
     """
 
     __tablename__ = "artifacts"
-    __table_args__ = (UniqueConstraint("job_id", "kind"),)
+    __table_args__ = (
+        UniqueConstraint("job_id", "kind"),
+        CheckConstraint("(data IS NULL) <> (object_key IS NULL)", name="bytes_or_key"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
@@ -271,8 +274,9 @@ class Artifact(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
     step: Mapped[int] = mapped_column(Integer, default=0)
-    # deferred() loses the nullability Mapped[bytes] implies: say it
-    data: Mapped[bytes] = deferred(mapped_column(LargeBinary, nullable=False))
+    # the bytes, or (with ARTIFACT_STORE) NULL and the object's key in `object_key`, never both
+    data: Mapped[bytes | None] = deferred(mapped_column(LargeBinary, nullable=True))
+    object_key: Mapped[str | None] = mapped_column(String(400), nullable=True)
 
 
 class Executor(Base):

@@ -3,9 +3,10 @@
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from store.blobs import delete_artifacts
 from store.outbox import record_event, record_events
 from store.tables import (
     Artifact,
@@ -124,9 +125,7 @@ def transition(
         )
     if moved and target in FINISHED:
         ended = [job_id for job_id, _ in moved]
-        session.execute(
-            delete(Artifact).where(Artifact.job_id.in_(ended), Artifact.kind == ArtifactKind.checkpoint.value)
-        )
+        delete_artifacts(session, Artifact.job_id.in_(ended) & (Artifact.kind == ArtifactKind.checkpoint.value))
     return moved
 
 

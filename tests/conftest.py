@@ -37,6 +37,7 @@ from harness.loop_stalls import report_loop_stalls
 from harness.net import free_port, wait_until_up
 from harness.postgres import PostgresServer, start_postgres
 from harness.processes import stop_processes
+from harness.s3_server import S3Server, s3_server
 from models.artifacts import ModelArtifact, pack_model
 from models.data.preprocessing import fit_normalization
 from models.kinds.numpy_mlp import build
@@ -85,6 +86,13 @@ def postgres_server() -> Iterator[PostgresServer | None]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Server]:
+    """A SeaweedFS S3 server on loopback for this test process; each test keeps its objects under its own prefix."""
+    with s3_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from store.attempts import (
     stop_early_attempt,
     succeed_attempt,
 )
-from store.engine import engine_for, make_session_factory
+from store.engine import session_factory_for
 from store.errors import StoreError
 from store.jobs import job_if_any
 from store.unit_of_work import transact
@@ -112,8 +112,7 @@ def run_attempt(attempt: Attempt, settings: WorkerSettings, after_signals: Calla
     worker's child and of the Ray executor's entrypoint (`python -m workers.run_attempt`).
 
     SIGTERM or SIGINT: the loop checkpoints at its next check and the job goes back to the queue."""
-    engine = engine_for(settings)
-    sessions = make_session_factory(engine)
+    engine, sessions = session_factory_for(settings)
     reporter = DatabaseReporter(sessions, attempt, settings.flush_seconds, settings.checkpoint_min_seconds)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

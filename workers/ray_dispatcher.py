@@ -31,7 +31,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.attempts import Attempt, PlacedJob, lose_attempt
-from store.engine import engine_for, make_session_factory
+from store.engine import session_factory_for
 from store.executors import remove_executor
 from store.migrate import upgrade
 from store.settings import StoreSettings
@@ -43,8 +43,11 @@ log = logging.getLogger("workers.ray_dispatcher")
 PREFIX = "cifar-jobs-"
 ACTIVE = {"PENDING", "RUNNING"}
 # the settings an entrypoint needs, passed on when set here (DATABASE_URL only without a password): every store
-# setting (how it reaches the database: a timeout set here holds there too), and the training process's own
-PASSED_ENV = (*(name.upper() for name in StoreSettings.model_fields), "DOWNLOAD_DATASETS", "FLUSH_SECONDS",
+# setting (how it reaches the database and the artifact store: a timeout set here holds there too), where boto3
+# finds the object store's credentials (a file every node can read: never a key itself), and the training
+# process's own
+PASSED_ENV = (*(name.upper() for name in StoreSettings.model_fields), "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE",
+              "AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION", "DOWNLOAD_DATASETS", "FLUSH_SECONDS",
               "CHECKPOINT_MIN_SECONDS", "TRAINING_NICE", "TRAINING_MEMORY_LIMIT_MB", "CPU_BF16", "OMP_NUM_THREADS",
               "SYSTEM_METRICS_SECONDS")  # fmt: skip
 
@@ -224,8 +227,7 @@ class RayJobs:
 class RayDispatcher:
     def __init__(self, settings: DispatcherSettings) -> None:
         self.settings = settings
-        self.engine = engine_for(settings)
-        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self.engine, self.sessions = session_factory_for(settings)
         self.placement = RayJobs(settings, self.sessions)
         self.executor = ExecutorPass(self.placement, self.sessions, settings, settings.logs_every_seconds)
         self.stopping = False

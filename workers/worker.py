@@ -29,7 +29,7 @@ from models.kinds import KINDS, TORCH_KINDS, preload_torch
 from models.training.precision import CPU_BF16_ENV, cpu_model, measure_in_subprocess
 from store.attempts import Attempt, PlacedJob, fail_attempt, hand_back
 from store.cpu_verdicts import kept_verdict
-from store.engine import engine_for, make_session_factory
+from store.engine import session_factory_for
 from store.executors import remove_executor
 from store.health import database_problem, describe
 from store.jobs import any_queued
@@ -178,8 +178,7 @@ class Worker:
     def __init__(self, settings: WorkerSettings, name: str | None = None) -> None:
         self.settings = settings
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
-        self.engine = engine_for(settings)
-        self.sessions: sessionmaker[Session] = make_session_factory(self.engine)
+        self.engine, self.sessions = session_factory_for(settings)
         self.stopping = StopFlag()
         self.placement = ForkedChild(self.name, settings, self.sessions, self.stopping)
         self.executor = ExecutorPass(self.placement, self.sessions, settings, output_every=settings.heartbeat_seconds)

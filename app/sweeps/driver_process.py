@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import ApiSettings, get_settings
 from app.users.quotas import RecentHours, room_in_queue
-from store.engine import engine_for, make_session_factory
+from store.engine import session_factory_for
 from store.leases import SWEEP_DRIVER, LeaseLost, hold_lease, release_lease
 from store.migrate import upgrade
 from store.unit_of_work import transact, unit_of_work
@@ -81,9 +81,9 @@ class SweepDriver:
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
-    engine = engine_for(settings)
+    engine, sessions = session_factory_for(settings)
     upgrade(engine)
-    driver = SweepDriver(make_session_factory(engine), settings, f"{socket.gethostname()}:{os.getpid()}")
+    driver = SweepDriver(sessions, settings, f"{socket.gethostname()}:{os.getpid()}")
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
         driver.stop.set()

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -17,9 +18,10 @@ import pytest
 from sqlalchemy import func, select
 
 from harness.ray_cluster import RayCluster, only_loopback, start_ray_cluster
+from harness.s3_server import S3Server
 from harness.waiting import wait_for_status, wait_until
 from store.engine import make_engine, make_session_factory
-from store.tables import MetricPoint
+from store.tables import Artifact, MetricPoint
 from tests.conftest import ROOT, Service, running_service, stop_process, with_secret_files
 
 pytestmark = [
@@ -127,9 +129,23 @@ def test_cancel_and_timeout_end_ray_jobs(ray_service: Service) -> None:
         assert done["status"] == "failed" and done["error"].startswith("timed out")
 
 
+@pytest.fixture
+def ray_service_with_store(
+    tmp_path: Path, data_dir: Path, database_url: str, cluster: RayCluster, s3: S3Server
+) -> Iterator[Service]:
+    """The artifacts in the S3 server, its credentials in a file the Ray jobs are told of (the keys stay here)."""
+    stored = s3.env_with_file(tmp_path, f"ray-{uuid.uuid4().hex[:12]}")
+    with running_service(tmp_path, data_dir, database_url, {**cluster.env, **stored}) as service:
+        start_dispatcher(service, cluster)
+        yield service
+
+
 def test_a_killed_training_process_is_requeued_and_resumes_from_its_checkpoint(
-    ray_service: Service, database_url: str
+    ray_service_with_store: Service, database_url: str, s3: S3Server
 ) -> None:
+    """With ARTIFACT_STORE: the Ray jobs write their checkpoints to the S3 server and resume from them."""
+    ray_service = ray_service_with_store
+    prefix = ray_service.env["ARTIFACT_STORE"].split("/", 3)[3] + "/"
     with ray_service.client() as client:
         # torch's pace: still running when the test sees step 900 (a NumPy MLP of this size can end first)
         spec = {**LONG, "model": "torch_mlp", "max_steps": 3000, "eval_every": 500}
@@ -145,6 +161,8 @@ def test_a_killed_training_process_is_requeued_and_resumes_from_its_checkpoint(
         wait_for_logs(client, job_id, "resumes from its checkpoint", attempt=2)
     engine = make_engine(database_url)
     with make_session_factory(engine)() as session:
+        stored = session.execute(select(Artifact.kind, Artifact.object_key, Artifact.data.is_(None))).all()
+        assert [(kind, key in s3.keys(prefix), no_bytes) for kind, key, no_bytes in stored] == [("model", True, True)]
         rows = session.execute(
             select(MetricPoint.split, func.count(), func.count(func.distinct(MetricPoint.step)))
             .where(MetricPoint.job_id == job_id)
