@@ -80,9 +80,10 @@ class PostgresServer:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def start_postgres(port: int) -> PostgresServer:
+def start_postgres(port: int, on_disk: bool = False) -> PostgresServer:
+    """A server on `port`; its data in memory when there is room, unless `on_disk` (a benchmark's)."""
     bindir = _bindir()
-    parent = _data_parent()
+    parent = None if on_disk else _data_parent()
     base = Path(tempfile.mkdtemp(prefix="cifar-jobs-pg-", dir=parent))
     base.chmod(0o755)
     if os.geteuid() == 0:
