@@ -93,10 +93,9 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def checkpoint_times(sessions: sessionmaker[Session], size: int) -> tuple[float, float]:
-    """Seconds to write a checkpoint of `size` bytes (its unit of work committed) and to read it back checked."""
-    with unit_of_work(sessions) as session:
-        job_id = create_job(session, parse_job_spec({"model": "torch_mlp"}))[0].id
+def checkpoint_times(sessions: sessionmaker[Session], job_id: int, size: int) -> tuple[float, float]:
+    """Seconds to write a checkpoint of `size` bytes (its unit of work committed, the job's last one replaced, as
+    training does) and to read it back checked."""
     data = os.urandom(size)
 
     def write() -> None:
@@ -121,16 +120,22 @@ def measure(name: str, url: Callable[[str], str], sqlite_dir: Path | None, s3: S
         upgrade(engine)
         objects = ObjectStore(s3.bucket, f"bench-{name}-{os.getpid()}/", s3.client()) if where != "database" else None
         factories[where] = (engine, make_session_factory(engine, objects), objects)
-    for _ in range(work.rounds):  # interleaved: the host's drift falls on both
-        for where, (_engine, sessions, _objects) in factories.items():
-            times[where].append(checkpoint_times(sessions, work.resnet_bytes))
+    sizes = {}
     for where, (engine, sessions, objects) in factories.items():
         live = run_jobs(sessions, work)
         file = None if sqlite_dir is None else sqlite_dir / f"{where.replace(' ', '-')}.db"
         stored = sum(objects.client.head_object(Bucket=s3.bucket, Key=key)["ContentLength"]
                      for key in objects.keys()) if objects else 0  # fmt: skip
-        rows.append(Row(name, where, database_bytes(engine, file), stored, live,
-                        statistics.median(t[0] for t in times[where]),
+        sizes[where] = (database_bytes(engine, file), stored, live)
+    resnet_jobs = {}
+    for where, (_engine, sessions, _objects) in factories.items():
+        with unit_of_work(sessions) as session:
+            resnet_jobs[where] = create_job(session, parse_job_spec({"model": "resnet18"}))[0].id
+    for _ in range(work.rounds):  # interleaved: the host's drift falls on both
+        for where, (_engine, sessions, _objects) in factories.items():
+            times[where].append(checkpoint_times(sessions, resnet_jobs[where], work.resnet_bytes))
+    for where, (engine, _sessions, _objects) in factories.items():
+        rows.append(Row(name, where, *sizes[where], statistics.median(t[0] for t in times[where]),
                         statistics.median(t[1] for t in times[where])))  # fmt: skip
         engine.dispose()
     return rows

@@ -3,11 +3,13 @@ key, size, SHA-256 and step."""
 
 import hashlib
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.artifact_store import Workload, measure
 from harness.s3_server import S3Server
 from store.artifacts import model_chunks, model_info, put_artifact, read_artifact, verify_model
 from store.attempts import claim_next, fail_attempt, succeed_attempt
@@ -155,3 +157,14 @@ def test_the_settings_name_a_bucket_and_a_prefix(monkeypatch: pytest.MonkeyPatch
     for wrong in ("s3:/bucket", "https://bucket/x", "s3://B/x", "s3://bucket?x=1"):
         with pytest.raises(ValueError, match="artifact_store"):
             StoreSettings(artifact_store=wrong)
+
+
+def test_the_benchmark_measures_both_ways_at_a_tiny_size(tmp_path: Path, s3: S3Server) -> None:
+    """bench/artifact_store.py's own measurement, so it cannot rot (timing nothing)."""
+    work = Workload(jobs=2, checkpoints=3, checkpoint_bytes=3000, model_bytes=200_000, resnet_bytes=4000, rounds=1)
+    rows = measure("SQLite", lambda where: f"sqlite:///{tmp_path}/{where.replace(' ', '-')}.db", tmp_path, s3, work)
+    assert [(row.where, row.store_bytes, row.live_bytes) for row in rows] == [
+        ("database", 0, 400_000),
+        ("object store", 400_000, 400_000),  # the two models: every checkpoint went with its job's ending
+    ]
+    assert rows[0].database_bytes - rows[1].database_bytes >= 390_000  # the models, in pages
