@@ -78,7 +78,8 @@ def through_service(spec: dict[str, Any], data_dir: Path) -> dict[str, Any]:
         try:
             url = f"http://127.0.0.1:{port}"
             wait_until_up(url, api)
-            job = httpx.post(f"{url}/jobs", json=spec).json()
+            # every core's threads, as the plain loop has (a job trains with as many as its `cpus`)
+            job = httpx.post(f"{url}/jobs", json={**spec, "cpus": os.cpu_count()}).json()
             others_since: tuple[float, float] | None = None  # (time, CPU seconds of the API and worker)
             while job["status"] in ("queued", "running"):
                 if job["status"] == "running" and others_since is None:

@@ -58,7 +58,8 @@ def through_api(seeds: list[int], precision: str, data_dir: Path) -> list[dict[s
         try:
             url = f"http://127.0.0.1:{port}"
             wait_until_up(url, api)
-            spec = {"model": "speedrun", "mixed_precision": precision}
+            # every core's threads, as the plain loop has (a job trains with as many as its `cpus`)
+            spec = {"model": "speedrun", "mixed_precision": precision, "cpus": os.cpu_count()}
             ids = [httpx.post(f"{url}/jobs", json={**spec, "seed": seed}).json()["id"] for seed in seeds]
             jobs = []
             for job_id in ids:

@@ -15,6 +15,7 @@ from models.kinds.common import CIFAR_INPUTS
 from models.run import run_job
 from models.training.reporting import InMemoryReporter
 from models.training.results import DataSource
+from models.training.threads import train_with_cpus
 
 BYTES_PER_VALUE = 4  # float32
 CIFAR_TEST_IMAGES = 10_000
@@ -127,12 +128,13 @@ def probe(raw_spec: dict[str, Any], data_dir: Path) -> Probe:
     """A few real training steps of the spec on the CPU, in this (fresh) process: the step time (the first
     PROBE_WARMUP_STEPS left out), the start-up (loading the data, building the network, the first steps' extra),
     and the process's peak memory; an evaluation's time is derived from the step's."""
-    from models.kinds import parse_spec
+    from models.kinds import KINDS, parse_spec
 
     began = time.perf_counter()
     shortened = {**raw_spec, "max_steps": 2 * PROBE_STEPS, "eval_every": 2 * PROBE_STEPS, "log_every": 1,
                  "checkpoint_every": 2 * PROBE_STEPS, "device": "cpu", "init_from_job": None}  # fmt: skip
     spec = parse_spec(shortened)
+    train_with_cpus(float(raw_spec.get("cpus", 1.0)), KINDS[spec.model].uses_torch)  # as the job will
     reporter = _StopAt(PROBE_STEPS)
     result = run_job(spec, reporter, DataSource(data_dir))
     ended = reporter.ended_at

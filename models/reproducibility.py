@@ -73,12 +73,16 @@ def environment_record(dataset: str, data_dir: Path, uses_torch: bool = True) ->
     from its installed metadata (without the build tag), and its BLAS, GPU and threads are None (nothing of the run
     depends on them)."""
     import numpy as np
+    from threadpoolctl import threadpool_info
 
-    threads, torch_version = None, importlib.metadata.version("torch")
+    # the BLAS libraries' threads (NumPy's, and torch's when loaded): held to the job's `cpus` (training/threads.py)
+    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    threads: dict[str, int | None] = {"blas": max(blas, default=None)}
+    torch_version = importlib.metadata.version("torch")
     if uses_torch:
         import torch
 
-        threads = {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads()}
+        threads |= {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads()}
         torch_version = torch.__version__  # with its build (`+cu130`, `+cpu`)
     return {
         "service": service_version(),

@@ -24,6 +24,7 @@ from models.kinds import KINDS, parse_spec
 from models.reproducibility import environment_record
 from models.run import run_job
 from models.training.results import DataSource, StartFrom
+from models.training.threads import train_with_cpus
 from store.artifacts import model_file
 from store.attempts import (
     Attempt,
@@ -167,8 +168,9 @@ def _train(
         reporter.max_steps = spec.max_steps
         reporter.watch_alerts(spec.alerts, start.alerts_fired)
         reporter.sample_system(start.cpus, settings.system_metrics_seconds)
-        log.info("job %s, attempt %s: %s on %s, %s steps of %s images", attempt.job_id, attempt.number, spec.model,
-                 spec.dataset, f"{spec.max_steps:,}", spec.batch_size)  # fmt: skip
+        threads = train_with_cpus(start.cpus, KINDS[spec.model].uses_torch)
+        log.info("job %s, attempt %s: %s on %s, %s steps of %s images, %s threads", attempt.job_id, attempt.number,
+                 spec.model, spec.dataset, f"{spec.max_steps:,}", spec.batch_size, threads)  # fmt: skip
         guard_training_memory(settings.training_memory_limit_mb, spec.device)
         begin = StartFrom(start.checkpoint)
         if spec.init_from_job is not None and start.checkpoint is None:

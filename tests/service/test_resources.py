@@ -133,3 +133,23 @@ def test_a_worker_offers_the_cpus_it_is_given(service_without_worker: Service) -
         waiting = client.get(f"/jobs/{wide}").json()
         assert waiting["status"] == "queued"
         assert waiting["waiting_reason"] == "needs 2 CPUs; the largest running worker has 1: it waits for one"
+
+
+def test_a_job_trains_with_as_many_threads_as_its_cpus(service_without_worker: Service) -> None:
+    """Issue 46: a `cpus: 1` job trained with every core's threads under the local worker (one under Ray), so three
+    workers on one box oversubscribed it. The worker here has no OMP_NUM_THREADS or OPENBLAS_NUM_THREADS (which the
+    test processes set to 1), as a user's has not: the job's `cpus` alone decides, rounded up."""
+    service = service_without_worker
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        service.env.pop(name, None)
+    service.start_worker()
+    torch_job = {**TINY, "model": "torch_mlp"}
+    asked = [(torch_job, 1), (torch_job, 1.5), (TINY, 1)]  # NumPy's BLAS too
+    with service.client() as client:
+        ids = [client.post("/jobs", json={**spec, "cpus": cpus}).json()["id"] for spec, cpus in asked]
+        records = []
+        for job_id in ids:
+            done = wait_for_status(client, job_id, {"succeeded", "failed"}, timeout=120)
+            assert done["status"] == "succeeded", done["error"]
+            records.append(done["reproducibility"]["threads"])
+    assert [(r["blas"], r.get("torch")) for r in records] == [(1, 1), (2, 2), (1, None)]
