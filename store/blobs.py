@@ -10,6 +10,7 @@ store.move_artifacts --orphans` lists and deletes them), never a row naming a mi
 import hashlib
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import ColumnElement, delete, event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
+from store.errors import ArtifactStoreUnavailable
 from store.settings import StoreSettings
 from store.tables import Artifact
 
@@ -25,10 +27,6 @@ OBJECTS = "object_store"  # Session.info: the ObjectStore of this session's fact
 WRITTEN = "objects_written"  # Session.info: keys written in this transaction
 FORGOTTEN = "objects_forgotten"  # Session.info: keys whose rows this transaction deleted
 READ_CHUNK = 1024 * 1024
-
-
-class ObjectStoreMissing(RuntimeError):
-    """A row names an object, but this process has no ARTIFACT_STORE to read it from."""
 
 
 class ObjectMissing(LookupError):
@@ -49,38 +47,52 @@ class ObjectStore:
         return f"{self.prefix}jobs/{job_id}/{kind}-{sha256}"
 
     def put(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        with self._answering(f"writing {key}"):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
 
-    def _body(self, key: str, **extra: str) -> Any:
+    @contextmanager
+    def _answering(self, what: str) -> Iterator[None]:
+        """boto3's errors as ours: a missing object as ObjectMissing, anything else (no answer, refused
+        credentials, a server error) as ArtifactStoreUnavailable, naming the bucket and what was asked."""
+        from botocore.exceptions import BotoCoreError, ClientError  # (installed with boto3: a store has it)
+
         try:
-            return self.client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
+            yield
         except self.client.exceptions.NoSuchKey:
-            raise ObjectMissing(key) from None
+            raise ObjectMissing(what) from None
+        except (BotoCoreError, ClientError) as exc:
+            raise ArtifactStoreUnavailable(f"the artifact store s3://{self.bucket} ({what}): {exc}") from None
 
     def get(self, key: str) -> bytes:
-        return bytes(self._body(key).read())
+        with self._answering(f"reading {key}"):
+            return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
-        return bytes(self._body(key, Range=f"bytes={offset}-{offset + length - 1}").read())
+        with self._answering(f"reading {key}"):
+            answer = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}")
+            return bytes(answer["Body"].read())
 
     def sha256(self, key: str) -> str:
         """The object's SHA-256, read as a stream (a chunk in memory at a time)."""
         digest = hashlib.sha256()
-        for chunk in self._body(key).iter_chunks(READ_CHUNK):
-            digest.update(chunk)
+        with self._answering(f"reading {key}"):
+            for chunk in self.client.get_object(Bucket=self.bucket, Key=key)["Body"].iter_chunks(READ_CHUNK):
+                digest.update(chunk)
         return digest.hexdigest()
 
     def delete(self, keys: list[str]) -> None:
         for start in range(0, len(keys), 1000):  # S3's most per request
             batch = [{"Key": key} for key in keys[start : start + 1000]]
-            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            with self._answering(f"deleting {len(batch)} objects"):
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
     def keys(self) -> Iterator[str]:
         """Every key under the prefix."""
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
-        for page in pages:
-            for entry in page.get("Contents", ()):
-                yield entry["Key"]
+        with self._answering(f"listing {self.prefix}"):
+            for page in pages:
+                for entry in page.get("Contents", ()):
+                    yield entry["Key"]
 
 
 def object_store_for(settings: StoreSettings) -> ObjectStore | None:
@@ -95,7 +107,11 @@ def object_store_for(settings: StoreSettings) -> ObjectStore | None:
         ) from None
     where = urlsplit(settings.artifact_store)
     prefix = where.path.strip("/")
-    client = boto3.client("s3", endpoint_url=settings.artifact_store_endpoint or None)
+    from botocore.config import Config
+
+    # a store that does not answer is said so within seconds (a request waits on it), tried thrice
+    patience = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"})
+    client = boto3.client("s3", endpoint_url=settings.artifact_store_endpoint or None, config=patience)
     return ObjectStore(where.netloc, f"{prefix}/" if prefix else "", client)
 
 
@@ -105,10 +121,10 @@ def objects_of(session: Session) -> ObjectStore | None:
 
 
 def required_objects(session: Session, key: str) -> ObjectStore:
-    """The session's object store, for a row that names `key`: ObjectStoreMissing without one."""
+    """The session's object store, for a row that names `key`: ArtifactStoreUnavailable without one."""
     objects = objects_of(session)
     if objects is None:
-        raise ObjectStoreMissing(
+        raise ArtifactStoreUnavailable(
             f"the artifact {key} is in an object store, and ARTIFACT_STORE is not set in this process"
         )
     return objects
@@ -142,7 +158,7 @@ def _delete_now(session: Session, keys: list[str]) -> None:
         return
     try:
         objects.delete(keys)
-    except Exception as exc:  # an unreachable store: the objects stay, named by nobody, until --orphans
+    except ArtifactStoreUnavailable as exc:  # the objects stay, named by nobody, until --orphans
         log.warning("could not delete %d objects (%s); `python -m store.move_artifacts --orphans` deletes them",
                     len(keys), exc)  # fmt: skip
 

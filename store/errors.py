@@ -42,6 +42,11 @@ class ArtifactCorrupt(StoreError):
         self.job_id, self.kind = job_id, kind
 
 
+class ArtifactStoreUnavailable(StoreError):
+    """The object store (ARTIFACT_STORE) did not answer, refused the credentials, or is not configured in this
+    process while a row names one of its objects."""
+
+
 class UserExists(StoreError):
     """A user with this name exists already."""
 

@@ -10,11 +10,13 @@ from typing import TypeVar
 from sqlalchemy.exc import InterfaceError, OperationalError
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_before_delay
 
+from store.errors import ArtifactStoreUnavailable
 from store.health import database_problem
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-TRANSIENT: tuple[type[Exception], ...] = (OperationalError, InterfaceError)  # locked, disconnected, disk I/O
+# the database locked, disconnected or failing its disk, and the object store (ARTIFACT_STORE) unanswering
+TRANSIENT: tuple[type[Exception], ...] = (OperationalError, InterfaceError, ArtifactStoreUnavailable)
 OUTAGE_DEADLINE_SECONDS = 600.0
 FIRST_WAIT_SECONDS, LONGEST_WAIT_SECONDS = 0.5, 10.0
 

@@ -33,6 +33,7 @@ from app.http.refusals import (
 from models.kinds import KindNotInstalled
 from store.errors import (
     ArtifactCorrupt,
+    ArtifactStoreUnavailable,
     BackupUnsupported,
     IdempotencyConflict,
     JobFinished,
@@ -63,6 +64,7 @@ STATUS_OF: dict[type[Exception], int] = {
     NotAReproduction: 409,
     NoModel: 409,
     ArtifactCorrupt: 409,
+    ArtifactStoreUnavailable: 503,
     NotBase64: 400,
     TooLarge: 413,
     UnsupportedMedia: 415,

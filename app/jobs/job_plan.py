@@ -20,6 +20,7 @@ from app.http.refusals import Busy, InvalidField
 from app.jobs.schemas import PlanPublic
 from models.cost import BYTES_PER_VALUE, CIFAR_TEST_IMAGES, OPTIMIZER_STATES, Cost, Probe, cost, probe
 from models.training.curve import Cadence
+from models.training.threads import threads_for
 from specs import JobSpec, parse_job_spec
 from store.executors import alive_since, count_executors_seen, waiting_reason
 from store.jobs import RUN_FIELDS, new_job
@@ -39,7 +40,9 @@ RATES_KEPT = 20  # the newest probes' speeds remembered per kind and place
 
 
 def shape(spec: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in spec.items() if key not in NOT_SHAPE}
+    """What decides a job's speed: its network and data (not its run options), and its threads (its `cpus`)."""
+    threads = threads_for(float(spec.get("cpus") or 1))
+    return {**{key: value for key, value in spec.items() if key not in NOT_SHAPE}, "threads": threads}
 
 
 class ChildLost(Exception):
@@ -161,8 +164,9 @@ def _probe_into(sending: Connection, spec: dict[str, Any], data_dir: Path) -> No
 
 
 def _place(stored: dict[str, Any]) -> str:
-    """Where a job trains, as far as its speed goes: its kind, device and GPUs."""
-    return json.dumps([stored["model"], stored.get("device"), float(stored.get("gpus") or 0)])
+    """Where a job trains, as far as its speed goes: its kind, device, GPUs and threads."""
+    threads = threads_for(float(stored.get("cpus") or 1))
+    return json.dumps([stored["model"], stored.get("device"), float(stored.get("gpus") or 0), threads])
 
 
 def _history(

@@ -53,8 +53,14 @@ def test_the_file_has_healthchecks_a_gpu_reservation_and_one_image(config: dict[
     services = config["services"]
     assert set(services) == {"postgres", "api", "worker", "sweeps", "webhooks", "ray-head", "ray-worker",
                              "ray-dispatcher"}  # fmt: skip
-    for name, module in (("webhooks", "workers.deliverer"), ("sweeps", "app.sweeps.driver_process")):
-        assert services[name]["command"] == ["python", "-m", module] and "profiles" not in services[name]
+    # issue 46: `make serve`'s command and roles in every service of ours
+    roles = {"api": "api", "worker": "worker", "sweeps": "sweeps", "webhooks": "deliverer", "ray-dispatcher": "worker"}
+    for name, role in roles.items():
+        assert services[name]["command"] == ["python", "-m", "app.serve"], name
+        assert services[name]["environment"]["SERVE_ROLES"] == role, name
+    assert services["ray-dispatcher"]["environment"]["EXECUTOR"] == "ray"
+    for name in ("webhooks", "sweeps"):
+        assert "profiles" not in services[name]
         assert services[name]["depends_on"]["api"]["condition"] == "service_healthy"  # migrations first
     assert all(services[name]["profiles"] == ["ray"] for name in ("ray-head", "ray-worker", "ray-dispatcher"))
     assert "profiles" not in services["worker"] and "profiles" not in services["api"]
@@ -134,13 +140,11 @@ def test_each_service_command_runs_with_the_files_environment(
         # the test's receiver listens on loopback, which a webhook may reach only when allowed
         return {**os.environ, **given, "CHECKPOINT_MIN_SECONDS": "0", "WEBHOOK_ALLOW_PRIVATE": "true"}
 
-    api = dict(config["services"]["api"])
-    command = list(api["command"])
-    assert command[command.index("--host") + 1] == "0.0.0.0" and command[command.index("--port") + 1] == "8000"
-    command[command.index("--host") + 1], command[command.index("--port") + 1] = "127.0.0.1", str(port)
-    api["command"] = command
-    try:
-        processes.append(run_service(api, environment("api"), tmp_path / "api.log"))
+    api = config["services"]["api"]
+    assert (api["environment"]["HOST"], api["environment"]["PORT"]) == ("0.0.0.0", "8000")
+    try:  # (on loopback here, a free port)
+        processes.append(run_service(api, {**environment("api"), "HOST": "127.0.0.1", "PORT": str(port)},
+                                     tmp_path / "api.log"))  # fmt: skip
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url, processes[0])
         processes.append(run_service(config["services"]["worker"], environment("worker"), tmp_path / "worker.log"))
@@ -162,6 +166,10 @@ def test_each_service_command_runs_with_the_files_environment(
             arrival = wait_until(lambda: next(iter(receiver.first.values()), None), 30, "the webhook delivery")
             assert arrival.message is not None and arrival.message["data"]["job_id"] == job  # signed, delivered
             assert httpx.get(f"{url}/jobs").status_code == 401  # the key the file demands is in force
+        for log, role, process in (("worker", "worker", "worker"), ("hooks", "deliverer", "webhook deliverer"),
+                                   ("sweeps", "sweeps", "sweep driver")):  # fmt: skip
+            started = (tmp_path / f"{log}.log").read_text()
+            assert f"no API here (SERVE_ROLES={role}); {process} pid" in started, started[-2000:]
     finally:
         for process in reversed(processes):
             stop_process(process)

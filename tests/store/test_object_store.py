@@ -10,12 +10,13 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bench.artifact_store import Workload, measure
+from harness.net import free_port
 from harness.s3_server import S3Server
 from store.artifacts import model_chunks, model_info, put_artifact, read_artifact, verify_model
 from store.attempts import claim_next, fail_attempt, succeed_attempt
-from store.blobs import ObjectStore, ObjectStoreMissing, object_store_for
+from store.blobs import ObjectStore, object_store_for
 from store.engine import make_session_factory
-from store.errors import ArtifactCorrupt
+from store.errors import ArtifactCorrupt, ArtifactStoreUnavailable
 from store.jobs import delete_job
 from store.move_artifacts import delete_orphans, move_artifacts
 from store.settings import StoreSettings
@@ -127,7 +128,7 @@ def test_a_database_full_of_blobs_moves_into_the_store_and_orphans_are_deleted(
 ) -> None:
     first, second = _succeeded(sessions, MODEL), _succeeded(sessions, b"another model")  # no store: in the rows
     assert [row[2:] for row in _rows(sessions)] == [(None, False), (None, False)]
-    with sessions() as session, pytest.raises(ObjectStoreMissing):  # nothing to read it with: said so
+    with sessions() as session, pytest.raises(ArtifactStoreUnavailable):  # nothing to read it with: said so
         session.add(Artifact(job_id=first, kind="checkpoint", size_bytes=1, sha256="0" * 64, object_key="k"))
         session.flush()
         read_artifact(session, first, ArtifactKind.checkpoint)
@@ -168,3 +169,19 @@ def test_the_benchmark_measures_both_ways_at_a_tiny_size(tmp_path: Path, s3: S3S
         ("object store", 400_000, 400_000),  # the two models: every checkpoint went with its job's ending
     ]
     assert rows[0].database_bytes - rows[1].database_bytes >= 390_000  # the models, in pages
+
+
+def test_a_store_that_does_not_answer_is_said_so_and_nothing_is_recorded(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, s3: S3Server
+) -> None:
+    for name, value in s3.env().items():
+        monkeypatch.setenv(name, value)
+    nobody = f"http://127.0.0.1:{free_port()}"
+    objects = object_store_for(StoreSettings(artifact_store="s3://artifacts/x", artifact_store_endpoint=nobody))
+    assert objects is not None
+    job_id = new_job(sessions)
+    unanswered = make_session_factory(sessions.kw["bind"], objects)
+    with pytest.raises(ArtifactStoreUnavailable, match=r"s3://artifacts \(writing x/jobs/"):
+        with unit_of_work(unanswered) as session:
+            put_artifact(session, job_id, ArtifactKind.checkpoint, b"state", 10)
+    assert _rows(sessions) == []
