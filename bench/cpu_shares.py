@@ -45,6 +45,7 @@ class Scenario:
 def scenarios(cores: int) -> list[Scenario]:
     return [
         Scenario("alone, 1 CPU (the reference)", 1, 1),
+        Scenario("alone, every core's threads", 1, cores),
         Scenario(f"{cores} at once, 1 CPU each", cores, 1),
         Scenario(f"{cores} at once, every core's threads each (as before)", cores, cores),
         Scenario(f"{cores + 1} at once, 1 CPU each (one worker more than cores)", cores + 1, 1),

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.peers.sweeps import Search, through_service
 from harness.waiting import wait_until
 from tests.conftest import Service, running_service, stop_process
 
@@ -212,3 +213,12 @@ def test_failed_trials_are_replaced_up_to_the_number_of_trials(sweep_service: Se
         sweep_id = client.post("/sweeps", json=request).json()["id"]
         sweep = wait_for_sweep(client, sweep_id, {"finished"})
     assert sweep["trials_created"] == 4 and sweep["counts"] == {"failed": 4}  # 2 trials and 2 replacements
+
+
+def test_the_sweep_peer_benchmarks_side_of_this_service_runs_at_a_tiny_size(sweep_service: Service) -> None:
+    """bench/peers/sweeps.py's measurement of this service (TPE, successive halving) on tiny sizes, so it cannot rot;
+    Ray Tune's side needs the `peers` extra, which `make test` does not install. Times nothing."""
+    search = Search(trials=3, max_steps=30, min_steps=10, eval_every=10, threshold=0.0, batch_size=20)
+    outcome = through_service(sweep_service.url, search, seed=0)
+    assert (outcome.side, outcome.trials) == ("this service", 3)
+    assert 0 < outcome.best_accuracy <= 1 and outcome.to_threshold_seconds is not None
