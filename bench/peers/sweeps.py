@@ -4,15 +4,16 @@ by this service's sweeps and by Tune's `ASHAScheduler` with its Optuna searcher.
     .venv/bin/pip install -e '.[peers]'                      # Ray Tune (not a dependency of the service)
     unshare --net sh -c 'ip link set lo up && .venv/bin/python bench/peers/sweeps.py --data-dir data [--seeds 0 1 2]'
 
-(Ray runs inside a private network namespace, where loopback is the only address it can advertise.) Both sides train
-the same PyTorch MLP on CIFAR-10 with this project's training code, one CPU (one thread) a trial, two trials at a
-time on two cores: this service through its API, sweep driver and two workers (`--cpus 1`); Tune through
-`tune.Tuner` with a function trainable that runs the same `run_job` and reports each test evaluation. The search:
-`learning_rate` log-uniform, `hidden_units` from three choices, 16 trials, TPE seeded alike (Optuna's `TPESampler`
-on both sides), successive halving from `--min-steps` with reduction factor 3 up to `--max-steps`. Per sweep: the
-wall time from submitting to the last trial's end (Ray's start is not in it; it is printed apart), the best test
-accuracy, the time until a trial first reaches `--threshold`, and each side's seconds per trial not training
-(the wall time times the two slots, less every trial's training time, steps over its training speed, a trial).
+(Ray runs inside a private network namespace, where loopback is the only address it can advertise.) Both sides
+train the same PyTorch MLP (SGD, standardized pixels) on CIFAR-10 with this project's training code, one CPU (one
+thread) a trial, two trials at a time on two cores: this service through its API, sweep driver and two workers
+(`--cpus 1`); Tune through `tune.Tuner` with a function trainable that runs the same `run_job` and reports each test
+evaluation. The search: `learning_rate` log-uniform in [1e-4, 0.1], `hidden_units` from three choices, 16 trials,
+TPE seeded alike (Optuna's `TPESampler` on both sides), successive halving from `--min-steps` with reduction factor
+3 up to `--max-steps`. Per sweep: the wall time from submitting to the last trial's end (Ray's start is not in it;
+it is printed apart), the best test accuracy, the time until a trial first reaches `--threshold`, and each side's
+seconds per trial not training (the wall time times the two slots, less every trial's training time, steps over its
+training speed, a trial).
 """
 
 import argparse
@@ -38,6 +39,7 @@ from harness.processes import stop_processes  # noqa: E402
 
 HIDDEN = {"100": [100], "200": [200], "400-200": [400, 200]}
 SLOTS = 2  # trials at a time, one CPU each
+RATES = (1e-4, 0.1)  # the learning rate's range (log-uniform); above it, SGD on standardized pixels can diverge
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,8 @@ class Search:
     batch_size: int = 200
 
     def base(self) -> dict[str, Any]:
-        return {"model": "torch_mlp", "optimizer": "sgd", "batch_size": self.batch_size, "max_steps": self.max_steps,
+        return {"model": "torch_mlp", "optimizer": "sgd", "preprocessing": "standardize", "batch_size": self.batch_size,
+                "max_steps": self.max_steps,
                 "eval_every": self.eval_every, "log_every": self.eval_every, "checkpoint_every": 1_000_000,
                 "cpus": 1}  # fmt: skip
 
@@ -68,7 +71,7 @@ class Outcome:
 
 def through_service(url: str, search: Search, seed: int) -> Outcome:
     request = {"base": search.base(), "method": "tpe", "trials": search.trials, "max_concurrent": SLOTS, "seed": seed,
-               "search": {"learning_rate": {"log_uniform": [1e-4, 0.3]},
+               "search": {"learning_rate": {"log_uniform": list(RATES)},
                           "hidden_units": {"choices": list(HIDDEN.values())}},
                "early_stopping": {"method": "successive_halving", "min_steps": search.min_steps,
                                   "reduction_factor": 3}}  # fmt: skip
@@ -126,16 +129,17 @@ def tune_trial(config: dict[str, Any], data_dir: str, base: dict[str, Any], mark
     trial at a report), its training time (steps over speed) reported with it."""
     from ray import tune
 
+    from models.errors import JobError
     from models.kinds import parse_spec
     from models.run import run_job
-    from models.training.reporting import InMemoryReporter
+    from models.training.reporting import InMemoryReporter, Split
     from models.training.results import DataSource
     from models.training.threads import train_with_cpus
 
     train_with_cpus(1, uses_torch=True)
 
     class ToTune(InMemoryReporter):
-        def point(self, step: int, split: Any, loss: float, accuracy: float) -> None:
+        def point(self, step: int, split: "Split", loss: float, accuracy: float) -> None:
             super().point(step, split, loss, accuracy)
             if split != "test":
                 return
@@ -146,7 +150,12 @@ def tune_trial(config: dict[str, Any], data_dir: str, base: dict[str, Any], mark
             tune.report({"accuracy": accuracy, "step": step, "training_seconds": step / speed if speed else 0.0})
 
     spec = parse_spec({**base, "learning_rate": config["learning_rate"], "hidden_units": HIDDEN[config["hidden"]]})
-    run_job(spec, ToTune(), DataSource(Path(data_dir)))
+    reporter = ToTune()
+    try:
+        run_job(spec, reporter, DataSource(Path(data_dir)))
+    except JobError:  # diverged, as this service's trial fails: Tune (which needs a value) is told chance's
+        step = reporter.last_progress[0] if reporter.last_progress else 0
+        tune.report({"accuracy": 0.1, "step": step, "training_seconds": 0.0})
 
 
 def through_tune(search: Search, seed: int, data_dir: Path, folder: Path) -> Outcome:
@@ -163,7 +172,7 @@ def through_tune(search: Search, seed: int, data_dir: Path, folder: Path) -> Out
                               grace_period=search.min_steps, reduction_factor=3)  # fmt: skip
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"cpu": 1}),
-        param_space={"learning_rate": tune.loguniform(1e-4, 0.3), "hidden": tune.choice(list(HIDDEN))},
+        param_space={"learning_rate": tune.loguniform(*RATES), "hidden": tune.choice(list(HIDDEN))},
         tune_config=tune.TuneConfig(
             search_alg=searcher, scheduler=scheduler, num_samples=search.trials, max_concurrent_trials=SLOTS
         ),  # fmt: skip
@@ -172,6 +181,8 @@ def through_tune(search: Search, seed: int, data_dir: Path, folder: Path) -> Out
     started, started_at = time.monotonic(), time.time()
     results = tuner.fit()
     wall = time.monotonic() - started
+    if results.errors:
+        raise RuntimeError(f"{len(results.errors)} Tune trials failed: {results.errors[0]}")
     every = [results[i] for i in range(len(results))]
     frames = [result.metrics_dataframe for result in every if result.metrics_dataframe is not None]
     best = max((float(frame["accuracy"].max()) for frame in frames), default=0.0)
