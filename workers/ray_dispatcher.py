@@ -87,6 +87,10 @@ def entrypoint_env(environ: Mapping[str, str]) -> dict[str, str]:
                              "environment: put the URL in a file every Ray node can read (a mounted secret) "
                              "and set DATABASE_URL_FILE to it instead")  # fmt: skip
         del env["DATABASE_URL"]  # the nodes read the file
+    if "ARTIFACT_STORE" in env and "AWS_SECRET_ACCESS_KEY" in environ and "AWS_SHARED_CREDENTIALS_FILE" not in env:
+        log.warning("ARTIFACT_STORE: the object store's key is in this environment, and a Ray job is never given a "
+                    "key: the nodes need their own credentials (AWS_SHARED_CREDENTIALS_FILE, a file every node can "
+                    "read, or an instance role)")  # fmt: skip
     return env
 
 

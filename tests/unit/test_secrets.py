@@ -42,3 +42,20 @@ def test_a_ray_job_gets_every_store_setting_set_here() -> None:
     environ = {name.upper(): "7" for name in StoreSettings.model_fields if name != "database_url"}
     passed = entrypoint_env(environ)
     assert passed == environ and passed["DATABASE_CONNECT_TIMEOUT_SECONDS"] == "7"
+
+
+def test_a_ray_job_finds_the_object_store_and_its_credentials_file_never_a_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 46: the artifact store's settings and where boto3 finds credentials reach a Ray job; the keys do not."""
+    environ = {"ARTIFACT_STORE": "s3://lab/runs", "ARTIFACT_STORE_ENDPOINT": "http://s3.lab:8333",
+               "AWS_ACCESS_KEY_ID": "AKIALAB", "AWS_SECRET_ACCESS_KEY": "s3cret-key",
+               "AWS_DEFAULT_REGION": "eu-west-1"}  # fmt: skip
+    passed = entrypoint_env(environ)
+    assert passed == {"ARTIFACT_STORE": "s3://lab/runs", "ARTIFACT_STORE_ENDPOINT": "http://s3.lab:8333",
+                      "AWS_DEFAULT_REGION": "eu-west-1"}  # fmt: skip
+    assert "the nodes need their own credentials" in caplog.text  # said at the dispatcher's start
+    caplog.clear()
+    with_file = entrypoint_env({**environ, "AWS_SHARED_CREDENTIALS_FILE": "/run/secrets/s3"})
+    assert with_file["AWS_SHARED_CREDENTIALS_FILE"] == "/run/secrets/s3" and "s3cret-key" not in repr(with_file)
+    assert caplog.text == ""
