@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState, create_trial
@@ -48,8 +49,10 @@ def from_optuna(spec: SweepSpec, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _sampler(spec: SweepSpec, number: int) -> optuna.samplers.BaseSampler:
-    """A sampler seeded by the sweep's seed and the trial number: the same history asks the same trial."""
-    seed = spec.seed + number
+    """A sampler seeded by the sweep's seed and the trial number: the same history asks the same trial. The two are
+    mixed (NumPy's SeedSequence), not added: with `seed + number`, seed 1's trial n drew what seed 0's trial n + 1
+    did, so sweeps of neighbouring seeds tried mostly the same values."""
+    seed = int(np.random.SeedSequence((spec.seed, number)).generate_state(1)[0])
     if spec.method == "grid":
         choices = {f: [json.dumps(c) for c in d.choices] for f, d in spec.search.items() if isinstance(d, Choices)}
         return optuna.samplers.GridSampler(choices, seed=spec.seed)
