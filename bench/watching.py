@@ -45,10 +45,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def start_api(folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_api(folder: Path, database_url: str | None = None) -> tuple[subprocess.Popen[bytes], str, str]:
+    """An API process over `database_url` (default: a SQLite file in `folder`); it, its URL, the database's."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    database = f"sqlite:///{folder / 'jobs.db'}"
+    database = database_url or f"sqlite:///{folder / 'jobs.db'}"
     env = {**os.environ, "DATABASE_URL": database, "DATA_DIR": str(folder), "EVENTS_INTERVAL_SECONDS": "0.5"}
     api = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"],

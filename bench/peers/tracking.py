@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bench.hostile_load import cpu_model
 from bench.watching import finish, new_running_job, start_api
 from harness.net import free_port
+from harness.postgres import start_postgres
 from harness.waiting import wait_until
 from specs import parse_job_spec
 from store.engine import make_engine, make_session_factory
@@ -53,15 +55,29 @@ def curve_points(start: int, stop: int) -> list[tuple[int, str, float, float]]:
     return points
 
 
-class MLflow:
-    """An `mlflow server` on SQLite, and its REST API."""
+def database_bytes(url: str) -> int:
+    """A database's size: its SQLite file, or PostgreSQL's pg_database_size."""
+    if url.startswith("sqlite"):
+        return Path(url.split("///", 1)[1]).stat().st_size
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
+    finally:
+        engine.dispose()
 
-    def __init__(self, python: str, folder: Path) -> None:
-        self.database = folder / "mlflow.db"
+
+class MLflow:
+    """An `mlflow server` on SQLite (or the PostgreSQL database `database_url` names), and its REST API."""
+
+    def __init__(self, python: str, folder: Path, database_url: str | None = None) -> None:
+        self.database_url = database_url or f"sqlite:///{folder / 'mlflow.db'}"
+        # MLflow's own URL for the same database (SQLAlchemy with its psycopg2 driver)
+        backend = self.database_url.replace("postgresql+psycopg://", "postgresql://")
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
-            [python, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{self.database}",
+            [python, "-m", "mlflow", "server", "--backend-store-uri", backend,
              "--default-artifact-root", str(folder / "mlartifacts"), "--host", "127.0.0.1", "--port", str(port),
              "--workers", "1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
@@ -141,12 +157,12 @@ class MLflow:
 
 
 class Ours:
-    """This service's API over a SQLite file that the bench writes as a training process would."""
+    """This service's API over a SQLite file (or the PostgreSQL database `database_url` names) that the bench writes
+    as a training process would."""
 
-    def __init__(self, folder: Path) -> None:
-        self.api, self.url, database = start_api(folder)
-        self.database = folder / "jobs.db"
-        self.engine = make_engine(database)
+    def __init__(self, folder: Path, database_url: str | None = None) -> None:
+        self.api, self.url, self.database_url = start_api(folder, database_url)
+        self.engine = make_engine(self.database_url)
         self.sessions = make_session_factory(self.engine)
         self.http = httpx.Client(base_url=self.url, timeout=300)
 
@@ -205,11 +221,15 @@ def main() -> None:
     parser.add_argument("--mlflow-python", default=str(ROOT / ".venv-peers" / "bin" / "python"))
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--postgres", action="store_true", help="both on a throwaway PostgreSQL server (on disk)")
     args = parser.parse_args()
+    server = start_postgres(free_port(), on_disk=True) if args.postgres else None
+    urls = (server.new_database_url(), server.new_database_url()) if server else (None, None)
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "ours").mkdir()
         (Path(folder) / "theirs").mkdir()
-        ours, theirs = Ours(Path(folder) / "ours"), MLflow(args.mlflow_python, Path(folder) / "theirs")
+        ours = Ours(Path(folder) / "ours", urls[0])
+        theirs = MLflow(args.mlflow_python, Path(folder) / "theirs", urls[1])
         try:
             run_id = theirs.new_run("curve")
             job_box: list[int] = []
@@ -218,7 +238,10 @@ def main() -> None:
                 "theirs": timed(lambda: theirs.log_curve(run_id)),
             }
             job_id = job_box[0]
-            sizes_after_curve = {"ours": ours.database.stat().st_size, "theirs": theirs.database.stat().st_size}
+            sizes_after_curve = {
+                "ours": database_bytes(ours.database_url),
+                "theirs": database_bytes(theirs.database_url),
+            }
             store = {
                 "ours": timed(lambda: ours.store_runs(args.runs)),
                 "theirs": timed(lambda: theirs.store_runs(args.runs)),
@@ -242,8 +265,11 @@ def main() -> None:
         finally:
             ours.stop()
             theirs.stop()
+            if server is not None:
+                server.stop()
     values = 2 * (STEPS + STEPS // TEST_EVERY)
-    print(f"CPU: {cpu_model()}; SQLite both; MLflow {mlflow_version(args.mlflow_python)}; reads: {args.rounds} "
+    where = "PostgreSQL (on disk, fsync off)" if server else "SQLite"
+    print(f"CPU: {cpu_model()}; {where} both; MLflow {mlflow_version(args.mlflow_python)}; reads: {args.rounds} "
           "interleaved rounds, medians\n")  # fmt: skip
     print("| what | this service | MLflow tracking server | this service's advantage |")
     print("|---|---|---|---|")
