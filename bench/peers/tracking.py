@@ -1,7 +1,8 @@
 """Tracking, measured against an MLflow tracking server in the same run, both on SQLite: recording a 100,000-step
 curve, reading it whole and as a plot-sized view, and a runs table sorted by a metric and filtered by a parameter.
 
-    python -m venv .venv-peers && .venv-peers/bin/pip install mlflow        # a throwaway environment (not ours)
+    python -m venv .venv-peers && .venv-peers/bin/pip install mlflow 'psycopg[binary]'   # throwaway, not ours
+    # --postgres: both on a throwaway PostgreSQL server (MLflow through psycopg, as this service)
     .venv/bin/python bench/peers/tracking.py --mlflow-python .venv-peers/bin/python [--runs 1000] [--rounds 5]
 
 MLflow runs as `mlflow server` (its own process, SQLite backend store) and is spoken to over its REST API, the one
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +74,10 @@ class MLflow:
 
     def __init__(self, python: str, folder: Path, database_url: str | None = None) -> None:
         self.database_url = database_url or f"sqlite:///{folder / 'mlflow.db'}"
-        # MLflow's own URL for the same database (SQLAlchemy with its psycopg2 driver)
-        backend = self.database_url.replace("postgresql+psycopg://", "postgresql://")
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.process = subprocess.Popen(
-            [python, "-m", "mlflow", "server", "--backend-store-uri", backend,
+            [python, "-m", "mlflow", "server", "--backend-store-uri", self.database_url,
              "--default-artifact-root", str(folder / "mlartifacts"), "--host", "127.0.0.1", "--port", str(port),
              "--workers", "1"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
@@ -225,48 +225,46 @@ def main() -> None:
     args = parser.parse_args()
     server = start_postgres(free_port(), on_disk=True) if args.postgres else None
     urls = (server.new_database_url(), server.new_database_url()) if server else (None, None)
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, ExitStack() as started:
+        if server is not None:
+            started.callback(server.stop)
         (Path(folder) / "ours").mkdir()
         (Path(folder) / "theirs").mkdir()
         ours = Ours(Path(folder) / "ours", urls[0])
+        started.callback(ours.stop)
         theirs = MLflow(args.mlflow_python, Path(folder) / "theirs", urls[1])
-        try:
-            run_id = theirs.new_run("curve")
-            job_box: list[int] = []
-            record = {
-                "ours": timed(lambda: job_box.append(ours.log_curve())),
-                "theirs": timed(lambda: theirs.log_curve(run_id)),
-            }
-            job_id = job_box[0]
-            sizes_after_curve = {
-                "ours": database_bytes(ours.database_url),
-                "theirs": database_bytes(theirs.database_url),
-            }
-            store = {
-                "ours": timed(lambda: ours.store_runs(args.runs)),
-                "theirs": timed(lambda: theirs.store_runs(args.runs)),
-            }
-            assert ours.whole_curve(job_id) == theirs.whole_curve(run_id) // 2 == STEPS + STEPS // TEST_EVERY
-            table = f"runs table: {args.runs:,} runs, the 100 best with optimizer=adam"
-            reads: dict[str, dict[str, Callable[[], object]]] = {
-                "whole curve": {"ours": lambda: ours.whole_curve(job_id), "theirs": lambda: theirs.whole_curve(run_id)},
-                "plot view (500 points a series)": {"ours": lambda: ours.plot_view(job_id),
-                                                    "theirs": lambda: theirs.plot_view(run_id)},
-                table: {"ours": ours.runs_table, "theirs": theirs.runs_table},
-            }  # fmt: skip
-            for sides in reads.values():  # warm
-                for read in sides.values():
-                    read()
-            times: dict[str, dict[str, list[float]]] = {what: {"ours": [], "theirs": []} for what in reads}
-            for _ in range(args.rounds):
-                for what, sides in reads.items():
-                    for side, read in sides.items():
-                        times[what][side].append(timed(read))
-        finally:
-            ours.stop()
-            theirs.stop()
-            if server is not None:
-                server.stop()
+        started.callback(theirs.stop)
+        run_id = theirs.new_run("curve")
+        job_box: list[int] = []
+        record = {
+            "ours": timed(lambda: job_box.append(ours.log_curve())),
+            "theirs": timed(lambda: theirs.log_curve(run_id)),
+        }
+        job_id = job_box[0]
+        sizes_after_curve = {
+            "ours": database_bytes(ours.database_url),
+            "theirs": database_bytes(theirs.database_url),
+        }
+        store = {
+            "ours": timed(lambda: ours.store_runs(args.runs)),
+            "theirs": timed(lambda: theirs.store_runs(args.runs)),
+        }
+        assert ours.whole_curve(job_id) == theirs.whole_curve(run_id) // 2 == STEPS + STEPS // TEST_EVERY
+        table = f"runs table: {args.runs:,} runs, the 100 best with optimizer=adam"
+        reads: dict[str, dict[str, Callable[[], object]]] = {
+            "whole curve": {"ours": lambda: ours.whole_curve(job_id), "theirs": lambda: theirs.whole_curve(run_id)},
+            "plot view (500 points a series)": {"ours": lambda: ours.plot_view(job_id),
+                                                "theirs": lambda: theirs.plot_view(run_id)},
+            table: {"ours": ours.runs_table, "theirs": theirs.runs_table},
+        }  # fmt: skip
+        for sides in reads.values():  # warm
+            for read in sides.values():
+                read()
+        times: dict[str, dict[str, list[float]]] = {what: {"ours": [], "theirs": []} for what in reads}
+        for _ in range(args.rounds):
+            for what, sides in reads.items():
+                for side, read in sides.items():
+                    times[what][side].append(timed(read))
     values = 2 * (STEPS + STEPS // TEST_EVERY)
     where = "PostgreSQL (on disk, fsync off)" if server else "SQLite"
     print(f"CPU: {cpu_model()}; {where} both; MLflow {mlflow_version(args.mlflow_python)}; reads: {args.rounds} "
