@@ -166,10 +166,10 @@ def test_each_service_command_runs_with_the_files_environment(
             arrival = wait_until(lambda: next(iter(receiver.first.values()), None), 30, "the webhook delivery")
             assert arrival.message is not None and arrival.message["data"]["job_id"] == job  # signed, delivered
             assert httpx.get(f"{url}/jobs").status_code == 401  # the key the file demands is in force
-        for log, role, process in (("worker", "worker", "worker"), ("hooks", "deliverer", "webhook deliverer"),
-                                   ("sweeps", "sweeps", "sweep driver")):  # fmt: skip
+        for log, role, child in (("worker", "worker", "worker"), ("hooks", "deliverer", "webhook deliverer"),
+                                 ("sweeps", "sweeps", "sweep driver")):  # fmt: skip
             started = (tmp_path / f"{log}.log").read_text()
-            assert f"no API here (SERVE_ROLES={role}); {process} pid" in started, started[-2000:]
+            assert f"no API here (SERVE_ROLES={role}); {child} pid" in started, started[-2000:]
     finally:
         for process in reversed(processes):
             stop_process(process)
