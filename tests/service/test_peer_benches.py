@@ -14,6 +14,6 @@ def test_the_tracking_benchmarks_side_of_this_service_answers_each_read(tmp_path
         assert 0 < ours.plot_view(job_id) <= 2 * 500
         ours.store_runs(30)
         assert ours.runs_table() == 15  # the runs with optimizer=adam, best first
-        assert database_bytes(ours.database_url) > 0
+        assert database_bytes(ours.database_url) > 0 and ours.main_query_ms() > 0
     finally:
         ours.stop()
