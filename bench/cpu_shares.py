@@ -12,7 +12,6 @@ oversubscribed as it was then). Scenarios run in interleaved rounds; medians.
 
 import argparse
 import os
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.ray_vs_local import wait_registered  # noqa: E402
 from harness.net import free_port, wait_until_up  # noqa: E402
 from harness.processes import stop_processes  # noqa: E402
 from models.training.precision import cpu_model  # noqa: E402
@@ -53,18 +53,6 @@ def scenarios(cores: int) -> list[Scenario]:
     ]
 
 
-def wait_registered(database: Path, names: list[str]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with sqlite3.connect(database) as connection:
-            marks = ",".join("?" * len(names))
-            found = connection.execute(f"select count(*) from executors where name in ({marks})", names).fetchone()[0]
-        if found == len(names):
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"workers {names} did not register")
-
-
 def run_scenario(
     url: str, env: dict[str, str], database: Path, scenario: Scenario, steps: int, tag: str
 ) -> list[float]:
@@ -74,7 +62,8 @@ def run_scenario(
                                 cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True) for name in names]  # fmt: skip
     try:
-        wait_registered(database, names)
+        for name in names:
+            wait_registered(database, name)
         with httpx.Client(base_url=url, timeout=30) as client:
             spec = {**MLP, "max_steps": steps, "eval_every": steps, "cpus": scenario.cpus}
             ids = [client.post("/jobs", json=spec).raise_for_status().json()["id"] for _ in names]

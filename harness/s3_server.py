@@ -69,9 +69,37 @@ def _weed() -> str:
 
 
 @contextmanager
-def s3_server(bucket: str = "artifacts", timeout: float = 60) -> Iterator[S3Server]:
-    """SeaweedFS's master, volume, filer and S3 gateway in one process, every port on 127.0.0.1."""
-    base = Path(tempfile.mkdtemp(prefix="s3-"))
+def s3_server(bucket: str = "artifacts", timeout: float = 60, tries: int = 4) -> Iterator[S3Server]:
+    """SeaweedFS's master, volume, filer and S3 gateway in one process, every port on 127.0.0.1. A start that lost
+    one of its eight ports to another process (taken between our pick and its bind) is tried again on new ones."""
+    for attempt in range(1, tries + 1):
+        base = Path(tempfile.mkdtemp(prefix="s3-"))
+        proc, server = _start(base, bucket)
+        try:
+            _create_bucket(server, proc, timeout)
+        except PortTaken:
+            stop_processes([proc], timeout=3, report_slow=False)
+            shutil.rmtree(base, ignore_errors=True)
+            if attempt == tries:
+                raise
+            continue
+        except BaseException:
+            stop_processes([proc], timeout=3, report_slow=False)
+            shutil.rmtree(base, ignore_errors=True)
+            raise
+        try:
+            yield server
+        finally:
+            stop_processes([proc], timeout=3, report_slow=False)  # (it waits seconds for clients after a SIGTERM)
+            shutil.rmtree(base, ignore_errors=True)
+        return
+
+
+class PortTaken(RuntimeError):
+    """The server exited because a port it was given was taken meanwhile."""
+
+
+def _start(base: Path, bucket: str) -> "tuple[subprocess.Popen[bytes], S3Server]":
     identities = {"identities": [{"name": "lab", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                                   "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}  # fmt: skip
     (base / "s3.json").write_text(json.dumps(identities))
@@ -86,13 +114,7 @@ def s3_server(bucket: str = "artifacts", timeout: float = 60) -> Iterator[S3Serv
     log = base / "weed.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    server = S3Server(f"http://127.0.0.1:{ports['s3']}", bucket, log)
-    try:
-        _create_bucket(server, proc, timeout)
-        yield server
-    finally:
-        stop_processes([proc], timeout=3, report_slow=False)  # (it waits seconds for clients after a SIGTERM)
-        shutil.rmtree(base, ignore_errors=True)
+    return proc, S3Server(f"http://127.0.0.1:{ports['s3']}", bucket, log)
 
 
 def _create_bucket(server: S3Server, proc: "subprocess.Popen[bytes]", timeout: float) -> None:
@@ -101,7 +123,10 @@ def _create_bucket(server: S3Server, proc: "subprocess.Popen[bytes]", timeout: f
     client = server.client()
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"weed server exited with {proc.returncode}: {server.log.read_text()[-2000:]}")
+            said = server.log.read_text()
+            if "address already in use" in said:
+                raise PortTaken(said[-500:])
+            raise RuntimeError(f"weed server exited with {proc.returncode}: {said[-2000:]}")
         try:
             client.create_bucket(Bucket=server.bucket)
             client.put_object(Bucket=server.bucket, Key="ready", Body=b"")  # a volume takes writes

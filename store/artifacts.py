@@ -67,15 +67,19 @@ def read_artifact(session: Session, job_id: int, kind: ArtifactKind) -> tuple[Ar
     ).first()
     if row is None:
         return None
-    data = bytes(row.data) if row.object_key is None else _object_bytes(session, row.object_key, job_id, kind)
+    data = (
+        bytes(row.data)
+        if row.object_key is None
+        else _object_bytes(session, row.object_key, row.size_bytes, job_id, kind)
+    )
     if hashlib.sha256(data).hexdigest() != row.sha256:
         raise ArtifactCorrupt(job_id, kind.value)
     return ArtifactInfo(job_id, row.size_bytes, row.sha256, row.step), data
 
 
-def _object_bytes(session: Session, key: str, job_id: int, kind: ArtifactKind) -> bytes:
+def _object_bytes(session: Session, key: str, size: int, job_id: int, kind: ArtifactKind) -> bytes:
     try:
-        return required_objects(session, key).get(key)
+        return required_objects(session, key).get(key, size)
     except ObjectMissing:
         raise ArtifactCorrupt(job_id, kind.value) from None
 
@@ -126,7 +130,7 @@ def verify_model(session: Session, info: ArtifactInfo, chunk_bytes: int = CHUNK_
     key = _model_key(session, info)
     if key is not None:
         try:
-            digest = required_objects(session, key).sha256(key)
+            digest = required_objects(session, key).sha256(key, info.size_bytes)
         except ObjectMissing:
             raise ArtifactCorrupt(info.job_id, ArtifactKind.model.value) from None
         if digest != info.sha256:

@@ -9,6 +9,7 @@ store.move_artifacts --orphans` lists and deletes them), never a row naming a mi
 
 import hashlib
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ OBJECTS = "object_store"  # Session.info: the ObjectStore of this session's fact
 WRITTEN = "objects_written"  # Session.info: keys written in this transaction
 FORGOTTEN = "objects_forgotten"  # Session.info: keys whose rows this transaction deleted
 READ_CHUNK = 1024 * 1024
+READ_SECONDS = 30.0  # a read of an object may take this, plus a second per MB
 
 
 class ObjectMissing(LookupError):
@@ -63,21 +65,38 @@ class ObjectStore:
         except (BotoCoreError, ClientError) as exc:
             raise ArtifactStoreUnavailable(f"the artifact store s3://{self.bucket} ({what}): {exc}") from None
 
-    def get(self, key: str) -> bytes:
+    def _chunks(self, key: str, size: int, byte_range: str | None = None) -> Iterator[bytes]:
+        """The object's bytes (or a range of them) a chunk at a time, at most `size` + 1 of them (one more than the
+        row says it has: a longer object fails its hash check without being read whole) and for at most
+        READ_SECONDS + a second per MB: a store that trickles is given up as unavailable."""
+        deadline = time.monotonic() + READ_SECONDS + size / 1e6
+        extra = {"Range": byte_range} if byte_range else {}
+        left = size + 1
         with self._answering(f"reading {key}"):
-            return bytes(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+            body = self.client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
+            try:
+                while left > 0 and (chunk := body.read(min(READ_CHUNK, left))):
+                    left -= len(chunk)
+                    yield chunk
+                    if time.monotonic() > deadline:
+                        raise ArtifactStoreUnavailable(
+                            f"the artifact store s3://{self.bucket} (reading {key}): slower than 1 MB/s"
+                        )
+            finally:
+                body.close()
+
+    def get(self, key: str, size: int) -> bytes:
+        """The object, which its row says is `size` bytes (more are not read)."""
+        return b"".join(self._chunks(key, size))
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
-        with self._answering(f"reading {key}"):
-            answer = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={offset}-{offset + length - 1}")
-            return bytes(answer["Body"].read())
+        return b"".join(self._chunks(key, length, f"bytes={offset}-{offset + length - 1}"))[:length]
 
-    def sha256(self, key: str) -> str:
-        """The object's SHA-256, read as a stream (a chunk in memory at a time)."""
+    def sha256(self, key: str, size: int) -> str:
+        """The object's SHA-256, read as a stream (a chunk in memory at a time, `size` + 1 bytes at most)."""
         digest = hashlib.sha256()
-        with self._answering(f"reading {key}"):
-            for chunk in self.client.get_object(Bucket=self.bucket, Key=key)["Body"].iter_chunks(READ_CHUNK):
-                digest.update(chunk)
+        for chunk in self._chunks(key, size):
+            digest.update(chunk)
         return digest.hexdigest()
 
     def delete(self, keys: list[str]) -> None:

@@ -73,6 +73,11 @@ def test_a_model_goes_to_the_object_store_and_is_read_back_checked(
         read_artifact(session, job_id, ArtifactKind.model)
     with stored() as session, pytest.raises(ArtifactCorrupt):
         verify_model(session, info)
+    s3.client().put_object(Bucket=s3.bucket, Key=key, Body=MODEL * 4)  # longer: read to one byte past, refused
+    with stored() as session, pytest.raises(ArtifactCorrupt):
+        read_artifact(session, job_id, ArtifactKind.model)
+    with stored() as session, pytest.raises(ArtifactCorrupt):
+        verify_model(session, info)
     s3.client().delete_object(Bucket=s3.bucket, Key=key)  # gone behind our back
     with stored() as session, pytest.raises(ArtifactCorrupt):
         read_artifact(session, job_id, ArtifactKind.model)
@@ -152,7 +157,8 @@ def test_the_settings_name_a_bucket_and_a_prefix(monkeypatch: pytest.MonkeyPatch
     objects = object_store_for(settings)
     assert objects is not None and (objects.bucket, objects.prefix) == (s3.bucket, "lab/runs/")
     objects.put(objects.prefix + "probe", b"reached with the usual AWS_* variables")
-    assert objects.get(objects.prefix + "probe") == b"reached with the usual AWS_* variables"
+    assert objects.get(objects.prefix + "probe", 39) == b"reached with the usual AWS_* variables"
+    assert objects.get(objects.prefix + "probe", 4) == b"reach"  # bounded: one byte more than the row says
     objects.delete([objects.prefix + "probe"])
     assert object_store_for(StoreSettings(artifact_store=None)) is None
     for wrong in ("s3:/bucket", "https://bucket/x", "s3://B/x", "s3://bucket?x=1"):
