@@ -51,8 +51,14 @@ def test_checkpoints_and_the_model_live_in_the_store_resume_predict_and_go_with_
         job_id = job["id"]
         wait_for_step(client, job_id, 250)
         wait_until(lambda: "checkpoint" in _rows(sessions, job_id), 30, "a checkpoint recorded")
-        key, in_row = _rows(sessions, job_id)["checkpoint"]
-        assert key is not None and not in_row and key in s3.keys(prefix)
+
+        def named_and_stored() -> bool:
+            """The row's key is in the bucket (read again: a newer checkpoint may replace it between the two reads)."""
+            key, in_row = _rows(sessions, job_id)["checkpoint"]
+            assert key is not None and not in_row  # the key in the row, no bytes
+            return key in s3.keys(prefix)
+
+        wait_until(named_and_stored, 10, "the checkpoint's row naming an object in the bucket")
 
         (child,) = children_of(worker.pid)
         os.kill(worker.pid, signal.SIGKILL)  # its child hears of it, checkpoints (to the store) and the job requeues
